@@ -1,0 +1,205 @@
+package slipway
+
+import (
+	"context"
+	"time"
+)
+
+// AnalysisTemplate is a named set of metrics to measure while a rollout runs.
+type AnalysisTemplate struct {
+	Name    string        `json:"name"`
+	Args    []TemplateArg `json:"args,omitempty"`
+	Metrics []Metric      `json:"metrics"`
+}
+
+// TemplateArg declares an argument a template takes; without a Value it must be given by the
+// AnalysisRef that uses the template.
+type TemplateArg struct {
+	Name  string  `json:"name"`
+	Value *string `json:"value,omitempty"`
+}
+
+// NoDataPolicy says what a measurement that returned no data counts as.
+type NoDataPolicy string
+
+// No-data policies. A missing measurement never counts as a success.
+const (
+	NoDataInconclusive NoDataPolicy = "inconclusive"
+	NoDataFailure      NoDataPolicy = "failure"
+)
+
+// DefaultConsecutiveErrorLimit is how many measurement errors in a row a metric tolerates.
+const DefaultConsecutiveErrorLimit = 4
+
+// Metric is one measurement to take repeatedly and judge.
+type Metric struct {
+	Name     string       `json:"name"`
+	Provider ProviderSpec `json:"provider"`
+	// Interval between measurements. Zero with Count <= 1 means one measurement.
+	Interval Duration `json:"interval,omitempty"`
+	// Count is how many measurements to take; 0 with an Interval means until the run is
+	// terminated (background analysis).
+	Count        int      `json:"count,omitempty"`
+	InitialDelay Duration `json:"initialDelay,omitempty"`
+	// SuccessCondition and FailureCondition are CEL expressions over `result`.
+	SuccessCondition      string       `json:"successCondition,omitempty"`
+	FailureCondition      string       `json:"failureCondition,omitempty"`
+	FailureLimit          int          `json:"failureLimit,omitempty"`
+	InconclusiveLimit     int          `json:"inconclusiveLimit,omitempty"`
+	ConsecutiveErrorLimit *int         `json:"consecutiveErrorLimit,omitempty"`
+	NoData                NoDataPolicy `json:"noData,omitempty"`
+	DryRun                bool         `json:"dryRun,omitempty"`
+}
+
+// ErrorLimit returns the consecutive error limit in force.
+func (m Metric) ErrorLimit() int {
+	if m.ConsecutiveErrorLimit != nil {
+		return *m.ConsecutiveErrorLimit
+	}
+	return DefaultConsecutiveErrorLimit
+}
+
+// ProviderSpec configures exactly one provider.
+type ProviderSpec struct {
+	Web *WebMetric `json:"web,omitempty"`
+	Job *JobMetric `json:"job,omitempty"`
+}
+
+// Kind names the provider set in p, or "" when none is.
+func (p ProviderSpec) Kind() string {
+	switch {
+	case p.Web != nil:
+		return "web"
+	case p.Job != nil:
+		return "job"
+	}
+	return ""
+}
+
+// WebMetric measures by an HTTP request; the result is the JSON value at JSONPath in the
+// response body (the whole body when JSONPath is empty).
+type WebMetric struct {
+	URL      string            `json:"url"`
+	Method   string            `json:"method,omitempty"`
+	Headers  map[string]string `json:"headers,omitempty"`
+	Body     string            `json:"body,omitempty"`
+	JSONPath string            `json:"jsonPath,omitempty"`
+	Timeout  Duration          `json:"timeout,omitempty"`
+}
+
+// JobMetric measures by running a command: exit 0 passes. Its output is kept with the
+// measurement.
+type JobMetric struct {
+	Command string            `json:"command"`
+	Args    []string          `json:"args,omitempty"`
+	Env     map[string]string `json:"env,omitempty"`
+	Timeout Duration          `json:"timeout,omitempty"`
+}
+
+// Provider takes one measurement of a metric whose template arguments are already expanded.
+// It returns ErrNoData when the source answered with nothing to measure. The value is what
+// CEL conditions see as `result`: a float64, bool, string, []any or map[string]any.
+type Provider interface {
+	Measure(ctx context.Context, m Metric) (value any, err error)
+}
+
+// Verdict is the state of a measurement, a metric or an analysis run.
+type Verdict string
+
+// Verdicts. Measurements end Successful, Failed, Inconclusive or Error; metrics and runs are
+// Running until they end Successful, Failed or Inconclusive, or are Terminated by the engine.
+const (
+	VerdictRunning      Verdict = "Running"
+	VerdictSuccessful   Verdict = "Successful"
+	VerdictFailed       Verdict = "Failed"
+	VerdictInconclusive Verdict = "Inconclusive"
+	VerdictError        Verdict = "Error"
+	VerdictTerminated   Verdict = "Terminated"
+)
+
+// Terminal reports whether v is final for a metric or a run.
+func (v Verdict) Terminal() bool {
+	switch v {
+	case VerdictSuccessful, VerdictFailed, VerdictInconclusive, VerdictTerminated:
+		return true
+	case VerdictRunning, VerdictError:
+		return false
+	}
+	return false
+}
+
+// Rank orders verdicts from best to worst; a run's verdict is its worst metric's.
+func (v Verdict) Rank() int {
+	switch v {
+	case VerdictSuccessful, VerdictTerminated:
+		return 0
+	case VerdictRunning:
+		return 1
+	case VerdictInconclusive, VerdictError:
+		return 2
+	case VerdictFailed:
+		return 3
+	}
+	return 1
+}
+
+// AnalysisKind says what a run is for within a rollout.
+type AnalysisKind string
+
+// Analysis kinds.
+const (
+	AnalysisStep          AnalysisKind = "step"
+	AnalysisBackground    AnalysisKind = "background"
+	AnalysisPrePromotion  AnalysisKind = "prePromotion"
+	AnalysisPostPromotion AnalysisKind = "postPromotion"
+)
+
+// AnalysisRun is one execution of one or more templates for a rollout, with every
+// measurement taken.
+type AnalysisRun struct {
+	ID      string       `json:"id"`
+	App     string       `json:"app"`
+	Rollout string       `json:"rollout"`
+	Kind    AnalysisKind `json:"kind"`
+	// Step is the canary step index the run belongs to (step and background runs).
+	Step      int      `json:"step"`
+	Templates []string `json:"templates"`
+	// Metrics are the templates' metrics with every {{...}} argument expanded.
+	Metrics    []Metric       `json:"metrics"`
+	Results    []MetricResult `json:"results"`
+	Phase      Verdict        `json:"phase"`
+	Message    string         `json:"message,omitempty"`
+	StartedAt  time.Time      `json:"startedAt"`
+	FinishedAt *time.Time     `json:"finishedAt,omitempty"`
+	// Version is the optimistic concurrency version (see Store).
+	Version int64 `json:"version"`
+}
+
+// MetricResult is the state of one metric within a run; Results[i] belongs to Metrics[i].
+type MetricResult struct {
+	Name             string        `json:"name"`
+	Phase            Verdict       `json:"phase"`
+	Message          string        `json:"message,omitempty"`
+	DryRun           bool          `json:"dryRun,omitempty"`
+	Count            int           `json:"count"`
+	Successful       int           `json:"successful"`
+	Failed           int           `json:"failed"`
+	Inconclusive     int           `json:"inconclusive"`
+	Errors           int           `json:"errors"`
+	ConsecutiveError int           `json:"consecutiveErrors"`
+	Measurements     []Measurement `json:"measurements,omitempty"`
+}
+
+// MaxMeasurementsKept is how many measurements of one metric a run keeps; counters keep
+// counting past it.
+const MaxMeasurementsKept = 50
+
+// Measurement is one judged measurement.
+type Measurement struct {
+	Phase Verdict `json:"phase"`
+	// Value is the measured value as JSON, or the job's output.
+	Value      string    `json:"value,omitempty"`
+	Message    string    `json:"message,omitempty"`
+	StartedAt  time.Time `json:"startedAt"`
+	FinishedAt time.Time `json:"finishedAt"`
+}

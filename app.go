@@ -1,0 +1,115 @@
+package slipway
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+)
+
+// App is a named service: how to run one instance, how many, its health checks, its traffic
+// entry and the strategy that moves it to a new revision.
+type App struct {
+	Name     string `json:"name"`
+	Replicas int    `json:"replicas"`
+	// Version is a label the user reads ("v2", a git sha). It is part of the revision.
+	Version  string              `json:"version,omitempty"`
+	Run      RunSpec             `json:"run"`
+	Health   Health              `json:"health,omitempty"`
+	Traffic  Traffic             `json:"traffic,omitempty"`
+	Strategy Strategy            `json:"strategy"`
+	Analysis *BackgroundAnalysis `json:"analysis,omitempty"`
+	// RevisionHistoryLimit is how many revisions are kept; 0 means DefaultRevisionHistoryLimit.
+	RevisionHistoryLimit int `json:"revisionHistoryLimit,omitempty"`
+}
+
+// DefaultRevisionHistoryLimit is how many revisions of an app are kept when the app says nothing.
+const DefaultRevisionHistoryLimit = 10
+
+// HistoryLimit returns the number of revisions to keep.
+func (a App) HistoryLimit() int {
+	if a.RevisionHistoryLimit > 0 {
+		return a.RevisionHistoryLimit
+	}
+	return DefaultRevisionHistoryLimit
+}
+
+// RunSpec says how to run one instance. Each instance gets its port in PORT, and ${PORT} is
+// expanded in Args.
+type RunSpec struct {
+	Command string            `json:"command"`
+	Args    []string          `json:"args,omitempty"`
+	Env     map[string]string `json:"env,omitempty"`
+	Dir     string            `json:"dir,omitempty"`
+}
+
+// Health holds an instance's probes. Readiness decides when it may take traffic, liveness when
+// it must be restarted.
+type Health struct {
+	Readiness *Probe `json:"readiness,omitempty"`
+	Liveness  *Probe `json:"liveness,omitempty"`
+}
+
+// Probe checks an instance by exactly one of HTTP, TCP or Exec.
+type Probe struct {
+	HTTP             *HTTPProbe `json:"http,omitempty"`
+	TCP              *TCPProbe  `json:"tcp,omitempty"`
+	Exec             *ExecProbe `json:"exec,omitempty"`
+	Period           Duration   `json:"period,omitempty"`
+	Timeout          Duration   `json:"timeout,omitempty"`
+	SuccessThreshold int        `json:"successThreshold,omitempty"`
+	FailureThreshold int        `json:"failureThreshold,omitempty"`
+	InitialDelay     Duration   `json:"initialDelay,omitempty"`
+}
+
+// HTTPProbe passes when GET Path on the instance's port answers 2xx or 3xx.
+type HTTPProbe struct {
+	Path string `json:"path"`
+}
+
+// TCPProbe passes when the instance's port accepts a connection.
+type TCPProbe struct{}
+
+// ExecProbe passes when Command exits 0.
+type ExecProbe struct {
+	Command []string `json:"command"`
+}
+
+// Traffic is an app's entry: where its proxy listens, where the preview of a blue-green
+// rollout listens, and how users stay on one revision.
+type Traffic struct {
+	Listen     string      `json:"listen,omitempty"`
+	Preview    string      `json:"preview,omitempty"`
+	Stickiness *Stickiness `json:"stickiness,omitempty"`
+}
+
+// Stickiness keeps a user on one revision during a rollout: by a cookie slipway sets (the
+// default when enabled), or by a header or cookie the app names.
+type Stickiness struct {
+	Enabled bool   `json:"enabled"`
+	Header  string `json:"header,omitempty"`
+	Cookie  string `json:"cookie,omitempty"`
+}
+
+// RevisionSpec is the part of an App that affects how an instance runs. A change to it makes a
+// new Revision.
+type RevisionSpec struct {
+	Version string  `json:"version,omitempty"`
+	Run     RunSpec `json:"run"`
+	Health  Health  `json:"health,omitempty"`
+}
+
+// RevisionSpec returns the part of a that makes its revision.
+func (a App) RevisionSpec() RevisionSpec {
+	return RevisionSpec{Version: a.Version, Run: a.Run, Health: a.Health}
+}
+
+// Hash returns the content hash that names a revision: 12 hex digits of the SHA-256 of the
+// spec's canonical JSON (map keys sorted by encoding/json).
+func (s RevisionSpec) Hash() string {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic("slipway: revision spec does not marshal: " + err.Error())
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:6])
+}
