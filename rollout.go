@@ -84,10 +84,17 @@ type Rollout struct {
 	Phase  Phase      `json:"phase"`
 	Cause  PauseCause `json:"cause,omitempty"`
 	Reason string     `json:"reason,omitempty"`
-	// Attempt counts retries; it keeps analysis run IDs unique.
+	// Attempt counts retries.
 	Attempt int `json:"attempt"`
+	// RunSeq counts the analysis runs created for this rollout; it keeps run IDs unique.
+	RunSeq int `json:"runSeq"`
+	// Approved records an operator's approval of a blue-green switch given before the
+	// rollout reached the point of asking.
+	Approved bool `json:"approved,omitempty"`
 
-	// Step is the current canary step index; len(steps) means the final promotion.
+	// Step is the current canary step index; len(steps) means the final promotion. For
+	// blue-green it is the stage: 0 preview starting, 1 pre-promotion analysis, 2 waiting to
+	// switch, 3 switched (post-promotion analysis).
 	Step          int       `json:"step"`
 	StepStartedAt time.Time `json:"stepStartedAt"`
 	// Weight is the canary's share of traffic in percent.

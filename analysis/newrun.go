@@ -1,0 +1,215 @@
+package analysis
+
+import (
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"slipway.dev/slipway"
+)
+
+// Vars returns the values every template may use, from the rollout: {{app}},
+// {{stable.revision}}, {{stable.version}}, {{canary.revision}} and {{canary.version}}.
+// Arguments ({{args.NAME}}) are added per template by NewRun.
+func Vars(r slipway.Rollout) map[string]string {
+	return map[string]string{
+		"app":              r.App,
+		"stable.revision":  r.From,
+		"stable.version":   r.FromVersion,
+		"canary.revision":  r.To,
+		"canary.version":   r.ToVersion,
+	}
+}
+
+// placeholder matches {{name}}, with optional spaces inside the braces.
+var placeholder = regexp.MustCompile(`\{\{\s*([A-Za-z0-9_.\-]+)\s*\}\}`)
+
+// expander replaces placeholders in strings and remembers the names it did not know.
+type expander struct {
+	vars    map[string]string
+	unknown map[string]bool
+}
+
+func (e *expander) expand(s string) string {
+	if !strings.Contains(s, "{{") {
+		return s
+	}
+	return placeholder.ReplaceAllStringFunc(s, func(m string) string {
+		name := placeholder.FindStringSubmatch(m)[1]
+		v, ok := e.vars[name]
+		if !ok {
+			e.unknown[name] = true
+			return m
+		}
+		return v
+	})
+}
+
+// NewRun builds a run of ref's templates for rollout r. It resolves each template from
+// templates, gives every argument its value (ref's args override template defaults), expands
+// {{...}} in every string of each metric (the provider's fields and both conditions), checks
+// the conditions compile, and returns a Running run with one MetricResult per metric,
+// StartedAt now. It is pure.
+//
+// It returns EINVALID when ref names no template, a required argument has no value, ref gives
+// an argument no template declares, a string uses an unknown name, two metrics share a name
+// or a condition does not compile; ENOTFOUND when a template does not exist.
+func NewRun(id string, kind slipway.AnalysisKind, step int, r slipway.Rollout, ref slipway.AnalysisRef, templates map[string]slipway.AnalysisTemplate, now time.Time) (slipway.AnalysisRun, error) {
+	if len(ref.Templates) == 0 {
+		return slipway.AnalysisRun{}, slipway.Errorf(slipway.EINVALID, "analysis names no template")
+	}
+	base := Vars(r)
+	refArgs := map[string]string{}
+	for _, a := range ref.Args {
+		refArgs[a.Name] = a.Value
+	}
+	declared := map[string]bool{}
+	var problems []string
+	var metrics []slipway.Metric
+	seen := map[string]string{}
+	for _, name := range ref.Templates {
+		t, ok := templates[name]
+		if !ok {
+			return slipway.AnalysisRun{}, slipway.Errorf(slipway.ENOTFOUND, "analysis template %q not found", name)
+		}
+		vars := maps.Clone(base)
+		argExp := &expander{vars: base, unknown: map[string]bool{}}
+		for _, a := range t.Args {
+			declared[a.Name] = true
+			v, given := refArgs[a.Name]
+			switch {
+			case given:
+			case a.Value != nil:
+				v = *a.Value
+			default:
+				problems = append(problems, fmt.Sprintf("template %s: argument %q is required", name, a.Name))
+				continue
+			}
+			vars["args."+a.Name] = argExp.expand(v)
+		}
+		for _, u := range sortedKeys(argExp.unknown) {
+			problems = append(problems, fmt.Sprintf("template %s: an argument uses unknown name {{%s}}", name, u))
+		}
+		for _, m := range t.Metrics {
+			if other, dup := seen[m.Name]; dup {
+				problems = append(problems, fmt.Sprintf("template %s: metric %q is also in template %s", name, m.Name, other))
+				continue
+			}
+			seen[m.Name] = name
+			e := &expander{vars: vars, unknown: map[string]bool{}}
+			metrics = append(metrics, expandMetric(m, e))
+			for _, u := range sortedKeys(e.unknown) {
+				problems = append(problems, fmt.Sprintf("template %s: metric %s uses unknown name {{%s}}", name, m.Name, u))
+			}
+		}
+	}
+	for _, a := range ref.Args {
+		if !declared[a.Name] {
+			problems = append(problems, fmt.Sprintf("argument %q is declared by no template of %s", a.Name, strings.Join(ref.Templates, ", ")))
+		}
+	}
+	if len(metrics) == 0 && len(problems) == 0 {
+		problems = append(problems, fmt.Sprintf("templates %s have no metrics", strings.Join(ref.Templates, ", ")))
+	}
+	if len(problems) == 0 {
+		problems = checkConditions(metrics)
+	}
+	if len(problems) > 0 {
+		e := slipway.Errorf(slipway.EINVALID, "analysis %s: %d problem(s)", strings.Join(ref.Templates, ", "), len(problems))
+		e.Details = problems
+		return slipway.AnalysisRun{}, e
+	}
+	run := slipway.AnalysisRun{
+		ID:        id,
+		App:       r.App,
+		Rollout:   r.ID,
+		Kind:      kind,
+		Step:      step,
+		Templates: slices.Clone(ref.Templates),
+		Metrics:   metrics,
+		Results:   make([]slipway.MetricResult, len(metrics)),
+		Phase:     slipway.VerdictRunning,
+		StartedAt: now,
+	}
+	for i, m := range metrics {
+		run.Results[i] = slipway.MetricResult{Name: m.Name, Phase: slipway.VerdictRunning, DryRun: m.DryRun}
+	}
+	return run, nil
+}
+
+// expandMetric returns a copy of m, sharing no map or slice with it, with every placeholder
+// expanded.
+func expandMetric(m slipway.Metric, e *expander) slipway.Metric {
+	out := m
+	out.SuccessCondition = e.expand(m.SuccessCondition)
+	out.FailureCondition = e.expand(m.FailureCondition)
+	if m.ConsecutiveErrorLimit != nil {
+		n := *m.ConsecutiveErrorLimit
+		out.ConsecutiveErrorLimit = &n
+	}
+	if w := m.Provider.Web; w != nil {
+		c := *w
+		c.URL = e.expand(w.URL)
+		c.Method = e.expand(w.Method)
+		c.Body = e.expand(w.Body)
+		c.JSONPath = e.expand(w.JSONPath)
+		c.Headers = expandMap(w.Headers, e)
+		out.Provider.Web = &c
+	}
+	if j := m.Provider.Job; j != nil {
+		c := *j
+		c.Command = e.expand(j.Command)
+		c.Args = nil
+		for _, a := range j.Args {
+			c.Args = append(c.Args, e.expand(a))
+		}
+		c.Env = expandMap(j.Env, e)
+		out.Provider.Job = &c
+	}
+	return out
+}
+
+func expandMap(in map[string]string, e *expander) map[string]string {
+	if in == nil {
+		return nil
+	}
+	out := make(map[string]string, len(in))
+	for k, v := range in {
+		out[e.expand(k)] = e.expand(v)
+	}
+	return out
+}
+
+// checkConditions compiles every condition once, so that a run never starts with a condition
+// that could only ever make errors.
+func checkConditions(metrics []slipway.Metric) []string {
+	t := &threshold{}
+	var problems []string
+	for _, m := range metrics {
+		for _, c := range []struct{ field, expr string }{
+			{"successCondition", m.SuccessCondition},
+			{"failureCondition", m.FailureCondition},
+		} {
+			if c.expr == "" {
+				continue
+			}
+			if _, err := t.compile(c.expr); err != nil {
+				problems = append(problems, fmt.Sprintf("metric %s: %s %q: %v", m.Name, c.field, c.expr, err))
+			}
+		}
+	}
+	return problems
+}
+
+func sortedKeys(m map[string]bool) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

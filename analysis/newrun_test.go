@@ -1,0 +1,153 @@
+package analysis
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"slipway.dev/slipway"
+)
+
+func testRollout() slipway.Rollout {
+	return slipway.Rollout{ID: "api-7", App: "api", From: "aaa111", FromVersion: "v1", To: "bbb222", ToVersion: "v2"}
+}
+
+func testTemplates() map[string]slipway.AnalysisTemplate {
+	return map[string]slipway.AnalysisTemplate{
+		"http": {
+			Name: "http",
+			Args: []slipway.TemplateArg{{Name: "host"}, {Name: "limit", Value: ptr("0.05")}},
+			Metrics: []slipway.Metric{{
+				Name:  "errors",
+				Count: 3, Interval: slipway.Duration(1e9),
+				Provider: slipway.ProviderSpec{Web: &slipway.WebMetric{
+					URL:      "http://{{args.host}}/stats?app={{app}}&rev={{ canary.revision }}",
+					Method:   "POST",
+					Headers:  map[string]string{"X-Stable": "{{stable.revision}}@{{stable.version}}"},
+					Body:     `{"version":"{{canary.version}}"}`,
+					JSONPath: "$.{{app}}.rate",
+				}},
+				SuccessCondition:      "result < {{args.limit}}",
+				FailureCondition:      "result > 2.0 * {{args.limit}}",
+				ConsecutiveErrorLimit: ptr(2),
+			}},
+		},
+		"smoke": {
+			Name: "smoke",
+			Args: []slipway.TemplateArg{{Name: "suite", Value: ptr("{{app}}-smoke")}},
+			Metrics: []slipway.Metric{{
+				Name: "smoke",
+				Provider: slipway.ProviderSpec{Job: &slipway.JobMetric{
+					Command: "/bin/{{args.suite}}",
+					Args:    []string{"--target", "{{canary.revision}}"},
+					Env:     map[string]string{"STABLE": "{{stable.version}}"},
+				}},
+				DryRun: true,
+			}},
+		},
+	}
+}
+
+func TestNewRun_ExpandsArguments(t *testing.T) {
+	templates := testTemplates()
+	ref := slipway.AnalysisRef{Templates: []string{"http", "smoke"}, Args: []slipway.Arg{{Name: "host", Value: "127.0.0.1:9"}}}
+	run, err := NewRun("api-7-step-2", slipway.AnalysisStep, 2, testRollout(), ref, templates, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.ID != "api-7-step-2" || run.App != "api" || run.Rollout != "api-7" || run.Kind != slipway.AnalysisStep ||
+		run.Step != 2 || run.Phase != slipway.VerdictRunning || !run.StartedAt.Equal(t0) || run.FinishedAt != nil {
+		t.Errorf("run header = %+v", run)
+	}
+	if !reflect.DeepEqual(run.Templates, []string{"http", "smoke"}) {
+		t.Errorf("templates = %v", run.Templates)
+	}
+	if len(run.Metrics) != 2 || len(run.Results) != 2 {
+		t.Fatalf("metrics %d results %d, want 2 and 2", len(run.Metrics), len(run.Results))
+	}
+	w := run.Metrics[0].Provider.Web
+	wantWeb := slipway.WebMetric{
+		URL:      "http://127.0.0.1:9/stats?app=api&rev=bbb222",
+		Method:   "POST",
+		Headers:  map[string]string{"X-Stable": "aaa111@v1"},
+		Body:     `{"version":"v2"}`,
+		JSONPath: "$.api.rate",
+	}
+	if !reflect.DeepEqual(*w, wantWeb) {
+		t.Errorf("web = %+v\nwant %+v", *w, wantWeb)
+	}
+	if m := run.Metrics[0]; m.SuccessCondition != "result < 0.05" || m.FailureCondition != "result > 2.0 * 0.05" || m.ErrorLimit() != 2 {
+		t.Errorf("conditions = %q / %q, error limit %d", m.SuccessCondition, m.FailureCondition, m.ErrorLimit())
+	}
+	j := run.Metrics[1].Provider.Job
+	if j.Command != "/bin/api-smoke" || !reflect.DeepEqual(j.Args, []string{"--target", "bbb222"}) || j.Env["STABLE"] != "v1" {
+		t.Errorf("job = %+v", *j)
+	}
+	wantResults := []slipway.MetricResult{
+		{Name: "errors", Phase: slipway.VerdictRunning},
+		{Name: "smoke", Phase: slipway.VerdictRunning, DryRun: true},
+	}
+	if !reflect.DeepEqual(run.Results, wantResults) {
+		t.Errorf("results = %+v", run.Results)
+	}
+	if !reflect.DeepEqual(templates, testTemplates()) {
+		t.Error("NewRun changed the templates it was given")
+	}
+}
+
+func TestNewRun_RefArgOverridesDefault(t *testing.T) {
+	ref := slipway.AnalysisRef{Templates: []string{"http"}, Args: []slipway.Arg{{Name: "host", Value: "h"}, {Name: "limit", Value: "0.5"}}}
+	run, err := NewRun("r", slipway.AnalysisBackground, 0, testRollout(), ref, testTemplates(), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := run.Metrics[0].SuccessCondition; got != "result < 0.5" {
+		t.Errorf("successCondition = %q, want the ref's limit", got)
+	}
+}
+
+func TestNewRun_Errors(t *testing.T) {
+	bad := testTemplates()
+	tpl := bad["http"]
+	tpl.Metrics = append([]slipway.Metric(nil), tpl.Metrics...)
+	tpl.Metrics[0].SuccessCondition = "result <"
+	bad["badcel"] = slipway.AnalysisTemplate{Name: "badcel", Args: tpl.Args, Metrics: tpl.Metrics}
+	unknown := testTemplates()
+	unknown["typo"] = slipway.AnalysisTemplate{Name: "typo", Metrics: []slipway.Metric{{
+		Name: "t", Provider: slipway.ProviderSpec{Web: &slipway.WebMetric{URL: "http://{{args.nope}}/{{canary.sha}}"}},
+	}}}
+	unknown["empty"] = slipway.AnalysisTemplate{Name: "empty"}
+	unknown["notbool"] = slipway.AnalysisTemplate{Name: "notbool", Metrics: []slipway.Metric{{
+		Name: "n", Provider: slipway.ProviderSpec{Web: &slipway.WebMetric{URL: "http://x"}}, SuccessCondition: "1 + 2",
+	}}}
+	host := []slipway.Arg{{Name: "host", Value: "h"}}
+	tests := []struct {
+		name      string
+		templates map[string]slipway.AnalysisTemplate
+		ref       slipway.AnalysisRef
+		code      string
+		detail    string
+	}{
+		{"no template named", unknown, slipway.AnalysisRef{}, slipway.EINVALID, ""},
+		{"unknown template", unknown, slipway.AnalysisRef{Templates: []string{"http", "nope"}, Args: host}, slipway.ENOTFOUND, ""},
+		{"missing required argument", unknown, slipway.AnalysisRef{Templates: []string{"http"}}, slipway.EINVALID, `argument "host" is required`},
+		{"argument no template declares", unknown, slipway.AnalysisRef{Templates: []string{"http"}, Args: append(host, slipway.Arg{Name: "hots", Value: "x"})}, slipway.EINVALID, `argument "hots" is declared by no template`},
+		{"unknown argument in a metric", unknown, slipway.AnalysisRef{Templates: []string{"typo"}}, slipway.EINVALID, "unknown name {{args.nope}}"},
+		{"unknown variable in a metric", unknown, slipway.AnalysisRef{Templates: []string{"typo"}}, slipway.EINVALID, "unknown name {{canary.sha}}"},
+		{"duplicate metric name", unknown, slipway.AnalysisRef{Templates: []string{"http", "http"}, Args: host}, slipway.EINVALID, `metric "errors" is also in template http`},
+		{"no metrics", unknown, slipway.AnalysisRef{Templates: []string{"empty"}}, slipway.EINVALID, "have no metrics"},
+		{"condition does not compile", bad, slipway.AnalysisRef{Templates: []string{"badcel"}, Args: host}, slipway.EINVALID, "successCondition"},
+		{"condition is not boolean", unknown, slipway.AnalysisRef{Templates: []string{"notbool"}}, slipway.EINVALID, "not bool"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := NewRun("r", slipway.AnalysisStep, 0, testRollout(), tt.ref, tt.templates, t0)
+			if code := slipway.ErrorCode(err); code != tt.code {
+				t.Fatalf("error %v has code %q, want %q", err, code, tt.code)
+			}
+			if tt.detail != "" && !strings.Contains(err.Error(), tt.detail) {
+				t.Errorf("error %q does not say %q", err, tt.detail)
+			}
+		})
+	}
+}

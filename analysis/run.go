@@ -1,0 +1,275 @@
+package analysis
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"slipway.dev/slipway"
+)
+
+// maxValueLen caps the measured value kept with a measurement.
+const maxValueLen = 4 << 10
+
+// maxValueInMessage caps the value quoted in a metric's message.
+const maxValueInMessage = 200
+
+// Record judges one measurement of metric i (value and err as the provider returned them) and
+// updates the metric's and the run's verdicts; FinishedAt is set when the run ends. A
+// measurement of a metric or run that has already ended is ignored. It is pure.
+//
+// Record compiles the conditions it needs on each call; Runner keeps them compiled for the
+// whole run.
+func Record(run *slipway.AnalysisRun, i int, value any, err error, started, finished time.Time) {
+	record(run, i, value, err, started, finished, &threshold{})
+}
+
+func record(run *slipway.AnalysisRun, i int, value any, err error, started, finished time.Time, j judge) {
+	if run.Phase.Terminal() || i < 0 || i >= len(run.Results) || i >= len(run.Metrics) {
+		return
+	}
+	res := &run.Results[i]
+	if res.Phase.Terminal() {
+		return
+	}
+	m := run.Metrics[i]
+	ms := judgeMeasurement(m, value, err, j)
+	ms.StartedAt, ms.FinishedAt = started, finished
+
+	res.Count++
+	switch ms.Phase {
+	case slipway.VerdictSuccessful:
+		res.Successful++
+		res.ConsecutiveError = 0
+	case slipway.VerdictFailed:
+		res.Failed++
+		res.ConsecutiveError = 0
+	case slipway.VerdictInconclusive:
+		res.Inconclusive++
+		res.ConsecutiveError = 0
+	case slipway.VerdictError, slipway.VerdictRunning, slipway.VerdictTerminated:
+		res.Errors++
+		res.ConsecutiveError++
+	}
+	res.Measurements = append(res.Measurements, ms)
+	if n := len(res.Measurements); n > slipway.MaxMeasurementsKept {
+		res.Measurements = slices.Clone(res.Measurements[n-slipway.MaxMeasurementsKept:])
+	}
+	res.Phase, res.Message = metricVerdict(m, *res)
+	settle(run, finished)
+}
+
+// judgeMeasurement turns what the provider returned into a measurement: a provider error is
+// an Error, no data counts by the metric's noData policy (never as a success), and a value is
+// judged.
+func judgeMeasurement(m slipway.Metric, value any, err error, j judge) slipway.Measurement {
+	switch {
+	case errors.Is(err, slipway.ErrNoData):
+		phase := slipway.VerdictInconclusive
+		if m.NoData == slipway.NoDataFailure {
+			phase = slipway.VerdictFailed
+		}
+		return slipway.Measurement{Phase: phase, Message: err.Error()}
+	case err != nil:
+		return slipway.Measurement{Phase: slipway.VerdictError, Message: err.Error()}
+	}
+	phase, msg := j.judge(m, value)
+	return slipway.Measurement{Phase: phase, Value: formatValue(m, value), Message: msg}
+}
+
+// formatValue writes a value as JSON, or a job's output as is.
+func formatValue(m slipway.Metric, value any) string {
+	var s string
+	obj, _ := value.(map[string]any)
+	if out, ok := obj["output"].(string); ok && m.Provider.Job != nil {
+		s = out
+	} else if b, err := json.Marshal(value); err == nil {
+		s = string(b)
+	} else {
+		s = fmt.Sprint(value)
+	}
+	return truncate(s, maxValueLen)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// measurementCount is how many measurements a metric takes in all; 0 means until the run is
+// terminated.
+func measurementCount(m slipway.Metric) int {
+	switch {
+	case m.Count > 0:
+		return m.Count
+	case m.Interval == 0:
+		return 1
+	}
+	return 0
+}
+
+// metricVerdict applies the limits to a metric's counters: Failed past failureLimit,
+// Inconclusive past inconclusiveLimit or past the consecutive error limit, Successful once
+// every measurement is taken, Running otherwise.
+func metricVerdict(m slipway.Metric, res slipway.MetricResult) (slipway.Verdict, string) {
+	last := describeLast(m, res)
+	switch {
+	case res.Failed > m.FailureLimit:
+		return slipway.VerdictFailed, fmt.Sprintf("%s exceed%s failureLimit %d; %s",
+			plural(res.Failed, "failed measurement"), verbS(res.Failed), m.FailureLimit, last)
+	case res.Inconclusive > m.InconclusiveLimit:
+		return slipway.VerdictInconclusive, fmt.Sprintf("%s exceed%s inconclusiveLimit %d; %s",
+			plural(res.Inconclusive, "inconclusive measurement"), verbS(res.Inconclusive), m.InconclusiveLimit, last)
+	case res.ConsecutiveError > m.ErrorLimit():
+		msg := ""
+		if n := len(res.Measurements); n > 0 {
+			msg = res.Measurements[n-1].Message
+		}
+		return slipway.VerdictInconclusive, fmt.Sprintf("%d consecutive errors: %s", res.ConsecutiveError, msg)
+	}
+	if n := measurementCount(m); n > 0 && res.Count >= n {
+		return slipway.VerdictSuccessful, fmt.Sprintf("%s: %d successful, %d failed, %d inconclusive, %d errors; %s",
+			plural(res.Count, "measurement"), res.Successful, res.Failed, res.Inconclusive, res.Errors, last)
+	}
+	return slipway.VerdictRunning, ""
+}
+
+// describeLast names the last measurement for a metric's message: its value, or for a job and
+// for a measurement without a value, its message.
+func describeLast(m slipway.Metric, res slipway.MetricResult) string {
+	n := len(res.Measurements)
+	if n == 0 {
+		return "no measurement"
+	}
+	last := res.Measurements[n-1]
+	if last.Value == "" || m.Provider.Job != nil {
+		return "last: " + last.Message
+	}
+	return "last value " + truncate(last.Value, maxValueInMessage)
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// verbS makes "exceed" agree with its subject.
+func verbS(n int) string {
+	if n == 1 {
+		return "s"
+	}
+	return ""
+}
+
+// settle decides the run: it ends Failed as soon as a metric that is not a dry run fails,
+// and otherwise once every metric has ended, with the worst verdict of its metrics that are
+// not dry runs. Metrics still running when the run ends are Terminated.
+func settle(run *slipway.AnalysisRun, now time.Time) {
+	worst, worstIdx := slipway.VerdictSuccessful, -1
+	failed, allEnded := false, true
+	for i, res := range run.Results {
+		if !res.Phase.Terminal() {
+			allEnded = false
+			continue
+		}
+		if res.DryRun {
+			continue
+		}
+		if res.Phase == slipway.VerdictFailed && !failed {
+			failed, worst, worstIdx = true, res.Phase, i
+		}
+		if !failed && res.Phase.Rank() > worst.Rank() {
+			worst, worstIdx = res.Phase, i
+		}
+	}
+	if !failed && !allEnded {
+		return
+	}
+	run.Phase = worst
+	if worstIdx >= 0 {
+		res := run.Results[worstIdx]
+		run.Message = fmt.Sprintf("metric %s: %s", res.Name, res.Message)
+	} else {
+		run.Message = runSuccessMessage(*run)
+	}
+	for i := range run.Results {
+		if res := &run.Results[i]; !res.Phase.Terminal() {
+			res.Phase = slipway.VerdictTerminated
+			res.Message = "run ended: " + run.Message
+		}
+	}
+	end := now
+	run.FinishedAt = &end
+}
+
+// runSuccessMessage says how many metrics passed, and names a dry-run metric that did not.
+func runSuccessMessage(run slipway.AnalysisRun) string {
+	n := 0
+	var note string
+	for _, res := range run.Results {
+		if res.DryRun {
+			if note == "" && res.Phase != slipway.VerdictSuccessful {
+				note = fmt.Sprintf("; dry-run metric %s %s: %s", res.Name, res.Phase, res.Message)
+			}
+			continue
+		}
+		n++
+	}
+	return fmt.Sprintf("%s successful%s", plural(n, "metric"), note)
+}
+
+// Due returns the metric to measure next and when: the first measurement of a metric at the
+// run's start plus its initialDelay, each later one an interval after the previous one
+// finished. ok is false when nothing is left to measure.
+func Due(run slipway.AnalysisRun) (i int, at time.Time, ok bool) {
+	if run.Phase.Terminal() {
+		return 0, time.Time{}, false
+	}
+	i = -1
+	for k, m := range run.Metrics {
+		if k >= len(run.Results) || run.Results[k].Phase != slipway.VerdictRunning {
+			continue
+		}
+		next := nextAt(run.StartedAt, m, run.Results[k])
+		if i < 0 || next.Before(at) {
+			i, at = k, next
+		}
+	}
+	if i < 0 {
+		return 0, time.Time{}, false
+	}
+	return i, at, true
+}
+
+func nextAt(start time.Time, m slipway.Metric, res slipway.MetricResult) time.Time {
+	n := len(res.Measurements)
+	if res.Count == 0 || n == 0 {
+		return start.Add(m.InitialDelay.D())
+	}
+	return res.Measurements[n-1].FinishedAt.Add(m.Interval.D())
+}
+
+// Terminate ends a Running run as Terminated with reason: a background run at the end of its
+// rollout, or a step run the operator skipped. Its running metrics end Terminated too. A run
+// that has already ended is left as is.
+func Terminate(run *slipway.AnalysisRun, reason string, now time.Time) {
+	if run.Phase.Terminal() {
+		return
+	}
+	for i := range run.Results {
+		if res := &run.Results[i]; !res.Phase.Terminal() {
+			res.Phase = slipway.VerdictTerminated
+			res.Message = reason
+		}
+	}
+	run.Phase = slipway.VerdictTerminated
+	run.Message = reason
+	end := now
+	run.FinishedAt = &end
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"slipway.dev/slipway"
+)
+
+func newGetCommand(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "get",
+		Short: "List apps or analysis templates",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "apps",
+		Short: "List apps with their stable revision and latest rollout",
+		Long: `get apps prints one row per app: NAME, REPLICAS, STABLE (the stable revision), VERSION
+(the declared version), ROLLOUT and PHASE (the latest rollout). -o json|yaml prints the apps
+as the API returns them.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c := g.client()
+			apps, err := c.Apps(ctx)
+			if err != nil {
+				return err
+			}
+			if g.output != outputText {
+				return g.emit(cmd.OutOrStdout(), apps, nil)
+			}
+			latest := make([]*slipway.Rollout, len(apps))
+			for i, a := range apps {
+				ros, err := c.Rollouts(ctx, a.Spec.Name, 1)
+				if err != nil {
+					return err
+				}
+				if len(ros) > 0 {
+					latest[i] = &ros[0]
+				}
+			}
+			var b strings.Builder
+			tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tREPLICAS\tSTABLE\tVERSION\tROLLOUT\tPHASE")
+			for i, a := range apps {
+				rollout, phase := "-", "-"
+				if r := latest[i]; r != nil {
+					rollout, phase = r.ID, string(r.Phase)
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", a.Spec.Name, a.Spec.Replicas, orDash(a.Stable), orDash(a.Spec.Version), rollout, phase)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			_, err = io.WriteString(cmd.OutOrStdout(), b.String())
+			return err
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "templates",
+		Short: "List analysis templates",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ts, err := g.client().Templates(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return g.emit(cmd.OutOrStdout(), ts, func(w io.Writer) error {
+				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tMETRICS\tARGS")
+				for _, t := range ts {
+					var metrics, args []string
+					for _, m := range t.Metrics {
+						metrics = append(metrics, m.Name)
+					}
+					for _, a := range t.Args {
+						args = append(args, a.Name)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Name, orDash(strings.Join(metrics, ",")), orDash(strings.Join(args, ",")))
+				}
+				return tw.Flush()
+			})
+		},
+	})
+	return cmd
+}

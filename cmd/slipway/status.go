@@ -1,0 +1,364 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"slipway.dev/slipway"
+	"slipway.dev/slipway/httpapi"
+)
+
+func newStatusCommand(g *globals) *cobra.Command {
+	var watch, wait bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "status APP",
+		Short: "Show an app's rollout, live instances, drift and analysis",
+		Long: `status shows an app: its stable revision, its latest rollout (id, strategy, phase, step,
+weight, reason), the live instances of each revision with their readiness and traffic weight,
+any drift between what is declared and what runs, and the rollout's analysis runs.
+
+--watch redraws on every event of the app until interrupted.
+--wait blocks until the latest rollout has ended. Exit status: 0 when it completed, 3 when it
+was aborted (rolled back), 1 on error or when --timeout passes first.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeoutCause(ctx, timeout, errTimeout{timeout})
+				defer cancel()
+			}
+			c := g.client()
+			app := args[0]
+			if watch {
+				return watchStatus(ctx, g, c, cmd.OutOrStdout(), app, wait)
+			}
+			st, err := c.Status(ctx, app)
+			if err != nil {
+				return waitError(ctx, err)
+			}
+			if wait && st.Rollout != nil && !st.Rollout.Phase.Terminal() {
+				if _, err := waitRollout(ctx, c, app, st.Rollout.ID, cmd.ErrOrStderr()); err != nil {
+					return err
+				}
+				if st, err = c.Status(ctx, app); err != nil {
+					return waitError(ctx, err)
+				}
+			}
+			if err := g.emit(cmd.OutOrStdout(), st, func(w io.Writer) error { return writeStatus(w, st) }); err != nil {
+				return err
+			}
+			if wait {
+				return rolloutExit(st.Rollout)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&watch, "watch", false, "redraw on every event until interrupted")
+	f.BoolVar(&wait, "wait", false, "wait until the latest rollout has ended (exit 3 when aborted)")
+	f.DurationVar(&timeout, "timeout", 0, "give up waiting after this long (0: never)")
+	return cmd
+}
+
+// errTimeout is the cause of a --timeout context.
+type errTimeout struct{ d time.Duration }
+
+func (e errTimeout) Error() string { return fmt.Sprintf("timed out after %s", e.d) }
+
+// waitError explains an error that may come from --timeout or an interrupt.
+func waitError(ctx context.Context, err error) error {
+	var te errTimeout
+	if errors.As(context.Cause(ctx), &te) {
+		return te
+	}
+	if ctx.Err() != nil {
+		return errors.New("interrupted")
+	}
+	return err
+}
+
+// rolloutExit maps an ended rollout to the exit status of --wait.
+func rolloutExit(rs *slipway.RolloutStatus) error {
+	if rs == nil {
+		return nil
+	}
+	switch rs.Phase {
+	case slipway.PhaseAborted:
+		msg := "rollout " + rs.ID + " was aborted"
+		if rs.Reason != "" {
+			msg += ": " + rs.Reason
+		}
+		return &exitStatus{code: exitAborted, err: errors.New(msg)}
+	case slipway.PhaseCompleted:
+		return nil
+	case slipway.PhaseProgressing, slipway.PhasePaused:
+		return fmt.Errorf("rollout %s has not ended (%s)", rs.ID, rs.Phase)
+	}
+	return fmt.Errorf("rollout %s is in unknown phase %q", rs.ID, rs.Phase)
+}
+
+// errStop ends an event stream from its callback.
+var errStop = errors.New("stop")
+
+// lastSeq returns the newest event's Seq for app: any later change comes as a later event.
+func lastSeq(ctx context.Context, c *httpapi.Client, app string) (int64, error) {
+	evs, err := c.Events(ctx, slipway.EventFilter{App: app, Limit: 1})
+	if err != nil || len(evs) == 0 {
+		return 0, err
+	}
+	return evs[len(evs)-1].Seq, nil
+}
+
+// waitRollout blocks until rollout id of app has ended, rereading it on each of the app's
+// events, and reports each change of phase, step or weight to progress.
+func waitRollout(ctx context.Context, c *httpapi.Client, app, id string, progress io.Writer) (slipway.Rollout, error) {
+	after, err := lastSeq(ctx, c, app)
+	if err != nil {
+		return slipway.Rollout{}, waitError(ctx, err)
+	}
+	ro, err := c.Rollout(ctx, id)
+	if err != nil {
+		return ro, waitError(ctx, err)
+	}
+	last := ""
+	report := func(r slipway.Rollout) {
+		if line := rolloutLine(r); line != last {
+			fmt.Fprintln(progress, line)
+			last = line
+		}
+	}
+	report(ro)
+	if ro.Phase.Terminal() {
+		return ro, nil
+	}
+	err = c.StreamEvents(ctx, slipway.EventFilter{App: app, After: after}, func(e slipway.Event) error {
+		if e.Rollout != "" && e.Rollout != id {
+			return nil
+		}
+		r, err := c.Rollout(ctx, id)
+		if err != nil {
+			return err
+		}
+		ro = r
+		report(ro)
+		if ro.Phase.Terminal() {
+			return errStop
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errStop):
+		return ro, nil
+	case err == nil || ctx.Err() != nil:
+		return ro, fmt.Errorf("rollout %s: %w", id, waitError(ctx, err))
+	}
+	return ro, err
+}
+
+// rolloutLine is a one-line summary of a rollout.
+func rolloutLine(r slipway.Rollout) string {
+	s := fmt.Sprintf("rollout %s (%s) %s", r.ID, r.Strategy, r.Phase)
+	if n := r.Steps(); n > 0 {
+		s += fmt.Sprintf(", step %d/%d", min(r.Step, n), n)
+	}
+	if r.Strategy == slipway.StrategyCanary {
+		s += fmt.Sprintf(", weight %d%%", r.Weight)
+	}
+	if r.Reason != "" {
+		s += ": " + r.Reason
+	}
+	return s
+}
+
+// watchStatus draws the status, then redraws it on each of the app's events until ctx ends
+// (or, with wait, until the latest rollout has ended).
+func watchStatus(ctx context.Context, g *globals, c *httpapi.Client, out io.Writer, app string, wait bool) error {
+	after, err := lastSeq(ctx, c, app)
+	if err != nil {
+		return waitError(ctx, err)
+	}
+	st, err := c.Status(ctx, app)
+	if err != nil {
+		return waitError(ctx, err)
+	}
+	tty := isTerminal(out)
+	draw := func(st slipway.AppStatus) error {
+		switch g.output {
+		case outputJSON:
+			b, err := json.Marshal(st)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(out, "%s\n", b)
+			return err
+		case outputYAML:
+			if _, err := io.WriteString(out, "---\n"); err != nil {
+				return err
+			}
+			return writeYAML(out, st)
+		}
+		var b strings.Builder
+		if tty {
+			b.WriteString("\x1b[H\x1b[2J")
+		} else {
+			b.WriteString("--- " + st.App + "\n")
+		}
+		if err := writeStatus(&b, st); err != nil {
+			return err
+		}
+		_, err := io.WriteString(out, b.String())
+		return err
+	}
+	done := func(st slipway.AppStatus) bool {
+		return wait && (st.Rollout == nil || st.Rollout.Phase.Terminal())
+	}
+	if err := draw(st); err != nil {
+		return err
+	}
+	if done(st) {
+		return rolloutExit(st.Rollout)
+	}
+	err = c.StreamEvents(ctx, slipway.EventFilter{App: app, After: after}, func(slipway.Event) error {
+		s, err := c.Status(ctx, app)
+		if err != nil {
+			return err
+		}
+		st = s
+		if err := draw(st); err != nil {
+			return err
+		}
+		if done(st) {
+			return errStop
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errStop):
+		return rolloutExit(st.Rollout)
+	case err == nil && !wait:
+		// Interrupted: the end of a watch.
+		return nil
+	case err == nil || ctx.Err() != nil:
+		return waitError(ctx, err)
+	}
+	return err
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// writeStatus draws an app's status as text.
+func writeStatus(w io.Writer, st slipway.AppStatus) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "App:       %s\n", st.App)
+	fmt.Fprintf(&b, "Replicas:  %d\n", st.Replicas)
+	stable := "none"
+	if st.Stable != nil {
+		stable = revName(st.Stable.Revision, st.Stable.Version)
+	}
+	fmt.Fprintf(&b, "Stable:    %s\n", stable)
+	if r := st.Rollout; r == nil {
+		b.WriteString("Rollout:   none\n")
+	} else {
+		fmt.Fprintf(&b, "Rollout:   %s (%s)\n", r.ID, r.Strategy)
+		phase := string(r.Phase)
+		if r.Cause != slipway.PauseNone {
+			phase += " (" + string(r.Cause) + ")"
+		}
+		fmt.Fprintf(&b, "  Phase:     %s\n", phase)
+		if r.Reason != "" {
+			fmt.Fprintf(&b, "  Reason:    %s\n", r.Reason)
+		}
+		from := "none"
+		if r.From != "" {
+			from = r.From
+		}
+		fmt.Fprintf(&b, "  Revision:  %s → %s\n", from, revName(r.Revision, r.Version))
+		if r.Steps > 0 {
+			fmt.Fprintf(&b, "  Step:      %d/%d\n", min(r.Step, r.Steps), r.Steps)
+		}
+		fmt.Fprintf(&b, "  Weight:    %d%%\n", r.Weight)
+		fmt.Fprintf(&b, "  Started:   %s\n", stamp(r.StartedAt))
+		fmt.Fprintf(&b, "  Updated:   %s\n", stamp(r.UpdatedAt))
+		if r.CompletedAt != nil {
+			fmt.Fprintf(&b, "  Completed: %s\n", stamp(*r.CompletedAt))
+		}
+	}
+
+	b.WriteString("\nLive:\n")
+	if len(st.Live) == 0 {
+		b.WriteString("  no instances\n")
+	} else {
+		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  REVISION\tVERSION\tREADY\tDESIRED\tWEIGHT\t")
+		for _, l := range st.Live {
+			fmt.Fprintf(tw, "  %s\t%s\t%d/%d\t%d\t%d%%\t\n", l.Revision, orDash(l.Version), l.Ready, l.Instances, l.Desired, l.Weight)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	for _, rt := range st.Split.Routes {
+		fmt.Fprintf(&b, "  route %s → %s\n", rt.Name, rt.Revision)
+	}
+
+	if len(st.Drift) == 0 {
+		b.WriteString("\nDrift:     none\n")
+	} else {
+		b.WriteString("\nDrift:\n")
+		for _, d := range st.Drift {
+			fmt.Fprintf(&b, "  %s %s: desired %d, actual %d", d.Kind, orDash(d.Revision), d.Desired, d.Actual)
+			if d.Message != "" {
+				b.WriteString(": " + d.Message)
+			}
+			b.WriteByte('\n')
+		}
+	}
+
+	if len(st.Analysis) > 0 {
+		b.WriteString("\nAnalysis:\n")
+		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  RUN\tKIND\tPHASE\tMESSAGE")
+		for _, a := range st.Analysis {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", a.ID, a.Kind, a.Phase, a.Message)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// revName is "id (version)", or "id" without a version.
+func revName(id, version string) string {
+	if version == "" {
+		return id
+	}
+	return id + " (" + version + ")"
+}
+
+// stamp prints a time in UTC, "-" for the zero time.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}

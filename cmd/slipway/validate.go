@@ -1,0 +1,42 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"slipway.dev/slipway/spec"
+)
+
+func newValidateCommand(g *globals) *cobra.Command {
+	var files []string
+	cmd := &cobra.Command{
+		Use:   "validate -f PATH...",
+		Short: "Check slipway files without a server",
+		Long: `validate reads the files (or every .yaml and .yml file under the directories) and
+checks them as one set. It prints "ok: N apps, M templates", or every problem as
+file:line:col: field.path: what is wrong; what would be valid. Exit status 1 on any problem.
+
+It needs no server, so AnalysisTemplates an app uses must be in the files given.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			set, err := spec.Load(files...)
+			if err != nil {
+				return err
+			}
+			out := struct {
+				OK        bool `json:"ok"`
+				Apps      int  `json:"apps"`
+				Templates int  `json:"templates"`
+			}{true, len(set.Apps), len(set.Templates)}
+			return g.emit(cmd.OutOrStdout(), out, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "ok: %d apps, %d templates\n", out.Apps, out.Templates)
+				return err
+			})
+		},
+	}
+	cmd.Flags().StringSliceVarP(&files, "file", "f", nil, "file or directory to read (repeatable)")
+	_ = cmd.MarkFlagRequired("file")
+	return cmd
+}

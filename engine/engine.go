@@ -1,0 +1,210 @@
+// Package engine is slipway's controller. It decides purely (Next, Operate, Desired) and acts
+// separately: one goroutine per app with an active rollout persists each decision, then tells
+// the platform and the analysis runner. Start reading at Next (next.go), then Engine.Run.
+//
+// Invariants kept here: a transition is committed before the platform hears of it; re-running
+// a reconcile changes nothing; a restart resumes every rollout from the store.
+package engine
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"slipway.dev/slipway"
+)
+
+// Defaults of Config.
+const (
+	DefaultPoll   = time.Second
+	DefaultResync = 10 * time.Second
+)
+
+// Executor measures an analysis run until it ends (analysis.Runner).
+type Executor interface {
+	Execute(ctx context.Context, runID string, changed func()) error
+}
+
+// Config wires an Engine.
+type Config struct {
+	Store    slipway.Store
+	Platform slipway.Platform
+	Analysis Executor
+	Now      func() time.Time
+	Log      *slog.Logger
+	// Poll is how often a worker observes the platform while a rollout waits on it.
+	Poll time.Duration
+	// Resync is how often every app is reconciled to catch and repair drift.
+	Resync time.Duration
+	// OnReconcile, when set, is called with the duration of every reconcile pass (metrics,
+	// benchmarks).
+	OnReconcile func(time.Duration)
+}
+
+// Engine carries rollouts through their steps. It implements slipway.Deployer,
+// slipway.Operator and slipway.StatusReader.
+type Engine struct {
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.Mutex
+	ctx     context.Context // the Run context; nil before Run
+	workers map[string]*worker
+	wg      sync.WaitGroup
+	// applied is the last Desired handed to the platform per app; drift is judged against it.
+	applied map[string]slipway.Desired
+
+	templates atomic.Pointer[map[string]slipway.AnalysisTemplate]
+	applyMu   sync.Mutex // serialises Apply and rollback so plans don't race each other
+}
+
+var (
+	_ slipway.Deployer     = (*Engine)(nil)
+	_ slipway.Operator     = (*Engine)(nil)
+	_ slipway.StatusReader = (*Engine)(nil)
+)
+
+// New returns an Engine; it starts nothing.
+func New(cfg Config) *Engine {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = DefaultPoll
+	}
+	if cfg.Resync <= 0 {
+		cfg.Resync = DefaultResync
+	}
+	return &Engine{cfg: cfg, log: cfg.Log, workers: map[string]*worker{}, applied: map[string]slipway.Desired{}}
+}
+
+// Run resumes every active rollout from the store, then reconciles until ctx ends. It returns
+// after every goroutine it started has exited.
+func (e *Engine) Run(ctx context.Context) error {
+	if err := e.loadTemplates(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	e.mu.Lock()
+	e.ctx = ctx
+	e.mu.Unlock()
+	defer e.wg.Wait()
+
+	if err := e.resync(ctx); err != nil && ctx.Err() == nil {
+		return err
+	}
+	t := time.NewTicker(e.cfg.Resync)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := e.resync(ctx); err != nil && ctx.Err() == nil {
+				e.log.Error("resync failed", "err", err)
+			}
+		}
+	}
+}
+
+// resync pokes a worker for every app: those with an active rollout carry it on, the others
+// reconcile once (drift repair) and exit.
+func (e *Engine) resync(ctx context.Context) error {
+	apps, err := e.cfg.Store.Apps(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range apps {
+		e.Poke(a.Spec.Name)
+	}
+	return nil
+}
+
+func (e *Engine) loadTemplates(ctx context.Context) error {
+	ts, err := e.cfg.Store.Templates(ctx)
+	if err != nil {
+		return err
+	}
+	m := make(map[string]slipway.AnalysisTemplate, len(ts))
+	for _, t := range ts {
+		m[t.Name] = t
+	}
+	e.templates.Store(&m)
+	return nil
+}
+
+func (e *Engine) templateMap() map[string]slipway.AnalysisTemplate {
+	if p := e.templates.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Poke asks app's worker to reconcile now, starting one if none runs. Before Run it does
+// nothing (Run reconciles everything when it starts).
+func (e *Engine) Poke(app string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ctx == nil || e.ctx.Err() != nil {
+		return
+	}
+	w, ok := e.workers[app]
+	if !ok {
+		w = &worker{e: e, app: app, wake: make(chan struct{}, 1), runs: map[string]context.CancelFunc{}}
+		e.workers[app] = w
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			w.run(e.ctx)
+		}()
+	}
+	w.poke()
+}
+
+func (e *Engine) lastApplied(app string) (slipway.Desired, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	d, ok := e.applied[app]
+	return d, ok
+}
+
+func (e *Engine) setApplied(app string, d slipway.Desired) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.applied[app] = d
+}
+
+// retire removes w from the worker map unless it was poked meanwhile; it reports whether w
+// may exit.
+func (e *Engine) retire(w *worker) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	select {
+	case <-w.wake:
+		return false
+	default:
+	}
+	delete(e.workers, w.app)
+	return true
+}
+
+// commit writes c, retrying nothing: a conflict means state moved and the caller decides again.
+func (e *Engine) commit(ctx context.Context, c *slipway.Change) error {
+	if c.Empty() {
+		return nil
+	}
+	return e.cfg.Store.Commit(ctx, c)
+}
+
+func isCode(err error, code string) bool {
+	var se *slipway.Error
+	return errors.As(err, &se) && se.Code == code
+}

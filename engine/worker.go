@@ -1,0 +1,273 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sync"
+	"time"
+
+	"slipway.dev/slipway"
+	"slipway.dev/slipway/analysis"
+)
+
+// worker owns one app while it has an active rollout: it is the only goroutine that moves
+// the app's rollout on. Others nudge it through its one-slot wake channel.
+type worker struct {
+	e    *Engine
+	app  string
+	wake chan struct{}
+
+	// runs are the analysis executions this worker started, by run ID.
+	runs  map[string]context.CancelFunc
+	runWG sync.WaitGroup
+}
+
+func (w *worker) poke() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *worker) run(ctx context.Context) {
+	defer w.stopRuns()
+	log := w.e.log.With("app", w.app)
+	for {
+		active, wakeAt, err := w.reconcile(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			log.Warn("reconcile failed", "err", err)
+		}
+		if !active && err == nil {
+			if w.e.retire(w) {
+				return
+			}
+			continue
+		}
+		delay := w.e.cfg.Poll
+		if !wakeAt.IsZero() {
+			delay = min(delay, max(0, wakeAt.Sub(w.e.cfg.Now())))
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-w.wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// reconcile takes every transition the rollout can take now, committing each before acting
+// on it, then converges the platform. It reports whether the app still has an active rollout
+// and when it wants to run again.
+func (w *worker) reconcile(ctx context.Context) (active bool, wakeAt time.Time, err error) {
+	if f := w.e.cfg.OnReconcile; f != nil {
+		start := time.Now()
+		defer func() { f(time.Since(start)) }()
+	}
+	store := w.e.cfg.Store
+	for range 64 {
+		st, err := store.App(ctx, w.app)
+		if isCode(err, slipway.ENOTFOUND) {
+			w.stopRuns()
+			return false, time.Time{}, nil
+		}
+		if err != nil {
+			return true, time.Time{}, err
+		}
+		latest, err := latestRollout(ctx, store, w.app)
+		if err != nil {
+			return true, time.Time{}, err
+		}
+		obs, err := w.e.cfg.Platform.Observe(ctx, w.app)
+		if err != nil {
+			return true, time.Time{}, fmt.Errorf("observe %s: %w", w.app, err)
+		}
+		var runs map[string]slipway.AnalysisRun
+		if latest != nil && latest.Active() {
+			runs, err = loadRuns(ctx, store, *latest)
+			if err != nil {
+				return true, time.Time{}, err
+			}
+			now := w.e.cfg.Now()
+			next, eff := Next(*latest, Input{App: st.Spec, Observed: obs, Runs: runs, Templates: w.e.templateMap()}, now)
+			wakeAt = eff.WakeAt
+			if !reflect.DeepEqual(next, *latest) || !eff.Empty() {
+				c, err := w.e.transition(ctx, st, next, eff, now)
+				if isCode(err, slipway.ECONFLICT) {
+					continue
+				}
+				if err != nil {
+					return true, time.Time{}, err
+				}
+				for _, id := range eff.StopRuns {
+					w.cancelRun(id)
+				}
+				latest = &c.Rollouts[0]
+				if len(c.Apps) > 0 {
+					st = c.Apps[0]
+				}
+				if err := w.converge(ctx, st, latest, obs, false); err != nil {
+					return true, time.Time{}, err
+				}
+				continue
+			}
+		}
+		if err := w.converge(ctx, st, latest, obs, true); err != nil {
+			return true, time.Time{}, err
+		}
+		w.ensureRuns(ctx, runs)
+		return latest != nil && latest.Active(), wakeAt, nil
+	}
+	return true, time.Time{}, fmt.Errorf("reconcile %s: state kept changing underneath", w.app)
+}
+
+// transition commits a decision: the rollout, the runs it starts and stops, the app's new
+// stable revision, and the events, in one transaction.
+func (e *Engine) transition(ctx context.Context, st slipway.AppState, next slipway.Rollout, eff Effects, now time.Time) (*slipway.Change, error) {
+	c := &slipway.Change{Rollouts: []slipway.Rollout{next}, Runs: eff.StartRuns, Events: eff.Events}
+	for _, id := range eff.StopRuns {
+		run, err := e.cfg.Store.AnalysisRun(ctx, id)
+		if isCode(err, slipway.ENOTFOUND) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !run.Phase.Terminal() {
+			terminate(&run, eff.StopReason, now)
+			c.Runs = append(c.Runs, run)
+		}
+	}
+	if eff.Stable != "" && eff.Stable != st.Stable {
+		st.Stable, st.UpdatedAt = eff.Stable, now
+		c.Apps = append(c.Apps, st)
+	}
+	if err := e.commit(ctx, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// converge hands the platform the desired state. When the desired state is the one last
+// applied and the live world differs, that is drift: it is repaired and recorded.
+func (w *worker) converge(ctx context.Context, st slipway.AppState, latest *slipway.Rollout, obs slipway.Observed, detectDrift bool) error {
+	revs, err := revisionMap(ctx, w.e.cfg.Store, w.app)
+	if err != nil {
+		return err
+	}
+	d := Desired(st, latest, revs)
+	if last, ok := w.e.lastApplied(w.app); detectDrift && ok && reflect.DeepEqual(last, d) {
+		if drift := DriftOf(d, obs); repairable(drift) {
+			now := w.e.cfg.Now()
+			ev := slipway.Event{Time: now, App: w.app, Kind: slipway.EventDriftRepaired, Actor: slipway.ActorDrift,
+				Message: "repairing drift: " + driftSummary(drift), Reason: "the live state differs from the declared state"}
+			if latest != nil {
+				ev.Rollout = latest.ID
+			}
+			if err := w.e.commit(ctx, &slipway.Change{Events: []slipway.Event{ev}}); err != nil {
+				return err
+			}
+		} else {
+			return nil
+		}
+	}
+	if err := w.e.cfg.Platform.Apply(ctx, d); err != nil {
+		return fmt.Errorf("apply %s: %w", w.app, err)
+	}
+	w.e.setApplied(w.app, d)
+	return nil
+}
+
+// ensureRuns keeps one execution going for each running analysis run of the rollout and
+// stops the others.
+func (w *worker) ensureRuns(ctx context.Context, runs map[string]slipway.AnalysisRun) {
+	for id := range w.runs {
+		if run, ok := runs[id]; !ok || run.Phase.Terminal() {
+			w.cancelRun(id)
+		}
+	}
+	if w.e.cfg.Analysis == nil {
+		return
+	}
+	for id, run := range runs {
+		if run.Phase.Terminal() {
+			continue
+		}
+		if _, ok := w.runs[id]; ok {
+			continue
+		}
+		rctx, cancel := context.WithCancel(ctx)
+		w.runs[id] = cancel
+		w.runWG.Add(1)
+		go func() {
+			defer w.runWG.Done()
+			if err := w.e.cfg.Analysis.Execute(rctx, id, w.poke); err != nil && rctx.Err() == nil {
+				w.e.log.Warn("analysis run failed", "app", w.app, "run", id, "err", err)
+			}
+			w.poke()
+		}()
+	}
+}
+
+func (w *worker) cancelRun(id string) {
+	if cancel, ok := w.runs[id]; ok {
+		cancel()
+		delete(w.runs, id)
+	}
+}
+
+func (w *worker) stopRuns() {
+	for id := range w.runs {
+		w.cancelRun(id)
+	}
+	w.runWG.Wait()
+}
+
+func latestRollout(ctx context.Context, s slipway.StateReader, app string) (*slipway.Rollout, error) {
+	rs, err := s.Rollouts(ctx, app, 1)
+	if err != nil || len(rs) == 0 {
+		return nil, err
+	}
+	return &rs[0], nil
+}
+
+func loadRuns(ctx context.Context, s slipway.StateReader, r slipway.Rollout) (map[string]slipway.AnalysisRun, error) {
+	runs := map[string]slipway.AnalysisRun{}
+	for _, id := range []string{r.StepRun, r.BackgroundRun} {
+		if id == "" {
+			continue
+		}
+		run, err := s.AnalysisRun(ctx, id)
+		if isCode(err, slipway.ENOTFOUND) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		runs[id] = run
+	}
+	return runs, nil
+}
+
+func revisionMap(ctx context.Context, s slipway.StateReader, app string) (map[string]slipway.Revision, error) {
+	revs, err := s.Revisions(ctx, app)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]slipway.Revision, len(revs))
+	for _, r := range revs {
+		m[r.ID] = r
+	}
+	return m, nil
+}
+
+func terminate(run *slipway.AnalysisRun, reason string, now time.Time) {
+	analysis.Terminate(run, reason, now)
+}

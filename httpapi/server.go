@@ -1,0 +1,338 @@
+// Package httpapi is slipway's HTTP edge: the JSON API under /api/v1, the server-sent event
+// stream, and a Go Client for both. The CLI and the dashboard reach slipway only through it.
+//
+// Start reading at NewServer (routes), then errors.go (how domain error codes become HTTP
+// statuses), stream.go (the SSE stream) and client.go.
+//
+// The server holds no state of its own: it decodes requests, calls the engine
+// (slipway.Deployer, slipway.Operator, slipway.StatusReader) or the store
+// (slipway.StateReader), and encodes the answer. It trusts nothing a client sends: bodies are
+// size-limited and strictly decoded, and the engine validates every set again.
+//
+// An event stream lasts as long as its request. To end streams on shutdown, give the
+// http.Server a BaseContext that is cancelled when the server stops: http.Server.Shutdown
+// alone waits for streaming responses, which never go idle.
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"slipway.dev/slipway"
+)
+
+// Defaults of Config.
+const (
+	DefaultEventPoll = 200 * time.Millisecond
+	DefaultHeartbeat = 15 * time.Second
+	// MaxBodyBytes caps a request body.
+	MaxBodyBytes = 8 << 20
+	// ActorHeader names who asks for a change; the server uses DefaultActor without it.
+	ActorHeader  = "X-Slipway-Actor"
+	DefaultActor = "api"
+	// streamBatch is how many events one poll of the stream reads at most.
+	streamBatch = 500
+)
+
+// Config is what a Server serves from.
+type Config struct {
+	Deployer slipway.Deployer
+	Operator slipway.Operator
+	Status   slipway.StatusReader
+	State    slipway.StateReader
+	// Log receives request failures; nil discards them.
+	Log *slog.Logger
+	// EventPoll is how often an event stream polls State.Events for new events
+	// (DefaultEventPoll when zero).
+	EventPoll time.Duration
+	// Heartbeat is how often an idle event stream sends a comment line to keep proxies from
+	// closing it (DefaultHeartbeat when zero).
+	Heartbeat time.Duration
+}
+
+// Server serves the slipway API. It is an http.Handler and starts no goroutines.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+var _ http.Handler = (*Server)(nil)
+
+// NewServer returns a Server for cfg; every interface of cfg must be set.
+func NewServer(cfg Config) *Server {
+	if cfg.EventPoll <= 0 {
+		cfg.EventPoll = DefaultEventPoll
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = DefaultHeartbeat
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, log: log, mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("GET /healthz", s.healthz)
+	m.HandleFunc("GET /api/v1/healthz", s.healthz)
+	m.HandleFunc("POST /api/v1/plan", s.plan)
+	m.HandleFunc("POST /api/v1/apply", s.apply)
+	m.HandleFunc("GET /api/v1/apps", s.apps)
+	m.HandleFunc("GET /api/v1/apps/{app}", s.app)
+	m.HandleFunc("GET /api/v1/apps/{app}/status", s.status)
+	m.HandleFunc("GET /api/v1/apps/{app}/revisions", s.revisions)
+	m.HandleFunc("GET /api/v1/apps/{app}/rollouts", s.rollouts)
+	for _, op := range []slipway.OperationKind{
+		slipway.OpPromote, slipway.OpAbort, slipway.OpPause,
+		slipway.OpResume, slipway.OpRetry, slipway.OpRollback,
+	} {
+		m.HandleFunc("POST /api/v1/apps/{app}/"+string(op), s.operate(op))
+	}
+	m.HandleFunc("GET /api/v1/rollouts/{id}", s.rollout)
+	m.HandleFunc("GET /api/v1/rollouts/{id}/analysisruns", s.analysisRuns)
+	m.HandleFunc("GET /api/v1/analysisruns/{id}", s.analysisRun)
+	m.HandleFunc("GET /api/v1/templates", s.templates)
+	m.HandleFunc("GET /api/v1/templates/{name}", s.template)
+	m.HandleFunc("GET /api/v1/events", s.events)
+	m.HandleFunc("GET /api/v1/events/stream", s.stream)
+}
+
+// ServeHTTP routes r. Unknown routes and wrong methods answer in the API's error shape.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h, pattern := s.mux.Handler(r)
+	if pattern != "" {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	// No route: learn from the mux whether it is a 404, a 405 or a path-cleaning redirect,
+	// without letting it write its plain-text body.
+	probe := &statusProbe{header: http.Header{}}
+	h.ServeHTTP(probe, r)
+	switch probe.code {
+	case http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", probe.header.Get("Allow"))
+		writeErrorStatus(w, http.StatusMethodNotAllowed, &slipway.Error{
+			Code:    CodeMethodNotAllowed,
+			Message: fmt.Sprintf("method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, probe.header.Get("Allow")),
+		})
+	case http.StatusNotFound, 0:
+		writeErrorStatus(w, http.StatusNotFound, slipway.Errorf(slipway.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path))
+	default:
+		s.mux.ServeHTTP(w, r)
+	}
+}
+
+// statusProbe records the status a handler writes and discards the body.
+type statusProbe struct {
+	header http.Header
+	code   int
+}
+
+func (p *statusProbe) Header() http.Header { return p.header }
+func (p *statusProbe) WriteHeader(code int) {
+	if p.code == 0 {
+		p.code = code
+	}
+}
+
+func (p *statusProbe) Write(b []byte) (int, error) {
+	p.WriteHeader(http.StatusOK)
+	return len(b), nil
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+}
+
+// ApplyRequest is the body of POST /api/v1/plan and /api/v1/apply.
+type ApplyRequest struct {
+	Set   slipway.Set `json:"set"`
+	Prune bool        `json:"prune,omitempty"`
+}
+
+// OperationRequest is the optional body of POST /api/v1/apps/{app}/{op}.
+type OperationRequest struct {
+	Full      bool   `json:"full,omitempty"`
+	To        string `json:"to,omitempty"`
+	WithSteps bool   `json:"withSteps,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+func actor(r *http.Request) string {
+	if a := r.Header.Get(ActorHeader); a != "" {
+		return a
+	}
+	return DefaultActor
+}
+
+func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
+	var req ApplyRequest
+	if err := decodeBody(w, r, &req, false); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, err := s.cfg.Deployer.Plan(r.Context(), req.Set, slipway.ApplyOptions{Prune: req.Prune, Actor: actor(r)})
+	s.reply(w, r, p, err)
+}
+
+func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
+	var req ApplyRequest
+	if err := decodeBody(w, r, &req, false); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, err := s.cfg.Deployer.Apply(r.Context(), req.Set, slipway.ApplyOptions{Prune: req.Prune, Actor: actor(r)})
+	s.reply(w, r, p, err)
+}
+
+func (s *Server) operate(kind slipway.OperationKind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req OperationRequest
+		if err := decodeBody(w, r, &req, true); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		ro, err := s.cfg.Operator.Operate(r.Context(), slipway.Operation{
+			Kind: kind, App: r.PathValue("app"), Actor: actor(r), Reason: req.Reason,
+			Full: req.Full, To: req.To, WithSteps: req.WithSteps,
+		})
+		s.reply(w, r, ro, err)
+	}
+}
+
+func (s *Server) apps(w http.ResponseWriter, r *http.Request) {
+	v, err := s.cfg.State.Apps(r.Context())
+	s.reply(w, r, nonNil(v), err)
+}
+
+func (s *Server) app(w http.ResponseWriter, r *http.Request) {
+	v, err := s.cfg.State.App(r.Context(), r.PathValue("app"))
+	s.reply(w, r, v, err)
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	v, err := s.cfg.Status.Status(r.Context(), r.PathValue("app"))
+	s.reply(w, r, v, err)
+}
+
+func (s *Server) revisions(w http.ResponseWriter, r *http.Request) {
+	v, err := s.cfg.State.Revisions(r.Context(), r.PathValue("app"))
+	s.reply(w, r, nonNil(v), err)
+}
+
+func (s *Server) rollouts(w http.ResponseWriter, r *http.Request) {
+	limit, err := intParam(r, "limit")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v, err := s.cfg.State.Rollouts(r.Context(), r.PathValue("app"), int(limit))
+	s.reply(w, r, nonNil(v), err)
+}
+
+func (s *Server) rollout(w http.ResponseWriter, r *http.Request) {
+	v, err := s.cfg.State.Rollout(r.Context(), r.PathValue("id"))
+	s.reply(w, r, v, err)
+}
+
+func (s *Server) analysisRuns(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	// An unknown rollout is a 404, not an empty list.
+	if _, err := s.cfg.State.Rollout(ctx, id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v, err := s.cfg.State.AnalysisRuns(ctx, id)
+	s.reply(w, r, nonNil(v), err)
+}
+
+func (s *Server) analysisRun(w http.ResponseWriter, r *http.Request) {
+	v, err := s.cfg.State.AnalysisRun(r.Context(), r.PathValue("id"))
+	s.reply(w, r, v, err)
+}
+
+func (s *Server) templates(w http.ResponseWriter, r *http.Request) {
+	v, err := s.cfg.State.Templates(r.Context())
+	s.reply(w, r, nonNil(v), err)
+}
+
+func (s *Server) template(w http.ResponseWriter, r *http.Request) {
+	v, err := s.cfg.State.Template(r.Context(), r.PathValue("name"))
+	s.reply(w, r, v, err)
+}
+
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	f, err := eventFilter(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if lim, err := intParam(r, "limit"); err != nil {
+		s.fail(w, r, err)
+		return
+	} else {
+		f.Limit = int(lim)
+	}
+	v, err := s.cfg.State.Events(r.Context(), f)
+	s.reply(w, r, nonNil(v), err)
+}
+
+// eventFilter reads app, rollout and after from the query.
+func eventFilter(r *http.Request) (slipway.EventFilter, error) {
+	q := r.URL.Query()
+	after, err := intParam(r, "after")
+	if err != nil {
+		return slipway.EventFilter{}, err
+	}
+	return slipway.EventFilter{App: q.Get("app"), Rollout: q.Get("rollout"), After: after}, nil
+}
+
+// intParam reads a non-negative integer query parameter; 0 when absent.
+func intParam(r *http.Request, name string) (int64, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, slipway.Errorf(slipway.EINVALID, "query parameter %s=%q must be a non-negative integer", name, v)
+	}
+	return n, nil
+}
+
+// reply writes v as 200 JSON, or err in the error shape.
+func (s *Server) reply(w http.ResponseWriter, r *http.Request, v any, err error) {
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func nonNil[T any](v []T) []T {
+	if v == nil {
+		return []T{}
+	}
+	return v
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeErrorStatus(w, http.StatusInternalServerError, slipway.Errorf(slipway.EINTERNAL, "internal error"))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+}

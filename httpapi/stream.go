@@ -1,0 +1,130 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"slipway.dev/slipway"
+)
+
+// stream serves GET /api/v1/events/stream as server-sent events. Each event is written as
+//
+//	id: <seq>
+//	event: <kind>
+//	data: <event JSON>
+//
+// A client that reconnects with Last-Event-ID resumes after that event; otherwise the stream
+// starts after the `after` query parameter (0: from the first stored event). The stream polls
+// the store every EventPoll, sends a ": ping" comment every Heartbeat, and ends when the client
+// goes or the request context ends.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
+	f, err := eventFilter(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if id := strings.TrimSpace(r.Header.Get("Last-Event-ID")); id != "" {
+		n, err := strconv.ParseInt(id, 10, 64)
+		if err != nil || n < 0 {
+			s.fail(w, r, slipway.Errorf(slipway.EINVALID, "Last-Event-ID %q must be an event sequence number", id))
+			return
+		}
+		f.After = n
+	}
+	ctx := r.Context()
+	log := s.log.With("app", f.App, "after", f.After)
+	// Read once before answering, so that a broken store is a proper error answer.
+	first, err := s.cfg.State.Events(ctx, slipway.EventFilter{App: f.App, Rollout: f.Rollout, After: f.After, Limit: streamBatch})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if err := rc.Flush(); err != nil {
+		log.Debug("event stream cannot flush", "err", err)
+		return
+	}
+
+	poll := time.NewTicker(s.cfg.EventPoll)
+	defer poll.Stop()
+	beat := time.NewTicker(s.cfg.Heartbeat)
+	defer beat.Stop()
+
+	batch := first
+	for {
+		for _, e := range batch {
+			if err := writeEvent(w, e); err != nil {
+				log.Debug("event stream write failed", "err", err)
+				return
+			}
+			f.After = e.Seq
+		}
+		if len(batch) > 0 {
+			if err := rc.Flush(); err != nil {
+				log.Debug("event stream write failed", "err", err)
+				return
+			}
+			beat.Reset(s.cfg.Heartbeat)
+		}
+		if len(batch) < streamBatch {
+			// Caught up: wait for the next poll.
+			if !s.waitPoll(w, rc, poll, beat, r) {
+				return
+			}
+		}
+		batch, err = s.cfg.State.Events(ctx, slipway.EventFilter{App: f.App, Rollout: f.Rollout, After: f.After, Limit: streamBatch})
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			// The store may recover; keep the stream and try again at the next poll.
+			log.Error("event stream read failed", "err", err)
+			batch = nil
+		}
+	}
+}
+
+// waitPoll waits for the next poll tick, sending heartbeats meanwhile. It returns false when
+// the stream must end.
+func (s *Server) waitPoll(w http.ResponseWriter, rc *http.ResponseController, poll, beat *time.Ticker, r *http.Request) bool {
+	for {
+		select {
+		case <-r.Context().Done():
+			return false
+		case <-poll.C:
+			return true
+		case <-beat.C:
+			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
+				return false
+			}
+			if err := rc.Flush(); err != nil {
+				return false
+			}
+		}
+	}
+}
+
+// writeEvent writes one event in the SSE wire format. JSON holds no raw newline, so the data
+// fits one data line.
+func writeEvent(w http.ResponseWriter, e slipway.Event) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("marshal event %d: %w", e.Seq, err)
+	}
+	_, err = fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, sseField(e.Kind), b)
+	return err
+}
+
+// sseField keeps a value on one SSE line.
+func sseField(s string) string {
+	return strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
+}

@@ -1,0 +1,219 @@
+// Package web is the analysis provider that measures by an HTTP request: the measured value
+// is the JSON value at the metric's jsonPath in the response body, or the whole body.
+//
+// Start reading at Provider.Measure; jsonpath.go holds the small JSONPath subset it takes.
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"slipway.dev/slipway"
+)
+
+// DefaultTimeout bounds a request when the metric sets no timeout.
+const DefaultTimeout = 10 * time.Second
+
+// MaxBody is the largest response body the provider reads.
+const MaxBody = 1 << 20
+
+// snippetLen is how much of an error response's body an error quotes.
+const snippetLen = 256
+
+// Provider measures web metrics.
+type Provider struct {
+	client *http.Client
+}
+
+var _ slipway.Provider = (*Provider)(nil)
+
+// New returns a Provider that sends its requests with client (a client of its own when nil).
+// Timeouts are the metric's, on each request's context.
+func New(client *http.Client) *Provider {
+	if client == nil {
+		client = &http.Client{}
+	}
+	return &Provider{client: client}
+}
+
+// Measure sends the metric's request and returns the value it answered: a float64, bool,
+// string, []any or map[string]any. The method is the metric's, else POST when it has a body
+// and GET otherwise; a body goes as application/json unless the headers say otherwise.
+//
+// A non-2xx status is an error naming the status and quoting the body. A jsonPath that
+// matches nothing, a null or empty value, and an empty body return slipway.ErrNoData. A body
+// that is not JSON is taken, when jsonPath is empty, as text: a number when it parses as one,
+// else the string.
+func (p *Provider) Measure(ctx context.Context, m slipway.Metric) (any, error) {
+	w := m.Provider.Web
+	if w == nil {
+		return nil, slipway.Errorf(slipway.EINVALID, "metric %s has no web provider", m.Name)
+	}
+	steps, err := parsePath(w.JSONPath)
+	if err != nil {
+		return nil, err
+	}
+	timeout := w.Timeout.D()
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	method := strings.ToUpper(strings.TrimSpace(w.Method))
+	if method == "" {
+		method = http.MethodGet
+		if w.Body != "" {
+			method = http.MethodPost
+		}
+	}
+	var body io.Reader
+	if w.Body != "" {
+		body = strings.NewReader(w.Body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, w.URL, body)
+	if err != nil {
+		return nil, slipway.Errorf(slipway.EINVALID, "web metric %s: %v", m.Name, err)
+	}
+	for k, v := range w.Headers {
+		if strings.EqualFold(k, "Host") {
+			req.Host = v
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	if w.Body != "" && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+
+	resp, err := p.client.Do(req)
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, fmt.Errorf("%s %s: timed out after %s: %w", method, w.URL, timeout, context.DeadlineExceeded)
+		}
+		return nil, fmt.Errorf("%s %s: %w", method, w.URL, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody+1))
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, fmt.Errorf("%s %s: timed out after %s reading the body: %w", method, w.URL, timeout, context.DeadlineExceeded)
+		}
+		return nil, fmt.Errorf("%s %s: read body: %w", method, w.URL, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, fmt.Errorf("%s %s: status %s: %s", method, w.URL, resp.Status, snippet(data))
+	}
+	if len(data) > MaxBody {
+		return nil, fmt.Errorf("%s %s: response body is larger than %d bytes", method, w.URL, MaxBody)
+	}
+	return extract(data, steps, w.JSONPath)
+}
+
+// extract returns the value at steps in the body.
+func extract(data []byte, steps []step, path string) (any, error) {
+	text := bytes.TrimSpace(data)
+	if len(text) == 0 {
+		return nil, fmt.Errorf("empty response body: %w", slipway.ErrNoData)
+	}
+	doc, err := decodeJSON(text)
+	if err != nil {
+		if len(steps) > 0 {
+			return nil, fmt.Errorf("response is not JSON (%v), so jsonPath %q cannot apply: %s", err, path, snippet(data))
+		}
+		s := string(text)
+		if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
+			return f, nil
+		}
+		return s, nil
+	}
+	v, ok, at := lookup(doc, steps)
+	if !ok {
+		return nil, fmt.Errorf("jsonPath %q matched nothing at %s: %w", path, at, slipway.ErrNoData)
+	}
+	if empty(v) {
+		return nil, fmt.Errorf("jsonPath %q gave an empty value: %w", path, slipway.ErrNoData)
+	}
+	return v, nil
+}
+
+// decodeJSON decodes one JSON value, with numbers as float64.
+func decodeJSON(text []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(text))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("data after the JSON value")
+	}
+	return numbers(v)
+}
+
+// numbers turns every json.Number in v into a float64.
+func numbers(v any) (any, error) {
+	switch t := v.(type) {
+	case json.Number:
+		f, err := strconv.ParseFloat(t.String(), 64)
+		if err != nil {
+			return nil, fmt.Errorf("number %s: %w", t, err)
+		}
+		return f, nil
+	case []any:
+		for i, e := range t {
+			n, err := numbers(e)
+			if err != nil {
+				return nil, err
+			}
+			t[i] = n
+		}
+		return t, nil
+	case map[string]any:
+		for k, e := range t {
+			n, err := numbers(e)
+			if err != nil {
+				return nil, err
+			}
+			t[k] = n
+		}
+		return t, nil
+	}
+	return v, nil
+}
+
+// empty reports a value that holds no measurement: null, "", [] or {}.
+func empty(v any) bool {
+	switch t := v.(type) {
+	case nil:
+		return true
+	case string:
+		return strings.TrimSpace(t) == ""
+	case []any:
+		return len(t) == 0
+	case map[string]any:
+		return len(t) == 0
+	}
+	return false
+}
+
+// snippet quotes the start of a body for an error message.
+func snippet(data []byte) string {
+	s := strings.TrimSpace(string(data))
+	if len(s) > snippetLen {
+		s = s[:snippetLen] + "…"
+	}
+	if s == "" {
+		return "(empty body)"
+	}
+	return strconv.Quote(s)
+}

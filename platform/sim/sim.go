@@ -1,0 +1,433 @@
+// Package sim is an in-memory slipway.Platform: instances are records, readiness is a matter
+// of time, and traffic splits are confirmed the instant they are applied. It backs
+// `slipway server --platform sim`, the engine's tests and the scale benchmarks.
+//
+// Nothing in sim runs in the background. Apply converges at once (instances are created and
+// deleted, the split is set), and Observe derives each instance's state from the clock: an
+// instance is Starting until ReadyDelay has passed since it started, then Running and Ready.
+// With a fake clock (Config.Now) the platform is fully deterministic.
+//
+// Every change is recorded in an operation log (Ops), so tests can assert exactly what the
+// engine asked for. Faults are injected with FailRevision, Heal and Kill.
+//
+// Start reading at Platform.Apply (this file), then the log (ops.go) and faults (fault.go).
+package sim
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"slipway.dev/slipway"
+)
+
+var _ slipway.Platform = (*Platform)(nil)
+
+// Config configures a Platform. The zero value is valid: instances are ready at once and the
+// clock is time.Now.
+type Config struct {
+	// ReadyDelay is how long an instance stays Starting before it becomes Running and Ready.
+	ReadyDelay time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// MaxOps caps the operation log of each app: once it holds MaxOps entries the oldest are
+	// dropped. 0 keeps every entry.
+	MaxOps int
+}
+
+// Platform is the in-memory platform. It is safe for concurrent use: apps are found through a
+// read-mostly index and each app has its own lock, so goroutines working on different apps
+// do not wait for each other.
+type Platform struct {
+	now        func() time.Time
+	readyDelay atomic.Int64 // time.Duration
+	seq        atomic.Int64 // last Op.Seq handed out
+	maxOps     int
+
+	mu   sync.RWMutex
+	apps map[string]*app
+}
+
+// app is the live state of one app. Every field is guarded by mu.
+type app struct {
+	mu      sync.Mutex
+	name    string
+	traffic slipway.Traffic
+	revs    map[string]*revision
+	split   slipway.Split
+	preview string
+	// failing holds the revisions whose instances never become ready, with FailRevision.
+	failing map[string]bool
+	ops     []Op
+}
+
+// revision holds the instances of one revision, sorted by ID.
+type revision struct {
+	id        string
+	instances []*instance
+}
+
+// instance is one simulated copy of a revision. Its state is derived from the clock.
+type instance struct {
+	id      string
+	ordinal int
+	started time.Time
+	// readyAt is when the instance becomes ready (unless its revision is failing).
+	readyAt time.Time
+}
+
+// New returns a Platform with no apps. It starts nothing.
+func New(cfg Config) *Platform {
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	p := &Platform{now: now, maxOps: cfg.MaxOps, apps: map[string]*app{}}
+	p.readyDelay.Store(int64(cfg.ReadyDelay))
+	return p
+}
+
+// lookup returns the app named name, or nil.
+func (p *Platform) lookup(name string) *app {
+	p.mu.RLock()
+	a := p.apps[name]
+	p.mu.RUnlock()
+	return a
+}
+
+// ensure returns the app named name, creating it when needed.
+func (p *Platform) ensure(name string) *app {
+	if a := p.lookup(name); a != nil {
+		return a
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	a := p.apps[name]
+	if a == nil {
+		a = &app{name: name, revs: map[string]*revision{}, failing: map[string]bool{}}
+		p.apps[name] = a
+	}
+	return a
+}
+
+// Apply converges app d.App to d at once. For each placement it starts instances up to
+// Replicas, naming them "<revision>-<n>" with the lowest free ordinal n, then sets the split
+// and the preview revision when they differ from the current ones, then stops instances:
+// those above Replicas (unready ones first, then the highest ordinals), and every instance of
+// a revision d does not place. Each change is one Op; applying the same Desired twice records
+// nothing the second time.
+//
+// Apply returns EINVALID, and changes nothing, when d cannot be run: no app name, a placement
+// without a revision ID or placed twice or with negative replicas, weights that do not sum to
+// 100 (when any are given), a negative or repeated weight, or a weight, route or preview that
+// names a revision d does not place.
+func (p *Platform) Apply(ctx context.Context, d slipway.Desired) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sim: apply %s: %w", d.App, err)
+	}
+	if err := validate(d); err != nil {
+		return fmt.Errorf("sim: apply %s: %w", d.App, err)
+	}
+	a := p.ensure(d.App)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	// Read the clock under the lock so that an app's ops are in time order.
+	now := p.now()
+	delay := time.Duration(p.readyDelay.Load())
+
+	// Start first, move traffic next, stop last: traffic never points at a stopped instance.
+	for _, pl := range d.Revisions {
+		id := pl.Revision.ID
+		r := a.revs[id]
+		if r == nil {
+			if pl.Replicas == 0 {
+				continue
+			}
+			r = &revision{id: id}
+			a.revs[id] = r
+		}
+		for len(r.instances) < pl.Replicas {
+			in := r.start(now, delay)
+			p.record(a, now, OpStart, id, in.id, "")
+		}
+	}
+	if !a.split.Equal(d.Split) {
+		a.split = cloneSplit(d.Split)
+		p.record(a, now, OpSplit, "", "", SplitString(a.split))
+	}
+	if a.preview != d.Preview {
+		a.preview = d.Preview
+		p.record(a, now, OpPreview, d.Preview, "", "")
+	}
+	for _, pl := range d.Revisions {
+		r := a.revs[pl.Revision.ID]
+		if r == nil || len(r.instances) <= pl.Replicas {
+			continue
+		}
+		for _, in := range r.victims(len(r.instances)-pl.Replicas, now, a.failing[r.id]) {
+			r.remove(in)
+			p.record(a, now, OpStop, r.id, in.id, "")
+		}
+		if len(r.instances) == 0 {
+			delete(a.revs, r.id)
+		}
+	}
+	var retired []string
+	for id := range a.revs {
+		if !places(d, id) {
+			retired = append(retired, id)
+		}
+	}
+	slices.Sort(retired)
+	for _, id := range retired {
+		for _, in := range a.revs[id].byOrdinalDesc() {
+			p.record(a, now, OpStop, id, in.id, "")
+		}
+		delete(a.revs, id)
+	}
+	a.traffic = cloneTraffic(d.Traffic)
+	return nil
+}
+
+// Observe reports the live state of app: per revision its instances sorted by ID, the split
+// (confirmed as soon as it is applied) and the preview revision. An unknown app is reported
+// with no revisions.
+func (p *Platform) Observe(ctx context.Context, name string) (slipway.Observed, error) {
+	if err := ctx.Err(); err != nil {
+		return slipway.Observed{}, fmt.Errorf("sim: observe %s: %w", name, err)
+	}
+	obs := slipway.Observed{App: name, Revisions: []slipway.RevisionStatus{}}
+	a := p.lookup(name)
+	if a == nil {
+		return obs, nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := p.now()
+	obs.Revisions = make([]slipway.RevisionStatus, 0, len(a.revs))
+	obs.Split = cloneSplit(a.split)
+	obs.Preview = a.preview
+	for _, id := range sortedKeys(a.revs) {
+		r := a.revs[id]
+		failing := a.failing[id]
+		st := slipway.RevisionStatus{Revision: id, Instances: make([]slipway.Instance, len(r.instances))}
+		since := make([]time.Time, len(r.instances)) // one allocation for every ReadySince
+		for i, in := range r.instances {
+			st.Instances[i] = in.status(now, failing, &since[i])
+		}
+		obs.Revisions = append(obs.Revisions, st)
+	}
+	return obs, nil
+}
+
+// Remove stops everything of app, traffic first, then instances, and records one "remove" op.
+// Removing an app that has nothing is not an error and records nothing. Faults injected with
+// FailRevision stay in force.
+func (p *Platform) Remove(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sim: remove %s: %w", name, err)
+	}
+	a := p.lookup(name)
+	if a == nil {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := p.now()
+	n := 0
+	for _, r := range a.revs {
+		n += len(r.instances)
+	}
+	if n == 0 && len(a.split.Weights) == 0 && len(a.split.Routes) == 0 && a.preview == "" {
+		return nil
+	}
+	a.split = slipway.Split{}
+	a.preview = ""
+	a.traffic = slipway.Traffic{}
+	clear(a.revs)
+	p.record(a, now, OpRemove, "", "", "instances="+strconv.Itoa(n))
+	return nil
+}
+
+// Traffic returns the traffic config last applied for app (zero for an unknown or removed app).
+func (p *Platform) Traffic(name string) slipway.Traffic {
+	a := p.lookup(name)
+	if a == nil {
+		return slipway.Traffic{}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return cloneTraffic(a.traffic)
+}
+
+// SetReadyDelay changes how long instances started from now on stay Starting. Instances that
+// already exist keep the delay they started with.
+func (p *Platform) SetReadyDelay(d time.Duration) {
+	p.readyDelay.Store(int64(d))
+}
+
+// start adds an instance with the lowest free ordinal and returns it.
+func (r *revision) start(now time.Time, delay time.Duration) *instance {
+	used := make(map[int]bool, len(r.instances))
+	for _, in := range r.instances {
+		used[in.ordinal] = true
+	}
+	n := 0
+	for used[n] {
+		n++
+	}
+	in := &instance{id: r.id + "-" + strconv.Itoa(n), ordinal: n, started: now, readyAt: now.Add(delay)}
+	i, _ := slices.BinarySearchFunc(r.instances, in.id, func(x *instance, id string) int {
+		return strings.Compare(x.id, id)
+	})
+	r.instances = slices.Insert(r.instances, i, in)
+	return in
+}
+
+// byOrdinalDesc returns r's instances, highest ordinal first.
+func (r *revision) byOrdinalDesc() []*instance {
+	c := slices.Clone(r.instances)
+	slices.SortFunc(c, func(x, y *instance) int { return cmp.Compare(y.ordinal, x.ordinal) })
+	return c
+}
+
+// remove deletes in from r.
+func (r *revision) remove(in *instance) {
+	r.instances = slices.DeleteFunc(r.instances, func(x *instance) bool { return x == in })
+}
+
+// victims picks the n instances to stop when scaling down: unready ones first, then the
+// highest ordinals.
+func (r *revision) victims(n int, now time.Time, failing bool) []*instance {
+	c := slices.Clone(r.instances)
+	slices.SortFunc(c, func(x, y *instance) int {
+		rx, ry := x.ready(now, failing), y.ready(now, failing)
+		if rx != ry {
+			if rx {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Compare(y.ordinal, x.ordinal)
+	})
+	return c[:n]
+}
+
+// ready reports whether in passed readiness at now.
+func (in *instance) ready(now time.Time, failing bool) bool {
+	return !failing && !now.Before(in.readyAt)
+}
+
+// status derives the instance's reported state at now. since is where ReadySince points.
+func (in *instance) status(now time.Time, failing bool, since *time.Time) slipway.Instance {
+	s := slipway.Instance{ID: in.id, State: slipway.InstanceStarting}
+	switch {
+	case now.Before(in.readyAt):
+		// Still starting, failing or not.
+	case failing:
+		s.State = slipway.InstanceFailed
+		s.Message = FailMessage
+	default:
+		*since = in.readyAt
+		s.State, s.Ready, s.ReadySince = slipway.InstanceRunning, true, since
+	}
+	return s
+}
+
+// validate checks d before anything changes.
+func validate(d slipway.Desired) error {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if d.App == "" {
+		bad("app: empty name")
+	}
+	for i, pl := range d.Revisions {
+		id := pl.Revision.ID
+		switch {
+		case id == "":
+			bad("revisions[%d]: empty revision ID", i)
+		case slices.ContainsFunc(d.Revisions[:i], func(x slipway.Placement) bool { return x.Revision.ID == id }):
+			bad("revisions[%d]: revision %s placed twice", i, id)
+		}
+		if pl.Revision.App != "" && pl.Revision.App != d.App {
+			bad("revisions[%d]: revision %s belongs to app %s", i, id, pl.Revision.App)
+		}
+		if pl.Replicas < 0 {
+			bad("revisions[%d]: replicas %d is negative", i, pl.Replicas)
+		}
+	}
+	sum := 0
+	for i, w := range d.Split.Weights {
+		if w.Weight < 0 {
+			bad("split.weights[%d]: weight %d of %s is negative", i, w.Weight, w.Revision)
+		}
+		if !places(d, w.Revision) {
+			bad("split.weights[%d]: revision %q has no placement", i, w.Revision)
+		}
+		if slices.ContainsFunc(d.Split.Weights[:i], func(x slipway.Weight) bool { return x.Revision == w.Revision }) {
+			bad("split.weights[%d]: revision %s weighted twice", i, w.Revision)
+		}
+		sum += w.Weight
+	}
+	if len(d.Split.Weights) > 0 && sum != 100 {
+		bad("split.weights: weights sum to %d, not 100", sum)
+	}
+	for i, rt := range d.Split.Routes {
+		if !places(d, rt.Revision) {
+			bad("split.routes[%d] (%s): revision %q has no placement", i, rt.Name, rt.Revision)
+		}
+	}
+	if d.Preview != "" && !places(d, d.Preview) {
+		bad("preview: revision %q has no placement", d.Preview)
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return &slipway.Error{Code: slipway.EINVALID, Message: "desired state is invalid", Details: problems}
+}
+
+// places reports whether d has a placement for revision id. A Desired places a handful of
+// revisions, so a scan beats a map.
+func places(d slipway.Desired, id string) bool {
+	for _, pl := range d.Revisions {
+		if pl.Revision.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func cloneSplit(s slipway.Split) slipway.Split {
+	out := slipway.Split{Weights: slices.Clone(s.Weights)}
+	if s.Routes != nil {
+		out.Routes = make([]slipway.Route, len(s.Routes))
+		for i, r := range s.Routes {
+			r.Match = slices.Clone(r.Match)
+			out.Routes[i] = r
+		}
+	}
+	return out
+}
+
+func cloneTraffic(t slipway.Traffic) slipway.Traffic {
+	if t.Stickiness != nil {
+		s := *t.Stickiness
+		t.Stickiness = &s
+	}
+	return t
+}

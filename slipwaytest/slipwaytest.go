@@ -1,0 +1,48 @@
+// Package slipwaytest holds what every slipway package's tests share: the conformance suite
+// each Platform implementation runs (TestPlatform), a fake clock (Clock) and builders for
+// test values (Revision). It is an ordinary package so that any package's tests can import
+// it; no production code does.
+//
+// Start reading at TestPlatform (platform.go).
+package slipwaytest
+
+import (
+	"sync"
+	"time"
+
+	"slipway.dev/slipway"
+)
+
+// Clock is a fake clock that moves only when told to. It is safe for concurrent use; pass
+// its Now method wherever a component takes a clock.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a Clock that reads t until it is advanced.
+func NewClock(t time.Time) *Clock {
+	return &Clock{now: t}
+}
+
+// Now returns the clock's current time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// Revision returns a revision of app that runs run and is labelled version. Its ID is the
+// hash of its spec, so two calls with the same arguments give the same revision, and two
+// versions of the same run spec give different ones.
+func Revision(app, version string, run slipway.RunSpec) slipway.Revision {
+	spec := slipway.RevisionSpec{Version: version, Run: run}
+	return slipway.Revision{App: app, ID: spec.Hash(), Version: version, Spec: spec}
+}

@@ -1,0 +1,252 @@
+package spec
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/google/cel-go/cel"
+
+	"slipway.dev/slipway"
+)
+
+// celEnv is the environment conditions compile in: one dynamic variable, result. It is
+// immutable once built, so one is shared.
+var celEnv = sync.OnceValues(func() (*cel.Env, error) {
+	return cel.NewEnv(cel.Variable("result", cel.DynType))
+})
+
+// placeholder matches a {{...}} template placeholder.
+var placeholder = regexp.MustCompile(`\{\{\s*(.*?)\s*\}\}`)
+
+func checkTemplate(p *problems, t *slipway.AnalysisTemplate) {
+	declared := map[string]bool{}
+	for i, a := range t.Args {
+		path := fmt.Sprintf("spec.args[%d].name", i)
+		switch {
+		case a.Name == "":
+			p.add(path, "required; name the argument, like threshold")
+		case declared[a.Name]:
+			p.add(path, "%q is declared twice; declare each argument once", a.Name)
+		}
+		declared[a.Name] = true
+	}
+	if len(t.Metrics) == 0 {
+		p.add("spec.metrics", "needs at least one metric; add one, like - name: errors")
+	}
+	names := map[string]int{}
+	for i, m := range t.Metrics {
+		path := fmt.Sprintf("spec.metrics[%d]", i)
+		if m.Name == "" {
+			p.add(path+".name", "required; name the metric, like error-rate")
+		} else if j, ok := names[m.Name]; ok {
+			p.add(path+".name", "%q is already the name of metrics[%d]; give each metric its own name", m.Name, j)
+		} else {
+			names[m.Name] = i
+		}
+		checkMetric(p, path, m, declared)
+	}
+}
+
+func checkMetric(p *problems, path string, m slipway.Metric, declared map[string]bool) {
+	nonNegativeInt(p, path+".count", m.Count)
+	nonNegative(p, path+".interval", m.Interval)
+	nonNegative(p, path+".initialDelay", m.InitialDelay)
+	nonNegativeInt(p, path+".failureLimit", m.FailureLimit)
+	nonNegativeInt(p, path+".inconclusiveLimit", m.InconclusiveLimit)
+	if m.ConsecutiveErrorLimit != nil {
+		nonNegativeInt(p, path+".consecutiveErrorLimit", *m.ConsecutiveErrorLimit)
+	}
+	if m.Count > 1 && m.Interval == 0 {
+		p.add(path+".interval", "required when count is %d; set the wait between measurements, like 30s", m.Count)
+	}
+	switch m.NoData {
+	case "", slipway.NoDataInconclusive, slipway.NoDataFailure:
+	default:
+		p.add(path+".noData", "%q is not a policy; use inconclusive or failure", m.NoData)
+	}
+	checkCondition(p, path+".successCondition", m.SuccessCondition)
+	checkCondition(p, path+".failureCondition", m.FailureCondition)
+	texts := map[string]string{path + ".successCondition": m.SuccessCondition, path + ".failureCondition": m.FailureCondition}
+
+	pp := path + ".provider"
+	switch set := setNames(map[string]bool{"web": m.Provider.Web != nil, "job": m.Provider.Job != nil}, "web", "job"); len(set) {
+	case 0:
+		p.add(pp, "required; use exactly one of web or job")
+	case 1:
+	default:
+		p.add(pp, "sets %s; use exactly one of web or job", andList(set))
+	}
+	if w := m.Provider.Web; w != nil {
+		wp := pp + ".web"
+		checkURL(p, wp+".url", w.URL)
+		switch w.Method {
+		case "", "GET", "POST":
+		default:
+			p.add(wp+".method", "%q is not supported; use GET or POST", w.Method)
+		}
+		nonNegative(p, wp+".timeout", w.Timeout)
+		if m.SuccessCondition == "" && m.FailureCondition == "" {
+			p.add(path, "a web metric needs a successCondition or a failureCondition; add one, like successCondition: result < 0.05")
+		}
+		texts[wp+".url"] = w.URL
+		texts[wp+".body"] = w.Body
+		texts[wp+".jsonPath"] = w.JSONPath
+		for k, v := range w.Headers {
+			texts[wp+".headers."+k] = v
+		}
+	}
+	if j := m.Provider.Job; j != nil {
+		jp := pp + ".job"
+		if strings.TrimSpace(j.Command) == "" {
+			p.add(jp+".command", "required; name the program to run, like ./scripts/check.sh")
+		}
+		nonNegative(p, jp+".timeout", j.Timeout)
+		texts[jp+".command"] = j.Command
+		for i, a := range j.Args {
+			texts[fmt.Sprintf("%s.args[%d]", jp, i)] = a
+		}
+		for k, v := range j.Env {
+			texts[jp+".env."+k] = v
+		}
+	}
+	checkPlaceholders(p, texts, declared)
+}
+
+// checkCondition compiles a CEL condition over result; {{...}} placeholders are replaced by
+// a literal first, since their values are known only when the run starts.
+func checkCondition(p *problems, path, expr string) {
+	if strings.TrimSpace(expr) == "" {
+		return
+	}
+	env, err := celEnv()
+	if err != nil {
+		p.add(path, "cannot be checked: %s", err.Error())
+		return
+	}
+	ast, iss := env.Compile(placeholder.ReplaceAllString(expr, "0"))
+	if iss.Err() != nil {
+		msg, _, _ := strings.Cut(iss.Err().Error(), "\n")
+		msg = strings.TrimPrefix(msg, "ERROR: <input>:")
+		msg, _, _ = strings.Cut(msg, " expecting ")
+		p.add(path, "does not compile: %s; write a CEL expression over result, like result < 0.05", msg)
+		return
+	}
+	if t := ast.OutputType(); !t.IsAssignableType(cel.BoolType) {
+		p.add(path, "is %s, not true or false; compare result with something, like result < 0.05", t)
+	}
+}
+
+// checkURL checks a web metric's URL: absolute http or https, unless a placeholder makes it
+// known only when the run starts.
+func checkURL(p *problems, path, raw string) {
+	if raw == "" {
+		p.add(path, "required; give the URL to query, like http://127.0.0.1:9090/metrics")
+		return
+	}
+	if strings.Contains(raw, "{{") {
+		return
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.add(path, "%q is not an http or https URL; use one like http://127.0.0.1:9090/metrics", raw)
+	}
+}
+
+// checkPlaceholders checks that every {{args.NAME}} names an argument the template declares.
+func checkPlaceholders(p *problems, texts map[string]string, declared map[string]bool) {
+	paths := make([]string, 0, len(texts))
+	for k := range texts {
+		paths = append(paths, k)
+	}
+	sort.Strings(paths)
+	for _, path := range paths {
+		for _, m := range placeholder.FindAllStringSubmatch(texts[path], -1) {
+			name, ok := strings.CutPrefix(m[1], "args.")
+			switch {
+			case !ok:
+				p.add(path, "%s is not a placeholder; use {{args.NAME}} with an argument from spec.args", m[0])
+			case !declared[name]:
+				p.add(path, "%s uses argument %q, which the template does not declare; add it to spec.args", m[0], name)
+			}
+		}
+	}
+}
+
+// resolver checks an App's analysis references against the templates of the set and, for
+// names not in the set, templateKnown.
+type resolver struct {
+	templates map[string]*slipway.AnalysisTemplate
+	names     []string
+	known     func(string) bool
+}
+
+func (r resolver) checkApp(p *problems, a *slipway.App) {
+	var bgArgs []slipway.Arg
+	if a.Analysis != nil {
+		bgArgs = a.Analysis.Args
+		r.checkRef(p, "spec.analysis", a.Analysis.AnalysisRef, nil)
+	}
+	if c := a.Strategy.Canary; c != nil {
+		for i, st := range c.Steps {
+			if st.Analysis != nil {
+				r.checkRef(p, fmt.Sprintf("spec.strategy.canary.steps[%d].analysis", i), *st.Analysis, bgArgs)
+			}
+		}
+	}
+	if b := a.Strategy.BlueGreen; b != nil {
+		if b.PrePromotionAnalysis != nil {
+			r.checkRef(p, "spec.strategy.blueGreen.prePromotionAnalysis", *b.PrePromotionAnalysis, bgArgs)
+		}
+		if b.PostPromotionAnalysis != nil {
+			r.checkRef(p, "spec.strategy.blueGreen.postPromotionAnalysis", *b.PostPromotionAnalysis, bgArgs)
+		}
+	}
+}
+
+// checkRef checks one reference: it names templates that exist, and gives every argument
+// they require (here or in the App's background analysis args, extra).
+func (r resolver) checkRef(p *problems, path string, ref slipway.AnalysisRef, extra []slipway.Arg) {
+	if len(ref.Templates) == 0 {
+		p.add(path+".templates", "needs at least one AnalysisTemplate; name one, like [error-rate]")
+	}
+	given := map[string]bool{}
+	for i, a := range ref.Args {
+		ap := fmt.Sprintf("%s.args[%d].name", path, i)
+		switch {
+		case a.Name == "":
+			p.add(ap, "required; name the template argument this value is for")
+		case given[a.Name]:
+			p.add(ap, "%q is given twice; give each argument once", a.Name)
+		}
+		given[a.Name] = true
+	}
+	for _, a := range extra {
+		given[a.Name] = true
+	}
+	var missing []string
+	for i, name := range ref.Templates {
+		tp := fmt.Sprintf("%s.templates[%d]", path, i)
+		t, ok := r.templates[name]
+		switch {
+		case name == "":
+			p.add(tp, "is empty; name an AnalysisTemplate")
+			continue
+		case !ok && r.known != nil && r.known(name):
+			continue
+		case !ok:
+			p.add(tp, "AnalysisTemplate %q is not defined; add one named %q%s", name, name, didYouMean(name, r.names))
+			continue
+		}
+		for _, a := range t.Args {
+			if a.Value == nil && !given[a.Name] && !slices.Contains(missing, a.Name) {
+				missing = append(missing, a.Name)
+				p.add(path+".args", "template %q needs argument %q; add {name: %s, value: ...}", name, a.Name, a.Name)
+			}
+		}
+	}
+}

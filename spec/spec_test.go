@@ -1,0 +1,385 @@
+package spec
+
+import (
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"slipway.dev/slipway"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+const envelope = "apiVersion: slipway.dev/v1alpha1\n"
+
+func TestParse_Good(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want slipway.Set
+	}{
+		{
+			name: "rolling with defaults",
+			yaml: envelope + `kind: App
+metadata: {name: web}
+spec:
+  run: {command: ./bin/web, args: ["--port", "${PORT}"], env: {A: b}, dir: /srv}
+  strategy:
+    rolling: {maxSurge: "25%", maxUnavailable: 0, minReady: 5s, progressDeadline: 5m}
+`,
+			want: slipway.Set{Apps: []slipway.App{{
+				Name: "web", Replicas: 1,
+				Run: slipway.RunSpec{Command: "./bin/web", Args: []string{"--port", "${PORT}"}, Env: map[string]string{"A": "b"}, Dir: "/srv"},
+				Strategy: slipway.Strategy{Rolling: &slipway.RollingStrategy{
+					MaxSurge: slipway.Percent(25), MaxUnavailable: slipway.Count(0),
+					MinReady: slipway.Duration(5 * time.Second), ProgressDeadline: slipway.Duration(5 * time.Minute),
+				}},
+			}}},
+		},
+		{
+			name: "replicas 0 is kept",
+			yaml: envelope + "kind: App\nmetadata: {name: web}\nspec: {replicas: 0, run: {command: x}, strategy: {rolling: {}}}\n",
+			want: slipway.Set{Apps: []slipway.App{{Name: "web", Replicas: 0, Run: slipway.RunSpec{Command: "x"},
+				Strategy: slipway.Strategy{Rolling: &slipway.RollingStrategy{}}}}},
+		},
+		{
+			name: "blue-green with probes, traffic and analysis",
+			yaml: envelope + `kind: App
+metadata: {name: api}
+spec:
+  replicas: 3
+  version: v2
+  run: {command: ./api}
+  health:
+    readiness: {http: {path: /healthz}, period: 1s, timeout: 1s, successThreshold: 1, failureThreshold: 3, initialDelay: 0s}
+    liveness: {tcp: {}}
+  traffic: {listen: "127.0.0.1:8080", preview: "127.0.0.1:8081", stickiness: {enabled: true, header: X-User}}
+  strategy:
+    blueGreen:
+      autoPromote: false
+      prePromotionAnalysis: {templates: [smoke], args: [{name: url, value: "http://127.0.0.1:8081"}]}
+      scaleDownDelay: 30s
+      previewReplicas: 1
+  revisionHistoryLimit: 4
+---
+kind: AnalysisTemplate
+apiVersion: slipway.dev/v1alpha1
+metadata: {name: smoke}
+spec:
+  args: [{name: url}]
+  metrics:
+    - name: smoke
+      provider: {job: {command: ./smoke.sh, args: ["{{args.url}}"], timeout: 30s}}
+`,
+			want: slipway.Set{
+				Apps: []slipway.App{{
+					Name: "api", Replicas: 3, Version: "v2", Run: slipway.RunSpec{Command: "./api"},
+					Health: slipway.Health{
+						Readiness: &slipway.Probe{HTTP: &slipway.HTTPProbe{Path: "/healthz"}, Period: slipway.Duration(time.Second),
+							Timeout: slipway.Duration(time.Second), SuccessThreshold: 1, FailureThreshold: 3},
+						Liveness: &slipway.Probe{TCP: &slipway.TCPProbe{}},
+					},
+					Traffic: slipway.Traffic{Listen: "127.0.0.1:8080", Preview: "127.0.0.1:8081",
+						Stickiness: &slipway.Stickiness{Enabled: true, Header: "X-User"}},
+					Strategy: slipway.Strategy{BlueGreen: &slipway.BlueGreenStrategy{
+						AutoPromote: ptr(false),
+						PrePromotionAnalysis: &slipway.AnalysisRef{Templates: []string{"smoke"},
+							Args: []slipway.Arg{{Name: "url", Value: "http://127.0.0.1:8081"}}},
+						ScaleDownDelay: slipway.Duration(30 * time.Second), PreviewReplicas: ptr(1),
+					}},
+					RevisionHistoryLimit: 4,
+				}},
+				Templates: []slipway.AnalysisTemplate{{
+					Name: "smoke", Args: []slipway.TemplateArg{{Name: "url"}},
+					Metrics: []slipway.Metric{{Name: "smoke", Provider: slipway.ProviderSpec{Job: &slipway.JobMetric{
+						Command: "./smoke.sh", Args: []string{"{{args.url}}"}, Timeout: slipway.Duration(30 * time.Second)}}}},
+				}},
+			},
+		},
+		{
+			name: "canary with every step and background analysis",
+			yaml: envelope + `kind: App
+metadata: {name: web}
+spec:
+  run: {command: ./web}
+  strategy:
+    canary:
+      progressDeadline: 5m
+      steps:
+        - setWeight: 20
+        - pause: {duration: 30s}
+        - pause: {}
+        - pause:
+        - analysis: {templates: [error-rate], args: [{name: threshold, value: "0.05"}]}
+        - setCanaryScale: {replicas: 2}
+        - setCanaryScale: {weight: 50}
+        - setCanaryScale: {matchTrafficWeight: true}
+        - setHeaderRoute: {name: beta, match: [{header: X-Beta, exact: "1"}, {cookie: b, regex: "^y"}]}
+  analysis: {templates: [error-rate], args: [{name: threshold, value: "0.1"}], startingStep: 1}
+---
+apiVersion: slipway.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: error-rate}
+spec:
+  args: [{name: threshold}, {name: url, value: "http://127.0.0.1:9090/x"}]
+  metrics:
+    - name: errors
+      interval: 10s
+      count: 5
+      initialDelay: 0s
+      successCondition: "result < {{args.threshold}}"
+      failureCondition: "result >= 0.5"
+      failureLimit: 1
+      inconclusiveLimit: 1
+      consecutiveErrorLimit: 4
+      noData: inconclusive
+      dryRun: false
+      provider:
+        web: {url: "{{args.url}}", method: GET, headers: {A: b}, body: "", jsonPath: "$.data.value", timeout: 5s}
+`,
+			want: slipway.Set{
+				Apps: []slipway.App{{
+					Name: "web", Replicas: 1, Run: slipway.RunSpec{Command: "./web"},
+					Strategy: slipway.Strategy{Canary: &slipway.CanaryStrategy{
+						ProgressDeadline: slipway.Duration(5 * time.Minute),
+						Steps: []slipway.Step{
+							{SetWeight: ptr(20)},
+							{Pause: &slipway.PauseStep{Duration: slipway.Duration(30 * time.Second)}},
+							{Pause: &slipway.PauseStep{}},
+							{Pause: &slipway.PauseStep{}},
+							{Analysis: &slipway.AnalysisRef{Templates: []string{"error-rate"}, Args: []slipway.Arg{{Name: "threshold", Value: "0.05"}}}},
+							{SetCanaryScale: &slipway.CanaryScale{Replicas: ptr(2)}},
+							{SetCanaryScale: &slipway.CanaryScale{Weight: ptr(50)}},
+							{SetCanaryScale: &slipway.CanaryScale{MatchTrafficWeight: true}},
+							{SetHeaderRoute: &slipway.HeaderRoute{Name: "beta", Match: []slipway.HeaderMatch{
+								{Header: "X-Beta", Exact: "1"}, {Cookie: "b", Regex: "^y"}}}},
+						},
+					}},
+					Analysis: &slipway.BackgroundAnalysis{
+						AnalysisRef:  slipway.AnalysisRef{Templates: []string{"error-rate"}, Args: []slipway.Arg{{Name: "threshold", Value: "0.1"}}},
+						StartingStep: 1,
+					},
+				}},
+				Templates: []slipway.AnalysisTemplate{{
+					Name: "error-rate",
+					Args: []slipway.TemplateArg{{Name: "threshold"}, {Name: "url", Value: ptr("http://127.0.0.1:9090/x")}},
+					Metrics: []slipway.Metric{{
+						Name: "errors", Interval: slipway.Duration(10 * time.Second), Count: 5,
+						SuccessCondition: "result < {{args.threshold}}", FailureCondition: "result >= 0.5",
+						FailureLimit: 1, InconclusiveLimit: 1, ConsecutiveErrorLimit: ptr(4), NoData: slipway.NoDataInconclusive,
+						Provider: slipway.ProviderSpec{Web: &slipway.WebMetric{URL: "{{args.url}}", Method: "GET",
+							Headers: map[string]string{"A": "b"}, JSONPath: "$.data.value", Timeout: slipway.Duration(5 * time.Second)}},
+					}},
+				}},
+			},
+		},
+		{
+			name: "empty documents and comments are skipped; anchors are followed",
+			yaml: "# nothing\n---\n---\n" + envelope + `kind: App
+metadata: {name: a}
+spec:
+  run: &run {command: ./x, args: [a]}
+  strategy: {rolling: {}}
+---
+` + envelope + `kind: App
+metadata: {name: b}
+spec:
+  replicas: ~
+  run: *run
+  strategy: {rolling: {}}
+`,
+			want: slipway.Set{Apps: []slipway.App{
+				{Name: "a", Replicas: 1, Run: slipway.RunSpec{Command: "./x", Args: []string{"a"}}, Strategy: slipway.Strategy{Rolling: &slipway.RollingStrategy{}}},
+				{Name: "b", Replicas: 1, Run: slipway.RunSpec{Command: "./x", Args: []string{"a"}}, Strategy: slipway.Strategy{Rolling: &slipway.RollingStrategy{}}},
+			}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Parse("test.yaml", []byte(tt.yaml))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				g, _ := json.MarshalIndent(got, "", "  ")
+				w, _ := json.MarshalIndent(tt.want, "", "  ")
+				t.Errorf("Parse mismatch\ngot:  %s\nwant: %s", g, w)
+			}
+			if err := Validate(got, nil); err != nil {
+				t.Errorf("Validate of the parsed set: %v", err)
+			}
+		})
+	}
+}
+
+// writeFiles creates files (relative path -> content) under a temporary directory.
+func writeFiles(tb testing.TB, files map[string]string) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func appDoc(name, extra string) string {
+	return envelope + "kind: App\nmetadata: {name: " + name + "}\nspec:\n  run: {command: ./x}\n" + extra
+}
+
+func TestLoad_Directory(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"b/web.yml":      appDoc("web", "  strategy:\n    canary:\n      steps: [{analysis: {templates: [up]}}]\n"),
+		"a/api.yaml":     appDoc("api", "  strategy: {rolling: {}}\n"),
+		"c/t/up.yaml":    envelope + "kind: AnalysisTemplate\nmetadata: {name: up}\nspec:\n  metrics: [{name: up, provider: {job: {command: ./up}}}]\n",
+		"notes.txt":      "not yaml",
+		"c/broken.json":  "{",
+		"z/other.yaml":   appDoc("zed", "  strategy: {blueGreen: {}}\n"),
+		"z/other2.yaml~": "ignored backup",
+	})
+	set, err := Load(dir)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	var names []string
+	for _, a := range set.Apps {
+		names = append(names, a.Name)
+	}
+	if got, want := strings.Join(names, ","), "api,web,zed"; got != want {
+		t.Errorf("apps in order %q, want %q (files sorted by path)", got, want)
+	}
+	if len(set.Templates) != 1 || set.Templates[0].Name != "up" {
+		t.Errorf("templates = %+v, want one named up", set.Templates)
+	}
+
+	// A file and a directory together form one set.
+	set, err = Load(filepath.Join(dir, "b", "web.yml"), filepath.Join(dir, "c"))
+	if err != nil {
+		t.Fatalf("Load file and dir: %v", err)
+	}
+	if len(set.Apps) != 1 || len(set.Templates) != 1 {
+		t.Errorf("got %d apps, %d templates; want 1 and 1", len(set.Apps), len(set.Templates))
+	}
+}
+
+func TestLoad_ErrorsAcrossFiles(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"a.yaml": appDoc("web", "  strategy: {rolling: {}}\n"),
+		"b.yaml": appDoc("web", "  replicas: -1\n  strategy:\n    canary:\n      steps: [{setWeight: 150}]\n"),
+	})
+	_, err := Load(dir)
+	if err == nil {
+		t.Fatal("Load accepted a duplicate name")
+	}
+	a, b := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml")
+	want := "3 errors in " + dir + "\n" +
+		b + ":3:18: metadata.name: App \"web\" is already defined at " + a + ":3:18; give each App its own name\n" +
+		b + ":6:13: spec.replicas: -1 is negative; use 0 or more\n" +
+		b + ":9:27: spec.strategy.canary.steps[0].setWeight: 150 is out of range; use 0 to 100\n"
+	if got := errorText(t, err); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestLoad_IOErrors(t *testing.T) {
+	empty := t.TempDir()
+	tests := []struct {
+		name    string
+		paths   []string
+		notExit bool
+	}{
+		{name: "no paths"},
+		{name: "missing file", paths: []string{filepath.Join(empty, "nope.yaml")}, notExit: true},
+		{name: "directory without yaml", paths: []string{empty}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(tt.paths...)
+			if code := slipway.ErrorCode(err); code != slipway.EINVALID {
+				t.Fatalf("Load error %v has code %q, want %q", err, code, slipway.EINVALID)
+			}
+			if tt.notExit && !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("Load error %v does not wrap fs.ErrNotExist", err)
+			}
+		})
+	}
+}
+
+func TestParse_NoDocuments(t *testing.T) {
+	_, err := Parse("empty.yaml", []byte("# only a comment\n---\n"))
+	if got, want := errorText(t, err), "1 error in empty.yaml\nempty.yaml: no documents; write at least one App or AnalysisTemplate\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestLoadWith_TemplateKnown(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"web.yaml": appDoc("web", "  strategy:\n    canary:\n      steps: [{analysis: {templates: [stored]}}]\n"),
+	})
+	if _, err := Load(dir); err == nil {
+		t.Error("Load accepted a template that exists nowhere")
+	}
+	if _, err := LoadWith(func(name string) bool { return name == "stored" }, dir); err != nil {
+		t.Errorf("LoadWith a known template: %v", err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	// A set as the API receives it: JSON, with no positions.
+	const body = `{
+	  "apps": [
+	    {"name": "web", "replicas": 2, "run": {"command": "./web"},
+	     "strategy": {"canary": {"steps": [{"setWeight": 10}, {"analysis": {"templates": ["errors"]}}, {"setWeight": 150}]}}},
+	    {"name": "", "run": {"command": "./x"}, "strategy": {"rolling": {"maxSurge": "25%"}}},
+	    {"name": "web", "run": {"command": "./y"}, "strategy": {"blueGreen": {}}}
+	  ],
+	  "templates": [
+	    {"name": "errors", "args": [{"name": "limit"}],
+	     "metrics": [{"name": "e", "successCondition": "result <", "provider": {"web": {"url": "http://x/{{args.limit}}"}}}]}
+	  ]
+	}`
+	var s slipway.Set
+	if err := json.Unmarshal([]byte(body), &s); err != nil {
+		t.Fatal(err)
+	}
+	err := Validate(s, nil)
+	want := "5 errors in the set\n" +
+		"App/web: spec.strategy.canary.steps[2].setWeight: 150 is out of range; use 0 to 100\n" +
+		"App/web: spec.strategy.canary.steps[1].analysis.args: template \"errors\" needs argument \"limit\"; add {name: limit, value: ...}\n" +
+		"App[1]: metadata.name: required; use lowercase letters, digits and '-', like web\n" +
+		"App/web: metadata.name: App \"web\" is already defined; give each App its own name\n" +
+		"AnalysisTemplate/errors: spec.metrics[0].successCondition: does not compile: 1:9: Syntax error: mismatched input '<EOF>'; write a CEL expression over result, like result < 0.05\n"
+	got := errorText(t, err)
+	if got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+
+	t.Run("templateKnown resolves names outside the set", func(t *testing.T) {
+		s := slipway.Set{Apps: []slipway.App{{Name: "web", Run: slipway.RunSpec{Command: "./web"},
+			Strategy: slipway.Strategy{Canary: &slipway.CanaryStrategy{Steps: []slipway.Step{
+				{Analysis: &slipway.AnalysisRef{Templates: []string{"stored"}}}}}}}}}
+		err := Validate(s, nil)
+		if got := errorText(t, err); !strings.Contains(got, `AnalysisTemplate "stored" is not defined`) {
+			t.Errorf("without templateKnown: %s", got)
+		}
+		var asked []string
+		known := func(name string) bool { asked = append(asked, name); return name == "stored" }
+		if err := Validate(s, known); err != nil {
+			t.Errorf("with templateKnown: %v", err)
+		}
+		if len(asked) != 1 || asked[0] != "stored" {
+			t.Errorf("templateKnown asked %v, want [stored]", asked)
+		}
+	})
+}

@@ -1,0 +1,325 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"slipway.dev/slipway"
+)
+
+// writeStmts are the statements Commit runs, prepared once on the write connection.
+type writeStmts struct {
+	appInsert, appUpdate, appVersion, appDelete  *sql.Stmt
+	templateUpsert, templateDelete               *sql.Stmt
+	revisionInsert                               *sql.Stmt
+	rolloutInsert, rolloutUpdate, rolloutVersion *sql.Stmt
+	runInsert, runUpdate, runVersion             *sql.Stmt
+	eventInsert                                  *sql.Stmt
+	prune                                        *sql.Stmt
+}
+
+func (ws *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
+	return prepareAll(ctx, db, map[**sql.Stmt]string{
+		&ws.appInsert: `INSERT INTO apps (name, spec, stable, history_limit, created_at, updated_at, version)
+			VALUES (?, ?, ?, ?, ?, ?, 1) ON CONFLICT (name) DO NOTHING`,
+		&ws.appUpdate: `UPDATE apps SET spec = ?, stable = ?, history_limit = ?, created_at = ?, updated_at = ?,
+			version = version + 1 WHERE name = ? AND version = ?`,
+		&ws.appVersion: `SELECT version FROM apps WHERE name = ?`,
+		&ws.appDelete:  `DELETE FROM apps WHERE name = ?`,
+		&ws.templateUpsert: `INSERT INTO templates (name, data) VALUES (?, ?)
+			ON CONFLICT (name) DO UPDATE SET data = excluded.data`,
+		&ws.templateDelete: `DELETE FROM templates WHERE name = ?`,
+		&ws.revisionInsert: `INSERT INTO revisions (app, id, number, version, spec, created_at)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (app, id) DO NOTHING`,
+		&ws.rolloutInsert: `INSERT INTO rollouts (id, app, number, phase, active, from_rev, to_rev, data, version)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1) ON CONFLICT (id) DO NOTHING`,
+		&ws.rolloutUpdate: `UPDATE rollouts SET app = ?, number = ?, phase = ?, active = ?, from_rev = ?, to_rev = ?,
+			data = ?, version = version + 1 WHERE id = ? AND version = ?`,
+		&ws.rolloutVersion: `SELECT version FROM rollouts WHERE id = ?`,
+		&ws.runInsert: `INSERT INTO analysis_runs (id, rollout, app, phase, started_at, data, version)
+			VALUES (?, ?, ?, ?, ?, ?, 1) ON CONFLICT (id) DO NOTHING`,
+		&ws.runUpdate: `UPDATE analysis_runs SET rollout = ?, app = ?, phase = ?, started_at = ?, data = ?,
+			version = version + 1 WHERE id = ? AND version = ?`,
+		&ws.runVersion: `SELECT version FROM analysis_runs WHERE id = ?`,
+		&ws.eventInsert: `INSERT INTO events (time, app, rollout, kind, actor, message, reason, data)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		// Keep the newest history_limit revisions, the stable one, and those an active
+		// rollout moves from or to.
+		&ws.prune: `DELETE FROM revisions WHERE app = ?1
+			AND id NOT IN (SELECT id FROM revisions WHERE app = ?1 ORDER BY number DESC
+				LIMIT COALESCE((SELECT history_limit FROM apps WHERE name = ?1), -1))
+			AND id NOT IN (SELECT stable FROM apps WHERE name = ?1)
+			AND id NOT IN (SELECT from_rev FROM rollouts WHERE app = ?1 AND active = 1)
+			AND id NOT IN (SELECT to_rev FROM rollouts WHERE app = ?1 AND active = 1)`,
+	})
+}
+
+func (ws *writeStmts) close() []error {
+	return closeAll(ws.appInsert, ws.appUpdate, ws.appVersion, ws.appDelete,
+		ws.templateUpsert, ws.templateDelete, ws.revisionInsert,
+		ws.rolloutInsert, ws.rolloutUpdate, ws.rolloutVersion,
+		ws.runInsert, ws.runUpdate, ws.runVersion, ws.eventInsert, ws.prune)
+}
+
+// committed is what a successful Commit hands back into the Change.
+type committed struct {
+	apps, rollouts, runs []int64
+	seqs                 []int64
+	times                []time.Time
+}
+
+// Commit writes c in one transaction: all of it or nothing. Writes run in this order:
+// app deletions (cascading to the app's revisions, rollouts and analysis runs; events are
+// kept), apps, template deletions, templates, revisions, rollouts, analysis runs, events,
+// then revision pruning for every app the Change wrote.
+//
+// A record with Version 0 is inserted (ECONFLICT if it exists); any other Version must
+// equal the stored one (ECONFLICT if it differs, ENOTFOUND if the record is missing).
+// Deleting a missing app or template, or writing a record whose app or rollout is missing,
+// returns ENOTFOUND. Templates are upserted; revisions that exist are left as they are.
+// On success Commit sets every Version in c to the stored one, every Event's Seq, and the
+// Time of events that had none to the store's clock; on failure c is left untouched.
+func (s *Store) Commit(ctx context.Context, c *slipway.Change) error {
+	if c == nil || c.Empty() {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return internal("commit: begin", err)
+	}
+	res, err := s.write(ctx, tx, c)
+	if err != nil {
+		_ = tx.Rollback()
+		return fmt.Errorf("commit: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return internal("commit", err)
+	}
+	for i := range c.Apps {
+		c.Apps[i].Version = res.apps[i]
+	}
+	for i := range c.Rollouts {
+		c.Rollouts[i].Version = res.rollouts[i]
+	}
+	for i := range c.Runs {
+		c.Runs[i].Version = res.runs[i]
+	}
+	for i := range c.Events {
+		c.Events[i].Seq = res.seqs[i]
+		c.Events[i].Time = res.times[i]
+	}
+	return nil
+}
+
+func (s *Store) write(ctx context.Context, tx *sql.Tx, c *slipway.Change) (committed, error) {
+	ws := &s.ws
+	res := committed{
+		apps:     make([]int64, len(c.Apps)),
+		rollouts: make([]int64, len(c.Rollouts)),
+		runs:     make([]int64, len(c.Runs)),
+		seqs:     make([]int64, len(c.Events)),
+		times:    make([]time.Time, len(c.Events)),
+	}
+	var touched []string
+	touch := func(app string) {
+		for _, a := range touched {
+			if a == app {
+				return
+			}
+		}
+		touched = append(touched, app)
+	}
+
+	for _, name := range c.DeleteApps {
+		if err := deleteOne(ctx, tx.StmtContext(ctx, ws.appDelete), "app", name); err != nil {
+			return res, err
+		}
+	}
+	for i, a := range c.Apps {
+		spec, err := json.Marshal(a.Spec)
+		if err != nil {
+			return res, internal("encode app "+a.Spec.Name, err)
+		}
+		v, err := writeVersioned(ctx, tx, versioned{
+			kind: "app", key: a.Spec.Name, version: a.Version,
+			insert: ws.appInsert, update: ws.appUpdate, current: ws.appVersion,
+			args: []any{string(spec), a.Stable, a.Spec.HistoryLimit(), formatTime(a.CreatedAt), formatTime(a.UpdatedAt)},
+		})
+		if err != nil {
+			return res, err
+		}
+		res.apps[i] = v
+		touch(a.Spec.Name)
+	}
+	for _, name := range c.DeleteTemplates {
+		if err := deleteOne(ctx, tx.StmtContext(ctx, ws.templateDelete), "analysis template", name); err != nil {
+			return res, err
+		}
+	}
+	for _, t := range c.Templates {
+		data, err := json.Marshal(t)
+		if err != nil {
+			return res, internal("encode analysis template "+t.Name, err)
+		}
+		if _, err := tx.StmtContext(ctx, ws.templateUpsert).ExecContext(ctx, t.Name, string(data)); err != nil {
+			return res, internal("write analysis template "+t.Name, err)
+		}
+	}
+	for _, r := range c.Revisions {
+		spec, err := json.Marshal(r.Spec)
+		if err != nil {
+			return res, internal("encode revision "+r.ID, err)
+		}
+		if _, err := tx.StmtContext(ctx, ws.revisionInsert).ExecContext(ctx,
+			r.App, r.ID, r.Number, r.Version, string(spec), formatTime(r.CreatedAt)); err != nil {
+			if isForeignKey(err) {
+				return res, fmt.Errorf("write revision %s: %w", r.ID, notFound("app", r.App))
+			}
+			return res, internal("write revision "+r.ID, err)
+		}
+		touch(r.App)
+	}
+	for i, r := range c.Rollouts {
+		next := r.Version + 1
+		r.Version = next
+		data, err := json.Marshal(r)
+		if err != nil {
+			return res, internal("encode rollout "+r.ID, err)
+		}
+		v, err := writeVersioned(ctx, tx, versioned{
+			kind: "rollout", key: r.ID, version: next - 1, parent: "app", parentKey: r.App,
+			insert: ws.rolloutInsert, update: ws.rolloutUpdate, current: ws.rolloutVersion,
+			args: []any{r.App, r.Number, string(r.Phase), r.Active(), r.From, r.To, string(data)},
+		})
+		if err != nil {
+			return res, err
+		}
+		res.rollouts[i] = v
+		touch(r.App)
+	}
+	for i, run := range c.Runs {
+		next := run.Version + 1
+		run.Version = next
+		data, err := json.Marshal(run)
+		if err != nil {
+			return res, internal("encode analysis run "+run.ID, err)
+		}
+		v, err := writeVersioned(ctx, tx, versioned{
+			kind: "analysis run", key: run.ID, version: next - 1, parent: "rollout", parentKey: run.Rollout,
+			insert: ws.runInsert, update: ws.runUpdate, current: ws.runVersion,
+			args: []any{run.Rollout, run.App, string(run.Phase), unixNanos(run.StartedAt), string(data)},
+		})
+		if err != nil {
+			return res, err
+		}
+		res.runs[i] = v
+	}
+	if len(c.Events) > 0 {
+		now := s.now().UTC()
+		st := tx.StmtContext(ctx, ws.eventInsert)
+		for i, e := range c.Events {
+			if e.Time.IsZero() {
+				e.Time = now
+			}
+			var data any
+			if len(e.Data) > 0 {
+				data = string(e.Data)
+			}
+			r, err := st.ExecContext(ctx, formatTime(e.Time), e.App, e.Rollout, e.Kind, e.Actor, e.Message, e.Reason, data)
+			if err != nil {
+				return res, internal("write event "+e.Kind, err)
+			}
+			seq, err := r.LastInsertId()
+			if err != nil {
+				return res, internal("write event "+e.Kind, err)
+			}
+			res.seqs[i] = seq
+			res.times[i] = e.Time
+		}
+	}
+	for _, app := range touched {
+		if _, err := tx.StmtContext(ctx, ws.prune).ExecContext(ctx, app); err != nil {
+			return res, internal("prune revisions of "+app, err)
+		}
+	}
+	return res, nil
+}
+
+// versioned describes one optimistic write: args are the columns after the key for insert,
+// and before the key for update.
+type versioned struct {
+	kind, key         string
+	version           int64
+	parent, parentKey string
+	insert, update    *sql.Stmt
+	current           *sql.Stmt
+	args              []any
+}
+
+// writeVersioned inserts (version 0) or updates (version > 0) one record and returns its
+// stored version.
+func writeVersioned(ctx context.Context, tx *sql.Tx, w versioned) (int64, error) {
+	op := fmt.Sprintf("write %s %s", w.kind, w.key)
+	if w.version < 0 {
+		return 0, fmt.Errorf("%s: %w", op, slipway.Errorf(slipway.EINVALID, "%s %q has negative version %d", w.kind, w.key, w.version))
+	}
+	var (
+		r   sql.Result
+		err error
+	)
+	if w.version == 0 {
+		r, err = tx.StmtContext(ctx, w.insert).ExecContext(ctx, append([]any{w.key}, w.args...)...)
+	} else {
+		r, err = tx.StmtContext(ctx, w.update).ExecContext(ctx, append(w.args, w.key, w.version)...)
+	}
+	if err != nil {
+		if isForeignKey(err) && w.parent != "" {
+			return 0, fmt.Errorf("%s: %w", op, notFound(w.parent, w.parentKey))
+		}
+		return 0, internal(op, err)
+	}
+	n, err := r.RowsAffected()
+	if err != nil {
+		return 0, internal(op, err)
+	}
+	if n == 1 {
+		return w.version + 1, nil
+	}
+	if w.version == 0 {
+		return 0, fmt.Errorf("%s: %w", op, slipway.Errorf(slipway.ECONFLICT, "%s %q already exists", w.kind, w.key))
+	}
+	var stored int64
+	err = tx.StmtContext(ctx, w.current).QueryRowContext(ctx, w.key).Scan(&stored)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("%s: %w", op, notFound(w.kind, w.key))
+	}
+	if err != nil {
+		return 0, internal(op, err)
+	}
+	return 0, fmt.Errorf("%s: %w", op, slipway.Errorf(slipway.ECONFLICT,
+		"%s %q changed since it was read (version %d, stored %d)", w.kind, w.key, w.version, stored))
+}
+
+// deleteOne runs a delete by key and returns ENOTFOUND when it removed nothing.
+func deleteOne(ctx context.Context, st *sql.Stmt, kind, key string) error {
+	op := fmt.Sprintf("delete %s %s", kind, key)
+	r, err := st.ExecContext(ctx, key)
+	if err != nil {
+		return internal(op, err)
+	}
+	n, err := r.RowsAffected()
+	if err != nil {
+		return internal(op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", op, notFound(kind, key))
+	}
+	return nil
+}
