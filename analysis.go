@@ -203,3 +203,9 @@ type Measurement struct {
 	StartedAt  time.Time `json:"startedAt"`
 	FinishedAt time.Time `json:"finishedAt"`
 }
+
+// TemplateVars are the variables every AnalysisTemplate may use besides {{args.NAME}}: the
+// app's name and the stable and canary revisions and versions of the rollout.
+func TemplateVars() []string {
+	return []string{"app", "stable.revision", "stable.version", "canary.revision", "canary.version"}
+}

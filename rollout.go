@@ -131,9 +131,10 @@ func (r Rollout) Active() bool {
 	return !r.Phase.Terminal() || (r.ScaleDownAt != nil && !r.ScaledDown)
 }
 
-// Steps returns the number of canary steps (0 for other strategies).
+// Steps returns the number of canary steps: 0 for other strategies, for an app's first
+// rollout (nothing to shift traffic from) and for a rollout that skips its steps.
 func (r Rollout) Steps() int {
-	if r.Spec.Canary == nil || r.SkipAnalysis {
+	if r.Spec.Canary == nil || r.SkipAnalysis || r.From == "" {
 		return 0
 	}
 	return len(r.Spec.Canary.Steps)

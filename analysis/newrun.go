@@ -17,11 +17,11 @@ import (
 // Arguments ({{args.NAME}}) are added per template by NewRun.
 func Vars(r slipway.Rollout) map[string]string {
 	return map[string]string{
-		"app":              r.App,
-		"stable.revision":  r.From,
-		"stable.version":   r.FromVersion,
-		"canary.revision":  r.To,
-		"canary.version":   r.ToVersion,
+		"app":             r.App,
+		"stable.revision": r.From,
+		"stable.version":  r.FromVersion,
+		"canary.revision": r.To,
+		"canary.version":  r.ToVersion,
 	}
 }
 

@@ -118,10 +118,10 @@ type obs struct {
 	err    error
 }
 
-func ok(v float64) obs          { return obs{value: v} }
-func bad(msg string) obs        { return obs{err: errors.New(msg)} }
-func noData() obs               { return obs{err: slipway.ErrNoData} }
-func on(metric int, o obs) obs  { o.metric = metric; return o }
+func ok(v float64) obs         { return obs{value: v} }
+func bad(msg string) obs       { return obs{err: errors.New(msg)} }
+func noData() obs              { return obs{err: slipway.ErrNoData} }
+func on(metric int, o obs) obs { o.metric = metric; return o }
 func rate(m slipway.Metric) slipway.Metric {
 	m.SuccessCondition = "result < 0.05"
 	m.FailureCondition = "result > 0.2"

@@ -167,6 +167,10 @@ func TestRunner_ExecuteConflicts(t *testing.T) {
 		if got.Phase != slipway.VerdictSuccessful || res.Count != 3 || len(res.Measurements) != 3 || hits.Load() != 3 {
 			t.Fatalf("run = %s, count %d, kept %d, requests %d; want Successful with 3 of each", got.Phase, res.Count, len(res.Measurements), hits.Load())
 		}
+		// seed, 3 measurements, the engine's update, and the second measurement once more
+		if s.commits != 6 {
+			t.Errorf("%d commits, want 6: the second measurement conflicted once and was committed again", s.commits)
+		}
 	})
 }
 
@@ -271,5 +275,33 @@ func TestRunner_BackgroundResumesAndTerminates(t *testing.T) {
 	checkSequence(t, got.Results[0])
 	if n := int64(got.Results[0].Count); hits.Load() < n || hits.Load() > n+2 {
 		t.Errorf("%d requests for %d recorded measurements", hits.Load(), n)
+	}
+}
+
+func TestRunner_ExecuteTimesOutAMeasurement(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	m := rateMetric(srv.URL, 1, 0)
+	m.Provider.Web.Timeout = slipway.Duration(30 * time.Millisecond)
+	m.ConsecutiveErrorLimit = ptr(0)
+	run := testRun(m)
+	run.StartedAt = time.Now()
+	s := newMemStore(t, run)
+	if err := NewRunner(Config{Store: s, Providers: providers()}).Execute(context.Background(), run.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := storedRun(t, s, run.ID)
+	if got.Phase != slipway.VerdictInconclusive || !strings.Contains(got.Message, "1 consecutive errors") || !strings.Contains(got.Message, "timed out after 30ms") {
+		t.Fatalf("run = %s %q, want Inconclusive on a timed-out measurement", got.Phase, got.Message)
+	}
+	if measureTimeout(rateMetric("http://x", 1, 0)) != DefaultMeasureTimeout {
+		t.Error("a metric without a timeout is not bounded by DefaultMeasureTimeout")
 	}
 }

@@ -43,10 +43,10 @@ func seedRun(tb testing.TB, s slipway.Store, run slipway.AnalysisRun) {
 }
 
 func TestRunner_ResumesAfterRestart(t *testing.T) {
-	const count = 8
+	const count = 6
 	path := filepath.Join(t.TempDir(), "slipway.db")
 	srv, hits := rateServer(t, 0.01)
-	run := testRun(rateMetric(srv.URL, count, 3*time.Millisecond))
+	run := testRun(rateMetric(srv.URL, count, 10*time.Millisecond))
 	run.StartedAt = time.Now()
 
 	first := openStore(t, path)
@@ -105,7 +105,9 @@ func TestRunner_SQLiteTerminatedByEngine(t *testing.T) {
 	s := openStore(t, filepath.Join(t.TempDir(), "slipway.db"))
 	seedRun(t, s, run)
 	done := make(chan error, 1)
-	go func() { done <- NewRunner(Config{Store: s, Providers: providers()}).Execute(context.Background(), run.ID, nil) }()
+	go func() {
+		done <- NewRunner(Config{Store: s, Providers: providers()}).Execute(context.Background(), run.ID, nil)
+	}()
 	waitFor(t, "2 measurements", func() bool { return storedRun(t, s, run.ID).Results[0].Count >= 2 })
 
 	// The engine terminates the run, retrying on its own conflicts with the runner.

@@ -58,7 +58,7 @@ func newFakeBackend() *fakeBackend {
 		Reason: "waiting for approval", Step: 1, Weight: 20, StepStartedAt: t0.Add(time.Hour),
 		LastProgressAt: t0.Add(time.Hour), CreatedAt: t0.Add(time.Hour), UpdatedAt: t0.Add(time.Hour), Version: 3,
 	}
-	fin := t0.Add(2 * time.Minute)
+	fin := t0.Add(time.Hour + 2*time.Minute)
 	run := slipway.AnalysisRun{
 		ID: "web-2-step-0", App: "web", Rollout: "web-2", Kind: slipway.AnalysisStep, Templates: []string{"success-rate"},
 		Phase: slipway.VerdictSuccessful, StartedAt: t0.Add(time.Hour), FinishedAt: &fin,

@@ -132,6 +132,7 @@ func checkCondition(p *problems, path, expr string) {
 	if iss.Err() != nil {
 		msg, _, _ := strings.Cut(iss.Err().Error(), "\n")
 		msg = strings.TrimPrefix(msg, "ERROR: <input>:")
+		msg = strings.TrimPrefix(msg, "-1:0: ") // no position: a limit of the whole expression
 		msg, _, _ = strings.Cut(msg, " expecting ")
 		p.add(path, "does not compile: %s; write a CEL expression over result, like result < 0.05", msg)
 		return
@@ -157,7 +158,8 @@ func checkURL(p *problems, path, raw string) {
 	}
 }
 
-// checkPlaceholders checks that every {{args.NAME}} names an argument the template declares.
+// checkPlaceholders checks that every {{args.NAME}} names an argument the template declares
+// and that any other placeholder is one of slipway.TemplateVars.
 func checkPlaceholders(p *problems, texts map[string]string, declared map[string]bool) {
 	paths := make([]string, 0, len(texts))
 	for k := range texts {
@@ -168,8 +170,9 @@ func checkPlaceholders(p *problems, texts map[string]string, declared map[string
 		for _, m := range placeholder.FindAllStringSubmatch(texts[path], -1) {
 			name, ok := strings.CutPrefix(m[1], "args.")
 			switch {
+			case !ok && slices.Contains(slipway.TemplateVars(), m[1]):
 			case !ok:
-				p.add(path, "%s is not a placeholder; use {{args.NAME}} with an argument from spec.args", m[0])
+				p.add(path, "%s is not a placeholder; use {{args.NAME}} with an argument from spec.args, or one of {{%s}}", m[0], strings.Join(slipway.TemplateVars(), "}}, {{"))
 			case !declared[name]:
 				p.add(path, "%s uses argument %q, which the template does not declare; add it to spec.args", m[0], name)
 			}

@@ -81,7 +81,9 @@ func (d *decoder) resolve(n *yaml.Node, path string) *yaml.Node {
 	}
 	d.budget--
 	if d.budget == 0 {
-		d.fail(n, path, "the document is too large or expands aliases too often; split it or use fewer aliases")
+		// Reported without a path so that it stands in for every check of the (partly
+		// read) document.
+		d.fail(n, "", "the document is too large or expands aliases too often; split it or use fewer aliases")
 	}
 	if d.budget <= 0 {
 		return nil

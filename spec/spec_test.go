@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -382,4 +383,26 @@ func TestValidate(t *testing.T) {
 			t.Errorf("templateKnown asked %v, want [stored]", asked)
 		}
 	})
+}
+
+func TestParse_AliasExpansionIsBounded(t *testing.T) {
+	// 400 metrics of 400 headers each, from a few kilobytes of aliases.
+	var h, m strings.Builder
+	h.WriteString("  h: &h {k0: &v v")
+	for i := 1; i < 400; i++ {
+		h.WriteString(", k" + strconv.Itoa(i) + ": *v")
+	}
+	h.WriteString("}\n")
+	m.WriteString("spec:\n  metrics: [*m")
+	for i := 1; i < 400; i++ {
+		m.WriteString(", *m")
+	}
+	m.WriteString("]\n")
+	doc := envelope + "kind: AnalysisTemplate\nmetadata: {name: t}\nx:\n" + h.String() +
+		"  m: &m {name: m, successCondition: result, provider: {web: {url: http://x/, headers: *h}}}\n" + m.String()
+	_, err := Parse("bomb.yaml", []byte(doc))
+	got := errorText(t, err)
+	if !strings.Contains(got, "expands aliases too often") || strings.Count(got, "\n") > 4 {
+		t.Errorf("got:\n%s\nwant one line about alias expansion besides the unknown field", got)
+	}
 }

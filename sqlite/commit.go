@@ -17,13 +17,19 @@ type writeStmts struct {
 	templateUpsert, templateDelete               *sql.Stmt
 	revisionInsert                               *sql.Stmt
 	rolloutInsert, rolloutUpdate, rolloutVersion *sql.Stmt
+	rolloutUpdateData                            *sql.Stmt
 	runInsert, runUpdate, runVersion             *sql.Stmt
+	runUpdateData                                *sql.Stmt
 	eventInsert                                  *sql.Stmt
 	prune                                        *sql.Stmt
+	savepoint, release, rollbackTo               *sql.Stmt
 }
 
 func (ws *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 	return prepareAll(ctx, db, map[**sql.Stmt]string{
+		&ws.savepoint:  `SAVEPOINT change`,
+		&ws.release:    `RELEASE change`,
+		&ws.rollbackTo: `ROLLBACK TO change`,
 		&ws.appInsert: `INSERT INTO apps (name, spec, stable, history_limit, created_at, updated_at, version)
 			VALUES (?, ?, ?, ?, ?, ?, 1) ON CONFLICT (name) DO NOTHING`,
 		&ws.appUpdate: `UPDATE apps SET spec = ?, stable = ?, history_limit = ?, created_at = ?, updated_at = ?,
@@ -40,11 +46,17 @@ func (ws *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 		&ws.rolloutUpdate: `UPDATE rollouts SET app = ?, number = ?, phase = ?, active = ?, from_rev = ?, to_rev = ?,
 			data = ?, version = version + 1 WHERE id = ? AND version = ?`,
 		&ws.rolloutVersion: `SELECT version FROM rollouts WHERE id = ?`,
+		// The common update leaves the indexed columns alone, so SQLite rewrites no index
+		// page; it matches only when they are unchanged.
+		&ws.rolloutUpdateData: `UPDATE rollouts SET phase = ?3, from_rev = ?4, to_rev = ?5, data = ?6,
+			version = version + 1 WHERE id = ?1 AND version = ?2 AND app = ?7 AND number = ?8 AND active = ?9`,
 		&ws.runInsert: `INSERT INTO analysis_runs (id, rollout, app, phase, started_at, data, version)
 			VALUES (?, ?, ?, ?, ?, ?, 1) ON CONFLICT (id) DO NOTHING`,
 		&ws.runUpdate: `UPDATE analysis_runs SET rollout = ?, app = ?, phase = ?, started_at = ?, data = ?,
 			version = version + 1 WHERE id = ? AND version = ?`,
 		&ws.runVersion: `SELECT version FROM analysis_runs WHERE id = ?`,
+		&ws.runUpdateData: `UPDATE analysis_runs SET app = ?3, phase = ?4, data = ?5,
+			version = version + 1 WHERE id = ?1 AND version = ?2 AND rollout = ?6 AND started_at = ?7`,
 		&ws.eventInsert: `INSERT INTO events (time, app, rollout, kind, actor, message, reason, data)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		// Keep the newest history_limit revisions, the stable one, and those an active
@@ -61,8 +73,9 @@ func (ws *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 func (ws *writeStmts) close() []error {
 	return closeAll(ws.appInsert, ws.appUpdate, ws.appVersion, ws.appDelete,
 		ws.templateUpsert, ws.templateDelete, ws.revisionInsert,
-		ws.rolloutInsert, ws.rolloutUpdate, ws.rolloutVersion,
-		ws.runInsert, ws.runUpdate, ws.runVersion, ws.eventInsert, ws.prune)
+		ws.rolloutInsert, ws.rolloutUpdate, ws.rolloutVersion, ws.rolloutUpdateData,
+		ws.runInsert, ws.runUpdate, ws.runVersion, ws.runUpdateData, ws.eventInsert, ws.prune,
+		ws.savepoint, ws.release, ws.rollbackTo)
 }
 
 // committed is what a successful Commit hands back into the Change.
@@ -72,7 +85,9 @@ type committed struct {
 	times                []time.Time
 }
 
-// Commit writes c in one transaction: all of it or nothing. Writes run in this order:
+// Commit writes c in one transaction: all of it or nothing. Concurrent Commits share a
+// transaction (group commit, see enqueue), each inside its own savepoint, so one Change's
+// failure never touches another's writes. Writes run in this order:
 // app deletions (cascading to the app's revisions, rollouts and analysis runs; events are
 // kept), apps, template deletions, templates, revisions, rollouts, analysis runs, events,
 // then revision pruning for every app the Change wrote.
@@ -82,26 +97,21 @@ type committed struct {
 // Deleting a missing app or template, or writing a record whose app or rollout is missing,
 // returns ENOTFOUND. Templates are upserted; revisions that exist are left as they are.
 // On success Commit sets every Version in c to the stored one, every Event's Seq, and the
-// Time of events that had none to the store's clock; on failure c is left untouched.
+// Time of events that had none to the store's clock; on failure c is left untouched. A
+// Commit whose ctx ends before its Change is picked up writes nothing; once picked up, it
+// runs to the end.
 func (s *Store) Commit(ctx context.Context, c *slipway.Change) error {
 	if c == nil || c.Empty() {
 		return nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-
-	tx, err := s.w.BeginTx(ctx, nil)
+	p, err := s.enqueue(ctx, c)
 	if err != nil {
-		return internal("commit: begin", err)
-	}
-	res, err := s.write(ctx, tx, c)
-	if err != nil {
-		_ = tx.Rollback()
 		return fmt.Errorf("commit: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
-		return internal("commit", err)
+	if p.err != nil {
+		return fmt.Errorf("commit: %w", p.err)
 	}
+	res := p.res
 	for i := range c.Apps {
 		c.Apps[i].Version = res.apps[i]
 	}
@@ -118,6 +128,8 @@ func (s *Store) Commit(ctx context.Context, c *slipway.Change) error {
 	return nil
 }
 
+// write runs c's statements in tx. It changes nothing outside tx (c included), so that a
+// batch can run it again after a rollback.
 func (s *Store) write(ctx context.Context, tx *sql.Tx, c *slipway.Change) (committed, error) {
 	ws := &s.ws
 	res := committed{
@@ -196,7 +208,9 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, c *slipway.Change) (commi
 		v, err := writeVersioned(ctx, tx, versioned{
 			kind: "rollout", key: r.ID, version: next - 1, parent: "app", parentKey: r.App,
 			insert: ws.rolloutInsert, update: ws.rolloutUpdate, current: ws.rolloutVersion,
-			args: []any{r.App, r.Number, string(r.Phase), r.Active(), r.From, r.To, string(data)},
+			args:       []any{r.App, r.Number, string(r.Phase), r.Active(), r.From, r.To, string(data)},
+			updateData: ws.rolloutUpdateData,
+			dataArgs:   []any{string(r.Phase), r.From, r.To, string(data), r.App, r.Number, r.Active()},
 		})
 		if err != nil {
 			return res, err
@@ -214,7 +228,9 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, c *slipway.Change) (commi
 		v, err := writeVersioned(ctx, tx, versioned{
 			kind: "analysis run", key: run.ID, version: next - 1, parent: "rollout", parentKey: run.Rollout,
 			insert: ws.runInsert, update: ws.runUpdate, current: ws.runVersion,
-			args: []any{run.Rollout, run.App, string(run.Phase), unixNanos(run.StartedAt), string(data)},
+			args:       []any{run.Rollout, run.App, string(run.Phase), unixNanos(run.StartedAt), string(data)},
+			updateData: ws.runUpdateData,
+			dataArgs:   []any{run.App, string(run.Phase), string(data), run.Rollout, unixNanos(run.StartedAt)},
 		})
 		if err != nil {
 			return res, err
@@ -253,7 +269,8 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, c *slipway.Change) (commi
 }
 
 // versioned describes one optimistic write: args are the columns after the key for insert,
-// and before the key for update.
+// and before the key for update. updateData, when set, is tried first for an update: it
+// takes the key, the version, then dataArgs, and changes no indexed column.
 type versioned struct {
 	kind, key         string
 	version           int64
@@ -261,6 +278,8 @@ type versioned struct {
 	insert, update    *sql.Stmt
 	current           *sql.Stmt
 	args              []any
+	updateData        *sql.Stmt
+	dataArgs          []any
 }
 
 // writeVersioned inserts (version 0) or updates (version > 0) one record and returns its
@@ -276,6 +295,13 @@ func writeVersioned(ctx context.Context, tx *sql.Tx, w versioned) (int64, error)
 	)
 	if w.version == 0 {
 		r, err = tx.StmtContext(ctx, w.insert).ExecContext(ctx, append([]any{w.key}, w.args...)...)
+	} else if w.updateData != nil {
+		r, err = tx.StmtContext(ctx, w.updateData).ExecContext(ctx, append([]any{w.key, w.version}, w.dataArgs...)...)
+		if err == nil {
+			if n, _ := r.RowsAffected(); n == 0 {
+				r, err = tx.StmtContext(ctx, w.update).ExecContext(ctx, append(w.args, w.key, w.version)...)
+			}
+		}
 	} else {
 		r, err = tx.StmtContext(ctx, w.update).ExecContext(ctx, append(w.args, w.key, w.version)...)
 	}

@@ -208,14 +208,23 @@ func scanRun(sc scanner) (slipway.AnalysisRun, error) {
 	return scanVersioned[slipway.AnalysisRun](sc, func(r *slipway.AnalysisRun, v int64) { r.Version = v })
 }
 
-// scanVersioned decodes a (data, version) row; the version column is the truth.
+// scanVersioned decodes a (data, version) row; the version column is the truth. From
+// *sql.Rows it decodes the driver's bytes in place instead of copying them first.
 func scanVersioned[T any](sc scanner, setVersion func(*T, int64)) (T, error) {
 	var (
 		v       T
 		data    []byte
 		version int64
+		err     error
 	)
-	if err := sc.Scan(&data, &version); err != nil {
+	if _, ok := sc.(*sql.Rows); ok {
+		var raw sql.RawBytes
+		err = sc.Scan(&raw, &version)
+		data = raw
+	} else {
+		err = sc.Scan(&data, &version)
+	}
+	if err != nil {
 		return v, err
 	}
 	if err := json.Unmarshal(data, &v); err != nil {

@@ -2,12 +2,14 @@
 // that implements slipway.Store.
 //
 // Start reading at Open (this file), then Commit (commit.go), which writes a whole
-// slipway.Change in one transaction with optimistic versions, and the readers (read.go).
-// The schema lives in migrations/, applied by migrate (migrate.go).
+// slipway.Change in one transaction with optimistic versions, group commit (batch.go),
+// and the readers (read.go). The schema lives in migrations/, applied by migrate
+// (migrate.go).
 //
 // The Store keeps two connection pools on the same file: one write connection, which
-// serialises every Commit, and a pool of read-only connections, so that reads never wait
-// behind a write (the file is in WAL mode). Each record is kept whole as JSON beside the
+// serialises every Commit (concurrent Commits share a transaction, each in its own
+// savepoint), and a pool of read-only connections, so that reads never wait behind a
+// write (the file is in WAL mode). Each record is kept whole as JSON beside the
 // columns that queries filter and sort on. The store enforces versions and keys; business
 // rules belong to the engine.
 package sqlite
@@ -42,10 +44,13 @@ type Store struct {
 	path string
 	now  func() time.Time
 
-	// mu serialises writers; w has a single connection.
-	mu sync.Mutex
-	w  *sql.DB
-	r  *sql.DB
+	// wlock (a one-slot semaphore) is held by the Commit that leads a batch; w has a
+	// single connection. queue holds the Commits waiting, under qmu.
+	wlock chan struct{}
+	qmu   sync.Mutex
+	queue []*pending
+	w     *sql.DB
+	r     *sql.DB
 
 	ws writeStmts
 	rs readStmts
@@ -61,7 +66,7 @@ func Open(path string, now func() time.Time) (*Store, error) {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Store{path: path, now: now}
+	s := &Store{path: path, now: now, wlock: make(chan struct{}, 1)}
 
 	w, err := sql.Open("sqlite", path+"?_txlock=immediate"+
 		fmt.Sprintf("&_busy_timeout=%d", busyTimeoutMillis)+
@@ -113,10 +118,11 @@ func Open(path string, now func() time.Time) (*Store, error) {
 // Path returns the file the store keeps its state in.
 func (s *Store) Path() string { return s.path }
 
-// Close closes the store's connections. The store must not be used afterwards.
+// Close closes the store's connections, after the Commit in progress, if any. The store
+// must not be used afterwards.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.wlock <- struct{}{}
+	defer func() { <-s.wlock }()
 	var errs []error
 	errs = append(errs, s.ws.close()...)
 	errs = append(errs, s.rs.close()...)

@@ -88,4 +88,3 @@ when all completed, 3 when any was aborted (rolled back), 1 on error or when --t
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
 }
-

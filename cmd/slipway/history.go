@@ -80,6 +80,6 @@ func writeHistory(w io.Writer, stable string, revs []slipway.Revision, ros []sli
 			return err
 		}
 	}
-	_, err := io.WriteString(w, b.String())
+	_, err := io.WriteString(w, tidy(b.String()))
 	return err
 }

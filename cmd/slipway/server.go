@@ -1,6 +1,188 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
 
-// addServerCommand adds the server commands to root.
-func addServerCommand(root *cobra.Command) {}
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"slipway.dev/slipway"
+	"slipway.dev/slipway/analysis"
+	"slipway.dev/slipway/engine"
+	"slipway.dev/slipway/httpapi"
+	"slipway.dev/slipway/metric/job"
+	"slipway.dev/slipway/metric/web"
+	"slipway.dev/slipway/platform/sim"
+	"slipway.dev/slipway/sqlite"
+)
+
+// Server defaults and environment variables.
+const (
+	defaultListen     = "127.0.0.1:7070"
+	defaultDataDir    = ".slipway"
+	defaultPlatform   = "sim"
+	defaultLogLevel   = "info"
+	defaultReadyDelay = 2 * time.Second
+	shutdownTimeout   = 10 * time.Second
+	envListen         = "SLIPWAY_LISTEN"
+	envData           = "SLIPWAY_DATA"
+	envPlatform       = "SLIPWAY_PLATFORM"
+	envLogLevel       = "SLIPWAY_LOG_LEVEL"
+)
+
+// serverConfig is the server's one configuration: flag > environment > default.
+type serverConfig struct {
+	listen     string
+	dataDir    string
+	platform   string
+	logLevel   string
+	readyDelay time.Duration
+	poll       time.Duration
+	resync     time.Duration
+}
+
+// platforms are the platforms the server can drive, wired explicitly.
+var platforms = map[string]func(cfg serverConfig) (slipway.Platform, error){
+	"sim": func(cfg serverConfig) (slipway.Platform, error) {
+		return sim.New(sim.Config{ReadyDelay: cfg.readyDelay, MaxOps: 1000}), nil
+	},
+}
+
+func platformNames() string {
+	var names []string
+	for n := range platforms {
+		names = append(names, n)
+	}
+	return strings.Join(names, ", ")
+}
+
+func (c serverConfig) validate() error {
+	var errs []string
+	if _, _, err := net.SplitHostPort(c.listen); err != nil {
+		errs = append(errs, fmt.Sprintf("--listen %q is not host:port (for example %s)", c.listen, defaultListen))
+	}
+	if _, ok := platforms[c.platform]; !ok {
+		errs = append(errs, fmt.Sprintf("--platform %q is not a platform; use one of: %s", c.platform, platformNames()))
+	}
+	if _, err := parseLevel(c.logLevel); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if c.dataDir == "" {
+		errs = append(errs, "--data must name a directory")
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("--log-level %q is not a level; use debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func addServerCommand(root *cobra.Command) {
+	cfg := serverConfig{}
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the slipway server: the engine, the store and the HTTP API",
+		Long: `Run the slipway server: the engine that carries rollouts through their steps, the
+SQLite store in the data directory, and the HTTP API that the CLI talks to.
+
+Platforms: sim (an in-memory platform whose instances become ready after --sim-ready-delay;
+for trying slipway out, tests and benchmarks).
+
+The server binds 127.0.0.1 by default. It stops cleanly on SIGINT or SIGTERM; rollouts
+resume where they were when it starts again on the same data directory.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cfg.validate(); err != nil {
+				return err
+			}
+			return runServer(cmd.Context(), cfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.listen, "listen", envOr(envListen, defaultListen), "address of the HTTP API ($"+envListen+")")
+	f.StringVar(&cfg.dataDir, "data", envOr(envData, defaultDataDir), "data directory: the SQLite store and logs ($"+envData+")")
+	f.StringVar(&cfg.platform, "platform", envOr(envPlatform, defaultPlatform), "platform to run apps on: "+platformNames()+" ($"+envPlatform+")")
+	f.StringVar(&cfg.logLevel, "log-level", envOr(envLogLevel, defaultLogLevel), "debug, info, warn or error ($"+envLogLevel+")")
+	f.DurationVar(&cfg.readyDelay, "sim-ready-delay", defaultReadyDelay, "sim platform: how long an instance takes to become ready")
+	f.DurationVar(&cfg.poll, "poll", engine.DefaultPoll, "how often a rollout observes the platform while it waits")
+	f.DurationVar(&cfg.resync, "resync", engine.DefaultResync, "how often every app is checked for drift")
+	root.AddCommand(cmd)
+}
+
+// runServer runs the server until ctx ends.
+func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ Write([]byte) (int, error) }) error {
+	level, _ := parseLevel(cfg.logLevel)
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if err := os.MkdirAll(cfg.dataDir, 0o750); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	store, err := sqlite.Open(filepath.Join(cfg.dataDir, "slipway.db"), time.Now)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error("close store failed", "err", err)
+		}
+	}()
+	platform, err := platforms[cfg.platform](cfg)
+	if err != nil {
+		return err
+	}
+	runner := analysis.NewRunner(analysis.Config{Store: store, Log: log.With("component", "analysis"), Providers: map[string]slipway.Provider{
+		"web": web.New(&http.Client{}),
+		"job": job.New(),
+	}})
+	eng := engine.New(engine.Config{Store: store, Platform: platform, Analysis: runner, Log: log.With("component", "engine"),
+		Poll: cfg.poll, Resync: cfg.resync})
+	api := httpapi.NewServer(httpapi.Config{Deployer: eng, Operator: eng, Status: eng, State: store, Log: log.With("component", "api")})
+
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.listen, err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	// Streams (SSE) end when the server stops, so Shutdown does not wait on them.
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return gctx }}
+	fmt.Fprintf(stdout, "slipway server listening on http://%s (platform %s, data %s)\n", ln.Addr(), cfg.platform, cfg.dataDir)
+
+	g.Go(func() error { return eng.Run(gctx) })
+	g.Go(func() error {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	err = g.Wait()
+	log.Info("server stopped")
+	return err
+}

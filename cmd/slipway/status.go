@@ -279,8 +279,8 @@ func writeStatus(w io.Writer, st slipway.AppStatus) error {
 	} else {
 		fmt.Fprintf(&b, "Rollout:   %s (%s)\n", r.ID, r.Strategy)
 		phase := string(r.Phase)
-		if r.Cause != slipway.PauseNone {
-			phase += " (" + string(r.Cause) + ")"
+		if c := causeText(r.Cause); c != "" {
+			phase += " (" + c + ")"
 		}
 		fmt.Fprintf(&b, "  Phase:     %s\n", phase)
 		if r.Reason != "" {
@@ -307,9 +307,9 @@ func writeStatus(w io.Writer, st slipway.AppStatus) error {
 		b.WriteString("  no instances\n")
 	} else {
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  REVISION\tVERSION\tREADY\tDESIRED\tWEIGHT\t")
+		fmt.Fprintln(tw, "  REVISION\tVERSION\tREADY\tDESIRED\tWEIGHT")
 		for _, l := range st.Live {
-			fmt.Fprintf(tw, "  %s\t%s\t%d/%d\t%d\t%d%%\t\n", l.Revision, orDash(l.Version), l.Ready, l.Instances, l.Desired, l.Weight)
+			fmt.Fprintf(tw, "  %s\t%s\t%d/%d\t%d\t%d%%\n", l.Revision, orDash(l.Version), l.Ready, l.Instances, l.Desired, l.Weight)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -343,8 +343,34 @@ func writeStatus(w io.Writer, st slipway.AppStatus) error {
 			return err
 		}
 	}
-	_, err := io.WriteString(w, b.String())
+	_, err := io.WriteString(w, tidy(b.String()))
 	return err
+}
+
+// causeText says why a rollout is paused, in words.
+func causeText(c slipway.PauseCause) string {
+	switch c {
+	case slipway.PauseNone:
+		return ""
+	case slipway.PauseAtStep:
+		return "at a pause step; promote or resume to go on"
+	case slipway.PauseManual:
+		return "paused by hand; resume to go on"
+	case slipway.PauseInconclusive:
+		return "analysis inconclusive; promote, retry or abort"
+	case slipway.PauseApproval:
+		return "waiting for promote"
+	}
+	return string(c)
+}
+
+// tidy drops the trailing blanks tabwriter leaves in a table's last column.
+func tidy(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " ")
+	}
+	return strings.Join(lines, "\n")
 }
 
 // revName is "id (version)", or "id" without a version.

@@ -1,0 +1,326 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"slipway.dev/slipway"
+	"slipway.dev/slipway/httpapi"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// cliEnv is an API server over a fake backend, for the CLI to talk to.
+type cliEnv struct {
+	fake *fakeBackend
+	srv  *httptest.Server
+}
+
+func newCLIEnv(t testing.TB) *cliEnv {
+	t.Helper()
+	fake := newFakeBackend()
+	srv := httptest.NewServer(httpapi.NewServer(httpapi.Config{
+		Deployer: fake, Operator: fake, Status: fake, State: fake, EventPoll: 5 * time.Millisecond,
+	}))
+	t.Cleanup(srv.Close)
+	t.Setenv(envServer, srv.URL)
+	t.Setenv(envActor, "tester")
+	return &cliEnv{fake: fake, srv: srv}
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit: %d\n--- stdout\n%s--- stderr\n%s", r.code, r.stdout, r.stderr)
+}
+
+// syncBuffer lets a test read output while the command still writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func runCLI(t testing.TB, ctx context.Context, args ...string) result {
+	t.Helper()
+	var out, errb syncBuffer
+	code := run(ctx, args, strings.NewReader(""), &out, &errb)
+	return result{code: code, stdout: out.String(), stderr: errb.String()}
+}
+
+func golden(t testing.TB, name string, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name+".txt")
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden file (run with -update to create): %v", err)
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+}
+
+var allChanges = slipway.Plan{Changes: []slipway.PlanChange{
+	{Kind: slipway.KindApp, Name: "api", Action: slipway.ActionCreate, ToRevision: "aaaaaaaaaaaa", ToReplicas: 2},
+	{Kind: slipway.KindApp, Name: "web", Action: slipway.ActionNewRevision, Fields: []string{"run.args", "replicas"},
+		FromRevision: "02eba93290be", ToRevision: "4193928e8b74", FromReplicas: 3, ToReplicas: 5},
+	{Kind: slipway.KindApp, Name: "worker", Action: slipway.ActionScale, FromReplicas: 3, ToReplicas: 1},
+	{Kind: slipway.KindApp, Name: "cron", Action: slipway.ActionUpdate, Fields: []string{"strategy.rolling.maxSurge"}},
+	{Kind: slipway.KindAnalysisTemplate, Name: "success-rate", Action: slipway.ActionUnchanged},
+	{Kind: slipway.KindApp, Name: "old", Action: slipway.ActionDelete},
+}}
+
+var noChanges = slipway.Plan{Changes: []slipway.PlanChange{
+	{Kind: slipway.KindApp, Name: "web", Action: slipway.ActionUnchanged},
+	{Kind: slipway.KindAnalysisTemplate, Name: "success-rate", Action: slipway.ActionUnchanged},
+}}
+
+func TestCLI_Golden(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  []string
+		code  int
+		setup func(*fakeBackend)
+	}{
+		{name: "validate_ok", args: []string{"validate", "-f", "testdata/good.yaml"}},
+		{name: "validate_ok_json", args: []string{"validate", "-o", "json", "-f", "testdata/good.yaml"}},
+		{name: "validate_bad", args: []string{"validate", "-f", "testdata/bad.yaml"}, code: exitError},
+		{name: "validate_missing_file", args: []string{"validate", "-f", "testdata/nope.yaml"}, code: exitError},
+		{name: "plan_changes", args: []string{"plan", "-f", "testdata/good.yaml"}, code: exitChanges,
+			setup: func(f *fakeBackend) { f.plan = &allChanges }},
+		{name: "plan_changes_json", args: []string{"plan", "-o", "json", "-f", "testdata/good.yaml"}, code: exitChanges,
+			setup: func(f *fakeBackend) { f.plan = &allChanges }},
+		{name: "plan_no_changes", args: []string{"plan", "-f", "testdata/good.yaml"}, code: exitOK,
+			setup: func(f *fakeBackend) { f.plan = &noChanges }},
+		{name: "plan_invalid_file", args: []string{"plan", "-f", "testdata/bad.yaml"}, code: exitError},
+		{name: "plan_rejected_by_server", args: []string{"plan", "-f", "testdata/good.yaml"}, code: exitError,
+			setup: func(f *fakeBackend) {
+				f.setErr("Plan", &slipway.Error{Code: slipway.EINVALID, Message: "1 error in set", Details: []string{"apps[0].strategy.canary.steps[1].analysis.templates[0]: template \"x\" does not exist"}})
+			}},
+		{name: "apply", args: []string{"apply", "-f", "testdata/good.yaml"},
+			setup: func(f *fakeBackend) { f.plan = &allChanges }},
+		{name: "apply_yaml", args: []string{"apply", "-o", "yaml", "-f", "testdata/good.yaml"},
+			setup: func(f *fakeBackend) { f.plan = &allChanges }},
+		{name: "status", args: []string{"status", "web"}},
+		{name: "status_json", args: []string{"status", "web", "-o", "json"}},
+		{name: "status_yaml", args: []string{"status", "web", "-o", "yaml"}},
+		{name: "status_drift_analysis", args: []string{"status", "web"}, setup: func(f *fakeBackend) {
+			st := f.statuses["web"]
+			st.Drift = []slipway.Drift{{Kind: slipway.DriftMissing, Revision: "4193928e8b74", Desired: 2, Actual: 1, Message: "1 instance is starting"}}
+			st.Analysis = []slipway.AnalysisBrief{{ID: "web-2-step-1", Kind: slipway.AnalysisStep, Phase: slipway.VerdictRunning, Message: "2 of 5 measurements"}}
+			f.statuses["web"] = st
+		}},
+		{name: "status_missing", args: []string{"status", "nope"}, code: exitError},
+		{name: "get_apps", args: []string{"get", "apps"}},
+		{name: "get_apps_json", args: []string{"get", "apps", "-o", "json"}},
+		{name: "get_templates", args: []string{"get", "templates"}},
+		{name: "history", args: []string{"history", "web"}},
+		{name: "history_json", args: []string{"history", "web", "-o", "json"}},
+		{name: "events", args: []string{"events", "web"}},
+		{name: "events_json", args: []string{"events", "--limit", "2", "-o", "json"}},
+		{name: "promote", args: []string{"promote", "web", "--full"}},
+		{name: "rollback_json", args: []string{"rollback", "web", "--to", "1", "-o", "json"}},
+		{name: "abort_conflict", args: []string{"abort", "web"}, code: exitError, setup: func(f *fakeBackend) {
+			f.setErr("Operate", slipway.Errorf(slipway.ECONFLICT, "rollout web-2 has ended; nothing to abort"))
+		}},
+		{name: "bad_output", args: []string{"get", "apps", "-o", "xml"}, code: exitError},
+		{name: "wait_completed", args: []string{"status", "web", "--wait"}, setup: func(f *fakeBackend) {
+			f.setPhase(slipway.PhaseCompleted, "", slipway.EventRolloutCompleted)
+		}},
+		{name: "wait_aborted", args: []string{"status", "web", "--wait"}, code: exitAborted, setup: func(f *fakeBackend) {
+			f.setPhase(slipway.PhaseAborted, "analysis success-rate failed", slipway.EventRolloutAborted)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newCLIEnv(t)
+			if tt.setup != nil {
+				tt.setup(env.fake)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			r := runCLI(t, ctx, tt.args...)
+			if r.code != tt.code {
+				t.Errorf("exit %d, want %d\n%s", r.code, tt.code, r)
+			}
+			golden(t, tt.name, strings.ReplaceAll(r.String(), env.srv.URL, "SERVER"))
+		})
+	}
+}
+
+func TestCLI_PlanChecksFilesBeforeAskingTheServer(t *testing.T) {
+	env := newCLIEnv(t)
+	r := runCLI(t, context.Background(), "plan", "-f", "testdata/bad.yaml")
+	if r.code != exitError || !strings.Contains(r.stderr, "testdata/bad.yaml:6:13: spec.replicas") {
+		t.Fatalf("%s", r)
+	}
+	if plans, _, _ := env.fake.recorded(); len(plans) != 0 {
+		t.Errorf("server asked to plan an invalid set")
+	}
+}
+
+func TestCLI_SendsSetPruneAndActor(t *testing.T) {
+	env := newCLIEnv(t)
+	r := runCLI(t, context.Background(), "apply", "--prune", "-f", "testdata/good.yaml")
+	if r.code != exitOK {
+		t.Fatalf("%s", r)
+	}
+	plans, sets, _ := env.fake.recorded()
+	if len(plans) != 1 || plans[0].Actor != "tester" || !plans[0].Prune {
+		t.Fatalf("apply options %+v", plans)
+	}
+	if s := sets[0]; len(s.Apps) != 1 || s.Apps[0].Name != "web" || len(s.Templates) != 1 {
+		t.Errorf("set %+v", s)
+	}
+	r = runCLI(t, context.Background(), "abort", "web", "--reason", "error budget")
+	_, _, ops := env.fake.recorded()
+	if r.code != exitOK || len(ops) != 1 || ops[0] != (slipway.Operation{Kind: slipway.OpAbort, App: "web", Actor: "tester", Reason: "error budget"}) {
+		t.Errorf("operations %+v\n%s", ops, r)
+	}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestCLI_StatusWaitFollowsTheRollout(t *testing.T) {
+	tests := []struct {
+		name   string
+		phase  slipway.Phase
+		kind   string
+		code   int
+		stderr string
+	}{
+		{"completed", slipway.PhaseCompleted, slipway.EventRolloutCompleted, exitOK, ""},
+		{"aborted", slipway.PhaseAborted, slipway.EventRolloutAborted, exitAborted, "error: rollout web-2 was aborted: canary failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newCLIEnv(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var out, errb syncBuffer
+			done := make(chan int, 1)
+			go func() { done <- run(ctx, []string{"status", "web", "--wait"}, strings.NewReader(""), &out, &errb) }()
+			// The first progress line shows the wait has begun.
+			waitFor(t, "the wait to begin", func() bool { return strings.Contains(errb.String(), "rollout web-2 (canary) Paused") })
+			env.fake.addEvent("web", slipway.EventRolloutStep) // an event that changes nothing
+			env.fake.setPhase(tt.phase, map[bool]string{true: "canary failed"}[tt.phase == slipway.PhaseAborted], tt.kind)
+			var code int
+			select {
+			case code = <-done:
+			case <-ctx.Done():
+				t.Fatal("status --wait did not return")
+			}
+			if code != tt.code {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, out.String(), errb.String())
+			}
+			if !strings.Contains(out.String(), "Phase:     "+string(tt.phase)) {
+				t.Errorf("final status not printed:\n%s", out.String())
+			}
+			if !strings.Contains(errb.String(), tt.stderr) {
+				t.Errorf("stderr %q, want %q", errb.String(), tt.stderr)
+			}
+		})
+	}
+	t.Run("timeout", func(t *testing.T) {
+		newCLIEnv(t)
+		r := runCLI(t, context.Background(), "status", "web", "--wait", "--timeout", "50ms")
+		if r.code != exitError || !strings.Contains(r.stderr, "error: rollout web-2: timed out after 50ms") {
+			t.Errorf("%s", r)
+		}
+	})
+}
+
+func TestCLI_ApplyWait(t *testing.T) {
+	env := newCLIEnv(t)
+	env.fake.setPhase(slipway.PhaseAborted, "analysis failed", slipway.EventRolloutAborted)
+	env.fake.plan = &allChanges
+	r := runCLI(t, context.Background(), "apply", "--wait", "-f", "testdata/good.yaml")
+	if r.code != exitAborted || !strings.Contains(r.stderr, "rollouts aborted: web-2") {
+		t.Errorf("%s", r)
+	}
+}
+
+func TestCLI_WatchRedrawsOnEventsUntilInterrupted(t *testing.T) {
+	env := newCLIEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"status", "web", "--watch"}, strings.NewReader(""), &out, &errb) }()
+	waitFor(t, "the first draw", func() bool { return strings.Count(out.String(), "--- web") == 1 })
+	env.fake.setPhase(slipway.PhaseProgressing, "", slipway.EventRolloutResumed)
+	waitFor(t, "a redraw", func() bool { return strings.Contains(out.String(), "Phase:     Progressing") })
+	cancel() // as Ctrl-C does
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Errorf("exit %d; stderr %s", code, errb.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("watch did not end when interrupted")
+	}
+}
+
+func TestCLI_EventsFollow(t *testing.T) {
+	env := newCLIEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"events", "web", "--follow", "-o", "json"}, strings.NewReader(""), &out, &errb)
+	}()
+	waitFor(t, "past events", func() bool { return strings.Count(out.String(), "\n") == 3 })
+	env.fake.addEvent("other", slipway.EventAppCreated)
+	env.fake.addEvent("web", slipway.EventRolloutStep)
+	waitFor(t, "the new event", func() bool { return strings.Contains(out.String(), `"seq":5`) })
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Errorf("exit %d; stderr %s", code, errb.String())
+	}
+	if strings.Contains(out.String(), `"seq":4`) {
+		t.Errorf("event of another app printed:\n%s", out.String())
+	}
+}
