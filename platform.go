@@ -42,7 +42,10 @@ type Placement struct {
 
 // Split is how the main listener shares traffic between revisions.
 type Split struct {
-	// Weights are percentages that sum to 100 (empty when nothing serves traffic).
+	// Weights are percentages that sum to 100 (empty when nothing serves traffic). Their
+	// order matters to sticky routing: a user's bucket (0-99) falls into the first weight's
+	// range first, and the engine lists the new revision first, so raising its weight only
+	// ever moves users onto it, never back.
 	Weights []Weight `json:"weights,omitempty"`
 	// Routes send matching requests to a revision whatever the weights; first match wins.
 	Routes []Route `json:"routes,omitempty"`

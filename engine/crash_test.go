@@ -210,7 +210,14 @@ func TestEngine_CrashAnywhereResumes(t *testing.T) {
 				// Each operation is done exactly once: the same operations as an uninterrupted
 				// run. A restart may carry out two stored decisions in one converge, so only
 				// the order of traffic splits must match, not how starts and stops interleave.
-				if !slices.Equal(sortedCopy(ops), sortedCopy(refOps)) || !slices.Equal(splits(ops), splits(refOps)) {
+				// A rolling update's weights follow the instances observed ready, which a
+				// crash can shift in time; there only the instance operations and the final
+				// split must match.
+				gotSplits, wantSplits := splits(ops), splits(refOps)
+				if name == "rolling" {
+					gotSplits, wantSplits = gotSplits[len(gotSplits)-1:], wantSplits[len(wantSplits)-1:]
+				}
+				if !slices.Equal(sortedCopy(withoutSplits(ops)), sortedCopy(withoutSplits(refOps))) || !slices.Equal(gotSplits, wantSplits) {
 					t.Fatalf("platform operations differ from an uninterrupted run:\n got %q\nwant %q", ops, refOps)
 				}
 			}
@@ -252,6 +259,16 @@ func splits(ops []string) []string {
 	var out []string
 	for _, op := range ops {
 		if strings.HasPrefix(op, "split ") {
+			out = append(out, op)
+		}
+	}
+	return out
+}
+
+func withoutSplits(ops []string) []string {
+	var out []string
+	for _, op := range ops {
+		if !strings.HasPrefix(op, "split ") {
 			out = append(out, op)
 		}
 	}

@@ -74,7 +74,7 @@ func Desired(app slipway.AppState, latest *slipway.Rollout, revs map[string]slip
 	case slipway.StrategyRolling:
 		place(r.From, r.OldReplicas)
 		place(r.To, r.NewReplicas)
-		split(slipway.Weight{Revision: r.From, Weight: 100 - r.Weight}, slipway.Weight{Revision: r.To, Weight: r.Weight})
+		split(slipway.Weight{Revision: r.To, Weight: r.Weight}, slipway.Weight{Revision: r.From, Weight: 100 - r.Weight})
 	case slipway.StrategyBlueGreen:
 		place(r.From, replicas)
 		place(r.To, blueGreenReplicas(*r, replicas))
@@ -87,7 +87,7 @@ func Desired(app slipway.AppState, latest *slipway.Rollout, revs map[string]slip
 	case slipway.StrategyCanary:
 		place(r.From, replicas)
 		place(r.To, CanaryReplicas(*r, replicas))
-		split(slipway.Weight{Revision: r.From, Weight: 100 - r.Weight}, slipway.Weight{Revision: r.To, Weight: r.Weight})
+		split(slipway.Weight{Revision: r.To, Weight: r.Weight}, slipway.Weight{Revision: r.From, Weight: 100 - r.Weight})
 		if r.HeaderRoute != nil && len(r.HeaderRoute.Match) > 0 {
 			d.Split.Routes = []slipway.Route{{Name: r.HeaderRoute.Name, Match: r.HeaderRoute.Match, Revision: r.To}}
 		}
@@ -95,10 +95,11 @@ func Desired(app slipway.AppState, latest *slipway.Rollout, revs map[string]slip
 	return normalize(d)
 }
 
-// normalize sorts placements and weights so that equal desires compare equal.
+// normalize sorts placements so that equal desires compare equal. Weights keep their order:
+// the new revision comes first, so that a sticky proxy moves users only onto it as its weight
+// grows (see slipway.Split).
 func normalize(d slipway.Desired) slipway.Desired {
 	slices.SortFunc(d.Revisions, func(a, b slipway.Placement) int { return compareStr(a.Revision.ID, b.Revision.ID) })
-	slices.SortFunc(d.Split.Weights, func(a, b slipway.Weight) int { return compareStr(a.Revision, b.Revision) })
 	return d
 }
 

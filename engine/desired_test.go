@@ -61,13 +61,13 @@ func TestDesired(t *testing.T) {
 		{name: "canary at weight 0 runs no canary", stable: "v1", latest: with(canary, func(*slipway.Rollout) {}),
 			revs: testRevs("v1", "v2"), place: []string{"v1=4", "v2=0"}, split: weights("v1", 100)},
 		{name: "canary weight shares traffic", stable: "v1", latest: with(canary, func(r *slipway.Rollout) { r.Weight = 20 }),
-			revs: testRevs("v1", "v2"), place: []string{"v1=4", "v2=1"}, split: weights("v1", 80, "v2", 20)},
+			revs: testRevs("v1", "v2"), place: []string{"v1=4", "v2=1"}, split: weights("v2", 20, "v1", 80)},
 		{name: "canary header route", stable: "v1", latest: with(canary, func(r *slipway.Rollout) { r.Weight, r.HeaderRoute = 20, beta }),
 			revs: testRevs("v1", "v2"), place: []string{"v1=4", "v2=1"},
-			split: slipway.Split{Weights: weights("v1", 80, "v2", 20).Weights, Routes: []slipway.Route{{Name: "beta", Match: beta.Match, Revision: "v2"}}}},
+			split: slipway.Split{Weights: weights("v2", 20, "v1", 80).Weights, Routes: []slipway.Route{{Name: "beta", Match: beta.Match, Revision: "v2"}}}},
 		{name: "canary scale apart from weight", stable: "v1", latest: with(canary, func(r *slipway.Rollout) {
 			r.Weight, r.CanaryScale = 20, &slipway.CanaryScale{Replicas: intp(3)}
-		}), revs: testRevs("v1", "v2"), place: []string{"v1=4", "v2=3"}, split: weights("v1", 80, "v2", 20)},
+		}), revs: testRevs("v1", "v2"), place: []string{"v1=4", "v2=3"}, split: weights("v2", 20, "v1", 80)},
 		{name: "canary final promotion runs both in full", stable: "v1", latest: with(canary, func(r *slipway.Rollout) { r.Step, r.Weight = 10, 100 }),
 			revs: testRevs("v1", "v2"), place: []string{"v1=4", "v2=4"}, split: weights("v2", 100)},
 		{name: "pruned stable revision leaves a whole split", stable: "v1", latest: with(canary, func(r *slipway.Rollout) { r.Weight = 20 }),
@@ -88,9 +88,9 @@ func TestDesired(t *testing.T) {
 			r.Phase, r.CompletedAt, r.Step = slipway.PhaseAborted, &done, 3
 		}), revs: testRevs("v1", "v2"), place: []string{"v1=4"}, split: weights("v1", 100)},
 		{name: "paused canary keeps its split", stable: "v1", latest: with(canary, func(r *slipway.Rollout) { r.Phase, r.Weight = slipway.PhasePaused, 50 }),
-			revs: testRevs("v1", "v2"), place: []string{"v1=4", "v2=2"}, split: weights("v1", 50, "v2", 50)},
+			revs: testRevs("v1", "v2"), place: []string{"v1=4", "v2=2"}, split: weights("v2", 50, "v1", 50)},
 		{name: "rolling runs the counts it asked for", stable: "v1", latest: with(rolling, func(r *slipway.Rollout) { r.OldReplicas, r.NewReplicas, r.Weight = 1, 4, 67 }),
-			revs: testRevs("v1", "v2"), place: []string{"v1=1", "v2=4"}, split: weights("v1", 33, "v2", 67)},
+			revs: testRevs("v1", "v2"), place: []string{"v1=1", "v2=4"}, split: weights("v2", 67, "v1", 33)},
 		{name: "rolling before any new instance", stable: "v1", latest: with(rolling, func(*slipway.Rollout) {}),
 			revs: testRevs("v1", "v2"), place: []string{"v1=4", "v2=0"}, split: weights("v1", 100)},
 	} {

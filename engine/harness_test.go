@@ -102,11 +102,24 @@ func (h *harness) waitRollout(app, what string, ok func(slipway.RolloutStatus) b
 	return last
 }
 
+// waitPhase polls until the rollout reaches phase and, for an ended rollout, the platform
+// has converged to what the engine wants (no drift).
 func (h *harness) waitPhase(app, rollout string, phase slipway.Phase) slipway.AppStatus {
 	h.t.Helper()
-	return h.waitRollout(app, rollout+" "+string(phase), func(r slipway.RolloutStatus) bool {
-		return r.ID == rollout && r.Phase == phase
-	})
+	var s slipway.AppStatus
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		s = h.waitRollout(app, rollout+" "+string(phase), func(r slipway.RolloutStatus) bool {
+			return r.ID == rollout && r.Phase == phase
+		})
+		if !phase.Terminal() || len(s.Drift) == 0 {
+			return s
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("%s did not converge after %s: %+v", app, phase, s.Drift)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func (h *harness) events(app string) []slipway.Event {

@@ -501,8 +501,8 @@ func RolloutSplit(r slipway.Rollout) slipway.Split {
 			add(r.From, 100)
 		}
 	default:
-		add(r.From, 100-r.Weight)
 		add(r.To, r.Weight)
+		add(r.From, 100-r.Weight)
 		if r.HeaderRoute != nil && len(r.HeaderRoute.Match) > 0 {
 			s.Routes = []slipway.Route{{Name: r.HeaderRoute.Name, Match: r.HeaderRoute.Match, Revision: r.To}}
 		}

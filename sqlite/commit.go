@@ -93,7 +93,8 @@ type committed struct {
 // then revision pruning for every app the Change wrote.
 //
 // A record with Version 0 is inserted (ECONFLICT if it exists); any other Version must
-// equal the stored one (ECONFLICT if it differs, ENOTFOUND if the record is missing).
+// equal the stored one (ECONFLICT if it differs, ENOTFOUND if the record is missing; a
+// negative Version is EINVALID).
 // Deleting a missing app or template, or writing a record whose app or rollout is missing,
 // returns ENOTFOUND. Templates are upserted; revisions that exist are left as they are.
 // On success Commit sets every Version in c to the stored one, every Event's Seq, and the

@@ -9,9 +9,10 @@
 // The Store keeps two connection pools on the same file: one write connection, which
 // serialises every Commit (concurrent Commits share a transaction, each in its own
 // savepoint), and a pool of read-only connections, so that reads never wait behind a
-// write (the file is in WAL mode). Each record is kept whole as JSON beside the
-// columns that queries filter and sort on. The store enforces versions and keys; business
-// rules belong to the engine.
+// write (the file is in WAL mode). Each record is kept whole as JSON beside the columns
+// that queries filter and sort on. Time columns hold RFC 3339 UTC text with nanoseconds,
+// so a time reads back as the same instant, in UTC. The store enforces versions and keys;
+// business rules belong to the engine.
 package sqlite
 
 import (
