@@ -87,9 +87,26 @@ func (e *Engine) plan(ctx context.Context, s slipway.Set, opts slipway.ApplyOpti
 	if actor == "" {
 		actor = "unknown"
 	}
-	apps, err := store.Apps(ctx)
-	if err != nil {
-		return slipway.Plan{}, nil, nil, err
+	// Read every app only when pruning; otherwise just the declared ones, so that applying
+	// one app costs the same however many the server holds.
+	var apps []slipway.AppState
+	if opts.Prune {
+		all, err := store.Apps(ctx)
+		if err != nil {
+			return slipway.Plan{}, nil, nil, err
+		}
+		apps = all
+	} else {
+		for _, a := range s.Apps {
+			st, err := store.App(ctx, a.Name)
+			if isCode(err, slipway.ENOTFOUND) {
+				continue
+			}
+			if err != nil {
+				return slipway.Plan{}, nil, nil, err
+			}
+			apps = append(apps, st)
+		}
 	}
 	cur := map[string]slipway.AppState{}
 	for _, a := range apps {

@@ -98,7 +98,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.mu.Unlock()
 	defer e.wg.Wait()
 
-	if err := e.resync(ctx); err != nil && ctx.Err() == nil {
+	if err := e.resync(ctx, 0); err != nil && ctx.Err() == nil {
 		return err
 	}
 	t := time.NewTicker(e.cfg.Resync)
@@ -108,7 +108,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			if err := e.resync(ctx); err != nil && ctx.Err() == nil {
+			if err := e.resync(ctx, e.cfg.Resync/2); err != nil && ctx.Err() == nil {
 				e.log.Error("resync failed", "err", err)
 			}
 		}
@@ -117,13 +117,29 @@ func (e *Engine) Run(ctx context.Context) error {
 
 // resync pokes a worker for every app: those with an active rollout carry it on, the others
 // reconcile once (drift repair) and exit.
-func (e *Engine) resync(ctx context.Context) error {
+//
+// With spread > 0 the nudges are spaced evenly over spread, so that a periodic resync of
+// many apps is not a burst.
+func (e *Engine) resync(ctx context.Context, spread time.Duration) error {
 	apps, err := e.cfg.Store.Apps(ctx)
 	if err != nil {
 		return err
 	}
-	for _, a := range apps {
-		e.Poke(a.Spec.Name)
+	var gap time.Duration
+	if len(apps) > 0 {
+		gap = spread / time.Duration(len(apps))
+	}
+	for i, a := range apps {
+		if gap > 0 && i > 0 {
+			t := time.NewTimer(gap)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
+		}
+		e.wake(a.Spec.Name, false)
 	}
 	return nil
 }
@@ -148,9 +164,14 @@ func (e *Engine) templateMap() map[string]slipway.AnalysisTemplate {
 	return nil
 }
 
-// Poke asks app's worker to reconcile now, starting one if none runs. Before Run it does
-// nothing (Run reconciles everything when it starts).
-func (e *Engine) Poke(app string) {
+// Poke tells app's worker that the app or its rollout changed in the store and asks it to
+// reconcile now, starting one if none runs. Before Run it does nothing (Run reconciles
+// everything when it starts).
+func (e *Engine) Poke(app string) { e.wake(app, true) }
+
+// wake asks app's worker to reconcile now; changed says the stored state moved, so the
+// worker must read it again.
+func (e *Engine) wake(app string, changed bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.ctx == nil || e.ctx.Err() != nil {
@@ -165,6 +186,9 @@ func (e *Engine) Poke(app string) {
 			defer e.wg.Done()
 			w.run(e.ctx)
 		}()
+	}
+	if changed {
+		w.dirty.Store(true)
 	}
 	w.poke()
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"slipway.dev/slipway"
@@ -21,6 +22,17 @@ type worker struct {
 	// runs are the analysis executions this worker started, by run ID.
 	runs  map[string]context.CancelFunc
 	runWG sync.WaitGroup
+	// st and latest cache the app and its latest rollout between passes while cached is true.
+	// Only this worker writes the rollout; everyone else who writes the app or the rollout
+	// pokes the worker, which drops the cache. A stale cache can never be acted on: commits
+	// carry optimistic versions.
+	st     slipway.AppState
+	latest *slipway.Rollout
+	cached bool
+	dirty  atomic.Bool // set by Poke: the stored state changed
+	// revs caches the app's revisions: they are immutable, so they are read again only when
+	// one the app needs is missing.
+	revs map[string]slipway.Revision
 }
 
 func (w *worker) poke() {
@@ -45,6 +57,7 @@ func (w *worker) run(ctx context.Context) {
 			if w.e.retire(w) {
 				return
 			}
+			w.cached = w.cached && !w.dirty.Swap(false)
 			continue
 		}
 		delay := w.e.cfg.Poll
@@ -57,6 +70,7 @@ func (w *worker) run(ctx context.Context) {
 			t.Stop()
 			return
 		case <-w.wake:
+			w.cached = w.cached && !w.dirty.Swap(false)
 		case <-t.C:
 		}
 		t.Stop()
@@ -72,18 +86,24 @@ func (w *worker) reconcile(ctx context.Context) (active bool, wakeAt time.Time, 
 		defer func() { f(time.Since(start)) }()
 	}
 	store := w.e.cfg.Store
+	st, latest, fresh := w.st, w.latest, w.cached
+	defer func() {
+		w.st, w.latest, w.cached = st, latest, fresh && err == nil
+	}()
 	for range 64 {
-		st, err := store.App(ctx, w.app)
-		if isCode(err, slipway.ENOTFOUND) {
-			w.stopRuns()
-			return false, time.Time{}, nil
-		}
-		if err != nil {
-			return true, time.Time{}, err
-		}
-		latest, err := latestRollout(ctx, store, w.app)
-		if err != nil {
-			return true, time.Time{}, err
+		if !fresh {
+			st, err = store.App(ctx, w.app)
+			if isCode(err, slipway.ENOTFOUND) {
+				w.stopRuns()
+				return false, time.Time{}, nil
+			}
+			if err != nil {
+				return true, time.Time{}, err
+			}
+			if latest, err = latestRollout(ctx, store, w.app); err != nil {
+				return true, time.Time{}, err
+			}
+			fresh = true
 		}
 		obs, err := w.e.cfg.Platform.Observe(ctx, w.app)
 		if err != nil {
@@ -101,6 +121,7 @@ func (w *worker) reconcile(ctx context.Context) (active bool, wakeAt time.Time, 
 			if !reflect.DeepEqual(next, *latest) || !eff.Empty() {
 				c, err := w.e.transition(ctx, st, next, eff, now)
 				if isCode(err, slipway.ECONFLICT) {
+					fresh = false
 					continue
 				}
 				if err != nil {
@@ -109,6 +130,7 @@ func (w *worker) reconcile(ctx context.Context) (active bool, wakeAt time.Time, 
 				for _, id := range eff.StopRuns {
 					w.cancelRun(id)
 				}
+				// What was just committed is what the store holds: no need to read it back.
 				latest = &c.Rollouts[0]
 				if len(c.Apps) > 0 {
 					st = c.Apps[0]
@@ -158,11 +180,14 @@ func (e *Engine) transition(ctx context.Context, st slipway.AppState, next slipw
 // converge hands the platform the desired state. When the desired state is the one last
 // applied and the live world differs, that is drift: it is repaired and recorded.
 func (w *worker) converge(ctx context.Context, st slipway.AppState, latest *slipway.Rollout, obs slipway.Observed, detectDrift bool) error {
-	revs, err := revisionMap(ctx, w.e.cfg.Store, w.app)
-	if err != nil {
-		return err
+	if !hasRevisions(w.revs, st, latest) {
+		revs, err := revisionMap(ctx, w.e.cfg.Store, w.app)
+		if err != nil {
+			return err
+		}
+		w.revs = revs
 	}
-	d := Desired(st, latest, revs)
+	d := Desired(st, latest, w.revs)
 	if last, ok := w.e.lastApplied(w.app); detectDrift && ok && reflect.DeepEqual(last, d) {
 		if drift := DriftOf(d, obs); repairable(drift) {
 			now := w.e.cfg.Now()
@@ -270,4 +295,18 @@ func revisionMap(ctx context.Context, s slipway.StateReader, app string) (map[st
 
 func terminate(run *slipway.AnalysisRun, reason string, now time.Time) {
 	analysis.Terminate(run, reason, now)
+}
+
+// hasRevisions reports whether revs holds every revision the app's desired state names.
+func hasRevisions(revs map[string]slipway.Revision, st slipway.AppState, latest *slipway.Rollout) bool {
+	ids := []string{st.Stable}
+	if latest != nil {
+		ids = append(ids, latest.From, latest.To)
+	}
+	for _, id := range ids {
+		if _, ok := revs[id]; id != "" && !ok {
+			return false
+		}
+	}
+	return revs != nil
 }

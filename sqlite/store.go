@@ -38,7 +38,7 @@ var _ slipway.Store = (*Store)(nil)
 const busyTimeoutMillis = 10000
 
 // minReaders is the least number of read connections kept open.
-const minReaders = 4
+const minReaders = 8
 
 // Store is slipway's state in one SQLite file. It is safe for concurrent use.
 type Store struct {

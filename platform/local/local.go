@@ -1,0 +1,435 @@
+// Package local is the slipway.Platform that runs apps as real processes on this machine,
+// behind slipway's own traffic-splitting proxy (package proxy). It backs
+// `slipway server --platform local`.
+//
+// Each app has one supervisor goroutine (app.go). Apply records the desired state and
+// nudges it; the supervisor converges: it starts missing instances, opens the app's main
+// and preview listeners (an http.Server each, HTTP/1.1 and h2c, serving the app's proxy),
+// pushes a new proxy table whenever the set of ready instances or the split changes, and
+// stops extra instances. Stopping never drops a request: the instance leaves the proxy
+// table first, its in-flight requests drain (Config.DrainTimeout), and only then does its
+// process group get SIGTERM, and SIGKILL after Config.StopGrace. Observe reports the split
+// the proxy has in effect, not the one asked for.
+//
+// Each instance has one goroutine (instance.go) that starts its process (its own process
+// group, a free port in PORT and ${PORT}, stdout and stderr appended to
+// DataDir/logs/<app>/<instance>.log, rotated by size), probes it (probe.go: readiness
+// decides whether it is in the proxy table, liveness restarts it; with no readiness probe a
+// TCP connect to its port is the readiness probe) and restarts it when it exits, with a
+// capped exponential backoff.
+//
+// Restarts of the server. Every change of an instance process is recorded in
+// DataDir/instances.json (state.go, written atomically) with the app, revision, instance
+// ID, pid, port and the process start time, along with each app's last desired state.
+// When Run starts, an instance whose pid is alive and still has the recorded start time is
+// adopted: it keeps running, is watched by polling (it is not this server's child) and by
+// its probes, and takes traffic again once readiness passes. An instance whose process is
+// gone, or whose pid now belongs to another process, is dropped, and the supervisor starts
+// a replacement if the app still wants one. When Run's context ends it stops every
+// instance, so adoption matters after a crash or a SIGKILL of the server (instances run in
+// their own process group and outlive it), or with Config.KeepOnExit.
+//
+// Start reading at Platform.Run and Platform.Apply (this file), then app.converge.
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"slipway.dev/slipway"
+	"slipway.dev/slipway/proxy"
+)
+
+var _ slipway.Platform = (*Platform)(nil)
+
+// Defaults of Config.
+const (
+	// DefaultDrainTimeout bounds how long a stopping instance's in-flight requests may take.
+	DefaultDrainTimeout = 10 * time.Second
+	// DefaultStopGrace is how long a process has between SIGTERM and SIGKILL.
+	DefaultStopGrace = 10 * time.Second
+	// DefaultLogMaxBytes is the size at which an instance log is rotated.
+	DefaultLogMaxBytes = 10 << 20
+)
+
+// Timings of the supervisors.
+const (
+	// backoffMin is the first delay before restarting a crashed instance; it doubles on each
+	// crash up to backoffMax and resets once an instance stayed ready for backoffReset.
+	backoffMin   = 100 * time.Millisecond
+	backoffMax   = 10 * time.Second
+	backoffReset = 30 * time.Second
+	// retryEvery is how often a supervisor converges without being nudged (to retry a
+	// listener that could not bind or a table the proxy refused).
+	retryEvery = time.Second
+	// exitPoll is how often an instance's process is checked for having ended.
+	exitPoll = 50 * time.Millisecond
+	// rotateEvery is how often an instance's log size is checked.
+	rotateEvery = time.Second
+	// killWait bounds the wait for a process to end after SIGKILL.
+	killWait = 5 * time.Second
+)
+
+// Config configures a Platform.
+type Config struct {
+	// DataDir holds the instance logs (DataDir/logs/<app>/<instance>.log) and the state file
+	// (DataDir/instances.json). "" keeps logs in the working directory and no state.
+	DataDir string
+	// Metrics receives the proxies' per-revision metrics; nil records none.
+	Metrics *proxy.Metrics
+	// Log receives the platform's logs; nil discards them.
+	Log *slog.Logger
+	// DrainTimeout bounds how long a stopping instance's in-flight requests may take (default
+	// DefaultDrainTimeout).
+	DrainTimeout time.Duration
+	// StopGrace is how long a process has between SIGTERM and SIGKILL (default
+	// DefaultStopGrace).
+	StopGrace time.Duration
+	// LogMaxBytes is the size at which an instance log is rotated (default
+	// DefaultLogMaxBytes); LogKeep rotated files are kept.
+	LogMaxBytes int64
+	// KeepOnExit leaves every instance process running when Run returns, and the state file
+	// as it was, exactly as if the server had been killed. A later Run on the same DataDir
+	// adopts them. It serves tests of adoption and a restart of slipway itself that should
+	// not restart the apps.
+	KeepOnExit bool
+}
+
+// Platform runs apps as local processes behind per-app proxies. It is safe for concurrent
+// use. New starts nothing; Run owns every goroutine.
+type Platform struct {
+	cfg Config
+	log *slog.Logger
+	// transport carries every proxy's requests to its instances.
+	transport *http.Transport
+	// probeClient runs HTTP probes; it keeps no connections.
+	probeClient *http.Client
+
+	stateMu   sync.Mutex // serialises persist
+	lastState []byte
+
+	mu     sync.Mutex
+	apps   map[string]*app
+	runCtx context.Context // set while Run runs
+	group  *errgroup.Group
+	phase  runPhase
+}
+
+// runPhase is where the Platform is in its one life.
+type runPhase uint8
+
+const (
+	phaseNew runPhase = iota
+	phaseRunning
+	phaseStopping
+)
+
+// New returns a Platform. It starts nothing: supervisors run once Run is called.
+func New(cfg Config) *Platform {
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = DefaultDrainTimeout
+	}
+	if cfg.StopGrace <= 0 {
+		cfg.StopGrace = DefaultStopGrace
+	}
+	if cfg.LogMaxBytes <= 0 {
+		cfg.LogMaxBytes = DefaultLogMaxBytes
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Platform{
+		cfg: cfg,
+		log: log,
+		transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        1024,
+			MaxIdleConnsPerHost: 256,
+			IdleConnTimeout:     90 * time.Second,
+			DisableCompression:  true,
+		},
+		probeClient: &http.Client{
+			Transport: &http.Transport{DisableKeepAlives: true},
+			// A redirect answers the probe (3xx passes); it is not followed.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		apps: map[string]*app{},
+	}
+}
+
+// Run adopts the instances recorded in the state file, runs one supervisor per app until
+// ctx ends, and then stops everything: each app's listeners first, then every instance
+// (drain, SIGTERM, SIGKILL), so that no process outlives the server (unless
+// Config.KeepOnExit). It returns after every goroutine it started has exited. Run may be
+// called once.
+func (p *Platform) Run(ctx context.Context) error {
+	p.mu.Lock()
+	if p.phase != phaseNew {
+		p.mu.Unlock()
+		return errors.New("local: Run called twice")
+	}
+	p.mu.Unlock()
+	if err := p.restore(); err != nil {
+		return fmt.Errorf("local: %w", err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	p.mu.Lock()
+	p.runCtx, p.group, p.phase = gctx, g, phaseRunning
+	for _, a := range p.apps {
+		g.Go(func() error { return a.supervise(gctx) })
+	}
+	p.mu.Unlock()
+	// This goroutine keeps the group from reaching zero while supervisors may still be added.
+	g.Go(func() error {
+		<-gctx.Done()
+		p.mu.Lock()
+		p.phase = phaseStopping
+		p.mu.Unlock()
+		return nil
+	})
+	err := g.Wait()
+	p.transport.CloseIdleConnections()
+	if !p.cfg.KeepOnExit {
+		p.persist()
+	}
+	if err != nil {
+		return fmt.Errorf("local: %w", err)
+	}
+	return nil
+}
+
+// lookup returns the app named name, or nil.
+func (p *Platform) lookup(name string) *app {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.apps[name]
+}
+
+// ensure returns the app named name, creating it (and starting its supervisor while Run
+// runs) when needed.
+func (p *Platform) ensure(name string) (*app, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if a := p.apps[name]; a != nil {
+		return a, false
+	}
+	a := newApp(p, name)
+	p.apps[name] = a
+	if p.phase == phaseRunning {
+		ctx := p.runCtx
+		p.group.Go(func() error { return a.supervise(ctx) })
+	}
+	return a, true
+}
+
+// Apply records d as app d.App's desired state and nudges the app's supervisor; it returns
+// at once, before anything has converged (Observe tells how far it got). Applying the same
+// Desired again changes nothing.
+//
+// Apply returns EINVALID, and changes nothing, when d cannot be run: an app or revision name
+// that cannot be a file name, a revision placed twice or with negative replicas, weights that
+// do not sum to 100 (when any are given), a negative or repeated weight, a weight, route or
+// preview naming a revision d does not place, or a listen address that is not host:port.
+func (p *Platform) Apply(ctx context.Context, d slipway.Desired) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("local: apply %s: %w", d.App, err)
+	}
+	if err := validate(d); err != nil {
+		return fmt.Errorf("local: apply %s: %w", d.App, err)
+	}
+	a, _ := p.ensure(d.App)
+	if a.setDesired(cloneDesired(d)) {
+		p.persist()
+	}
+	a.poke()
+	return nil
+}
+
+// Observe reports app's instances per revision (sorted by ID), the split the proxy has in
+// effect and the revision behind the preview listener. An unknown app is reported with no
+// revisions.
+func (p *Platform) Observe(ctx context.Context, name string) (slipway.Observed, error) {
+	if err := ctx.Err(); err != nil {
+		return slipway.Observed{}, fmt.Errorf("local: observe %s: %w", name, err)
+	}
+	a := p.lookup(name)
+	if a == nil {
+		return slipway.Observed{App: name, Revisions: []slipway.RevisionStatus{}}, nil
+	}
+	return a.observe(), nil
+}
+
+// Remove stops everything of app: its traffic first (an empty proxy table, listeners
+// closed), then its instances, drained and stopped. It returns at once; Observe shows the
+// instances draining until they are gone. Removing an unknown app is not an error.
+func (p *Platform) Remove(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("local: remove %s: %w", name, err)
+	}
+	a := p.lookup(name)
+	if a == nil {
+		return nil
+	}
+	if a.setDesired(&slipway.Desired{App: name}) {
+		p.persist()
+	}
+	a.poke()
+	return nil
+}
+
+// validate checks d before anything changes and returns every problem at once.
+func validate(d slipway.Desired) error {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if !safeName(d.App) {
+		bad("app: %q is not a valid name (letters, digits, '.', '_' and '-')", d.App)
+	}
+	for i, pl := range d.Revisions {
+		id := pl.Revision.ID
+		switch {
+		case !safeName(id):
+			bad("revisions[%d]: %q is not a valid revision ID", i, id)
+		case slices.ContainsFunc(d.Revisions[:i], func(x slipway.Placement) bool { return x.Revision.ID == id }):
+			bad("revisions[%d]: revision %s placed twice", i, id)
+		}
+		if pl.Revision.App != "" && pl.Revision.App != d.App {
+			bad("revisions[%d]: revision %s belongs to app %s", i, id, pl.Revision.App)
+		}
+		if pl.Replicas < 0 {
+			bad("revisions[%d]: replicas %d is negative", i, pl.Replicas)
+		}
+		if pl.Replicas > 0 && pl.Revision.Spec.Run.Command == "" {
+			bad("revisions[%d]: revision %s has no run command", i, id)
+		}
+	}
+	sum := 0
+	for i, w := range d.Split.Weights {
+		if w.Weight < 0 {
+			bad("split.weights[%d]: weight %d of %s is negative", i, w.Weight, w.Revision)
+		}
+		if !places(d, w.Revision) {
+			bad("split.weights[%d]: revision %q has no placement", i, w.Revision)
+		}
+		if slices.ContainsFunc(d.Split.Weights[:i], func(x slipway.Weight) bool { return x.Revision == w.Revision }) {
+			bad("split.weights[%d]: revision %s weighted twice", i, w.Revision)
+		}
+		sum += w.Weight
+	}
+	if len(d.Split.Weights) > 0 && sum != 100 {
+		bad("split.weights: weights sum to %d, not 100", sum)
+	}
+	for i, rt := range d.Split.Routes {
+		if !places(d, rt.Revision) {
+			bad("split.routes[%d] (%s): revision %q has no placement", i, rt.Name, rt.Revision)
+		}
+		if len(rt.Match) == 0 {
+			bad("split.routes[%d] (%s): no match", i, rt.Name)
+		}
+	}
+	if d.Preview != "" && !places(d, d.Preview) {
+		bad("preview: revision %q has no placement", d.Preview)
+	}
+	for _, l := range []struct{ field, addr string }{{"traffic.listen", d.Traffic.Listen}, {"traffic.preview", d.Traffic.Preview}} {
+		if l.addr == "" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(l.addr); err != nil {
+			bad("%s: %q is not host:port", l.field, l.addr)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			bad("%s: %q has no valid port", l.field, l.addr)
+		}
+	}
+	if d.Traffic.Listen != "" && d.Traffic.Listen == d.Traffic.Preview {
+		bad("traffic.preview: %q is also the main listener", d.Traffic.Preview)
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return &slipway.Error{Code: slipway.EINVALID, Message: "desired state is invalid", Details: problems}
+}
+
+// places reports whether d has a placement for revision id.
+func places(d slipway.Desired, id string) bool {
+	for _, pl := range d.Revisions {
+		if pl.Revision.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// cloneDesired returns a deep copy of d, so the caller may reuse what it passed.
+func cloneDesired(d slipway.Desired) *slipway.Desired {
+	c := d
+	c.Traffic = cloneTraffic(d.Traffic)
+	c.Split = cloneSplit(d.Split)
+	c.Revisions = make([]slipway.Placement, len(d.Revisions))
+	for i, pl := range d.Revisions {
+		run := pl.Revision.Spec.Run
+		run.Args = slices.Clone(run.Args)
+		if run.Env != nil {
+			env := make(map[string]string, len(run.Env))
+			for k, v := range run.Env {
+				env[k] = v
+			}
+			run.Env = env
+		}
+		pl.Revision.Spec.Run = run
+		pl.Revision.Spec.Health = cloneHealth(pl.Revision.Spec.Health)
+		c.Revisions[i] = pl
+	}
+	return &c
+}
+
+func cloneHealth(h slipway.Health) slipway.Health {
+	cp := func(p *slipway.Probe) *slipway.Probe {
+		if p == nil {
+			return nil
+		}
+		c := *p
+		if p.HTTP != nil {
+			x := *p.HTTP
+			c.HTTP = &x
+		}
+		if p.TCP != nil {
+			x := *p.TCP
+			c.TCP = &x
+		}
+		if p.Exec != nil {
+			c.Exec = &slipway.ExecProbe{Command: slices.Clone(p.Exec.Command)}
+		}
+		return &c
+	}
+	return slipway.Health{Readiness: cp(h.Readiness), Liveness: cp(h.Liveness)}
+}
+
+func cloneSplit(s slipway.Split) slipway.Split {
+	out := slipway.Split{Weights: slices.Clone(s.Weights)}
+	if s.Routes != nil {
+		out.Routes = make([]slipway.Route, len(s.Routes))
+		for i, r := range s.Routes {
+			r.Match = slices.Clone(r.Match)
+			out.Routes[i] = r
+		}
+	}
+	return out
+}
+
+func cloneTraffic(t slipway.Traffic) slipway.Traffic {
+	if t.Stickiness != nil {
+		s := *t.Stickiness
+		t.Stickiness = &s
+	}
+	return t
+}

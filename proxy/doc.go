@@ -1,0 +1,61 @@
+// Package proxy is slipway's traffic-splitting reverse proxy: the data plane of the local
+// platform. One Proxy fronts one app; the platform tells it which instances are ready and
+// how to split traffic (Update), and asks it to drain an instance before stopping it
+// (Drain). Start reading at Proxy.ServeHTTP (proxy.go), then Table (table.go) and Metrics
+// (metrics.go).
+//
+// # Handler order
+//
+// Every request passes through the same stages, in this order:
+//
+//  1. accounting: the request is counted in flight on its backend and revision, and on the
+//     way out its status class and latency are recorded (Prometheus series and the
+//     per-second ring behind Metrics.Window);
+//  2. route match: the table's header/cookie routes, first match wins (HeaderMatch exact,
+//     prefix or regex; a route matches when all its entries do);
+//  3. split: with no matching route, the weights pick a revision by the request's bucket,
+//     falling back to the next revision in priority order that has a ready instance, so a
+//     canary without ready instances never fails a request;
+//  4. backend pick: the revision's ready instance with the fewest requests in flight, ties
+//     broken at random so that load spreads;
+//  5. forward: an httputil.ReverseProxy per backend (Rewrite, X-Forwarded-*, the client's
+//     Host kept, responses streamed unbuffered, WebSocket upgrades passed through). When the
+//     backend cannot be reached and the request can be replayed, it is sent once more to
+//     another ready backend (same revision first), else the client gets 502.
+//
+// The preview listener (Proxy.Preview) runs the same stages, but every request goes to the
+// table's Preview revision.
+//
+// # Sticky buckets
+//
+// Weights are integer percentages in priority order (the engine lists the new revision
+// first). Bucket b in 0..99 belongs to the first revision for b in [0, w1), to the second for
+// [w1, w1+w2), and so on. With stickiness enabled a request's bucket is the stable hash of
+// its user key (FNV-1a 32 with murmur3's finalizer, scaled by (h*100)>>32): the header or
+// cookie the app names, else the cookie slipway_<app> that the proxy sets (a random ID,
+// HttpOnly, SameSite=Lax, Path=/) when the client has none. Because the new revision owns
+// the lowest buckets, raising its weight only ever moves users onto it. Without stickiness
+// each request draws a random bucket.
+//
+// # No lock on the request path
+//
+// Update validates a Table, then precomputes it (cumulative weights, compiled regexes,
+// canonical header keys, per-revision backend slices, metric handles) into an immutable
+// value published through an atomic.Pointer. A request loads the pointer once and reads only
+// that value and atomics: in-flight counters, metric counters, the per-second ring (whose
+// counters carry their second in their high bits, so rolling over is a compare-and-swap).
+// Per-request state is pooled, so routing allocates nothing of its own.
+//
+// Backend state (the in-flight count and the forwarder) is kept by backend ID across tables.
+// A request counts itself in and then checks that the table has not been swapped meanwhile;
+// if it has, it backs out and picks again from the new table. So once Update returns, a
+// backend that left the table keeps only requests that were already running, and Drain
+// waits exactly for those.
+//
+// # Listener and HTTP/2
+//
+// Serve a Proxy with an http.Server whose Protocols allow HTTP/1.1 and unencrypted HTTP/2
+// (Protocols returns that set), so that clients may speak h2c with prior knowledge. The
+// proxy speaks HTTP/1.1 to backends by default; for backends that speak h2c (gRPC, say),
+// give Config.Transport an *http.Transport whose Protocols hold only UnencryptedHTTP2.
+package proxy

@@ -1,0 +1,236 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// statusClientClosed is recorded (not sent) when the client went away before the backend
+// answered, so that impatient clients do not count as the revision's 5xx errors.
+const statusClientClosed = 499
+
+// Transport defaults.
+const (
+	dialTimeout         = 5 * time.Second
+	keepAlive           = 30 * time.Second
+	idleConnTimeout     = 90 * time.Second
+	maxIdleConnsPerHost = 512
+	bufferSize          = 32 << 10
+)
+
+// backend is the long-lived state of one instance: its in-flight count and its forwarder.
+type backend struct {
+	id       string
+	revision string
+	addr     string
+	inflight atomic.Int64
+	rp       *httputil.ReverseProxy
+}
+
+// newBackend builds b's forwarder: an httputil.ReverseProxy per backend, so that the target
+// is fixed at build time and the request path passes nothing through the context.
+func (p *Proxy) newBackend(b Backend) *backend {
+	be := &backend{id: b.ID, revision: b.Revision, addr: b.Addr}
+	be.rp = &httputil.ReverseProxy{
+		Rewrite:       be.rewrite,
+		Transport:     p.transport,
+		FlushInterval: -1, // stream: SSE and chunked bodies are flushed as they come
+		BufferPool:    &p.buffers,
+		ErrorHandler:  p.proxyError,
+		ErrorLog:      slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+	}
+	return be
+}
+
+// rewrite points the outbound request at the backend. The Host header stays the client's
+// (apps build links from it); X-Forwarded-For, -Host and -Proto tell where it came from.
+func (b *backend) rewrite(pr *httputil.ProxyRequest) {
+	pr.Out.URL.Scheme = "http"
+	pr.Out.URL.Host = b.addr
+	pr.SetXForwarded()
+}
+
+// reqState is the per-request state, pooled. It is also the http.ResponseWriter handed to
+// the forwarder, to learn the status code and to let the error handler retry; Unwrap lets
+// http.ResponseController reach the real writer's Flush and Hijack.
+type reqState struct {
+	w         http.ResponseWriter
+	in        *http.Request
+	rev       *revision
+	be        *backend
+	code      int
+	bucket    uint32
+	hasBucket bool
+	preview   bool
+	retried   bool
+}
+
+func (s *reqState) reset() { *s = reqState{} }
+
+// Header returns the real writer's header map.
+func (s *reqState) Header() http.Header { return s.w.Header() }
+
+// WriteHeader notes the first final status code and passes it on.
+func (s *reqState) WriteHeader(code int) {
+	if s.code == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
+		s.code = code
+	}
+	s.w.WriteHeader(code)
+}
+
+// Write passes b on (an implicit 200 if no status was written).
+func (s *reqState) Write(b []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	return s.w.Write(b)
+}
+
+// Unwrap returns the real writer, for http.ResponseController.
+func (s *reqState) Unwrap() http.ResponseWriter { return s.w }
+
+// proxyError is the forwarders' error handler: called when the backend could not be reached
+// or failed before a response was written. It retries once on another ready backend when
+// that is safe, else answers 502.
+func (p *Proxy) proxyError(w http.ResponseWriter, _ *http.Request, err error) {
+	rs, ok := w.(*reqState)
+	if !ok { // not reached: every forwarder is called with a *reqState
+		w.WriteHeader(http.StatusBadGateway)
+		return
+	}
+	in := rs.in
+	if in.Context().Err() != nil {
+		rs.code = statusClientClosed
+		return
+	}
+	failed := rs.be
+	if rs.code == 0 && !rs.retried && retryable(err, in) {
+		req := in
+		if in.GetBody != nil && in.Body != nil && in.Body != http.NoBody {
+			body, gerr := in.GetBody()
+			if gerr != nil {
+				req = nil
+			} else {
+				req = in.WithContext(in.Context())
+				req.Body = body
+			}
+		}
+		if req != nil {
+			if nb := p.reacquire(rs); nb != nil {
+				rs.retried = true
+				p.log.Debug("retrying on another backend", "revision", rs.rev.name, "backend", failed.id, "retry", nb.id, "err", err)
+				nb.rp.ServeHTTP(rs, req)
+				return
+			}
+		}
+	}
+	p.log.Warn("backend request failed", "revision", failed.revision, "backend", failed.id, "err", err)
+	if rs.code != 0 {
+		return // a response has begun: nothing more can be said to the client
+	}
+	rs.Header()["Content-Type"] = []string{"text/plain; charset=utf-8"}
+	rs.WriteHeader(http.StatusBadGateway)
+	_, _ = io.WriteString(rs, "slipway: bad gateway\n")
+}
+
+// retryable reports whether a failed forward of in may be sent again elsewhere. The body
+// must be replayable (none, or GetBody set). A dial error means nothing was sent; a reset or
+// EOF before the response means the backend may have seen the request, so only idempotent
+// methods are retried then.
+func retryable(err error, in *http.Request) bool {
+	if in.Body != nil && in.Body != http.NoBody && in.GetBody == nil && in.ContentLength != 0 {
+		return false
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	switch in.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+	}
+	return false
+}
+
+// reacquire moves rs off its failed backend: another ready backend of the same revision
+// first, else (on the main listener) the next revision in the weights with one. The counts
+// move with it. It returns nil when there is no other backend.
+func (p *Proxy) reacquire(rs *reqState) *backend {
+	failed, from := rs.be, rs.rev
+	for try := 1; ; try++ {
+		t := p.table.Load()
+		var v *revision
+		var b *backend
+		if cur := t.byName[from.name]; cur != nil {
+			v, b = cur, cur.pick(failed)
+		}
+		if b == nil && !rs.preview && len(t.weights) > 0 {
+			start := 0
+			if v != nil && v.position >= 0 {
+				start = v.position + 1
+			}
+			for j := range len(t.weights) {
+				w := t.weights[(start+j)%len(t.weights)].rev
+				if nb := w.pick(failed); nb != nil {
+					v, b = w, nb
+					break
+				}
+			}
+		}
+		if b == nil {
+			return nil
+		}
+		b.inflight.Add(1)
+		if try == acquireTries || p.table.Load() == t {
+			failed.inflight.Add(-1)
+			if from.metrics != nil {
+				from.metrics.inflight.Dec()
+			}
+			if v.metrics != nil {
+				v.metrics.inflight.Inc()
+			}
+			rs.rev, rs.be = v, b
+			return b
+		}
+		b.inflight.Add(-1)
+	}
+}
+
+// newTransport returns the transport used when Config.Transport is nil: plain HTTP/1.1 to
+// local backends, many idle connections kept per backend, no proxy from the environment and
+// no transparent compression (the client's Accept-Encoding goes through untouched).
+func newTransport() *http.Transport {
+	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: keepAlive}
+	return &http.Transport{
+		DialContext:           d.DialContext,
+		MaxIdleConnsPerHost:   maxIdleConnsPerHost,
+		IdleConnTimeout:       idleConnTimeout,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+	}
+}
+
+// bufferPool lends the forwarders their 32 KiB copy buffers; it stores array pointers so
+// that Put does not allocate.
+type bufferPool struct{ pool sync.Pool }
+
+func (bp *bufferPool) Get() []byte {
+	if b, ok := bp.pool.Get().(*[bufferSize]byte); ok {
+		return b[:]
+	}
+	return new([bufferSize]byte)[:]
+}
+
+func (bp *bufferPool) Put(b []byte) {
+	if cap(b) >= bufferSize {
+		bp.pool.Put((*[bufferSize]byte)(b[:bufferSize]))
+	}
+}
