@@ -170,7 +170,7 @@ func waitRollout(ctx context.Context, c *httpapi.Client, app, id string, progres
 func rolloutLine(r slipway.Rollout) string {
 	s := fmt.Sprintf("rollout %s (%s) %s", r.ID, r.Strategy, r.Phase)
 	if n := r.Steps(); n > 0 {
-		s += fmt.Sprintf(", step %d/%d", min(r.Step, n), n)
+		s += ", " + stepText(r.Step, n)
 	}
 	if r.Strategy == slipway.StrategyCanary {
 		s += fmt.Sprintf(", weight %d%%", r.Weight)
@@ -292,7 +292,7 @@ func writeStatus(w io.Writer, st slipway.AppStatus) error {
 		}
 		fmt.Fprintf(&b, "  Revision:  %s → %s\n", from, revName(r.Revision, r.Version))
 		if r.Steps > 0 {
-			fmt.Fprintf(&b, "  Step:      %d/%d\n", min(r.Step, r.Steps), r.Steps)
+			fmt.Fprintf(&b, "  Step:      %s\n", stepText(r.Step, r.Steps))
 		}
 		fmt.Fprintf(&b, "  Weight:    %d%%\n", r.Weight)
 		fmt.Fprintf(&b, "  Started:   %s\n", stamp(r.StartedAt))
@@ -387,4 +387,13 @@ func stamp(t time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// stepText shows a canary step for people: counted from 1, and the final promotion once
+// every step is done. (The API's step is the 0-based index of the current step.)
+func stepText(step, steps int) string {
+	if step >= steps {
+		return fmt.Sprintf("final promotion (%d/%d steps done)", steps, steps)
+	}
+	return fmt.Sprintf("step %d/%d", step+1, steps)
 }
