@@ -19,7 +19,7 @@ const maxAttempts = 8
 
 // Plan returns what Apply would change, changing nothing.
 func (e *Engine) Plan(ctx context.Context, s slipway.Set, opts slipway.ApplyOptions) (slipway.Plan, error) {
-	p, _, _, err := e.plan(ctx, s, opts)
+	p, _, err := e.plan(ctx, s, opts)
 	return p, err
 }
 
@@ -29,7 +29,7 @@ func (e *Engine) Apply(ctx context.Context, s slipway.Set, opts slipway.ApplyOpt
 	e.applyMu.Lock()
 	defer e.applyMu.Unlock()
 	for range maxAttempts {
-		p, c, removed, err := e.plan(ctx, s, opts)
+		p, c, err := e.plan(ctx, s, opts)
 		if err != nil {
 			return slipway.Plan{}, err
 		}
@@ -45,14 +45,8 @@ func (e *Engine) Apply(ctx context.Context, s slipway.Set, opts slipway.ApplyOpt
 				return p, err
 			}
 		}
-		for _, app := range removed {
-			e.mu.Lock()
-			delete(e.applied, app)
-			e.mu.Unlock()
-			if err := e.cfg.Platform.Remove(ctx, app); err != nil {
-				e.log.Error("remove app failed", "app", app, "err", err)
-			}
-		}
+		// Each changed app's worker carries the change out; for a deleted app it removes what
+		// runs (only the app's worker talks to the platform about it, so nothing races).
 		for _, ch := range p.Changes {
 			if ch.Kind == slipway.KindApp && ch.Action != slipway.ActionUnchanged {
 				e.Poke(ch.Name)
@@ -64,11 +58,11 @@ func (e *Engine) Apply(ctx context.Context, s slipway.Set, opts slipway.ApplyOpt
 }
 
 // plan computes the plan and the change that carries it out.
-func (e *Engine) plan(ctx context.Context, s slipway.Set, opts slipway.ApplyOptions) (slipway.Plan, *slipway.Change, []string, error) {
+func (e *Engine) plan(ctx context.Context, s slipway.Set, opts slipway.ApplyOptions) (slipway.Plan, *slipway.Change, error) {
 	store := e.cfg.Store
 	if e.templates.Load() == nil {
 		if err := e.loadTemplates(ctx); err != nil {
-			return slipway.Plan{}, nil, nil, err
+			return slipway.Plan{}, nil, err
 		}
 	}
 	tmpls := e.templateMap()
@@ -80,7 +74,7 @@ func (e *Engine) plan(ctx context.Context, s slipway.Set, opts slipway.ApplyOpti
 		return ok
 	}
 	if err := spec.Validate(s, known); err != nil {
-		return slipway.Plan{}, nil, nil, err
+		return slipway.Plan{}, nil, err
 	}
 	now := e.cfg.Now()
 	actor := opts.Actor
@@ -93,7 +87,7 @@ func (e *Engine) plan(ctx context.Context, s slipway.Set, opts slipway.ApplyOpti
 	if opts.Prune {
 		all, err := store.Apps(ctx)
 		if err != nil {
-			return slipway.Plan{}, nil, nil, err
+			return slipway.Plan{}, nil, err
 		}
 		apps = all
 	} else {
@@ -103,7 +97,7 @@ func (e *Engine) plan(ctx context.Context, s slipway.Set, opts slipway.ApplyOpti
 				continue
 			}
 			if err != nil {
-				return slipway.Plan{}, nil, nil, err
+				return slipway.Plan{}, nil, err
 			}
 			apps = append(apps, st)
 		}
@@ -142,18 +136,16 @@ func (e *Engine) plan(ctx context.Context, s slipway.Set, opts slipway.ApplyOpti
 		declared[a.Name] = true
 		ch, err := e.planApp(ctx, a, cur, c, actor, now)
 		if err != nil {
-			return slipway.Plan{}, nil, nil, err
+			return slipway.Plan{}, nil, err
 		}
 		p.Changes = append(p.Changes, ch)
 	}
 
-	var removed []string
 	if opts.Prune {
 		for _, a := range apps {
 			if declared[a.Spec.Name] {
 				continue
 			}
-			removed = append(removed, a.Spec.Name)
 			c.DeleteApps = append(c.DeleteApps, a.Spec.Name)
 			ev(a.Spec.Name, "", slipway.EventAppDeleted, "app "+a.Spec.Name+" deleted (pruned)")
 			p.Changes = append(p.Changes, slipway.PlanChange{Kind: slipway.KindApp, Name: a.Spec.Name, Action: slipway.ActionDelete,
@@ -168,7 +160,7 @@ func (e *Engine) plan(ctx context.Context, s slipway.Set, opts slipway.ApplyOpti
 			p.Changes = append(p.Changes, slipway.PlanChange{Kind: slipway.KindAnalysisTemplate, Name: name, Action: slipway.ActionDelete})
 		}
 	}
-	return p, c, removed, nil
+	return p, c, nil
 }
 
 // planApp adds to c what applying app a implies, and says what that is.

@@ -181,6 +181,9 @@ func (e *Engine) wake(app string, changed bool) {
 	if !ok {
 		w = &worker{e: e, app: app, wake: make(chan struct{}, 1), runs: map[string]context.CancelFunc{}}
 		e.workers[app] = w
+	}
+	if !w.running {
+		w.running = true
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
@@ -200,14 +203,22 @@ func (e *Engine) lastApplied(app string) (slipway.Desired, bool) {
 	return d, ok
 }
 
+// forget drops what the engine remembers of a deleted app's live state.
+func (e *Engine) forget(app string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.applied, app)
+}
+
 func (e *Engine) setApplied(app string, d slipway.Desired) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.applied[app] = d
 }
 
-// retire removes w from the worker map unless it was poked meanwhile; it reports whether w
-// may exit.
+// retire ends w's goroutine unless it was poked meanwhile; it reports whether w may exit.
+// The worker itself stays in the map with its caches, so an idle app's next reconcile (a
+// resync) need not read the store; it is forgotten once its app is deleted.
 func (e *Engine) retire(w *worker) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -216,7 +227,10 @@ func (e *Engine) retire(w *worker) bool {
 		return false
 	default:
 	}
-	delete(e.workers, w.app)
+	w.running = false
+	if w.deleted {
+		delete(e.workers, w.app)
+	}
 	return true
 }
 

@@ -231,8 +231,16 @@ func TestEngine_PruneRemovesApp(t *testing.T) {
 	if _, err := h.eng.Status(context.Background(), "two"); slipway.ErrorCode(err) != slipway.ENOTFOUND {
 		t.Fatalf("pruned app status: %v", err)
 	}
-	if obs, _ := h.sim.Observe(context.Background(), "two"); len(obs.Revisions) != 0 {
-		t.Fatalf("pruned app still runs: %+v", obs)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		obs, _ := h.sim.Observe(context.Background(), "two")
+		if len(obs.Revisions) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pruned app still runs: %+v", obs)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

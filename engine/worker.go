@@ -18,6 +18,10 @@ type worker struct {
 	e    *Engine
 	app  string
 	wake chan struct{}
+	// running (guarded by Engine.mu) says the worker's goroutine is alive.
+	running bool
+	// deleted says the app is gone from the store.
+	deleted bool
 
 	// runs are the analysis executions this worker started, by run ID.
 	runs  map[string]context.CancelFunc
@@ -43,17 +47,20 @@ func (w *worker) poke() {
 }
 
 func (w *worker) run(ctx context.Context) {
-	defer w.stopRuns()
 	log := w.e.log.With("app", w.app)
 	for {
 		active, wakeAt, err := w.reconcile(ctx)
 		if ctx.Err() != nil {
+			w.stopRuns()
 			return
 		}
 		if err != nil {
 			log.Warn("reconcile failed", "err", err)
 		}
 		if !active && err == nil {
+			// Stop the analysis executions before giving up the goroutine: the next one
+			// started for this worker owns them.
+			w.stopRuns()
 			if w.e.retire(w) {
 				return
 			}
@@ -68,6 +75,7 @@ func (w *worker) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			w.stopRuns()
 			return
 		case <-w.wake:
 			w.cached = w.cached && !w.dirty.Swap(false)
@@ -94,9 +102,16 @@ func (w *worker) reconcile(ctx context.Context) (active bool, wakeAt time.Time, 
 		if !fresh {
 			st, err = store.App(ctx, w.app)
 			if isCode(err, slipway.ENOTFOUND) {
+				// The app is gone: make sure nothing of it runs (Remove is idempotent).
 				w.stopRuns()
+				w.deleted = true
+				w.e.forget(w.app)
+				if err := w.e.cfg.Platform.Remove(ctx, w.app); err != nil {
+					return true, time.Time{}, fmt.Errorf("remove %s: %w", w.app, err)
+				}
 				return false, time.Time{}, nil
 			}
+			w.deleted = false
 			if err != nil {
 				return true, time.Time{}, err
 			}

@@ -20,8 +20,10 @@
 //     broken at random so that load spreads;
 //  5. forward: an httputil.ReverseProxy per backend (Rewrite, X-Forwarded-*, the client's
 //     Host kept, responses streamed unbuffered, WebSocket upgrades passed through). When the
-//     backend cannot be reached and the request can be replayed, it is sent once more to
-//     another ready backend (same revision first), else the client gets 502.
+//     backend fails before answering and the request can be replayed (no body, or GetBody),
+//     it is sent once more to another ready backend, same revision first: always after a
+//     dial error (nothing was sent), and for idempotent methods after any other failure.
+//     Otherwise the client gets 502.
 //
 // The preview listener (Proxy.Preview) runs the same stages, but every request goes to the
 // table's Preview revision.

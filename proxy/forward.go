@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -9,7 +10,6 @@ import (
 	"net/http/httputil"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -142,11 +142,15 @@ func (p *Proxy) proxyError(w http.ResponseWriter, _ *http.Request, err error) {
 }
 
 // retryable reports whether a failed forward of in may be sent again elsewhere. The body
-// must be replayable (none, or GetBody set). A dial error means nothing was sent; a reset or
-// EOF before the response means the backend may have seen the request, so only idempotent
-// methods are retried then.
+// must be replayable (none, or GetBody set). A dial error means nothing was sent, so any
+// method is retried; any other failure before the response (reset, closed connection) may
+// have reached the backend, so only idempotent methods are retried then, as nginx's
+// proxy_next_upstream does.
 func retryable(err error, in *http.Request) bool {
 	if in.Body != nil && in.Body != http.NoBody && in.GetBody == nil && in.ContentLength != 0 {
+		return false
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
 	var op *net.OpError
@@ -155,7 +159,7 @@ func retryable(err error, in *http.Request) bool {
 	}
 	switch in.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
-		return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+		return true
 	}
 	return false
 }

@@ -123,10 +123,14 @@ type gate struct {
 	once    sync.Once
 }
 
-func newGate(tb testing.TB, name string) *gate {
+// startGate starts a backend that holds every request until the gate opens. The gate
+// opens at cleanup before the server closes (Close waits for held requests).
+func startGate(tb testing.TB, name string) (*gate, string) {
+	tb.Helper()
 	g := &gate{name: name, release: make(chan struct{})}
+	addr := startBackend(tb, g)
 	tb.Cleanup(g.open)
-	return g
+	return g, addr
 }
 
 func (g *gate) open() { g.once.Do(func() { close(g.release) }) }

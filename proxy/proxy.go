@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httputil"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -65,6 +66,12 @@ type Proxy struct {
 	buffers bufferPool
 	preview previewHandler
 }
+
+var (
+	_ http.Handler        = (*Proxy)(nil)
+	_ http.Handler        = (*previewHandler)(nil)
+	_ httputil.BufferPool = (*bufferPool)(nil)
+)
 
 // New returns a Proxy with an empty table (every request gets 503 until Update). It starts
 // nothing.

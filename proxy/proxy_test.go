@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -207,16 +208,16 @@ func TestProxy_Sticky(t *testing.T) {
 
 func TestProxy_LeastOutstanding(t *testing.T) {
 	p, url := newProxy(t, Config{})
-	slow := newGate(t, "slow")
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait) // after the gate opens
+	slow, slowAddr := startGate(t, "slow")
 	mustUpdate(t, p, Table{Split: weights("stable", 100), Backends: map[string][]Backend{"stable": {
 		{ID: "fast", Addr: startBackend(t, named("fast"))},
-		{ID: "slow", Addr: startBackend(t, slow)},
+		{ID: "slow", Addr: slowAddr},
 	}}})
 	c := client(t)
 	// Send requests until one is held by the slow backend.
 	done := make(chan string, 64)
-	var wg sync.WaitGroup
-	t.Cleanup(wg.Wait)
 	for p.InFlight("slow") == 0 {
 		wg.Add(1)
 		go func() {
@@ -269,9 +270,7 @@ func TestProxy_RetriesOnDeadBackend(t *testing.T) {
 		if got := count(t, c, url, 60); got["live"] != 60 {
 			t.Errorf("got %v, want every request answered by live", got)
 		}
-		if n := p.InFlight("dead") + p.InFlight("live"); n != 0 {
-			t.Errorf("in-flight counts leaked: %d", n)
-		}
+		waitFor(t, "no request in flight", func() bool { return p.InFlight("dead")+p.InFlight("live") == 0 })
 	})
 	t.Run("only backend dead", func(t *testing.T) {
 		mustUpdate(t, p, Table{Split: weights("stable", 100), Backends: map[string][]Backend{"stable": {{ID: "dead", Addr: deadAddr(t)}}}})
@@ -333,5 +332,55 @@ func TestProxy_RetryReplaysGetBody(t *testing.T) {
 		if rec.Code != http.StatusOK || rec.Body.String() != "again" {
 			t.Fatalf("got %d %q", rec.Code, rec.Body.String())
 		}
+	}
+}
+
+// closingBackend accepts connections and closes them at once, before any response.
+func closingBackend(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+	tb.Cleanup(func() { _ = l.Close(); <-done })
+	return l.Addr().String()
+}
+
+func TestProxy_RetriesIdempotentRequestOnConnectionClosedBeforeResponse(t *testing.T) {
+	p, url := newProxy(t, Config{})
+	var posts atomic.Int64
+	live := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			posts.Add(1)
+		}
+		_, _ = io.WriteString(w, "live")
+	})
+	mustUpdate(t, p, Table{Split: weights("stable", 100), Backends: map[string][]Backend{"stable": {
+		{ID: "closing", Addr: closingBackend(t)},
+		{ID: "live", Addr: startBackend(t, live)},
+	}}})
+	c := client(t)
+	if got := count(t, c, url, 40); got["live"] != 40 {
+		t.Errorf("GET: got %v, want every request answered by live", got)
+	}
+	// A bodyless POST may have reached the closing backend: it is not retried.
+	codes := map[int]int{}
+	for range 40 {
+		code, _, _ := get(t, c, http.MethodPost, url, nil)
+		codes[code]++
+	}
+	if codes[http.StatusBadGateway] == 0 || int(posts.Load()) != codes[http.StatusOK] {
+		t.Errorf("POST statuses %v, live saw %d: want some 502 and no retry", codes, posts.Load())
 	}
 }

@@ -102,7 +102,7 @@ func (a *app) setDesired(d *slipway.Desired) bool {
 func (a *app) supervise(ctx context.Context) error {
 	t := time.NewTicker(retryEvery)
 	defer t.Stop()
-	for {
+	for ctx.Err() == nil {
 		a.converge()
 		select {
 		case <-ctx.Done():
@@ -112,6 +112,8 @@ func (a *app) supervise(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+	a.shutdown()
+	return nil
 }
 
 // converge moves the app one step toward its desired state. It starts first, moves traffic
@@ -271,6 +273,11 @@ func (a *app) push() {
 			a.log.Error("proxy table refused", "err", err)
 		}
 		return
+	}
+	if a.retired != nil {
+		// The replaced proxy may still finish requests; it follows the tables so that it
+		// can tell when a stopping instance has drained.
+		_ = a.retired.Update(t)
 	}
 	a.pushed, a.pushErr = &t, ""
 }

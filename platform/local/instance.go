@@ -139,6 +139,12 @@ func (in *instance) run() {
 		if out == outUnlive {
 			in.leaveTable()
 			in.terminate()
+		} else {
+			// The process ended by itself; helpers it left in its group (holding its port,
+			// say) must not outlive it.
+			in.a.mu.Lock()
+			signalGroup(in.pid, syscall.SIGKILL)
+			in.a.mu.Unlock()
 		}
 		in.a.mu.Lock()
 		if !in.readySince.IsZero() && time.Since(in.readySince) >= backoffReset {
@@ -197,8 +203,8 @@ func (in *instance) start() error {
 	pid := cmd.Process.Pid
 	_, started, err := procStat(pid)
 	if err != nil {
-		// The process ended at once and was already reaped? It cannot be: it is our child
-		// and nothing waits for it yet. Kill it rather than run it unwatched.
+		// Not expected: the child exists until it is reaped, and nothing reaps it yet.
+		// Kill it rather than run it unwatched.
 		signalGroup(pid, syscall.SIGKILL)
 		_, _ = cmd.Process.Wait()
 		return fmt.Errorf("start %s: %w", in.id, err)

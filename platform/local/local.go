@@ -39,6 +39,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"sync"
@@ -336,6 +337,36 @@ func validate(d slipway.Desired) error {
 		if len(rt.Match) == 0 {
 			bad("split.routes[%d] (%s): no match", i, rt.Name)
 		}
+		for j, m := range rt.Match {
+			if (m.Header == "") == (m.Cookie == "") {
+				bad("split.routes[%d] (%s).match[%d]: want exactly one of header or cookie", i, rt.Name, j)
+			}
+			if n := btoi(m.Exact != "") + btoi(m.Prefix != "") + btoi(m.Regex != ""); n != 1 {
+				bad("split.routes[%d] (%s).match[%d]: want exactly one of exact, prefix or regex", i, rt.Name, j)
+			}
+			if m.Regex != "" {
+				if _, err := regexp.Compile(m.Regex); err != nil {
+					bad("split.routes[%d] (%s).match[%d]: regex %q: %v", i, rt.Name, j, m.Regex, err)
+				}
+			}
+		}
+	}
+	for i, pl := range d.Revisions {
+		h := pl.Revision.Spec.Health
+		for _, pr := range []struct {
+			name string
+			p    *slipway.Probe
+		}{{"readiness", h.Readiness}, {"liveness", h.Liveness}} {
+			if pr.p == nil {
+				continue
+			}
+			if btoi(pr.p.HTTP != nil)+btoi(pr.p.TCP != nil)+btoi(pr.p.Exec != nil) > 1 {
+				bad("revisions[%d]: %s probe: want one of http, tcp or exec", i, pr.name)
+			}
+			if pr.p.Exec != nil && len(pr.p.Exec.Command) == 0 {
+				bad("revisions[%d]: %s probe: exec without a command", i, pr.name)
+			}
+		}
 	}
 	if d.Preview != "" && !places(d, d.Preview) {
 		bad("preview: revision %q has no placement", d.Preview)
@@ -350,13 +381,20 @@ func validate(d slipway.Desired) error {
 			bad("%s: %q has no valid port", l.field, l.addr)
 		}
 	}
-	if d.Traffic.Listen != "" && d.Traffic.Listen == d.Traffic.Preview {
+	if _, port, _ := net.SplitHostPort(d.Traffic.Listen); d.Traffic.Listen != "" && d.Traffic.Listen == d.Traffic.Preview && port != "0" {
 		bad("traffic.preview: %q is also the main listener", d.Traffic.Preview)
 	}
 	if len(problems) == 0 {
 		return nil
 	}
 	return &slipway.Error{Code: slipway.EINVALID, Message: "desired state is invalid", Details: problems}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // places reports whether d has a placement for revision id.

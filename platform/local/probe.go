@@ -57,7 +57,8 @@ type probe struct {
 }
 
 // newProbe fills in the defaults of p. A nil readiness probe becomes a TCP probe on the
-// instance's port; a nil liveness probe returns nil (no liveness checks).
+// instance's port; a nil liveness probe returns nil (no liveness checks). A probe that names
+// no check (no http, tcp or exec) is a TCP probe.
 func newProbe(kind probeKind, p *slipway.Probe) *probe {
 	if p == nil {
 		if kind == liveness {

@@ -4,7 +4,10 @@
 //	/        "<VERSION> <PORT> <pid>"
 //	/healthz 200, or 503 when FAIL_READY=1
 //	/live    200, or 500 when FAIL_LIVE=1
+//	/env     the value of the environment variable named by ?name=
+//	/cwd     its working directory
 //
+// An argument -port=N makes it listen on N instead of $PORT (it exits when N is not a number).
 // CRASH_AFTER=n makes it exit with status 3 after n requests to /; SLEEP=d makes each request
 // to / take d; SPAM=1 writes a 100-byte line to stdout every 5ms. It shuts down gracefully on
 // SIGTERM.
@@ -26,6 +29,15 @@ import (
 
 func main() {
 	port := os.Getenv("PORT")
+	for _, a := range os.Args[1:] {
+		if v, ok := strings.CutPrefix(a, "-port="); ok {
+			if _, err := strconv.Atoi(v); err != nil {
+				fmt.Fprintln(os.Stderr, "bad -port:", v)
+				os.Exit(2)
+			}
+			port = v
+		}
+	}
 	version := os.Getenv("VERSION")
 	crashAfter, _ := strconv.Atoi(os.Getenv("CRASH_AFTER"))
 	sleep, _ := time.ParseDuration(os.Getenv("SLEEP"))
@@ -45,6 +57,13 @@ func main() {
 			fmt.Println("crashing on purpose")
 			os.Exit(3)
 		}
+	})
+	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, os.Getenv(r.URL.Query().Get("name")))
+	})
+	mux.HandleFunc("/cwd", func(w http.ResponseWriter, r *http.Request) {
+		wd, _ := os.Getwd()
+		fmt.Fprint(w, wd)
 	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if os.Getenv("FAIL_READY") == "1" {
