@@ -9,9 +9,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
@@ -21,7 +25,9 @@ import (
 	"slipway.dev/slipway/httpapi"
 	"slipway.dev/slipway/metric/job"
 	"slipway.dev/slipway/metric/web"
+	"slipway.dev/slipway/platform/local"
 	"slipway.dev/slipway/platform/sim"
+	"slipway.dev/slipway/proxy"
 	"slipway.dev/slipway/sqlite"
 )
 
@@ -29,7 +35,7 @@ import (
 const (
 	defaultListen     = "127.0.0.1:7070"
 	defaultDataDir    = ".slipway"
-	defaultPlatform   = "sim"
+	defaultPlatform   = "local"
 	defaultLogLevel   = "info"
 	defaultReadyDelay = 2 * time.Second
 	shutdownTimeout   = 10 * time.Second
@@ -50,10 +56,27 @@ type serverConfig struct {
 	resync     time.Duration
 }
 
+// runtimeDeps is what a platform may need from the server.
+type runtimeDeps struct {
+	metrics *proxy.Metrics
+	log     *slog.Logger
+}
+
+// platformRun is a platform and, for platforms that own goroutines, the function that runs
+// them until ctx ends.
+type platformRun struct {
+	slipway.Platform
+	run func(ctx context.Context) error
+}
+
 // platforms are the platforms the server can drive, wired explicitly.
-var platforms = map[string]func(cfg serverConfig) (slipway.Platform, error){
-	"sim": func(cfg serverConfig) (slipway.Platform, error) {
-		return sim.New(sim.Config{ReadyDelay: cfg.readyDelay, MaxOps: 1000}), nil
+var platforms = map[string]func(cfg serverConfig, deps runtimeDeps) platformRun{
+	"sim": func(cfg serverConfig, _ runtimeDeps) platformRun {
+		return platformRun{Platform: sim.New(sim.Config{ReadyDelay: cfg.readyDelay, MaxOps: 1000})}
+	},
+	"local": func(cfg serverConfig, deps runtimeDeps) platformRun {
+		p := local.New(local.Config{DataDir: cfg.dataDir, Metrics: deps.metrics, Log: deps.log.With("component", "local")})
+		return platformRun{Platform: p, run: p.Run}
 	},
 }
 
@@ -62,6 +85,7 @@ func platformNames() string {
 	for n := range platforms {
 		names = append(names, n)
 	}
+	sort.Strings(names)
 	return strings.Join(names, ", ")
 }
 
@@ -108,8 +132,13 @@ func addServerCommand(root *cobra.Command) {
 		Long: `Run the slipway server: the engine that carries rollouts through their steps, the
 SQLite store in the data directory, and the HTTP API that the CLI talks to.
 
-Platforms: sim (an in-memory platform whose instances become ready after --sim-ready-delay;
-for trying slipway out, tests and benchmarks).
+Platforms: local (each instance a process on this machine, behind slipway's own
+traffic-splitting proxy on the app's traffic.listen address; logs and state in the data
+directory) and sim (an in-memory platform whose instances become ready after
+--sim-ready-delay; for trying slipway out, tests and benchmarks).
+
+Prometheus metrics (the proxy's per-revision requests, errors and latency) are served at
+/metrics beside the API.
 
 The server binds 127.0.0.1 by default. It stops cleanly on SIGINT or SIGTERM; rollouts
 resume where they were when it starts again on the same data directory.`,
@@ -148,10 +177,10 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 			log.Error("close store failed", "err", err)
 		}
 	}()
-	platform, err := platforms[cfg.platform](cfg)
-	if err != nil {
-		return err
-	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := proxy.NewMetrics(reg)
+	platform := platforms[cfg.platform](cfg, runtimeDeps{metrics: metrics, log: log})
 	runner := analysis.NewRunner(analysis.Config{Store: store, Log: log.With("component", "analysis"), Providers: map[string]slipway.Provider{
 		"web": web.New(&http.Client{}),
 		"job": job.New(),
@@ -159,6 +188,9 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 	eng := engine.New(engine.Config{Store: store, Platform: platform, Analysis: runner, Log: log.With("component", "engine"),
 		Poll: cfg.poll, Resync: cfg.resync})
 	api := httpapi.NewServer(httpapi.Config{Deployer: eng, Operator: eng, Status: eng, State: store, Log: log.With("component", "api")})
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", api)
 
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
@@ -166,10 +198,14 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	// Streams (SSE) end when the server stops, so Shutdown does not wait on them.
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return gctx }}
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return gctx }}
+	srv.Handler = mux
 	fmt.Fprintf(stdout, "slipway server listening on http://%s (platform %s, data %s)\n", ln.Addr(), cfg.platform, cfg.dataDir)
 
 	g.Go(func() error { return eng.Run(gctx) })
+	if platform.run != nil {
+		g.Go(func() error { return platform.run(gctx) })
+	}
 	g.Go(func() error {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return err
