@@ -1,0 +1,164 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// loadRate is the steady load every scenario runs under, in requests per second.
+const loadRate = 250
+
+// rollout deploys v1, puts steady load on it, runs during (which starts and drives the move
+// to v2), and checks that users saw no failed request.
+func rollout(t *testing.T, name, strategy string, during func(c *cluster, listen string)) map[string]int64 {
+	t.Helper()
+	c := newCluster(t)
+	listen := freePort(t)
+	c.must("apply", "-f", c.appFile("web", listen, "v1", strategy, 3), "--wait", "--timeout", "60s")
+	l := startLoad(t, "http://"+listen+"/", loadRate)
+	start := time.Now()
+	time.Sleep(time.Second)
+	during(c, listen)
+	time.Sleep(time.Second)
+	total, failed, byVer := l.report(t, name)
+	t.Logf("%s: %.0f requests/s over %s", name, float64(total)/time.Since(start).Seconds(), time.Since(start).Round(time.Millisecond))
+	if failed != 0 {
+		t.Errorf("%s: %d of %d requests failed", name, failed, total)
+	}
+	if byVer["v1"] == 0 {
+		t.Errorf("%s: no request reached v1: %v", name, byVer)
+	}
+	return byVer
+}
+
+func TestLocal_RollingUpdateUnderLoad(t *testing.T) {
+	strategy := "    rolling: {maxSurge: 1, maxUnavailable: 0}"
+	byVer := rollout(t, "rolling", strategy, func(c *cluster, listen string) {
+		c.must("apply", "-f", c.appFile("web", listen, "v2", strategy, 3), "--wait", "--timeout", "60s")
+		if s := c.status("web"); s.Stable.Version != "v2" {
+			t.Fatalf("stable after rolling update: %+v", s.Stable)
+		}
+	})
+	if byVer["v2"] == 0 {
+		t.Errorf("no request reached v2: %v", byVer)
+	}
+}
+
+func TestLocal_BlueGreenUnderLoad(t *testing.T) {
+	strategy := "    blueGreen: {autoPromote: true, scaleDownDelay: 1s}"
+	byVer := rollout(t, "blue-green", strategy, func(c *cluster, listen string) {
+		c.must("apply", "-f", c.appFile("web", listen, "v2", strategy, 3), "--wait", "--timeout", "60s")
+		if s := c.status("web"); s.Stable.Version != "v2" {
+			t.Fatalf("stable after blue-green: %+v", s.Stable)
+		}
+		time.Sleep(1500 * time.Millisecond) // past scaleDownDelay: the old revision goes under load
+	})
+	if byVer["v2"] == 0 {
+		t.Errorf("no request reached v2: %v", byVer)
+	}
+}
+
+const canarySteps = `    canary:
+      steps:
+        - setWeight: 25
+        - pause: {duration: 1s}
+        - setWeight: 75
+        - pause: {duration: 1s}`
+
+func TestLocal_CanaryPromotedUnderLoad(t *testing.T) {
+	byVer := rollout(t, "canary", canarySteps, func(c *cluster, listen string) {
+		c.must("apply", "-f", c.appFile("web", listen, "v2", canarySteps, 3), "--wait", "--timeout", "60s")
+		if s := c.status("web"); s.Stable.Version != "v2" {
+			t.Fatalf("stable after canary: %+v", s.Stable)
+		}
+	})
+	if byVer["v2"] == 0 {
+		t.Errorf("no request reached v2: %v", byVer)
+	}
+}
+
+func TestLocal_ManualAbortUnderLoad(t *testing.T) {
+	strategy := `    canary:
+      steps:
+        - setWeight: 50
+        - pause: {}`
+	rollout(t, "manual abort", strategy, func(c *cluster, listen string) {
+		c.must("apply", "-f", c.appFile("web", listen, "v2", strategy, 3))
+		c.waitFor("web", "paused at 50%", func(s status) bool { return s.Rollout.Phase == "Paused" && s.Rollout.Weight == 50 })
+		time.Sleep(time.Second)
+		c.must("abort", "web", "--reason", "e2e")
+		if _, code := c.cli("status", "web", "--wait", "--timeout", "60s"); code != 3 {
+			t.Fatalf("status --wait after abort: exit %d, want 3", code)
+		}
+		c.waitFor("web", "only v1 running", func(s status) bool {
+			return len(s.Live) == 1 && s.Live[0].Version == "v1" && s.Live[0].Ready == 3
+		})
+	})
+}
+
+func TestLocal_InstanceKilledMidRollout(t *testing.T) {
+	strategy := `    canary:
+      steps:
+        - setWeight: 50
+        - pause: {duration: 3s}
+        - setWeight: 80
+        - pause: {duration: 1s}`
+	rollout(t, "SIGKILL mid-rollout", strategy, func(c *cluster, listen string) {
+		c.must("apply", "-f", c.appFile("web", listen, "v2", strategy, 3))
+		s := c.waitFor("web", "canary at 50%", func(s status) bool { return s.Rollout.Weight == 50 && s.Rollout.Step == 1 })
+		var victim string
+		for _, l := range s.Live {
+			if l.Version == "v2" && len(l.List) > 0 {
+				victim = l.List[0].Address
+			}
+		}
+		pid := pidListeningOn(t, victim)
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("killed instance %s (pid %d) with SIGKILL", victim, pid)
+		if _, code := c.cli("status", "web", "--wait", "--timeout", "60s"); code != 0 {
+			t.Fatalf("rollout did not complete after an instance was killed: exit %d", code)
+		}
+		restarts := 0
+		for _, l := range c.status("web").Live {
+			for _, in := range l.List {
+				restarts += in.Restarts
+			}
+		}
+		if restarts == 0 {
+			t.Errorf("the killed instance was not restarted")
+		}
+	})
+}
+
+// pidListeningOn finds the demo-app process started with the port of addr.
+func pidListeningOn(t *testing.T, addr string) int {
+	t.Helper()
+	i := strings.LastIndex(addr, ":")
+	if i < 0 {
+		t.Fatalf("instance address %q has no port", addr)
+	}
+	port := addr[i+1:]
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		for j := 0; j+1 < len(args); j++ {
+			if args[j] == "--port" && args[j+1] == port && strings.Contains(strings.Join(args, " "), "demo-app") {
+				pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+				return pid
+			}
+		}
+	}
+	t.Fatalf("no demo-app process on port %s", port)
+	return 0
+}
