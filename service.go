@@ -183,3 +183,12 @@ type AnalysisBrief struct {
 	Phase   Verdict      `json:"phase"`
 	Message string       `json:"message,omitempty"`
 }
+
+// LogSource gives the log files of an app's instances, on platforms that keep them on this
+// machine (local). Implementation: local.Platform.
+type LogSource interface {
+	// Logs returns the log files of app's instances of revision (all revisions when ""),
+	// per instance oldest rotated file first and the live file last. ENOTFOUND when there is
+	// none; EINVALID for a name that cannot be a file name.
+	Logs(app, revision string) ([]string, error)
+}

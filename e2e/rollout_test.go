@@ -73,8 +73,14 @@ const canarySteps = `    canary:
 func TestLocal_CanaryPromotedUnderLoad(t *testing.T) {
 	byVer := rollout(t, "canary", canarySteps, func(c *cluster, listen string) {
 		c.must("apply", "-f", c.appFile("web", listen, "v2", canarySteps, 3), "--wait", "--timeout", "60s")
-		if s := c.status("web"); s.Stable.Version != "v2" {
+		s := c.status("web")
+		if s.Stable.Version != "v2" {
 			t.Fatalf("stable after canary: %+v", s.Stable)
+		}
+		// Each instance's output is kept and shown by `slipway logs`.
+		logs := c.must("logs", "web", "--revision", s.Stable.Revision, "--tail", "5")
+		if n := strings.Count(logs, "demo-app v2 listening"); n != 3 {
+			t.Fatalf("logs of the 3 v2 instances:\n%s", logs)
 		}
 	})
 	if byVer["v2"] == 0 {

@@ -44,6 +44,8 @@ type Config struct {
 	Operator slipway.Operator
 	Status   slipway.StatusReader
 	State    slipway.StateReader
+	// Logs serves instance logs; nil when the platform keeps none (404 then).
+	Logs slipway.LogSource
 	// Log receives request failures; nil discards them.
 	Log *slog.Logger
 	// EventPoll is how often an event stream polls State.Events for new events
@@ -63,7 +65,7 @@ type Server struct {
 
 var _ http.Handler = (*Server)(nil)
 
-// NewServer returns a Server for cfg; every interface of cfg must be set.
+// NewServer returns a Server for cfg; every interface of cfg but Logs must be set.
 func NewServer(cfg Config) *Server {
 	if cfg.EventPoll <= 0 {
 		cfg.EventPoll = DefaultEventPoll
@@ -91,6 +93,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v1/apps/{app}/status", s.status)
 	m.HandleFunc("GET /api/v1/apps/{app}/revisions", s.revisions)
 	m.HandleFunc("GET /api/v1/apps/{app}/rollouts", s.rollouts)
+	m.HandleFunc("GET /api/v1/apps/{app}/logs", s.logs)
 	for _, op := range []slipway.OperationKind{
 		slipway.OpPromote, slipway.OpAbort, slipway.OpPause,
 		slipway.OpResume, slipway.OpRetry, slipway.OpRollback,

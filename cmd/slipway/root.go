@@ -74,6 +74,7 @@ Every command but validate, schema and server talks to a slipway server over its
 		newGetCommand(g),
 		newHistoryCommand(g),
 		newEventsCommand(g),
+		newLogsCommand(g),
 		newDemoAppCommand(),
 	)
 	root.AddCommand(newOperationCommands(g)...)

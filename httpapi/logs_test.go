@@ -1,0 +1,137 @@
+package httpapi
+
+import (
+	"context"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"slipway.dev/slipway"
+)
+
+// dirLogs serves the *.log files of a directory, as the local platform lays them out.
+type dirLogs struct{ dir string }
+
+func (d dirLogs) Logs(app, revision string) ([]string, error) {
+	paths, _ := filepath.Glob(filepath.Join(d.dir, revision+"*.log*"))
+	if len(paths) == 0 {
+		return nil, slipway.Errorf(slipway.ENOTFOUND, "no logs for app %s", app)
+	}
+	return paths, nil
+}
+
+func logsServer(t *testing.T, src slipway.LogSource) *Client {
+	t.Helper()
+	fake := newFakeBackend()
+	srv := httptest.NewServer(NewServer(Config{Deployer: fake, Operator: fake, Status: fake, State: fake, Logs: src}))
+	t.Cleanup(srv.Close)
+	return NewClient(srv.URL, nil)
+}
+
+func appendFile(t *testing.T, path, s string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLogs_TailPrefixesInstances(t *testing.T) {
+	dir := t.TempDir()
+	appendFile(t, filepath.Join(dir, "abc-0.log"), "one\ntwo\nthree\n")
+	appendFile(t, filepath.Join(dir, "abc-0.log.1"), "rotated\n")
+	appendFile(t, filepath.Join(dir, "abc-1.log"), "other\n")
+	c := logsServer(t, dirLogs{dir})
+	var b strings.Builder
+	if err := c.Logs(context.Background(), "web", "", 2, false, &b); err != nil {
+		t.Fatal(err)
+	}
+	want := "abc-0 | two\nabc-0 | three\nabc-1 | other\n"
+	if b.String() != want {
+		t.Fatalf("logs:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+func TestLogs_Errors(t *testing.T) {
+	c := logsServer(t, dirLogs{t.TempDir()})
+	if err := c.Logs(context.Background(), "web", "", -1, false, &strings.Builder{}); slipway.ErrorCode(err) != slipway.ENOTFOUND {
+		t.Fatalf("no logs: %v", err)
+	}
+	if err := c.Logs(context.Background(), "nope", "", -1, false, &strings.Builder{}); slipway.ErrorCode(err) != slipway.ENOTFOUND {
+		t.Fatalf("unknown app: %v", err)
+	}
+	none := logsServer(t, nil)
+	err := none.Logs(context.Background(), "web", "", -1, false, &strings.Builder{})
+	if slipway.ErrorCode(err) != slipway.ENOTFOUND || !strings.Contains(err.Error(), "keeps no instance logs") {
+		t.Fatalf("platform without logs: %v", err)
+	}
+}
+
+// lockedBuffer collects what a follow writes, for the test to poll.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) waitFor(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l.mu.Lock()
+		got := l.b.String()
+		l.mu.Unlock()
+		if strings.Contains(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("followed logs %q lack %q", got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestLogs_FollowStreamsNewLinesAndRotation(t *testing.T) {
+	dir := t.TempDir()
+	live := filepath.Join(dir, "abc-0.log")
+	appendFile(t, live, "old\n")
+	c := logsServer(t, dirLogs{dir})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &lockedBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- c.Logs(ctx, "web", "", 0, true, out) }()
+	time.Sleep(2 * logPoll) // the follow has read the file once
+	appendFile(t, live, "new line\n")
+	out.waitFor(t, "abc-0 | new line\n")
+	// Rotation truncates the live file: reading starts over.
+	if err := os.Truncate(live, 0); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * logPoll)
+	appendFile(t, live, "after rotation\n")
+	out.waitFor(t, "abc-0 | after rotation\n")
+	// A new instance's file is picked up.
+	appendFile(t, filepath.Join(dir, "abc-1.log"), "hello from 1\n")
+	out.waitFor(t, "abc-1 | hello from 1\n")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("follow ended with %v", err)
+	}
+	if strings.Contains(out.b.String(), "old") {
+		t.Fatalf("tail 0 printed old lines: %q", out.b.String())
+	}
+}
