@@ -2,6 +2,8 @@ package slipway
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"time"
 )
 
@@ -175,4 +177,66 @@ type Instance struct {
 	Address    string        `json:"address,omitempty"`
 	Restarts   int           `json:"restarts"`
 	Message    string        `json:"message,omitempty"`
+}
+
+// Places reports whether d has a placement for revision id.
+func (d Desired) Places(id string) bool {
+	for _, pl := range d.Revisions {
+		if pl.Revision.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// Problems lists what makes d impossible for any platform to run (nil when nothing does):
+// an empty app name or revision ID, a revision placed twice or belonging to another app,
+// negative replicas or weights, weights that do not sum to 100, and weights, routes or a
+// preview naming a revision without a placement. Platforms add their own checks.
+func (d Desired) Problems() []string {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if d.App == "" {
+		bad("app: empty name")
+	}
+	for i, pl := range d.Revisions {
+		id := pl.Revision.ID
+		switch {
+		case id == "":
+			bad("revisions[%d]: empty revision ID", i)
+		case slices.ContainsFunc(d.Revisions[:i], func(x Placement) bool { return x.Revision.ID == id }):
+			bad("revisions[%d]: revision %s placed twice", i, id)
+		}
+		if pl.Revision.App != "" && pl.Revision.App != d.App {
+			bad("revisions[%d]: revision %s belongs to app %s", i, id, pl.Revision.App)
+		}
+		if pl.Replicas < 0 {
+			bad("revisions[%d]: replicas %d is negative", i, pl.Replicas)
+		}
+	}
+	sum := 0
+	for i, w := range d.Split.Weights {
+		if w.Weight < 0 {
+			bad("split.weights[%d]: weight %d of %s is negative", i, w.Weight, w.Revision)
+		}
+		if !d.Places(w.Revision) {
+			bad("split.weights[%d]: revision %q has no placement", i, w.Revision)
+		}
+		if slices.ContainsFunc(d.Split.Weights[:i], func(x Weight) bool { return x.Revision == w.Revision }) {
+			bad("split.weights[%d]: revision %s weighted twice", i, w.Revision)
+		}
+		sum += w.Weight
+	}
+	if len(d.Split.Weights) > 0 && sum != 100 {
+		bad("split.weights: weights sum to %d, not 100", sum)
+	}
+	for i, rt := range d.Split.Routes {
+		if !d.Places(rt.Revision) {
+			bad("split.routes[%d] (%s): revision %q has no placement", i, rt.Name, rt.Revision)
+		}
+	}
+	if d.Preview != "" && !d.Places(d.Preview) {
+		bad("preview: revision %q has no placement", d.Preview)
+	}
+	return problems
 }

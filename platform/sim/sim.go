@@ -180,7 +180,7 @@ func (p *Platform) Apply(ctx context.Context, d slipway.Desired) error {
 	}
 	var retired []string
 	for id := range a.revs {
-		if !places(d, id) {
+		if !d.Places(id) {
 			retired = append(retired, id)
 		}
 	}
@@ -342,65 +342,10 @@ func (in *instance) status(now time.Time, failing bool, since *time.Time) slipwa
 
 // validate checks d before anything changes.
 func validate(d slipway.Desired) error {
-	var problems []string
-	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
-	if d.App == "" {
-		bad("app: empty name")
+	if problems := d.Problems(); len(problems) > 0 {
+		return &slipway.Error{Code: slipway.EINVALID, Message: "desired state is invalid", Details: problems}
 	}
-	for i, pl := range d.Revisions {
-		id := pl.Revision.ID
-		switch {
-		case id == "":
-			bad("revisions[%d]: empty revision ID", i)
-		case slices.ContainsFunc(d.Revisions[:i], func(x slipway.Placement) bool { return x.Revision.ID == id }):
-			bad("revisions[%d]: revision %s placed twice", i, id)
-		}
-		if pl.Revision.App != "" && pl.Revision.App != d.App {
-			bad("revisions[%d]: revision %s belongs to app %s", i, id, pl.Revision.App)
-		}
-		if pl.Replicas < 0 {
-			bad("revisions[%d]: replicas %d is negative", i, pl.Replicas)
-		}
-	}
-	sum := 0
-	for i, w := range d.Split.Weights {
-		if w.Weight < 0 {
-			bad("split.weights[%d]: weight %d of %s is negative", i, w.Weight, w.Revision)
-		}
-		if !places(d, w.Revision) {
-			bad("split.weights[%d]: revision %q has no placement", i, w.Revision)
-		}
-		if slices.ContainsFunc(d.Split.Weights[:i], func(x slipway.Weight) bool { return x.Revision == w.Revision }) {
-			bad("split.weights[%d]: revision %s weighted twice", i, w.Revision)
-		}
-		sum += w.Weight
-	}
-	if len(d.Split.Weights) > 0 && sum != 100 {
-		bad("split.weights: weights sum to %d, not 100", sum)
-	}
-	for i, rt := range d.Split.Routes {
-		if !places(d, rt.Revision) {
-			bad("split.routes[%d] (%s): revision %q has no placement", i, rt.Name, rt.Revision)
-		}
-	}
-	if d.Preview != "" && !places(d, d.Preview) {
-		bad("preview: revision %q has no placement", d.Preview)
-	}
-	if len(problems) == 0 {
-		return nil
-	}
-	return &slipway.Error{Code: slipway.EINVALID, Message: "desired state is invalid", Details: problems}
-}
-
-// places reports whether d has a placement for revision id. A Desired places a handful of
-// revisions, so a scan beats a map.
-func places(d slipway.Desired, id string) bool {
-	for _, pl := range d.Revisions {
-		if pl.Revision.ID == id {
-			return true
-		}
-	}
-	return false
+	return nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {
