@@ -15,8 +15,13 @@ test: vet
 vet:
 	$(GO) vet ./...
 
+GOLANGCI_LINT_VERSION ?= v2.15.0
+GOBIN ?= $(shell $(GO) env GOPATH)/bin
+
+# golangci-lint with the curated .golangci.yml; installed (pinned) on first use.
 lint: vet
-	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
+	@test -x $(GOBIN)/golangci-lint || $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	$(GOBIN)/golangci-lint run ./...
 
 # Micro-benchmarks of the hot paths (store commits, platform, analysis, spec).
 bench:

@@ -87,7 +87,7 @@ type Step struct {
 	SetHeaderRoute *HeaderRoute `json:"setHeaderRoute,omitempty"`
 }
 
-// StepKind names the kind of a step.
+// Kind names the kind of step s ("setWeight", "pause", ...), or "" when none is set.
 func (s Step) Kind() string {
 	switch {
 	case s.SetWeight != nil:

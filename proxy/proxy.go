@@ -331,7 +331,7 @@ func (p *Proxy) bucket(w http.ResponseWriter, r *http.Request) uint32 {
 		return bucketOf(v)
 	}
 	id := newUserID()
-	c := http.Cookie{
+	c := http.Cookie{ //nolint:gosec // G124: Secure follows the request's TLS; listeners may be cleartext.
 		Name:     p.cookieName,
 		Value:    id,
 		Path:     "/",

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -79,7 +80,7 @@ func TestProxy_UpdateValidation(t *testing.T) {
 	t.Run("every problem at once", func(t *testing.T) {
 		err := New(Config{App: "shop"}).Update(Table{Split: weights("a", -5, "a", 50)})
 		var e *slipway.Error
-		if !asError(err, &e) || len(e.Details) < 3 {
+		if !errors.As(err, &e) || len(e.Details) < 3 {
 			t.Fatalf("want at least 3 details, got %v", err)
 		}
 	})
@@ -100,21 +101,6 @@ func TestProxy_UpdateValidation(t *testing.T) {
 			}
 		}
 	})
-}
-
-func asError(err error, target **slipway.Error) bool {
-	for err != nil {
-		if e, ok := err.(*slipway.Error); ok {
-			*target = e
-			return true
-		}
-		u, ok := err.(interface{ Unwrap() error })
-		if !ok {
-			return false
-		}
-		err = u.Unwrap()
-	}
-	return false
 }
 
 func TestProxy_CurrentIsACopy(t *testing.T) {

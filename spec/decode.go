@@ -322,6 +322,7 @@ func describe(n *yaml.Node) string {
 		return "a document"
 	case yaml.AliasNode:
 		return "an alias"
+	case yaml.ScalarNode:
 	}
 	v := n.Value
 	if len(v) > 40 {

@@ -72,7 +72,7 @@ func TestStore_ConcurrentCommitsLoseNoUpdate(t *testing.T) {
 	if got, want := end.Attempt-start.Attempt, workers*perWorker; got != want {
 		t.Fatalf("increments = %d, want %d", got, want)
 	}
-	if got, want := end.Version, start.Version+workers*perWorker; got != int64(want) {
+	if got, want := end.Version, start.Version+workers*perWorker; got != want {
 		t.Fatalf("version = %d, want %d", got, want)
 	}
 	evs, err := s.Events(ctx, slipway.EventFilter{Rollout: "web-1"})

@@ -133,7 +133,7 @@ func (s *Store) Close() error {
 	if s.w != nil {
 		// PRAGMA optimize keeps the query planner's statistics current; it is cheap when
 		// nothing changed.
-		_, _ = s.w.Exec("PRAGMA optimize")
+		_, _ = s.w.ExecContext(context.Background(), "PRAGMA optimize")
 		errs = append(errs, s.w.Close())
 	}
 	if err := errors.Join(errs...); err != nil {

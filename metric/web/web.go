@@ -128,7 +128,7 @@ func extract(data []byte, steps []step, path string) (any, error) {
 	doc, err := decodeJSON(text)
 	if err != nil {
 		if len(steps) > 0 {
-			return nil, fmt.Errorf("response is not JSON (%v), so jsonPath %q cannot apply: %s", err, path, snippet(data))
+			return nil, fmt.Errorf("response is not JSON, so jsonPath %q cannot apply: %s: %w", path, snippet(data), err)
 		}
 		s := string(text)
 		if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
