@@ -37,6 +37,10 @@ type Effects struct {
 	// WakeAt is the earliest time Next wants to run again without any other change (zero
 	// for none).
 	WakeAt time.Time
+	// Poll says the rollout waits on something only observing the platform tells (instances
+	// becoming ready, a split taking effect): the runner observes again soon. Without it
+	// the rollout waits on time (WakeAt) or on a nudge (an operation, a measurement).
+	Poll bool
 }
 
 // Empty reports whether e asks for nothing to be written.
@@ -435,6 +439,7 @@ func (m *machine) stopRuns(reason string) { stopRuns(&m.r, &m.eff, reason) }
 // deadline aborts the rollout when it has waited longer than its progress deadline for rev
 // to have want ready instances.
 func (m *machine) deadline(rev string, want int) {
+	m.eff.Poll = true
 	r := &m.r
 	d := progressDeadline(*r)
 	at := r.LastProgressAt.Add(d)
@@ -462,13 +467,19 @@ func progressDeadline(r slipway.Rollout) time.Duration {
 	return d.D()
 }
 
+// ready reports whether rev has want ready instances; while it has not, the rollout polls.
 func (m *machine) ready(rev string, want int) bool {
-	return m.in.Observed.Revision(rev).Ready() >= want
+	ok := m.in.Observed.Revision(rev).Ready() >= want
+	m.eff.Poll = m.eff.Poll || !ok
+	return ok
 }
 
-// splitConfirmed reports whether the data plane has the rollout's split in effect.
+// splitConfirmed reports whether the data plane has the rollout's split in effect; while it
+// has not, the rollout polls.
 func (m *machine) splitConfirmed() bool {
-	return m.in.Observed.Split.Equal(RolloutSplit(m.r))
+	ok := m.in.Observed.Split.Equal(RolloutSplit(m.r))
+	m.eff.Poll = m.eff.Poll || !ok
+	return ok
 }
 
 func (m *machine) wake(t time.Time) {

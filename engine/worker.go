@@ -49,15 +49,16 @@ func (w *worker) poke() {
 func (w *worker) run(ctx context.Context) {
 	log := w.e.log.With("app", w.app)
 	for {
-		active, wakeAt, err := w.reconcile(ctx)
+		nx, err := w.reconcile(ctx)
 		if ctx.Err() != nil {
 			w.stopRuns()
 			return
 		}
 		if err != nil {
 			log.Warn("reconcile failed", "err", err)
+			nx.poll = true // retry soon
 		}
-		if !active && err == nil {
+		if !nx.active && err == nil {
 			// Stop the analysis executions before giving up the goroutine: the next one
 			// started for this worker owns them.
 			w.stopRuns()
@@ -67,28 +68,55 @@ func (w *worker) run(ctx context.Context) {
 			w.cached = w.cached && !w.dirty.Swap(false)
 			continue
 		}
-		delay := w.e.cfg.Poll
-		if !wakeAt.IsZero() {
-			delay = min(delay, max(0, wakeAt.Sub(w.e.cfg.Now())))
+		// Sleep until a nudge, the time the rollout waits for, or the next observation when
+		// it waits on the platform.
+		var timer <-chan time.Time
+		delay := time.Duration(-1)
+		if nx.poll {
+			delay = w.e.cfg.Poll
 		}
-		t := time.NewTimer(delay)
+		if !nx.wakeAt.IsZero() {
+			d := max(0, nx.wakeAt.Sub(w.e.cfg.Now()))
+			if delay < 0 || d < delay {
+				delay = d
+			}
+		}
+		var t *time.Timer
+		if delay >= 0 {
+			t = time.NewTimer(delay)
+			timer = t.C
+		}
 		select {
 		case <-ctx.Done():
-			t.Stop()
+			stopTimer(t)
 			w.stopRuns()
 			return
 		case <-w.wake:
 			w.cached = w.cached && !w.dirty.Swap(false)
-		case <-t.C:
+		case <-timer:
 		}
+		stopTimer(t)
+	}
+}
+
+func stopTimer(t *time.Timer) {
+	if t != nil {
 		t.Stop()
 	}
+}
+
+// pass is what one reconcile pass leaves for the next: whether the app still has an active
+// rollout, when it wants to run again, and whether it waits on the platform.
+type pass struct {
+	active bool
+	wakeAt time.Time
+	poll   bool
 }
 
 // reconcile takes every transition the rollout can take now, committing each before acting
 // on it, then converges the platform. It reports whether the app still has an active rollout
 // and when it wants to run again.
-func (w *worker) reconcile(ctx context.Context) (active bool, wakeAt time.Time, err error) {
+func (w *worker) reconcile(ctx context.Context) (nx pass, err error) {
 	if f := w.e.cfg.OnReconcile; f != nil {
 		start := time.Now()
 		defer func() { f(time.Since(start)) }()
@@ -107,32 +135,32 @@ func (w *worker) reconcile(ctx context.Context) (active bool, wakeAt time.Time, 
 				w.deleted = true
 				w.e.forget(w.app)
 				if err := w.e.cfg.Platform.Remove(ctx, w.app); err != nil {
-					return true, time.Time{}, fmt.Errorf("remove %s: %w", w.app, err)
+					return pass{active: true}, fmt.Errorf("remove %s: %w", w.app, err)
 				}
-				return false, time.Time{}, nil
+				return pass{}, nil
 			}
 			w.deleted = false
 			if err != nil {
-				return true, time.Time{}, err
+				return pass{active: true}, err
 			}
 			if latest, err = latestRollout(ctx, store, w.app); err != nil {
-				return true, time.Time{}, err
+				return pass{active: true}, err
 			}
 			fresh = true
 		}
 		obs, err := w.e.cfg.Platform.Observe(ctx, w.app)
 		if err != nil {
-			return true, time.Time{}, fmt.Errorf("observe %s: %w", w.app, err)
+			return pass{active: true}, fmt.Errorf("observe %s: %w", w.app, err)
 		}
 		var runs map[string]slipway.AnalysisRun
 		if latest != nil && latest.Active() {
 			runs, err = loadRuns(ctx, store, *latest)
 			if err != nil {
-				return true, time.Time{}, err
+				return pass{active: true}, err
 			}
 			now := w.e.cfg.Now()
 			next, eff := Next(*latest, Input{App: st.Spec, Observed: obs, Runs: runs, Templates: w.e.templateMap()}, now)
-			wakeAt = eff.WakeAt
+			nx.wakeAt, nx.poll = eff.WakeAt, eff.Poll
 			if !reflect.DeepEqual(next, *latest) || !eff.Empty() {
 				c, err := w.e.transition(ctx, st, next, eff, now)
 				if isCode(err, slipway.ECONFLICT) {
@@ -140,7 +168,7 @@ func (w *worker) reconcile(ctx context.Context) (active bool, wakeAt time.Time, 
 					continue
 				}
 				if err != nil {
-					return true, time.Time{}, err
+					return pass{active: true}, err
 				}
 				for _, id := range eff.StopRuns {
 					w.cancelRun(id)
@@ -151,18 +179,19 @@ func (w *worker) reconcile(ctx context.Context) (active bool, wakeAt time.Time, 
 					st = c.Apps[0]
 				}
 				if err := w.converge(ctx, st, latest, obs, false); err != nil {
-					return true, time.Time{}, err
+					return pass{active: true}, err
 				}
 				continue
 			}
 		}
 		if err := w.converge(ctx, st, latest, obs, true); err != nil {
-			return true, time.Time{}, err
+			return pass{active: true}, err
 		}
 		w.ensureRuns(ctx, runs)
-		return latest != nil && latest.Active(), wakeAt, nil
+		nx.active = latest != nil && latest.Active()
+		return nx, nil
 	}
-	return true, time.Time{}, fmt.Errorf("reconcile %s: state kept changing underneath", w.app)
+	return pass{active: true}, fmt.Errorf("reconcile %s: state kept changing underneath", w.app)
 }
 
 // transition commits a decision: the rollout, the runs it starts and stops, the app's new
