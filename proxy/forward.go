@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,9 +41,14 @@ type backend struct {
 func (p *Proxy) newBackend(b Backend) *backend {
 	be := &backend{id: b.ID, revision: b.Revision, addr: b.Addr}
 	be.rp = &httputil.ReverseProxy{
-		Rewrite:       be.rewrite,
-		Transport:     p.transport,
-		FlushInterval: -1, // stream: SSE and chunked bodies are flushed as they come
+		Rewrite:   be.rewrite,
+		Transport: p.transport,
+		// Streaming: SSE and bodies of unknown length are flushed by the forwarder after
+		// every write (it overrides FlushInterval for them); bodies of known length by
+		// reqState.Write, except for their last write, which the server's end of response
+		// sends with the headers. (FlushInterval -1 would also flush the headers alone at
+		// once, from a timer goroutine: a second write(2) and a goroutine per request.)
+		FlushInterval: 0,
 		BufferPool:    &p.buffers,
 		ErrorHandler:  p.proxyError,
 		ErrorLog:      slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
@@ -59,14 +65,16 @@ func (b *backend) rewrite(pr *httputil.ProxyRequest) {
 }
 
 // reqState is the per-request state, pooled. It is also the http.ResponseWriter handed to
-// the forwarder, to learn the status code and to let the error handler retry; Unwrap lets
-// http.ResponseController reach the real writer's Flush and Hijack.
+// the forwarder, to learn the status code, to flush bodies of known length as they come and
+// to let the error handler retry; Unwrap lets http.ResponseController reach the real
+// writer's Flush and Hijack.
 type reqState struct {
 	w         http.ResponseWriter
 	in        *http.Request
 	rev       *revision
 	be        *backend
 	code      int
+	left      int64 // body bytes still to come when Content-Length gives them, else -1 (0 before)
 	bucket    uint32
 	hasBucket bool
 	preview   bool
@@ -82,16 +90,50 @@ func (s *reqState) Header() http.Header { return s.w.Header() }
 func (s *reqState) WriteHeader(code int) {
 	if s.code == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		s.code = code
+		s.left = contentLength(s.w.Header())
 	}
 	s.w.WriteHeader(code)
 }
 
-// Write passes b on (an implicit 200 if no status was written).
+// Write passes b on (an implicit 200 if no status was written). A body of known length is
+// flushed after each write but its last, so that it streams; the last part goes out with
+// the end of the response, in the same write(2) as the headers for a small body. Bodies of
+// unknown length are flushed by the forwarder itself.
 func (s *reqState) Write(b []byte) (int, error) {
 	if s.code == 0 {
 		s.code = http.StatusOK
+		s.left = contentLength(s.w.Header())
 	}
-	return s.w.Write(b)
+	n, err := s.w.Write(b)
+	if s.left > 0 {
+		s.left -= int64(n)
+		if s.left > 0 && err == nil {
+			s.flush()
+		}
+	}
+	return n, err
+}
+
+// flush sends what the real writer holds.
+func (s *reqState) flush() {
+	if f, ok := s.w.(http.Flusher); ok {
+		f.Flush()
+		return
+	}
+	_ = http.NewResponseController(s.w).Flush()
+}
+
+// contentLength returns the length h announces for the body, or -1.
+func contentLength(h http.Header) int64 {
+	vs := h["Content-Length"]
+	if len(vs) != 1 {
+		return -1
+	}
+	n, err := strconv.ParseInt(vs[0], 10, 64)
+	if err != nil || n < 0 {
+		return -1
+	}
+	return n
 }
 
 // Unwrap returns the real writer, for http.ResponseController.

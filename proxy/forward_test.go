@@ -58,6 +58,47 @@ func TestProxy_StreamsServerSentEvents(t *testing.T) {
 	}
 }
 
+func TestProxy_StreamsBodyOfKnownLength(t *testing.T) {
+	p, url := newProxy(t, Config{})
+	finish := make(chan struct{})
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "11")
+		_, _ = io.WriteString(w, "first\n")
+		http.NewResponseController(w).Flush()
+		select {
+		case <-finish:
+		case <-r.Context().Done():
+			return
+		}
+		_, _ = io.WriteString(w, "last\n")
+	})
+	mustUpdate(t, p, Table{Split: weights("stable", 100), Backends: map[string][]Backend{"stable": {{ID: "s1", Addr: startBackend(t, slow)}}}})
+
+	req, err := http.NewRequestWithContext(ctxTimeout(t, 5*time.Second), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := client(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.ContentLength != 11 {
+		t.Fatalf("Content-Length %d, want 11", res.ContentLength)
+	}
+	br := bufio.NewReader(res.Body)
+	// The backend holds the rest of the body back: what it sent so far must arrive now.
+	line, err := br.ReadString('\n')
+	if err != nil || line != "first\n" {
+		t.Fatalf("first part: %q, %v (buffered by the proxy?)", line, err)
+	}
+	close(finish)
+	rest, err := io.ReadAll(br)
+	if err != nil || string(rest) != "last\n" {
+		t.Fatalf("rest: %q, %v", rest, err)
+	}
+}
+
 // wsEcho completes a WebSocket handshake by hand, then echoes raw bytes.
 func wsEcho(w http.ResponseWriter, r *http.Request) {
 	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {

@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# Proxy benchmark: wrk against a direct connection to the backend, nginx, HAProxy and slipway's
+# proxy, each doing the same 90/10 weighted split over the same two backend listeners, all on
+# 127.0.0.1 and all on this machine's cores (wrk included). Each target is run RUNS times
+# (interleaved) and the best req/s is kept. See docs/benchmarks.md, section "Proxy".
+#
+#   bench/proxy/run.sh                      # defaults: wrk -t2 -c64 -d15s --latency, 2 runs
+#   DURATION=30s CONNS=128 bench/proxy/run.sh
+#   TARGETS="direct slipway" PROFILE=/tmp/slipway.cpu bench/proxy/run.sh
+#
+# Knobs (environment): THREADS, CONNS, DURATION, RUNS, WARMUP (seconds per target, 0 for
+# none), TARGETS, BACKEND_PROCS and SLIPWAY_PROCS (GOMAXPROCS), NGINX_WORKERS,
+# HAPROXY_THREADS, PROFILE (CPU profile file for slipway's runner, written at the end), OUT
+# (markdown result file), BASE_PORT (ports BASE_PORT..BASE_PORT+4 are used).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+NPROC=$(nproc)
+THREADS=${THREADS:-2}
+CONNS=${CONNS:-64}
+DURATION=${DURATION:-15s}
+RUNS=${RUNS:-2}
+WARMUP=${WARMUP:-3}
+TARGETS=${TARGETS:-direct nginx haproxy slipway}
+BACKEND_PROCS=${BACKEND_PROCS:-$NPROC}
+SLIPWAY_PROCS=${SLIPWAY_PROCS:-$NPROC}
+NGINX_WORKERS=${NGINX_WORKERS:-$NPROC}
+HAPROXY_THREADS=${HAPROXY_THREADS:-$NPROC}
+PROFILE=${PROFILE:-}
+OUT=${OUT:-/tmp/slipway-proxy-bench.md}
+BASE_PORT=${BASE_PORT:-18080}
+LIFE=${LIFE:-20m} # every server exits by itself after this long, whatever happens here
+
+PORT_A=$((BASE_PORT + 1)) PORT_B=$((BASE_PORT + 2))
+PORT_NGINX=$((BASE_PORT + 3)) PORT_HAPROXY=$((BASE_PORT + 4)) PORT_SLIPWAY=$((BASE_PORT + 5))
+
+# --- tools -------------------------------------------------------------------------------
+missing=()
+for tool in wrk nginx haproxy; do
+	command -v "$tool" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if ((${#missing[@]})); then
+	echo "installing ${missing[*]}" >&2
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx haproxy >/dev/null
+fi
+export PATH=$PATH:/usr/sbin:/sbin
+GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
+
+WORK=$(mktemp -d /tmp/slipway-proxy-bench.XXXXXX)
+PIDS=()
+cleanup() {
+	local pid
+	for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start NAME CMD...: runs CMD in the background (bounded by LIFE), logging to WORK/NAME.log.
+start() {
+	local name=$1
+	shift
+	timeout --signal=TERM --kill-after=5s "$LIFE" "$@" >"$WORK/$name.log" 2>&1 &
+	PIDS+=($!)
+}
+
+# wait_port PORT: until something answers HTTP on 127.0.0.1:PORT (10 s at most).
+wait_port() {
+	local i
+	for i in $(seq 100); do
+		curl -fsS -o /dev/null "http://127.0.0.1:$1/" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "nothing answers on 127.0.0.1:$1; logs:" >&2
+	tail -n 20 "$WORK"/*.log >&2
+	exit 1
+}
+
+# --- build and start ---------------------------------------------------------------------
+(cd "$ROOT" && "$GO" build -o "$WORK/backend" ./bench/proxy/backend && "$GO" build -o "$WORK/slipway" ./bench/proxy/slipway)
+
+start backend "$WORK/backend" -a "$PORT_A" -b "$PORT_B" -gomaxprocs "$BACKEND_PROCS" -for "$LIFE"
+wait_port "$PORT_A"
+wait_port "$PORT_B"
+
+# The proxies do the same work: a 90/10 weighted split, keep-alive to the client and to the
+# backends, the client's Host passed on and X-Forwarded-For/-Host/-Proto added (slipway
+# always adds them), no access log.
+mkdir -p "$WORK/nginx"
+cat >"$WORK/nginx/nginx.conf" <<EOF
+worker_processes $NGINX_WORKERS;
+daemon off;
+master_process on;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; multi_accept on; }
+http {
+    access_log off;
+    client_body_temp_path $WORK/nginx/body;
+    proxy_temp_path $WORK/nginx/proxy;
+    fastcgi_temp_path $WORK/nginx/fastcgi;
+    uwsgi_temp_path $WORK/nginx/uwsgi;
+    scgi_temp_path $WORK/nginx/scgi;
+    keepalive_requests 1000000;
+    keepalive_timeout 120s;
+    upstream app {
+        server 127.0.0.1:$PORT_A weight=9;
+        server 127.0.0.1:$PORT_B weight=1;
+        keepalive 256;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen 127.0.0.1:$PORT_NGINX;
+        location / {
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$host;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Host \$host;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+        }
+    }
+}
+EOF
+
+cat >"$WORK/haproxy.cfg" <<EOF
+global
+    nbthread $HAPROXY_THREADS
+    maxconn 4096
+defaults
+    mode http
+    option http-keep-alive
+    timeout connect 5s
+    timeout client 120s
+    timeout server 120s
+    timeout http-keep-alive 120s
+frontend fe
+    bind 127.0.0.1:$PORT_HAPROXY
+    option forwardfor
+    http-request set-header X-Forwarded-Host %[req.hdr(host)]
+    http-request set-header X-Forwarded-Proto http
+    default_backend app
+backend app
+    balance roundrobin
+    http-reuse always
+    server a 127.0.0.1:$PORT_A weight 90
+    server b 127.0.0.1:$PORT_B weight 10
+EOF
+
+url_of() {
+	case $1 in
+	direct) echo "http://127.0.0.1:$PORT_A/" ;;
+	nginx) echo "http://127.0.0.1:$PORT_NGINX/" ;;
+	haproxy) echo "http://127.0.0.1:$PORT_HAPROXY/" ;;
+	slipway) echo "http://127.0.0.1:$PORT_SLIPWAY/" ;;
+	esac
+}
+
+for t in $TARGETS; do
+	case $t in
+	direct) ;;
+	nginx)
+		start nginx nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf"
+		wait_port "$PORT_NGINX"
+		;;
+	haproxy)
+		start haproxy haproxy -db -f "$WORK/haproxy.cfg"
+		wait_port "$PORT_HAPROXY"
+		;;
+	slipway)
+		args=(-listen "127.0.0.1:$PORT_SLIPWAY" -a "127.0.0.1:$PORT_A" -b "127.0.0.1:$PORT_B" -gomaxprocs "$SLIPWAY_PROCS" -for "$LIFE")
+		[[ -n $PROFILE ]] && args+=(-cpuprofile "$PROFILE")
+		start slipway "$WORK/slipway" "${args[@]}"
+		wait_port "$PORT_SLIPWAY"
+		;;
+	*)
+		echo "unknown target $t (want direct, nginx, haproxy, slipway)" >&2
+		exit 2
+		;;
+	esac
+done
+
+# Every proxy must split 90/10: count the bodies of 200 requests ('a' is revision a).
+for t in $TARGETS; do
+	[[ $t == direct ]] && continue
+	a=0
+	for _ in $(seq 200); do
+		[[ $(curl -fsS "$(url_of "$t")") == a* ]] && a=$((a + 1))
+	done
+	echo "split check: $t sent $a of 200 requests to revision a (want about 180)"
+	if ((a < 160 || a > 196)); then
+		echo "$t does not split 90/10" >&2
+		exit 1
+	fi
+done
+
+# --- measure -----------------------------------------------------------------------------
+# ms VALUE: wrk's latency (e.g. 850.00us, 1.09ms, 1.20s) in milliseconds.
+ms() {
+	awk -v v="$1" 'BEGIN {
+		n = v + 0
+		if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000
+		printf "%.2f", n
+	}'
+}
+
+WRK="wrk -t$THREADS -c$CONNS -d$DURATION --latency"
+echo
+echo "command: $WRK <url>   (best of $RUNS runs per target, targets interleaved)"
+echo "machine: $NPROC cores, $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n1), kernel $(uname -r)"
+echo "GOMAXPROCS: backend $BACKEND_PROCS, slipway $SLIPWAY_PROCS; nginx worker_processes $NGINX_WORKERS; haproxy nbthread $HAPROXY_THREADS"
+
+declare -A RPS P50 P99 ERRS
+if ((WARMUP > 0)); then
+	for t in $TARGETS; do wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" "$(url_of "$t")" >/dev/null; done
+fi
+for run in $(seq "$RUNS"); do
+	for t in $TARGETS; do
+		out=$($WRK "$(url_of "$t")")
+		echo "$out" >"$WORK/wrk-$t-$run.txt"
+		rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+		p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+		p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+		errs=$(awk '/Non-2xx/ {n += $NF} /Socket errors/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}' <<<"$out")
+		printf "run %d %-8s %10s req/s  p50 %8s  p99 %8s  errors %s\n" "$run" "$t" "$rps" "$p50" "$p99" "$errs"
+		if [[ -z ${RPS[$t]:-} ]] || awk -v a="$rps" -v b="${RPS[$t]}" 'BEGIN {exit !(a > b)}'; then
+			RPS[$t]=$rps P50[$t]=$(ms "$p50") P99[$t]=$(ms "$p99") ERRS[$t]=$errs
+		fi
+	done
+done
+
+# --- report ------------------------------------------------------------------------------
+direct=${RPS[direct]:-}
+{
+	echo "Command: \`$WRK http://127.0.0.1:PORT/\`, best of $RUNS runs per target."
+	echo "Machine: $NPROC cores ($(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n1)), Linux $(uname -r);"
+	echo "GOMAXPROCS backend $BACKEND_PROCS, slipway $SLIPWAY_PROCS; nginx worker_processes $NGINX_WORKERS; HAProxy nbthread $HAPROXY_THREADS."
+	echo
+	echo "| target | req/s | vs direct | p50 (ms) | p99 (ms) | errors |"
+	echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+	for t in $TARGETS; do
+		rel=-
+		[[ -n $direct ]] && rel=$(awk -v a="${RPS[$t]}" -v b="$direct" 'BEGIN {printf "%.2fx", a / b}')
+		printf "| %s | %.0f | %s | %s | %s | %s |\n" "$t" "${RPS[$t]}" "$rel" "${P50[$t]}" "${P99[$t]}" "${ERRS[$t]}"
+	done
+} >"$OUT"
+echo
+cat "$OUT"
+echo "(markdown written to $OUT)"
