@@ -3,9 +3,12 @@ module slipway.dev/slipway
 go 1.26.8
 
 require (
+	github.com/diegoholiveira/jsonlogic/v3 v3.9.1
 	github.com/google/cel-go v0.31.0
 	github.com/spf13/cobra v1.10.2
+	github.com/twmb/murmur3 v1.1.8
 	go.uber.org/goleak v1.3.0
+	golang.org/x/mod v0.42.0
 	golang.org/x/sync v0.25.0
 	gopkg.in/yaml.v3 v3.0.1
 	modernc.org/sqlite v1.62.0
