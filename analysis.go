@@ -61,8 +61,9 @@ func (m Metric) ErrorLimit() int {
 
 // ProviderSpec configures exactly one provider.
 type ProviderSpec struct {
-	Web *WebMetric `json:"web,omitempty"`
-	Job *JobMetric `json:"job,omitempty"`
+	Web     *WebMetric     `json:"web,omitempty"`
+	Job     *JobMetric     `json:"job,omitempty"`
+	Builtin *BuiltinMetric `json:"builtin,omitempty"`
 }
 
 // Kind names the provider set in p, or "" when none is.
@@ -72,6 +73,8 @@ func (p ProviderSpec) Kind() string {
 		return "web"
 	case p.Job != nil:
 		return "job"
+	case p.Builtin != nil:
+		return "builtin"
 	}
 	return ""
 }
@@ -94,6 +97,45 @@ type JobMetric struct {
 	Args    []string          `json:"args,omitempty"`
 	Env     map[string]string `json:"env,omitempty"`
 	Timeout Duration          `json:"timeout,omitempty"`
+}
+
+// Builtin metric names: what BuiltinMetric.Metric may be.
+const (
+	BuiltinErrorRate   = "error_rate"   // share (0-1) of requests answered 5xx
+	BuiltinRequestRate = "request_rate" // requests per second
+	BuiltinLatencyP50  = "latency_p50"  // seconds
+	BuiltinLatencyP95  = "latency_p95"  // seconds
+	BuiltinLatencyP99  = "latency_p99"  // seconds
+	BuiltinRequests    = "requests"     // count over the window
+)
+
+// BuiltinMetrics lists the builtin metric names.
+func BuiltinMetrics() []string {
+	return []string{BuiltinErrorRate, BuiltinRequestRate, BuiltinLatencyP50, BuiltinLatencyP95, BuiltinLatencyP99, BuiltinRequests}
+}
+
+// Builtin revision selectors: the rollout's canary (new) or stable (old) revision.
+const (
+	BuiltinCanary = "canary"
+	BuiltinStable = "stable"
+)
+
+// DefaultBuiltinWindow is the window of a builtin metric that sets none.
+const DefaultBuiltinWindow = Duration(30 * time.Second)
+
+// BuiltinMetric measures what slipway's own proxy saw one revision serve over a recent
+// window. A window without requests has no data (never a success).
+type BuiltinMetric struct {
+	// Metric is one of BuiltinMetrics: error_rate, request_rate, latency_p50, latency_p95,
+	// latency_p99 or requests.
+	Metric string `json:"metric"`
+	// Revision is "canary" (the default) or "stable", or a revision ID (templates usually
+	// write {{canary.revision}}). A run fills it with the rollout's revision ID.
+	Revision string `json:"revision,omitempty"`
+	// Window is how far back to look, in whole seconds; DefaultBuiltinWindow when zero.
+	Window Duration `json:"window,omitempty"`
+	// App is the app whose proxy served the requests; a run fills it with the rollout's app.
+	App string `json:"app,omitempty"`
 }
 
 // Provider takes one measurement of a metric whose template arguments are already expanded.

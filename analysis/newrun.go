@@ -101,7 +101,11 @@ func NewRun(id string, kind slipway.AnalysisKind, step int, r slipway.Rollout, r
 			}
 			seen[m.Name] = name
 			e := &expander{vars: vars, unknown: map[string]bool{}}
-			metrics = append(metrics, expandMetric(m, e))
+			em := expandMetric(m, e)
+			if p := resolveBuiltin(&em, r); p != "" {
+				problems = append(problems, fmt.Sprintf("template %s: metric %s %s", name, m.Name, p))
+			}
+			metrics = append(metrics, em)
 			for _, u := range sortedKeys(e.unknown) {
 				problems = append(problems, fmt.Sprintf("template %s: metric %s uses unknown name {{%s}}", name, m.Name, u))
 			}
@@ -160,6 +164,13 @@ func expandMetric(m slipway.Metric, e *expander) slipway.Metric {
 		c.Headers = expandMap(w.Headers, e)
 		out.Provider.Web = &c
 	}
+	if b := m.Provider.Builtin; b != nil {
+		c := *b
+		c.Metric = e.expand(b.Metric)
+		c.Revision = e.expand(b.Revision)
+		c.App = e.expand(b.App)
+		out.Provider.Builtin = &c
+	}
 	if j := m.Provider.Job; j != nil {
 		c := *j
 		c.Command = e.expand(j.Command)
@@ -171,6 +182,30 @@ func expandMetric(m slipway.Metric, e *expander) slipway.Metric {
 		out.Provider.Job = &c
 	}
 	return out
+}
+
+// resolveBuiltin gives a builtin metric the rollout's app when it names none, and turns
+// "canary" (the default) and "stable" into the rollout's revision IDs, since the provider
+// sees only the metric. It returns a problem when the metric measures a stable revision the
+// rollout does not have.
+func resolveBuiltin(m *slipway.Metric, r slipway.Rollout) string {
+	b := m.Provider.Builtin
+	if b == nil {
+		return ""
+	}
+	if b.App == "" {
+		b.App = r.App
+	}
+	switch b.Revision {
+	case "", slipway.BuiltinCanary:
+		b.Revision = r.To
+	case slipway.BuiltinStable:
+		if r.From == "" {
+			return "measures the stable revision, but the rollout has none"
+		}
+		b.Revision = r.From
+	}
+	return ""
 }
 
 func expandMap(in map[string]string, e *expander) map[string]string {

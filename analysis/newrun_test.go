@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -149,5 +150,48 @@ func TestNewRun_Errors(t *testing.T) {
 				t.Errorf("error %q does not say %q", err, tt.detail)
 			}
 		})
+	}
+}
+
+func TestNewRun_ResolvesBuiltinMetrics(t *testing.T) {
+	builtin := func(name, rev, app string) slipway.Metric {
+		return slipway.Metric{Name: name, SuccessCondition: "result < 0.05", Provider: slipway.ProviderSpec{
+			Builtin: &slipway.BuiltinMetric{Metric: "error_rate", Revision: rev, App: app, Window: slipway.Duration(2e9)},
+		}}
+	}
+	templates := map[string]slipway.AnalysisTemplate{
+		"proxy": {Name: "proxy", Metrics: []slipway.Metric{
+			builtin("default", "", ""),
+			builtin("canary", "canary", ""),
+			builtin("stable", "stable", ""),
+			builtin("placeholder", "{{stable.revision}}", "{{app}}"),
+			builtin("explicit", "ccc333", "other"),
+		}},
+	}
+	run, err := NewRun("r", slipway.AnalysisBackground, 0, testRollout(), slipway.AnalysisRef{Templates: []string{"proxy"}}, templates, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][2]string{ // metric: app, revision
+		"default": {"api", "bbb222"}, "canary": {"api", "bbb222"}, "stable": {"api", "aaa111"},
+		"placeholder": {"api", "aaa111"}, "explicit": {"other", "ccc333"},
+	}
+	for _, m := range run.Metrics {
+		b := m.Provider.Builtin
+		if got := [2]string{b.App, b.Revision}; got != want[m.Name] || b.Metric != "error_rate" || b.Window != slipway.Duration(2e9) {
+			t.Errorf("metric %s: %+v, want app and revision %v", m.Name, *b, want[m.Name])
+		}
+	}
+	if b := templates["proxy"].Metrics[0].Provider.Builtin; b.App != "" || b.Revision != "" {
+		t.Errorf("NewRun changed the template it was given: %+v", *b)
+	}
+
+	// A first rollout has no stable revision to measure.
+	first := testRollout()
+	first.From, first.FromVersion = "", ""
+	_, err = NewRun("r", slipway.AnalysisBackground, 0, first, slipway.AnalysisRef{Templates: []string{"proxy"}}, templates, t0)
+	var se *slipway.Error
+	if !errors.As(err, &se) || se.Code != slipway.EINVALID || !strings.Contains(strings.Join(se.Details, "\n"), "metric stable measures the stable revision, but the rollout has none") {
+		t.Errorf("NewRun without a stable revision: %v (%+v)", err, se)
 	}
 }

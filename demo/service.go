@@ -1,8 +1,9 @@
 // Package demo is slipway's demo: a small HTTP service that reports its version and can be
 // told to fail a share of requests or to add latency (Service), used by `slipway demo`, the
-// end-to-end tests and the benchmarks.
+// end-to-end tests and the benchmarks, and a steady load generator that counts answers by the
+// version that served them (Load, load.go).
 //
-// Start reading at Service.
+// Start reading at Service, then Load.
 package demo
 
 import (

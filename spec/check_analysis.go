@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/cel-go/cel"
 
@@ -74,12 +75,16 @@ func checkMetric(p *problems, path string, m slipway.Metric, declared map[string
 	texts := map[string]string{path + ".successCondition": m.SuccessCondition, path + ".failureCondition": m.FailureCondition}
 
 	pp := path + ".provider"
-	switch set := setNames(map[string]bool{"web": m.Provider.Web != nil, "job": m.Provider.Job != nil}, "web", "job"); len(set) {
+	kinds := map[string]bool{"web": m.Provider.Web != nil, "job": m.Provider.Job != nil, "builtin": m.Provider.Builtin != nil}
+	switch set := setNames(kinds, "builtin", "web", "job"); len(set) {
 	case 0:
-		p.add(pp, "required; use exactly one of web or job")
+		p.add(pp, "required; use exactly one of builtin, web or job")
 	case 1:
 	default:
-		p.add(pp, "sets %s; use exactly one of web or job", andList(set))
+		p.add(pp, "sets %s; use exactly one of builtin, web or job", andList(set))
+	}
+	if b := m.Provider.Builtin; b != nil {
+		checkBuiltin(p, path, m, b, texts)
 	}
 	if w := m.Provider.Web; w != nil {
 		wp := pp + ".web"
@@ -115,6 +120,47 @@ func checkMetric(p *problems, path string, m slipway.Metric, declared map[string
 		}
 	}
 	checkPlaceholders(p, texts, declared)
+}
+
+// builtinRevisionID matches a revision ID (slipway.RevisionSpec.Hash).
+var builtinRevisionID = regexp.MustCompile(`^[0-9a-f]{12}$`)
+
+// maxBuiltinWindow is as far back as the proxy keeps per-second counts.
+const maxBuiltinWindow = slipway.Duration(10 * time.Minute)
+
+// checkBuiltin checks a builtin metric: a known metric name, a revision that is canary,
+// stable, a placeholder or a revision ID, a window of whole seconds the proxy keeps, and a
+// condition to judge by.
+func checkBuiltin(p *problems, path string, m slipway.Metric, b *slipway.BuiltinMetric, texts map[string]string) {
+	bp := path + ".provider.builtin"
+	switch {
+	case b.Metric == "":
+		p.add(bp+".metric", "required; use one of %s", orList(slipway.BuiltinMetrics()))
+	case strings.Contains(b.Metric, "{{"):
+	case !slices.Contains(slipway.BuiltinMetrics(), b.Metric):
+		p.add(bp+".metric", "%q is not a builtin metric; use one of %s%s", b.Metric, orList(slipway.BuiltinMetrics()), didYouMean(b.Metric, slipway.BuiltinMetrics()))
+	}
+	switch r := b.Revision; {
+	case r == "", r == slipway.BuiltinCanary, r == slipway.BuiltinStable, strings.Contains(r, "{{"), builtinRevisionID.MatchString(r):
+	default:
+		p.add(bp+".revision", "%q is not a revision; use canary, stable, {{canary.revision}} or a revision ID (12 hex digits)", r)
+	}
+	switch {
+	case b.Window == 0:
+	case b.Window < slipway.Duration(time.Second):
+		p.add(bp+".window", "%s is shorter than 1s; the proxy counts whole seconds, so use 1s or more (default %s)", b.Window, slipway.DefaultBuiltinWindow)
+	case b.Window > maxBuiltinWindow:
+		p.add(bp+".window", "%s is longer than the %s the proxy keeps; use %s or less", b.Window, maxBuiltinWindow, maxBuiltinWindow)
+	}
+	if b.App != "" && !strings.Contains(b.App, "{{") && (len(b.App) > 63 || !dnsLabel.MatchString(b.App)) {
+		p.add(bp+".app", "%q is not an app name; use lowercase letters, digits and '-', or omit it for the rollout's app", b.App)
+	}
+	if m.SuccessCondition == "" && m.FailureCondition == "" {
+		p.add(path, "a builtin metric needs a successCondition or a failureCondition; add one, like successCondition: result < 0.05")
+	}
+	texts[bp+".metric"] = b.Metric
+	texts[bp+".revision"] = b.Revision
+	texts[bp+".app"] = b.App
 }
 
 // checkCondition compiles a CEL condition over result; {{...}} placeholders are replaced by

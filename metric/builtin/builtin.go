@@ -1,0 +1,101 @@
+// Package builtin is the analysis provider that reads slipway's own proxy metrics: the
+// requests, 5xx answers and latency one revision of an app served over a recent window, as
+// the proxy counted them (proxy.Metrics.Window). It needs no monitoring system, and it sees a
+// bad canary within a second of its first failing answer.
+//
+// Start reading at Provider.Measure.
+package builtin
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"slipway.dev/slipway"
+	"slipway.dev/slipway/proxy"
+)
+
+// Windows is what the provider reads: what app's revision served over the last d.
+// *proxy.Metrics is one.
+type Windows interface {
+	Window(app, revision string, d time.Duration) proxy.Window
+}
+
+var _ Windows = (*proxy.Metrics)(nil)
+
+// Provider measures builtin metrics.
+type Provider struct {
+	windows Windows
+}
+
+var _ slipway.Provider = (*Provider)(nil)
+
+// New returns a Provider reading windows (the server's shared *proxy.Metrics).
+func New(windows Windows) *Provider {
+	return &Provider{windows: windows}
+}
+
+// Measure returns the metric's value over its window as a float64:
+//
+//	error_rate    share (0-1) of the requests answered 5xx
+//	request_rate  requests per second
+//	latency_p50   latency quantiles, in seconds
+//	latency_p95
+//	latency_p99
+//	requests      how many requests were answered
+//
+// The metric's App and Revision must name the app and a revision ID; analysis.NewRun fills
+// them from the rollout ("canary" and "stable" become the rollout's revisions). A window in
+// which the revision answered no request returns slipway.ErrNoData, whatever the metric: an
+// idle revision is never measured as healthy. A metric that names no app, no revision or an
+// unknown metric returns EINVALID.
+func (p *Provider) Measure(ctx context.Context, m slipway.Metric) (any, error) {
+	b := m.Provider.Builtin
+	if b == nil {
+		return nil, slipway.Errorf(slipway.EINVALID, "metric %s has no builtin provider", m.Name)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	switch {
+	case b.App == "":
+		return nil, slipway.Errorf(slipway.EINVALID, "builtin metric %s names no app", m.Name)
+	case b.Revision == "", b.Revision == slipway.BuiltinCanary, b.Revision == slipway.BuiltinStable, strings.Contains(b.Revision, "{{"):
+		return nil, slipway.Errorf(slipway.EINVALID, "builtin metric %s: revision %q is not a revision ID; a run resolves canary and stable from its rollout", m.Name, b.Revision)
+	}
+	window := b.Window.D()
+	if window <= 0 {
+		window = slipway.DefaultBuiltinWindow.D()
+	}
+	if _, ok := value(b.Metric, proxy.Window{}); !ok {
+		return nil, slipway.Errorf(slipway.EINVALID, "builtin metric %s: %q is not a metric; use one of %s",
+			m.Name, b.Metric, strings.Join(slipway.BuiltinMetrics(), ", "))
+	}
+	w := p.windows.Window(b.App, b.Revision, window)
+	if w.Requests == 0 {
+		return nil, fmt.Errorf("revision %s of app %s answered no request in the last %s: %w",
+			b.Revision, b.App, slipway.Duration(window), slipway.ErrNoData)
+	}
+	v, _ := value(b.Metric, w)
+	return v, nil
+}
+
+// value reads metric from w; ok is false for an unknown metric.
+func value(metric string, w proxy.Window) (v float64, ok bool) {
+	switch metric {
+	case slipway.BuiltinErrorRate:
+		return w.ErrorRate, true
+	case slipway.BuiltinRequestRate:
+		return w.RequestRate, true
+	case slipway.BuiltinLatencyP50:
+		return w.P50.Seconds(), true
+	case slipway.BuiltinLatencyP95:
+		return w.P95.Seconds(), true
+	case slipway.BuiltinLatencyP99:
+		return w.P99.Seconds(), true
+	case slipway.BuiltinRequests:
+		return float64(w.Requests), true
+	}
+	return 0, false
+}
