@@ -21,7 +21,8 @@ const maxConflictRetries = 10
 type Config struct {
 	// Store reads the run and commits its measurements.
 	Store slipway.Store
-	// Providers measure, by ProviderSpec.Kind(): "web", "job".
+	// Providers measure, by ProviderSpec.Kind(): "web", "job", "builtin" (a kind with no
+	// provider here is measured as an error).
 	Providers map[string]slipway.Provider
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
