@@ -75,7 +75,9 @@ Every command but validate, schema and server talks to a slipway server over its
 		newHistoryCommand(g),
 		newEventsCommand(g),
 		newLogsCommand(g),
+		newFlagsCommand(g),
 		newDemoAppCommand(),
+		newDemoCommand(),
 	)
 	root.AddCommand(newOperationCommands(g)...)
 	for _, add := range extra {

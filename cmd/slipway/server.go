@@ -17,12 +17,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
 
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/analysis"
 	"slipway.dev/slipway/engine"
+	"slipway.dev/slipway/flags"
 	"slipway.dev/slipway/httpapi"
+	"slipway.dev/slipway/metric/builtin"
 	"slipway.dev/slipway/metric/job"
 	"slipway.dev/slipway/metric/web"
 	"slipway.dev/slipway/platform/local"
@@ -60,6 +61,11 @@ type serverConfig struct {
 type runtimeDeps struct {
 	metrics *proxy.Metrics
 	log     *slog.Logger
+	// inherit holds the app listeners an old server handed over (restart.go); held says
+	// this server was started by a restart in place and must not touch a process until the
+	// old one has let go.
+	inherit map[string]net.Listener
+	held    bool
 }
 
 // platformRun is a platform and, for platforms that own goroutines, the function that runs
@@ -75,7 +81,8 @@ var platforms = map[string]func(cfg serverConfig, deps runtimeDeps) platformRun{
 		return platformRun{Platform: sim.New(sim.Config{ReadyDelay: cfg.readyDelay, MaxOps: 1000})}
 	},
 	"local": func(cfg serverConfig, deps runtimeDeps) platformRun {
-		p := local.New(local.Config{DataDir: cfg.dataDir, Metrics: deps.metrics, Log: deps.log.With("component", "local")})
+		p := local.New(local.Config{DataDir: cfg.dataDir, Metrics: deps.metrics, Log: deps.log.With("component", "local"),
+			Inherit: deps.inherit, StartHeld: deps.held})
 		return platformRun{Platform: p, run: p.Run}
 	},
 }
@@ -140,8 +147,11 @@ directory) and sim (an in-memory platform whose instances become ready after
 Prometheus metrics (the proxy's per-revision requests, errors and latency) are served at
 /metrics beside the API.
 
-The server binds 127.0.0.1 by default. It stops cleanly on SIGINT or SIGTERM; rollouts
-resume where they were when it starts again on the same data directory.`,
+The server binds 127.0.0.1 by default. It stops cleanly on SIGINT or SIGTERM, stopping
+every instance; rollouts resume where they were when it starts again on the same data
+directory. On SIGHUP (local platform) it restarts in place without dropping a request: a
+new server process from the same executable takes over its sockets and adopts the running
+instances, and the old one exits. DATA/server.pid names the process serving.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := cfg.validate(); err != nil {
@@ -165,6 +175,12 @@ resume where they were when it starts again on the same data directory.`,
 func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ Write([]byte) (int, error) }) error {
 	level, _ := parseLevel(cfg.logLevel)
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	defer survivePipes()()
+	inh, err := takeInheritance()
+	if err != nil {
+		return err
+	}
+	defer inh.close()
 	if err := os.MkdirAll(cfg.dataDir, 0o750); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
@@ -180,45 +196,35 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := proxy.NewMetrics(reg)
-	platform := platforms[cfg.platform](cfg, runtimeDeps{metrics: metrics, log: log})
+	platform := platforms[cfg.platform](cfg, runtimeDeps{metrics: metrics, log: log, inherit: inh.apps, held: inh.restarted()})
 	runner := analysis.NewRunner(analysis.Config{Store: store, Log: log.With("component", "analysis"), Providers: map[string]slipway.Provider{
-		"web": web.New(&http.Client{}),
-		"job": job.New(),
+		"web":     web.New(&http.Client{}),
+		"job":     job.New(),
+		"builtin": builtin.New(metrics),
 	}})
-	eng := engine.New(engine.Config{Store: store, Platform: platform, Analysis: runner, Log: log.With("component", "engine"),
-		Poll: cfg.poll, Resync: cfg.resync})
-	api := httpapi.NewServer(httpapi.Config{Deployer: eng, Operator: eng, Status: eng, State: store, Log: log.With("component", "api")})
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("/", api)
-
-	ln, err := net.Listen("tcp", cfg.listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.listen, err)
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	// Streams (SSE) end when the server stops, so Shutdown does not wait on them.
-	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return gctx }}
-	srv.Handler = mux
-	fmt.Fprintf(stdout, "slipway server listening on http://%s (platform %s, data %s)\n", ln.Addr(), cfg.platform, cfg.dataDir)
-
-	g.Go(func() error { return eng.Run(gctx) })
-	if platform.run != nil {
-		g.Go(func() error { return platform.run(gctx) })
-	}
-	g.Go(func() error {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return err
+	// Each start of the engine takes a new one (restart.go); the API drives the latest.
+	// The flags in force and their evaluation counts outlive each engine (restart.go).
+	flagsNow, flagStats := flags.NewCurrent(nil), &flags.Stats{}
+	newEngine := func() (*engine.Engine, http.Handler) {
+		eng := engine.New(engine.Config{Store: store, Platform: platform, Analysis: runner, Log: log.With("component", "engine"),
+			Poll: cfg.poll, Resync: cfg.resync, Flags: flagsNow, FlagStats: flagStats})
+		apiCfg := httpapi.Config{Deployer: eng, Operator: eng, Status: eng, State: store, Log: log.With("component", "api"),
+			Flags: eng, FlagOperator: eng}
+		if logs, ok := platform.Platform.(slipway.LogSource); ok {
+			apiCfg.Logs = logs
 		}
-		return nil
-	})
-	g.Go(func() error {
-		<-gctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-		defer cancel()
-		return srv.Shutdown(sctx)
-	})
-	err = g.Wait()
-	log.Info("server stopped")
-	return err
+		api := httpapi.NewServer(apiCfg)
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.Handle("/", api)
+		return eng, mux
+	}
+
+	ln, err := inh.listen(cfg.listen)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "slipway server listening on http://%s (platform %s, data %s)\n", ln.Addr(), cfg.platform, cfg.dataDir)
+	l := &lifetime{cfg: cfg, log: log, platform: platform, newEngine: newEngine, api: ln, inh: inh, stdout: stdout, stderr: stderr}
+	return l.run(ctx)
 }

@@ -3,7 +3,6 @@ package local
 import (
 	"cmp"
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -58,7 +57,8 @@ type front struct {
 type listener struct {
 	addr  string // as configured ("" when closed)
 	bound string // the address it is bound to
-	srv   *http.Server
+	ln    net.Listener
+	srv   *Graceful
 	err   string // why it could not bind (retried every retryEvery)
 }
 
@@ -98,7 +98,8 @@ func (a *app) setDesired(d *slipway.Desired) bool {
 }
 
 // supervise converges the app whenever it is nudged (and every retryEvery) until ctx ends,
-// then closes its listeners and stops (or, with KeepOnExit, leaves) its instances.
+// then closes its listeners and stops (or, with KeepOnExit or while held, leaves) its
+// instances.
 func (a *app) supervise(ctx context.Context) error {
 	t := time.NewTicker(retryEvery)
 	defer t.Stop()
@@ -153,8 +154,9 @@ func (a *app) converge() {
 	}
 	a.push()
 	cur := a.front.Load().px.Current()
+	held := a.p.isHeld() // while held, instances are stopped by whoever takes over
 	for _, in := range a.instances {
-		if in.draining && !in.stopping && !inTable(cur, in.id) {
+		if !held && in.draining && !in.stopping && !inTable(cur, in.id) {
 			in.stopping = true
 			in.stop(false)
 		}
@@ -210,6 +212,7 @@ func (a *app) adopt(rec instanceRecord) {
 	_, n, _ := parseID(rec.ID)
 	in := a.instance(rec.Revision, n, rec.Version, rec.Spec)
 	in.pid, in.port, in.startTime, in.restarts, in.adopted = rec.PID, rec.Port, rec.StartTime, rec.Restarts, true
+	in.awaited = rec.Ready
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if slices.ContainsFunc(a.instances, func(x *instance) bool { return x.id == in.id }) {
@@ -295,7 +298,9 @@ func inTable(t proxy.Table, id string) bool {
 }
 
 // reconcileListeners opens, moves and closes the main and preview listeners. A listener that
-// cannot bind is retried on the next convergence; its error shows in Observe.
+// cannot bind is retried on the next convergence; its error shows in Observe. A listener
+// handed over by a previous server (Config.Inherit) is used instead of binding anew, once the
+// app is warm: until then the previous server keeps serving it.
 func (a *app) reconcileListeners() {
 	var want [2]string
 	if d := a.desired; d != nil {
@@ -315,7 +320,18 @@ func (a *app) reconcileListeners() {
 		if l.srv != nil {
 			continue
 		}
-		ln, err := net.Listen("tcp", want[i])
+		key := ListenerKey(a.name, i == 1)
+		var ln net.Listener
+		var err error
+		switch {
+		case a.p.inherited(key, want[i]) && !a.warm():
+			continue
+		case a.p.inherited(key, want[i]):
+			ln = a.p.claim(key)
+			a.log.Info("inherited listener taken over", "listener", listenerNames[i])
+		default:
+			ln, err = net.Listen("tcp", want[i])
+		}
 		if err != nil {
 			if msg := err.Error(); msg != l.err {
 				a.log.Error("listener not bound", "listener", listenerNames[i], "addr", want[i], "err", err)
@@ -325,20 +341,20 @@ func (a *app) reconcileListeners() {
 			continue
 		}
 		srv := a.server(i)
-		*l = listener{addr: want[i], bound: ln.Addr().String(), srv: srv}
+		*l = listener{addr: want[i], bound: ln.Addr().String(), ln: ln, srv: srv}
 		a.log.Info("listening", "listener", listenerNames[i], "addr", l.bound)
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(ln); err != nil {
 				a.log.Error("listener failed", "err", err)
 			}
 		}()
 	}
 }
 
-// server returns the http.Server of listener i (HTTP/1.1 and h2c).
-func (a *app) server(i int) *http.Server {
+// server returns the server of listener i (HTTP/1.1 and h2c).
+func (a *app) server(i int) *Graceful {
 	var h http.Handler
 	if i == 0 {
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.front.Load().px.ServeHTTP(w, r) })
@@ -348,17 +364,17 @@ func (a *app) server(i int) *http.Server {
 	var protos http.Protocols
 	protos.SetHTTP1(true)
 	protos.SetUnencryptedHTTP2(true)
-	return &http.Server{
+	return NewGraceful(&http.Server{
 		Handler:           h,
 		Protocols:         &protos,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
-	}
+	})
 }
 
-// closeServer shuts srv down in the background: in-flight requests get DrainTimeout.
-func (a *app) closeServer(srv *http.Server) {
+// closeServer stops srv in the background: in-flight requests get DrainTimeout.
+func (a *app) closeServer(srv *Graceful) {
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -366,20 +382,22 @@ func (a *app) closeServer(srv *http.Server) {
 	}()
 }
 
-func (a *app) shutdownServer(srv *http.Server) {
+// shutdownServer stops srv (Graceful.Stop: no request already sent is dropped); in-flight
+// requests get DrainTimeout.
+func (a *app) shutdownServer(srv *Graceful) {
 	ctx, cancel := context.WithTimeout(context.Background(), a.p.cfg.DrainTimeout)
 	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
+	if err := srv.Stop(ctx); err != nil {
 		a.log.Warn("listener closed before its requests finished", "err", err)
-		_ = srv.Close()
 	}
 }
 
 // shutdown ends the app when Run ends: its listeners first (letting their requests finish),
-// then its instances, and waits for every goroutine it started.
+// then its instances (left running with KeepOnExit or while held), and waits for every
+// goroutine it started.
 func (a *app) shutdown() {
 	a.mu.Lock()
-	var srvs []*http.Server
+	var srvs []*Graceful
 	for i := range a.listeners {
 		if s := a.listeners[i].srv; s != nil {
 			srvs = append(srvs, s)
@@ -393,7 +411,7 @@ func (a *app) shutdown() {
 	}
 	wg.Wait()
 
-	keep := a.p.cfg.KeepOnExit
+	keep := a.p.keepOnExit()
 	a.mu.Lock()
 	if !keep {
 		for _, in := range a.instances {

@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -39,6 +40,7 @@ type instance struct {
 	draining   bool // out of the proxy table, to be stopped
 	stopping   bool // told to stop
 	adopted    bool // its current process was started by an earlier server
+	awaited    bool // adopted while it took traffic at a handover: inherited listeners wait for it
 	pid        int
 	startTime  uint64
 	port       int
@@ -114,7 +116,13 @@ func (in *instance) run() {
 			break
 		}
 		if !haveProcess {
-			if err := in.start(); err != nil {
+			// While the platform is held, the server taking over starts the process.
+			if !p.awaitThaw(in.life) {
+				break
+			}
+			if err := in.start(); errors.Is(err, errHeld) {
+				continue
+			} else if err != nil {
 				in.log.Error("instance not started", "err", err)
 				in.update(func() {
 					in.state, in.message = slipway.InstanceFailed, err.Error()
@@ -138,6 +146,13 @@ func (in *instance) run() {
 		}
 		if out == outUnlive {
 			in.leaveTable()
+			// While held, the process is left to the server taking over.
+			if !p.awaitThaw(in.life) {
+				if !in.keep.Load() {
+					in.terminate()
+				}
+				break
+			}
 			in.terminate()
 		} else {
 			// The process ended by itself; helpers it left in its group (holding its port,
@@ -171,9 +186,15 @@ func (in *instance) run() {
 	p.persist()
 }
 
-// start starts a new process for the instance on a free port.
+// start starts a new process for the instance on a free port. It returns errHeld, starting
+// nothing, while the platform is held.
 func (in *instance) start() error {
 	p := in.a.p
+	p.starting.RLock()
+	defer p.starting.RUnlock()
+	if p.isHeld() {
+		return errHeld
+	}
 	port, err := freePort()
 	if err != nil {
 		return err

@@ -29,6 +29,16 @@
 // instance, so adoption matters after a crash or a SIGKILL of the server (instances run in
 // their own process group and outlive it), or with Config.KeepOnExit.
 //
+// Restarts in place (handover.go). Platform.Handover lets a new server process take over
+// without a moment in which a listener is closed: it holds the platform (no process is
+// started, restarted or stopped, the state file is left alone), writes the state file and
+// returns duplicates of the listening sockets. The new server gets them in Config.Inherit,
+// starts held (Config.StartHeld), adopts the instances, serves each inherited socket once the
+// instances that took traffic are ready again (Platform.Serving), and calls Resume once the
+// old server is gone; the old one's Run then ends leaving every instance running. Listeners
+// stop through Graceful (graceful.go), which, unlike http.Server.Shutdown alone, drops no
+// request on a socket another process still serves.
+//
 // Start reading at Platform.Run and Platform.Apply (this file), then app.converge.
 package local
 
@@ -37,12 +47,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -101,9 +113,19 @@ type Config struct {
 	LogMaxBytes int64
 	// KeepOnExit leaves every instance process running when Run returns, and the state file
 	// as it was, exactly as if the server had been killed. A later Run on the same DataDir
-	// adopts them. It serves tests of adoption and a restart of slipway itself that should
-	// not restart the apps.
+	// adopts them. It serves tests of adoption; a restart in place decides it at shutdown
+	// time instead (Handover).
 	KeepOnExit bool
+	// Inherit holds the listening sockets a previous server process handed over (Handover),
+	// keyed by ListenerKey. An app's listener is taken from here instead of bound anew when
+	// the app's address matches, so the socket never closes across the restart; one that no
+	// app wants is closed. Run owns (and closes) them.
+	Inherit map[string]net.Listener
+	// StartHeld makes Run start held, as a Platform is after Handover: it adopts and probes
+	// instances and serves traffic but starts, restarts and stops no process and writes no
+	// state file until Resume, and leaves every instance running if Run ends before that.
+	// The next server of a restart in place starts so, until the old one has let go.
+	StartHeld bool
 }
 
 // Platform runs apps as local processes behind per-app proxies. It is safe for concurrent
@@ -118,6 +140,24 @@ type Platform struct {
 
 	stateMu   sync.Mutex // serialises persist
 	lastState []byte
+	// restored is set once Run has read the state file: an Apply before that must not
+	// overwrite the file, or the instances it records would never be adopted.
+	restored atomic.Bool
+
+	// holdState says whether the Platform is held for a handover (handover.go); starting is
+	// held for reading while a process starts, so that hold can wait for starts under way.
+	holdState holdState
+	starting  sync.RWMutex
+
+	// inherit holds the inherited listeners no app has claimed yet; serving is closed once
+	// there are none left.
+	inheritMu   sync.Mutex
+	inherit     map[string]net.Listener
+	serving     chan struct{}
+	servingOnce sync.Once
+	// warmBy is when inherited listeners are served even if adopted instances are not ready
+	// again; set by Run before any supervisor starts.
+	warmBy time.Time
 
 	mu     sync.Mutex
 	apps   map[string]*app
@@ -165,15 +205,17 @@ func New(cfg Config) *Platform {
 			// A redirect answers the probe (3xx passes); it is not followed.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		apps: map[string]*app{},
+		apps:    map[string]*app{},
+		inherit: maps.Clone(cfg.Inherit),
+		serving: make(chan struct{}),
 	}
 }
 
 // Run adopts the instances recorded in the state file, runs one supervisor per app until
 // ctx ends, and then stops everything: each app's listeners first, then every instance
 // (drain, SIGTERM, SIGKILL), so that no process outlives the server (unless
-// Config.KeepOnExit). It returns after every goroutine it started has exited. Run may be
-// called once.
+// Config.KeepOnExit, or while held: see Handover). It returns after every goroutine it
+// started has exited. Run may be called once.
 func (p *Platform) Run(ctx context.Context) error {
 	p.mu.Lock()
 	if p.phase != phaseNew {
@@ -181,9 +223,17 @@ func (p *Platform) Run(ctx context.Context) error {
 		return errors.New("local: Run called twice")
 	}
 	p.mu.Unlock()
+	if p.cfg.StartHeld {
+		p.hold()
+	}
 	if err := p.restore(); err != nil {
+		p.closeInherited()
 		return fmt.Errorf("local: %w", err)
 	}
+	p.restored.Store(true)
+	p.persist() // what was applied before Run
+	p.warmBy = time.Now().Add(warmTimeout)
+	p.dropUnwanted()
 	g, gctx := errgroup.WithContext(ctx)
 	p.mu.Lock()
 	p.runCtx, p.group, p.phase = gctx, g, phaseRunning
@@ -200,8 +250,9 @@ func (p *Platform) Run(ctx context.Context) error {
 		return nil
 	})
 	err := g.Wait()
+	p.closeInherited()
 	p.transport.CloseIdleConnections()
-	if !p.cfg.KeepOnExit {
+	if !p.keepOnExit() {
 		p.persist()
 	}
 	if err != nil {
@@ -209,6 +260,10 @@ func (p *Platform) Run(ctx context.Context) error {
 	}
 	return nil
 }
+
+// keepOnExit reports whether the end of Run leaves every instance running: with
+// Config.KeepOnExit, or while held (handed over, or not yet taken over).
+func (p *Platform) keepOnExit() bool { return p.cfg.KeepOnExit || p.isHeld() }
 
 // lookup returns the app named name, or nil.
 func (p *Platform) lookup(name string) *app {

@@ -1,6 +1,7 @@
 package local_test
 
 import (
+	"context"
 	"encoding/json"
 	"maps"
 	"net/http"
@@ -172,4 +173,51 @@ func rewriteState(t testing.TB, dir string, f func(map[string]any)) {
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// An engine that starts at the same time as the platform may apply before Run has read the
+// state file; that must not overwrite the file and lose the instances to adopt.
+func TestRun_AdoptsWhenAppliedBeforeRun(t *testing.T) {
+	dir := t.TempDir()
+	c := client(t)
+	const app = "early"
+	v1 := revision(app, "v1", slipway.Health{Readiness: fastProbe("/healthz", 3)})
+	d := slipway.Desired{
+		App: app, Traffic: slipway.Traffic{Listen: "127.0.0.1:0"},
+		Revisions: []slipway.Placement{place(v1, 2)}, Split: weights(v1, 100),
+	}
+	first := start(t, local.Config{DataDir: dir, KeepOnExit: true})
+	apply(t, first, d)
+	until(t, first, app, "ready", readyCount(map[string]int{v1.ID: 2}))
+	pids := pidsOf(t, first, c, app)
+	first.stop()
+	t.Cleanup(func() {
+		for _, pid := range pids {
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			_, _ = syscall.Wait4(pid, nil, syscall.WNOHANG, nil)
+		}
+	})
+
+	p := local.New(local.Config{DataDir: dir, DrainTimeout: 3 * time.Second, StopGrace: 3 * time.Second})
+	apply(t, p, d)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		}
+	}
+	t.Cleanup(stop)
+	until(t, p, app, "adopted", readyCount(map[string]int{v1.ID: 2}))
+	if now := pidsOf(t, p, c, app); !maps.Equal(now, pids) {
+		t.Errorf("instances after an apply before Run: %v, want the adopted %v", now, pids)
+	}
+	stop()
+	waitGone(t, pids)
 }

@@ -41,34 +41,50 @@ type instanceRecord struct {
 	Spec slipway.RevisionSpec `json:"spec"`
 	// Version is the revision's version label.
 	Version string `json:"version,omitempty"`
+	// Ready says the instance was taking traffic when the state was written for a handover
+	// (it is set only then): the next server serves its inherited listeners once such
+	// instances are ready again.
+	Ready bool `json:"ready,omitempty"`
 }
 
 // persist writes the state file if it changed: a temporary file, then a rename, so a crash
 // leaves either the old file or the new one. Errors are logged: the live world is not
-// worse for a state file that lags, only a later adoption is.
+// worse for a state file that lags, only a later adoption is. Before Run has read the file,
+// and while the platform is held (the file belongs to the handover), it is left alone.
 func (p *Platform) persist() {
-	if p.cfg.DataDir == "" {
+	if !p.restored.Load() || p.isHeld() {
 		return
+	}
+	if err := p.save(false); err != nil {
+		p.log.Error("state not saved", "err", err)
+	}
+}
+
+// save writes the state file if it changed. For a handover it leaves out the instances
+// being stopped (this server finishes stopping them) and records which instances take
+// traffic.
+func (p *Platform) save(handover bool) error {
+	if p.cfg.DataDir == "" {
+		return nil
 	}
 	p.stateMu.Lock()
 	defer p.stateMu.Unlock()
-	b, err := json.MarshalIndent(p.snapshot(), "", "  ")
+	b, err := json.MarshalIndent(p.snapshot(handover), "", "  ")
 	if err != nil {
-		p.log.Error("state not saved", "err", err)
-		return
+		return fmt.Errorf("encode state: %w", err)
 	}
 	if bytes.Equal(b, p.lastState) {
-		return
+		return nil
 	}
 	if err := writeAtomic(filepath.Join(p.cfg.DataDir, stateFileName), b); err != nil {
-		p.log.Error("state not saved", "err", err)
-		return
+		return err
 	}
 	p.lastState = b
+	return nil
 }
 
-// snapshot collects what persist writes, sorted so that equal states give equal bytes.
-func (p *Platform) snapshot() stateFile {
+// snapshot collects what save writes, sorted so that equal states give equal bytes.
+func (p *Platform) snapshot(handover bool) stateFile {
 	p.mu.Lock()
 	apps := make([]*app, 0, len(p.apps))
 	for _, a := range p.apps {
@@ -83,12 +99,13 @@ func (p *Platform) snapshot() stateFile {
 			st.Apps = append(st.Apps, *a.desired)
 		}
 		for _, in := range a.instances {
-			if in.pid <= 0 {
+			if in.pid <= 0 || (handover && in.stopping) {
 				continue
 			}
 			st.Instances = append(st.Instances, instanceRecord{
 				App: a.name, Revision: in.rev, ID: in.id, PID: in.pid, Port: in.port,
 				StartTime: in.startTime, Restarts: in.restarts, Spec: in.spec, Version: in.version,
+				Ready: handover && in.ready && !in.draining,
 			})
 		}
 		a.mu.Unlock()

@@ -1,0 +1,472 @@
+package main
+
+// The server's lifetime: run until SIGINT or SIGTERM, and restart in place on SIGHUP.
+//
+// A restart in place hands over to a new server process started from the same executable
+// with the same arguments, without closing a listening socket: the kernel keeps queueing
+// connections while the processes change, so no request is refused. The order keeps two
+// engines from ever running at once and two platforms from ever managing one instance:
+//
+//  1. the old server stops its engine (and with it every analysis execution), not its proxies;
+//  2. its platform holds (starts, restarts and stops no process), writes its state file for
+//     the new server and exports its listening sockets; the old server starts the new one
+//     with those sockets and its API socket as inherited file descriptors (SLIPWAY_INHERIT
+//     names them) and a pipe to say it is ready on (SLIPWAY_READY_FD);
+//  3. the new server opens the store, adopts the instances (held), serves each inherited
+//     app socket once its instances are ready again, and writes "ready" on the pipe;
+//  4. the old server stops accepting (in-flight requests finish) and exits 0, leaving every
+//     instance running; the new one then serves the API, resumes its platform and starts its
+//     engine, which carries every rollout on from the store.
+//
+// If the new server is not ready within handoverTimeout (or exits), the old one closes the
+// pipe, kills it (it was held, so it changed nothing), resumes its platform and starts a new
+// engine: nothing is lost.
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"slipway.dev/slipway/engine"
+	"slipway.dev/slipway/platform/local"
+)
+
+// Restart in place.
+const (
+	// envInherit names the inherited listening sockets: "api=3,web/main=4" (the API's, then
+	// each app listener's, keyed by local.ListenerKey).
+	envInherit = "SLIPWAY_INHERIT"
+	// envReadyFD is the descriptor of the pipe a new server writes "ready" on.
+	envReadyFD = "SLIPWAY_READY_FD"
+	// apiKey names the API's socket in envInherit.
+	apiKey = "api"
+	// handoverTimeout bounds how long the old server waits for the new one to be ready.
+	handoverTimeout = 30 * time.Second
+	// parentPoll is how often a new server checks whether the old one has exited.
+	parentPoll = 20 * time.Millisecond
+	// pidFileName is the file in the data directory that holds the pid of the server serving
+	// it (a restart in place changes it).
+	pidFileName = "server.pid"
+)
+
+// handoverPlatform is a platform that can hand its instances and sockets over to a new
+// server process (local.Platform).
+type handoverPlatform interface {
+	Handover() (map[string]*os.File, error)
+	Resume()
+	Serving() <-chan struct{}
+}
+
+var _ handoverPlatform = (*local.Platform)(nil)
+
+// inheritance is what a server started by a restart in place received from the old one.
+type inheritance struct {
+	api  net.Listener            // the API's socket; nil when not inherited
+	apps map[string]net.Listener // the app listeners, by local.ListenerKey
+	// ready is the pipe to say "ready" on; nil for a server not started by a restart.
+	ready *os.File
+	// parent is the old server's pid.
+	parent int
+}
+
+// takeInheritance reads what a restart in place passed down, and clears its environment
+// variables so that the instances do not see them.
+func takeInheritance() (*inheritance, error) {
+	inh := &inheritance{apps: map[string]net.Listener{}}
+	spec, readyFD := os.Getenv(envInherit), os.Getenv(envReadyFD)
+	_ = os.Unsetenv(envInherit)
+	_ = os.Unsetenv(envReadyFD)
+	if spec == "" && readyFD == "" {
+		return inh, nil
+	}
+	inh.parent = os.Getppid()
+	for entry := range strings.SplitSeq(spec, ",") {
+		if entry == "" {
+			continue
+		}
+		key, fds, _ := strings.Cut(entry, "=")
+		fd, err := strconv.Atoi(fds)
+		if err != nil || fd < 3 || key == "" {
+			inh.discard()
+			return nil, fmt.Errorf("%s: bad entry %q (want key=fd)", envInherit, entry)
+		}
+		syscall.CloseOnExec(fd)
+		f := os.NewFile(uintptr(fd), key)
+		ln, err := net.FileListener(f)
+		_ = f.Close()
+		if err != nil {
+			inh.discard()
+			return nil, fmt.Errorf("%s: %s: %w", envInherit, key, err)
+		}
+		if key == apiKey {
+			inh.api = ln
+		} else {
+			inh.apps[key] = ln
+		}
+	}
+	if readyFD != "" {
+		fd, err := strconv.Atoi(readyFD)
+		if err != nil || fd < 3 {
+			inh.discard()
+			return nil, fmt.Errorf("%s: bad descriptor %q", envReadyFD, readyFD)
+		}
+		syscall.CloseOnExec(fd)
+		inh.ready = os.NewFile(uintptr(fd), "ready")
+	}
+	return inh, nil
+}
+
+// restarted reports whether this server was started by a restart in place.
+func (inh *inheritance) restarted() bool { return inh.parent != 0 }
+
+// listen returns the inherited API socket, or binds addr.
+func (inh *inheritance) listen(addr string) (net.Listener, error) {
+	if ln := inh.api; ln != nil {
+		inh.api = nil
+		return ln, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// discard closes everything inherited, the app listeners included.
+func (inh *inheritance) discard() {
+	for _, ln := range inh.apps {
+		_ = ln.Close()
+	}
+	inh.close()
+}
+
+// close closes whatever nothing took over (the app listeners belong to the platform).
+func (inh *inheritance) close() {
+	if inh.api != nil {
+		_ = inh.api.Close()
+	}
+	if inh.ready != nil {
+		_ = inh.ready.Close()
+	}
+}
+
+// lifetime is a wired server: what runServer built, run by run.
+type lifetime struct {
+	cfg      serverConfig
+	log      *slog.Logger
+	platform platformRun
+	// newEngine returns a new engine and the API handler that drives it; each start of the
+	// engine (the first one, and one after a handover that did not happen) takes a new one.
+	newEngine func() (*engine.Engine, http.Handler)
+	api       net.Listener
+	inh       *inheritance
+	stdout    io.Writer
+	stderr    io.Writer
+
+	handler atomic.Pointer[http.Handler]
+}
+
+// run serves until ctx ends (everything stops) or a SIGHUP hands over to a new server
+// process (this one exits, its instances keep running).
+func (l *lifetime) run(ctx context.Context) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	// life ends the platform and the API: at the end of run, whether everything stops or
+	// this server handed over (then its platform is held and leaves the instances running).
+	life, endLife := context.WithCancel(context.Background())
+	defer endLife()
+	g, gctx := errgroup.WithContext(life)
+	if l.platform.run != nil {
+		g.Go(func() error { return l.platform.run(gctx) })
+	}
+	// Streams (SSE) end when the server stops, so stopping does not wait on them. The API's
+	// socket may be shared with the next server, so the stop drops no request (Graceful).
+	srv := local.NewGraceful(&http.Server{ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return gctx },
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*l.handler.Load()).ServeHTTP(w, r) })})
+	serveAPI := func() { g.Go(func() error { return srv.Serve(l.api) }) }
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		return srv.Stop(sctx)
+	})
+
+	handedOver := false
+	err := func() error {
+		eng := l.nextEngine()
+		if l.inh.restarted() {
+			if err := l.takeOver(ctx, gctx); err != nil {
+				// Still held: the instances keep running for whichever server comes next.
+				_ = l.api.Close()
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+		}
+		serveAPI()
+		if !l.inh.restarted() {
+			writePIDFile(l.cfg.dataDir, l.log)
+		}
+		for {
+			restart, err := l.runEngine(ctx, gctx, hup, eng)
+			if !restart {
+				return err
+			}
+			if err := l.handover(ctx, l.platform.Platform.(handoverPlatform)); err != nil {
+				l.log.Error("restart in place failed; this server carries on", "err", err)
+				writePIDFile(l.cfg.dataDir, l.log) // in case the new server wrote its own
+				eng = l.nextEngine()
+				continue
+			}
+			handedOver = true
+			return nil
+		}
+	}()
+	endLife()
+	if gerr := g.Wait(); err == nil {
+		err = gerr
+	}
+	if handedOver {
+		l.log.Info("server handed over")
+	} else {
+		removePIDFile(l.cfg.dataDir)
+		l.log.Info("server stopped")
+	}
+	return err
+}
+
+// nextEngine returns a new engine and points the API at it.
+func (l *lifetime) nextEngine() *engine.Engine {
+	eng, h := l.newEngine()
+	l.handler.Store(&h)
+	return eng
+}
+
+// runEngine runs eng until ctx or gctx ends or it fails, or until SIGHUP asks for a restart
+// in place (restart true; the engine has stopped by then).
+func (l *lifetime) runEngine(ctx, gctx context.Context, hup <-chan os.Signal, eng *engine.Engine) (restart bool, err error) {
+	engCtx, stop := context.WithCancel(gctx)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(engCtx) }()
+	for {
+		select {
+		case <-ctx.Done():
+			stop()
+			return false, <-done
+		case <-gctx.Done():
+			stop()
+			return false, <-done
+		case err := <-done:
+			return false, err
+		case <-hup:
+		}
+		if _, ok := l.platform.Platform.(handoverPlatform); !ok {
+			l.log.Warn("restart ignored", "reason", "platform "+l.cfg.platform+" cannot hand over its instances")
+			continue
+		}
+		l.log.Info("restart in place requested")
+		stop()
+		if err := <-done; err != nil {
+			l.log.Error("engine stopped with an error before the restart", "err", err)
+		}
+		return true, nil
+	}
+}
+
+// handover starts a new server process with this one's sockets and waits until it is
+// ready. On error nothing changed: the platform is resumed and the caller carries on.
+func (l *lifetime) handover(ctx context.Context, hp handoverPlatform) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the executable: %w", err)
+	}
+	apiFile, err := local.ListenerFile(l.api)
+	if err != nil {
+		return err
+	}
+	files, err := hp.Handover()
+	if err != nil {
+		_ = apiFile.Close()
+		return err
+	}
+	extra := []*os.File{apiFile}
+	spec := []string{apiKey + "=3"}
+	for _, k := range slices.Sorted(maps.Keys(files)) {
+		spec = append(spec, k+"="+strconv.Itoa(3+len(extra)))
+		extra = append(extra, files[k])
+	}
+	closeFiles := func() {
+		for _, f := range extra {
+			_ = f.Close()
+		}
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		closeFiles()
+		hp.Resume()
+		return fmt.Errorf("ready pipe: %w", err)
+	}
+	readyFD := 3 + len(extra)
+	extra = append(extra, w)
+
+	cmd := exec.Command(exe, os.Args[1:]...)
+	cmd.Stdout, cmd.Stderr = fileOr(l.stdout, os.Stdout), fileOr(l.stderr, os.Stderr)
+	cmd.ExtraFiles = extra
+	cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, envInherit+"=") || strings.HasPrefix(kv, envReadyFD+"=")
+	}), envInherit+"="+strings.Join(spec, ","), envReadyFD+"="+strconv.Itoa(readyFD))
+	err = cmd.Start()
+	closeFiles() // the child has its copies; this process keeps serving on its own
+	if err != nil {
+		_ = r.Close()
+		hp.Resume()
+		return fmt.Errorf("start the new server: %w", err)
+	}
+	log := l.log.With("pid", cmd.Process.Pid)
+	log.Info("new server started")
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	ready := make(chan error, 1)
+	go func() {
+		line, err := bufio.NewReader(r).ReadString('\n')
+		if err == nil && line != "ready\n" {
+			err = fmt.Errorf("said %q", line)
+		}
+		ready <- err
+	}()
+
+	t := time.NewTimer(handoverTimeout)
+	defer t.Stop()
+	var why error
+	reaped := false
+	select {
+	case err := <-ready:
+		if err == nil {
+			_ = r.Close()
+			log.Info("new server ready; this one stops accepting")
+			return nil
+		}
+		why = fmt.Errorf("new server not ready: %w", err)
+	case <-exited:
+		reaped = true
+		why = fmt.Errorf("new server exited before it was ready (%s)", cmd.ProcessState)
+	case <-t.C:
+		why = fmt.Errorf("new server not ready within %v", handoverTimeout)
+	case <-ctx.Done():
+		why = errors.New("stop requested during the restart")
+	}
+	// A "ready" written from now on fails (or goes unread): the new server is killed while
+	// it is still held, so it has changed nothing.
+	_ = r.Close()
+	if !reaped {
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+	hp.Resume()
+	return why
+}
+
+// takeOver completes a restart in place in the new server: once its platform serves the
+// inherited sockets it says "ready" to the old server, waits for it to exit, and resumes the
+// platform. An error leaves the platform held.
+func (l *lifetime) takeOver(ctx, gctx context.Context) error {
+	hp, ok := l.platform.Platform.(handoverPlatform)
+	if ok {
+		t := time.NewTimer(handoverTimeout)
+		defer t.Stop()
+		select {
+		case <-hp.Serving():
+		case <-t.C:
+			return errors.New("restart: inherited listeners not served in time")
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-gctx.Done():
+			return errors.New("restart: the platform stopped")
+		}
+	}
+	_, err := l.inh.ready.WriteString("ready\n")
+	_ = l.inh.ready.Close()
+	l.inh.ready = nil
+	if err != nil {
+		return fmt.Errorf("restart: the old server did not take the ready signal: %w", err)
+	}
+	writePIDFile(l.cfg.dataDir, l.log)
+	// The old server now stops accepting and exits; until it has, it may still finish
+	// requests to the instances, so none is stopped before.
+	tick := time.NewTicker(parentPoll)
+	defer tick.Stop()
+	for os.Getppid() == l.inh.parent {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	if ok {
+		hp.Resume()
+	}
+	l.log.Info("took over from the old server", "old", l.inh.parent)
+	return nil
+}
+
+// survivePipes keeps a write to a closed stdout or stderr pipe from killing the server
+// (Go's default for SIGPIPE on descriptors 1 and 2): a server started by a restart in place
+// inherits its predecessor's stdout, whose reader may be long gone. Notify, unlike Ignore,
+// leaves the signal's default in place for the instances the server starts. The returned
+// function undoes it.
+func survivePipes() func() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGPIPE)
+	return func() { signal.Stop(ch) }
+}
+
+// fileOr returns w when it is a file (so a child can write to it directly), else def.
+func fileOr(w io.Writer, def *os.File) *os.File {
+	if f, ok := w.(*os.File); ok {
+		return f
+	}
+	return def
+}
+
+// writePIDFile records this process as the data directory's server.
+func writePIDFile(dir string, log *slog.Logger) {
+	path := filepath.Join(dir, pidFileName)
+	tmp := path + ".tmp"
+	err := os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		log.Warn("pid file not written", "err", err)
+	}
+}
+
+// removePIDFile removes the pid file if it still names this process.
+func removePIDFile(dir string) {
+	path := filepath.Join(dir, pidFileName)
+	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(os.Getpid()) {
+		_ = os.Remove(path)
+	}
+}

@@ -1,0 +1,371 @@
+package local_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"slipway.dev/slipway"
+	"slipway.dev/slipway/platform/local"
+)
+
+// traffic sends GET requests to url from a few goroutines until stopped, half of them on
+// new connections, and counts the failures.
+type traffic struct {
+	ok, failed atomic.Int64
+	mu         sync.Mutex
+	first      []string
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+}
+
+func startTraffic(t testing.TB, url string) *traffic {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	tr := &traffic{cancel: cancel}
+	for i := range 4 {
+		c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: i%2 == 0}}
+		tr.wg.Go(func() {
+			defer c.CloseIdleConnections()
+			for ctx.Err() == nil {
+				code, body, err := get(c, url)
+				if err == nil && code == http.StatusOK {
+					tr.ok.Add(1)
+				} else {
+					tr.failed.Add(1)
+					tr.mu.Lock()
+					if len(tr.first) < 5 {
+						tr.first = append(tr.first, body+" "+errString(err))
+					}
+					tr.mu.Unlock()
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		})
+	}
+	t.Cleanup(tr.stop)
+	return tr
+}
+
+func (tr *traffic) stop() {
+	tr.cancel()
+	tr.wg.Wait()
+}
+
+// check stops the traffic and fails the test on any failed request.
+func (tr *traffic) check(t testing.TB, what string) {
+	t.Helper()
+	tr.stop()
+	t.Logf("%s: %d requests answered, %d failed", what, tr.ok.Load(), tr.failed.Load())
+	if tr.ok.Load() == 0 {
+		t.Errorf("%s: no request was answered", what)
+	}
+	if n := tr.failed.Load(); n > 0 {
+		t.Errorf("%s: %d requests failed; first: %q", what, n, tr.first)
+	}
+}
+
+// inherit turns the files Handover returned into listeners for Config.Inherit, as a new
+// server process does with the descriptors it inherited.
+func inherit(t testing.TB, files map[string]*os.File) map[string]net.Listener {
+	t.Helper()
+	out := map[string]net.Listener{}
+	for key, f := range files {
+		ln, err := net.FileListener(f)
+		if err != nil {
+			t.Fatalf("listener %s from its file: %v", key, err)
+		}
+		_ = f.Close()
+		out[key] = ln
+	}
+	return out
+}
+
+// killOnCleanup kills the process groups of pids when the test ends, whatever happened.
+func killOnCleanup(t testing.TB, pids map[string]int) {
+	t.Cleanup(func() {
+		for _, pid := range pids {
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			_, _ = syscall.Wait4(pid, nil, syscall.WNOHANG, nil)
+		}
+	})
+}
+
+func TestHandover_NextPlatformTakesOverUnderTraffic(t *testing.T) {
+	dir := t.TempDir()
+	c := client(t)
+	const app = "handover"
+	v1 := revision(app, "v1", slipway.Health{Readiness: fastProbe("/healthz", 3)})
+	d := slipway.Desired{
+		App: app, Traffic: slipway.Traffic{Listen: "127.0.0.1:0", Preview: "127.0.0.1:0"},
+		Revisions: []slipway.Placement{place(v1, 3)}, Split: weights(v1, 100), Preview: v1.ID,
+	}
+	old := start(t, local.Config{DataDir: dir})
+	apply(t, old, d)
+	until(t, old, app, "ready", readyCount(map[string]int{v1.ID: 3}))
+	pids := pidsOf(t, old, c, app)
+	killOnCleanup(t, pids)
+	mainAddr, previewAddr := old.ListenAddrs(app)
+	tr := startTraffic(t, "http://"+mainAddr+"/")
+	time.Sleep(200 * time.Millisecond)
+
+	files, err := old.Handover()
+	if err != nil {
+		t.Fatalf("Handover: %v", err)
+	}
+	want := []string{local.ListenerKey(app, false), local.ListenerKey(app, true)}
+	if len(files) != 2 || files[want[0]] == nil || files[want[1]] == nil {
+		t.Fatalf("Handover returned %v, want the keys %v", keysOf(files), want)
+	}
+	recs := stateOf(t, dir)
+	if len(recs) != 3 {
+		t.Errorf("state written for the handover has %d instances, want 3", len(recs))
+	}
+	for _, r := range recs {
+		if !r.Ready || r.PID != pids[r.ID] {
+			t.Errorf("handover record %+v: want ready with pid %d", r, pids[r.ID])
+		}
+	}
+	next := start(t, local.Config{DataDir: dir, Inherit: inherit(t, files), StartHeld: true})
+	select {
+	case <-next.Serving():
+	case <-time.After(waitFor):
+		t.Fatalf("the next platform does not serve its inherited listeners after %v", waitFor)
+	}
+	if m, p := next.ListenAddrs(app); m != mainAddr || p != previewAddr {
+		t.Errorf("next platform listens on %s and %s, want the inherited %s and %s", m, p, mainAddr, previewAddr)
+	}
+
+	// Both serve for a while; then the old one exits, leaving every instance running.
+	time.Sleep(300 * time.Millisecond)
+	old.stop()
+	for id, pid := range pids {
+		if gone(pid) {
+			t.Fatalf("instance %s (pid %d) did not outlive the held platform", id, pid)
+		}
+	}
+
+	// Still held: a process that ends is not restarted until Resume.
+	victim := v1.ID + "-2"
+	if err := syscall.Kill(pids[victim], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	until(t, next, app, "the killed instance out of the table", func(o slipway.Observed) bool {
+		return o.Revision(v1.ID).Ready() == 2
+	})
+	time.Sleep(300 * time.Millisecond)
+	if o, _ := next.Observe(t.Context(), app); o.Revision(v1.ID).Ready() != 2 {
+		t.Errorf("a held platform brought the killed instance back: %+v", o)
+	}
+	next.Resume()
+	until(t, next, app, "the killed instance replaced after Resume", readyCount(map[string]int{v1.ID: 3}))
+	tr.check(t, "handover")
+
+	now := pidsOf(t, next, c, app)
+	for id, pid := range pids {
+		if id != victim && now[id] != pid {
+			t.Errorf("instance %s runs pid %d after the handover, want %d (no restart)", id, now[id], pid)
+		}
+	}
+	if now[victim] == pids[victim] {
+		t.Errorf("instance %s was not replaced", victim)
+	}
+	if code, body, err := get(c, "http://"+previewAddr+"/"); err != nil || code != http.StatusOK {
+		t.Errorf("preview listener after the handover: %d %q %v", code, body, err)
+	}
+	next.stop()
+	waitGone(t, now)
+}
+
+func keysOf(m map[string]*os.File) []string {
+	var out []string
+	for k := range maps.Keys(m) {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestHandover_ResumeWhenNobodyTakesOver(t *testing.T) {
+	c := client(t)
+	const app = "resume"
+	v1 := revision(app, "v1", slipway.Health{Readiness: fastProbe("/healthz", 3)})
+	s := start(t, local.Config{})
+	apply(t, s, slipway.Desired{
+		App: app, Traffic: slipway.Traffic{Listen: "127.0.0.1:0"},
+		Revisions: []slipway.Placement{place(v1, 2)}, Split: weights(v1, 100),
+	})
+	until(t, s, app, "ready", readyCount(map[string]int{v1.ID: 2}))
+	pids := pidsOf(t, s, c, app)
+	killOnCleanup(t, pids)
+	mainAddr, _ := s.ListenAddrs(app)
+	tr := startTraffic(t, "http://"+mainAddr+"/")
+
+	files, err := s.Handover()
+	if err != nil {
+		t.Fatalf("Handover: %v", err)
+	}
+	for _, f := range files {
+		_ = f.Close() // the next server never came
+	}
+	// Held: scaling up starts nothing.
+	apply(t, s, slipway.Desired{
+		App: app, Traffic: slipway.Traffic{Listen: "127.0.0.1:0"},
+		Revisions: []slipway.Placement{place(v1, 3)}, Split: weights(v1, 100),
+	})
+	time.Sleep(300 * time.Millisecond)
+	if o, _ := s.Observe(t.Context(), app); o.Revision(v1.ID).Ready() != 2 {
+		t.Errorf("a held platform started an instance: %+v", o)
+	}
+	s.Resume()
+	until(t, s, app, "scaled up after Resume", readyCount(map[string]int{v1.ID: 3}))
+	tr.check(t, "failed handover")
+	now := pidsOf(t, s, c, app)
+	for id, pid := range pids {
+		if now[id] != pid {
+			t.Errorf("instance %s runs pid %d after Resume, want %d", id, now[id], pid)
+		}
+	}
+	// Not held any more: the end of Run stops everything.
+	s.stop()
+	waitGone(t, now)
+}
+
+func TestHandover_InheritedListenerNobodyWantsIsClosed(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	s := start(t, local.Config{Inherit: map[string]net.Listener{local.ListenerKey("gone", false): ln}, StartHeld: true})
+	select {
+	case <-s.Serving():
+	case <-time.After(waitFor):
+		t.Fatalf("Serving not closed after %v although no app wants the inherited listener", waitFor)
+	}
+	if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		conn.Close()
+		t.Errorf("the unwanted inherited listener %s still accepts", addr)
+	}
+}
+
+func TestHandover_NeedsADataDirectory(t *testing.T) {
+	p := local.New(local.Config{})
+	_, err := p.Handover()
+	var se *slipway.Error
+	if !errors.As(err, &se) || se.Code != slipway.EINVALID {
+		t.Errorf("Handover without a data directory: %v, want EINVALID", err)
+	}
+}
+
+func TestListenerFile_SharesTheSocketAndStaysNonBlocking(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f, err := local.ListenerFile(ln)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Passing it to a child (which calls Fd) must not make the shared socket blocking.
+	cmd := exec.Command("true")
+	cmd.ExtraFiles = []*os.File{f}
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	flags, err := fdFlags(ln)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if flags&syscall.O_NONBLOCK == 0 {
+		t.Errorf("the listener's socket became blocking after its file was passed to a child")
+	}
+
+	// The duplicate is the same socket: it accepts on the same address after the original
+	// is closed.
+	dup, err := net.FileListener(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Close()
+	defer dup.Close()
+	if dup.Addr().String() != ln.Addr().String() {
+		t.Errorf("duplicate bound to %s, want %s", dup.Addr(), ln.Addr())
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		t.Fatalf("dial %s after closing the original: %v", addr, err)
+	}
+	defer conn.Close()
+	accepted := make(chan error, 1)
+	go func() {
+		c, err := dup.Accept()
+		if err == nil {
+			c.Close()
+		}
+		accepted <- err
+	}()
+	select {
+	case err := <-accepted:
+		if err != nil {
+			t.Errorf("accept on the duplicate: %v", err)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("the duplicate accepted nothing")
+	}
+}
+
+// fdFlags returns the file status flags of ln's socket.
+func fdFlags(ln net.Listener) (int, error) {
+	rc, err := ln.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var flags uintptr
+	var errno syscall.Errno
+	if err := rc.Control(func(fd uintptr) {
+		flags, _, errno = syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_GETFL, 0)
+	}); err != nil {
+		return 0, err
+	}
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(flags), nil
+}
+
+// record is the part of an instance record of the state file the tests read.
+type record struct {
+	ID    string `json:"id"`
+	PID   int    `json:"pid"`
+	Ready bool   `json:"ready"`
+}
+
+// stateOf reads the instance records of dir's state file.
+func stateOf(t testing.TB, dir string) []record {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "instances.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Instances []record `json:"instances"`
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Instances
+}
