@@ -137,7 +137,7 @@ func (a *app) converge() {
 			}
 		}
 		for _, in := range a.instances {
-			if !in.draining && !places(*d, in.rev) {
+			if !in.draining && !d.Places(in.rev) {
 				in.draining = true
 			}
 		}

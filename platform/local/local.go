@@ -344,51 +344,24 @@ func (p *Platform) Remove(ctx context.Context, name string) error {
 	return nil
 }
 
-// validate checks d before anything changes and returns every problem at once.
+// validate checks d before anything changes and returns every problem at once: the checks
+// every platform makes (slipway.Desired.Problems) and those of running processes here.
 func validate(d slipway.Desired) error {
-	var problems []string
+	problems := d.Problems()
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
-	if !safeName(d.App) {
+	if d.App != "" && !safeName(d.App) {
 		bad("app: %q is not a valid name (letters, digits, '.', '_' and '-')", d.App)
 	}
 	for i, pl := range d.Revisions {
 		id := pl.Revision.ID
-		switch {
-		case !safeName(id):
+		if id != "" && !safeName(id) {
 			bad("revisions[%d]: %q is not a valid revision ID", i, id)
-		case slices.ContainsFunc(d.Revisions[:i], func(x slipway.Placement) bool { return x.Revision.ID == id }):
-			bad("revisions[%d]: revision %s placed twice", i, id)
-		}
-		if pl.Revision.App != "" && pl.Revision.App != d.App {
-			bad("revisions[%d]: revision %s belongs to app %s", i, id, pl.Revision.App)
-		}
-		if pl.Replicas < 0 {
-			bad("revisions[%d]: replicas %d is negative", i, pl.Replicas)
 		}
 		if pl.Replicas > 0 && pl.Revision.Spec.Run.Command == "" {
 			bad("revisions[%d]: revision %s has no run command", i, id)
 		}
 	}
-	sum := 0
-	for i, w := range d.Split.Weights {
-		if w.Weight < 0 {
-			bad("split.weights[%d]: weight %d of %s is negative", i, w.Weight, w.Revision)
-		}
-		if !places(d, w.Revision) {
-			bad("split.weights[%d]: revision %q has no placement", i, w.Revision)
-		}
-		if slices.ContainsFunc(d.Split.Weights[:i], func(x slipway.Weight) bool { return x.Revision == w.Revision }) {
-			bad("split.weights[%d]: revision %s weighted twice", i, w.Revision)
-		}
-		sum += w.Weight
-	}
-	if len(d.Split.Weights) > 0 && sum != 100 {
-		bad("split.weights: weights sum to %d, not 100", sum)
-	}
 	for i, rt := range d.Split.Routes {
-		if !places(d, rt.Revision) {
-			bad("split.routes[%d] (%s): revision %q has no placement", i, rt.Name, rt.Revision)
-		}
 		if len(rt.Match) == 0 {
 			bad("split.routes[%d] (%s): no match", i, rt.Name)
 		}
@@ -423,9 +396,6 @@ func validate(d slipway.Desired) error {
 			}
 		}
 	}
-	if d.Preview != "" && !places(d, d.Preview) {
-		bad("preview: revision %q has no placement", d.Preview)
-	}
 	for _, l := range []struct{ field, addr string }{{"traffic.listen", d.Traffic.Listen}, {"traffic.preview", d.Traffic.Preview}} {
 		if l.addr == "" {
 			continue
@@ -450,16 +420,6 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-// places reports whether d has a placement for revision id.
-func places(d slipway.Desired, id string) bool {
-	for _, pl := range d.Revisions {
-		if pl.Revision.ID == id {
-			return true
-		}
-	}
-	return false
 }
 
 // cloneDesired returns a deep copy of d, so the caller may reuse what it passed.
