@@ -46,6 +46,10 @@ const (
 	EventAnalysisFinished  = "analysis.finished"
 	EventDriftRepaired     = "drift.repaired"
 	EventPlatformError     = "platform.error"
+	EventFlagSetApplied    = "flagset.applied"
+	EventFlagSetDeleted    = "flagset.deleted"
+	EventFlagSetRolledBack = "flagset.rolledBack"
+	EventFlagChanged       = "flag.changed"
 )
 
 // Actors that are not people.

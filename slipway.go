@@ -19,4 +19,5 @@ const (
 type Set struct {
 	Apps      []App              `json:"apps,omitempty"`
 	Templates []AnalysisTemplate `json:"templates,omitempty"`
+	FlagSets  []FlagSet          `json:"flagSets,omitempty"`
 }

@@ -47,11 +47,16 @@ type Change struct {
 	Rollouts  []Rollout     `json:"rollouts,omitempty"`
 	Runs      []AnalysisRun `json:"runs,omitempty"`
 	Events    []Event       `json:"events,omitempty"`
+	// FlagSets are written as new versions of their sets; every version is kept. A record's
+	// Set.Revision is the version read (0 for a new set) and is set to the stored one.
+	FlagSets []FlagSetRecord `json:"flagSets,omitempty"`
+	// DeleteFlagSets removes sets; their versions are kept, so history outlives them.
+	DeleteFlagSets []string `json:"deleteFlagSets,omitempty"`
 }
 
 // Empty reports whether c writes nothing.
 func (c *Change) Empty() bool {
 	return len(c.Apps) == 0 && len(c.DeleteApps) == 0 && len(c.Templates) == 0 &&
 		len(c.DeleteTemplates) == 0 && len(c.Revisions) == 0 && len(c.Rollouts) == 0 &&
-		len(c.Runs) == 0 && len(c.Events) == 0
+		len(c.Runs) == 0 && len(c.Events) == 0 && len(c.FlagSets) == 0 && len(c.DeleteFlagSets) == 0
 }

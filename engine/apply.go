@@ -45,6 +45,11 @@ func (e *Engine) Apply(ctx context.Context, s slipway.Set, opts slipway.ApplyOpt
 				return p, err
 			}
 		}
+		if len(c.FlagSets) > 0 || len(c.DeleteFlagSets) > 0 {
+			if err := e.reloadFlags(ctx); err != nil {
+				return p, err
+			}
+		}
 		// Each changed app's worker carries the change out; for a deleted app it removes what
 		// runs (only the app's worker talks to the platform about it, so nothing races).
 		for _, ch := range p.Changes {
@@ -129,6 +134,10 @@ func (e *Engine) plan(ctx context.Context, s slipway.Set, opts slipway.ApplyOpti
 			ev("", "", slipway.EventTemplateApplied, fmt.Sprintf("template %s %sd", t.Name, ch.Action))
 		}
 		p.Changes = append(p.Changes, ch)
+	}
+
+	if err := e.planFlagSets(ctx, s, opts, &p, c, actor, now); err != nil {
+		return slipway.Plan{}, nil, err
 	}
 
 	declared := map[string]bool{}

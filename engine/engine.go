@@ -15,12 +15,15 @@ import (
 	"time"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/flags"
 )
 
 // Defaults of Config.
 const (
 	DefaultPoll   = time.Second
 	DefaultResync = 10 * time.Second
+	// DefaultFlagStatsFlush is how often flag evaluation counts are written to the store.
+	DefaultFlagStatsFlush = 10 * time.Second
 )
 
 // Executor measures an analysis run until it ends (analysis.Runner).
@@ -42,6 +45,20 @@ type Config struct {
 	// OnReconcile, when set, is called with the duration of every reconcile pass (metrics,
 	// benchmarks).
 	OnReconcile func(time.Duration)
+
+	// FlagStore keeps flag sets; nil means Store, when it implements slipway.FlagStore.
+	// Without one, documents of kind FlagSet are refused.
+	FlagStore slipway.FlagStore
+	// Flags receives the merged, compiled flags after every change (a new Current when nil).
+	// The flag server evaluates from it.
+	Flags *flags.Current
+	// OnFlagsChanged, when set, is called after every change of the flags in force (for the
+	// flag server's change stream). It must not block.
+	OnFlagsChanged func()
+	// FlagStats is where the flag server counts evaluations (a new Stats when nil); Run
+	// writes its counts to the store every FlagStatsFlush (DefaultFlagStatsFlush when 0).
+	FlagStats      *flags.Stats
+	FlagStatsFlush time.Duration
 }
 
 // Engine carries rollouts through their steps. It implements slipway.Deployer,
@@ -58,7 +75,12 @@ type Engine struct {
 	applied map[string]slipway.Desired
 
 	templates atomic.Pointer[map[string]slipway.AnalysisTemplate]
-	applyMu   sync.Mutex // serialises Apply and rollback so plans don't race each other
+	applyMu   sync.Mutex // serialises Apply, rollback and flag changes so plans don't race each other
+
+	flagsDB   slipway.FlagStore // nil: the store keeps no flags
+	flagMu    sync.Mutex        // serialises rebuilding the flags in force
+	flushMu   sync.Mutex        // guards lastFlush; serialises flushes of flag stats
+	lastFlush time.Time
 }
 
 var (
@@ -81,12 +103,31 @@ func New(cfg Config) *Engine {
 	if cfg.Resync <= 0 {
 		cfg.Resync = DefaultResync
 	}
-	return &Engine{cfg: cfg, log: cfg.Log, workers: map[string]*worker{}, applied: map[string]slipway.Desired{}}
+	if cfg.Flags == nil {
+		cfg.Flags = flags.NewCurrent(nil)
+	}
+	if cfg.FlagStats == nil {
+		cfg.FlagStats = &flags.Stats{}
+	}
+	if cfg.FlagStatsFlush <= 0 {
+		cfg.FlagStatsFlush = DefaultFlagStatsFlush
+	}
+	fst := cfg.FlagStore
+	if fst == nil {
+		fst, _ = cfg.Store.(slipway.FlagStore)
+	}
+	return &Engine{cfg: cfg, log: cfg.Log, workers: map[string]*worker{}, applied: map[string]slipway.Desired{}, flagsDB: fst}
 }
 
 // Run resumes every active rollout from the store, then reconciles until ctx ends. It returns
 // after every goroutine it started has exited.
 func (e *Engine) Run(ctx context.Context) error {
+	if err := e.reloadFlags(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	if err := e.loadTemplates(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -97,6 +138,16 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.ctx = ctx
 	e.mu.Unlock()
 	defer e.wg.Wait()
+	if e.flagsDB != nil {
+		e.flushMu.Lock()
+		e.lastFlush = e.cfg.Now()
+		e.flushMu.Unlock()
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			e.runFlagStats(ctx)
+		}()
+	}
 
 	if err := e.resync(ctx, 0); err != nil && ctx.Err() == nil {
 		return err

@@ -45,6 +45,8 @@ func Parse(name string, data []byte) (slipway.FlagSet, error) {
 type detail struct {
 	line, col int
 	text      string
+	// path and msg are the parts of text after the position (for ParseNode).
+	path, msg string
 }
 
 type parser struct {
@@ -91,7 +93,7 @@ func (p *parser) addAt(n *yaml.Node, path []any, format string, args ...any) {
 	if ps := pathString(path); ps != "" {
 		msg = ps + ": " + msg
 	}
-	d := detail{text: p.name + ": " + msg}
+	d := detail{text: p.name + ": " + msg, path: pathString(path), msg: fmt.Sprintf(format, args...)}
 	if n != nil {
 		d.line, d.col = n.Line, n.Column
 		d.text = fmt.Sprintf("%s:%d:%d: %s", p.name, n.Line, n.Column, msg)
@@ -114,7 +116,7 @@ func (p *parser) parse(data []byte) slipway.FlagSet {
 			var se *json.SyntaxError
 			if errors.As(err, &se) {
 				line, col := lineCol(data, se.Offset)
-				p.details = append(p.details, detail{line, col, fmt.Sprintf("%s:%d:%d: %v", p.name, line, col, err)})
+				p.details = append(p.details, detail{line: line, col: col, text: fmt.Sprintf("%s:%d:%d: %v", p.name, line, col, err), msg: err.Error()})
 			} else {
 				p.addAt(nil, nil, "%v", err)
 			}
@@ -126,7 +128,7 @@ func (p *parser) parse(data []byte) slipway.FlagSet {
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
 		if m := yamlLine.FindStringSubmatch(msg); m != nil {
 			line, _ := strconv.Atoi(m[1])
-			p.details = append(p.details, detail{line, 0, fmt.Sprintf("%s:%d: %s", p.name, line, m[2])})
+			p.details = append(p.details, detail{line: line, text: fmt.Sprintf("%s:%d: %s", p.name, line, m[2]), msg: m[2]})
 		} else {
 			p.addAt(nil, nil, "%s", msg)
 		}
@@ -136,7 +138,12 @@ func (p *parser) parse(data []byte) slipway.FlagSet {
 		p.addAt(nil, nil, "the file is empty; it needs a \"flags\" object")
 		return fs
 	}
-	root := resolveAlias(doc.Content[0])
+	return p.parseRoot(resolveAlias(doc.Content[0]))
+}
+
+// parseRoot decodes the set from its root node.
+func (p *parser) parseRoot(root *yaml.Node) slipway.FlagSet {
+	fs := slipway.FlagSet{Flags: map[string]slipway.Flag{}}
 	p.root = root
 	p.flags = map[string]*yaml.Node{}
 	if root.Kind != yaml.MappingNode {

@@ -46,6 +46,10 @@ type Config struct {
 	State    slipway.StateReader
 	// Logs serves instance logs; nil when the platform keeps none (404 then).
 	Logs slipway.LogSource
+	// Flags and FlagOperator serve flag management under /api/v1/flags and
+	// /api/v1/flagsets (flags.go); when either is nil those routes answer 404.
+	Flags        slipway.FlagReader
+	FlagOperator slipway.FlagOperator
 	// Log receives request failures; nil discards them.
 	Log *slog.Logger
 	// EventPoll is how often an event stream polls State.Events for new events
@@ -65,7 +69,8 @@ type Server struct {
 
 var _ http.Handler = (*Server)(nil)
 
-// NewServer returns a Server for cfg; every interface of cfg but Logs must be set.
+// NewServer returns a Server for cfg; every interface of cfg but Logs, Flags and
+// FlagOperator must be set.
 func NewServer(cfg Config) *Server {
 	if cfg.EventPoll <= 0 {
 		cfg.EventPoll = DefaultEventPoll
@@ -107,6 +112,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v1/templates/{name}", s.template)
 	m.HandleFunc("GET /api/v1/events", s.events)
 	m.HandleFunc("GET /api/v1/events/stream", s.stream)
+	s.flagRoutes()
 }
 
 // ServeHTTP routes r. Unknown routes and wrong methods answer in the API's error shape.

@@ -32,8 +32,14 @@ func checkSet(docs []*document, templateKnown func(string) bool) {
 	listens := map[string]*document{}
 	for _, d := range docs {
 		var p problems
-		checkName(&p, d.name)
+		if d.fset != nil {
+			checkFlagSetName(&p, d)
+		} else {
+			checkName(&p, d.name)
+		}
 		switch {
+		case d.fset != nil && d.file == "":
+			checkFlagSet(&p, d)
 		case d.app != nil:
 			checkApp(&p, d.app)
 		case d.tmpl != nil:
@@ -64,6 +70,7 @@ func checkSet(docs []*document, templateKnown func(string) bool) {
 		}
 		d.problems = append(d.problems, p...)
 	}
+	checkFlagKeys(docs)
 	r := resolver{templates: templates, names: templateNames, known: templateKnown}
 	for _, d := range docs {
 		if d.app != nil {

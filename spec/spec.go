@@ -1,5 +1,6 @@
-// Package spec reads the YAML files a user writes (App and AnalysisTemplate documents) into a
-// slipway.Set, checks them, and publishes their JSON Schema.
+// Package spec reads the YAML files a user writes (App, AnalysisTemplate and FlagSet
+// documents, and plain flagd flag files) into a slipway.Set, checks them, and publishes their
+// JSON Schema.
 //
 // Every problem in every file is reported at once, each as
 // "file:line:col: field.path: what is wrong; what would be valid", and a set with any problem
@@ -58,12 +59,16 @@ func (is issue) String() string {
 	return b.String()
 }
 
-// document is one App or AnalysisTemplate with what is known of where it came from.
+// document is one App, AnalysisTemplate or FlagSet with what is known of where it came from.
 type document struct {
 	kind string
 	name string
 	app  *slipway.App
 	tmpl *slipway.AnalysisTemplate
+	fset *slipway.FlagSet
+	// flagPath is the field path of the flag set's body: "spec", or "" for a plain flagd
+	// file.
+	flagPath string
 
 	// file, root and nodes are set for documents read from a file.
 	file  string
@@ -151,7 +156,7 @@ type metadata struct {
 	Name string `json:"name"`
 }
 
-var kinds = []string{slipway.KindApp, slipway.KindAnalysisTemplate}
+var kinds = []string{slipway.KindApp, slipway.KindAnalysisTemplate, slipway.KindFlagSet}
 
 // Load reads files or directories (recursively, every *.yaml and *.yml in lexical order) as
 // one set and checks it. Invalid input returns an *slipway.Error with Code EINVALID, Message
@@ -261,11 +266,13 @@ func finish(docs []*document, errs []issue, templateKnown func(string) bool, wha
 			s.Apps = append(s.Apps, *d.app)
 		case d.tmpl != nil:
 			s.Templates = append(s.Templates, *d.tmpl)
+		case d.fset != nil:
+			s.FlagSets = append(s.FlagSets, *d.fset)
 		}
 	}
-	if len(s.Apps)+len(s.Templates) == 0 {
+	if len(s.Apps)+len(s.Templates)+len(s.FlagSets) == 0 {
 		return slipway.Set{}, &slipway.Error{Code: slipway.EINVALID, Message: "1 error in " + what,
-			Details: []string{what + ": no documents; write at least one App or AnalysisTemplate"}}
+			Details: []string{what + ": no documents; write at least one App, AnalysisTemplate or FlagSet"}}
 	}
 	return s, nil
 }
@@ -280,10 +287,11 @@ func plural(n int, word string) string {
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // parseFile splits data into documents and decodes each. A YAML syntax error ends the file:
-// the documents before it are still decoded and checked.
+// the documents before it are still decoded and checked. A file whose only document is a
+// plain flagd flag file (see plainFlagFile) is one FlagSet.
 func parseFile(file string, data []byte) (docs []*document, errs []issue) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	for {
+	for first := true; ; first = false {
 		var n yaml.Node
 		err := decodeNode(dec, &n)
 		if errors.Is(err, io.EOF) {
@@ -296,6 +304,13 @@ func parseFile(file string, data []byte) (docs []*document, errs []issue) {
 				is.msg = "invalid YAML: " + m[2]
 			}
 			return docs, append(errs, is)
+		}
+		if first && plainFlagFile(&n) {
+			var rest yaml.Node
+			if err := decodeNode(dec, &rest); errors.Is(err, io.EOF) {
+				d, e := decodePlainFlagFile(file, &n)
+				return []*document{d}, e
+			}
 		}
 		d, e := decodeDocument(file, &n)
 		if d != nil {
@@ -348,12 +363,12 @@ func decodeDocument(file string, n *yaml.Node) (*document, []issue) {
 		probs.add("apiVersion", "%q is not supported; use %s", h.APIVersion, slipway.APIVersion)
 	}
 	if h.Kind == "" {
-		probs.add("kind", "required; use App or AnalysisTemplate")
-	} else if h.Kind != slipway.KindApp && h.Kind != slipway.KindAnalysisTemplate {
-		probs.add("kind", "%q is not a kind of document; use App or AnalysisTemplate%s", h.Kind, didYouMean(h.Kind, kinds))
+		probs.add("kind", "required; use App, AnalysisTemplate or FlagSet")
+	} else if !slices.Contains(kinds, h.Kind) {
+		probs.add("kind", "%q is not a kind of document; use App, AnalysisTemplate or FlagSet%s", h.Kind, didYouMean(h.Kind, kinds))
 	}
 	spec := h.Spec
-	if h.Kind == slipway.KindApp || h.Kind == slipway.KindAnalysisTemplate {
+	if slices.Contains(kinds, h.Kind) {
 		d.kind = h.Kind
 		if spec == nil || isNull(spec) {
 			// A decode error, so that it explains every missing field under spec.
@@ -381,6 +396,12 @@ func decodeDocument(file string, n *yaml.Node) (*document, []issue) {
 			dec.decode(spec, reflect.ValueOf(t).Elem(), "spec", "name")
 		}
 		d.tmpl = t
+	case slipway.KindFlagSet:
+		if spec != nil {
+			decodeFlagSet(d, dec, spec, "spec")
+		} else {
+			d.fset = &slipway.FlagSet{ID: h.Metadata.Name}
+		}
 	}
 	d.problems = probs
 	for i := range dec.errs {
@@ -415,6 +436,10 @@ func Validate(s slipway.Set, templateKnown func(name string) bool) error {
 	for i := range s.Templates {
 		t := s.Templates[i]
 		docs = append(docs, &document{kind: slipway.KindAnalysisTemplate, name: t.Name, tmpl: &t})
+	}
+	for i := range s.FlagSets {
+		f := s.FlagSets[i]
+		docs = append(docs, &document{kind: slipway.KindFlagSet, name: f.ID, fset: &f, flagPath: "spec"})
 	}
 	checkSet(docs, templateKnown)
 	var details []string

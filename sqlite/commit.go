@@ -81,6 +81,7 @@ func (ws *writeStmts) close() []error {
 // committed is what a successful Commit hands back into the Change.
 type committed struct {
 	apps, rollouts, runs []int64
+	flagSets             []int64
 	seqs                 []int64
 	times                []time.Time
 }
@@ -89,8 +90,9 @@ type committed struct {
 // transaction (group commit, see enqueue), each inside its own savepoint, so one Change's
 // failure never touches another's writes. Writes run in this order:
 // app deletions (cascading to the app's revisions, rollouts and analysis runs; events are
-// kept), apps, template deletions, templates, revisions, rollouts, analysis runs, events,
-// then revision pruning for every app the Change wrote.
+// kept), apps, template deletions, templates, revisions, rollouts, analysis runs, flag set
+// deletions, flag sets (each a new kept version), events, then revision pruning for every
+// app the Change wrote.
 //
 // A record with Version 0 is inserted (ECONFLICT if it exists); any other Version must
 // equal the stored one (ECONFLICT if it differs, ENOTFOUND if the record is missing; a
@@ -121,6 +123,9 @@ func (s *Store) Commit(ctx context.Context, c *slipway.Change) error {
 	}
 	for i := range c.Runs {
 		c.Runs[i].Version = res.runs[i]
+	}
+	for i := range c.FlagSets {
+		c.FlagSets[i].Set.Revision = res.flagSets[i]
 	}
 	for i := range c.Events {
 		c.Events[i].Seq = res.seqs[i]
@@ -237,6 +242,13 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, c *slipway.Change) (commi
 			return res, err
 		}
 		res.runs[i] = v
+	}
+	if len(c.FlagSets)+len(c.DeleteFlagSets) > 0 {
+		v, err := s.writeFlagSets(ctx, tx, c)
+		if err != nil {
+			return res, err
+		}
+		res.flagSets = v
 	}
 	if len(c.Events) > 0 {
 		now := s.now().UTC()

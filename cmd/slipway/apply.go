@@ -23,6 +23,10 @@ func newApplyCommand(g *globals) *cobra.Command {
 every change at once (or none) and starts the rollouts they imply. It prints what was done,
 one line per document, with the rollouts started.
 
+A flagd flag file (.json or .yaml with a top-level "flags" and no apiVersion) is applied as
+it is, as one FlagSet named by its metadata.flagSetId, or else by its file name without the
+extension.
+
 --wait then waits for every rollout it started to end, as status --wait does. Exit status: 0
 when all completed, 3 when any was aborted (rolled back), 1 on error or when --timeout passes.`,
 		Args: cobra.NoArgs,

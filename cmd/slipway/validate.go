@@ -15,7 +15,8 @@ func newValidateCommand(g *globals) *cobra.Command {
 		Use:   "validate -f PATH...",
 		Short: "Check slipway files without a server",
 		Long: `validate reads the files (or every .yaml and .yml file under the directories) and
-checks them as one set. It prints "ok: N apps, M templates", or every problem as
+checks them as one set (a .json or .yaml file that is a plain flagd flag file is read as one
+FlagSet). It prints "ok: N apps, M templates", or every problem as
 file:line:col: field.path: what is wrong; what would be valid. Exit status 1 on any problem.
 
 It needs no server, so AnalysisTemplates an app uses must be in the files given.`,
@@ -29,9 +30,14 @@ It needs no server, so AnalysisTemplates an app uses must be in the files given.
 				OK        bool `json:"ok"`
 				Apps      int  `json:"apps"`
 				Templates int  `json:"templates"`
-			}{true, len(set.Apps), len(set.Templates)}
+				FlagSets  int  `json:"flagSets,omitempty"`
+			}{true, len(set.Apps), len(set.Templates), len(set.FlagSets)}
 			return g.emit(cmd.OutOrStdout(), out, func(w io.Writer) error {
-				_, err := fmt.Fprintf(w, "ok: %d apps, %d templates\n", out.Apps, out.Templates)
+				extra := ""
+				if out.FlagSets > 0 {
+					extra = fmt.Sprintf(", %d flag sets", out.FlagSets)
+				}
+				_, err := fmt.Fprintf(w, "ok: %d apps, %d templates%s\n", out.Apps, out.Templates, extra)
 				return err
 			})
 		},
