@@ -39,7 +39,7 @@ func TestLayout_RootImportsStandardLibraryOnly(t *testing.T) {
 
 // TestLayout_AdaptersDoNotImportEachOther keeps adapters apart: only cmd/slipway wires them.
 func TestLayout_AdaptersDoNotImportEachOther(t *testing.T) {
-	adapters := []string{"sqlite", "httpapi", "platform/sim", "platform/local", "metric/web", "metric/job", "metric/builtin", "metric/prometheus"}
+	adapters := []string{"sqlite", "httpapi", "ofrep", "platform/sim", "platform/local", "metric/web", "metric/job", "metric/builtin", "metric/prometheus"}
 	out, err := exec.Command("go", "list", "./...").Output()
 	if err != nil {
 		t.Fatal(err)

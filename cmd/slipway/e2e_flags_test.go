@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,7 +46,28 @@ func TestE2E_Flags(t *testing.T) {
 		t.Errorf("dark-mode for beta = %v", v)
 	}
 
+	// OpenFeature SDKs reach the same flags over OFREP on the server's address.
+	ofrep := func(key string) map[string]any {
+		t.Helper()
+		resp, err := http.Post(e.server+"/ofrep/v1/evaluate/flags/"+key, "application/json", strings.NewReader(`{"context":{"email":"ann@example.com"}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var v map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if v := ofrep("new-checkout"); v["variant"] != "on" || v["reason"] != "TARGETING_MATCH" {
+		t.Errorf("OFREP new-checkout = %v", v)
+	}
+
 	e.must(0, "flags", "disable", "new-checkout", "--reason", "checkout errors")
+	if v := ofrep("new-checkout"); v["reason"] != "DISABLED" {
+		t.Errorf("OFREP new-checkout after disable = %v", v)
+	}
 	if v := eval("new-checkout", `{"email": "ann@example.com"}`); v["reason"] != "DISABLED" {
 		t.Errorf("new-checkout after disable = %v", v)
 	}

@@ -26,6 +26,7 @@ import (
 	"slipway.dev/slipway/metric/builtin"
 	"slipway.dev/slipway/metric/job"
 	"slipway.dev/slipway/metric/web"
+	"slipway.dev/slipway/ofrep"
 	"slipway.dev/slipway/platform/local"
 	"slipway.dev/slipway/platform/sim"
 	"slipway.dev/slipway/proxy"
@@ -44,6 +45,7 @@ const (
 	envData           = "SLIPWAY_DATA"
 	envPlatform       = "SLIPWAY_PLATFORM"
 	envLogLevel       = "SLIPWAY_LOG_LEVEL"
+	envOFREPKeys      = "SLIPWAY_OFREP_KEYS"
 )
 
 // serverConfig is the server's one configuration: flag > environment > default.
@@ -55,6 +57,10 @@ type serverConfig struct {
 	readyDelay time.Duration
 	poll       time.Duration
 	resync     time.Duration
+	// OFREP: accepted API keys (none: open), and a per-client rate limit (0: none).
+	ofrepKeys  []string
+	ofrepRate  float64
+	ofrepBurst int
 }
 
 // runtimeDeps is what a platform may need from the server.
@@ -168,6 +174,9 @@ instances, and the old one exits. DATA/server.pid names the process serving.`,
 	f.DurationVar(&cfg.readyDelay, "sim-ready-delay", defaultReadyDelay, "sim platform: how long an instance takes to become ready")
 	f.DurationVar(&cfg.poll, "poll", engine.DefaultPoll, "how often a rollout observes the platform while it waits")
 	f.DurationVar(&cfg.resync, "resync", engine.DefaultResync, "how often every app is checked for drift")
+	f.StringSliceVar(&cfg.ofrepKeys, "ofrep-key", splitList(os.Getenv(envOFREPKeys)), "OFREP: an API key clients must send (X-API-Key or Authorization: Bearer); repeat for more ($"+envOFREPKeys+", comma-separated)")
+	f.Float64Var(&cfg.ofrepRate, "ofrep-rate-limit", 0, "OFREP: requests per second allowed per client IP (0: no limit; over it: 429 with Retry-After)")
+	f.IntVar(&cfg.ofrepBurst, "ofrep-burst", 100, "OFREP: requests a client may send at once above the rate limit")
 	root.AddCommand(cmd)
 }
 
@@ -205,9 +214,13 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 	// Each start of the engine takes a new one (restart.go); the API drives the latest.
 	// The flags in force and their evaluation counts outlive each engine (restart.go).
 	flagsNow, flagStats := flags.NewCurrent(nil), &flags.Stats{}
+	// OFREP (the protocol OpenFeature SDKs speak) is served beside the API, from the same
+	// flags; each change of them tells its event streams to refetch.
+	ofrepSrv := ofrep.New(ofrep.Config{Flags: flagsNow, Stats: flagStats, Metrics: reg, APIKeys: cfg.ofrepKeys,
+		RateLimit: cfg.ofrepRate, Burst: cfg.ofrepBurst, Log: log.With("component", "ofrep")})
 	newEngine := func() (*engine.Engine, http.Handler) {
 		eng := engine.New(engine.Config{Store: store, Platform: platform, Analysis: runner, Log: log.With("component", "engine"),
-			Poll: cfg.poll, Resync: cfg.resync, Flags: flagsNow, FlagStats: flagStats})
+			Poll: cfg.poll, Resync: cfg.resync, Flags: flagsNow, FlagStats: flagStats, OnFlagsChanged: ofrepSrv.Notify})
 		apiCfg := httpapi.Config{Deployer: eng, Operator: eng, Status: eng, State: store, Log: log.With("component", "api"),
 			Flags: eng, FlagOperator: eng}
 		if logs, ok := platform.Platform.(slipway.LogSource); ok {
@@ -216,6 +229,7 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 		api := httpapi.NewServer(apiCfg)
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.Handle("/ofrep/", ofrepSrv)
 		mux.Handle("/", api)
 		return eng, mux
 	}
@@ -227,4 +241,15 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 	fmt.Fprintf(stdout, "slipway server listening on http://%s (platform %s, data %s)\n", ln.Addr(), cfg.platform, cfg.dataDir)
 	l := &lifetime{cfg: cfg, log: log, platform: platform, newEngine: newEngine, api: ln, inh: inh, stdout: stdout, stderr: stderr}
 	return l.run(ctx)
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
