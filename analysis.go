@@ -136,6 +136,12 @@ type BuiltinMetric struct {
 	Window Duration `json:"window,omitempty"`
 	// App is the app whose proxy served the requests; a run fills it with the rollout's app.
 	App string `json:"app,omitempty"`
+	// Flag, Variant and Outcome select reported flag outcomes (BuiltinOutcomeRate and
+	// BuiltinOutcomeCount): the flag's key, the variant (templates usually write
+	// {{variant}}) and the outcome counted (OutcomeError when empty).
+	Flag    string `json:"flag,omitempty"`
+	Variant string `json:"variant,omitempty"`
+	Outcome string `json:"outcome,omitempty"`
 }
 
 // Provider takes one measurement of a metric whose template arguments are already expanded.

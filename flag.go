@@ -47,6 +47,9 @@ type Flag struct {
 	Targeting json.RawMessage `json:"targeting,omitempty"`
 	// Metadata is the flag's metadata (scalar values); it overrides the set's metadata.
 	Metadata map[string]any `json:"metadata,omitempty"`
+	// Ramp, a slipway extension, raises one variant's share step by step; the engine then
+	// owns Targeting (see FlagRamp).
+	Ramp *FlagRamp `json:"ramp,omitempty"`
 }
 
 // Reason says why an evaluation returned what it did (OpenFeature resolution reasons).

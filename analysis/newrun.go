@@ -59,10 +59,26 @@ func (e *expander) expand(s string) string {
 // an argument no template declares, a string uses an unknown name, two metrics share a name
 // or a condition does not compile; ENOTFOUND when a template does not exist.
 func NewRun(id string, kind slipway.AnalysisKind, step int, r slipway.Rollout, ref slipway.AnalysisRef, templates map[string]slipway.AnalysisTemplate, now time.Time) (slipway.AnalysisRun, error) {
+	return newRun(id, kind, step, r, Vars(r), ref, templates, now)
+}
+
+// FlagVars returns the values a template may use when it analyses a flag ramp: {{flag}} and
+// {{variant}}.
+func FlagVars(flag, variant string) map[string]string {
+	return map[string]string{"flag": flag, "variant": variant}
+}
+
+// NewFlagRun builds a run of ref's templates for step of the ramp of flag's variant, like
+// NewRun but with FlagVars for variables. The run belongs to no app or rollout; a builtin
+// metric of the proxy must then name its app and revision itself. It is pure.
+func NewFlagRun(id string, step int, flag, variant string, ref slipway.AnalysisRef, templates map[string]slipway.AnalysisTemplate, now time.Time) (slipway.AnalysisRun, error) {
+	return newRun(id, slipway.AnalysisRamp, step, slipway.Rollout{}, FlagVars(flag, variant), ref, templates, now)
+}
+
+func newRun(id string, kind slipway.AnalysisKind, step int, r slipway.Rollout, base map[string]string, ref slipway.AnalysisRef, templates map[string]slipway.AnalysisTemplate, now time.Time) (slipway.AnalysisRun, error) {
 	if len(ref.Templates) == 0 {
 		return slipway.AnalysisRun{}, slipway.Errorf(slipway.EINVALID, "analysis names no template")
 	}
-	base := Vars(r)
 	refArgs := map[string]string{}
 	for _, a := range ref.Args {
 		refArgs[a.Name] = a.Value
@@ -169,6 +185,9 @@ func expandMetric(m slipway.Metric, e *expander) slipway.Metric {
 		c.Metric = e.expand(b.Metric)
 		c.Revision = e.expand(b.Revision)
 		c.App = e.expand(b.App)
+		c.Flag = e.expand(b.Flag)
+		c.Variant = e.expand(b.Variant)
+		c.Outcome = e.expand(b.Outcome)
 		out.Provider.Builtin = &c
 	}
 	if j := m.Provider.Job; j != nil {
@@ -187,10 +206,18 @@ func expandMetric(m slipway.Metric, e *expander) slipway.Metric {
 // resolveBuiltin gives a builtin metric the rollout's app when it names none, and turns
 // "canary" (the default) and "stable" into the rollout's revision IDs, since the provider
 // sees only the metric. It returns a problem when the metric measures a stable revision the
-// rollout does not have.
+// rollout does not have, or, in a flag run (no rollout), names no app and revision ID.
+// Outcome metrics name a flag variant instead and are left alone.
 func resolveBuiltin(m *slipway.Metric, r slipway.Rollout) string {
 	b := m.Provider.Builtin
-	if b == nil {
+	if b == nil || slices.Contains(slipway.BuiltinOutcomeMetrics(), b.Metric) {
+		return ""
+	}
+	if r.ID == "" {
+		// A flag run: nothing to resolve from.
+		if b.App == "" || b.Revision == "" || b.Revision == slipway.BuiltinCanary || b.Revision == slipway.BuiltinStable {
+			return "measures an app's revision; outside a rollout name the app and a revision ID"
+		}
 		return ""
 	}
 	if b.App == "" {

@@ -104,6 +104,14 @@ func (r *Runner) Execute(ctx context.Context, runID string, changed func()) erro
 	}
 }
 
+var _ slipway.Provider = (*Runner)(nil)
+
+// Measure takes one measurement of m with the provider of its kind, bounded like Execute's
+// measurements. It serves runs kept outside the store (flag ramps).
+func (r *Runner) Measure(ctx context.Context, m slipway.Metric) (any, error) {
+	return r.measure(ctx, m)
+}
+
 // measure takes one measurement of m with its provider.
 func (r *Runner) measure(ctx context.Context, m slipway.Metric) (any, error) {
 	kind := m.Provider.Kind()

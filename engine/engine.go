@@ -59,6 +59,16 @@ type Config struct {
 	// writes its counts to the store every FlagStatsFlush (DefaultFlagStatsFlush when 0).
 	FlagStats      *flags.Stats
 	FlagStatsFlush time.Duration
+
+	// RampStore keeps flag ramps; nil means Store, when it implements slipway.RampStore.
+	// Without one, flags that declare a ramp keep the targeting apply gave them (weight 0).
+	RampStore slipway.RampStore
+	// Measure takes the measurements of ramp analysis, which the ramp's worker runs itself;
+	// nil means Analysis, when it implements slipway.Provider (analysis.Runner does).
+	Measure slipway.Provider
+	// Outcomes counts the outcomes apps report per flag variant (a new Outcomes when nil);
+	// the builtin provider reads it for ramp analysis.
+	Outcomes *flags.Outcomes
 }
 
 // Engine carries rollouts through their steps. It implements slipway.Deployer,
@@ -81,6 +91,11 @@ type Engine struct {
 	flagMu    sync.Mutex        // serialises rebuilding the flags in force
 	flushMu   sync.Mutex        // guards lastFlush; serialises flushes of flag stats
 	lastFlush time.Time
+
+	rampsDB     slipway.RampStore      // nil: the store keeps no ramps
+	measurer    slipway.Provider       // measures ramp analysis; may be nil
+	rampWorkers map[string]*rampWorker // guarded by mu
+	variants    atomic.Pointer[map[string][]string]
 }
 
 var (
@@ -109,6 +124,9 @@ func New(cfg Config) *Engine {
 	if cfg.FlagStats == nil {
 		cfg.FlagStats = &flags.Stats{}
 	}
+	if cfg.Outcomes == nil {
+		cfg.Outcomes = flags.NewOutcomes(cfg.Now)
+	}
 	if cfg.FlagStatsFlush <= 0 {
 		cfg.FlagStatsFlush = DefaultFlagStatsFlush
 	}
@@ -116,7 +134,16 @@ func New(cfg Config) *Engine {
 	if fst == nil {
 		fst, _ = cfg.Store.(slipway.FlagStore)
 	}
-	return &Engine{cfg: cfg, log: cfg.Log, workers: map[string]*worker{}, applied: map[string]slipway.Desired{}, flagsDB: fst}
+	rst := cfg.RampStore
+	if rst == nil {
+		rst, _ = cfg.Store.(slipway.RampStore)
+	}
+	measure := cfg.Measure
+	if measure == nil {
+		measure, _ = cfg.Analysis.(slipway.Provider)
+	}
+	return &Engine{cfg: cfg, log: cfg.Log, workers: map[string]*worker{}, applied: map[string]slipway.Desired{}, flagsDB: fst,
+		rampsDB: rst, measurer: measure, rampWorkers: map[string]*rampWorker{}}
 }
 
 // Run resumes every active rollout from the store, then reconciles until ctx ends. It returns
@@ -152,6 +179,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err := e.resync(ctx, 0); err != nil && ctx.Err() == nil {
 		return err
 	}
+	if err := e.resyncRamps(ctx); err != nil && ctx.Err() == nil {
+		return err
+	}
 	t := time.NewTicker(e.cfg.Resync)
 	defer t.Stop()
 	for {
@@ -161,6 +191,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-t.C:
 			if err := e.resync(ctx, e.cfg.Resync/2); err != nil && ctx.Err() == nil {
 				e.log.Error("resync failed", "err", err)
+			}
+			if err := e.resyncRamps(ctx); err != nil && ctx.Err() == nil {
+				e.log.Error("ramp resync failed", "err", err)
 			}
 		}
 	}

@@ -64,6 +64,13 @@ func (e *Engine) planFlagSets(ctx context.Context, s slipway.Set, opts slipway.A
 		declared[fs.ID] = true
 		ch := slipway.PlanChange{Kind: slipway.KindFlagSet, Name: fs.ID, Action: slipway.ActionUnchanged}
 		old, ok := cur[fs.ID]
+		var prev *slipway.FlagSet
+		if ok {
+			prev = &old.Set
+		}
+		if fs, err = withRampTargeting(fs, prev); err != nil {
+			return err
+		}
 		fs.Revision = 0
 		switch {
 		case !ok:
@@ -222,8 +229,10 @@ func (e *Engine) reloadFlags(ctx context.Context) error {
 		return fmt.Errorf("compile flag sets: %w", err)
 	}
 	e.cfg.Flags.Swap(s)
+	e.setVariants(sets)
 	if e.cfg.OnFlagsChanged != nil {
 		e.cfg.OnFlagsChanged()
 	}
+	e.wakeDeclaredRamps(sets)
 	return nil
 }

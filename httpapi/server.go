@@ -50,6 +50,11 @@ type Config struct {
 	// /api/v1/flagsets (flags.go); when either is nil those routes answer 404.
 	Flags        slipway.FlagReader
 	FlagOperator slipway.FlagOperator
+	// Ramps serves flag ramps under /api/v1/ramps and /api/v1/flags/{key}/ramp, and
+	// Outcomes the outcomes apps report (POST /api/v1/flags/{key}/outcomes); each route
+	// answers 404 when its field is nil (ramps.go).
+	Ramps    slipway.RampOperator
+	Outcomes OutcomeRecorder
 	// Log receives request failures; nil discards them.
 	Log *slog.Logger
 	// EventPoll is how often an event stream polls State.Events for new events
@@ -113,6 +118,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v1/events", s.events)
 	m.HandleFunc("GET /api/v1/events/stream", s.stream)
 	s.flagRoutes()
+	s.rampRoutes()
 }
 
 // ServeHTTP routes r. Unknown routes and wrong methods answer in the API's error shape.

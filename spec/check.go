@@ -78,6 +78,11 @@ func checkSet(docs []*document, templateKnown func(string) bool) {
 			r.checkApp(&p, d.app)
 			d.problems = append(d.problems, p...)
 		}
+		if d.fset != nil {
+			var p problems
+			r.checkRamps(&p, d)
+			d.problems = append(d.problems, p...)
+		}
 	}
 }
 

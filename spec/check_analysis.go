@@ -133,14 +133,22 @@ const maxBuiltinWindow = slipway.Duration(10 * time.Minute)
 // condition to judge by.
 func checkBuiltin(p *problems, path string, m slipway.Metric, b *slipway.BuiltinMetric, texts map[string]string) {
 	bp := path + ".provider.builtin"
+	all := append(slipway.BuiltinMetrics(), slipway.BuiltinOutcomeMetrics()...)
+	outcome := slices.Contains(slipway.BuiltinOutcomeMetrics(), b.Metric)
 	switch {
 	case b.Metric == "":
-		p.add(bp+".metric", "required; use one of %s", orList(slipway.BuiltinMetrics()))
+		p.add(bp+".metric", "required; use one of %s", orList(all))
 	case strings.Contains(b.Metric, "{{"):
-	case !slices.Contains(slipway.BuiltinMetrics(), b.Metric):
-		p.add(bp+".metric", "%q is not a builtin metric; use one of %s%s", b.Metric, orList(slipway.BuiltinMetrics()), didYouMean(b.Metric, slipway.BuiltinMetrics()))
+	case !slices.Contains(all, b.Metric):
+		p.add(bp+".metric", "%q is not a builtin metric; use one of %s%s", b.Metric, orList(all), didYouMean(b.Metric, all))
 	}
+	checkOutcomeFields(p, bp, b, outcome)
+	texts[bp+".flag"] = b.Flag
+	texts[bp+".variant"] = b.Variant
+	texts[bp+".outcome"] = b.Outcome
 	switch r := b.Revision; {
+	case outcome && r != "":
+		p.add(bp+".revision", "an outcome metric measures a flag variant, not a revision; remove revision")
 	case r == "", r == slipway.BuiltinCanary, r == slipway.BuiltinStable, strings.Contains(r, "{{"), builtinRevisionID.MatchString(r):
 	default:
 		p.add(bp+".revision", "%q is not a revision; use canary, stable, {{canary.revision}} or a revision ID (12 hex digits)", r)
@@ -161,6 +169,31 @@ func checkBuiltin(p *problems, path string, m slipway.Metric, b *slipway.Builtin
 	texts[bp+".metric"] = b.Metric
 	texts[bp+".revision"] = b.Revision
 	texts[bp+".app"] = b.App
+}
+
+// outcomeName is what a reported outcome may be called (flags.CheckOutcome).
+var outcomeName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.\-]{0,62}$`)
+
+// checkOutcomeFields checks the fields of an outcome metric (flag, variant, outcome) and
+// that other builtin metrics set none of them.
+func checkOutcomeFields(p *problems, bp string, b *slipway.BuiltinMetric, outcome bool) {
+	if !outcome {
+		for _, f := range []struct{ name, v string }{{"flag", b.Flag}, {"variant", b.Variant}, {"outcome", b.Outcome}} {
+			if f.v != "" && !strings.Contains(b.Metric, "{{") {
+				p.add(bp+"."+f.name, "only outcome metrics (%s) read a flag variant; remove %s", orList(slipway.BuiltinOutcomeMetrics()), f.name)
+			}
+		}
+		return
+	}
+	if b.Flag == "" {
+		p.add(bp+".flag", "required; use {{flag}} (the ramped flag) or a flag key")
+	}
+	if b.Variant == "" {
+		p.add(bp+".variant", "required; use {{variant}} (the ramped variant) or a variant name")
+	}
+	if o := b.Outcome; o != "" && !strings.Contains(o, "{{") && !outcomeName.MatchString(o) {
+		p.add(bp+".outcome", "%q is not an outcome name; use lower-case letters, digits, '_', '-' and '.', like error (the default)", o)
+	}
 }
 
 // checkCondition compiles a CEL condition over result; {{...}} placeholders are replaced by
@@ -217,6 +250,7 @@ func checkPlaceholders(p *problems, texts map[string]string, declared map[string
 			name, ok := strings.CutPrefix(m[1], "args.")
 			switch {
 			case !ok && slices.Contains(slipway.TemplateVars(), m[1]):
+			case !ok && slices.Contains(slipway.FlagTemplateVars(), m[1]):
 			case !ok:
 				p.add(path, "%s is not a placeholder; use {{args.NAME}} with an argument from spec.args, or one of {{%s}}", m[0], strings.Join(slipway.TemplateVars(), "}}, {{"))
 			case !declared[name]:

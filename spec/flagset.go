@@ -63,7 +63,14 @@ func decodePlainFlagFile(file string, n *yaml.Node) (*document, []issue) {
 // "" for a plain flagd file); problems are recorded in dec with their positions.
 func decodeFlagSet(d *document, dec *decoder, n *yaml.Node, path string) {
 	d.flagPath = path
+	ramps := takeRamps(dec, n, path)
 	fs, problems := flags.ParseNode(n, d.name)
+	for key, r := range ramps {
+		if f, ok := fs.Flags[key]; ok {
+			f.Ramp = r
+			fs.Flags[key] = f
+		}
+	}
 	for _, p := range problems {
 		dec.errs = append(dec.errs, issue{path: joinPath(path, p.Path), line: p.Line, col: p.Column, msg: p.Message})
 	}

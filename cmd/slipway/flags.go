@@ -36,6 +36,7 @@ be rolled back.`,
 		newFlagsHistoryCommand(g),
 		newFlagsRollbackCommand(g),
 		newFlagsStaleCommand(g),
+		newFlagsRampCommand(g),
 	)
 	return cmd
 }

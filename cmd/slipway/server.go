@@ -206,10 +206,13 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := proxy.NewMetrics(reg)
 	platform := platforms[cfg.platform](cfg, runtimeDeps{metrics: metrics, log: log, inherit: inh.apps, held: inh.restarted()})
+	// The outcomes apps report per flag variant (POST /api/v1/flags/{key}/outcomes) outlive
+	// each engine; the builtin provider reads them for guarded flag ramps.
+	outcomes := flags.NewOutcomes(nil)
 	runner := analysis.NewRunner(analysis.Config{Store: store, Log: log.With("component", "analysis"), Providers: map[string]slipway.Provider{
 		"web":     web.New(&http.Client{}),
 		"job":     job.New(),
-		"builtin": builtin.New(metrics),
+		"builtin": builtin.NewWithOutcomes(metrics, outcomes),
 	}})
 	// Each start of the engine takes a new one (restart.go); the API drives the latest.
 	// The flags in force and their evaluation counts outlive each engine (restart.go).
@@ -220,9 +223,10 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 		RateLimit: cfg.ofrepRate, Burst: cfg.ofrepBurst, Log: log.With("component", "ofrep")})
 	newEngine := func() (*engine.Engine, http.Handler) {
 		eng := engine.New(engine.Config{Store: store, Platform: platform, Analysis: runner, Log: log.With("component", "engine"),
-			Poll: cfg.poll, Resync: cfg.resync, Flags: flagsNow, FlagStats: flagStats, OnFlagsChanged: ofrepSrv.Notify})
+			Poll: cfg.poll, Resync: cfg.resync, Flags: flagsNow, FlagStats: flagStats, OnFlagsChanged: ofrepSrv.Notify,
+			Outcomes: outcomes})
 		apiCfg := httpapi.Config{Deployer: eng, Operator: eng, Status: eng, State: store, Log: log.With("component", "api"),
-			Flags: eng, FlagOperator: eng}
+			Flags: eng, FlagOperator: eng, Ramps: eng, Outcomes: eng}
 		if logs, ok := platform.Platform.(slipway.LogSource); ok {
 			apiCfg.Logs = logs
 		}

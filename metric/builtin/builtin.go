@@ -1,7 +1,8 @@
 // Package builtin is the analysis provider that reads slipway's own proxy metrics: the
 // requests, 5xx answers and latency one revision of an app served over a recent window, as
-// the proxy counted them (proxy.Metrics.Window). It needs no monitoring system, and it sees a
-// bad canary within a second of its first failing answer.
+// the proxy counted them (proxy.Metrics.Window); and the outcomes apps report per flag
+// variant (flags.Outcomes.Window), for guarded flag ramps. It needs no monitoring system, and
+// it sees a bad canary within a second of its first failing answer.
 //
 // Start reading at Provider.Measure.
 package builtin
@@ -9,10 +10,12 @@ package builtin
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/flags"
 	"slipway.dev/slipway/proxy"
 )
 
@@ -24,9 +27,18 @@ type Windows interface {
 
 var _ Windows = (*proxy.Metrics)(nil)
 
+// OutcomeWindows is what the provider reads for outcome metrics: the outcomes apps reported
+// for a flag's variant over the last d. *flags.Outcomes is one.
+type OutcomeWindows interface {
+	Window(flag, variant string, d time.Duration) flags.OutcomeWindow
+}
+
+var _ OutcomeWindows = (*flags.Outcomes)(nil)
+
 // Provider measures builtin metrics.
 type Provider struct {
-	windows Windows
+	windows  Windows
+	outcomes OutcomeWindows
 }
 
 var _ slipway.Provider = (*Provider)(nil)
@@ -34,6 +46,13 @@ var _ slipway.Provider = (*Provider)(nil)
 // New returns a Provider reading windows (the server's shared *proxy.Metrics).
 func New(windows Windows) *Provider {
 	return &Provider{windows: windows}
+}
+
+// NewWithOutcomes returns a Provider reading windows and, for the outcome metrics
+// (outcome_rate, outcome_count), the outcomes apps report per flag variant (the server's
+// shared *flags.Outcomes).
+func NewWithOutcomes(windows Windows, outcomes OutcomeWindows) *Provider {
+	return &Provider{windows: windows, outcomes: outcomes}
 }
 
 // Measure returns the metric's value over its window as a float64:
@@ -58,6 +77,9 @@ func (p *Provider) Measure(ctx context.Context, m slipway.Metric) (any, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if slices.Contains(slipway.BuiltinOutcomeMetrics(), b.Metric) {
+		return p.measureOutcome(m, b)
+	}
 	switch {
 	case b.App == "":
 		return nil, slipway.Errorf(slipway.EINVALID, "builtin metric %s names no app", m.Name)
@@ -79,6 +101,40 @@ func (p *Provider) Measure(ctx context.Context, m slipway.Metric) (any, error) {
 	}
 	v, _ := value(b.Metric, w)
 	return v, nil
+}
+
+// measureOutcome measures an outcome metric over the outcomes reported for b's flag variant:
+//
+//	outcome_rate   share (0-1) of b.Outcome (error when empty) among every outcome reported
+//	outcome_count  how many b.Outcome were reported
+//
+// A window without any reported outcome returns slipway.ErrNoData.
+func (p *Provider) measureOutcome(m slipway.Metric, b *slipway.BuiltinMetric) (any, error) {
+	switch {
+	case p.outcomes == nil:
+		return nil, slipway.Errorf(slipway.EINVALID, "builtin metric %s: this server counts no flag outcomes", m.Name)
+	case b.Flag == "" || strings.Contains(b.Flag, "{{"):
+		return nil, slipway.Errorf(slipway.EINVALID, "builtin metric %s: %s needs a flag key (flag)", m.Name, b.Metric)
+	case b.Variant == "" || strings.Contains(b.Variant, "{{"):
+		return nil, slipway.Errorf(slipway.EINVALID, "builtin metric %s: %s needs a variant (variant: \"{{variant}}\")", m.Name, b.Metric)
+	}
+	outcome := b.Outcome
+	if outcome == "" {
+		outcome = slipway.OutcomeError
+	}
+	window := b.Window.D()
+	if window <= 0 {
+		window = slipway.DefaultBuiltinWindow.D()
+	}
+	w := p.outcomes.Window(b.Flag, b.Variant, window)
+	if w.Total == 0 {
+		return nil, fmt.Errorf("no outcome was reported for variant %s of flag %s in the last %s: %w",
+			b.Variant, b.Flag, slipway.Duration(window), slipway.ErrNoData)
+	}
+	if b.Metric == slipway.BuiltinOutcomeCount {
+		return float64(w.Counts[outcome]), nil
+	}
+	return w.Rate(outcome), nil
 }
 
 // value reads metric from w; ok is false for an unknown metric.

@@ -1,0 +1,184 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"reflect"
+
+	"slipway.dev/slipway"
+	"slipway.dev/slipway/flags"
+)
+
+var _ slipway.RampOperator = (*Engine)(nil)
+
+// rampStore returns the store's ramp side, or an error when the store keeps no ramps.
+func (e *Engine) rampStore() (slipway.RampStore, error) {
+	if e.rampsDB == nil {
+		return nil, slipway.Errorf(slipway.EINVALID, "this server's store keeps no flag ramps")
+	}
+	return e.rampsDB, nil
+}
+
+// withRampTargeting returns fs with the targeting of every ramped flag set by slipway: the
+// stored flag's when prev declares the same ramp (so re-applying a file leaves a ramp where
+// it is), weight 0 otherwise (a new or changed ramp starts from nothing). It returns EINVALID
+// for a ramp that CheckRamp refuses.
+func withRampTargeting(fs slipway.FlagSet, prev *slipway.FlagSet) (slipway.FlagSet, error) {
+	var out map[string]slipway.Flag
+	for _, key := range sortedKeys(fs.Flags) {
+		f := fs.Flags[key]
+		if f.Ramp == nil {
+			continue
+		}
+		if p := flags.CheckRamp(f); len(p) > 0 {
+			return fs, &slipway.Error{Code: slipway.EINVALID, Message: fmt.Sprintf("flag set %s: flag %s: invalid ramp", fs.ID, key), Details: p}
+		}
+		if out == nil {
+			out = maps.Clone(fs.Flags)
+		}
+		if prev != nil {
+			if old, ok := prev.Flags[key]; ok && old.Ramp != nil && reflect.DeepEqual(*old.Ramp, *f.Ramp) {
+				if _, isRamp := flags.RampWeight(old); isRamp {
+					f.Targeting = old.Targeting
+					out[key] = f
+					continue
+				}
+			}
+		}
+		tg, err := flags.RampTargeting(f, 0)
+		if err != nil {
+			return fs, err
+		}
+		f.Targeting = tg
+		out[key] = f
+	}
+	if out != nil {
+		fs.Flags = out
+	}
+	return fs, nil
+}
+
+// serveRamp makes the ramped flag serve r.Weight, as a new version of its set committed with
+// events, and puts the flags in force. When the flag already serves it, or no longer
+// declares r's ramp, only the events are committed.
+func (e *Engine) serveRamp(ctx context.Context, r slipway.Ramp, events []slipway.Event) error {
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
+	for range maxAttempts {
+		rec, _, err := e.findFlag(ctx, r.Flag)
+		if isCode(err, slipway.ENOTFOUND) {
+			return e.commit(ctx, &slipway.Change{Events: events})
+		}
+		if err != nil {
+			return err
+		}
+		f := rec.Set.Flags[r.Flag]
+		if f.Ramp == nil || !reflect.DeepEqual(*f.Ramp, r.Spec) {
+			return e.commit(ctx, &slipway.Change{Events: events})
+		}
+		if w, ok := flags.RampWeight(f); ok && w == r.Weight {
+			return e.commit(ctx, &slipway.Change{Events: events})
+		}
+		tg, err := flags.RampTargeting(f, r.Weight)
+		if err != nil {
+			return err
+		}
+		f.Targeting = tg
+		now := e.cfg.Now()
+		next := rec.Set
+		next.Flags = maps.Clone(rec.Set.Flags)
+		next.Flags[r.Flag] = f
+		reason := fmt.Sprintf("ramp: variant %s at %s%%", r.Spec.Variant, percent(r.Weight))
+		c := &slipway.Change{
+			FlagSets: []slipway.FlagSetRecord{{Set: next, Time: now, Actor: slipway.ActorEngine, Reason: reason}},
+			Events:   events,
+		}
+		if len(events) == 0 {
+			c.Events = []slipway.Event{flagEvent(slipway.EventFlagChanged, slipway.ActorEngine, "ramp", now,
+				"flag "+r.Flag+" "+reason, rec.Set.ID, r.Flag)}
+		}
+		err = e.commit(ctx, c)
+		if isCode(err, slipway.ECONFLICT) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("serve ramp of %s: %w", r.Flag, err)
+		}
+		return e.reloadFlags(ctx)
+	}
+	return slipway.Errorf(slipway.ECONFLICT, "flag %s: state kept changing; try again", r.Flag)
+}
+
+// percent formats basis points as a percentage.
+func percent(bp int) string {
+	if bp%100 == 0 {
+		return fmt.Sprint(bp / 100)
+	}
+	return fmt.Sprintf("%.2f", float64(bp)/100)
+}
+
+// Ramps returns every ramp, by flag key.
+func (e *Engine) Ramps(ctx context.Context) ([]slipway.Ramp, error) {
+	rs, err := e.rampStore()
+	if err != nil {
+		return nil, err
+	}
+	out, err := rs.Ramps(ctx)
+	if out == nil && err == nil {
+		out = []slipway.Ramp{}
+	}
+	return out, err
+}
+
+// Ramp returns the ramp of flag key.
+func (e *Engine) Ramp(ctx context.Context, key string) (slipway.Ramp, error) {
+	rs, err := e.rampStore()
+	if err != nil {
+		return slipway.Ramp{}, err
+	}
+	r, err := rs.Ramp(ctx, key)
+	if isCode(err, slipway.ENOTFOUND) {
+		return slipway.Ramp{}, slipway.Errorf(slipway.ENOTFOUND, "flag %q has no ramp; see `slipway flags list`", key)
+	}
+	return r, err
+}
+
+// OperateRamp pauses, resumes or aborts a ramp: it decides with NextRamp, persists the
+// ramp, makes the flag serve its weight, and nudges the ramp's worker.
+func (e *Engine) OperateRamp(ctx context.Context, op slipway.RampOperation) (slipway.Ramp, error) {
+	switch op.Op {
+	case slipway.RampPause, slipway.RampResume, slipway.RampAbort:
+	default:
+		return slipway.Ramp{}, slipway.Errorf(slipway.EINVALID, "%q is not a ramp operation; use pause, resume or abort", op.Op)
+	}
+	rs, err := e.rampStore()
+	if err != nil {
+		return slipway.Ramp{}, err
+	}
+	for range maxAttempts {
+		r, err := e.Ramp(ctx, op.Flag)
+		if err != nil {
+			return slipway.Ramp{}, err
+		}
+		if r.Phase == slipway.RampCompleted || (r.Phase == slipway.RampRolledBack && op.Op != slipway.RampResume) {
+			return slipway.Ramp{}, slipway.Errorf(slipway.ECONFLICT, "the ramp of %s has ended (%s)", op.Flag, r.Phase)
+		}
+		now := e.cfg.Now()
+		next, eff := NextRamp(r, RampInput{Templates: e.templateMap(), Op: &op}, now)
+		if reflect.DeepEqual(next, r) {
+			return r, nil
+		}
+		if err := rs.SaveRamp(ctx, &next); isCode(err, slipway.ECONFLICT) {
+			continue
+		} else if err != nil {
+			return slipway.Ramp{}, fmt.Errorf("%s ramp of %s: %w", op.Op, op.Flag, err)
+		}
+		if err := e.serveRamp(ctx, next, eff.Events); err != nil {
+			return next, err
+		}
+		e.wakeRamp(op.Flag)
+		return next, nil
+	}
+	return slipway.Ramp{}, slipway.Errorf(slipway.ECONFLICT, "ramp of %s: state kept changing; try again", op.Flag)
+}

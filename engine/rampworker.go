@@ -1,0 +1,246 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"time"
+
+	"slipway.dev/slipway"
+	"slipway.dev/slipway/analysis"
+)
+
+// rampWorker owns one flag's ramp while it progresses: it is the only goroutine that moves
+// the ramp on by itself and measures its analysis. Operations (OperateRamp) write the ramp
+// with an optimistic version and nudge the worker through its one-slot wake channel.
+type rampWorker struct {
+	e    *Engine
+	key  string
+	wake chan struct{}
+	// running (guarded by Engine.mu) says the worker's goroutine is alive.
+	running bool
+}
+
+func (w *rampWorker) poke() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// wakeRamp asks the worker of flag key to look at its ramp now, starting one if none runs.
+// Before Run it does nothing (Run looks at every ramp when it starts).
+func (e *Engine) wakeRamp(key string) {
+	if e.rampsDB == nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ctx == nil || e.ctx.Err() != nil {
+		return
+	}
+	w, ok := e.rampWorkers[key]
+	if !ok {
+		w = &rampWorker{e: e, key: key, wake: make(chan struct{}, 1)}
+		e.rampWorkers[key] = w
+	}
+	if !w.running {
+		w.running = true
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			w.run(e.ctx)
+		}()
+	}
+	w.poke()
+}
+
+// wakeDeclaredRamps nudges the worker of every flag of sets that declares a ramp.
+func (e *Engine) wakeDeclaredRamps(sets []slipway.FlagSetRecord) {
+	if e.rampsDB == nil {
+		return
+	}
+	for _, rec := range sets {
+		for _, key := range sortedKeys(rec.Set.Flags) {
+			if rec.Set.Flags[key].Ramp != nil {
+				e.wakeRamp(key)
+			}
+		}
+	}
+}
+
+// retireRamp ends w's goroutine unless it was poked meanwhile; it reports whether w may exit.
+func (e *Engine) retireRamp(w *rampWorker) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	select {
+	case <-w.wake:
+		return false
+	default:
+	}
+	w.running = false
+	delete(e.rampWorkers, w.key)
+	return true
+}
+
+func (w *rampWorker) run(ctx context.Context) {
+	log := w.e.log.With("flag", w.key)
+	for {
+		wakeAt, active, err := w.reconcile(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			log.Warn("ramp reconcile failed", "err", err)
+			active, wakeAt = true, w.e.cfg.Now().Add(w.e.cfg.Poll)
+		}
+		if !active {
+			if w.e.retireRamp(w) {
+				return
+			}
+			continue
+		}
+		var timer <-chan time.Time
+		var t *time.Timer
+		if !wakeAt.IsZero() {
+			t = time.NewTimer(max(0, wakeAt.Sub(w.e.cfg.Now())))
+			timer = t.C
+		}
+		select {
+		case <-ctx.Done():
+			stopTimer(t)
+			return
+		case <-w.wake:
+		case <-timer:
+		}
+		stopTimer(t)
+	}
+}
+
+// reconcile takes every step the ramp can take now: it starts the ramp the flag declares
+// (or a new one when the declaration changed), decides with NextRamp, persists, makes the
+// flag serve the ramp's weight, and takes the analysis measurements that are due. It reports
+// when it wants to run again and whether the ramp still progresses.
+func (w *rampWorker) reconcile(ctx context.Context) (wakeAt time.Time, active bool, err error) {
+	e, rs := w.e, w.e.rampsDB
+	for range 64 {
+		var declared *slipway.FlagRamp
+		var set string
+		rec, _, err := e.findFlag(ctx, w.key)
+		switch {
+		case err == nil:
+			declared, set = rec.Set.Flags[w.key].Ramp, rec.Set.ID
+		case !isCode(err, slipway.ENOTFOUND):
+			return time.Time{}, true, err
+		}
+		r, err := rs.Ramp(ctx, w.key)
+		found := err == nil
+		if err != nil && !isCode(err, slipway.ENOTFOUND) {
+			return time.Time{}, true, err
+		}
+		now := e.cfg.Now()
+		in := RampInput{Templates: e.templateMap()}
+		switch {
+		case declared == nil:
+			// The flag is gone or no longer ramps: its targeting is what was declared.
+			if found && !r.Phase.Terminal() {
+				if err := rs.DeleteRamp(ctx, w.key); err != nil {
+					return time.Time{}, true, err
+				}
+			}
+			return time.Time{}, false, nil
+		case !found || r.Set != set || !reflect.DeepEqual(r.Spec, *declared):
+			nr, eff := StartRamp(w.key, set, *declared, in, now)
+			nr.Version = r.Version
+			if err := rs.SaveRamp(ctx, &nr); isCode(err, slipway.ECONFLICT) {
+				continue
+			} else if err != nil {
+				return time.Time{}, true, err
+			}
+			if err := e.serveRamp(ctx, nr, eff.Events); err != nil {
+				return time.Time{}, true, err
+			}
+			continue
+		}
+		next, eff := NextRamp(r, in, now)
+		if !reflect.DeepEqual(next, r) {
+			if err := rs.SaveRamp(ctx, &next); isCode(err, slipway.ECONFLICT) {
+				continue
+			} else if err != nil {
+				return time.Time{}, true, err
+			}
+		}
+		// Persisted; now act. Serving is idempotent, so a restart between the two repairs it.
+		if err := e.serveRamp(ctx, next, eff.Events); err != nil {
+			return time.Time{}, true, err
+		}
+		if next.Phase != slipway.RampProgressing {
+			return time.Time{}, false, nil
+		}
+		wakeAt = eff.WakeAt
+		if run := next.Run; run != nil && !run.Phase.Terminal() {
+			i, at, ok := analysis.Due(*run)
+			if ok && !at.After(now) {
+				if err := w.measure(ctx, next, i); err != nil {
+					return time.Time{}, true, err
+				}
+				continue
+			}
+			if ok && (wakeAt.IsZero() || at.Before(wakeAt)) {
+				wakeAt = at
+			}
+		}
+		return wakeAt, true, nil
+	}
+	return time.Time{}, true, fmt.Errorf("ramp of %s: state kept changing underneath", w.key)
+}
+
+// measure takes measurement i of r's run and persists it with the ramp. A conflict (an
+// operation moved the ramp meanwhile) drops the measurement: the next pass decides anew.
+func (w *rampWorker) measure(ctx context.Context, r slipway.Ramp, i int) error {
+	e := w.e
+	run := *r.Run
+	m := run.Metrics[i]
+	started := e.cfg.Now()
+	var value any
+	var merr error
+	if e.measurer == nil {
+		merr = slipway.Errorf(slipway.EINVALID, "this server measures no analysis")
+	} else {
+		value, merr = e.measurer.Measure(ctx, m)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	finished := e.cfg.Now()
+	analysis.Record(&run, i, value, merr, started, finished)
+	r.Run = &run
+	r.UpdatedAt = finished
+	if err := e.rampsDB.SaveRamp(ctx, &r); err != nil && !isCode(err, slipway.ECONFLICT) {
+		return err
+	}
+	return nil
+}
+
+// resyncRamps nudges the worker of every ramp, declared or stored and unfinished (a stored
+// ramp whose flag no longer declares it is then removed).
+func (e *Engine) resyncRamps(ctx context.Context) error {
+	if e.rampsDB == nil || e.flagsDB == nil {
+		return nil
+	}
+	sets, err := e.flagsDB.FlagSets(ctx)
+	if err != nil {
+		return err
+	}
+	e.wakeDeclaredRamps(sets)
+	stored, err := e.rampsDB.Ramps(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range stored {
+		if !r.Phase.Terminal() {
+			e.wakeRamp(r.Flag)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,69 @@
+package builtin
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"slipway.dev/slipway"
+	"slipway.dev/slipway/flags"
+)
+
+func outcomeMetric(metric, variant, outcome string) slipway.Metric {
+	return slipway.Metric{Name: "m", Provider: slipway.ProviderSpec{Builtin: &slipway.BuiltinMetric{
+		Metric: metric, Flag: "checkout", Variant: variant, Outcome: outcome, Window: slipway.Duration(10 * time.Second),
+	}}}
+}
+
+func TestProvider_Outcomes(t *testing.T) {
+	c := &clock{t: time.Unix(1_700_000_000, 0)}
+	o := flags.NewOutcomes(c.Now)
+	p := NewWithOutcomes(nil, o)
+	ctx := context.Background()
+	o.Record("checkout", "on", "error", 6)
+	o.Record("checkout", "on", "success", 14)
+	o.Record("checkout", "on", "conversion", 5) // every outcome counts in the total
+	o.Record("checkout", "off", "success", 9)
+
+	for _, tc := range []struct {
+		name string
+		m    slipway.Metric
+		want float64
+	}{
+		{"error rate by default", outcomeMetric(slipway.BuiltinOutcomeRate, "on", ""), 6.0 / 25},
+		{"named outcome rate", outcomeMetric(slipway.BuiltinOutcomeRate, "on", "conversion"), 5.0 / 25},
+		{"count", outcomeMetric(slipway.BuiltinOutcomeCount, "on", "error"), 6},
+		{"a healthy variant", outcomeMetric(slipway.BuiltinOutcomeRate, "off", "error"), 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := p.Measure(ctx, tc.m)
+			if err != nil || v != tc.want {
+				t.Fatalf("Measure = %v, %v; want %v", v, err, tc.want)
+			}
+		})
+	}
+	t.Run("nothing reported is no data", func(t *testing.T) {
+		c.Add(time.Minute)
+		_, err := p.Measure(ctx, outcomeMetric(slipway.BuiltinOutcomeRate, "on", ""))
+		if !errors.Is(err, slipway.ErrNoData) {
+			t.Fatalf("err = %v; want ErrNoData", err)
+		}
+	})
+	t.Run("a metric without flag or variant is invalid", func(t *testing.T) {
+		m := outcomeMetric(slipway.BuiltinOutcomeRate, "{{variant}}", "")
+		if _, err := p.Measure(ctx, m); slipway.ErrorCode(err) != slipway.EINVALID {
+			t.Fatalf("unexpanded variant: %v; want EINVALID", err)
+		}
+		m = outcomeMetric(slipway.BuiltinOutcomeRate, "on", "")
+		m.Provider.Builtin.Flag = ""
+		if _, err := p.Measure(ctx, m); slipway.ErrorCode(err) != slipway.EINVALID {
+			t.Fatalf("no flag: %v; want EINVALID", err)
+		}
+	})
+	t.Run("a provider without outcomes refuses", func(t *testing.T) {
+		if _, err := New(nil).Measure(ctx, outcomeMetric(slipway.BuiltinOutcomeRate, "on", "")); slipway.ErrorCode(err) != slipway.EINVALID {
+			t.Fatalf("err = %v; want EINVALID", err)
+		}
+	})
+}
