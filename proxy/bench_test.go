@@ -140,3 +140,37 @@ func BenchmarkReverseProxyBaseline(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkServe is the whole fast path in process: a keep-alive client connection writes
+// a GET to Proxy.Serve (with metrics), which forwards it to a real backend over loopback.
+func BenchmarkServe(b *testing.B) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "hello")
+	}))
+	defer backend.Close()
+	p := New(Config{App: "shop", Metrics: NewMetrics(prometheus.NewRegistry()), Stickiness: &slipway.Stickiness{Enabled: true}})
+	defer p.CloseIdleConnections()
+	addr := backend.Listener.Addr().String()
+	if err := p.Update(Table{
+		Split:    slipway.Split{Weights: []slipway.Weight{{Revision: "canary", Weight: 20}, {Revision: "stable", Weight: 80}}},
+		Backends: map[string][]Backend{"canary": {{ID: "c", Addr: addr}}, "stable": {{ID: "s", Addr: addr}}},
+	}); err != nil {
+		b.Fatal(err)
+	}
+	c, br := rawConn(b, serveFast(b, p, false))
+	req := []byte("GET / HTTP/1.1\r\nHost: shop.test\r\nUser-Agent: bench\r\nCookie: slipway_shop=0123456789abcdef0123456789abcdef\r\n\r\n")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		if res.StatusCode != http.StatusOK {
+			b.Fatalf("status %d", res.StatusCode)
+		}
+	}
+}

@@ -2,7 +2,8 @@
 // platform. One Proxy fronts one app; the platform tells it which instances are ready and
 // how to split traffic (Update), and asks it to drain an instance before stopping it
 // (Drain). Start reading at Proxy.ServeHTTP (proxy.go), then Table (table.go) and Metrics
-// (metrics.go).
+// (metrics.go); Proxy.Serve (serve.go, conn.go) is the fast path that serves a listener
+// without net/http on the request path.
 //
 // # Handler order
 //
@@ -54,10 +55,44 @@
 // backend that left the table keeps only requests that were already running, and Drain
 // waits exactly for those.
 //
-// # Listener and HTTP/2
+// # Serving a listener: the fast path
 //
-// Serve a Proxy with an http.Server whose Protocols allow HTTP/1.1 and unencrypted HTTP/2
-// (Protocols returns that set), so that clients may speak h2c with prior knowledge. The
-// proxy speaks HTTP/1.1 to backends by default; for backends that speak h2c (gRPC, say),
-// give Config.Transport an *http.Transport whose Protocols hold only UnencryptedHTTP2.
+// Proxy.Serve (ServePreview for the preview listener, ServeWith when the Proxy behind a
+// listener changes) accepts connections itself and serves plain HTTP/1.1 and 1.0 without
+// net/http: one goroutine per client connection reads each request head into its own
+// buffer, routes it by the same code as ServeHTTP (acquire, pickRevision, reacquire,
+// retryOn, finish: the stages above, the in-flight counts, Drain and the metrics are
+// shared), writes it to a pooled keep-alive connection to the backend in one write (head
+// and a small body), reads the answer in the same goroutine and copies it back, flushing
+// whenever the backend has nothing more buffered: a small response leaves in one write,
+// SSE and other streams as they come. Bodies go by Content-Length, chunked (passed on
+// verbatim, trailers included) or until the backend closes (re-chunked); HTTP/1.0
+// clients get decoded bodies and a closed connection when the length is unknown. A
+// request body of up to 64 KiB (by Content-Length) is read whole first, so it can be sent
+// again; a larger or chunked one streams and is never retried, as a body without GetBody
+// on the net/http path. A pooled backend connection that fails before any answer byte is
+// retried once on a new connection when that is safe (as net/http's transport does), and
+// one idle for a while, or about to carry a non-idempotent request, is first checked for
+// a close by the backend.
+//
+// Anything else goes to net/http on the same connection, with the bytes read so far
+// replayed first: HTTP/2 with prior knowledge (h2c), Upgrade (WebSocket), Expect,
+// transfer codings other than chunked, heads over 1 MiB (answered 431), targets that are
+// not origin-form, and any head the fast path's strict parser does not accept (net/http
+// then answers 400 as before). The decision is per request; after the hand-off the
+// connection belongs to an internal http.Server (Handler: the Proxy, Protocols:
+// Protocols()) for good. With Config.Transport set, every connection is handed off, since
+// the fast path speaks HTTP/1.1 to backends itself.
+//
+// Differences from ServeHTTP that remain: a client that goes away while the backend
+// prepares its answer is noticed when the answer is written (net/http cancels the
+// backend request at once), and the fast path's own 502 and 503 answers carry no Date.
+//
+// # ServeHTTP, listeners and HTTP/2
+//
+// ServeHTTP serves a Proxy behind an http.Server whose Protocols allow HTTP/1.1 and
+// unencrypted HTTP/2 (Protocols returns that set), so that clients may speak h2c with prior
+// knowledge. The proxy speaks HTTP/1.1 to backends by default; for backends that speak h2c
+// (gRPC, say), give Config.Transport an *http.Transport whose Protocols hold only
+// UnencryptedHTTP2.
 package proxy

@@ -34,6 +34,7 @@ type backend struct {
 	addr     string
 	inflight atomic.Int64
 	rp       *httputil.ReverseProxy
+	idle     idlePool // the fast path's keep-alive connections to the instance
 }
 
 // newBackend builds b's forwarder: an httputil.ReverseProxy per backend, so that the target
@@ -69,8 +70,10 @@ func (b *backend) rewrite(pr *httputil.ProxyRequest) {
 // to let the error handler retry; Unwrap lets http.ResponseController reach the real
 // writer's Flush and Hijack.
 type reqState struct {
-	w         http.ResponseWriter
-	in        *http.Request
+	w         http.ResponseWriter // net/http path
+	in        *http.Request       // net/http path
+	fr        *fastReq            // fast path (Serve)
+	setCookie string              // fast path: a Set-Cookie value to send with the response
 	rev       *revision
 	be        *backend
 	code      int
@@ -82,6 +85,44 @@ type reqState struct {
 }
 
 func (s *reqState) reset() { *s = reqState{} }
+
+// header returns value i of the request's header key (canonical form), whichever path the
+// request came by.
+func (s *reqState) header(key string, i int) (string, bool) {
+	if s.fr != nil {
+		return s.fr.value(key, i)
+	}
+	vs := s.in.Header[key]
+	if i < len(vs) {
+		return vs[i], true
+	}
+	return "", false
+}
+
+// cookie returns the value of the request's first cookie called name.
+func (s *reqState) cookie(name string) (string, bool) {
+	if s.fr == nil {
+		return cookieValue(s.in.Header, name)
+	}
+	for i := 0; ; i++ {
+		line, ok := s.fr.value("Cookie", i)
+		if !ok {
+			return "", false
+		}
+		if v, ok := cookieIn(line, name); ok {
+			return v, true
+		}
+	}
+}
+
+// addCookie adds a Set-Cookie header to the response.
+func (s *reqState) addCookie(v string) {
+	if s.fr != nil {
+		s.setCookie = v
+		return
+	}
+	s.w.Header().Add("Set-Cookie", v)
+}
 
 // Header returns the real writer's header map.
 func (s *reqState) Header() http.Header { return s.w.Header() }
@@ -154,24 +195,21 @@ func (p *Proxy) proxyError(w http.ResponseWriter, _ *http.Request, err error) {
 		return
 	}
 	failed := rs.be
-	if rs.code == 0 && !rs.retried && retryable(err, in) {
+	if rs.code == 0 {
 		req := in
+		replayable := in.Body == nil || in.Body == http.NoBody || in.GetBody != nil || in.ContentLength == 0
 		if in.GetBody != nil && in.Body != nil && in.Body != http.NoBody {
 			body, gerr := in.GetBody()
 			if gerr != nil {
-				req = nil
+				replayable = false
 			} else {
 				req = in.WithContext(in.Context())
 				req.Body = body
 			}
 		}
-		if req != nil {
-			if nb := p.reacquire(rs); nb != nil {
-				rs.retried = true
-				p.log.Debug("retrying on another backend", "revision", rs.rev.name, "backend", failed.id, "retry", nb.id, "err", err)
-				nb.rp.ServeHTTP(rs, req)
-				return
-			}
+		if nb := p.retryOn(rs, err, in.Method, replayable); nb != nil {
+			nb.rp.ServeHTTP(rs, req)
+			return
 		}
 	}
 	p.log.Warn("backend request failed", "revision", failed.revision, "backend", failed.id, "err", err)
@@ -183,13 +221,31 @@ func (p *Proxy) proxyError(w http.ResponseWriter, _ *http.Request, err error) {
 	_, _ = io.WriteString(rs, "slipway: bad gateway\n")
 }
 
-// retryable reports whether a failed forward of in may be sent again elsewhere. The body
-// must be replayable (none, or GetBody set). A dial error means nothing was sent, so any
-// method is retried; any other failure before the response (reset, closed connection) may
-// have reached the backend, so only idempotent methods are retried then, as nginx's
-// proxy_next_upstream does.
-func retryable(err error, in *http.Request) bool {
-	if in.Body != nil && in.Body != http.NoBody && in.GetBody == nil && in.ContentLength != 0 {
+// retryOn decides, for a request whose backend failed with err before answering, whether
+// it is sent once more: only once per request, and only when retryable says so. It then
+// moves the request to another backend (reacquire) and returns it; nil means answer 502.
+// Both the net/http path and the fast path use it.
+func (p *Proxy) retryOn(rs *reqState, err error, method string, replayable bool) *backend {
+	if rs.retried || !retryable(err, method, replayable) {
+		return nil
+	}
+	failed := rs.be
+	nb := p.reacquire(rs)
+	if nb == nil {
+		return nil
+	}
+	rs.retried = true
+	p.log.Debug("retrying on another backend", "revision", rs.rev.name, "backend", failed.id, "retry", nb.id, "err", err)
+	return nb
+}
+
+// retryable reports whether a failed forward may be sent again elsewhere. The body must be
+// replayable (none, GetBody set, or held whole by the fast path). A dial error means
+// nothing was sent, so any method is retried; any other failure before the response (reset,
+// closed connection) may have reached the backend, so only idempotent methods are retried
+// then, as nginx's proxy_next_upstream does.
+func retryable(err error, method string, replayable bool) bool {
+	if !replayable {
 		return false
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -199,7 +255,12 @@ func retryable(err error, in *http.Request) bool {
 	if errors.As(err, &op) && op.Op == "dial" {
 		return true
 	}
-	switch in.Method {
+	return idempotent(method)
+}
+
+// idempotent reports whether method may be sent twice.
+func idempotent(method string) bool {
+	switch method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
 		return true
 	}

@@ -173,15 +173,10 @@ func TestProxy_H2C(t *testing.T) {
 		}
 		b.Start()
 		t.Cleanup(b.Close)
-		cfg.App = "shop"
-		p := New(cfg)
-		front := httptest.NewUnstartedServer(p)
-		front.Config.Protocols = Protocols()
-		front.Start()
-		t.Cleanup(func() { front.Close(); p.CloseIdleConnections() })
+		p, frontURL := newProxy(t, cfg)
 		mustUpdate(t, p, Table{Split: weights("stable", 100), Backends: map[string][]Backend{"stable": {{ID: "s1", Addr: b.Listener.Addr().String()}}}})
 
-		res, err := h2cClient(t).Get(front.URL)
+		res, err := h2cClient(t).Get(frontURL)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,7 +186,7 @@ func TestProxy_H2C(t *testing.T) {
 			t.Errorf("client got %s, backend saw %q; want HTTP/2 and %q", res.Proto, body, want)
 		}
 		// HTTP/1.1 clients are served on the same listener.
-		if code, body, _ := get(t, client(t), http.MethodGet, front.URL, nil); code != 200 || body != want {
+		if code, body, _ := get(t, client(t), http.MethodGet, frontURL, nil); code != 200 || body != want {
 			t.Errorf("HTTP/1.1 client: %d %q", code, body)
 		}
 	}
@@ -235,19 +230,18 @@ func TestProxy_SetsForwardedHeaders(t *testing.T) {
 
 func TestProxy_Preview(t *testing.T) {
 	p, url := newProxy(t, Config{})
-	preview := httptest.NewServer(p.Preview())
-	t.Cleanup(preview.Close)
+	previewURL := serveProxy(t, p, true)
 	c := client(t)
 	b := twoRevisions(t)
 	mustUpdate(t, p, Table{Split: weights("stable", 100), Backends: b, Preview: "canary"})
 	if got := count(t, c, url, 10); got["stable"] != 10 {
 		t.Errorf("main listener: %v", got)
 	}
-	if got := count(t, c, preview.URL, 10); got["canary"] != 10 {
+	if got := count(t, c, previewURL, 10); got["canary"] != 10 {
 		t.Errorf("preview listener: %v", got)
 	}
 	mustUpdate(t, p, Table{Split: weights("stable", 100), Backends: b})
-	if code, _, _ := get(t, c, http.MethodGet, preview.URL, nil); code != http.StatusServiceUnavailable {
+	if code, _, _ := get(t, c, http.MethodGet, previewURL, nil); code != http.StatusServiceUnavailable {
 		t.Errorf("preview without a revision: %d, want 503", code)
 	}
 }

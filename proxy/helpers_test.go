@@ -43,19 +43,72 @@ func deadAddr(tb testing.TB) string {
 	return addr
 }
 
+// serveMode says how the tests' proxies are served: "fast" (Proxy.Serve on a listener) or
+// "net/http" (an httptest server with the Proxy as its handler). TestMain runs the suite
+// once with each.
+var serveMode = "fast"
+
 // newProxy returns a proxy for app "shop" and the URL of a server in front of it.
 func newProxy(tb testing.TB, cfg Config) (*Proxy, string) {
 	tb.Helper()
 	if cfg.App == "" {
 		cfg.App = "shop"
 	}
+	if cfg.ShutdownGrace == 0 {
+		cfg.ShutdownGrace = 5 * time.Second
+	}
 	p := New(cfg)
-	s := httptest.NewServer(p)
+	tb.Cleanup(p.CloseIdleConnections)
+	return p, serveProxy(tb, p, false)
+}
+
+// serveProxy serves p's main (or preview) listener on 127.0.0.1:0 the way serveMode says
+// (with h2c allowed) and returns its URL; the server stops at cleanup.
+func serveProxy(tb testing.TB, p *Proxy, preview bool) string {
+	tb.Helper()
 	tb.Cleanup(func() {
-		s.Close()
-		p.CloseIdleConnections()
+		if tb.Failed() {
+			tb.Logf("the proxy was served by %s", serveMode)
+		}
 	})
-	return p, s.URL
+	if serveMode == "net/http" {
+		var h http.Handler = p
+		if preview {
+			h = p.Preview()
+		}
+		s := httptest.NewUnstartedServer(h)
+		s.Config.Protocols = Protocols()
+		s.Start()
+		tb.Cleanup(s.Close)
+		return s.URL
+	}
+	return "http://" + serveFast(tb, p, preview)
+}
+
+// serveFast runs p.Serve (or ServePreview) on 127.0.0.1:0 until cleanup and returns the
+// address.
+func serveFast(tb testing.TB, p *Proxy, preview bool) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		if preview {
+			done <- p.ServePreview(ctx, ln)
+		} else {
+			done <- p.Serve(ctx, ln)
+		}
+	}()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("Serve: %v", err)
+		}
+	})
+	return ln.Addr().String()
 }
 
 func mustUpdate(tb testing.TB, p *Proxy, t Table) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"strings"
@@ -40,16 +41,23 @@ type Config struct {
 	// proxy's own (HTTP/1.1 to backends, no environment proxy, no compression). Give an
 	// *http.Transport whose Protocols hold only UnencryptedHTTP2 to speak h2c to backends.
 	Transport http.RoundTripper
+	// ShutdownGrace is how long Serve lets requests in progress finish after its ctx ends,
+	// before it closes their connections; 0 means 30 s.
+	ShutdownGrace time.Duration
 }
 
 // Proxy is one app's traffic-splitting reverse proxy. It is an http.Handler for the main
-// listener; Preview returns the handler for the preview listener. Its zero value is not
+// listener; Preview returns the handler for the preview listener. Serve and ServePreview
+// serve a listener directly, by the fast path. Its zero value is not
 // usable: call New, then Update with a table.
 type Proxy struct {
 	app       string
 	log       *slog.Logger
 	metrics   *Metrics
 	transport http.RoundTripper
+	fast      bool        // Serve may use the fast path: the transport is the proxy's own
+	dialer    *net.Dialer // the fast path's dialer
+	grace     time.Duration
 
 	sticky     bool
 	keyHeader  string // canonical header key naming the user, "" for none
@@ -91,6 +99,12 @@ func New(cfg Config) *Proxy {
 	p.log = p.log.With("app", cfg.App)
 	if p.transport == nil {
 		p.transport = newTransport()
+		p.fast = true
+	}
+	p.dialer = &net.Dialer{Timeout: dialTimeout, KeepAlive: keepAlive}
+	p.grace = cfg.ShutdownGrace
+	if p.grace <= 0 {
+		p.grace = defaultGrace
 	}
 	if s := cfg.Stickiness; s != nil && s.Enabled {
 		p.sticky = true
@@ -141,6 +155,7 @@ func (p *Proxy) Update(t Table) error {
 	for id, b := range p.backends {
 		if !c.ids[id] && b.inflight.Load() == 0 {
 			delete(p.backends, id)
+			b.closeIdle(true)
 		}
 	}
 	if p.metrics != nil {
@@ -152,8 +167,12 @@ func (p *Proxy) Update(t Table) error {
 
 // backendFor returns the long-lived state of b, creating it when new (p.mu held).
 func (p *Proxy) backendFor(b Backend) *backend {
-	if old := p.backends[b.ID]; old != nil && old.addr == b.Addr && old.revision == b.Revision {
+	old := p.backends[b.ID]
+	if old != nil && old.addr == b.Addr && old.revision == b.Revision {
 		return old
+	}
+	if old != nil {
+		old.closeIdle(true)
 	}
 	nb := p.newBackend(b)
 	p.backends[b.ID] = nb
@@ -204,6 +223,7 @@ func (p *Proxy) Drain(ctx context.Context, backendID string) error {
 	p.mu.Lock()
 	if p.backends[backendID] == b && !p.table.Load().ids[backendID] {
 		delete(p.backends, backendID)
+		b.closeIdle(true)
 	}
 	p.mu.Unlock()
 	return nil
@@ -249,7 +269,7 @@ func (p *Proxy) finish(rs *reqState, start time.Time) {
 		code := rs.code
 		if code == 0 {
 			code = http.StatusOK // nothing written: net/http answers 200
-			if rs.in.Header.Get("Upgrade") != "" {
+			if rs.in != nil && rs.in.Header.Get("Upgrade") != "" {
 				code = http.StatusSwitchingProtocols // hijacked by the upgrade
 			}
 		}
@@ -299,35 +319,35 @@ func (p *Proxy) pickRevision(t *compiled, rs *reqState) *revision {
 		}
 		return t.preview
 	}
-	if v := t.routed(rs.in); v != nil && len(v.backends) > 0 {
+	if v := t.routed(rs); v != nil && len(v.backends) > 0 {
 		return v
 	}
 	if len(t.weights) == 0 {
 		return nil
 	}
 	if !rs.hasBucket {
-		rs.bucket, rs.hasBucket = p.bucket(rs.w, rs.in), true
+		rs.bucket, rs.hasBucket = p.bucket(rs), true
 	}
 	return t.split(rs.bucket)
 }
 
 // bucket returns the request's bucket in 0..99. Sticky: the hash of the user key (the app's
 // header or cookie, else the proxy's cookie, which it sets when absent); otherwise random.
-func (p *Proxy) bucket(w http.ResponseWriter, r *http.Request) uint32 {
+func (p *Proxy) bucket(rs *reqState) uint32 {
 	if !p.sticky {
 		return uint32((uint64(rand.Uint32()) * 100) >> 32)
 	}
 	if p.keyHeader != "" {
-		if vs := r.Header[p.keyHeader]; len(vs) > 0 && vs[0] != "" {
-			return bucketOf(vs[0])
-		}
-	}
-	if p.keyCookie != "" {
-		if v, ok := cookieValue(r.Header, p.keyCookie); ok && v != "" {
+		if v, ok := rs.header(p.keyHeader, 0); ok && v != "" {
 			return bucketOf(v)
 		}
 	}
-	if v, ok := cookieValue(r.Header, p.cookieName); ok && v != "" {
+	if p.keyCookie != "" {
+		if v, ok := rs.cookie(p.keyCookie); ok && v != "" {
+			return bucketOf(v)
+		}
+	}
+	if v, ok := rs.cookie(p.cookieName); ok && v != "" {
 		return bucketOf(v)
 	}
 	id := newUserID()
@@ -337,10 +357,10 @@ func (p *Proxy) bucket(w http.ResponseWriter, r *http.Request) uint32 {
 		Path:     "/",
 		MaxAge:   int(StickyCookieMaxAge / time.Second),
 		HttpOnly: true,
-		Secure:   r.TLS != nil,
+		Secure:   rs.in != nil && rs.in.TLS != nil,
 		SameSite: http.SameSiteLaxMode,
 	}
-	w.Header().Add("Set-Cookie", c.String())
+	rs.addCookie(c.String())
 	return bucketOf(id)
 }
 
@@ -386,9 +406,14 @@ func (v *revision) pick(except *backend) *backend {
 	return best
 }
 
-// CloseIdleConnections closes the transport's idle connections to backends (when the
-// transport can), for shutdown; connections in use are left alone.
+// CloseIdleConnections closes the idle connections to backends (the transport's, when it
+// can, and the fast path's), for shutdown; connections in use are left alone.
 func (p *Proxy) CloseIdleConnections() {
+	p.mu.Lock()
+	for _, b := range p.backends {
+		b.closeIdle(false)
+	}
+	p.mu.Unlock()
 	if c, ok := p.transport.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}

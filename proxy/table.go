@@ -214,24 +214,28 @@ func (m *matcher) test(v string) bool {
 	return false
 }
 
-// match reports whether r carries a header value (any of them) or cookie that matches.
-func (m *matcher) match(r *http.Request) bool {
+// match reports whether the request carries a header value (any of them) or cookie that
+// matches.
+func (m *matcher) match(rs *reqState) bool {
 	if m.header != "" {
-		for _, v := range r.Header[m.header] {
+		for i := 0; ; i++ {
+			v, ok := rs.header(m.header, i)
+			if !ok {
+				return false
+			}
 			if m.test(v) {
 				return true
 			}
 		}
-		return false
 	}
-	v, ok := cookieValue(r.Header, m.cookie)
+	v, ok := rs.cookie(m.cookie)
 	return ok && m.test(v)
 }
 
-// match reports whether r matches every entry of the route.
-func (rt *route) match(r *http.Request) bool {
+// match reports whether the request matches every entry of the route.
+func (rt *route) match(rs *reqState) bool {
 	for i := range rt.matches {
-		if !rt.matches[i].match(r) {
+		if !rt.matches[i].match(rs) {
 			return false
 		}
 	}
@@ -299,10 +303,10 @@ func compile(t Table, backendFor func(Backend) *backend, metricsFor func(rev, ve
 	return c
 }
 
-// routed returns the revision of the first route r matches (nil for none).
-func (c *compiled) routed(r *http.Request) *revision {
+// routed returns the revision of the first route the request matches (nil for none).
+func (c *compiled) routed(rs *reqState) *revision {
 	for i := range c.routes {
-		if c.routes[i].match(r) {
+		if c.routes[i].match(rs) {
 			return c.routes[i].rev
 		}
 	}
@@ -337,23 +341,31 @@ func (c *compiled) fallback(i int) *revision {
 // without allocating (http.Request.Cookie parses every cookie into new values).
 func cookieValue(h http.Header, name string) (string, bool) {
 	for _, line := range h["Cookie"] {
-		for len(line) > 0 {
-			var part string
-			if i := strings.IndexByte(line, ';'); i >= 0 {
-				part, line = line[:i], line[i+1:]
-			} else {
-				part, line = line, ""
-			}
-			part = strings.TrimSpace(part)
-			k, v, ok := strings.Cut(part, "=")
-			if !ok || k != name {
-				continue
-			}
-			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-				v = v[1 : len(v)-1]
-			}
+		if v, ok := cookieIn(line, name); ok {
 			return v, true
 		}
+	}
+	return "", false
+}
+
+// cookieIn returns the value of the first cookie called name in one Cookie header line.
+func cookieIn(line, name string) (string, bool) {
+	for len(line) > 0 {
+		var part string
+		if i := strings.IndexByte(line, ';'); i >= 0 {
+			part, line = line[:i], line[i+1:]
+		} else {
+			part, line = line, ""
+		}
+		part = strings.TrimSpace(part)
+		k, v, ok := strings.Cut(part, "=")
+		if !ok || k != name {
+			continue
+		}
+		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+			v = v[1 : len(v)-1]
+		}
+		return v, true
 	}
 	return "", false
 }

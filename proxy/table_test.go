@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"errors"
+	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -10,7 +12,24 @@ import (
 	"slipway.dev/slipway"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain runs the suite twice, the proxies served by the fast path (Serve) and then by
+// net/http (ServeHTTP), and checks that no goroutine is left behind.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	code := m.Run()
+	if code == 0 && flag.Lookup("test.fuzz").Value.String() == "" && flag.Lookup("test.bench").Value.String() == "" {
+		serveMode = "net/http"
+		fmt.Println("--- again, the proxies served by net/http")
+		code = m.Run()
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
 
 func TestProxy_UpdateValidation(t *testing.T) {
 	ok := []Backend{{ID: "a1", Addr: "127.0.0.1:1"}}

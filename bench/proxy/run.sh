@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Proxy benchmark: wrk against a direct connection to the backend, nginx, HAProxy and slipway's
-# proxy, each doing the same 90/10 weighted split over the same two backend listeners, all on
-# 127.0.0.1 and all on this machine's cores (wrk included). Each target is run RUNS times
-# (interleaved) and the best req/s is kept. See docs/benchmarks.md, section "Proxy".
+# proxy (served by Proxy.Serve, and as "slipway-nethttp" by an http.Server with
+# Proxy.ServeHTTP, as before Serve existed), each doing the same 90/10 weighted split over
+# the same two backend listeners, all on 127.0.0.1 and all on this machine's cores (wrk
+# included). Each target is run RUNS times
+# (interleaved) and the best req/s is kept, with the proxy's CPU time per request in that run
+# (user+system of its whole process tree, from /proc). See docs/benchmarks.md, section "Proxy".
 #
 #   bench/proxy/run.sh                      # defaults: wrk -t2 -c64 -d15s --latency, 2 runs
 #   DURATION=30s CONNS=128 bench/proxy/run.sh
@@ -11,7 +14,7 @@
 # Knobs (environment): THREADS, CONNS, DURATION, RUNS, WARMUP (seconds per target, 0 for
 # none), TARGETS, BACKEND_PROCS and SLIPWAY_PROCS (GOMAXPROCS), NGINX_WORKERS,
 # HAPROXY_THREADS, PROFILE (CPU profile file for slipway's runner, written at the end), OUT
-# (markdown result file), BASE_PORT (ports BASE_PORT..BASE_PORT+4 are used).
+# (markdown result file), BASE_PORT (ports BASE_PORT+1..BASE_PORT+6 are used).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -21,7 +24,7 @@ CONNS=${CONNS:-64}
 DURATION=${DURATION:-15s}
 RUNS=${RUNS:-2}
 WARMUP=${WARMUP:-3}
-TARGETS=${TARGETS:-direct nginx haproxy slipway}
+TARGETS=${TARGETS:-direct nginx haproxy slipway slipway-nethttp}
 BACKEND_PROCS=${BACKEND_PROCS:-$NPROC}
 SLIPWAY_PROCS=${SLIPWAY_PROCS:-$NPROC}
 NGINX_WORKERS=${NGINX_WORKERS:-$NPROC}
@@ -33,6 +36,7 @@ LIFE=${LIFE:-20m} # every server exits by itself after this long, whatever happe
 
 PORT_A=$((BASE_PORT + 1)) PORT_B=$((BASE_PORT + 2))
 PORT_NGINX=$((BASE_PORT + 3)) PORT_HAPROXY=$((BASE_PORT + 4)) PORT_SLIPWAY=$((BASE_PORT + 5))
+PORT_SLIPWAY_NH=$((BASE_PORT + 6))
 
 # --- tools -------------------------------------------------------------------------------
 missing=()
@@ -58,13 +62,32 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+declare -A TPID # target -> pid of its process tree's root (the timeout wrapper)
+
 # start NAME CMD...: runs CMD in the background (bounded by LIFE), logging to WORK/NAME.log.
 start() {
 	local name=$1
 	shift
 	timeout --signal=TERM --kill-after=5s "$LIFE" "$@" >"$WORK/$name.log" 2>&1 &
 	PIDS+=($!)
+	TPID[$name]=$!
 }
+
+# cpu_ticks PID: user+system clock ticks used so far by PID and its descendants (3 levels:
+# timeout, then nginx's master and workers).
+cpu_ticks() {
+	local pids=$1 level=$1 total=0 p s
+	for _ in 1 2 3; do
+		level=$(for p in $level; do pgrep -P "$p" || true; done)
+		pids="$pids $level"
+	done
+	for p in $pids; do
+		s=$(cut -d' ' -f14,15 "/proc/$p/stat" 2>/dev/null) || continue
+		total=$((total + ${s% *} + ${s#* }))
+	done
+	echo "$total"
+}
+TICK=$(getconf CLK_TCK)
 
 # wait_port PORT: until something answers HTTP on 127.0.0.1:PORT (10 s at most).
 wait_port() {
@@ -156,6 +179,7 @@ url_of() {
 	nginx) echo "http://127.0.0.1:$PORT_NGINX/" ;;
 	haproxy) echo "http://127.0.0.1:$PORT_HAPROXY/" ;;
 	slipway) echo "http://127.0.0.1:$PORT_SLIPWAY/" ;;
+	slipway-nethttp) echo "http://127.0.0.1:$PORT_SLIPWAY_NH/" ;;
 	esac
 }
 
@@ -176,8 +200,13 @@ for t in $TARGETS; do
 		start slipway "$WORK/slipway" "${args[@]}"
 		wait_port "$PORT_SLIPWAY"
 		;;
+	slipway-nethttp)
+		start slipway-nethttp "$WORK/slipway" -nethttp -listen "127.0.0.1:$PORT_SLIPWAY_NH" -a "127.0.0.1:$PORT_A" -b "127.0.0.1:$PORT_B" \
+			-gomaxprocs "$SLIPWAY_PROCS" -for "$LIFE"
+		wait_port "$PORT_SLIPWAY_NH"
+		;;
 	*)
-		echo "unknown target $t (want direct, nginx, haproxy, slipway)" >&2
+		echo "unknown target $t (want direct, nginx, haproxy, slipway, slipway-nethttp)" >&2
 		exit 2
 		;;
 	esac
@@ -213,21 +242,28 @@ echo "command: $WRK <url>   (best of $RUNS runs per target, targets interleaved)
 echo "machine: $NPROC cores, $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n1), kernel $(uname -r)"
 echo "GOMAXPROCS: backend $BACKEND_PROCS, slipway $SLIPWAY_PROCS; nginx worker_processes $NGINX_WORKERS; haproxy nbthread $HAPROXY_THREADS"
 
-declare -A RPS P50 P99 ERRS
+declare -A RPS P50 P99 ERRS CPU
 if ((WARMUP > 0)); then
 	for t in $TARGETS; do wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" "$(url_of "$t")" >/dev/null; done
 fi
 for run in $(seq "$RUNS"); do
 	for t in $TARGETS; do
+		c0=0
+		[[ -n ${TPID[$t]:-} ]] && c0=$(cpu_ticks "${TPID[$t]}")
 		out=$($WRK "$(url_of "$t")")
+		cpu=-
+		if [[ -n ${TPID[$t]:-} ]]; then
+			c1=$(cpu_ticks "${TPID[$t]}")
+			cpu=$(awk -v c=$((c1 - c0)) -v hz="$TICK" -v n="$(awk '/requests in/ {print $1}' <<<"$out")" 'BEGIN {printf "%.1f", c / hz * 1e6 / n}')
+		fi
 		echo "$out" >"$WORK/wrk-$t-$run.txt"
 		rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
 		p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
 		p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
 		errs=$(awk '/Non-2xx/ {n += $NF} /Socket errors/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}' <<<"$out")
-		printf "run %d %-8s %10s req/s  p50 %8s  p99 %8s  errors %s\n" "$run" "$t" "$rps" "$p50" "$p99" "$errs"
+		printf "run %d %-15s %10s req/s  p50 %8s  p99 %8s  errors %s  proxy CPU %s us/req\n" "$run" "$t" "$rps" "$p50" "$p99" "$errs" "$cpu"
 		if [[ -z ${RPS[$t]:-} ]] || awk -v a="$rps" -v b="${RPS[$t]}" 'BEGIN {exit !(a > b)}'; then
-			RPS[$t]=$rps P50[$t]=$(ms "$p50") P99[$t]=$(ms "$p99") ERRS[$t]=$errs
+			RPS[$t]=$rps P50[$t]=$(ms "$p50") P99[$t]=$(ms "$p99") ERRS[$t]=$errs CPU[$t]=$cpu
 		fi
 	done
 done
@@ -239,12 +275,12 @@ direct=${RPS[direct]:-}
 	echo "Machine: $NPROC cores ($(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n1)), Linux $(uname -r);"
 	echo "GOMAXPROCS backend $BACKEND_PROCS, slipway $SLIPWAY_PROCS; nginx worker_processes $NGINX_WORKERS; HAProxy nbthread $HAPROXY_THREADS."
 	echo
-	echo "| target | req/s | vs direct | p50 (ms) | p99 (ms) | errors |"
-	echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+	echo "| target | req/s | vs direct | p50 (ms) | p99 (ms) | errors | proxy CPU (µs/req) |"
+	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 	for t in $TARGETS; do
 		rel=-
 		[[ -n $direct ]] && rel=$(awk -v a="${RPS[$t]}" -v b="$direct" 'BEGIN {printf "%.2fx", a / b}')
-		printf "| %s | %.0f | %s | %s | %s | %s |\n" "$t" "${RPS[$t]}" "$rel" "${P50[$t]}" "${P99[$t]}" "${ERRS[$t]}"
+		printf "| %s | %.0f | %s | %s | %s | %s | %s |\n" "$t" "${RPS[$t]}" "$rel" "${P50[$t]}" "${P99[$t]}" "${ERRS[$t]}" "${CPU[$t]}"
 	done
 } >"$OUT"
 echo

@@ -48,7 +48,7 @@ func run(portA, portB, size int, life time.Duration) error {
 	errc := make(chan error, 2)
 	var servers []*http.Server
 	for i, port := range []int{portA, portB} {
-		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		ln, err := new(net.ListenConfig).Listen(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
 			return fmt.Errorf("listen: %w", err)
 		}

@@ -1,11 +1,11 @@
 // Command slipway runs slipway's proxy alone for the proxy benchmark (bench/proxy/run.sh): a
 // proxy.Proxy with a static table (revision a at weight 90 and revision b at weight 10, one
-// backend each), with per-revision metrics on a fresh Prometheus registry, served by an
-// http.Server configured as the local platform configures its listeners (HTTP/1.1 keep-alive
-// and h2c).
+// backend each), with per-revision metrics on a fresh Prometheus registry, served by
+// Proxy.Serve (the fast path for HTTP/1.x, net/http for the rest).
 //
 //	slipway -listen 127.0.0.1:18090 -a 127.0.0.1:18081 -b 127.0.0.1:18082 -gomaxprocs 2
 //
+// -nethttp serves it by an http.Server instead (Proxy.ServeHTTP, as before Serve existed);
 // -cpuprofile writes a CPU profile of the whole run (written when the command exits);
 // -sticky turns on cookie stickiness. It exits after -for, or on SIGINT/SIGTERM.
 package main
@@ -39,16 +39,17 @@ func main() {
 	sticky := flag.Bool("sticky", false, "enable cookie stickiness")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	life := flag.Duration("for", 10*time.Minute, "exit after this long")
+	nethttp := flag.Bool("nethttp", false, "serve with an http.Server and Proxy.ServeHTTP instead of Proxy.Serve")
 	flag.Parse()
 	if *procs > 0 {
 		runtime.GOMAXPROCS(*procs)
 	}
-	if err := run(*listen, *addrA, *addrB, *sticky, *cpuprofile, *life); err != nil {
+	if err := run(*listen, *addrA, *addrB, *sticky, *nethttp, *cpuprofile, *life); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(listen, addrA, addrB string, sticky bool, cpuprofile string, life time.Duration) error {
+func run(listen, addrA, addrB string, sticky, nethttp bool, cpuprofile string, life time.Duration) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, life)
@@ -86,9 +87,13 @@ func run(listen, addrA, addrB string, sticky bool, cpuprofile string, life time.
 		return err
 	}
 
-	ln, err := net.Listen("tcp", listen)
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	if !nethttp {
+		log.Printf("slipway proxy (Serve): listening on %s (a=%s 90%%, b=%s 10%%), GOMAXPROCS=%d", listen, addrA, addrB, runtime.GOMAXPROCS(0))
+		return px.Serve(ctx, ln)
 	}
 	srv := &http.Server{
 		Handler:           px,
@@ -99,7 +104,7 @@ func run(listen, addrA, addrB string, sticky bool, cpuprofile string, life time.
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Printf("slipway proxy: listening on %s (a=%s 90%%, b=%s 10%%), GOMAXPROCS=%d", listen, addrA, addrB, runtime.GOMAXPROCS(0))
+	log.Printf("slipway proxy (net/http): listening on %s (a=%s 90%%, b=%s 10%%), GOMAXPROCS=%d", listen, addrA, addrB, runtime.GOMAXPROCS(0))
 	select {
 	case <-ctx.Done():
 	case err = <-errc:

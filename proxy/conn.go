@@ -1,0 +1,601 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// Initial and largest read buffer of a client connection (a head up to maxHeadBytes, then
+// a body up to maxReplayBody).
+const (
+	connBufSize = 4 << 10
+	maxConnBuf  = maxHeadBytes + maxReplayBody + 1024
+)
+
+// conn is one client connection served by the fast path, in one goroutine: it reads a
+// request head, forwards the request to a backend over a pooled connection, copies the
+// response back, and loops (keep-alive) until a side closes or the request is one for
+// net/http, to which it then hands the connection.
+type conn struct {
+	s        *server
+	nc       net.Conn
+	buf      []byte // bytes read from the client; buf[r:w] are not consumed yet
+	r, w     int
+	bw       *bufio.Writer // to the client, while a request is served
+	ip       string        // the client's IP, for X-Forwarded-For
+	req      fastReq
+	rh       respHead
+	out      []byte // the request head sent to a backend
+	idle     atomic.Bool
+	consumed bool      // body bytes of the current request were taken from the client
+	deadline time.Time // the read deadline set on nc (zero for none)
+	linger   bool      // closing with request body bytes maybe unread: lingerClose
+}
+
+// lingerTime bounds lingerClose.
+const lingerTime = 500 * time.Millisecond
+
+// lingerClose half-closes the connection and reads what the client still sends for a
+// moment, so that a client still writing a body it was answered for reads the answer
+// rather than a reset (net/http does the same).
+func (c *conn) lingerClose() {
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	if c.nc.SetReadDeadline(time.Now().Add(lingerTime)) != nil {
+		return
+	}
+	buf := c.s.buffers.Get()
+	defer c.s.buffers.Put(buf)
+	for {
+		if _, err := c.nc.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+// setDeadline sets nc's read deadline, remembering it.
+func (c *conn) setDeadline(t time.Time) error {
+	c.deadline = t
+	return c.nc.SetReadDeadline(t)
+}
+
+func (c *conn) serve() {
+	handed := false
+	defer func() {
+		if v := recover(); v != nil {
+			c.s.current().log.Error("fast path panicked; connection closed", "panic", v)
+		}
+		if !handed {
+			if c.linger {
+				c.lingerClose()
+			}
+			_ = c.nc.Close()
+		}
+		c.s.untrack(c)
+	}()
+	if host, _, err := net.SplitHostPort(c.nc.RemoteAddr().String()); err == nil {
+		c.ip = host
+	}
+	c.buf = make([]byte, connBufSize)
+	for {
+		if c.r == c.w {
+			c.r, c.w = 0, 0
+			if len(c.buf) > connBufSize {
+				c.buf = make([]byte, connBufSize)
+			}
+		}
+		// The idle deadline moves at most once a second: a deadline change costs a timer
+		// update, and keep-alive connections wait for thousands of requests a second.
+		if want := time.Now().Add(idleTimeout); c.deadline.IsZero() || want.Before(c.deadline) || want.Sub(c.deadline) > time.Second {
+			if err := c.setDeadline(want); err != nil {
+				return
+			}
+		}
+		c.idle.Store(true)
+		if c.s.closing.Load() && c.r == c.w {
+			return
+		}
+		n, err := c.readHead()
+		c.idle.Store(false)
+		if err != nil {
+			if errors.Is(err, errHeadTooLarge) {
+				handed = c.handOff()
+			}
+			return
+		}
+		p := c.s.current()
+		if !p.fast || !parseRequest(string(c.buf[c.r:c.r+n]), &c.req) {
+			handed = c.handOff()
+			return
+		}
+		c.r += n
+		if !c.serveRequest(p) {
+			return
+		}
+	}
+}
+
+var errHeadTooLarge = errors.New("request head too large")
+
+// readHead reads until buf[r:] starts with a whole request head and returns its length.
+// After the first byte the client gets readHeaderTimeout to send the rest.
+func (c *conn) readHead() (int, error) {
+	scan, timed := 0, false
+	for {
+		if c.w > c.r {
+			if n := headEnd(c.buf[c.r:c.w], scan); n >= 0 {
+				return n, nil
+			}
+			scan = c.w - c.r
+			if scan >= maxHeadBytes {
+				return 0, errHeadTooLarge
+			}
+			if !timed {
+				timed = true
+				if err := c.setDeadline(time.Now().Add(readHeaderTimeout)); err != nil {
+					return 0, err
+				}
+			}
+		}
+		if err := c.fillMore(); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// fillMore reads what the client sent next into buf (at least one byte, or an error),
+// compacting or growing buf as needed.
+func (c *conn) fillMore() error {
+	if c.w == len(c.buf) {
+		if c.r > 0 {
+			c.w = copy(c.buf, c.buf[c.r:c.w])
+			c.r = 0
+		} else {
+			nb := make([]byte, min(2*len(c.buf), maxConnBuf))
+			c.w = copy(nb, c.buf[c.r:c.w])
+			c.r, c.buf = 0, nb
+		}
+	}
+	if c.w == len(c.buf) {
+		return errLineTooLong
+	}
+	for {
+		n, err := c.nc.Read(c.buf[c.w:])
+		c.w += n
+		if n > 0 {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// fill makes sure buf[r:] holds at least n bytes.
+func (c *conn) fill(n int) error {
+	for c.w-c.r < n {
+		if len(c.buf)-c.r < n {
+			nb := make([]byte, max(n, connBufSize))
+			c.w = copy(nb, c.buf[c.r:c.w])
+			c.r, c.buf = 0, nb
+		}
+		if err := c.fillMore(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Read, ReadSlice, Buffered and bufferedLine make the client connection a source for
+// request bodies.
+func (c *conn) Read(b []byte) (int, error) {
+	if c.r < c.w {
+		n := copy(b, c.buf[c.r:c.w])
+		c.r += n
+		return n, nil
+	}
+	return c.nc.Read(b)
+}
+
+func (c *conn) ReadSlice(delim byte) ([]byte, error) {
+	for {
+		if i := bytes.IndexByte(c.buf[c.r:c.w], delim); i >= 0 {
+			line := c.buf[c.r : c.r+i+1]
+			c.r += i + 1
+			return line, nil
+		}
+		if c.w-c.r >= maxLineBytes {
+			return nil, errLineTooLong
+		}
+		if err := c.fillMore(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (c *conn) Buffered() int { return c.w - c.r }
+
+func (c *conn) bufferedLine() bool { return bytes.IndexByte(c.buf[c.r:c.w], '\n') >= 0 }
+
+// handOff gives the connection, with the bytes not consumed yet, to the http.Server. It
+// reports false when that server has shut down (the connection is closed then).
+func (c *conn) handOff() bool {
+	pending := bytes.Clone(c.buf[c.r:c.w])
+	_ = c.setDeadline(time.Time{})
+	c.s.handoff.deliver(&replayConn{Conn: c.nc, pending: pending})
+	return true
+}
+
+// serveRequest serves the request whose head was just read; it reports whether the
+// connection stays open for another.
+func (c *conn) serveRequest(p *Proxy) (keep bool) {
+	start := time.Now()
+	r := &c.req
+	c.consumed = false
+	var body []byte
+	if r.hasBody() {
+		if err := c.setDeadline(time.Time{}); err != nil {
+			return false
+		}
+		if !r.chunked && r.length <= maxReplayBody {
+			n := int(r.length)
+			if err := c.fill(n); err != nil {
+				return false
+			}
+			body = c.buf[c.r : c.r+n]
+		}
+	}
+	c.bw = c.s.getWriter(c.nc)
+	defer func() {
+		c.s.putWriter(c.bw)
+		c.bw = nil
+		if cap(c.out) > 64<<10 {
+			c.out = nil
+		}
+	}()
+	rs := p.states.Get().(*reqState)
+	rs.fr, rs.preview = r, c.s.preview
+	be := p.acquire(rs)
+	if be == nil {
+		keep = c.replyKeep(body)
+		c.linger = !keep && r.hasBody()
+		c.reply(r, http.StatusServiceUnavailable, "Service Unavailable", rs.setCookie, p.noBackend, keep, "Retry-After: 1\r\n")
+		rs.reset()
+		p.states.Put(rs)
+		c.r += len(body)
+		return keep && c.bw.Flush() == nil
+	}
+	if m := rs.rev.metrics; m != nil {
+		m.inflight.Inc()
+	}
+	finished := false
+	defer func() {
+		if !finished { // a panic: still count the request out
+			p.finish(rs, start)
+		}
+	}()
+	keep = c.forward(p, rs, body)
+	c.r += len(body)
+	c.linger = !keep && r.hasBody() && body == nil
+	// As on the net/http path, the request is accounted before its last bytes are flushed.
+	finished = true
+	p.finish(rs, start)
+	return c.bw.Flush() == nil && keep
+}
+
+// replyKeep reports whether the connection may stay open after an answer the proxy makes
+// itself: only when the request body, if any, is consumed with it.
+func (c *conn) replyKeep(body []byte) bool {
+	return !c.req.close && (!c.req.hasBody() || body != nil) && !c.s.closing.Load()
+}
+
+// reply writes a response of the proxy's own (503, 502) into bw.
+func (c *conn) reply(r *fastReq, code int, status, cookie string, body []byte, keep bool, extra string) {
+	bw := c.bw
+	_, _ = bw.WriteString("HTTP/1.1 ")
+	_, _ = bw.WriteString(strconv.Itoa(code))
+	_, _ = bw.WriteString(" ")
+	_, _ = bw.WriteString(status)
+	_, _ = bw.WriteString("\r\nContent-Type: text/plain; charset=utf-8\r\n")
+	_, _ = bw.WriteString(extra)
+	if cookie != "" {
+		_, _ = bw.WriteString("Set-Cookie: ")
+		_, _ = bw.WriteString(cookie)
+		_, _ = bw.WriteString("\r\n")
+	}
+	_, _ = bw.WriteString("Content-Length: ")
+	_, _ = bw.WriteString(strconv.Itoa(len(body)))
+	_, _ = bw.WriteString("\r\n")
+	c.writeConnection(r, keep)
+	_, _ = bw.WriteString("\r\n")
+	if r.method != http.MethodHead {
+		_, _ = bw.Write(body)
+	}
+}
+
+// writeConnection writes the Connection header the response needs, if any.
+func (c *conn) writeConnection(r *fastReq, keep bool) {
+	switch {
+	case !keep:
+		_, _ = c.bw.WriteString("Connection: close\r\n")
+	case r.proto == 10:
+		_, _ = c.bw.WriteString("Connection: keep-alive\r\n")
+	}
+}
+
+var badGatewayBody = []byte("slipway: bad gateway\n")
+
+// badGateway answers 502 after the backend failed and no retry was possible.
+func (c *conn) badGateway(p *Proxy, rs *reqState, body []byte, err error) bool {
+	p.log.Warn("backend request failed", "revision", rs.be.revision, "backend", rs.be.id, "err", err)
+	rs.code = http.StatusBadGateway
+	keep := c.replyKeep(body) && !c.consumed
+	c.reply(&c.req, http.StatusBadGateway, "Bad Gateway", rs.setCookie, badGatewayBody, keep, "")
+	return keep
+}
+
+// forward sends the request to rs.be and copies the response back, retrying under the
+// same rules as the net/http path (retryOn). It reports whether the client connection
+// stays open.
+func (c *conn) forward(p *Proxy, rs *reqState, body []byte) bool {
+	r := &c.req
+	// As on the net/http path, only a body the proxy holds whole can be sent again.
+	replayable := !r.hasBody() || body != nil
+	fresh := false // the last try was on a reused connection that failed: dial a new one
+	for {
+		be := rs.be
+		var (
+			nc     net.Conn
+			reused bool
+			err    error
+		)
+		if fresh {
+			nc, err = p.dialer.Dial("tcp", be.addr)
+		} else {
+			nc, reused, err = be.get(p.dialer, !idempotent(r.method))
+		}
+		fresh = false
+		if err != nil { // nothing was sent
+			if p.retryOn(rs, err, r.method, replayable) != nil {
+				continue
+			}
+			return c.badGateway(p, rs, body, err)
+		}
+		br := c.s.getReader(nc)
+		nothingSent, err := c.send(nc, be, body)
+		if err != nil && isReadError(err) { // the client went away while sending its body
+			c.s.putReader(br)
+			_ = nc.Close()
+			rs.code = statusClientClosed
+			return false
+		}
+		got := false
+		if err == nil || c.consumed {
+			// After a failed write the backend may still have answered (it need not read
+			// a body it does not want): take its answer if there is one.
+			var rerr error
+			got, rerr = c.rh.read(br)
+			if rerr == nil {
+				return c.respond(p, rs, nc, br, err == nil)
+			}
+			if err == nil {
+				err = rerr
+			}
+		}
+		c.s.putReader(br)
+		_ = nc.Close()
+		if reused && !got && replayable && (nothingSent || idempotent(r.method)) {
+			// The backend closed the idle connection as it was reused (net/http's
+			// transport retries these too).
+			fresh = true
+			continue
+		}
+		if !got && errors.Is(err, io.EOF) {
+			err = errNoResponse
+		}
+		if p.retryOn(rs, err, r.method, replayable && !c.consumed) != nil {
+			continue
+		}
+		return c.badGateway(p, rs, body, err)
+	}
+}
+
+// hopRequest reports whether a request header is not forwarded as is: hop-by-hop, or one
+// of the forwarding headers the proxy sets itself.
+func hopRequest(name string, conns []string) bool {
+	switch len(name) {
+	case 9, 15, 16, 17:
+		if equalFoldAny(name, "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto") {
+			return true
+		}
+	}
+	return isHop(name, conns)
+}
+
+// send writes the request to the backend: the head, then the body (held whole, or
+// streamed from the client). nothingSent reports a write that failed before any byte left.
+func (c *conn) send(nc net.Conn, be *backend, body []byte) (nothingSent bool, err error) {
+	r := &c.req
+	out := append(c.out[:0], r.method...)
+	out = append(out, ' ')
+	out = append(out, r.target...)
+	out = append(out, " HTTP/1.1\r\n"...)
+	if !r.hasHost {
+		out = append(out, "Host: "...)
+		out = append(out, be.addr...)
+		out = append(out, "\r\n"...)
+	}
+	for _, f := range r.fields {
+		if hopRequest(f.name, r.conns) {
+			if equalFoldAny(f.name, "Te") && hasToken([]string{f.value}, "trailers") {
+				out = append(out, "Te: trailers\r\n"...)
+			}
+			continue
+		}
+		out = append(out, f.name...)
+		out = append(out, ": "...)
+		out = append(out, f.value...)
+		out = append(out, "\r\n"...)
+	}
+	if c.ip != "" {
+		out = append(out, "X-Forwarded-For: "...)
+		out = append(out, c.ip...)
+		out = append(out, "\r\n"...)
+	}
+	out = append(out, "X-Forwarded-Host: "...)
+	out = append(out, r.host...)
+	out = append(out, "\r\nX-Forwarded-Proto: http\r\n\r\n"...)
+	streamed := r.hasBody() && body == nil
+	if !streamed {
+		out = append(out, body...)
+	}
+	c.out = out
+	n, err := nc.Write(out)
+	if err != nil || !streamed {
+		return n == 0, err
+	}
+	c.consumed = true
+	w := c.s.getWriter(nc)
+	defer c.s.putWriter(w)
+	if r.chunked {
+		err = copyChunked(w, c, true)
+	} else {
+		err = copyN(w, c, r.length)
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	return false, err
+}
+
+// Body framings of a response.
+const (
+	bodyNone    = iota // HEAD, 1xx, 204, 304
+	bodyLength         // Content-Length
+	bodyChunked        // chunked: passed on verbatim, or decoded for HTTP/1.0 clients
+	bodyToEOF          // until the backend closes: re-chunked, or raw for HTTP/1.0 clients
+)
+
+// respond copies the response whose head was just read (c.rh) to the client, then gives
+// the backend connection back for reuse when its response ended cleanly. sent reports
+// whether the whole request went out (else the client connection is closed after).
+func (c *conn) respond(p *Proxy, rs *reqState, nc net.Conn, br *bufio.Reader, sent bool) bool {
+	r, h, bw := &c.req, &c.rh, c.bw
+	for h.code < 200 && h.code != http.StatusSwitchingProtocols { // 103 Early Hints and the like
+		if r.proto == 11 {
+			c.writeHead(h, false, "")
+			_, _ = bw.WriteString("\r\n")
+			if err := bw.Flush(); err != nil {
+				c.s.putReader(br)
+				_ = nc.Close()
+				return false
+			}
+		}
+		if _, err := h.read(br); err != nil {
+			c.s.putReader(br)
+			_ = nc.Close()
+			return c.badGateway(p, rs, nil, err)
+		}
+	}
+	if h.code == http.StatusSwitchingProtocols { // not asked for: upgrades go to net/http
+		c.s.putReader(br)
+		_ = nc.Close()
+		return c.badGateway(p, rs, nil, errBadResponse)
+	}
+	rs.code = h.code
+	mode := bodyLength
+	switch {
+	case r.method == http.MethodHead || h.code == http.StatusNoContent || h.code == http.StatusNotModified:
+		mode = bodyNone
+	case h.chunked:
+		mode = bodyChunked
+	case h.length < 0:
+		mode = bodyToEOF
+	}
+	unknownLength := mode == bodyChunked || mode == bodyToEOF
+	keep := sent && !r.close && !c.s.closing.Load() && (r.proto == 11 || !unknownLength)
+	chunkOut := r.proto == 11 && unknownLength
+	var extra string
+	if chunkOut {
+		extra = "Transfer-Encoding: chunked\r\n"
+	}
+	c.writeHead(h, mode == bodyChunked && chunkOut, extra+cookieLine(rs.setCookie))
+	c.writeConnection(r, keep)
+	_, _ = bw.WriteString("\r\n")
+
+	src := upReader{br}
+	var err error
+	switch mode {
+	case bodyLength:
+		err = copyN(bw, src, h.length)
+	case bodyChunked:
+		err = copyChunked(bw, src, chunkOut)
+	case bodyToEOF:
+		buf := c.s.buffers.Get()
+		err = copyToEOF(bw, src, buf, chunkOut)
+		c.s.buffers.Put(buf)
+	}
+	if err == nil && sent && mode != bodyToEOF && !h.close && br.Buffered() == 0 {
+		c.s.putReader(br)
+		rs.be.put(nc)
+	} else {
+		c.s.putReader(br)
+		_ = nc.Close()
+	}
+	if err != nil {
+		p.log.Debug("response cut short", "backend", rs.be.id, "err", err)
+		return false
+	}
+	return keep
+}
+
+// cookieLine returns a Set-Cookie header line for v ("" for none).
+func cookieLine(v string) string {
+	if v == "" {
+		return ""
+	}
+	return "Set-Cookie: " + v + "\r\n"
+}
+
+// writeHead writes the status line and the forwarded headers of h, then extra; it does not
+// end the head.
+func (c *conn) writeHead(h *respHead, keepTrailer bool, extra string) {
+	bw := c.bw
+	_, _ = bw.WriteString("HTTP/1.1 ")
+	_, _ = bw.Write(h.reason())
+	if len(h.reason()) == 3 { // no reason phrase: net/http's
+		_, _ = bw.WriteString(" ")
+		_, _ = bw.WriteString(http.StatusText(h.code))
+	}
+	_, _ = bw.WriteString("\r\n")
+	for _, f := range h.fields {
+		name := h.name(f)
+		if isHopBytes(name, h.conns) || asciiEqualFold(name, "Transfer-Encoding") ||
+			(!keepTrailer && asciiEqualFold(name, "Trailer")) ||
+			(h.chunked && asciiEqualFold(name, "Content-Length")) {
+			continue
+		}
+		_, _ = bw.Write(h.line(f))
+		_, _ = bw.WriteString("\r\n")
+	}
+	_, _ = bw.WriteString(extra)
+}
+
+// equalFoldAny reports whether s equals one of list, ignoring case.
+func equalFoldAny(s string, list ...string) bool {
+	for _, l := range list {
+		if asciiEqualFold(s, l) {
+			return true
+		}
+	}
+	return false
+}

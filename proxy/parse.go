@@ -1,0 +1,304 @@
+package proxy
+
+import (
+	"bytes"
+	"strings"
+)
+
+// Fast-path limits.
+const (
+	// maxHeadBytes bounds the request head (request line and headers) the fast path reads:
+	// past it the connection goes to net/http, which answers 431 as it always did
+	// (http.DefaultMaxHeaderBytes plus the 4 KiB net/http allows on top).
+	maxHeadBytes = 1<<20 + 4096
+	// maxReplayBody is the largest request body (by Content-Length) the fast path reads whole
+	// before forwarding, so that it can send it again on another backend.
+	maxReplayBody = 64 << 10
+	// maxLineBytes bounds a chunk-size or trailer line.
+	maxLineBytes = 4096
+)
+
+// field is one request header line: name as received, value trimmed.
+type field struct{ name, value string }
+
+// fastReq is a request head parsed by the fast path. Its strings point into head, one copy
+// of the bytes received, so that routing can read them while the read buffer moves on.
+type fastReq struct {
+	head    string
+	method  string
+	target  string // origin-form: starts with '/'
+	proto   int    // 10 or 11
+	fields  []field
+	host    string
+	hasHost bool
+	length  int64 // Content-Length; -1 when absent
+	chunked bool  // Transfer-Encoding: chunked
+	close   bool  // the client wants the connection closed after this request
+	ka10    bool  // HTTP/1.0 with Connection: keep-alive
+	conns   []string
+}
+
+// value returns value i of header key (any case), in the order received.
+func (r *fastReq) value(key string, i int) (string, bool) {
+	for j := range r.fields {
+		if strings.EqualFold(r.fields[j].name, key) {
+			if i == 0 {
+				return r.fields[j].value, true
+			}
+			i--
+		}
+	}
+	return "", false
+}
+
+// hasBody reports whether a body follows the head.
+func (r *fastReq) hasBody() bool { return r.chunked || r.length > 0 }
+
+// headEnd returns the length of the head at the start of b (up to and including the empty
+// line that ends it), or -1 when b does not hold a whole head yet. from is where to resume
+// the search (a previous call's len(b)).
+func headEnd(b []byte, from int) int {
+	i := max(from-3, 0)
+	for {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1
+		}
+		i += j + 1
+		if i < len(b) && b[i] == '\n' {
+			return i + 1
+		}
+		if i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n' {
+			return i + 2
+		}
+	}
+}
+
+// parseRequest parses head (as found by headEnd) into r. It reports false for anything the
+// fast path leaves to net/http: a malformed or unusual head (net/http answers it as it
+// always did), HTTP/2's preface, upgrades, Expect, transfer codings other than chunked,
+// targets that are not origin-form, CONNECT.
+func parseRequest(head string, r *fastReq) bool {
+	*r = fastReq{head: head, length: -1, fields: r.fields[:0], conns: r.conns[:0]}
+	line, rest, ok := cutLine(head)
+	if !ok {
+		return false
+	}
+	sp1 := strings.IndexByte(line, ' ')
+	if sp1 <= 0 {
+		return false
+	}
+	sp2 := strings.IndexByte(line[sp1+1:], ' ')
+	if sp2 <= 0 {
+		return false
+	}
+	r.method, r.target = line[:sp1], line[sp1+1:sp1+1+sp2]
+	switch line[sp1+1+sp2+1:] {
+	case "HTTP/1.1":
+		r.proto = 11
+	case "HTTP/1.0":
+		r.proto = 10
+	default:
+		return false
+	}
+	if !isToken(r.method) || r.method == "CONNECT" || r.method == "PRI" {
+		return false
+	}
+	if r.target[0] != '/' {
+		return false
+	}
+	for i := 0; i < len(r.target); i++ {
+		if c := r.target[i]; c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	hosts, lengths, tes := 0, 0, 0
+	for {
+		line, rest, ok = cutLine(rest)
+		if !ok {
+			return false
+		}
+		if line == "" {
+			break
+		}
+		colon := strings.IndexByte(line, ':')
+		if colon <= 0 {
+			return false
+		}
+		name, value := line[:colon], trimOWS(line[colon+1:])
+		if !isToken(name) || !validValue(value) {
+			return false
+		}
+		switch {
+		case strings.EqualFold(name, "Host"):
+			hosts++
+			r.host, r.hasHost = value, true
+			if !validHost(value) {
+				return false
+			}
+		case strings.EqualFold(name, "Content-Length"):
+			lengths++
+			n, ok := parseLength(value)
+			if !ok {
+				return false
+			}
+			r.length = n
+		case strings.EqualFold(name, "Transfer-Encoding"):
+			tes++
+			if !strings.EqualFold(value, "chunked") {
+				return false
+			}
+			r.chunked = true
+		case strings.EqualFold(name, "Connection"):
+			r.conns = append(r.conns, value)
+		case strings.EqualFold(name, "Upgrade"), strings.EqualFold(name, "Expect"),
+			strings.EqualFold(name, "HTTP2-Settings"):
+			return false
+		}
+		r.fields = append(r.fields, field{name: name, value: value})
+	}
+	if hosts > 1 || (hosts == 0 && r.proto == 11) || lengths > 1 || tes > 1 ||
+		(tes > 0 && (lengths > 0 || r.proto == 10)) {
+		return false
+	}
+	switch {
+	case hasToken(r.conns, "close"):
+		r.close = true
+	case r.proto == 10:
+		r.ka10 = hasToken(r.conns, "keep-alive")
+		r.close = !r.ka10
+	}
+	return true
+}
+
+// cutLine splits s at its first CRLF; lines must end in CRLF.
+func cutLine(s string) (line, rest string, ok bool) {
+	i := strings.IndexByte(s, '\n')
+	if i < 1 || s[i-1] != '\r' {
+		return "", "", false
+	}
+	return s[:i-1], s[i+1:], true
+}
+
+// trimOWS trims spaces and tabs on both ends.
+func trimOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// isToken reports whether s is a non-empty RFC 9110 token.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 || !tokenChars[c] {
+			return false
+		}
+	}
+	return true
+}
+
+var tokenChars = func() (t [128]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// validValue reports whether a header value holds no control character but tab.
+func validValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// validHost accepts the plain host[:port] forms (names, IPv4, bracketed IPv6); anything
+// else goes to net/http, which judges it.
+func validHost(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '.', c == '-', c == ':', c == '[', c == ']', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// parseLength parses a Content-Length value: decimal digits only, at most 18 of them.
+func parseLength(s string) (int64, bool) {
+	if s == "" || len(s) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// hasToken reports whether any of the comma-separated lists holds token (any case).
+func hasToken(lists []string, token string) bool {
+	for _, l := range lists {
+		for l != "" {
+			var t string
+			t, l, _ = strings.Cut(l, ",")
+			if strings.EqualFold(trimOWS(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// parseChunkSize parses a chunk-size line (extensions ignored) without its line ending.
+func parseChunkSize(line []byte) (int64, bool) {
+	if i := bytes.IndexByte(line, ';'); i >= 0 {
+		line = line[:i]
+	}
+	line = bytes.TrimRight(line, " \t")
+	if len(line) == 0 || len(line) > 15 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range line {
+		switch {
+		case c >= '0' && c <= '9':
+			n = n<<4 | int64(c-'0')
+		case c >= 'a' && c <= 'f':
+			n = n<<4 | int64(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			n = n<<4 | int64(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return n, true
+}
+
+// trimEOL strips a trailing "\r\n" or "\n".
+func trimEOL(b []byte) []byte {
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	return bytes.TrimSuffix(b, []byte("\r"))
+}

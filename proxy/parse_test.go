@@ -1,0 +1,136 @@
+package proxy
+
+import (
+	"bufio"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestParseRequest(t *testing.T) {
+	tests := []struct {
+		name, head string
+		ok         bool
+		check      func(r *fastReq) bool
+	}{
+		{"simple", "GET /a?b=1 HTTP/1.1\r\nHost: shop.test\r\nX-A:  v \r\n\r\n", true, func(r *fastReq) bool {
+			v, _ := r.value("x-a", 0)
+			return r.method == "GET" && r.target == "/a?b=1" && r.host == "shop.test" && v == "v" && !r.close && r.length == -1
+		}},
+		{"body length", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\n\r\n", true, func(r *fastReq) bool { return r.length == 12 && r.hasBody() }},
+		{"chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n", true, func(r *fastReq) bool { return r.chunked }},
+		{"close", "GET / HTTP/1.1\r\nHost: a\r\nConnection: foo, Close\r\n\r\n", true, func(r *fastReq) bool { return r.close }},
+		{"1.0 closes", "GET / HTTP/1.0\r\n\r\n", true, func(r *fastReq) bool { return r.close && !r.hasHost }},
+		{"1.0 keep-alive", "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", true, func(r *fastReq) bool { return !r.close && r.ka10 }},
+		{"repeated header", "GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nx-a: 2\r\n\r\n", true, func(r *fastReq) bool {
+			v, ok := r.value("X-A", 1)
+			return ok && v == "2"
+		}},
+		{"h2 preface", "PRI * HTTP/2.0\r\n\r\n", false, nil},
+		{"upgrade", "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", false, nil},
+		{"expect", "PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n", false, nil},
+		{"gzip coding", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", false, nil},
+		{"length and chunked", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", false, nil},
+		{"two lengths", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n", false, nil},
+		{"signed length", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\n", false, nil},
+		{"no host", "GET / HTTP/1.1\r\n\r\n", false, nil},
+		{"two hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", false, nil},
+		{"absolute target", "GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n", false, nil},
+		{"connect", "CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n", false, nil},
+		{"bare LF", "GET / HTTP/1.1\nHost: a\n\n", false, nil},
+		{"obs-fold", "GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n 2\r\n\r\n", false, nil},
+		{"space in name", "GET / HTTP/1.1\r\nHost: a\r\nX A: 1\r\n\r\n", false, nil},
+		{"control in value", "GET / HTTP/1.1\r\nHost: a\r\nX: \x01\r\n\r\n", false, nil},
+		{"HTTP/0.9", "GET /\r\n\r\n", false, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r fastReq
+			n := headEnd([]byte(tt.head), 0)
+			if n < 0 {
+				if tt.ok {
+					t.Fatalf("headEnd found no head in %q", tt.head)
+				}
+				return
+			}
+			ok := parseRequest(tt.head[:n], &r)
+			if ok != tt.ok {
+				t.Fatalf("parseRequest = %v, want %v", ok, tt.ok)
+			}
+			if ok && !tt.check(&r) {
+				t.Errorf("parsed %+v", r)
+			}
+		})
+	}
+}
+
+func TestHeadEnd(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want int
+	}{
+		{"GET / HTTP/1.1\r\n\r\nrest", 18},
+		{"GET / HTTP/1.1\r\nA: b\r\n", -1},
+		{"GET / HTTP/1.1\n\nrest", 16},
+		{"GET / HTTP/1.1\r\n\r", -1},
+	} {
+		if got := headEnd([]byte(tt.in), 0); got != tt.want {
+			t.Errorf("headEnd(%q) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
+	// Resuming a search finds the same end.
+	b := []byte("GET / HTTP/1.1\r\nA: b\r\n\r\n")
+	for from := range len(b) {
+		if got := headEnd(b, from); got != len(b) && from < len(b)-3 {
+			t.Errorf("headEnd from %d = %d", from, got)
+		}
+	}
+}
+
+// FuzzParseRequest feeds arbitrary heads to the parser: it must not panic, and whatever it
+// accepts net/http must read the same way (method, target, host, length, chunked, close).
+func FuzzParseRequest(f *testing.F) {
+	for _, s := range []string{
+		"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+		"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nConnection: close\r\n\r\n",
+		"PUT /y HTTP/1.1\r\nHost: b:80\r\nTransfer-Encoding: chunked\r\nTrailer: X\r\n\r\n",
+		"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+		"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nCookie: a=1; b=2\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n := headEnd([]byte(s), 0)
+		if n < 0 {
+			return
+		}
+		head := s[:n]
+		var r fastReq
+		if !parseRequest(head, &r) {
+			return
+		}
+		for i := range r.fields {
+			r.value(r.fields[i].name, 0)
+		}
+		req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(head)))
+		if err != nil {
+			t.Fatalf("parseRequest accepted %q, net/http rejects it: %v", head, err)
+		}
+		wantLength := req.ContentLength
+		if r.chunked {
+			wantLength = -1
+		}
+		length := r.length
+		if length < 0 && !r.chunked {
+			length = 0
+		}
+		if req.Method != r.method || req.RequestURI != r.target || req.Host != r.host ||
+			wantLength != length || req.Close != r.close ||
+			(len(req.TransferEncoding) > 0) != r.chunked {
+			t.Fatalf("%q: parsed %s %s host %q length %d chunked %v close %v; net/http: %s %s host %q length %d TE %v close %v",
+				head, r.method, r.target, r.host, r.length, r.chunked, r.close,
+				req.Method, req.RequestURI, req.Host, req.ContentLength, req.TransferEncoding, req.Close)
+		}
+	})
+}

@@ -1,0 +1,271 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Fast-path backend connections.
+const (
+	// maxRespHead bounds a backend's response head.
+	maxRespHead = 1 << 20
+	// checkIdleAfter: a pooled connection idle longer than this is checked for a close by
+	// the backend (one non-blocking peek) before it is used, since the fast path keeps no
+	// reader on idle connections. Connections for requests that may not be sent twice are
+	// always checked; others are retried on a new connection if the reused one fails.
+	checkIdleAfter = 100 * time.Millisecond
+	upReaderSize   = 16 << 10
+	clientBufSize  = 16 << 10
+)
+
+var (
+	errBadResponse = errors.New("malformed response from backend")
+	errNoResponse  = errors.New("backend closed the connection before answering")
+)
+
+// upConn is a keep-alive connection to a backend, used by one request at a time.
+type upConn struct {
+	nc    net.Conn
+	since time.Time // when it went idle
+}
+
+// idlePool holds a backend's idle connections, most recently used last.
+type idlePool struct {
+	mu     sync.Mutex
+	conns  []upConn
+	closed bool // the backend left the proxy: connections given back are closed
+}
+
+// get returns an idle connection (reused true) or dials a new one. With check, an idle
+// connection is always checked for a close by the backend first.
+func (b *backend) get(d *net.Dialer, check bool) (nc net.Conn, reused bool, err error) {
+	now := time.Now()
+	for {
+		b.idle.mu.Lock()
+		n := len(b.idle.conns)
+		if n == 0 {
+			b.idle.mu.Unlock()
+			break
+		}
+		c := b.idle.conns[n-1]
+		b.idle.conns[n-1] = upConn{}
+		b.idle.conns = b.idle.conns[:n-1]
+		b.idle.mu.Unlock()
+		idle := now.Sub(c.since)
+		if idle > idleConnTimeout || ((check || idle > checkIdleAfter) && !alive(c.nc)) {
+			_ = c.nc.Close()
+			continue
+		}
+		return c.nc, true, nil
+	}
+	nc, err = d.Dial("tcp", b.addr)
+	return nc, false, err
+}
+
+// put gives nc back for reuse (or closes it when the pool is full or closed).
+func (b *backend) put(nc net.Conn) {
+	now := time.Now()
+	b.idle.mu.Lock()
+	if b.idle.closed || len(b.idle.conns) >= maxIdleConnsPerHost {
+		b.idle.mu.Unlock()
+		_ = nc.Close()
+		return
+	}
+	var stale net.Conn
+	if len(b.idle.conns) > 0 && now.Sub(b.idle.conns[0].since) > idleConnTimeout {
+		stale = b.idle.conns[0].nc
+		b.idle.conns = append(b.idle.conns[:0], b.idle.conns[1:]...)
+	}
+	b.idle.conns = append(b.idle.conns, upConn{nc: nc, since: now})
+	b.idle.mu.Unlock()
+	if stale != nil {
+		_ = stale.Close()
+	}
+}
+
+// closeIdle closes the idle connections; with retire, connections given back later are
+// closed too.
+func (b *backend) closeIdle(retire bool) {
+	b.idle.mu.Lock()
+	conns := b.idle.conns
+	b.idle.conns = nil
+	if retire {
+		b.idle.closed = true
+	}
+	b.idle.mu.Unlock()
+	for _, c := range conns {
+		_ = c.nc.Close()
+	}
+}
+
+// upReader reads a backend's response.
+type upReader struct{ *bufio.Reader }
+
+// bufferedLine reports whether a whole line is buffered (reading it will not block).
+func (r upReader) bufferedLine() bool {
+	b, _ := r.Peek(r.Buffered())
+	return bytes.IndexByte(b, '\n') >= 0
+}
+
+// span locates one header line in respHead.raw: [start, end), name ending at colon.
+type span struct{ start, colon, end int }
+
+// respHead is a backend's parsed response head; raw holds its bytes (without line ends).
+type respHead struct {
+	raw     []byte
+	status  span // the status line
+	fields  []span
+	code    int
+	length  int64 // Content-Length; -1 when absent
+	chunked bool
+	close   bool // the backend closes the connection after this response
+	conns   []string
+	trailer bool
+}
+
+func (h *respHead) name(s span) []byte  { return h.raw[s.start:s.colon] }
+func (h *respHead) value(s span) []byte { return bytes.TrimSpace(h.raw[s.colon+1 : s.end]) }
+func (h *respHead) line(s span) []byte  { return h.raw[s.start:s.end] }
+
+// reason returns the status line after "HTTP/1.x ": the code and reason phrase.
+func (h *respHead) reason() []byte { return h.raw[h.status.start+9 : h.status.end] }
+
+// read reads and parses one response head. got reports whether any byte of it arrived
+// (a failure before the first byte may be retried).
+func (h *respHead) read(br *bufio.Reader) (got bool, err error) {
+	h.raw, h.fields, h.conns = h.raw[:0], h.fields[:0], h.conns[:0]
+	h.code, h.length, h.chunked, h.close, h.trailer = 0, -1, false, false, false
+	st, err := h.readLine(br)
+	if err != nil {
+		if len(h.raw) == 0 && br.Buffered() == 0 {
+			return false, err
+		}
+		return true, err
+	}
+	h.status = st
+	line := h.raw[st.start:st.end]
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' ||
+		(len(line) > 12 && line[12] != ' ') {
+		return true, errBadResponse
+	}
+	for _, c := range line[9:12] {
+		if c < '0' || c > '9' {
+			return true, errBadResponse
+		}
+		h.code = h.code*10 + int(c-'0')
+	}
+	if h.code < 100 {
+		return true, errBadResponse
+	}
+	http10 := line[7] == '0'
+	lengths := 0
+	var te []byte
+	for {
+		s, err := h.readLine(br)
+		if err != nil {
+			return true, err
+		}
+		if s.start == s.end {
+			break
+		}
+		colon := bytes.IndexByte(h.raw[s.start:s.end], ':')
+		if colon <= 0 {
+			return true, errBadResponse
+		}
+		s.colon = s.start + colon
+		h.fields = append(h.fields, s)
+		name, value := h.name(s), h.value(s)
+		switch {
+		case asciiEqualFold(name, "Content-Length"):
+			n, ok := parseLength(string(value))
+			if !ok || (lengths > 0 && n != h.length) {
+				return true, errBadResponse
+			}
+			lengths++
+			h.length = n
+		case asciiEqualFold(name, "Transfer-Encoding"):
+			if te != nil {
+				return true, errBadResponse
+			}
+			te = value
+		case asciiEqualFold(name, "Connection"):
+			h.conns = append(h.conns, string(value))
+		case asciiEqualFold(name, "Trailer"):
+			h.trailer = true
+		}
+	}
+	if te != nil {
+		if !asciiEqualFold(te, "chunked") {
+			return true, errBadResponse
+		}
+		h.chunked, h.length = true, -1
+	}
+	h.close = hasToken(h.conns, "close") || (http10 && !hasToken(h.conns, "keep-alive"))
+	return true, nil
+}
+
+// readLine appends the next line (without its line end) to raw and returns where it is.
+func (h *respHead) readLine(br *bufio.Reader) (span, error) {
+	start := len(h.raw)
+	for {
+		b, err := br.ReadSlice('\n')
+		if len(h.raw)+len(b) > maxRespHead {
+			return span{}, errBadResponse
+		}
+		h.raw = append(h.raw, b...)
+		switch {
+		case err == nil:
+			h.raw = trimEOL(h.raw)
+			return span{start: start, end: len(h.raw)}, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		default:
+			return span{}, err
+		}
+	}
+}
+
+// asciiEqualFold reports whether b equals s, ignoring ASCII case.
+func asciiEqualFold[T string | []byte](b T, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		x, y := b[i], s[i]
+		if x|0x20 != y|0x20 || (x|0x20 < 'a' || x|0x20 > 'z') && x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// hopHeaders are the headers of one connection only (RFC 9110 7.6.1), not forwarded.
+// Transfer-Encoding and Trailer are handled by the framing code.
+var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Upgrade"}
+
+// isHop reports whether a header called name is not forwarded: hop-by-hop, or listed in
+// the message's Connection headers.
+func isHop(name string, conns []string) bool {
+	for _, h := range hopHeaders {
+		if strings.EqualFold(name, h) {
+			return true
+		}
+	}
+	return len(conns) > 0 && hasToken(conns, name)
+}
+
+// isHopBytes is isHop for a response header name.
+func isHopBytes(name []byte, conns []string) bool {
+	for _, h := range hopHeaders {
+		if asciiEqualFold(name, h) {
+			return true
+		}
+	}
+	return len(conns) > 0 && hasToken(conns, string(name))
+}
