@@ -124,7 +124,17 @@ func TestLocal_RestartInPlaceUnderLoad(t *testing.T) {
         - pause: {duration: 1s}`
 	rollout(t, "restart in place", strategy, func(c *cluster, listen string) {
 		c.must("apply", "-f", c.appFile("web", listen, "v2", strategy, 3))
-		s := c.waitFor("web", "canary at 25%", func(s status) bool { return s.Rollout != nil && s.Rollout.Weight == 25 })
+		s := c.waitFor("web", "canary at 25% with its instance ready", func(s status) bool {
+			if s.Rollout == nil || s.Rollout.Weight != 25 {
+				return false
+			}
+			for _, l := range s.Live {
+				if l.Version == "v2" && l.Ready == 1 {
+					return true
+				}
+			}
+			return false
+		})
 		rolloutID := s.Rollout.ID
 		before := c.instancePIDs("web")
 		if len(before) != 4 {
