@@ -204,16 +204,32 @@ func (e *Engine) Run(ctx context.Context) error {
 //
 // With spread > 0 the nudges are spaced evenly over spread, so that a periodic resync of
 // many apps is not a burst.
+//
+// The first resync reads the apps from the store; later ones take the names of the workers
+// the engine keeps (every app has one from its first reconcile until it is deleted), so a
+// periodic resync reads nothing.
 func (e *Engine) resync(ctx context.Context, spread time.Duration) error {
-	apps, err := e.cfg.Store.Apps(ctx)
-	if err != nil {
-		return err
+	var names []string
+	if spread == 0 {
+		apps, err := e.cfg.Store.Apps(ctx)
+		if err != nil {
+			return err
+		}
+		for _, a := range apps {
+			names = append(names, a.Spec.Name)
+		}
+	} else {
+		e.mu.Lock()
+		for name := range e.workers {
+			names = append(names, name)
+		}
+		e.mu.Unlock()
 	}
 	var gap time.Duration
-	if len(apps) > 0 {
-		gap = spread / time.Duration(len(apps))
+	if len(names) > 0 {
+		gap = spread / time.Duration(len(names))
 	}
-	for i, a := range apps {
+	for i, name := range names {
 		if gap > 0 && i > 0 {
 			t := time.NewTimer(gap)
 			select {
@@ -223,7 +239,7 @@ func (e *Engine) resync(ctx context.Context, spread time.Duration) error {
 			case <-t.C:
 			}
 		}
-		e.wake(a.Spec.Name, false)
+		e.wake(name, false)
 	}
 	return nil
 }
