@@ -26,7 +26,8 @@ import (
 //	go test -run '^$' -bench BenchmarkConcurrentRollouts -benchtime 1x ./engine/
 //
 // In "staggered" mode the new version reaches the apps in 100 applies 50 ms apart, as
-// independent deploys would, and every rollout is still running when the last one starts;
+// independent deploys would, and every rollout is still running when the last one starts
+// (reported as in-flight-at-last-apply);
 // in "lockstep" mode one apply starts them all at the same instant, so every rollout steps
 // at the same moment (the worst case).
 func BenchmarkConcurrentRollouts(b *testing.B) {
@@ -87,7 +88,9 @@ func runScale(b *testing.B, n int, lockstep bool) {
 		}
 	}()
 
-	pause := slipway.Duration(2 * time.Second)
+	// Each rollout lasts longer (two 8 s pauses) than the staggered applies take, so that
+	// every rollout is in flight at once when the last apply returns (in-flight-at-last-apply).
+	pause := slipway.Duration(8 * time.Second)
 	set := func(version string, from, to int) slipway.Set {
 		var s slipway.Set
 		for i := from; i < to; i++ {
@@ -167,6 +170,11 @@ func runScale(b *testing.B, n int, lockstep bool) {
 		}
 	}
 	applyTook := time.Since(start)
+	act, err := st.ActiveRollouts(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	inFlight := len(act)
 	took := waitAll(2) + applyTook
 	close(stop)
 	<-sampled
@@ -176,6 +184,7 @@ func runScale(b *testing.B, n int, lockstep bool) {
 	b.ReportMetric(float64(lat.quantile(0.99).Microseconds())/1000, "p99-reconcile-ms")
 	b.ReportMetric(float64(len(lat.d)), "reconciles")
 	b.ReportMetric(applyTook.Seconds(), "applies-s")
+	b.ReportMetric(float64(inFlight), "in-flight-at-last-apply")
 	b.ReportMetric(took.Seconds(), "all-completed-s")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 	b.ReportMetric(float64(peakRSS())/(1<<10), "peak-rss-MiB")
