@@ -113,3 +113,12 @@ func (s RevisionSpec) Hash() string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:6])
 }
+
+// Clone returns a deep copy of t.
+func (t Traffic) Clone() Traffic {
+	if t.Stickiness != nil {
+		s := *t.Stickiness
+		t.Stickiness = &s
+	}
+	return t
+}

@@ -240,3 +240,16 @@ func (d Desired) Problems() []string {
 	}
 	return problems
 }
+
+// Clone returns a deep copy of s.
+func (s Split) Clone() Split {
+	out := Split{Weights: slices.Clone(s.Weights)}
+	if s.Routes != nil {
+		out.Routes = make([]Route, len(s.Routes))
+		for i, r := range s.Routes {
+			r.Match = slices.Clone(r.Match)
+			out.Routes[i] = r
+		}
+	}
+	return out
+}

@@ -227,7 +227,7 @@ func (a *app) ensureFront(s *slipway.Stickiness) {
 	if reflect.DeepEqual(f.sticky, s) {
 		return
 	}
-	nf := a.newFront(cloneTraffic(slipway.Traffic{Stickiness: s}).Stickiness)
+	nf := a.newFront(slipway.Traffic{Stickiness: s}.Clone().Stickiness)
 	if a.pushed != nil {
 		if err := nf.px.Update(*a.pushed); err != nil {
 			a.log.Error("proxy table refused", "err", err)
@@ -243,7 +243,7 @@ func (a *app) ensureFront(s *slipway.Stickiness) {
 func (a *app) table() proxy.Table {
 	t := proxy.Table{Backends: map[string][]proxy.Backend{}, Versions: map[string]string{}}
 	if d := a.desired; d != nil {
-		t.Split = cloneSplit(d.Split)
+		t.Split = d.Split.Clone()
 		t.Preview = d.Preview
 		for _, pl := range d.Revisions {
 			t.Backends[pl.Revision.ID] = []proxy.Backend{}
@@ -460,7 +460,7 @@ func (a *app) observe() slipway.Observed {
 	cur := a.front.Load().px.Current()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	obs := slipway.Observed{App: a.name, Revisions: []slipway.RevisionStatus{}, Split: cloneSplit(cur.Split), Preview: cur.Preview}
+	obs := slipway.Observed{App: a.name, Revisions: []slipway.RevisionStatus{}, Split: cur.Split.Clone(), Preview: cur.Preview}
 	var lnErr []string
 	for i, l := range a.listeners {
 		if l.err != "" && l.srv == nil {

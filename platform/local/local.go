@@ -425,8 +425,8 @@ func btoi(b bool) int {
 // cloneDesired returns a deep copy of d, so the caller may reuse what it passed.
 func cloneDesired(d slipway.Desired) *slipway.Desired {
 	c := d
-	c.Traffic = cloneTraffic(d.Traffic)
-	c.Split = cloneSplit(d.Split)
+	c.Traffic = d.Traffic.Clone()
+	c.Split = d.Split.Clone()
 	c.Revisions = make([]slipway.Placement, len(d.Revisions))
 	for i, pl := range d.Revisions {
 		run := pl.Revision.Spec.Run
@@ -465,24 +465,4 @@ func cloneHealth(h slipway.Health) slipway.Health {
 		return &c
 	}
 	return slipway.Health{Readiness: cp(h.Readiness), Liveness: cp(h.Liveness)}
-}
-
-func cloneSplit(s slipway.Split) slipway.Split {
-	out := slipway.Split{Weights: slices.Clone(s.Weights)}
-	if s.Routes != nil {
-		out.Routes = make([]slipway.Route, len(s.Routes))
-		for i, r := range s.Routes {
-			r.Match = slices.Clone(r.Match)
-			out.Routes[i] = r
-		}
-	}
-	return out
-}
-
-func cloneTraffic(t slipway.Traffic) slipway.Traffic {
-	if t.Stickiness != nil {
-		s := *t.Stickiness
-		t.Stickiness = &s
-	}
-	return t
 }

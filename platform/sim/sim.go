@@ -158,7 +158,7 @@ func (p *Platform) Apply(ctx context.Context, d slipway.Desired) error {
 		}
 	}
 	if !a.split.Equal(d.Split) {
-		a.split = cloneSplit(d.Split)
+		a.split = d.Split.Clone()
 		p.record(a, now, OpSplit, "", "", SplitString(a.split))
 	}
 	if a.preview != d.Preview {
@@ -191,7 +191,7 @@ func (p *Platform) Apply(ctx context.Context, d slipway.Desired) error {
 		}
 		delete(a.revs, id)
 	}
-	a.traffic = cloneTraffic(d.Traffic)
+	a.traffic = d.Traffic.Clone()
 	return nil
 }
 
@@ -211,7 +211,7 @@ func (p *Platform) Observe(ctx context.Context, name string) (slipway.Observed, 
 	defer a.mu.Unlock()
 	now := p.now()
 	obs.Revisions = make([]slipway.RevisionStatus, 0, len(a.revs))
-	obs.Split = cloneSplit(a.split)
+	obs.Split = a.split.Clone()
 	obs.Preview = a.preview
 	for _, id := range sortedKeys(a.revs) {
 		r := a.revs[id]
@@ -263,7 +263,7 @@ func (p *Platform) Traffic(name string) slipway.Traffic {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return cloneTraffic(a.traffic)
+	return a.traffic.Clone()
 }
 
 // SetReadyDelay changes how long instances started from now on stay Starting. Instances that
@@ -355,24 +355,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-func cloneSplit(s slipway.Split) slipway.Split {
-	out := slipway.Split{Weights: slices.Clone(s.Weights)}
-	if s.Routes != nil {
-		out.Routes = make([]slipway.Route, len(s.Routes))
-		for i, r := range s.Routes {
-			r.Match = slices.Clone(r.Match)
-			out.Routes[i] = r
-		}
-	}
-	return out
-}
-
-func cloneTraffic(t slipway.Traffic) slipway.Traffic {
-	if t.Stickiness != nil {
-		s := *t.Stickiness
-		t.Stickiness = &s
-	}
-	return t
 }
