@@ -252,7 +252,8 @@ func checkPlaceholders(p *problems, texts map[string]string, declared map[string
 			case !ok && slices.Contains(slipway.TemplateVars(), m[1]):
 			case !ok && slices.Contains(slipway.FlagTemplateVars(), m[1]):
 			case !ok:
-				p.add(path, "%s is not a placeholder; use {{args.NAME}} with an argument from spec.args, or one of {{%s}}", m[0], strings.Join(slipway.TemplateVars(), "}}, {{"))
+				vars := append(slipway.TemplateVars(), slipway.FlagTemplateVars()...)
+				p.add(path, "%s is not a placeholder; use {{args.NAME}} with an argument from spec.args, or one of {{%s}} (the last two in flag ramps)", m[0], strings.Join(vars, "}}, {{"))
 			case !declared[name]:
 				p.add(path, "%s uses argument %q, which the template does not declare; add it to spec.args", m[0], name)
 			}
