@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"slipway.dev/slipway"
@@ -148,6 +149,11 @@ func describeLast(m slipway.Metric, res slipway.MetricResult) string {
 	last := res.Measurements[n-1]
 	if last.Value == "" || m.Provider.Job != nil {
 		return "last: " + last.Message
+	}
+	// A number reads better in a reason with four significant digits (0.2245, not
+	// 0.22448979591836735); the measurement keeps the exact value.
+	if f, err := strconv.ParseFloat(last.Value, 64); err == nil {
+		return "last value " + strconv.FormatFloat(f, 'g', 4, 64)
 	}
 	return "last value " + truncate(last.Value, maxValueInMessage)
 }

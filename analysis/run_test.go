@@ -170,6 +170,14 @@ func TestRecord_Verdicts(t *testing.T) {
 			wantMessage: "metric errors: 2 failed measurements exceed failureLimit 1; last value 0.31",
 		},
 		{
+			name:        "a long measured number reads with four significant digits",
+			metrics:     []slipway.Metric{with(rate(webMetric("errors")), func(m *slipway.Metric) { m.Count = 5 })},
+			seq:         []obs{ok(0.22448979591836735)},
+			wantMetrics: []slipway.Verdict{slipway.VerdictFailed},
+			wantRun:     slipway.VerdictFailed, wantEnded: true,
+			wantMessage: "metric errors: 1 failed measurement exceeds failureLimit 0; last value 0.2245",
+		},
+		{
 			name: "fail fast: one failed metric ends the run and terminates the others",
 			metrics: []slipway.Metric{
 				with(rate(webMetric("errors")), func(m *slipway.Metric) { m.Count = 5 }),
