@@ -87,9 +87,10 @@ type RampStore interface {
 	Ramps(ctx context.Context) ([]Ramp, error)
 	// Ramp returns the ramp of flag key; ENOTFOUND when there is none.
 	Ramp(ctx context.Context, key string) (Ramp, error)
-	// SaveRamp writes r: Version 0 inserts (ECONFLICT when one exists), any other Version
-	// must equal the stored one (ECONFLICT otherwise). It sets r.Version to the stored one.
-	SaveRamp(ctx context.Context, r *Ramp) error
+	// SaveRamp writes r and events in one transaction: Version 0 inserts (ECONFLICT when one
+	// exists), any other Version must equal the stored one (ECONFLICT otherwise). It sets
+	// r.Version to the stored one.
+	SaveRamp(ctx context.Context, r *Ramp, events ...Event) error
 	// DeleteRamp removes the ramp of flag key; nothing when there is none.
 	DeleteRamp(ctx context.Context, key string) error
 }

@@ -209,10 +209,17 @@ func TestRamp_EndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		var rolled *slipway.Event
+		measured := 0
 		for i := range evs {
-			if evs[i].Kind == slipway.EventRampRolledBack {
+			switch evs[i].Kind {
+			case slipway.EventRampRolledBack:
 				rolled = &evs[i]
+			case slipway.EventMeasurement:
+				measured++
 			}
+		}
+		if measured == 0 {
+			t.Fatal("the ramp's measurements left no events")
 		}
 		if rolled == nil || rolled.Actor != slipway.ActorAnalysis || !strings.Contains(rolled.Reason, "error-rate") {
 			t.Fatalf("rolled back event = %+v; want one by analysis whose reason names the failed metric", rolled)

@@ -169,12 +169,12 @@ func (e *Engine) OperateRamp(ctx context.Context, op slipway.RampOperation) (sli
 		if reflect.DeepEqual(next, r) {
 			return r, nil
 		}
-		if err := rs.SaveRamp(ctx, &next); isCode(err, slipway.ECONFLICT) {
+		if err := rs.SaveRamp(ctx, &next, eff.Events...); isCode(err, slipway.ECONFLICT) {
 			continue
 		} else if err != nil {
 			return slipway.Ramp{}, fmt.Errorf("%s ramp of %s: %w", op.Op, op.Flag, err)
 		}
-		if err := e.serveRamp(ctx, next, eff.Events); err != nil {
+		if err := e.serveRamp(ctx, next, nil); err != nil {
 			return next, err
 		}
 		e.wakeRamp(op.Flag)

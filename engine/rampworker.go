@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"time"
@@ -152,26 +153,30 @@ func (w *rampWorker) reconcile(ctx context.Context) (wakeAt time.Time, active bo
 		case !found || r.Set != set || !reflect.DeepEqual(r.Spec, *declared):
 			nr, eff := StartRamp(w.key, set, *declared, in, now)
 			nr.Version = r.Version
-			if err := rs.SaveRamp(ctx, &nr); isCode(err, slipway.ECONFLICT) {
+			// The decision and its events are stored together; then the flag is served.
+			if err := rs.SaveRamp(ctx, &nr, eff.Events...); isCode(err, slipway.ECONFLICT) {
 				continue
 			} else if err != nil {
 				return time.Time{}, true, err
 			}
-			if err := e.serveRamp(ctx, nr, eff.Events); err != nil {
+			if err := e.serveRamp(ctx, nr, nil); err != nil {
 				return time.Time{}, true, err
 			}
 			continue
 		}
 		next, eff := NextRamp(r, in, now)
+		events := eff.Events
 		if !reflect.DeepEqual(next, r) {
-			if err := rs.SaveRamp(ctx, &next); isCode(err, slipway.ECONFLICT) {
+			// The decision and its events are stored together.
+			if err := rs.SaveRamp(ctx, &next, events...); isCode(err, slipway.ECONFLICT) {
 				continue
 			} else if err != nil {
 				return time.Time{}, true, err
 			}
+			events = nil
 		}
 		// Persisted; now act. Serving is idempotent, so a restart between the two repairs it.
-		if err := e.serveRamp(ctx, next, eff.Events); err != nil {
+		if err := e.serveRamp(ctx, next, events); err != nil {
 			return time.Time{}, true, err
 		}
 		if next.Phase != slipway.RampProgressing {
@@ -216,7 +221,16 @@ func (w *rampWorker) measure(ctx context.Context, r slipway.Ramp, i int) error {
 	analysis.Record(&run, i, value, merr, started, finished)
 	r.Run = &run
 	r.UpdatedAt = finished
-	if err := e.rampsDB.SaveRamp(ctx, &r); err != nil && !isCode(err, slipway.ECONFLICT) {
+	// Every measurement is an event, stored with the ramp it moves.
+	res := run.Results[i]
+	var last slipway.Measurement
+	if n := len(res.Measurements); n > 0 {
+		last = res.Measurements[n-1]
+	}
+	data, _ := json.Marshal(map[string]any{"flag": r.Flag, "run": run.ID, "metric": m.Name, "phase": last.Phase, "value": last.Value})
+	ev := slipway.Event{Time: finished, Kind: slipway.EventMeasurement, Actor: slipway.ActorAnalysis,
+		Message: fmt.Sprintf("ramp of flag %s: metric %s measured %s", r.Flag, m.Name, last.Phase), Reason: last.Message, Data: data}
+	if err := e.rampsDB.SaveRamp(ctx, &r, ev); err != nil && !isCode(err, slipway.ECONFLICT) {
 		return err
 	}
 	return nil

@@ -251,27 +251,12 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, c *slipway.Change) (commi
 		res.flagSets = v
 	}
 	if len(c.Events) > 0 {
-		now := s.now().UTC()
-		st := tx.StmtContext(ctx, ws.eventInsert)
-		for i, e := range c.Events {
-			if e.Time.IsZero() {
-				e.Time = now
-			}
-			var data any
-			if len(e.Data) > 0 {
-				data = string(e.Data)
-			}
-			r, err := st.ExecContext(ctx, formatTime(e.Time), e.App, e.Rollout, e.Kind, e.Actor, e.Message, e.Reason, data)
-			if err != nil {
-				return res, internal("write event "+e.Kind, err)
-			}
-			seq, err := r.LastInsertId()
-			if err != nil {
-				return res, internal("write event "+e.Kind, err)
-			}
-			res.seqs[i] = seq
-			res.times[i] = e.Time
+		seqs, times, err := s.writeEvents(ctx, tx, c.Events)
+		if err != nil {
+			return res, err
 		}
+		copy(res.seqs, seqs)
+		copy(res.times, times)
 	}
 	for _, app := range touched {
 		if _, err := tx.StmtContext(ctx, ws.prune).ExecContext(ctx, app); err != nil {
@@ -279,6 +264,33 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, c *slipway.Change) (commi
 		}
 	}
 	return res, nil
+}
+
+// writeEvents inserts events in tx and returns their Seqs and times (the store's clock for
+// events without one).
+func (s *Store) writeEvents(ctx context.Context, tx *sql.Tx, events []slipway.Event) ([]int64, []time.Time, error) {
+	now := s.now().UTC()
+	st := tx.StmtContext(ctx, s.ws.eventInsert)
+	seqs, times := make([]int64, len(events)), make([]time.Time, len(events))
+	for i, e := range events {
+		if e.Time.IsZero() {
+			e.Time = now
+		}
+		var data any
+		if len(e.Data) > 0 {
+			data = string(e.Data)
+		}
+		r, err := st.ExecContext(ctx, formatTime(e.Time), e.App, e.Rollout, e.Kind, e.Actor, e.Message, e.Reason, data)
+		if err != nil {
+			return nil, nil, internal("write event "+e.Kind, err)
+		}
+		seq, err := r.LastInsertId()
+		if err != nil {
+			return nil, nil, internal("write event "+e.Kind, err)
+		}
+		seqs[i], times[i] = seq, e.Time
+	}
+	return seqs, times, nil
 }
 
 // versioned describes one optimistic write: args are the columns after the key for insert,

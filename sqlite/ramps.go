@@ -60,10 +60,11 @@ func (s *Store) Ramp(ctx context.Context, key string) (slipway.Ramp, error) {
 	return r, nil
 }
 
-// SaveRamp writes r in one transaction: Version 0 inserts it (ECONFLICT when the flag has
-// a ramp), any other Version must be the stored one (ECONFLICT otherwise, ENOTFOUND when
-// there is none). On success r.Version is the stored version.
-func (s *Store) SaveRamp(ctx context.Context, r *slipway.Ramp) error {
+// SaveRamp writes r and events in one transaction: Version 0 inserts r (ECONFLICT when the
+// flag has a ramp), any other Version must be the stored one (ECONFLICT otherwise,
+// ENOTFOUND when there is none). On success r.Version is the stored version and every
+// event has its Seq and Time.
+func (s *Store) SaveRamp(ctx context.Context, r *slipway.Ramp, events ...slipway.Event) error {
 	op := "write ramp " + r.Flag
 	switch {
 	case r.Flag == "":
@@ -99,6 +100,13 @@ func (s *Store) SaveRamp(ctx context.Context, r *slipway.Ramp) error {
 		}
 		if err != nil {
 			return internal(op, err)
+		}
+		seqs, times, err := s.writeEvents(ctx, tx, events)
+		if err != nil {
+			return err
+		}
+		for i := range events {
+			events[i].Seq, events[i].Time = seqs[i], times[i]
 		}
 		r.Version++
 		return nil

@@ -65,3 +65,31 @@ func TestStore_Ramps(t *testing.T) {
 		t.Fatalf("update of a missing ramp: %v; want ENOTFOUND", err)
 	}
 }
+
+// A ramp decision and its events are written together, or neither is.
+func TestStore_SaveRampWritesItsEvents(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "s.db"), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	r := slipway.Ramp{Flag: "f", Set: "web", Phase: slipway.RampProgressing,
+		Spec: slipway.FlagRamp{Variant: "on", Steps: []slipway.RampStep{{Weight: 100}}}}
+	ev := slipway.Event{Kind: slipway.EventMeasurement, Actor: slipway.ActorAnalysis, Message: "measured"}
+	if err := st.SaveRamp(ctx, &r, ev); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := st.Events(ctx, slipway.EventFilter{})
+	if err != nil || len(evs) != 1 || evs[0].Message != "measured" || evs[0].Time.IsZero() {
+		t.Fatalf("events after SaveRamp: %+v, %v", evs, err)
+	}
+	stale := r
+	stale.Version = 0 // a second insert conflicts: its event must not be written
+	if err := st.SaveRamp(ctx, &stale, slipway.Event{Kind: slipway.EventMeasurement, Actor: "x", Message: "lost"}); slipway.ErrorCode(err) != slipway.ECONFLICT {
+		t.Fatalf("conflicting save: %v", err)
+	}
+	if evs, _ := st.Events(ctx, slipway.EventFilter{}); len(evs) != 1 {
+		t.Fatalf("a failed SaveRamp wrote its events: %+v", evs)
+	}
+}
