@@ -74,7 +74,7 @@ func TestFractional_ReferenceVectors(t *testing.T) {
 			if b := (uint64(murmur3.StringSum32(tt.bucketBy)) * 100) >> 32; b != tt.bucket {
 				t.Errorf("bucket = %d, want %d", b, tt.bucket)
 			}
-			names := map[int]string{}
+			var names map[int]string
 			if tt.weights == nil {
 				names = map[int]string{0: "red", 1: "blue", 2: "green", 3: "yellow"}
 			} else {

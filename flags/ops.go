@@ -442,7 +442,7 @@ func (n iterNode) reduce(e env) any {
 		return 0.0
 	}
 	var acc any
-	kindOf := ""
+	var kindOf string
 	switch x := n.initial.eval(e).(type) {
 	case bool:
 		acc, kindOf = x, "bool"

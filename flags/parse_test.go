@@ -2,6 +2,7 @@ package flags_test
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -121,7 +122,5 @@ func TestParse_ErrorsCarryLineAndColumn(t *testing.T) {
 }
 
 func asError(err error, target **slipway.Error) bool {
-	e, ok := err.(*slipway.Error)
-	*target = e
-	return ok
+	return errors.As(err, target)
 }

@@ -2,6 +2,7 @@ package flags
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -294,7 +295,7 @@ func (f *compiledFlag) resolve(ctx map[string]any, now time.Time) (v *variant, r
 	}
 	res, err := run(f.rule, env{root: ctx, ts: now.Unix(), data: rootRef{}})
 	if err != nil {
-		if _, ok := err.(evalError); ok {
+		if errors.As(err, new(evalError)) {
 			return nil, slipway.ReasonError, slipway.FlagParseError, "targeting: " + err.Error()
 		}
 		return nil, slipway.ReasonError, slipway.FlagGeneral, "internal: " + err.Error()

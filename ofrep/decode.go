@@ -331,11 +331,11 @@ func (d *decoder) slowStr(start int) string {
 					return ""
 				}
 				if utf16.IsSurrogate(r) {
-					r2 := rune(-1)
 					if d.i+1 < len(d.data) && d.data[d.i] == '\\' && d.data[d.i+1] == 'u' {
 						save := d.i
 						d.i += 2
-						if r2 = d.hex4(); r2 < 0 {
+						r2 := d.hex4()
+						if r2 < 0 {
 							return ""
 						}
 						if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {

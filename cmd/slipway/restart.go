@@ -219,7 +219,7 @@ func (l *lifetime) run(ctx context.Context) error {
 				// Still held: the instances keep running for whichever server comes next.
 				_ = l.api.Close()
 				if ctx.Err() != nil {
-					return nil
+					return nil //nolint:nilerr // a stop was asked for: not failing to take over is no error
 				}
 				return err
 			}
@@ -331,7 +331,7 @@ func (l *lifetime) handover(ctx context.Context, hp handoverPlatform) error {
 	readyFD := 3 + len(extra)
 	extra = append(extra, w)
 
-	cmd := exec.Command(exe, os.Args[1:]...)
+	cmd := exec.Command(exe, os.Args[1:]...) //nolint:noctx // the new server outlives this one's contexts
 	cmd.Stdout, cmd.Stderr = fileOr(l.stdout, os.Stdout), fileOr(l.stderr, os.Stderr)
 	cmd.ExtraFiles = extra
 	cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
@@ -369,9 +369,9 @@ func (l *lifetime) handover(ctx context.Context, hp handoverPlatform) error {
 			return nil
 		}
 		why = fmt.Errorf("new server not ready: %w", err)
-	case <-exited:
+	case werr := <-exited:
 		reaped = true
-		why = fmt.Errorf("new server exited before it was ready (%s)", cmd.ProcessState)
+		why = fmt.Errorf("new server exited before it was ready (%s): %w", cmd.ProcessState, werr)
 	case <-t.C:
 		why = fmt.Errorf("new server not ready within %v", handoverTimeout)
 	case <-ctx.Done():
@@ -382,7 +382,7 @@ func (l *lifetime) handover(ctx context.Context, hp handoverPlatform) error {
 	_ = r.Close()
 	if !reaped {
 		_ = cmd.Process.Kill()
-		<-exited
+		<-exited //nolint:errcheck // killed on purpose: its exit status says nothing new
 	}
 	hp.Resume()
 	return why

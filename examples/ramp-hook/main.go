@@ -150,5 +150,6 @@ func main() {
 		}
 		fmt.Fprintf(w, "checked out (new checkout: %v)\n", on)
 	})
-	log.Fatal(http.ListenAndServe("127.0.0.1:8081", nil))
+	srv := &http.Server{Addr: "127.0.0.1:8081", ReadHeaderTimeout: 10 * time.Second}
+	log.Fatal(srv.ListenAndServe())
 }

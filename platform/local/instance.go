@@ -111,10 +111,7 @@ func (in *instance) run() {
 	in.a.mu.Lock()
 	haveProcess := in.adopted
 	in.a.mu.Unlock()
-	for {
-		if in.life.Err() != nil {
-			break
-		}
+	for in.life.Err() == nil {
 		if !haveProcess {
 			// While the platform is held, the server taking over starts the process.
 			if !p.awaitThaw(in.life) {
@@ -211,7 +208,7 @@ func (in *instance) start() error {
 		return err
 	}
 	defer f.Close()
-	cmd := exec.Command(expand(run.Command), args...)
+	cmd := exec.Command(expand(run.Command), args...) //nolint:noctx // an instance outlives requests; it is stopped by signal (stop)
 	cmd.Dir = run.Dir
 	cmd.Env = in.env(port)
 	cmd.Stdout, cmd.Stderr = f, f
