@@ -2,6 +2,7 @@ package slipway_test
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -58,6 +59,41 @@ func TestLayout_AdaptersDoNotImportEachOther(t *testing.T) {
 				if other != a && d == "slipway.dev/slipway/"+other {
 					t.Errorf("adapter %s imports adapter %s; wire them in cmd/slipway instead", a, other)
 				}
+			}
+		}
+	}
+}
+
+// testSupport lists the packages written for tests only, with the project packages each may
+// import.
+var testSupport = map[string][]string{
+	"slipway.dev/slipway/slipwaytest":     {"slipway.dev/slipway"},
+	"slipway.dev/slipway/httpapi/apitest": {"slipway.dev/slipway", "slipway.dev/slipway/httpapi"},
+}
+
+// TestLayout_TestSupportStaysInTests keeps fakes and test servers out of the binary: no
+// package's own code imports a test-support package, directly or not, and a test-support
+// package imports only the project packages it stands beside.
+func TestLayout_TestSupportStaysInTests(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Deps \" \"}}", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list ./...: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, deps, _ := strings.Cut(line, " ")
+		if _, ok := testSupport[pkg]; ok {
+			continue
+		}
+		for _, d := range strings.Fields(deps) {
+			if _, ok := testSupport[d]; ok {
+				t.Errorf("package %s imports test-support package %s outside its _test.go files; only tests may import it", pkg, d)
+			}
+		}
+	}
+	for pkg, allowed := range testSupport {
+		for _, d := range deps(t, pkg) {
+			if d != pkg && (d == "slipway.dev/slipway" || strings.HasPrefix(d, "slipway.dev/slipway/")) && !slices.Contains(allowed, d) {
+				t.Errorf("test-support package %s imports %s; it may import only %s", pkg, d, strings.Join(allowed, ", "))
 			}
 		}
 	}

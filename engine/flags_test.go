@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,27 +13,10 @@ import (
 	"slipway.dev/slipway/engine"
 	"slipway.dev/slipway/flags"
 	"slipway.dev/slipway/platform/sim"
+	"slipway.dev/slipway/slipwaytest"
 	"slipway.dev/slipway/spec"
 	"slipway.dev/slipway/sqlite"
 )
-
-// flagClock is a settable clock.
-type flagClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *flagClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *flagClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // flagEnv is an engine on a real SQLite file whose flags land in cur.
 type flagEnv struct {
@@ -42,7 +24,7 @@ type flagEnv struct {
 	eng     *engine.Engine
 	cur     *flags.Current
 	stats   *flags.Stats
-	clock   *flagClock
+	clock   *slipwaytest.Clock
 	changes atomic.Int64
 }
 
@@ -54,7 +36,7 @@ func newFlagEnv(t testing.TB) *flagEnv {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	fe := &flagEnv{store: st, cur: flags.NewCurrent(nil), stats: &flags.Stats{},
-		clock: &flagClock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}}
+		clock: slipwaytest.NewClock(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC))}
 	fe.eng = engine.New(engine.Config{Store: st, Platform: sim.New(sim.Config{}), Now: fe.clock.Now,
 		Flags: fe.cur, FlagStats: fe.stats, OnFlagsChanged: func() { fe.changes.Add(1) }})
 	return fe
@@ -220,7 +202,7 @@ func TestEngine_FlagChangesHistoryRollback(t *testing.T) {
 	if _, err := fe.eng.Apply(ctx, mustLoad(t, flagsDoc), slipway.ApplyOptions{Actor: "ann"}); err != nil {
 		t.Fatal(err)
 	}
-	fe.clock.Add(time.Minute)
+	fe.clock.Advance(time.Minute)
 	fi, err := fe.eng.ChangeFlag(ctx, slipway.FlagChange{Kind: slipway.FlagDisable, Key: "banner", Actor: "bob", Reason: "incident 42"})
 	if err != nil {
 		t.Fatal(err)
@@ -235,7 +217,7 @@ func TestEngine_FlagChangesHistoryRollback(t *testing.T) {
 	if fi, err := fe.eng.ChangeFlag(ctx, slipway.FlagChange{Kind: slipway.FlagDisable, Key: "banner", Actor: "bob"}); err != nil || fi.Version != 2 {
 		t.Errorf("second disable = %+v, %v; want version 2", fi, err)
 	}
-	fe.clock.Add(time.Minute)
+	fe.clock.Advance(time.Minute)
 	if _, err := fe.eng.ChangeFlag(ctx, slipway.FlagChange{Kind: slipway.FlagSetDefault, Key: "banner", Variant: "red", Actor: "cy"}); err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +248,7 @@ func TestEngine_FlagChangesHistoryRollback(t *testing.T) {
 		t.Fatalf("history = %s", b)
 	}
 
-	fe.clock.Add(time.Minute)
+	fe.clock.Advance(time.Minute)
 	v, err := fe.eng.RollbackFlagSet(ctx, slipway.FlagRollback{Set: "web", Version: 1, Actor: "dee"})
 	if err != nil {
 		t.Fatal(err)
@@ -317,7 +299,7 @@ func TestEngine_FlagStatsAndStale(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 
-	fe.clock.Add(time.Hour)
+	fe.clock.Advance(time.Hour)
 	for range 5 {
 		fe.stats.Record("banner", "green")
 	}
@@ -326,7 +308,7 @@ func TestEngine_FlagStatsAndStale(t *testing.T) {
 	if err := fe.eng.FlushFlagStats(ctx); err != nil {
 		t.Fatal(err)
 	}
-	fe.clock.Add(24 * time.Hour)
+	fe.clock.Advance(24 * time.Hour)
 	fe.stats.Record("banner", "green")
 	if err := fe.eng.FlushFlagStats(ctx); err != nil {
 		t.Fatal(err)
@@ -342,7 +324,7 @@ func TestEngine_FlagStatsAndStale(t *testing.T) {
 		t.Errorf("banner stats = %s", b)
 	}
 
-	fe.clock.Add(48 * time.Hour)
+	fe.clock.Advance(48 * time.Hour)
 	stale, err := fe.eng.StaleFlags(ctx, slipway.StaleQuery{UnevaluatedFor: 36 * time.Hour, SingleVariantFor: 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)

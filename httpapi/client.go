@@ -1,11 +1,9 @@
 package httpapi
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,6 +21,8 @@ type Client struct {
 	base  string
 	hc    *http.Client
 	actor string
+	// reconnect, when set, lets streams outlive a broken connection (client_stream.go).
+	reconnect *Reconnect
 }
 
 var (
@@ -140,76 +140,6 @@ func (c *Client) Events(ctx context.Context, f slipway.EventFilter) ([]slipway.E
 	return v, c.get(ctx, "/api/v1/events?"+filterQuery(f, true).Encode(), &v)
 }
 
-// StreamEvents follows the event stream from f.After (f.App and f.Rollout filter it; f.Limit
-// is ignored) and calls fn with each event in order. It returns nil when ctx ends, fn's error
-// when fn fails, and an error when the server ends the stream.
-func (c *Client) StreamEvents(ctx context.Context, f slipway.EventFilter, fn func(slipway.Event) error) error {
-	req, err := c.request(ctx, http.MethodGet, "/api/v1/events/stream?"+filterQuery(f, false).Encode(), "", nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("cannot reach slipway server at %s: %w", c.base, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return decodeError(resp)
-	}
-	err = readStream(resp.Body, fn)
-	var fe fnError
-	switch {
-	case errors.As(err, &fe):
-		return fe.err
-	case ctx.Err() != nil:
-		return nil
-	case err != nil:
-		return fmt.Errorf("read event stream: %w", err)
-	}
-	return slipway.Errorf(slipway.EINTERNAL, "the server closed the event stream")
-}
-
-// fnError carries the callback's error out of readStream untouched.
-type fnError struct{ err error }
-
-func (e fnError) Error() string { return e.err.Error() }
-
-// readStream parses server-sent events from r and calls fn for each "data" payload.
-func readStream(r io.Reader, fn func(slipway.Event) error) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), MaxBodyBytes)
-	var data []byte
-	for sc.Scan() {
-		line := sc.Bytes()
-		switch {
-		case len(line) == 0:
-			if len(data) == 0 {
-				continue
-			}
-			var e slipway.Event
-			if err := json.Unmarshal(data, &e); err != nil {
-				return fmt.Errorf("decode event: %w", err)
-			}
-			data = data[:0]
-			if err := fn(e); err != nil {
-				return fnError{err}
-			}
-		case line[0] == ':':
-			// comment (heartbeat)
-		case bytes.HasPrefix(line, []byte("data:")):
-			if len(data) > 0 {
-				data = append(data, '\n')
-			}
-			data = append(data, bytes.TrimPrefix(bytes.TrimPrefix(line, []byte("data:")), []byte(" "))...)
-		}
-	}
-	return sc.Err()
-}
-
 func filterQuery(f slipway.EventFilter, withLimit bool) url.Values {
 	q := url.Values{}
 	if f.App != "" {
@@ -267,16 +197,32 @@ func (c *Client) do(ctx context.Context, method, path, actor string, body, out a
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s %s: %w", method, path, ctx.Err())
 		}
-		return fmt.Errorf("cannot reach slipway server at %s: %w", c.base, err)
+		return c.unreachable(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return decodeError(resp)
+		return answerError(resp)
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		return fmt.Errorf("decode answer to %s %s: %w", method, path, err)
 	}
 	return nil
+}
+
+// unreachable is the error of a request that got no answer: the server may be back later.
+func (c *Client) unreachable(err error) error {
+	return &unavailable{fmt.Errorf("cannot reach slipway server at %s: %w", c.base, err)}
+}
+
+// answerError turns a non-200 answer into an error: a *slipway.Error, marked transient
+// when the status says the server is unavailable for now (502, 503, 504).
+func answerError(resp *http.Response) error {
+	err := decodeError(resp)
+	switch resp.StatusCode {
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return &unavailable{err}
+	}
+	return err
 }
 
 // decodeError turns a non-200 answer into a *slipway.Error.

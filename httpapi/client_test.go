@@ -1,4 +1,4 @@
-package httpapi
+package httpapi_test
 
 import (
 	"context"
@@ -12,19 +12,27 @@ import (
 	"go.uber.org/goleak"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/httpapi"
+	"slipway.dev/slipway/httpapi/apitest"
 )
 
-func newTestClient(t testing.TB) (*Client, *testEnv) {
+func newTestClient(t testing.TB) (*httpapi.Client, *apitest.Server) {
 	t.Helper()
-	env := newTestEnv(t)
-	return NewClient(env.srv.URL+"/", env.srv.Client()), env
+	srv := apitest.NewServer(t, httpapi.Config{})
+	return httpapi.NewClient(srv.URL+"/", srv.Client()), srv
 }
 
+// TestClient_RoundTrips checks that every method answers what the service behind the server
+// answers for the same arguments, and passes on what the caller asked.
 func TestClient_RoundTrips(t *testing.T) {
-	c, env := newTestClient(t)
+	c, srv := newTestClient(t)
 	ctx := context.Background()
-	f := env.fake
-	set := slipway.Set{Apps: []slipway.App{f.apps[0].Spec}}
+	f := srv.Service
+	web, err := f.App(ctx, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := slipway.Set{Apps: []slipway.App{web.Spec}}
 
 	check := func(name string, got, want any, err error) {
 		t.Helper()
@@ -36,44 +44,56 @@ func TestClient_RoundTrips(t *testing.T) {
 			t.Errorf("%s:\ngot  %+v\nwant %+v", name, got, want)
 		}
 	}
-	wantPlan, _ := f.Plan(ctx, set, slipway.ApplyOptions{})
+	// want returns what the service answers directly; a seeded record must exist.
+	want := func(v any, err error) any {
+		t.Helper()
+		if err != nil || reflect.ValueOf(v).IsZero() {
+			t.Fatalf("service answers %+v, %v; want a seeded record", v, err)
+		}
+		return v
+	}
+	wantPlan := want(f.Plan(ctx, set, slipway.ApplyOptions{}))
 	p, err := c.Plan(ctx, set, slipway.ApplyOptions{Prune: true})
 	check("Plan", p, wantPlan, err)
 	p, err = c.Apply(ctx, set, slipway.ApplyOptions{})
-	check("Apply rollout", p.Changes[0].Rollout, "web-1", err)
+	check("Apply rollout", p.Changes[0].Rollout, "web-2", err)
 	apps, err := c.Apps(ctx)
-	check("Apps", apps, f.apps, err)
+	check("Apps", apps, want(f.Apps(ctx)), err)
 	app, err := c.App(ctx, "web")
-	check("App", app, f.apps[0], err)
+	check("App", app, web, err)
 	st, err := c.Status(ctx, "web")
-	check("Status", st, f.statuses["web"], err)
+	check("Status", st, want(f.Status(ctx, "web")), err)
 	revs, err := c.Revisions(ctx, "web")
-	check("Revisions", revs, f.revisions, err)
+	check("Revisions", revs, want(f.Revisions(ctx, "web")), err)
 	ros, err := c.Rollouts(ctx, "web", 1)
-	check("Rollouts", ros, f.rollouts, err)
+	check("Rollouts", ros, want(f.Rollouts(ctx, "web", 1)), err)
 	ro, err := c.Rollout(ctx, "web-2")
-	check("Rollout", ro, f.rollouts[0], err)
+	check("Rollout", ro, want(f.Rollout(ctx, "web-2")), err)
 	runs, err := c.AnalysisRuns(ctx, "web-2")
-	check("AnalysisRuns", runs, f.runs, err)
+	check("AnalysisRuns", runs, want(f.AnalysisRuns(ctx, "web-2")), err)
 	run, err := c.AnalysisRun(ctx, "web-2-step-0")
-	check("AnalysisRun", run, f.runs[0], err)
+	check("AnalysisRun", run, want(f.AnalysisRun(ctx, "web-2-step-0")), err)
 	tpls, err := c.Templates(ctx)
-	check("Templates", tpls, f.templates, err)
+	check("Templates", tpls, want(f.Templates(ctx)), err)
 	tpl, err := c.Template(ctx, "success-rate")
-	check("Template", tpl, f.templates[0], err)
-	evs, err := c.Events(ctx, slipway.EventFilter{App: "web", After: 1, Limit: 1})
-	check("Events", evs, f.events[1:2], err)
+	check("Template", tpl, want(f.Template(ctx, "success-rate")), err)
+	filter := slipway.EventFilter{App: "web", After: 1, Limit: 1}
+	evs, err := c.Events(ctx, filter)
+	check("Events", evs, want(f.Events(ctx, filter)), err)
+	if len(evs) != 1 || evs[0].Seq != 2 {
+		t.Errorf("Events(%+v) = %+v, want the one event with seq 2", filter, evs)
+	}
 
 	c.SetActor("carol")
 	ro, err = c.Operate(ctx, slipway.Operation{Kind: slipway.OpPromote, App: "web", Full: true})
 	check("Operate", ro.Reason, "operated: promote", err)
-	_, _, ops := f.recorded()
+	ops := f.Operations()
 	if got := ops[len(ops)-1]; got.Actor != "carol" || !got.Full || got.Kind != slipway.OpPromote {
 		t.Errorf("operation seen by the engine: %+v", got)
 	}
-	plans, _, _ := f.recorded()
-	if plans[1].Actor != DefaultActor || !plans[1].Prune { // plans[0] is wantPlan above
-		t.Errorf("plan options seen by the engine: %+v", plans[1])
+	plans := f.Plans()
+	if got := plans[1].Options; got.Actor != httpapi.DefaultActor || !got.Prune { // plans[0] is wantPlan above
+		t.Errorf("plan options seen by the engine: %+v", got)
 	}
 }
 
@@ -81,7 +101,7 @@ func TestClient_DecodesErrors(t *testing.T) {
 	c, env := newTestClient(t)
 	ctx := context.Background()
 	t.Run("domain error with details", func(t *testing.T) {
-		env.fake.setErr("Apply", &slipway.Error{Code: slipway.EINVALID, Message: "1 error", Details: []string{"a.yaml:1:1: apps[0].name: required"}})
+		env.Service.SetError("Apply", &slipway.Error{Code: slipway.EINVALID, Message: "1 error", Details: []string{"a.yaml:1:1: apps[0].name: required"}})
 		_, err := c.Apply(ctx, slipway.Set{}, slipway.ApplyOptions{})
 		var e *slipway.Error
 		if !errors.As(err, &e) || e.Code != slipway.EINVALID || e.Message != "1 error" || len(e.Details) != 1 {
@@ -99,7 +119,7 @@ func TestClient_DecodesErrors(t *testing.T) {
 			http.Error(w, "upstream says no", http.StatusConflict)
 		}))
 		defer srv.Close()
-		_, err := NewClient(srv.URL, nil).Apps(ctx)
+		_, err := httpapi.NewClient(srv.URL, nil).Apps(ctx)
 		if slipway.ErrorCode(err) != slipway.ECONFLICT {
 			t.Fatalf("error %v", err)
 		}
@@ -108,7 +128,7 @@ func TestClient_DecodesErrors(t *testing.T) {
 		srv := httptest.NewServer(http.NotFoundHandler())
 		url := srv.URL
 		srv.Close()
-		_, err := NewClient(url, nil).Apps(ctx)
+		_, err := httpapi.NewClient(url, nil).Apps(ctx)
 		var e *slipway.Error
 		if err == nil || errors.As(err, &e) {
 			t.Fatalf("error %#v, want a plain transport error", err)
@@ -119,7 +139,7 @@ func TestClient_DecodesErrors(t *testing.T) {
 func TestClient_StreamEvents(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	env := newStreamEnv(t, time.Hour)
-	c := NewClient(env.srv.URL, env.hc)
+	c := httpapi.NewClient(env.srv.URL, env.hc)
 
 	t.Run("delivers in order and stops on the callback's error", func(t *testing.T) {
 		stop := errors.New("enough")
@@ -146,7 +166,7 @@ func TestClient_StreamEvents(t *testing.T) {
 				return nil
 			})
 		}()
-		env.fake.addEvent("web", slipway.EventRolloutStep)
+		env.svc.AddEvent("web", slipway.EventRolloutStep)
 		select {
 		case seq := <-seen:
 			if seq != 4 {
@@ -161,8 +181,8 @@ func TestClient_StreamEvents(t *testing.T) {
 		}
 	})
 	t.Run("stream error answer", func(t *testing.T) {
-		env.fake.setErr("Events", slipway.Errorf(slipway.EFORBIDDEN, "not yours"))
-		defer env.fake.setErr("Events", nil)
+		env.svc.SetError("Events", slipway.Errorf(slipway.EFORBIDDEN, "not yours"))
+		defer env.svc.SetError("Events", nil)
 		err := c.StreamEvents(context.Background(), slipway.EventFilter{}, func(slipway.Event) error { return nil })
 		if slipway.ErrorCode(err) != slipway.EFORBIDDEN {
 			t.Fatalf("error %v", err)

@@ -1,15 +1,16 @@
-package httpapi
+package httpapi_test
 
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/httpapi"
+	"slipway.dev/slipway/httpapi/apitest"
 )
 
 // fakeFlags records what the flag routes ask and answers from one fixed flag.
@@ -73,10 +74,8 @@ func (f *fakeFlags) RollbackFlagSet(_ context.Context, r slipway.FlagRollback) (
 func TestServer_FlagRoutes(t *testing.T) {
 	ctx := context.Background()
 	ff := &fakeFlags{}
-	fake := newFakeBackend()
-	srv := httptest.NewServer(NewServer(Config{Deployer: fake, Operator: fake, Status: fake, State: fake, Flags: ff, FlagOperator: ff}))
-	t.Cleanup(srv.Close)
-	c := NewClient(srv.URL, nil)
+	srv := apitest.NewServer(t, httpapi.Config{Flags: ff, FlagOperator: ff})
+	c := httpapi.NewClient(srv.URL, nil)
 	c.SetActor("ann")
 
 	if fs, err := c.Flags(ctx); err != nil || len(fs) != 1 || fs[0].Key != "dark-mode" {
@@ -135,14 +134,13 @@ func TestServer_FlagRoutes(t *testing.T) {
 			t.Errorf("%s %s %s: status %d, want %d", tc.method, tc.path, tc.body, resp.StatusCode, tc.status)
 		}
 	}
-	if q := ff.stale[1]; q.UnevaluatedFor != DefaultStaleFor || q.SingleVariantFor != DefaultStaleFor {
+	if q := ff.stale[1]; q.UnevaluatedFor != httpapi.DefaultStaleFor || q.SingleVariantFor != httpapi.DefaultStaleFor {
 		t.Errorf("stale defaults = %+v", q)
 	}
 
 	t.Run("without flags the routes are absent", func(t *testing.T) {
-		srv := httptest.NewServer(NewServer(Config{Deployer: fake, Operator: fake, Status: fake, State: fake}))
-		t.Cleanup(srv.Close)
-		_, err := NewClient(srv.URL, nil).Flags(ctx)
+		srv := apitest.NewServer(t, httpapi.Config{})
+		_, err := httpapi.NewClient(srv.URL, nil).Flags(ctx)
 		if slipway.ErrorCode(err) != slipway.ENOTFOUND {
 			t.Errorf("Flags = %v, want ENOTFOUND", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -24,10 +25,18 @@ const (
 	logPoll        = 250 * time.Millisecond
 )
 
-// logs serves GET /api/v1/apps/{app}/logs?revision=&tail=&follow=: the last tail lines of
-// each instance's live log file, each line prefixed with the instance ID; with follow=true
-// it then streams new lines until the client goes away.
+// logs serves GET /api/v1/apps/{app}/logs?revision=&tail=&follow=&cursor=: the last tail
+// lines of each instance's live log file, each line prefixed with the instance ID; with
+// follow=true it then streams new lines until the client goes away.
+//
+// A client that accepts text/event-stream gets each batch of lines as one server-sent event
+// whose id is the log cursor after it; sending that id back (Last-Event-ID, or the cursor
+// parameter) resumes the stream after those lines instead of tailing again.
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
+	if r.Context().Err() != nil {
+		s.stopping(w)
+		return
+	}
 	if s.cfg.Logs == nil {
 		s.fail(w, r, slipway.Errorf(slipway.ENOTFOUND, "this server's platform keeps no instance logs"))
 		return
@@ -43,38 +52,63 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		tail = n
 	}
 	follow := q.Get("follow") == "true" || q.Get("follow") == "1"
-	if _, err := s.cfg.State.App(r.Context(), app); err != nil {
-		s.fail(w, r, err)
-		return
+	raw := q.Get("cursor")
+	if id := strings.TrimSpace(r.Header.Get("Last-Event-ID")); id != "" {
+		raw = id
 	}
-	files, err := liveLogs(s.cfg.Logs, app, q.Get("revision"))
+	cursor, err := parseLogCursor(raw)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if _, err := s.cfg.State.App(r.Context(), app); err != nil {
+		s.failStream(w, r, err)
+		return
+	}
+	files, err := liveLogs(s.cfg.Logs, app, q.Get("revision"))
+	if err != nil {
+		s.failStream(w, r, err)
+		return
+	}
+	lw := &logWriter{w: w, rc: http.NewResponseController(w), sse: acceptsEventStream(r)}
+	if lw.sse {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("X-Accel-Buffering", "no")
+	} else {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	rc := http.NewResponseController(w)
 	offsets := map[string]int64{}
+	var batch bytes.Buffer
 	for _, f := range files {
-		end, err := writeTail(w, f, tail)
+		var end int64
+		var err error
+		if cursor != nil {
+			end, err = copyFrom(&batch, f, cursor[f.instance])
+		} else {
+			end, err = writeTail(&batch, f, tail)
+		}
 		if err != nil {
 			s.log.Debug("read log failed", "file", f.path, "err", err)
 		}
-		offsets[f.path] = end
+		offsets[f.instance] = end
 	}
-	_ = rc.Flush()
-	if !follow {
+	// The first event goes out even without lines: it carries the cursor to resume from.
+	if err := lw.write(batch.Bytes(), offsets); err != nil || !follow {
 		return
 	}
-	s.followLogs(r.Context(), w, rc, app, q.Get("revision"), offsets)
+	s.followLogs(r.Context(), lw, app, q.Get("revision"), offsets)
 }
 
 // followLogs streams what is appended to the app's live log files, picking up instances
-// that start meanwhile and files that were rotated (truncated).
-func (s *Server) followLogs(ctx context.Context, w io.Writer, rc *http.ResponseController, app, revision string, offsets map[string]int64) {
+// that start meanwhile and files that were rotated. offsets (by instance) say where each
+// file has been read to; an instance not in it is read from the start of its file.
+func (s *Server) followLogs(ctx context.Context, lw *logWriter, app, revision string, offsets map[string]int64) {
 	t := time.NewTicker(logPoll)
 	defer t.Stop()
+	last := time.Now()
+	var batch bytes.Buffer
 	for {
 		select {
 		case <-ctx.Done():
@@ -85,21 +119,114 @@ func (s *Server) followLogs(ctx context.Context, w io.Writer, rc *http.ResponseC
 		if err != nil {
 			continue
 		}
-		wrote := false
+		batch.Reset()
 		for _, f := range files {
-			end, err := copyFrom(w, f, offsets[f.path])
+			end, err := copyFrom(&batch, f, offsets[f.instance])
 			if err != nil {
 				continue
 			}
-			wrote = wrote || end != offsets[f.path]
-			offsets[f.path] = end
+			offsets[f.instance] = end
 		}
-		if wrote {
-			if err := rc.Flush(); err != nil {
+		switch {
+		case batch.Len() > 0:
+			if err := lw.write(batch.Bytes(), offsets); err != nil {
 				return
 			}
+			last = time.Now()
+		case lw.sse && time.Since(last) >= s.cfg.Heartbeat:
+			if err := lw.ping(); err != nil {
+				return
+			}
+			last = time.Now()
 		}
 	}
+}
+
+// logWriter writes batches of prefixed log lines: as they are (text/plain), or each batch
+// as one server-sent event whose id is the cursor after it.
+type logWriter struct {
+	w   io.Writer
+	rc  *http.ResponseController
+	sse bool
+}
+
+// write writes one batch of complete lines and flushes it; offsets is where each file has
+// been read to after it.
+func (lw *logWriter) write(lines []byte, offsets map[string]int64) error {
+	if !lw.sse {
+		if _, err := lw.w.Write(lines); err != nil {
+			return err
+		}
+		return lw.rc.Flush()
+	}
+	var b bytes.Buffer
+	b.WriteString("id: " + encodeLogCursor(offsets) + "\n")
+	for line := range bytes.Lines(lines) {
+		b.WriteString("data: ")
+		b.Write(line)
+	}
+	b.WriteString("\n")
+	if _, err := lw.w.Write(b.Bytes()); err != nil {
+		return err
+	}
+	return lw.rc.Flush()
+}
+
+// ping sends a comment line, so that proxies keep an idle stream open.
+func (lw *logWriter) ping() error {
+	if _, err := io.WriteString(lw.w, ": ping\n\n"); err != nil {
+		return err
+	}
+	return lw.rc.Flush()
+}
+
+// noLogs is the cursor of a stream that has seen no log file yet: every file is read from
+// its start.
+const noLogs = "-"
+
+// encodeLogCursor writes where each instance's live log has been read to, as
+// "<instance>=<offset>&..." sorted by instance (a query string, so that it is one line), or
+// noLogs.
+func encodeLogCursor(offsets map[string]int64) string {
+	if len(offsets) == 0 {
+		return noLogs
+	}
+	v := url.Values{}
+	for inst, off := range offsets {
+		v.Set(inst, strconv.FormatInt(off, 10))
+	}
+	return v.Encode()
+}
+
+// parseLogCursor reads a cursor that encodeLogCursor wrote; nil for "" (no cursor).
+func parseLogCursor(s string) (map[string]int64, error) {
+	switch s {
+	case "":
+		return nil, nil
+	case noLogs:
+		return map[string]int64{}, nil
+	}
+	bad := func(why string) error {
+		return slipway.Errorf(slipway.EINVALID, "log cursor %q is not valid: %s; send back the id of an event of the log stream (<instance>=<byte offset>&...)", s, why)
+	}
+	v, err := url.ParseQuery(s)
+	if err != nil {
+		return nil, bad("not a query string")
+	}
+	out := make(map[string]int64, len(v))
+	for inst, vals := range v {
+		n, err := strconv.ParseInt(vals[len(vals)-1], 10, 64)
+		if inst == "" || err != nil || n < 0 {
+			return nil, bad(fmt.Sprintf("instance %q has offset %q, want a byte offset, 0 or more", inst, vals[len(vals)-1]))
+		}
+		out[inst] = n
+	}
+	return out, nil
+}
+
+// acceptsEventStream reports whether the client asked for server-sent events.
+func acceptsEventStream(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "text/event-stream")
 }
 
 type logFile struct {
@@ -141,7 +268,9 @@ func writeTail(w io.Writer, f logFile, n int) (int64, error) {
 }
 
 // copyFrom writes the complete lines of f after offset, prefixed, and returns the offset
-// after them. A file shorter than offset was rotated: it is read from the start.
+// after them. A file shorter than offset was rotated (copied to <file>.1, then truncated):
+// the lines after offset are read from the end of <file>.1 when it holds them, then the
+// file from its start.
 func copyFrom(w io.Writer, f logFile, offset int64) (int64, error) {
 	fh, err := os.Open(f.path)
 	if err != nil {
@@ -153,6 +282,7 @@ func copyFrom(w io.Writer, f logFile, offset int64) (int64, error) {
 		return offset, err
 	}
 	if st.Size() < offset {
+		copyRotated(w, f, offset)
 		offset = 0
 	}
 	if _, err := fh.Seek(offset, io.SeekStart); err != nil {
@@ -169,8 +299,40 @@ func copyFrom(w io.Writer, f logFile, offset int64) (int64, error) {
 	}
 }
 
+// copyRotated writes what f's newest rotated file (<file>.1) holds after offset, when it is
+// at least that long: the lines written after offset and before the rotation. Its last line,
+// complete or not, is the last one before the rotation.
+func copyRotated(w io.Writer, f logFile, offset int64) {
+	fh, err := os.Open(f.path + ".1")
+	if err != nil {
+		return
+	}
+	defer fh.Close()
+	if st, err := fh.Stat(); err != nil || st.Size() <= offset {
+		return
+	}
+	if _, err := fh.Seek(offset, io.SeekStart); err != nil {
+		return
+	}
+	br := bufio.NewReader(fh)
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 {
+			if line[len(line)-1] != '\n' {
+				line = append(line, '\n')
+			}
+			fmt.Fprintf(w, "%s | %s", f.instance, line)
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
 // Logs writes an app's instance logs to out: the last tail lines of each instance (tail < 0
-// for the server's default), then, with follow, new lines until ctx ends (nil then).
+// for the server's default), then, with follow, new lines until ctx ends (nil then). A
+// follow reads the stream as server-sent events and, with SetReconnect, resumes after the
+// last lines it wrote when the connection breaks: no line is written twice or skipped.
 func (c *Client) Logs(ctx context.Context, app, revision string, tail int, follow bool, out io.Writer) error {
 	q := url.Values{}
 	if revision != "" {
@@ -182,23 +344,100 @@ func (c *Client) Logs(ctx context.Context, app, revision string, tail int, follo
 	if follow {
 		q.Set("follow", "true")
 	}
-	req, err := c.request(ctx, http.MethodGet, "/api/v1/apps/"+url.PathEscape(app)+"/logs?"+q.Encode(), "", nil)
-	if err != nil {
-		return err
+	path := "/api/v1/apps/" + url.PathEscape(app) + "/logs?" + q.Encode()
+	if !follow {
+		req, err := c.request(ctx, http.MethodGet, path, "", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := c.hc.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return c.unreachable(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return answerError(resp)
+		}
+		if _, err := io.Copy(out, resp.Body); err != nil && ctx.Err() == nil {
+			return fmt.Errorf("read logs: %w", err)
+		}
+		return nil
 	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
+	cursor := ""
+	return c.follow(ctx, "log stream", nil, func(ctx context.Context, up func() error) error {
+		resp, err := c.openStream(ctx, path, cursor)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		defer resp.Body.Close()
+		if err := up(); err != nil {
+			return err
+		}
+		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+			// A server that streams logs only as text: follow it without resume.
+			if _, err := io.Copy(out, resp.Body); err != nil && ctx.Err() == nil {
+				return fmt.Errorf("read logs: %w", err)
+			}
 			return nil
 		}
-		return fmt.Errorf("cannot reach slipway server at %s: %w", c.base, err)
+		err = readLogStream(resp.Body, func(lines []byte, id string) error {
+			if _, err := out.Write(lines); err != nil {
+				return err
+			}
+			if id != "" {
+				cursor = id
+			}
+			return nil
+		})
+		var fe fnError
+		switch {
+		case errors.As(err, &fe):
+			return fe.err
+		case ctx.Err() != nil:
+			return nil
+		}
+		return err
+	})
+}
+
+// readLogStream reads the events of a log stream and calls fn with each event's lines (each
+// ending in a newline) and its id, the cursor after them. An event cut short by the end of
+// the stream is not delivered. It returns fn's error as an fnError; the end of the stream
+// and a broken connection are transient errors.
+func readLogStream(r io.Reader, fn func(lines []byte, id string) error) error {
+	br := bufio.NewReader(r)
+	var lines []byte
+	var id string
+	for {
+		line, err := br.ReadBytes('\n')
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return &unavailable{errors.New("the server closed the log stream")}
+			}
+			return &unavailable{fmt.Errorf("read log stream: %w", err)}
+		}
+		line = line[:len(line)-1]
+		switch {
+		case len(line) == 0:
+			if id != "" || len(lines) > 0 {
+				if err := fn(lines, id); err != nil {
+					return fnError{err}
+				}
+			}
+			lines, id = lines[:0], ""
+		case line[0] == ':':
+			// comment (heartbeat)
+		case bytes.HasPrefix(line, []byte("data:")):
+			lines = append(lines, bytes.TrimPrefix(bytes.TrimPrefix(line, []byte("data:")), []byte(" "))...)
+			lines = append(lines, '\n')
+		case bytes.HasPrefix(line, []byte("id:")):
+			id = strings.TrimSpace(string(bytes.TrimPrefix(line, []byte("id:"))))
+		}
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return decodeError(resp)
-	}
-	if _, err := io.Copy(out, resp.Body); err != nil && ctx.Err() == nil {
-		return fmt.Errorf("read logs: %w", err)
-	}
-	return nil
 }

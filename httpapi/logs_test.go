@@ -1,16 +1,16 @@
-package httpapi
+package httpapi_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/httpapi"
+	"slipway.dev/slipway/httpapi/apitest"
 )
 
 // dirLogs serves the *.log files of a directory, as the local platform lays them out.
@@ -24,12 +24,10 @@ func (d dirLogs) Logs(app, revision string) ([]string, error) {
 	return paths, nil
 }
 
-func logsServer(t *testing.T, src slipway.LogSource) *Client {
+func logsServer(t *testing.T, src slipway.LogSource) *httpapi.Client {
 	t.Helper()
-	fake := newFakeBackend()
-	srv := httptest.NewServer(NewServer(Config{Deployer: fake, Operator: fake, Status: fake, State: fake, Logs: src}))
-	t.Cleanup(srv.Close)
-	return NewClient(srv.URL, nil)
+	srv := apitest.NewServer(t, httpapi.Config{Logs: src})
+	return httpapi.NewClient(srv.URL, nil)
 }
 
 func appendFile(t *testing.T, path, s string) {
@@ -75,30 +73,13 @@ func TestLogs_Errors(t *testing.T) {
 	}
 }
 
-// lockedBuffer collects what a follow writes, for the test to poll.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) waitFor(t *testing.T, want string) {
+// waitFor waits until what a follow wrote to out holds want.
+func waitFor(t *testing.T, out *apitest.Buffer, want string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for {
-		l.mu.Lock()
-		got := l.b.String()
-		l.mu.Unlock()
-		if strings.Contains(got, want) {
-			return
-		}
+	for !strings.Contains(out.String(), want) {
 		if time.Now().After(deadline) {
-			t.Fatalf("followed logs %q lack %q", got, want)
+			t.Fatalf("followed logs %q lack %q", out.String(), want)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -111,27 +92,27 @@ func TestLogs_FollowStreamsNewLinesAndRotation(t *testing.T) {
 	c := logsServer(t, dirLogs{dir})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &lockedBuffer{}
+	out := &apitest.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- c.Logs(ctx, "web", "", 0, true, out) }()
-	time.Sleep(2 * logPoll) // the follow has read the file once
+	time.Sleep(2 * httpapi.LogPoll) // the follow has read the file once
 	appendFile(t, live, "new line\n")
-	out.waitFor(t, "abc-0 | new line\n")
+	waitFor(t, out, "abc-0 | new line\n")
 	// Rotation truncates the live file: reading starts over.
 	if err := os.Truncate(live, 0); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * logPoll)
+	time.Sleep(2 * httpapi.LogPoll)
 	appendFile(t, live, "after rotation\n")
-	out.waitFor(t, "abc-0 | after rotation\n")
+	waitFor(t, out, "abc-0 | after rotation\n")
 	// A new instance's file is picked up.
 	appendFile(t, filepath.Join(dir, "abc-1.log"), "hello from 1\n")
-	out.waitFor(t, "abc-1 | hello from 1\n")
+	waitFor(t, out, "abc-1 | hello from 1\n")
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("follow ended with %v", err)
 	}
-	if strings.Contains(out.b.String(), "old") {
-		t.Fatalf("tail 0 printed old lines: %q", out.b.String())
+	if strings.Contains(out.String(), "old") {
+		t.Fatalf("tail 0 printed old lines: %q", out.String())
 	}
 }

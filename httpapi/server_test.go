@@ -1,4 +1,4 @@
-package httpapi
+package httpapi_test
 
 import (
 	"bytes"
@@ -7,57 +7,25 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/httpapi"
+	"slipway.dev/slipway/httpapi/apitest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-type testEnv struct {
-	fake *fakeBackend
-	srv  *httptest.Server
-	logs *syncBuffer
-}
+// testEnv is an API server over an apitest.Service.
+type testEnv struct{ *apitest.Server }
 
 func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
-	fake := newFakeBackend()
-	logs := &syncBuffer{}
-	s := NewServer(Config{
-		Deployer: fake, Operator: fake, Status: fake, State: fake,
-		Log:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		EventPoll: 10 * time.Millisecond,
-	})
-	srv := httptest.NewServer(s)
-	t.Cleanup(srv.Close)
-	return &testEnv{fake: fake, srv: srv, logs: logs}
+	return &testEnv{apitest.NewServer(t, httpapi.Config{})}
 }
 
 func (e *testEnv) call(t testing.TB, method, path, body string, hdr ...string) (*http.Response, []byte) {
@@ -66,14 +34,14 @@ func (e *testEnv) call(t testing.TB, method, path, body string, hdr ...string) (
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, err := http.NewRequest(method, e.srv.URL+path, rd)
+	req, err := http.NewRequest(method, e.URL+path, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := e.srv.Client().Do(req)
+	resp, err := e.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +134,7 @@ func TestServer_Routes(t *testing.T) {
 				t.Errorf("Content-Type %q", ct)
 			}
 			if tt.status >= 400 {
-				var eb ErrorBody
+				var eb httpapi.ErrorBody
 				if err := json.Unmarshal(body, &eb); err != nil || eb.Error == nil || eb.Error.Code == "" || eb.Error.Message == "" {
 					t.Errorf("error answer not in the error shape: %s", body)
 				}
@@ -180,26 +148,26 @@ func TestServer_PassesRequestToEngine(t *testing.T) {
 	env := newTestEnv(t)
 	t.Run("actor defaults to api", func(t *testing.T) {
 		env.call(t, "POST", "/api/v1/plan", `{"set":{}}`)
-		plans, _, _ := env.fake.recorded()
-		if got := plans[len(plans)-1]; got.Actor != DefaultActor || got.Prune {
+		plans := env.Service.Plans()
+		if got := plans[len(plans)-1].Options; got.Actor != httpapi.DefaultActor || got.Prune {
 			t.Errorf("options %+v", got)
 		}
 	})
 	t.Run("actor header and prune", func(t *testing.T) {
-		env.call(t, "POST", "/api/v1/apply", `{"set":{"apps":[{"name":"a","replicas":1,"run":{"command":"x"},"strategy":{}}]},"prune":true}`, ActorHeader, "alice")
-		plans, sets, _ := env.fake.recorded()
+		env.call(t, "POST", "/api/v1/apply", `{"set":{"apps":[{"name":"a","replicas":1,"run":{"command":"x"},"strategy":{}}]},"prune":true}`, httpapi.ActorHeader, "alice")
+		plans := env.Service.Plans()
 		got := plans[len(plans)-1]
-		if got.Actor != "alice" || !got.Prune {
-			t.Errorf("options %+v", got)
+		if got.Options.Actor != "alice" || !got.Options.Prune {
+			t.Errorf("options %+v", got.Options)
 		}
-		if s := sets[len(sets)-1]; len(s.Apps) != 1 || s.Apps[0].Name != "a" {
+		if s := got.Set; len(s.Apps) != 1 || s.Apps[0].Name != "a" {
 			t.Errorf("set %+v", s)
 		}
 	})
 	t.Run("operation fields", func(t *testing.T) {
-		env.call(t, "POST", "/api/v1/apps/web/rollback", `{"to":"3","withSteps":true,"reason":"r"}`, ActorHeader, "bob")
+		env.call(t, "POST", "/api/v1/apps/web/rollback", `{"to":"3","withSteps":true,"reason":"r"}`, httpapi.ActorHeader, "bob")
 		want := slipway.Operation{Kind: slipway.OpRollback, App: "web", Actor: "bob", Reason: "r", To: "3", WithSteps: true}
-		_, _, ops := env.fake.recorded()
+		ops := env.Service.Operations()
 		if got := ops[len(ops)-1]; got != want {
 			t.Errorf("operation %+v, want %+v", got, want)
 		}
@@ -225,12 +193,12 @@ func TestServer_ErrorMapping(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.code+"/"+tt.message, func(t *testing.T) {
 			env := newTestEnv(t)
-			env.fake.setErr("Plan", tt.err)
+			env.Service.SetError("Plan", tt.err)
 			resp, body := env.call(t, "POST", "/api/v1/plan", `{"set":{}}`)
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
 			}
-			var eb ErrorBody
+			var eb httpapi.ErrorBody
 			if err := json.Unmarshal(body, &eb); err != nil {
 				t.Fatal(err)
 			}
@@ -245,8 +213,8 @@ func TestServer_ErrorMapping(t *testing.T) {
 				if strings.Contains(string(body), "secret") {
 					t.Errorf("internal error leaked: %s", body)
 				}
-				if !strings.Contains(env.logs.String(), "secret") {
-					t.Errorf("internal error not logged; logs:\n%s", env.logs.String())
+				if !strings.Contains(env.Logs.String(), "secret") {
+					t.Errorf("internal error not logged; logs:\n%s", env.Logs.String())
 				}
 			}
 		})
@@ -267,7 +235,7 @@ func TestServer_RejectsBadBodies(t *testing.T) {
 		{"trailing data", "/api/v1/plan", `{"set":{}} {}`, 400, "unexpected data after the JSON object"},
 		{"empty", "/api/v1/plan", "", 400, "request body is empty"},
 		{"not an object", "/api/v1/apps/web/pause", `[1]`, 400, "got JSON array"},
-		{"too large", "/api/v1/plan", `{"set":{},"x":"` + strings.Repeat("a", MaxBodyBytes) + `"}`, 413, "larger than 8388608 bytes"},
+		{"too large", "/api/v1/plan", `{"set":{},"x":"` + strings.Repeat("a", httpapi.MaxBodyBytes) + `"}`, 413, "larger than 8388608 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -275,7 +243,7 @@ func TestServer_RejectsBadBodies(t *testing.T) {
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, body)
 			}
-			var eb ErrorBody
+			var eb httpapi.ErrorBody
 			if err := json.Unmarshal(body, &eb); err != nil {
 				t.Fatal(err)
 			}
@@ -284,7 +252,7 @@ func TestServer_RejectsBadBodies(t *testing.T) {
 			}
 		})
 	}
-	if plans, _, ops := env.fake.recorded(); len(plans) != 0 || len(ops) != 0 {
+	if plans, ops := env.Service.Plans(), env.Service.Operations(); len(plans) != 0 || len(ops) != 0 {
 		t.Errorf("engine was called with a bad body: %d plans, %d operations", len(plans), len(ops))
 	}
 }

@@ -20,8 +20,13 @@ import (
 // A client that reconnects with Last-Event-ID resumes after that event; otherwise the stream
 // starts after the `after` query parameter (0: from the first stored event). The stream polls
 // the store every EventPoll, sends a ": ping" comment every Heartbeat, and ends when the client
-// goes or the request context ends.
+// goes or the request context ends. A request that comes to a server that is stopping is
+// answered 503, so that the client connects again, to the server that runs next.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
+	if r.Context().Err() != nil {
+		s.stopping(w)
+		return
+	}
 	f, err := eventFilter(r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -40,7 +45,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	// Read once before answering, so that a broken store is a proper error answer.
 	first, err := s.cfg.State.Events(ctx, slipway.EventFilter{App: f.App, Rollout: f.Rollout, After: f.After, Limit: streamBatch})
 	if err != nil {
-		s.fail(w, r, err)
+		s.failStream(w, r, err)
 		return
 	}
 	rc := http.NewResponseController(w)
@@ -127,4 +132,21 @@ func writeEvent(w http.ResponseWriter, e slipway.Event) error {
 // sseField keeps a value on one SSE line.
 func sseField(s string) string {
 	return strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
+}
+
+// stopping answers a stream request that came to a server that is stopping (the request's
+// context, derived from the server's base context, has ended before the stream started):
+// 503, which a client takes as "connect again" (Transient).
+func (s *Server) stopping(w http.ResponseWriter) {
+	writeErrorStatus(w, http.StatusServiceUnavailable, slipway.Errorf(slipway.EINTERNAL, "the server is stopping; connect again"))
+}
+
+// failStream answers an error before a stream has started; when the request's context ended
+// meanwhile the server is stopping (or the client has gone), and the answer is 503.
+func (s *Server) failStream(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		s.stopping(w)
+		return
+	}
+	s.fail(w, r, err)
 }

@@ -1,4 +1,4 @@
-package httpapi
+package httpapi_test
 
 import (
 	"bufio"
@@ -16,12 +16,14 @@ import (
 	"go.uber.org/goleak"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/httpapi"
+	"slipway.dev/slipway/httpapi/apitest"
 )
 
 // streamEnv serves a Server and counts the requests still being handled, so that a test can
 // see a stream end on the server side.
 type streamEnv struct {
-	fake   *fakeBackend
+	svc    *apitest.Service
 	srv    *httptest.Server
 	hc     *http.Client
 	active atomic.Int32
@@ -29,10 +31,10 @@ type streamEnv struct {
 
 func newStreamEnv(t testing.TB, heartbeat time.Duration) *streamEnv {
 	t.Helper()
-	env := &streamEnv{fake: newFakeBackend()}
-	s := NewServer(Config{
-		Deployer: env.fake, Operator: env.fake, Status: env.fake, State: env.fake,
-		EventPoll: 5 * time.Millisecond, Heartbeat: heartbeat,
+	env := &streamEnv{svc: apitest.NewService()}
+	s := httpapi.NewServer(httpapi.Config{
+		Deployer: env.svc, Operator: env.svc, Status: env.svc, State: env.svc,
+		EventPoll: apitest.EventPoll, Heartbeat: heartbeat,
 	})
 	env.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		env.active.Add(1)
@@ -159,9 +161,9 @@ func TestStream_DeliversEventsInOrderThenNewOnes(t *testing.T) {
 	checkFrame(t, s.nextEvent(), "2", slipway.EventRolloutStarted)
 	checkFrame(t, s.nextEvent(), "3", slipway.EventRolloutPaused)
 
-	env.fake.addEvent("web", slipway.EventRolloutResumed)
-	env.fake.addEvent("other", slipway.EventAppCreated)
-	env.fake.addEvent("web", slipway.EventRolloutCompleted)
+	env.svc.AddEvent("web", slipway.EventRolloutResumed)
+	env.svc.AddEvent("other", slipway.EventAppCreated)
+	env.svc.AddEvent("web", slipway.EventRolloutCompleted)
 	checkFrame(t, s.nextEvent(), "4", slipway.EventRolloutResumed)
 	checkFrame(t, s.nextEvent(), "6", slipway.EventRolloutCompleted)
 
@@ -207,14 +209,14 @@ func TestStream_SendsHeartbeats(t *testing.T) {
 	if f := s.next(); f.comment != "ping" || f.id != "" {
 		t.Fatalf("first frame %+v, want a ping", f)
 	}
-	env.fake.addEvent("web", slipway.EventRolloutStep)
+	env.svc.AddEvent("web", slipway.EventRolloutStep)
 	checkFrame(t, s.nextEvent(), "4", slipway.EventRolloutStep)
 }
 
 func TestStream_EndsWithServerContext(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	fake := newFakeBackend()
-	s := NewServer(Config{Deployer: fake, Operator: fake, Status: fake, State: fake, EventPoll: 5 * time.Millisecond})
+	svc := apitest.NewService()
+	s := httpapi.NewServer(httpapi.Config{Deployer: svc, Operator: svc, Status: svc, State: svc, EventPoll: apitest.EventPoll})
 	base, stop := context.WithCancel(context.Background())
 	defer stop()
 	srv := httptest.NewUnstartedServer(s)

@@ -15,7 +15,7 @@ import (
 func newApplyCommand(g *globals) *cobra.Command {
 	var files []string
 	var prune, wait bool
-	var timeout time.Duration
+	var timeout, reconnect time.Duration
 	cmd := &cobra.Command{
 		Use:   "apply -f PATH...",
 		Short: "Apply slipway files: create, update and roll out apps",
@@ -28,7 +28,9 @@ it is, as one FlagSet named by its metadata.flagSetId, or else by its file name 
 extension.
 
 --wait then waits for every rollout it started to end, as status --wait does. Exit status: 0
-when all completed, 3 when any was aborted (rolled back), 1 on error or when --timeout passes.`,
+when all completed, 3 when any was aborted (rolled back), 1 on error or when --timeout passes.
+While it waits, a broken connection to the server is reconnected as for status --wait (up to
+--reconnect-timeout); the apply itself is never sent twice.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -49,6 +51,10 @@ when all completed, 3 when any was aborted (rolled back), 1 on error or when --t
 					return err
 				}
 			}
+			wc, err := streamClient(g, cmd.ErrOrStderr(), reconnect)
+			if err != nil {
+				return err
+			}
 			if timeout > 0 {
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeoutCause(ctx, timeout, errTimeout{timeout})
@@ -64,7 +70,7 @@ when all completed, 3 when any was aborted (rolled back), 1 on error or when --t
 				if ch.Rollout == "" {
 					continue
 				}
-				ro, err := waitRollout(ctx, c, ch.Name, ch.Rollout, cmd.ErrOrStderr())
+				ro, err := waitRollout(ctx, wc, ch.Name, ch.Rollout, cmd.ErrOrStderr())
 				if err != nil {
 					return err
 				}
@@ -89,6 +95,7 @@ when all completed, 3 when any was aborted (rolled back), 1 on error or when --t
 	f.BoolVar(&prune, "prune", false, "also delete apps and templates the files do not declare")
 	f.BoolVar(&wait, "wait", false, "wait for the rollouts started to end (exit 3 when any aborted)")
 	f.DurationVar(&timeout, "timeout", 0, "give up waiting after this long (0: never)")
+	reconnectFlag(cmd, &reconnect)
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
 }

@@ -1,40 +1,29 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/httpapi"
+	"slipway.dev/slipway/httpapi/apitest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-// cliEnv is an API server over a fake backend, for the CLI to talk to.
-type cliEnv struct {
-	fake *fakeBackend
-	srv  *httptest.Server
-}
-
-func newCLIEnv(t testing.TB) *cliEnv {
+// newCLIEnv starts an API server over an apitest.Service and points the CLI at it.
+func newCLIEnv(t testing.TB) *apitest.Server {
 	t.Helper()
-	fake := newFakeBackend()
-	srv := httptest.NewServer(httpapi.NewServer(httpapi.Config{
-		Deployer: fake, Operator: fake, Status: fake, State: fake, EventPoll: 5 * time.Millisecond,
-	}))
-	t.Cleanup(srv.Close)
+	srv := apitest.NewServer(t, httpapi.Config{})
 	t.Setenv(envServer, srv.URL)
 	t.Setenv(envActor, "tester")
-	return &cliEnv{fake: fake, srv: srv}
+	return srv
 }
 
 type result struct {
@@ -46,27 +35,9 @@ func (r result) String() string {
 	return fmt.Sprintf("exit: %d\n--- stdout\n%s--- stderr\n%s", r.code, r.stdout, r.stderr)
 }
 
-// syncBuffer lets a test read output while the command still writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func runCLI(t testing.TB, ctx context.Context, args ...string) result {
 	t.Helper()
-	var out, errb syncBuffer
+	var out, errb apitest.Buffer
 	code := run(ctx, args, strings.NewReader(""), &out, &errb)
 	return result{code: code, stdout: out.String(), stderr: errb.String()}
 }
@@ -112,35 +83,38 @@ func TestCLI_Golden(t *testing.T) {
 		name  string
 		args  []string
 		code  int
-		setup func(*fakeBackend)
+		setup func(testing.TB, *apitest.Service)
 	}{
 		{name: "validate_ok", args: []string{"validate", "-f", "testdata/good.yaml"}},
 		{name: "validate_ok_json", args: []string{"validate", "-o", "json", "-f", "testdata/good.yaml"}},
 		{name: "validate_bad", args: []string{"validate", "-f", "testdata/bad.yaml"}, code: exitError},
 		{name: "validate_missing_file", args: []string{"validate", "-f", "testdata/nope.yaml"}, code: exitError},
 		{name: "plan_changes", args: []string{"plan", "-f", "testdata/good.yaml"}, code: exitChanges,
-			setup: func(f *fakeBackend) { f.plan = &allChanges }},
+			setup: func(t testing.TB, f *apitest.Service) { f.SetPlan(allChanges) }},
 		{name: "plan_changes_json", args: []string{"plan", "-o", "json", "-f", "testdata/good.yaml"}, code: exitChanges,
-			setup: func(f *fakeBackend) { f.plan = &allChanges }},
+			setup: func(t testing.TB, f *apitest.Service) { f.SetPlan(allChanges) }},
 		{name: "plan_no_changes", args: []string{"plan", "-f", "testdata/good.yaml"}, code: exitOK,
-			setup: func(f *fakeBackend) { f.plan = &noChanges }},
+			setup: func(t testing.TB, f *apitest.Service) { f.SetPlan(noChanges) }},
 		{name: "plan_invalid_file", args: []string{"plan", "-f", "testdata/bad.yaml"}, code: exitError},
 		{name: "plan_rejected_by_server", args: []string{"plan", "-f", "testdata/good.yaml"}, code: exitError,
-			setup: func(f *fakeBackend) {
-				f.setErr("Plan", &slipway.Error{Code: slipway.EINVALID, Message: "1 error in set", Details: []string{"apps[0].strategy.canary.steps[1].analysis.templates[0]: template \"x\" does not exist"}})
+			setup: func(t testing.TB, f *apitest.Service) {
+				f.SetError("Plan", &slipway.Error{Code: slipway.EINVALID, Message: "1 error in set", Details: []string{"apps[0].strategy.canary.steps[1].analysis.templates[0]: template \"x\" does not exist"}})
 			}},
 		{name: "apply", args: []string{"apply", "-f", "testdata/good.yaml"},
-			setup: func(f *fakeBackend) { f.plan = &allChanges }},
+			setup: func(t testing.TB, f *apitest.Service) { f.SetPlan(allChanges) }},
 		{name: "apply_yaml", args: []string{"apply", "-o", "yaml", "-f", "testdata/good.yaml"},
-			setup: func(f *fakeBackend) { f.plan = &allChanges }},
+			setup: func(t testing.TB, f *apitest.Service) { f.SetPlan(allChanges) }},
 		{name: "status", args: []string{"status", "web"}},
 		{name: "status_json", args: []string{"status", "web", "-o", "json"}},
 		{name: "status_yaml", args: []string{"status", "web", "-o", "yaml"}},
-		{name: "status_drift_analysis", args: []string{"status", "web"}, setup: func(f *fakeBackend) {
-			st := f.statuses["web"]
+		{name: "status_drift_analysis", args: []string{"status", "web"}, setup: func(t testing.TB, f *apitest.Service) {
+			st, err := f.Status(context.Background(), "web")
+			if err != nil {
+				t.Fatal(err)
+			}
 			st.Drift = []slipway.Drift{{Kind: slipway.DriftMissing, Revision: "4193928e8b74", Desired: 2, Actual: 1, Message: "1 instance is starting"}}
 			st.Analysis = []slipway.AnalysisBrief{{ID: "web-2-step-1", Kind: slipway.AnalysisStep, Phase: slipway.VerdictRunning, Message: "2 of 5 measurements"}}
-			f.statuses["web"] = st
+			f.SetStatus(st)
 		}},
 		{name: "status_missing", args: []string{"status", "nope"}, code: exitError},
 		{name: "get_apps", args: []string{"get", "apps"}},
@@ -152,22 +126,22 @@ func TestCLI_Golden(t *testing.T) {
 		{name: "events_json", args: []string{"events", "--limit", "2", "-o", "json"}},
 		{name: "promote", args: []string{"promote", "web", "--full"}},
 		{name: "rollback_json", args: []string{"rollback", "web", "--to", "1", "-o", "json"}},
-		{name: "abort_conflict", args: []string{"abort", "web"}, code: exitError, setup: func(f *fakeBackend) {
-			f.setErr("Operate", slipway.Errorf(slipway.ECONFLICT, "rollout web-2 has ended; nothing to abort"))
+		{name: "abort_conflict", args: []string{"abort", "web"}, code: exitError, setup: func(t testing.TB, f *apitest.Service) {
+			f.SetError("Operate", slipway.Errorf(slipway.ECONFLICT, "rollout web-2 has ended; nothing to abort"))
 		}},
 		{name: "bad_output", args: []string{"get", "apps", "-o", "xml"}, code: exitError},
-		{name: "wait_completed", args: []string{"status", "web", "--wait"}, setup: func(f *fakeBackend) {
-			f.setPhase(slipway.PhaseCompleted, "", slipway.EventRolloutCompleted)
+		{name: "wait_completed", args: []string{"status", "web", "--wait"}, setup: func(t testing.TB, f *apitest.Service) {
+			f.SetPhase(slipway.PhaseCompleted, "", slipway.EventRolloutCompleted)
 		}},
-		{name: "wait_aborted", args: []string{"status", "web", "--wait"}, code: exitAborted, setup: func(f *fakeBackend) {
-			f.setPhase(slipway.PhaseAborted, "analysis success-rate failed", slipway.EventRolloutAborted)
+		{name: "wait_aborted", args: []string{"status", "web", "--wait"}, code: exitAborted, setup: func(t testing.TB, f *apitest.Service) {
+			f.SetPhase(slipway.PhaseAborted, "analysis success-rate failed", slipway.EventRolloutAborted)
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := newCLIEnv(t)
 			if tt.setup != nil {
-				tt.setup(env.fake)
+				tt.setup(t, env.Service)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -175,7 +149,7 @@ func TestCLI_Golden(t *testing.T) {
 			if r.code != tt.code {
 				t.Errorf("exit %d, want %d\n%s", r.code, tt.code, r)
 			}
-			golden(t, tt.name, strings.ReplaceAll(r.String(), env.srv.URL, "SERVER"))
+			golden(t, tt.name, strings.ReplaceAll(r.String(), env.URL, "SERVER"))
 		})
 	}
 }
@@ -186,7 +160,7 @@ func TestCLI_PlanChecksFilesBeforeAskingTheServer(t *testing.T) {
 	if r.code != exitError || !strings.Contains(r.stderr, "testdata/bad.yaml:6:13: spec.replicas") {
 		t.Fatalf("%s", r)
 	}
-	if plans, _, _ := env.fake.recorded(); len(plans) != 0 {
+	if plans := env.Service.Plans(); len(plans) != 0 {
 		t.Errorf("server asked to plan an invalid set")
 	}
 }
@@ -197,15 +171,15 @@ func TestCLI_SendsSetPruneAndActor(t *testing.T) {
 	if r.code != exitOK {
 		t.Fatalf("%s", r)
 	}
-	plans, sets, _ := env.fake.recorded()
-	if len(plans) != 1 || plans[0].Actor != "tester" || !plans[0].Prune {
+	plans := env.Service.Plans()
+	if len(plans) != 1 || plans[0].Options.Actor != "tester" || !plans[0].Options.Prune {
 		t.Fatalf("apply options %+v", plans)
 	}
-	if s := sets[0]; len(s.Apps) != 1 || s.Apps[0].Name != "web" || len(s.Templates) != 1 {
+	if s := plans[0].Set; len(s.Apps) != 1 || s.Apps[0].Name != "web" || len(s.Templates) != 1 {
 		t.Errorf("set %+v", s)
 	}
 	r = runCLI(t, context.Background(), "abort", "web", "--reason", "error budget")
-	_, _, ops := env.fake.recorded()
+	ops := env.Service.Operations()
 	if r.code != exitOK || len(ops) != 1 || ops[0] != (slipway.Operation{Kind: slipway.OpAbort, App: "web", Actor: "tester", Reason: "error budget"}) {
 		t.Errorf("operations %+v\n%s", ops, r)
 	}
@@ -239,13 +213,13 @@ func TestCLI_StatusWaitFollowsTheRollout(t *testing.T) {
 			env := newCLIEnv(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			var out, errb syncBuffer
+			var out, errb apitest.Buffer
 			done := make(chan int, 1)
 			go func() { done <- run(ctx, []string{"status", "web", "--wait"}, strings.NewReader(""), &out, &errb) }()
 			// The first progress line shows the wait has begun.
 			waitFor(t, "the wait to begin", func() bool { return strings.Contains(errb.String(), "rollout web-2 (canary) Paused") })
-			env.fake.addEvent("web", slipway.EventRolloutStep) // an event that changes nothing
-			env.fake.setPhase(tt.phase, map[bool]string{true: "canary failed"}[tt.phase == slipway.PhaseAborted], tt.kind)
+			env.Service.AddEvent("web", slipway.EventRolloutStep) // an event that changes nothing
+			env.Service.SetPhase(tt.phase, map[bool]string{true: "canary failed"}[tt.phase == slipway.PhaseAborted], tt.kind)
 			var code int
 			select {
 			case code = <-done:
@@ -274,8 +248,8 @@ func TestCLI_StatusWaitFollowsTheRollout(t *testing.T) {
 
 func TestCLI_ApplyWait(t *testing.T) {
 	env := newCLIEnv(t)
-	env.fake.setPhase(slipway.PhaseAborted, "analysis failed", slipway.EventRolloutAborted)
-	env.fake.plan = &allChanges
+	env.Service.SetPhase(slipway.PhaseAborted, "analysis failed", slipway.EventRolloutAborted)
+	env.Service.SetPlan(allChanges)
 	r := runCLI(t, context.Background(), "apply", "--wait", "-f", "testdata/good.yaml")
 	if r.code != exitAborted || !strings.Contains(r.stderr, "rollouts aborted: web-2") {
 		t.Errorf("%s", r)
@@ -286,11 +260,11 @@ func TestCLI_WatchRedrawsOnEventsUntilInterrupted(t *testing.T) {
 	env := newCLIEnv(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb apitest.Buffer
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"status", "web", "--watch"}, strings.NewReader(""), &out, &errb) }()
 	waitFor(t, "the first draw", func() bool { return strings.Count(out.String(), "--- web") == 1 })
-	env.fake.setPhase(slipway.PhaseProgressing, "", slipway.EventRolloutResumed)
+	env.Service.SetPhase(slipway.PhaseProgressing, "", slipway.EventRolloutResumed)
 	waitFor(t, "a redraw", func() bool { return strings.Contains(out.String(), "Phase:     Progressing") })
 	cancel() // as Ctrl-C does
 	select {
@@ -307,14 +281,14 @@ func TestCLI_EventsFollow(t *testing.T) {
 	env := newCLIEnv(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb apitest.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"events", "web", "--follow", "-o", "json"}, strings.NewReader(""), &out, &errb)
 	}()
 	waitFor(t, "past events", func() bool { return strings.Count(out.String(), "\n") == 3 })
-	env.fake.addEvent("other", slipway.EventAppCreated)
-	env.fake.addEvent("web", slipway.EventRolloutStep)
+	env.Service.AddEvent("other", slipway.EventAppCreated)
+	env.Service.AddEvent("web", slipway.EventRolloutStep)
 	waitFor(t, "the new event", func() bool { return strings.Contains(out.String(), `"seq":5`) })
 	cancel()
 	if code := <-done; code != exitOK {

@@ -18,6 +18,7 @@ import (
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/demo"
 	"slipway.dev/slipway/httpapi"
+	"slipway.dev/slipway/httpapi/apitest"
 )
 
 // TestDemo_EndToEnd runs `slipway demo --keep` from the built binary (its app instances are
@@ -33,7 +34,7 @@ func TestDemo_EndToEnd(t *testing.T) {
 	// On timeout, stop the demo as a person would, so that it stops what it started.
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 40 * time.Second
-	var stderr syncBuffer
+	var stderr apitest.Buffer
 	cmd.Stderr = &stderr
 	pipe, err := cmd.StdoutPipe()
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -15,6 +16,7 @@ func newEventsCommand(g *globals) *cobra.Command {
 	var follow bool
 	var limit int
 	var rollout string
+	var reconnect time.Duration
 	cmd := &cobra.Command{
 		Use:   "events [APP]",
 		Short: "Show the event log (the audit trail)",
@@ -22,11 +24,18 @@ func newEventsCommand(g *globals) *cobra.Command {
 number, app, kind, who, and what happened (and why).
 
 --follow then keeps printing new events as they happen, until interrupted. With -o json it
-prints one JSON object per line (without --follow, one JSON array).`,
+prints one JSON object per line (without --follow, one JSON array).
+
+When the connection to the server breaks (the server restarts, or is stopped and started
+again), --follow says so on stderr, reconnects and carries on after the last event it
+printed: none is printed twice or skipped. It gives up after --reconnect-timeout.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			c := g.client()
+			c, err := streamClient(g, cmd.ErrOrStderr(), reconnect)
+			if err != nil {
+				return err
+			}
 			f := slipway.EventFilter{Rollout: rollout, Limit: limit}
 			if len(args) == 1 {
 				f.App = args[0]
@@ -64,6 +73,7 @@ prints one JSON object per line (without --follow, one JSON array).`,
 	cmd.Flags().BoolVarP(&follow, "follow", "F", false, "keep printing new events until interrupted")
 	cmd.Flags().IntVar(&limit, "limit", 50, "show at most this many past events (0: all)")
 	cmd.Flags().StringVar(&rollout, "rollout", "", "only events of this rollout")
+	reconnectFlag(cmd, &reconnect)
 	return cmd
 }
 

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,37 +15,20 @@ import (
 	"slipway.dev/slipway/flags"
 	"slipway.dev/slipway/httpapi"
 	"slipway.dev/slipway/platform/sim"
+	"slipway.dev/slipway/slipwaytest"
 	"slipway.dev/slipway/sqlite"
 )
-
-// flagClock is a settable clock, so that the golden files hold fixed times.
-type flagClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *flagClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *flagClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // flagCLIEnv is the API over a real engine and SQLite store, for the flags commands.
 type flagCLIEnv struct {
 	eng   *engine.Engine
 	stats *flags.Stats
-	clock *flagClock
+	clock *slipwaytest.Clock
 }
 
 func newFlagCLIEnv(t *testing.T) *flagCLIEnv {
 	t.Helper()
-	clock := &flagClock{t: t0}
+	clock := slipwaytest.NewClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)) // the golden files' times
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "slipway.db"), clock.Now)
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +54,7 @@ func TestCLI_FlagsGolden(t *testing.T) {
 	if r := runCLI(t, ctx, "apply", "-f", "testdata/flags.flagd.json"); r.code != 0 {
 		t.Fatalf("apply of a flagd file: %s", r)
 	}
-	env.clock.Add(time.Hour)
+	env.clock.Advance(time.Hour)
 	env.stats.Record("banner-color", "green")
 	env.stats.Record("new-checkout", "on")
 	env.stats.Record("new-checkout", "off")
@@ -102,7 +84,7 @@ func TestCLI_FlagsGolden(t *testing.T) {
 		{name: "flags_stale_single", args: []string{"flags", "stale", "--unevaluated-for", "0", "--single-variant-for", "1h"}},
 	}
 	for _, st := range steps {
-		env.clock.Add(st.advance)
+		env.clock.Advance(st.advance)
 		r := runCLI(t, ctx, st.args...)
 		if r.code != st.code {
 			t.Errorf("%s: exit %d, want %d\n%s", st.name, r.code, st.code, r)

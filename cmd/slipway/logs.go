@@ -1,14 +1,17 @@
 package main
 
 import (
+	"time"
+
 	"github.com/spf13/cobra"
 )
 
 func newLogsCommand(g *globals) *cobra.Command {
 	var (
-		revision string
-		follow   bool
-		tail     int
+		revision  string
+		follow    bool
+		tail      int
+		reconnect time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "logs APP",
@@ -16,15 +19,24 @@ func newLogsCommand(g *globals) *cobra.Command {
 		Long: `logs prints the last lines of what each instance of APP wrote to stdout and stderr,
 each line prefixed with its instance ID (<revision>-<n>). --revision keeps one revision's
 instances; -f keeps printing new lines, from instances that start meanwhile too, until Ctrl-C.
-Logs are kept by the local platform in the server's data directory, rotated by size.`,
+Logs are kept by the local platform in the server's data directory, rotated by size.
+
+When the connection to the server breaks (the server restarts, or is stopped and started
+again), -f says so on stderr, reconnects and carries on after the last line it printed:
+none is printed twice or skipped. It gives up after --reconnect-timeout.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.client().Logs(cmd.Context(), args[0], revision, tail, follow, cmd.OutOrStdout())
+			c, err := streamClient(g, cmd.ErrOrStderr(), reconnect)
+			if err != nil {
+				return err
+			}
+			return c.Logs(cmd.Context(), args[0], revision, tail, follow, cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&revision, "revision", "", "only this revision's instances")
 	f.BoolVarP(&follow, "follow", "f", false, "keep printing new lines")
 	f.IntVar(&tail, "tail", 100, "lines to print from the end of each instance's log")
+	reconnectFlag(cmd, &reconnect)
 	return cmd
 }

@@ -19,7 +19,7 @@ import (
 
 func newStatusCommand(g *globals) *cobra.Command {
 	var watch, wait bool
-	var timeout time.Duration
+	var timeout, reconnect time.Duration
 	cmd := &cobra.Command{
 		Use:   "status APP",
 		Short: "Show an app's rollout, live instances, drift and analysis",
@@ -29,7 +29,11 @@ any drift between what is declared and what runs, and the rollout's analysis run
 
 --watch redraws on every event of the app until interrupted.
 --wait blocks until the latest rollout has ended. Exit status: 0 when it completed, 3 when it
-was aborted (rolled back), 1 on error or when --timeout passes first.`,
+was aborted (rolled back), 1 on error or when --timeout passes first.
+
+When the connection to the server breaks (the server restarts, or is stopped and started
+again), --watch and --wait say so on stderr, reconnect, read the status again and carry on
+watching; they give up after --reconnect-timeout.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -38,7 +42,10 @@ was aborted (rolled back), 1 on error or when --timeout passes first.`,
 				ctx, cancel = context.WithTimeoutCause(ctx, timeout, errTimeout{timeout})
 				defer cancel()
 			}
-			c := g.client()
+			c, err := streamClient(g, cmd.ErrOrStderr(), reconnect)
+			if err != nil {
+				return err
+			}
 			app := args[0]
 			if watch {
 				return watchStatus(ctx, g, c, cmd.OutOrStdout(), app, wait)
@@ -68,6 +75,7 @@ was aborted (rolled back), 1 on error or when --timeout passes first.`,
 	f.BoolVar(&watch, "watch", false, "redraw on every event until interrupted")
 	f.BoolVar(&wait, "wait", false, "wait until the latest rollout has ended (exit 3 when aborted)")
 	f.DurationVar(&timeout, "timeout", 0, "give up waiting after this long (0: never)")
+	reconnectFlag(cmd, &reconnect)
 	return cmd
 }
 
@@ -121,7 +129,8 @@ func lastSeq(ctx context.Context, c *httpapi.Client, app string) (int64, error) 
 }
 
 // waitRollout blocks until rollout id of app has ended, rereading it on each of the app's
-// events, and reports each change of phase, step or weight to progress.
+// events (and after a reconnect), and reports each change of phase, step or weight to
+// progress.
 func waitRollout(ctx context.Context, c *httpapi.Client, app, id string, progress io.Writer) (slipway.Rollout, error) {
 	after, err := lastSeq(ctx, c, app)
 	if err != nil {
@@ -142,10 +151,8 @@ func waitRollout(ctx context.Context, c *httpapi.Client, app, id string, progres
 	if ro.Phase.Terminal() {
 		return ro, nil
 	}
-	err = c.StreamEvents(ctx, slipway.EventFilter{App: app, After: after}, func(e slipway.Event) error {
-		if e.Rollout != "" && e.Rollout != id {
-			return nil
-		}
+	// reread reads the rollout again; errStop once it has ended.
+	reread := func() error {
 		r, err := c.Rollout(ctx, id)
 		if err != nil {
 			return err
@@ -156,7 +163,13 @@ func waitRollout(ctx context.Context, c *httpapi.Client, app, id string, progres
 			return errStop
 		}
 		return nil
-	})
+	}
+	err = c.FollowEvents(ctx, slipway.EventFilter{App: app, After: after}, func(e slipway.Event) error {
+		if e.Rollout != "" && e.Rollout != id {
+			return nil
+		}
+		return reread()
+	}, reread)
 	switch {
 	case errors.Is(err, errStop):
 		return ro, nil
@@ -181,8 +194,8 @@ func rolloutLine(r slipway.Rollout) string {
 	return s
 }
 
-// watchStatus draws the status, then redraws it on each of the app's events until ctx ends
-// (or, with wait, until the latest rollout has ended).
+// watchStatus draws the status, then redraws it on each of the app's events and after each
+// reconnect, until ctx ends (or, with wait, until the latest rollout has ended).
 func watchStatus(ctx context.Context, g *globals, c *httpapi.Client, out io.Writer, app string, wait bool) error {
 	after, err := lastSeq(ctx, c, app)
 	if err != nil {
@@ -229,7 +242,8 @@ func watchStatus(ctx context.Context, g *globals, c *httpapi.Client, out io.Writ
 	if done(st) {
 		return rolloutExit(st.Rollout)
 	}
-	err = c.StreamEvents(ctx, slipway.EventFilter{App: app, After: after}, func(slipway.Event) error {
+	// redraw reads the status again and draws it; errStop once the wait is over.
+	redraw := func() error {
 		s, err := c.Status(ctx, app)
 		if err != nil {
 			return err
@@ -242,7 +256,8 @@ func watchStatus(ctx context.Context, g *globals, c *httpapi.Client, out io.Writ
 			return errStop
 		}
 		return nil
-	})
+	}
+	err = c.FollowEvents(ctx, slipway.EventFilter{App: app, After: after}, func(slipway.Event) error { return redraw() }, redraw)
 	switch {
 	case errors.Is(err, errStop):
 		return rolloutExit(st.Rollout)

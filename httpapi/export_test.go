@@ -1,0 +1,4 @@
+package httpapi
+
+// LogPoll exposes logPoll to the external tests, which wait for a follow to read a file.
+const LogPoll = logPoll
