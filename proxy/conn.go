@@ -32,11 +32,16 @@ type conn struct {
 	ip       string        // the client's IP, for X-Forwarded-For
 	req      fastReq
 	rh       respHead
-	out      []byte // the request head sent to a backend
-	idle     atomic.Bool
+	x        exchange  // the backend side of the current request
+	now      time.Time // when the current request started, or the last one ended
+	out      []byte    // the request head sent to a backend
 	consumed bool      // body bytes of the current request were taken from the client
 	deadline time.Time // the read deadline set on nc (zero for none)
 	linger   bool      // closing with request body bytes maybe unread: lingerClose
+
+	// For shutdown (see await).
+	accepted time.Time    // when the connection was accepted
+	state    atomic.Int32 // connBusy, connFresh, connIdle or connWoken
 }
 
 // lingerTime bounds lingerClose.
@@ -86,6 +91,7 @@ func (c *conn) serve() {
 		c.ip = host
 	}
 	c.buf = make([]byte, connBufSize)
+	served := false // a response went out: waiting for the next request is idling
 	for {
 		if c.r == c.w {
 			c.r, c.w = 0, 0
@@ -100,12 +106,10 @@ func (c *conn) serve() {
 				return
 			}
 		}
-		c.idle.Store(true)
-		if c.s.closing.Load() && c.r == c.w {
+		if c.r == c.w && !c.await(served) {
 			return
 		}
 		n, err := c.readHead()
-		c.idle.Store(false)
 		if err != nil {
 			if errors.Is(err, errHeadTooLarge) {
 				handed = c.handOff()
@@ -121,6 +125,7 @@ func (c *conn) serve() {
 		if !c.serveRequest(p) {
 			return
 		}
+		served = true
 	}
 }
 
@@ -231,14 +236,14 @@ func (c *conn) bufferedLine() bool { return bytes.IndexByte(c.buf[c.r:c.w], '\n'
 func (c *conn) handOff() bool {
 	pending := bytes.Clone(c.buf[c.r:c.w])
 	_ = c.setDeadline(time.Time{})
-	c.s.handoff.deliver(&replayConn{Conn: c.nc, pending: pending})
-	return true
+	return c.s.handOver(&replayConn{Conn: c.nc, pending: pending})
 }
 
 // serveRequest serves the request whose head was just read; it reports whether the
 // connection stays open for another.
 func (c *conn) serveRequest(p *Proxy) (keep bool) {
 	start := time.Now()
+	c.now = start
 	r := &c.req
 	c.consumed = false
 	var body []byte
@@ -284,11 +289,12 @@ func (c *conn) serveRequest(p *Proxy) (keep bool) {
 		}
 	}()
 	keep = c.forward(p, rs, body)
+	c.x.release()
 	c.r += len(body)
 	c.linger = !keep && r.hasBody() && body == nil
 	// As on the net/http path, the request is accounted before its last bytes are flushed.
 	finished = true
-	p.finish(rs, start)
+	c.now = p.finish(rs, start)
 	return c.bw.Flush() == nil && keep
 }
 
@@ -359,9 +365,9 @@ func (c *conn) forward(p *Proxy, rs *reqState, body []byte) bool {
 			err    error
 		)
 		if fresh {
-			nc, err = p.dialer.Dial("tcp", be.addr)
+			nc, err = dialBackend(p.dialer, be.addr)
 		} else {
-			nc, reused, err = be.get(p.dialer, !idempotent(r.method))
+			nc, reused, err = be.get(p.dialer, !idempotent(r.method), c.now)
 		}
 		fresh = false
 		if err != nil { // nothing was sent
@@ -370,7 +376,8 @@ func (c *conn) forward(p *Proxy, rs *reqState, body []byte) bool {
 			}
 			return c.badGateway(p, rs, body, err)
 		}
-		br := c.s.getReader(nc)
+		c.x.reset(nc)
+		br := c.s.getReader(&c.x)
 		nothingSent, err := c.send(nc, be, body)
 		if err != nil && isReadError(err) { // the client went away while sending its body
 			c.s.putReader(br)
@@ -387,7 +394,9 @@ func (c *conn) forward(p *Proxy, rs *reqState, body []byte) bool {
 			if rerr == nil {
 				return c.respond(p, rs, nc, br, err == nil)
 			}
-			if err == nil {
+			if werr := c.x.werr; werr != nil { // the deferred write failed
+				err, nothingSent = werr, c.x.wrote == 0
+			} else if err == nil {
 				err = rerr
 			}
 		}
@@ -459,6 +468,9 @@ func (c *conn) send(nc net.Conn, be *backend, body []byte) (nothingSent bool, er
 		out = append(out, body...)
 	}
 	c.out = out
+	if !streamed && c.x.deferWrite(out) {
+		return false, nil // written by the first read of the response (see exchange)
+	}
 	n, err := nc.Write(out)
 	if err != nil || !streamed {
 		return n == 0, err
@@ -546,7 +558,7 @@ func (c *conn) respond(p *Proxy, rs *reqState, nc net.Conn, br *bufio.Reader, se
 	}
 	if err == nil && sent && mode != bodyToEOF && !h.close && br.Buffered() == 0 {
 		c.s.putReader(br)
-		rs.be.put(nc)
+		rs.be.put(nc, c.now) // the request's start: the idle time is over-estimated, never under
 	} else {
 		c.s.putReader(br)
 		_ = nc.Close()

@@ -88,6 +88,22 @@
 // prepares its answer is noticed when the answer is written (net/http cancels the
 // backend request at once), and the fast path's own 502 and 503 answers carry no Date.
 //
+// The local platform serves each app's main and preview listeners this way (ServeWith,
+// since a change of stickiness replaces the Proxy).
+//
+// # Stopping a listener
+//
+// A listening socket may be shared with another server for a moment (a restart in place
+// hands it to the next process), so stopping must not drop a request the other server
+// would have answered: when Serve's ctx ends it stops accepting, answers every request
+// already sent (even in part) with Connection: close, lets a connection accepted less
+// than 500 ms before that send its first request and answers it, and closes connections
+// idle after a response (the keep-alive race: clients retry idempotent requests). The
+// internal http.Server gets the same: keep-alives off, a wait while a handed-off
+// connection serves a request or was just handed over, then Shutdown. Connections wait
+// for a request in one place (conn.await), where shutdown wakes them by a read deadline,
+// so the request path pays nothing for this. Config.ShutdownGrace bounds it all.
+//
 // # ServeHTTP, listeners and HTTP/2
 //
 // ServeHTTP serves a Proxy behind an http.Server whose Protocols allow HTTP/1.1 and

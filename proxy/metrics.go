@@ -25,12 +25,13 @@ const latBuckets = 32
 //
 // Handles are resolved once per table (Proxy.Update); the request path only touches atomics.
 type Metrics struct {
-	now      func() time.Time
-	gatherer prometheus.Gatherer
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	inflight *prometheus.GaugeVec
-	bounds   [latBuckets]time.Duration // upper bounds; the last is unbounded
+	now       func() time.Time
+	realClock bool // now is time.Now: record uses the end time the request path has already
+	gatherer  prometheus.Gatherer
+	requests  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	inflight  *prometheus.GaugeVec
+	bounds    [latBuckets]time.Duration // upper bounds; the last is unbounded
 
 	mu    sync.Mutex // guards the maps; never taken on the request path
 	revs  map[seriesKey]*revMetrics
@@ -54,7 +55,9 @@ type revMetrics struct {
 // when it is also a prometheus.Gatherer (a *prometheus.Registry is), else only these series.
 // Registering twice on one registry reuses the series already there.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
-	return NewMetricsWithClock(reg, time.Now)
+	m := NewMetricsWithClock(reg, time.Now)
+	m.realClock = true
+	return m
 }
 
 // NewMetricsWithClock is NewMetrics with the clock Window and the per-second ring use.
@@ -170,14 +173,18 @@ func (m *Metrics) retain(app string, live map[string]*revision) {
 }
 
 // record counts one finished request. It takes no lock and allocates nothing.
-func (rm *revMetrics) record(code int, d time.Duration) {
+// record counts one answered request that took d and ended at end (by the real clock).
+func (rm *revMetrics) record(code int, d time.Duration, end time.Time) {
 	class := code/100 - 1
 	if class < 0 || class > 4 {
 		class = 4 // a status outside 1xx..5xx is the proxy's fault
 	}
 	rm.requests[class].Inc()
 	rm.duration.Observe(d.Seconds())
-	rm.ring.record(rm.m.now().Unix(), code, rm.m.bucket(d))
+	if !rm.m.realClock {
+		end = rm.m.now()
+	}
+	rm.ring.record(end.Unix(), code, rm.m.bucket(d))
 }
 
 // bucket returns the latency bucket of d.

@@ -121,7 +121,7 @@ func TestMetrics_WindowQuantiles(t *testing.T) {
 		case i >= 90:
 			d = 200 * time.Millisecond
 		}
-		rm.record(http.StatusOK, d)
+		rm.record(http.StatusOK, d, time.Now())
 		if i == 49 {
 			clock.Add(time.Second)
 		}
@@ -149,7 +149,7 @@ func TestMetrics_ForgetsIdleRevisions(t *testing.T) {
 	m := NewMetricsWithClock(reg, clock.Now)
 	p := New(Config{App: "shop", Metrics: m})
 	mustUpdate(t, p, Table{Split: weights("old", 100), Versions: map[string]string{"old": "1"}})
-	m.revision("shop", "old", "1").record(200, time.Millisecond)
+	m.revision("shop", "old", "1").record(200, time.Millisecond, time.Now())
 	mustUpdate(t, p, Table{Split: weights("new", 100)})
 	if w := m.Window("shop", "old", time.Minute); w.Requests != 1 {
 		t.Fatalf("a revision's recent data was dropped: %+v", w)

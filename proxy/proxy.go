@@ -262,7 +262,8 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
 
 // finish releases the request's backend and records it; it runs even when forwarding panics
 // (http.ErrAbortHandler on a broken response body).
-func (p *Proxy) finish(rs *reqState, start time.Time) {
+func (p *Proxy) finish(rs *reqState, start time.Time) time.Time {
+	end := time.Now()
 	rs.be.inflight.Add(-1)
 	if m := rs.rev.metrics; m != nil {
 		m.inflight.Dec()
@@ -273,10 +274,11 @@ func (p *Proxy) finish(rs *reqState, start time.Time) {
 				code = http.StatusSwitchingProtocols // hijacked by the upgrade
 			}
 		}
-		m.record(code, time.Since(start))
+		m.record(code, end.Sub(start), end)
 	}
 	rs.reset()
 	p.states.Put(rs)
+	return end
 }
 
 // unavailable answers 503 when no revision of the table has a ready instance.

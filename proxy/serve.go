@@ -23,15 +23,35 @@ const (
 	idleTimeout = 2 * time.Minute
 	// defaultGrace is Config.ShutdownGrace's default.
 	defaultGrace = 30 * time.Second
+	// freshGrace is how long after its accept a connection that has sent nothing yet may
+	// still send its request once shutdown began: an HTTP/1 client sends its request at
+	// once, and on a socket shared with another server (a restart in place) the request
+	// would otherwise be lost. A connection quiet for longer is idle (or HTTP/2, which
+	// net/http's Shutdown ends gracefully).
+	freshGrace = 500 * time.Millisecond
+	// quietPoll is how often shutdown checks the handed-off connections.
+	quietPoll = 5 * time.Millisecond
+	// abandonAfter is how long shutdown still waits for the connection goroutines once the
+	// grace period is over and every connection is closed. One still waiting then waits
+	// for a backend's answer; it ends when that comes, and Serve returns without it.
+	abandonAfter = time.Second
 )
 
 // Serve serves the main listener on ln until ctx ends: the same stages as ServeHTTP, by a
 // fast path for plain HTTP/1.x that does not go through net/http (see the package
 // documentation), with anything else (HTTP/2 with prior knowledge, upgrades, Expect,
-// unusual requests) handed to an http.Server on the same connection. When ctx ends, Serve
-// stops accepting, closes idle connections, lets requests in progress finish for up to
-// Config.ShutdownGrace, then closes what is left and returns nil. It closes ln. It returns
-// an error only when accepting fails for good.
+// unusual requests) handed to an http.Server on the same connection. It closes ln. It
+// returns an error only when accepting fails for good.
+//
+// When ctx ends, Serve stops without dropping a request, even when ln's socket is shared
+// with another server that goes on accepting (a restart in place): it stops accepting;
+// every request already sent, in full or in part, is answered, with Connection: close; a
+// connection accepted less than 500 ms before that has sent nothing yet may still send its
+// request, which is answered too; connections idle after a response are closed (the
+// keep-alive race every server has: clients retry idempotent requests on them). Handed-off
+// connections get the same treatment from the http.Server (keep-alives off, then
+// Shutdown). Everything is bounded by Config.ShutdownGrace, after which Serve closes what
+// is left and returns nil.
 func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 	return ServeWith(ctx, ln, func() *Proxy { return p }, false)
 }
@@ -61,20 +81,32 @@ type server struct {
 	readers  sync.Pool // *bufio.Reader from backends
 	buffers  bufferPool
 
-	mu      sync.Mutex
-	conns   map[*conn]struct{}
-	closing atomic.Bool
-	wg      sync.WaitGroup // connection goroutines
+	mu       sync.Mutex // guards conns; held by shutdown while it sets waiting connections' deadlines
+	conns    map[*conn]struct{}
+	closing  atomic.Bool
+	wg       sync.WaitGroup // connection goroutines
+	accepted chan struct{}  // closed when accept returned: no connection is added after
+
+	handedMu sync.Mutex
+	handed   map[net.Conn]handedState // the http.Server's connections
+}
+
+// handedState is a handed-off connection's last http.ConnState and when it entered it.
+type handedState struct {
+	state http.ConnState
+	since time.Time
 }
 
 func newServer(ln net.Listener, current func() *Proxy, preview bool) *server {
 	s := &server{
-		ln:      ln,
-		current: current,
-		preview: preview,
-		fast:    fastPathEnabled,
-		handoff: newChanListener(ln.Addr()),
-		conns:   map[*conn]struct{}{},
+		ln:       ln,
+		current:  current,
+		preview:  preview,
+		fast:     fastPathEnabled,
+		handoff:  newChanListener(ln.Addr()),
+		conns:    map[*conn]struct{}{},
+		accepted: make(chan struct{}),
+		handed:   map[net.Conn]handedState{},
 	}
 	p := current()
 	s.fallback = &http.Server{
@@ -85,6 +117,7 @@ func newServer(ln net.Listener, current func() *Proxy, preview bool) *server {
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+		ConnState:         s.handedConnState,
 	}
 	return s
 }
@@ -110,8 +143,10 @@ func (s *server) run(ctx context.Context) error {
 	return g.Wait()
 }
 
-// accept accepts connections until the listener is closed.
+// accept accepts connections until the listener is closed. A connection it accepted is
+// served even when shutdown has begun: on a shared socket no other server would answer it.
 func (s *server) accept() error {
+	defer close(s.accepted)
 	var backoff time.Duration
 	for {
 		nc, err := s.ln.Accept()
@@ -130,28 +165,21 @@ func (s *server) accept() error {
 		}
 		backoff = 0
 		if !s.fast {
-			s.handoff.deliver(nc)
+			s.handOver(nc)
 			continue
 		}
-		c := &conn{s: s, nc: nc}
-		if !s.track(c) {
-			_ = nc.Close()
-			return nil
-		}
+		c := &conn{s: s, nc: nc, accepted: time.Now()}
+		s.track(c)
 		go c.serve()
 	}
 }
 
-// track registers c, unless the server is shutting down.
-func (s *server) track(c *conn) bool {
+// track registers c.
+func (s *server) track(c *conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing.Load() {
-		return false
-	}
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
-	return true
 }
 
 func (s *server) untrack(c *conn) {
@@ -161,50 +189,172 @@ func (s *server) untrack(c *conn) {
 	s.wg.Done()
 }
 
-// shutdown stops accepting, closes idle connections, waits for requests in progress (at
-// most the grace period), then closes every connection left.
+// shutdown stops serving without dropping a request (see Serve): it stops accepting,
+// wakes the connections waiting for a request (await), turns the http.Server's keep-alives
+// off, and waits until every connection of the fast path has closed and no handed-off one
+// serves a request or has just been handed over; then it shuts the http.Server down. All
+// of it within the grace period, after which it closes every connection.
 func (s *server) shutdown() {
 	s.mu.Lock()
 	s.closing.Store(true)
 	s.mu.Unlock()
 	_ = s.ln.Close()
-	grace := s.current().grace
-	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	s.fallback.SetKeepAlivesEnabled(false)
+	s.wake()
+	ctx, cancel := context.WithTimeout(context.Background(), s.current().grace)
 	defer cancel()
-
-	fellBack := make(chan struct{})
-	go func() {
-		defer close(fellBack)
-		if err := s.fallback.Shutdown(ctx); err != nil {
-			_ = s.fallback.Close()
+	if s.drain(ctx) {
+		if err := s.fallback.Shutdown(ctx); err == nil {
+			return
 		}
-	}()
-	s.closeIdle()
+	}
+	// The grace period is over: close what is left.
+	_ = s.fallback.Close() // also ends a hand-off under way (chanListener.deliver)
+	<-s.accepted
+	s.mu.Lock()
+	for c := range s.conns {
+		_ = c.nc.Close()
+	}
+	left := len(s.conns)
+	s.mu.Unlock()
+	s.current().log.Warn("listener closed before its requests finished", "addr", s.ln.Addr().String(), "connections", left)
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(abandonAfter):
+	}
+}
+
+// drain waits until accept has returned, every connection of the fast path has closed and
+// no handed-off connection is busy; it reports false if ctx ended first.
+func (s *server) drain(ctx context.Context) bool {
+	select {
+	case <-s.accepted:
+	case <-ctx.Done():
+		return false
+	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
-		s.mu.Lock()
-		for c := range s.conns {
-			_ = c.nc.Close()
-		}
-		s.mu.Unlock()
-		<-done
+		return false
 	}
-	<-fellBack
+	t := time.NewTicker(quietPoll)
+	defer t.Stop()
+	for s.handedBusy() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+	return true
 }
 
-// closeIdle wakes the connections that wait for a request: their read fails at once and,
-// seeing the server closing, they close.
-func (s *server) closeIdle() {
+// States of a connection of the fast path (conn.state), for shutdown.
+const (
+	connBusy  int32 = iota // reading or serving a request, or not waiting yet
+	connFresh              // waiting for its first request
+	connIdle               // waiting for another request after a response
+	connWoken              // was waiting when shutdown began: its read deadline was set for that
+)
+
+// await waits for the first bytes of the connection's next request (its buffer is empty)
+// and reports whether they came; served says whether a response went out already.
+//
+// While it waits the connection is connFresh or connIdle, so that shutdown can end the
+// wait by a read deadline (wakeAt): at once for an idle connection, freshGrace after the
+// accept for a fresh one. Shutdown sets that deadline (holding s.mu), or await does when it
+// sees the server closing first; the compare-and-swap to connWoken decides which. Once
+// bytes came, await takes the read deadline back (under s.mu, so after shutdown is done
+// with it): a request sent, even in part, is served to the end.
+func (c *conn) await(served bool) bool {
+	st := connFresh
+	if served {
+		st = connIdle
+	}
+	c.state.Store(st)
+	if c.s.closing.Load() {
+		if served {
+			return false
+		}
+		if c.state.CompareAndSwap(st, connWoken) && c.setDeadline(c.wakeAt(st)) != nil {
+			return false
+		}
+	}
+	err := c.fillMore()
+	if c.state.Swap(connBusy) == connWoken && err == nil {
+		c.s.mu.Lock()
+		err = c.setDeadline(time.Time{}) // readHead sets readHeaderTimeout if the head is not whole yet
+		c.s.mu.Unlock()
+	}
+	return err == nil
+}
+
+// wakeAt is the read deadline shutdown gives a connection waiting in state st.
+func (c *conn) wakeAt(st int32) time.Time {
+	if st == connFresh {
+		return c.accepted.Add(freshGrace)
+	}
+	return time.Now()
+}
+
+// wake ends the wait of the connections waiting for a request (see await).
+func (s *server) wake() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {
-		if c.idle.Load() {
-			_ = c.nc.SetReadDeadline(time.Now())
+		for _, st := range [...]int32{connIdle, connFresh} {
+			if c.state.CompareAndSwap(st, connWoken) {
+				_ = c.nc.SetReadDeadline(c.wakeAt(st))
+			}
 		}
 	}
+}
+
+// handOver gives nc to the http.Server, or closes it and reports false when that has shut
+// down. The connection counts as just handed over from before the http.Server has it:
+// shutdown must not call Shutdown in between, since a request the http.Server reads after
+// Shutdown began is dropped unanswered.
+func (s *server) handOver(nc net.Conn) bool {
+	s.handedConnState(nc, http.StateNew)
+	if !s.handoff.deliver(nc) {
+		s.handedConnState(nc, http.StateClosed)
+		return false
+	}
+	return true
+}
+
+// handedConnState follows the http.Server's connections (its ConnState hook).
+func (s *server) handedConnState(nc net.Conn, st http.ConnState) {
+	s.handedMu.Lock()
+	defer s.handedMu.Unlock()
+	if st == http.StateClosed || st == http.StateHijacked {
+		delete(s.handed, nc)
+		return
+	}
+	s.handed[nc] = handedState{state: st, since: time.Now()}
+}
+
+// handedBusy reports whether a handed-off connection serves a request, or was handed over
+// less than freshGrace ago and has not started one yet.
+func (s *server) handedBusy() bool {
+	s.handedMu.Lock()
+	defer s.handedMu.Unlock()
+	now := time.Now()
+	for _, h := range s.handed {
+		switch h.state {
+		case http.StateActive:
+			return true
+		case http.StateNew:
+			if now.Sub(h.since) < freshGrace {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (s *server) getWriter(nc net.Conn) *bufio.Writer {
@@ -246,12 +396,15 @@ func newChanListener(addr net.Addr) *chanListener {
 	return &chanListener{addr: addr, ch: make(chan net.Conn), closed: make(chan struct{})}
 }
 
-// deliver hands nc to the http.Server (or closes it when that has shut down).
-func (l *chanListener) deliver(nc net.Conn) {
+// deliver hands nc to the http.Server, or closes it and reports false when that has shut
+// down.
+func (l *chanListener) deliver(nc net.Conn) bool {
 	select {
 	case l.ch <- nc:
+		return true
 	case <-l.closed:
 		_ = nc.Close()
+		return false
 	}
 }
 

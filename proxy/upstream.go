@@ -43,8 +43,7 @@ type idlePool struct {
 
 // get returns an idle connection (reused true) or dials a new one. With check, an idle
 // connection is always checked for a close by the backend first.
-func (b *backend) get(d *net.Dialer, check bool) (nc net.Conn, reused bool, err error) {
-	now := time.Now()
+func (b *backend) get(d *net.Dialer, check bool, now time.Time) (nc net.Conn, reused bool, err error) {
 	for {
 		b.idle.mu.Lock()
 		n := len(b.idle.conns)
@@ -63,13 +62,12 @@ func (b *backend) get(d *net.Dialer, check bool) (nc net.Conn, reused bool, err 
 		}
 		return c.nc, true, nil
 	}
-	nc, err = d.Dial("tcp", b.addr)
+	nc, err = dialBackend(d, b.addr)
 	return nc, false, err
 }
 
 // put gives nc back for reuse (or closes it when the pool is full or closed).
-func (b *backend) put(nc net.Conn) {
-	now := time.Now()
+func (b *backend) put(nc net.Conn, now time.Time) {
 	b.idle.mu.Lock()
 	if b.idle.closed || len(b.idle.conns) >= maxIdleConnsPerHost {
 		b.idle.mu.Unlock()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"net/http"
 	"reflect"
 	"slices"
 	"strconv"
@@ -48,9 +47,8 @@ type app struct {
 
 // front is what the listeners serve.
 type front struct {
-	px      *proxy.Proxy
-	preview http.Handler
-	sticky  *slipway.Stickiness
+	px     *proxy.Proxy
+	sticky *slipway.Stickiness
 }
 
 // listener is one of an app's traffic entries.
@@ -58,8 +56,14 @@ type listener struct {
 	addr  string // as configured ("" when closed)
 	bound string // the address it is bound to
 	ln    net.Listener
-	srv   *Graceful
+	srv   *server
 	err   string // why it could not bind (retried every retryEvery)
+}
+
+// server is a listener served by proxy.ServeWith.
+type server struct {
+	stop context.CancelFunc // ends ServeWith, which then stops without dropping a request
+	done chan struct{}      // closed when ServeWith has returned
 }
 
 var listenerNames = [2]string{"main", "preview"}
@@ -70,12 +74,15 @@ func newApp(p *Platform, name string) *app {
 	return a
 }
 
-// newFront returns a proxy for the given stickiness.
+// newFront returns a proxy for the given stickiness. It uses the proxy's own transport (a
+// Config.Transport would turn the listeners' fast path off), and gives a closing listener's
+// requests DrainTimeout.
 func (a *app) newFront(s *slipway.Stickiness) *front {
 	px := proxy.New(proxy.Config{
-		App: a.name, Stickiness: s, Metrics: a.p.cfg.Metrics, Log: a.log.With("component", "proxy"), Transport: a.p.transport,
+		App: a.name, Stickiness: s, Metrics: a.p.cfg.Metrics, Log: a.log.With("component", "proxy"),
+		ShutdownGrace: a.p.cfg.DrainTimeout,
 	})
-	return &front{px: px, preview: px.Preview(), sticky: s}
+	return &front{px: px, sticky: s}
 }
 
 // poke nudges the supervisor without blocking.
@@ -233,6 +240,9 @@ func (a *app) ensureFront(s *slipway.Stickiness) {
 			a.log.Error("proxy table refused", "err", err)
 		}
 	}
+	if a.retired != nil {
+		a.retired.CloseIdleConnections() // replaced twice: nothing takes its idle connections again
+	}
 	a.retired = f.px
 	a.front.Store(nf)
 }
@@ -340,41 +350,31 @@ func (a *app) reconcileListeners() {
 			l.addr = want[i]
 			continue
 		}
-		srv := a.server(i)
-		*l = listener{addr: want[i], bound: ln.Addr().String(), ln: ln, srv: srv}
+		*l = listener{addr: want[i], bound: ln.Addr().String(), ln: ln, srv: a.serve(ln, i == 1)}
 		a.log.Info("listening", "listener", listenerNames[i], "addr", l.bound)
-		a.wg.Add(1)
-		go func() {
-			defer a.wg.Done()
-			if err := srv.Serve(ln); err != nil {
-				a.log.Error("listener failed", "err", err)
-			}
-		}()
 	}
 }
 
-// server returns the server of listener i (HTTP/1.1 and h2c).
-func (a *app) server(i int) *Graceful {
-	var h http.Handler
-	if i == 0 {
-		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.front.Load().px.ServeHTTP(w, r) })
-	} else {
-		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.front.Load().preview.ServeHTTP(w, r) })
-	}
-	var protos http.Protocols
-	protos.SetHTTP1(true)
-	protos.SetUnencryptedHTTP2(true)
-	return NewGraceful(&http.Server{
-		Handler:           h,
-		Protocols:         &protos,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
-	})
+// serve serves ln (the preview listener when preview is set) with the current proxy, by
+// its fast path (HTTP/1.x; h2c and upgrades go to net/http on the same connection), until
+// the returned server is stopped.
+func (a *app) serve(ln net.Listener, preview bool) *server {
+	ctx, stop := context.WithCancel(context.Background())
+	srv := &server{stop: stop, done: make(chan struct{})}
+	current := func() *proxy.Proxy { return a.front.Load().px }
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		defer close(srv.done)
+		if err := proxy.ServeWith(ctx, ln, current, preview); err != nil {
+			a.log.Error("listener failed", "err", err)
+		}
+	}()
+	return srv
 }
 
 // closeServer stops srv in the background: in-flight requests get DrainTimeout.
-func (a *app) closeServer(srv *Graceful) {
+func (a *app) closeServer(srv *server) {
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -382,14 +382,12 @@ func (a *app) closeServer(srv *Graceful) {
 	}()
 }
 
-// shutdownServer stops srv (Graceful.Stop: no request already sent is dropped); in-flight
-// requests get DrainTimeout.
-func (a *app) shutdownServer(srv *Graceful) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.p.cfg.DrainTimeout)
-	defer cancel()
-	if err := srv.Stop(ctx); err != nil {
-		a.log.Warn("listener closed before its requests finished", "err", err)
-	}
+// shutdownServer stops srv and waits until it has stopped. No request already sent is
+// dropped, even on a socket another process still serves (see proxy.Serve); in-flight
+// requests get DrainTimeout (the proxy's ShutdownGrace).
+func (a *app) shutdownServer(srv *server) {
+	srv.stop()
+	<-srv.done
 }
 
 // shutdown ends the app when Run ends: its listeners first (letting their requests finish),
@@ -397,7 +395,7 @@ func (a *app) shutdownServer(srv *Graceful) {
 // goroutine it started.
 func (a *app) shutdown() {
 	a.mu.Lock()
-	var srvs []*Graceful
+	var srvs []*server
 	for i := range a.listeners {
 		if s := a.listeners[i].srv; s != nil {
 			srvs = append(srvs, s)
@@ -427,6 +425,12 @@ func (a *app) shutdown() {
 	}
 	a.mu.Unlock()
 	a.wg.Wait()
+	a.front.Load().px.CloseIdleConnections()
+	a.mu.Lock()
+	if a.retired != nil {
+		a.retired.CloseIdleConnections()
+	}
+	a.mu.Unlock()
 }
 
 // remove deletes in from the app once its process is gone.

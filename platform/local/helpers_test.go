@@ -26,6 +26,9 @@ import (
 var appBin string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(wsEchoEnv) != "" { // run as an instance (websocket_test.go)
+		os.Exit(serveWebSocketEcho())
+	}
 	dir, err := os.MkdirTemp("", "slipway-local-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -35,9 +35,10 @@
 // returns duplicates of the listening sockets. The new server gets them in Config.Inherit,
 // starts held (Config.StartHeld), adopts the instances, serves each inherited socket once the
 // instances that took traffic are ready again (Platform.Serving), and calls Resume once the
-// old server is gone; the old one's Run then ends leaving every instance running. Listeners
-// stop through Graceful (graceful.go), which, unlike http.Server.Shutdown alone, drops no
-// request on a socket another process still serves.
+// old server is gone; the old one's Run then ends leaving every instance running. Each
+// listener is served by the app's proxy (proxy.ServeWith: its fast path for HTTP/1.x, with
+// h2c and upgrades handed to net/http on the same connection), whose stop drops no request
+// on a socket another process still serves.
 //
 // Start reading at Platform.Run and Platform.Apply (this file), then app.converge.
 package local
@@ -133,8 +134,6 @@ type Config struct {
 type Platform struct {
 	cfg Config
 	log *slog.Logger
-	// transport carries every proxy's requests to its instances.
-	transport *http.Transport
 	// probeClient runs HTTP probes; it keeps no connections.
 	probeClient *http.Client
 
@@ -193,13 +192,6 @@ func New(cfg Config) *Platform {
 	return &Platform{
 		cfg: cfg,
 		log: log,
-		transport: &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:        1024,
-			MaxIdleConnsPerHost: 256,
-			IdleConnTimeout:     90 * time.Second,
-			DisableCompression:  true,
-		},
 		probeClient: &http.Client{
 			Transport: &http.Transport{DisableKeepAlives: true},
 			// A redirect answers the probe (3xx passes); it is not followed.
@@ -251,7 +243,6 @@ func (p *Platform) Run(ctx context.Context) error {
 	})
 	err := g.Wait()
 	p.closeInherited()
-	p.transport.CloseIdleConnections()
 	if !p.keepOnExit() {
 		p.persist()
 	}

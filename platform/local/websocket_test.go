@@ -1,0 +1,105 @@
+package local_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"slipway.dev/slipway"
+	"slipway.dev/slipway/platform/local"
+)
+
+// wsEchoEnv, set, makes the test binary a WebSocket echo server on 127.0.0.1:$PORT (an
+// instance the platform runs) instead of running the tests.
+const wsEchoEnv = "SLIPWAY_TEST_WEBSOCKET_ECHO"
+
+// serveWebSocketEcho completes WebSocket handshakes by hand, then echoes raw bytes, until
+// SIGTERM; it returns the exit code.
+func serveWebSocketEcho() int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	srv := &http.Server{Addr: "127.0.0.1:" + os.Getenv("PORT"), ReadHeaderTimeout: 5 * time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+				http.Error(w, "want a WebSocket upgrade", http.StatusBadRequest)
+				return
+			}
+			sum := sha1.Sum([]byte(r.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+			conn, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+				base64.StdEncoding.EncodeToString(sum[:]))
+			if brw.Flush() == nil {
+				_, _ = io.Copy(conn, brw)
+			}
+		})}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		fmt.Fprintln(os.Stderr, "websocket echo:", err)
+		return 1
+	}
+	return 0
+}
+
+func TestPlatform_WebSocketThroughTheListener(t *testing.T) {
+	s := start(t, local.Config{})
+	const app = "ws"
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := slipway.RevisionSpec{Version: "v1", Run: slipway.RunSpec{Command: exe, Env: map[string]string{wsEchoEnv: "1"}}}
+	rev := slipway.Revision{App: app, ID: spec.Hash(), Version: "v1", Spec: spec}
+	apply(t, s, slipway.Desired{
+		App: app, Traffic: slipway.Traffic{Listen: "127.0.0.1:0"},
+		Revisions: []slipway.Placement{place(rev, 1)}, Split: weights(rev, 100),
+	})
+	until(t, s, app, "ready", readyCount(map[string]int{rev.ID: 1}))
+	addr, _ := s.ListenAddrs(app)
+
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: ws.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("handshake through the listener: %v", err)
+	}
+	if res.StatusCode != http.StatusSwitchingProtocols || res.Header.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		t.Fatalf("handshake through the listener: %d %v, want 101 with the instance's Sec-WebSocket-Accept", res.StatusCode, res.Header)
+	}
+	for _, msg := range []string{"hello", "again"} {
+		if _, err := io.WriteString(conn, msg); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, len(msg))
+		if _, err := io.ReadFull(br, buf); err != nil || string(buf) != msg {
+			t.Fatalf("echo through the listener: %q %v, want %q", buf, err, msg)
+		}
+	}
+}

@@ -1,0 +1,21 @@
+//go:build !unix
+
+package proxy
+
+import (
+	"net"
+	"syscall"
+)
+
+// dialBackend dials a backend connection.
+func dialBackend(d *net.Dialer, addr string) (net.Conn, error) { return d.Dial("tcp", addr) }
+
+// rawOf returns nil: the exchange writes and reads through net.Conn.
+func rawOf(net.Conn) syscall.RawConn { return nil }
+
+// alive reports true: without a non-blocking peek, a connection the backend closed while
+// idle is found when it is used (and retried on a new connection when that is safe).
+func alive(net.Conn) bool { return true }
+
+// step is never called (rawOf returns nil).
+func (x *exchange) step(uintptr) bool { return true }

@@ -1,0 +1,108 @@
+//go:build unix
+
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"syscall"
+)
+
+// dialBackend dials a backend connection, keeping its syscall.RawConn for the exchange's
+// deferred write and for alive.
+func dialBackend(d *net.Dialer, addr string) (net.Conn, error) {
+	nc, err := d.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			return &backendConn{Conn: nc, rc: rc}, nil
+		}
+	}
+	return nc, nil
+}
+
+// backendConn is a backend connection with its syscall.RawConn, obtained once.
+type backendConn struct {
+	net.Conn
+	rc syscall.RawConn
+}
+
+// rawOf returns nc's syscall.RawConn, or nil.
+func rawOf(nc net.Conn) syscall.RawConn {
+	if r, ok := nc.(*backendConn); ok {
+		return r.rc
+	}
+	return nil
+}
+
+// alive reports whether an idle backend connection is still open: a non-blocking peek
+// finds neither an end of stream, nor an error, nor bytes the backend should not have sent.
+func alive(nc net.Conn) bool {
+	rc := rawOf(nc)
+	if rc == nil {
+		sc, ok := nc.(syscall.Conn)
+		if !ok {
+			return true
+		}
+		var err error
+		if rc, err = sc.SyscallConn(); err != nil {
+			return false
+		}
+	}
+	ok := true
+	var b [1]byte
+	err := rc.Read(func(fd uintptr) bool {
+		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		ok = errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK)
+		return true
+	})
+	return err == nil && ok
+}
+
+// step is the exchange's syscall.RawConn.Read callback: it writes the request bytes not
+// written yet, then (once they are all out) reports false so that the runtime waits until
+// the answer is readable, and then reads it. Reporting true with out not empty leaves the
+// rest of the write to Read (the socket buffer was full).
+func (x *exchange) step(fd uintptr) bool {
+	for len(x.out) > 0 {
+		n, err := syscall.Write(int(fd), x.out)
+		if n > 0 {
+			x.out = x.out[n:]
+			x.wrote += n
+		}
+		switch {
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case errors.Is(err, syscall.EAGAIN):
+			return true
+		case err != nil:
+			x.werr = x.opError("write", os.NewSyscallError("write", err))
+			x.out = nil
+			return true
+		case len(x.out) == 0:
+			// The answer cannot have come before the request: wait for it rather than
+			// try a read that would find nothing.
+			return false
+		}
+	}
+	for {
+		n, err := syscall.Read(int(fd), x.p)
+		switch {
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case errors.Is(err, syscall.EAGAIN):
+			return false
+		case err != nil:
+			x.n, x.rerr = 0, x.opError("read", os.NewSyscallError("read", err))
+		case n == 0 && len(x.p) > 0:
+			x.n, x.rerr = 0, io.EOF
+		default:
+			x.n, x.rerr = n, nil
+		}
+		return true
+	}
+}
