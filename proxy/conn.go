@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -38,6 +39,17 @@ type conn struct {
 	consumed bool      // body bytes of the current request were taken from the client
 	deadline time.Time // the read deadline set on nc (zero for none)
 	linger   bool      // closing with request body bytes maybe unread: lingerClose
+
+	// The RawConn read loop (conn_raw.go).
+	rc      syscall.RawConn // nil: the ordinary loop only; set before serve starts
+	stepf   func(uintptr) bool
+	exit    int   // why loop returned
+	exitErr error // with loopWoken: the read's error
+	waiting bool  // step readied a wait for the next request
+	readIn  bool  // step has read since the RawConn read began
+	full    bool  // step's last read filled the buffer: read again before waiting
+	inLoop  bool  // inside the RawConn read: the client must not be read through nc
+	served  bool  // a response went out: waiting for the next request is idling
 
 	// For shutdown (see await).
 	accepted time.Time    // when the connection was accepted
@@ -91,22 +103,21 @@ func (c *conn) serve() {
 		c.ip = host
 	}
 	c.buf = make([]byte, connBufSize)
-	served := false // a response went out: waiting for the next request is idling
 	for {
+		if c.rc != nil && !c.loop() {
+			return
+		}
+		// The ordinary loop, for one request (or for every request without a RawConn).
 		if c.r == c.w {
 			c.r, c.w = 0, 0
 			if len(c.buf) > connBufSize {
 				c.buf = make([]byte, connBufSize)
 			}
 		}
-		// The idle deadline moves at most once a second: a deadline change costs a timer
-		// update, and keep-alive connections wait for thousands of requests a second.
-		if want := time.Now().Add(idleTimeout); c.deadline.IsZero() || want.Before(c.deadline) || want.Sub(c.deadline) > time.Second {
-			if err := c.setDeadline(want); err != nil {
-				return
-			}
+		if err := c.idleDeadline(); err != nil {
+			return
 		}
-		if c.r == c.w && !c.await(served) {
+		if c.r == c.w && !c.await(c.served) {
 			return
 		}
 		n, err := c.readHead()
@@ -125,7 +136,7 @@ func (c *conn) serve() {
 		if !c.serveRequest(p) {
 			return
 		}
-		served = true
+		c.served = true
 	}
 }
 
@@ -172,6 +183,9 @@ func (c *conn) fillMore() error {
 	}
 	if c.w == len(c.buf) {
 		return errLineTooLong
+	}
+	if c.inLoop {
+		return errInLoop
 	}
 	for {
 		n, err := c.nc.Read(c.buf[c.w:])

@@ -1,3 +1,5 @@
+//go:build unix
+
 package proxy
 
 import (
@@ -51,7 +53,7 @@ func exchangePair(t *testing.T) (up net.Conn, peer *net.TCPConn) {
 func TestExchange_DeferredWriteThenAnswer(t *testing.T) {
 	up, peer := exchangePair(t)
 	if rawOf(up) == nil {
-		t.Skip("no syscall.RawConn on this platform: nothing is deferred") // only off unix
+		t.Fatal("dialBackend kept no syscall.RawConn")
 	}
 	var x exchange
 	x.reset(up)
@@ -99,7 +101,7 @@ func TestExchange_DeferredWriteThenAnswer(t *testing.T) {
 func TestExchange_WriteLargerThanSocketBuffers(t *testing.T) {
 	up, peer := exchangePair(t)
 	if rawOf(up) == nil {
-		t.Skip("no syscall.RawConn on this platform: nothing is deferred") // only off unix
+		t.Fatal("dialBackend kept no syscall.RawConn")
 	}
 	if err := up.(*backendConn).Conn.(*net.TCPConn).SetWriteBuffer(64 << 10); err != nil {
 		t.Fatal(err)
@@ -148,7 +150,7 @@ func TestExchange_WriteLargerThanSocketBuffers(t *testing.T) {
 func TestExchange_WriteToResetConnection(t *testing.T) {
 	up, peer := exchangePair(t)
 	if rawOf(up) == nil {
-		t.Skip("no syscall.RawConn on this platform: nothing is deferred") // only off unix
+		t.Fatal("dialBackend kept no syscall.RawConn")
 	}
 	if err := peer.SetLinger(0); err != nil {
 		t.Fatal(err)

@@ -19,3 +19,12 @@ func alive(net.Conn) bool { return true }
 
 // step is never called (rawOf returns nil).
 func (x *exchange) step(uintptr) bool { return true }
+
+// rawConnOf returns nil: the client side uses the ordinary loop only.
+func rawConnOf(net.Conn) syscall.RawConn { return nil }
+
+// rawRead is never called (rawConnOf returns nil).
+func rawRead(uintptr, []byte) (int, bool, error) { return 0, false, errInLoop }
+
+// shutdownSocket does nothing (rawConnOf returns nil).
+func shutdownSocket(syscall.RawConn) {}

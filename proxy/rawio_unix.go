@@ -106,3 +106,39 @@ func (x *exchange) step(fd uintptr) bool {
 		return true
 	}
 }
+
+// rawConnOf returns nc's syscall.RawConn, or nil when it has none.
+func rawConnOf(nc net.Conn) syscall.RawConn {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
+}
+
+// rawRead reads into b from fd, a non-blocking socket; wouldBlock reports that nothing was
+// there to read.
+func rawRead(fd uintptr, b []byte) (n int, wouldBlock bool, err error) {
+	for {
+		n, err := syscall.Read(int(fd), b)
+		switch {
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case errors.Is(err, syscall.EAGAIN):
+			return 0, true, nil
+		case err != nil:
+			return 0, false, os.NewSyscallError("read", err)
+		}
+		return n, false, nil
+	}
+}
+
+// shutdownSocket shuts both directions of rc's socket down, even while another goroutine is
+// inside a RawConn read of it (which a Close would wait for).
+func shutdownSocket(rc syscall.RawConn) {
+	_ = rc.Control(func(fd uintptr) { _ = syscall.Shutdown(int(fd), syscall.SHUT_RDWR) })
+}

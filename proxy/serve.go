@@ -168,7 +168,7 @@ func (s *server) accept() error {
 			s.handOver(nc)
 			continue
 		}
-		c := &conn{s: s, nc: nc, accepted: time.Now()}
+		c := &conn{s: s, nc: nc, accepted: time.Now(), rc: rawConnOf(nc)}
 		s.track(c)
 		go c.serve()
 	}
@@ -212,12 +212,21 @@ func (s *server) shutdown() {
 	_ = s.fallback.Close() // also ends a hand-off under way (chanListener.deliver)
 	<-s.accepted
 	s.mu.Lock()
+	left := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
-		_ = c.nc.Close()
+		left = append(left, c)
 	}
-	left := len(s.conns)
 	s.mu.Unlock()
-	s.current().log.Warn("listener closed before its requests finished", "addr", s.ln.Addr().String(), "connections", left)
+	// Close blocks while the connection's goroutine is inside its RawConn read (conn_raw.go),
+	// which may wait for a backend's answer: shut the socket down at once (the client sees
+	// the connection closed), and close it in a goroutine of its own.
+	for _, c := range left {
+		if c.rc != nil {
+			shutdownSocket(c.rc)
+		}
+		go func() { _ = c.nc.Close() }()
+	}
+	s.current().log.Warn("listener closed before its requests finished", "addr", s.ln.Addr().String(), "connections", len(left))
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
