@@ -59,21 +59,38 @@ func withRampTargeting(fs slipway.FlagSet, prev *slipway.FlagSet) (slipway.FlagS
 	return fs, nil
 }
 
-// serveRamp makes the ramped flag serve r.Weight, as a new version of its set committed with
-// events, and puts the flags in force. When the flag already serves it, or no longer
-// declares r's ramp, only the events are committed.
-func (e *Engine) serveRamp(ctx context.Context, r slipway.Ramp, events []slipway.Event) error {
+// serveRamp makes flag key serve the weight of its stored ramp, as a new version of its set
+// committed with events, and puts the flags in force. When the flag already serves it, has no
+// stored ramp, or no longer declares the stored ramp, only the events are committed.
+//
+// It serves the ramp as stored now, never a caller's copy. The ramp's worker and OperateRamp
+// each persist a decision and then serve it, and a worker's pass may have read the ramp before
+// an operation saved a newer one: serving that copy after the operation's serve would undo the
+// operation (an acknowledged abort would serve the old weight again). Reading the ramp under
+// applyMu means that every serve begun after a save serves that save or a newer one.
+func (e *Engine) serveRamp(ctx context.Context, key string, events []slipway.Event) error {
+	rs, err := e.rampStore()
+	if err != nil {
+		return err
+	}
 	e.applyMu.Lock()
 	defer e.applyMu.Unlock()
 	for range maxAttempts {
-		rec, _, err := e.findFlag(ctx, r.Flag)
+		r, err := rs.Ramp(ctx, key)
+		if isCode(err, slipway.ENOTFOUND) {
+			return e.commit(ctx, &slipway.Change{Events: events})
+		}
+		if err != nil {
+			return fmt.Errorf("serve ramp of %s: %w", key, err)
+		}
+		rec, _, err := e.findFlag(ctx, key)
 		if isCode(err, slipway.ENOTFOUND) {
 			return e.commit(ctx, &slipway.Change{Events: events})
 		}
 		if err != nil {
 			return err
 		}
-		f := rec.Set.Flags[r.Flag]
+		f := rec.Set.Flags[key]
 		if f.Ramp == nil || !reflect.DeepEqual(*f.Ramp, r.Spec) {
 			return e.commit(ctx, &slipway.Change{Events: events})
 		}
@@ -88,7 +105,7 @@ func (e *Engine) serveRamp(ctx context.Context, r slipway.Ramp, events []slipway
 		now := e.cfg.Now()
 		next := rec.Set
 		next.Flags = maps.Clone(rec.Set.Flags)
-		next.Flags[r.Flag] = f
+		next.Flags[key] = f
 		reason := fmt.Sprintf("ramp: variant %s at %s%%", r.Spec.Variant, percent(r.Weight))
 		c := &slipway.Change{
 			FlagSets: []slipway.FlagSetRecord{{Set: next, Time: now, Actor: slipway.ActorEngine, Reason: reason}},
@@ -96,18 +113,18 @@ func (e *Engine) serveRamp(ctx context.Context, r slipway.Ramp, events []slipway
 		}
 		if len(events) == 0 {
 			c.Events = []slipway.Event{flagEvent(slipway.EventFlagChanged, slipway.ActorEngine, "ramp", now,
-				"flag "+r.Flag+" "+reason, rec.Set.ID, r.Flag)}
+				"flag "+key+" "+reason, rec.Set.ID, key)}
 		}
 		err = e.commit(ctx, c)
 		if isCode(err, slipway.ECONFLICT) {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("serve ramp of %s: %w", r.Flag, err)
+			return fmt.Errorf("serve ramp of %s: %w", key, err)
 		}
 		return e.reloadFlags(ctx)
 	}
-	return slipway.Errorf(slipway.ECONFLICT, "flag %s: state kept changing; try again", r.Flag)
+	return slipway.Errorf(slipway.ECONFLICT, "flag %s: state kept changing; try again", key)
 }
 
 // percent formats basis points as a percentage.
@@ -174,7 +191,7 @@ func (e *Engine) OperateRamp(ctx context.Context, op slipway.RampOperation) (sli
 		} else if err != nil {
 			return slipway.Ramp{}, fmt.Errorf("%s ramp of %s: %w", op.Op, op.Flag, err)
 		}
-		if err := e.serveRamp(ctx, next, nil); err != nil {
+		if err := e.serveRamp(ctx, op.Flag, nil); err != nil {
 			return next, err
 		}
 		e.wakeRamp(op.Flag)

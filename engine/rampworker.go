@@ -159,7 +159,7 @@ func (w *rampWorker) reconcile(ctx context.Context) (wakeAt time.Time, active bo
 			} else if err != nil {
 				return time.Time{}, true, err
 			}
-			if err := e.serveRamp(ctx, nr, nil); err != nil {
+			if err := e.serveRamp(ctx, w.key, nil); err != nil {
 				return time.Time{}, true, err
 			}
 			continue
@@ -175,8 +175,9 @@ func (w *rampWorker) reconcile(ctx context.Context) (wakeAt time.Time, active bo
 			}
 			events = nil
 		}
-		// Persisted; now act. Serving is idempotent, so a restart between the two repairs it.
-		if err := e.serveRamp(ctx, next, events); err != nil {
+		// Persisted; now act. Serving serves the ramp as stored (an operation may have moved it
+		// since it was read) and is idempotent, so a restart between the two repairs it.
+		if err := e.serveRamp(ctx, w.key, events); err != nil {
 			return time.Time{}, true, err
 		}
 		if next.Phase != slipway.RampProgressing {

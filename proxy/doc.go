@@ -84,6 +84,18 @@
 // Protocols()) for good. With Config.Transport set, every connection is handed off, since
 // the fast path speaks HTTP/1.1 to backends itself.
 //
+// System calls: a proxied request costs two reads and two writes, none that returns
+// EAGAIN. Go's net.Conn.Read tries a read before it waits, and a read that starts forgets
+// what the runtime knew of the socket's readiness; so the read that follows a write (the
+// backend's answer, the client's next request) would find nothing once per request on each
+// side. The fast path avoids both: the request to a backend is written inside the
+// RawConn read of its answer, after the runtime reset the readiness, so the read waits
+// first (exchange.go); and a client connection is served, in steady state, inside one
+// RawConn read of it that spans requests, where readiness is kept between the callback's
+// calls, so after a response it waits for the next request without trying first
+// (conn_raw.go). Anything unusual (a head in several reads, a body to stream, a hand-off,
+// shutdown) leaves that read for the ordinary loop for one request.
+//
 // Differences from ServeHTTP that remain: a client that goes away while the backend
 // prepares its answer is noticed when the answer is written (net/http cancels the
 // backend request at once), and the fast path's own 502 and 503 answers carry no Date.
