@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -246,7 +247,8 @@ type load struct {
 	failed   atomic.Int64 // transport errors and answers not from the app (502, 503)
 	appErrs  atomic.Int64 // 500s the app itself sent (a bad version)
 	mu       sync.Mutex
-	byVer    map[string]int64
+	byVer    map[string]int64 // answers from the app, by version
+	errByVer map[string]int64 // of which 500s, by version
 	failures []string
 	cancel   context.CancelFunc
 	done     chan struct{}
@@ -256,7 +258,7 @@ type load struct {
 func startLoad(t *testing.T, url string, rate int) *load {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &load{url: url, rate: rate, byVer: map[string]int64{}, cancel: cancel, done: make(chan struct{}),
+	l := &load{url: url, rate: rate, byVer: map[string]int64{}, errByVer: map[string]int64{}, cancel: cancel, done: make(chan struct{}),
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	go l.run(ctx)
 	t.Cleanup(l.stop)
@@ -309,6 +311,7 @@ func (l *load) one() {
 		l.appErrs.Add(1)
 		l.mu.Lock()
 		l.byVer[ver]++
+		l.errByVer[ver]++
 		l.mu.Unlock()
 	default:
 		l.fail(fmt.Sprintf("status %d from %q", resp.StatusCode, ver))
@@ -322,6 +325,13 @@ func (l *load) fail(why string) {
 		l.failures = append(l.failures, why)
 	}
 	l.mu.Unlock()
+}
+
+// counts returns copies of the answers and the app's 500s so far, by version.
+func (l *load) counts() (byVer, errByVer map[string]int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.byVer), maps.Clone(l.errByVer)
 }
 
 func (l *load) stop() {

@@ -168,3 +168,68 @@ func pidListeningOn(t *testing.T, addr string) int {
 	t.Fatalf("no demo-app process on port %s", port)
 	return 0
 }
+
+// errorRateTemplate fails a canary whose error rate, as the proxy counts it (the builtin
+// provider), reaches 5% in any measurement.
+const errorRateTemplate = `apiVersion: slipway.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: error-rate}
+spec:
+  metrics:
+    - name: canary-error-rate
+      interval: 500ms
+      successCondition: "result < 0.05"
+      failureLimit: 0
+      inconclusiveLimit: 3
+      provider:
+        builtin: {metric: error_rate, revision: "{{canary.revision}}", window: 2s}
+`
+
+// A canary that fails 20% of its requests is rolled back by its analysis, by itself: the
+// only errors users see are the bad canary's own answers before the rollback, none from the
+// proxy, and none from stable; after the rollback no request reaches the canary.
+func TestLocal_CanaryAbortedByAnalysisUnderLoad(t *testing.T) {
+	strategy := `    canary:
+      steps:
+        - setWeight: 20
+        - pause: {duration: 30s}
+  analysis:
+    templates: [error-rate]`
+	c := newCluster(t)
+	listen := freePort(t)
+	tmpl := filepath.Join(c.dir, "error-rate.yaml")
+	if err := os.WriteFile(tmpl, []byte(errorRateTemplate), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.must("apply", "-f", tmpl, "-f", c.appFile("web", listen, "v1", strategy, 3), "--wait", "--timeout", "60s")
+	l := startLoad(t, "http://"+listen+"/", loadRate)
+	start := time.Now()
+	time.Sleep(time.Second)
+	c.must("apply", "-f", tmpl, "-f", c.appFile("web", listen, "v2", strategy, 3, "--error-rate", "0.2"))
+	if _, code := c.cli("status", "web", "--wait", "--timeout", "60s"); code != 3 {
+		t.Fatalf("status --wait for the bad canary: exit %d, want 3 (aborted)", code)
+	}
+	s := c.status("web")
+	if s.Stable.Version != "v1" || s.Rollout.Phase != "Aborted" || !strings.Contains(s.Rollout.Reason, "canary-error-rate") {
+		t.Fatalf("after the bad canary: stable %+v, rollout %s %q", s.Stable, s.Rollout.Phase, s.Rollout.Reason)
+	}
+	time.Sleep(300 * time.Millisecond) // requests sent before the rollback finish
+	before, _ := l.counts()
+	time.Sleep(time.Second)
+	after, _ := l.counts()
+	total, failed, byVer := l.report(t, "canary aborted by analysis")
+	t.Logf("canary aborted by analysis: %.0f requests/s over %s", float64(total)/time.Since(start).Seconds(), time.Since(start).Round(time.Millisecond))
+	_, errByVer := l.counts()
+	if failed != 0 {
+		t.Errorf("%d of %d requests failed in the proxy or the network", failed, total)
+	}
+	if errByVer["v2"] == 0 || byVer["v2"] == 0 {
+		t.Errorf("the bad canary served %d requests, %d of them 500s: it never took traffic", byVer["v2"], errByVer["v2"])
+	}
+	if errByVer["v1"] != 0 {
+		t.Errorf("stable (v1) answered %d requests with 500", errByVer["v1"])
+	}
+	if after["v2"] != before["v2"] || after["v1"] <= before["v1"] {
+		t.Errorf("in the second after the rollback: v2 answered %d requests, v1 %d; want v2 none", after["v2"]-before["v2"], after["v1"]-before["v1"])
+	}
+}
