@@ -9,6 +9,12 @@ package httpapi
 // see logs.go). What decides whether to try again is Transient: a server that cannot be
 // reached, a connection that broke, a stream the server ended, and 502, 503 and 504 answers
 // are worth another attempt; an answer that refuses the request (400, 401, 404) is not.
+//
+// A connection can also die without breaking: the server's host vanished, a NAT or firewall
+// forgot the mapping, the TCP connection is half open. Nothing then tells the client, so a
+// stream that has received nothing at all for Reconnect.Idle (the server sends a comment
+// every Heartbeat while it has nothing else to send) is taken as broken: its connection is
+// closed and it goes on like any other break (see idleWatch).
 
 import (
 	"bufio"
@@ -20,6 +26,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"time"
 
 	"slipway.dev/slipway"
@@ -33,6 +40,13 @@ const (
 	reconnectMax = 2 * time.Second
 )
 
+// DefaultIdle is how long a stream may receive nothing at all before the client takes its
+// connection as broken, when Reconnect.Idle is 0 (or without SetReconnect). A server with
+// the default Heartbeat sends something at least every DefaultHeartbeat, so three of them
+// leave room for a late heartbeat (a slow store, a busy proxy) without waiting long on a
+// dead connection.
+const DefaultIdle = 3 * DefaultHeartbeat
+
 // Reconnect says how the client's streams (StreamEvents, FollowEvents, Logs with follow)
 // outlive a broken connection. Without SetReconnect a stream ends at the first break.
 type Reconnect struct {
@@ -43,6 +57,15 @@ type Reconnect struct {
 	Lost func(err error)
 	// Back, when set, is called once when the stream is connected again.
 	Back func()
+	// Idle is how long a stream may receive nothing at all (no event, no heartbeat
+	// comment, no log line; counted while the client waits for the server, not while the
+	// stream's callback runs) before its connection is taken as broken: the client closes
+	// it, tells Lost and connects again as after any other break. 0 means DefaultIdle
+	// (3 x DefaultHeartbeat); a negative Idle never takes a silent stream as broken. Keep it
+	// a few times the server's Heartbeat: a server configured with a longer Heartbeat than
+	// DefaultHeartbeat needs a longer Idle, or its quiet streams are reconnected for
+	// nothing. Streams without SetReconnect use DefaultIdle too, and end at the silence.
+	Idle time.Duration
 }
 
 // SetReconnect lets the client's streams connect again after their connection broke. Call
@@ -173,10 +196,14 @@ func (c *Client) follow(ctx context.Context, what string, resync func() error, c
 }
 
 // openStream asks for a stream (server-sent events) and returns its 200 answer. lastID,
-// when set, is sent as Last-Event-ID so that the stream resumes after it.
+// when set, is sent as Last-Event-ID so that the stream resumes after it. Waiting for the
+// answer and each read of its body are bounded by the client's idle timeout (idleWatch): a
+// stream that stays silent fails with a transient error. Closing the body stops the watch.
 func (c *Client) openStream(ctx context.Context, path, lastID string) (*http.Response, error) {
-	req, err := c.request(ctx, http.MethodGet, path, "", nil)
+	w := newIdleWatch(ctx, c.idle())
+	req, err := c.request(w.ctx, http.MethodGet, path, "", nil)
 	if err != nil {
+		w.stop()
 		return nil, err
 	}
 	req.Header.Set("Accept", "text/event-stream")
@@ -186,15 +213,122 @@ func (c *Client) openStream(ctx context.Context, path, lastID string) (*http.Res
 	// A stream's connection is not kept for another request: after the server ended the
 	// stream (it is stopping) the next request must find the server that runs now.
 	req.Close = true
+	w.arm()
 	resp, err := c.hc.Do(req)
+	w.disarm()
 	if err != nil {
+		if silent := w.silent(); silent != nil && ctx.Err() == nil {
+			err = silent
+		}
+		w.stop()
 		return nil, c.unreachable(err)
 	}
 	if resp.StatusCode != http.StatusOK {
+		defer w.stop()
 		defer resp.Body.Close()
 		return nil, answerError(resp)
 	}
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		// Only an event stream promises heartbeats (a log stream sent as plain text does
+		// not): its silence says nothing about the connection.
+		w.idle = 0
+	}
+	resp.Body = &idleBody{body: resp.Body, w: w}
 	return resp, nil
+}
+
+// idle is how long the client's streams may stay silent; 0 for no limit.
+func (c *Client) idle() time.Duration {
+	switch {
+	case c.reconnect == nil || c.reconnect.Idle == 0:
+		return DefaultIdle
+	case c.reconnect.Idle < 0:
+		return 0
+	}
+	return c.reconnect.Idle
+}
+
+// idleWatch takes one stream connection as broken when it receives nothing for idle. It
+// is armed only while the client waits for the server (for the answer, then inside each
+// read of the body), so that a slow callback between reads is not mistaken for a silent
+// server; when it fires, it cancels the connection's context, which aborts the wait. One
+// timer per connection, reset on each read: no goroutine waits beside the stream.
+type idleWatch struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	idle   time.Duration // 0: never armed
+	timer  *time.Timer   // nil until first armed
+}
+
+func newIdleWatch(parent context.Context, idle time.Duration) *idleWatch {
+	ctx, cancel := context.WithCancelCause(parent)
+	return &idleWatch{ctx: ctx, cancel: cancel, idle: idle}
+}
+
+// arm starts counting the silence. arm, disarm and stop are called by the goroutine that
+// reads the stream; only the timer's function runs elsewhere, and it only cancels.
+func (w *idleWatch) arm() {
+	switch {
+	case w.idle <= 0:
+	case w.timer == nil:
+		silence := &silenceError{idle: w.idle} // the timer's goroutine reads only this and cancel
+		w.timer = time.AfterFunc(w.idle, func() { w.cancel(silence) })
+	default:
+		w.timer.Reset(w.idle)
+	}
+}
+
+func (w *idleWatch) disarm() {
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+}
+
+// silent returns the silenceError when the watch fired, else nil.
+func (w *idleWatch) silent() error {
+	var s *silenceError
+	if errors.As(context.Cause(w.ctx), &s) {
+		return s
+	}
+	return nil
+}
+
+// stop ends the watch for good: its timer will not fire, and its context is released.
+func (w *idleWatch) stop() {
+	w.disarm()
+	w.cancel(context.Canceled)
+}
+
+// silenceError is why a silent stream's connection was closed.
+type silenceError struct{ idle time.Duration }
+
+func (e *silenceError) Error() string {
+	return fmt.Sprintf("nothing received from the server for %s, not even a heartbeat", e.idle)
+}
+
+// idleBody is a stream's body under an idleWatch: each read is bounded by the watch, and a
+// read the watch cut short fails with the silenceError.
+type idleBody struct {
+	body io.ReadCloser
+	w    *idleWatch
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	b.w.arm()
+	n, err := b.body.Read(p)
+	b.w.disarm()
+	if err != nil {
+		if silent := b.w.silent(); silent != nil {
+			err = silent
+		}
+	}
+	return n, err
+}
+
+func (b *idleBody) Close() error {
+	err := b.body.Close()
+	b.w.stop()
+	return err
 }
 
 // fnError carries the callback's error out of readStream untouched.

@@ -117,7 +117,9 @@ func (s *Server) followLogs(ctx context.Context, lw *logWriter, app, revision st
 		}
 		files, err := liveLogs(s.cfg.Logs, app, revision)
 		if err != nil {
-			continue
+			// Nothing to read this time; the heartbeat still goes out, so the client does
+			// not take the stream for dead.
+			files = nil
 		}
 		batch.Reset()
 		for _, f := range files {

@@ -4,6 +4,10 @@ package main
 // carry on when the connection to the server breaks: the client connects again and resumes
 // where it stopped (httpapi/client_stream.go); this file gives them the flag that bounds
 // how long, and the two lines they print to stderr about it.
+//
+// A connection that goes silent (no event and no heartbeat for httpapi.DefaultIdle, three of
+// the server's heartbeats) counts as broken too. It has no flag: `slipway server` always
+// sends its heartbeat every httpapi.DefaultHeartbeat, so the default always fits it.
 
 import (
 	"fmt"
