@@ -127,14 +127,7 @@ func (c *Client) FollowEvents(ctx context.Context, f slipway.EventFilter, fn fun
 			f.After = e.Seq
 			return nil
 		})
-		var fe fnError
-		switch {
-		case errors.As(err, &fe):
-			return fe.err
-		case ctx.Err() != nil:
-			return nil
-		}
-		return err
+		return streamEnded(ctx, err)
 	})
 }
 
@@ -335,6 +328,20 @@ func (b *idleBody) Close() error {
 type fnError struct{ err error }
 
 func (e fnError) Error() string { return e.err.Error() }
+
+// streamEnded is what one connection of a followed stream returns once reading it ended
+// with err: the callback's own error as it is, nil when ctx ended (the caller stopped), else
+// err (a break, which follow may retry).
+func streamEnded(ctx context.Context, err error) error {
+	var fe fnError
+	switch {
+	case errors.As(err, &fe):
+		return fe.err
+	case ctx.Err() != nil:
+		return nil
+	}
+	return err
+}
 
 // readStream parses server-sent events from r and calls fn for each "data" payload. A frame
 // cut short by the end of the stream is not delivered. It returns fn's error as an fnError;

@@ -397,14 +397,7 @@ func (c *Client) Logs(ctx context.Context, app, revision string, tail int, follo
 			}
 			return nil
 		})
-		var fe fnError
-		switch {
-		case errors.As(err, &fe):
-			return fe.err
-		case ctx.Err() != nil:
-			return nil
-		}
-		return err
+		return streamEnded(ctx, err)
 	})
 }
 
