@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"slipway.dev/slipway"
 )
@@ -23,6 +24,9 @@ type Client struct {
 	actor string
 	// reconnect, when set, lets streams outlive a broken connection (client_stream.go).
 	reconnect *Reconnect
+	// reached is set once the server has answered a request: from then on a stream that
+	// cannot connect meets a server that went away, not a wrong address (see follow).
+	reached atomic.Bool
 }
 
 var (
@@ -199,6 +203,7 @@ func (c *Client) do(ctx context.Context, method, path, actor string, body, out a
 		}
 		return c.unreachable(err)
 	}
+	c.reached.Store(true)
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return answerError(resp)

@@ -3,12 +3,14 @@ package httpapi
 // The client's streams (events, followed logs) and how they outlive a broken connection.
 //
 // A stream that was up once and then breaks (the server restarts in place, is stopped and
-// started again, or the connection is reset) connects again with a capped exponential
-// backoff and resumes exactly where it stopped: an event stream after the last event it
-// delivered (Last-Event-ID), a log stream after the last lines it wrote (the log cursor,
-// see logs.go). What decides whether to try again is Transient: a server that cannot be
-// reached, a connection that broke, a stream the server ended, and 502, 503 and 504 answers
-// are worth another attempt; an answer that refuses the request (400, 401, 404) is not.
+// started again, or the connection is reset), or that cannot connect at first although the
+// server answered an earlier request of the same client, connects again with a capped
+// exponential backoff and resumes exactly where it stopped: an event stream after the last
+// event it delivered (Last-Event-ID), a log stream after the last lines it wrote (the log
+// cursor, see logs.go). What decides whether to try again is Transient: a server that
+// cannot be reached, a connection that broke, a stream the server ended, and 502, 503 and
+// 504 answers are worth another attempt; an answer that refuses the request (400, 401, 404)
+// is not.
 //
 // A connection can also die without breaking: the server's host vanished, a NAT or firewall
 // forgot the mapping, the TCP connection is half open. Nothing then tells the client, so a
@@ -134,9 +136,11 @@ func (c *Client) FollowEvents(ctx context.Context, f slipway.EventFilter, fn fun
 // follow keeps one stream going across connections until ctx ends (nil) or it fails for
 // good. connect makes one connection from where the stream has got to and reads it until it
 // ends; it calls up once the server has answered 200, before reading. When connect fails
-// with a Transient error after the stream was up once, and SetReconnect allows it, follow
-// waits (backoff) and connects again, telling Reconnect.Lost and Back, and calling resync
-// once it is back.
+// with a Transient error after the stream was up once, or after the server answered any
+// request of the client (a command that read some state, then opens its stream, meets a
+// server that went away in between, not a wrong address), and SetReconnect allows it,
+// follow waits (backoff) and connects again, telling Reconnect.Lost and Back, and calling
+// resync once it is back.
 func (c *Client) follow(ctx context.Context, what string, resync func() error, connect func(ctx context.Context, up func() error) error) error {
 	var (
 		wasUp  bool
@@ -160,7 +164,7 @@ func (c *Client) follow(ctx context.Context, what string, resync func() error, c
 	}
 	for {
 		err := connect(ctx, up)
-		if err == nil || r == nil || !wasUp || !Transient(err) || ctx.Err() != nil {
+		if err == nil || r == nil || !(wasUp || c.reached.Load()) || !Transient(err) || ctx.Err() != nil {
 			return err
 		}
 		if lostAt.IsZero() {
@@ -216,6 +220,7 @@ func (c *Client) openStream(ctx context.Context, path, lastID string) (*http.Res
 		w.stop()
 		return nil, c.unreachable(err)
 	}
+	c.reached.Store(true)
 	if resp.StatusCode != http.StatusOK {
 		defer w.stop()
 		defer resp.Body.Close()

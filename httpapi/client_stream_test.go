@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -389,5 +390,73 @@ func TestClient_FollowEventsRedeliversAfterATransientCallbackError(t *testing.T)
 	}
 	if a := s.asked(); !reflect.DeepEqual(a, []int64{0, 1}) {
 		t.Errorf("connections asked for events after %v, want 0 then 1", a)
+	}
+}
+
+// A command reads some state, then opens its stream, and the server goes away in between (a
+// restart at that instant): the stream's first connection is refused, and that is a break
+// like any other, not a wrong address. The stream waits for the server on the same address
+// and follows it from where the command asked.
+func TestClient_StreamReconnectsWhenTheServerGoesBeforeItsFirstConnection(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	first := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `[{"seq":3,"app":"web","kind":"rollout.step"}]`)
+	})}
+	go func() { _ = first.Serve(ln) }()
+	c := httpapi.NewClient("http://"+addr, nil)
+	var n notices
+	c.SetReconnect(n.reconnect(0))
+	evs, err := c.Events(context.Background(), slipway.EventFilter{App: "web", Limit: 1})
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("events before the stream: %v, %v", evs, err)
+	}
+	if err := first.Close(); err != nil { // the server goes away before the stream connects
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var got seqs
+	done := make(chan error, 1)
+	go func() {
+		done <- c.StreamEvents(ctx, slipway.EventFilter{App: "web", After: evs[0].Seq}, func(e slipway.Event) error {
+			got.add(e)
+			return nil
+		})
+	}()
+	waitUntil(t, "the refused first connection told as lost", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("the stream ended at its refused first connection: %v", err)
+		default:
+		}
+		return n.lost.Load() == 1
+	})
+	ln2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen again on %s: %v", addr, err)
+	}
+	s := &scriptedStream{last: 5}
+	second := &http.Server{Handler: s}
+	go func() { _ = second.Serve(ln2) }()
+	waitUntil(t, "events 4 and 5 from the server that came back", func() bool { return len(got.list()) == 2 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("stream ended with %v after its context ended, want nil", err)
+	}
+	_ = second.Close()
+	if want := []int64{4, 5}; !reflect.DeepEqual(got.list(), want) {
+		t.Errorf("delivered %v, want %v", got.list(), want)
+	}
+	if a := s.asked(); len(a) == 0 || a[0] != 3 {
+		t.Errorf("the server that came back was asked for events after %v, want after 3", a)
+	}
+	if l, b := n.lost.Load(), n.back.Load(); l != 1 || b != 1 {
+		t.Errorf("told lost %d and back %d times, want once each", l, b)
 	}
 }
