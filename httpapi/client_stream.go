@@ -352,38 +352,57 @@ func streamEnded(ctx context.Context, err error) error {
 // cut short by the end of the stream is not delivered. It returns fn's error as an fnError;
 // the end of the stream and a broken connection are transient errors.
 func readStream(r io.Reader, fn func(slipway.Event) error) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), MaxBodyBytes)
+	return readSSE(r, "event", MaxBodyBytes, func(data []byte, _ string) error {
+		if len(data) == 0 {
+			return nil
+		}
+		var e slipway.Event
+		if err := json.Unmarshal(data, &e); err != nil {
+			return fmt.Errorf("decode event: %w", err)
+		}
+		if err := fn(e); err != nil {
+			return fnError{err}
+		}
+		return nil
+	})
+}
+
+// readSSE reads server-sent events from r (the event or log stream: what names it in
+// errors) and calls fn with each event's data lines, each ending in a newline, and its id,
+// for every event that has either. A line longer than limit bytes (0: no limit) is an error.
+// An event cut short by the end of the stream is not delivered. fn's error is returned as it
+// is; the end of the stream and a broken connection are transient errors.
+func readSSE(r io.Reader, what string, limit int, fn func(data []byte, id string) error) error {
+	br := bufio.NewReader(r)
 	var data []byte
-	for sc.Scan() {
-		line := sc.Bytes()
+	var id string
+	for {
+		line, err := br.ReadBytes('\n')
+		if limit > 0 && len(line) > limit {
+			return fmt.Errorf("read %s stream: a line is longer than %d bytes", what, limit)
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return &unavailable{fmt.Errorf("the server closed the %s stream", what)}
+			}
+			return &unavailable{fmt.Errorf("read %s stream: %w", what, err)}
+		}
+		line = line[:len(line)-1]
 		switch {
 		case len(line) == 0:
-			if len(data) == 0 {
-				continue
+			if id != "" || len(data) > 0 {
+				if err := fn(data, id); err != nil {
+					return err
+				}
 			}
-			var e slipway.Event
-			if err := json.Unmarshal(data, &e); err != nil {
-				return fmt.Errorf("decode event: %w", err)
-			}
-			data = data[:0]
-			if err := fn(e); err != nil {
-				return fnError{err}
-			}
+			data, id = data[:0], ""
 		case line[0] == ':':
 			// comment (heartbeat)
 		case bytes.HasPrefix(line, []byte("data:")):
-			if len(data) > 0 {
-				data = append(data, '\n')
-			}
 			data = append(data, bytes.TrimPrefix(bytes.TrimPrefix(line, []byte("data:")), []byte(" "))...)
+			data = append(data, '\n')
+		case bytes.HasPrefix(line, []byte("id:")):
+			id = strings.TrimSpace(string(bytes.TrimPrefix(line, []byte("id:"))))
 		}
 	}
-	switch err := sc.Err(); {
-	case errors.Is(err, bufio.ErrTooLong):
-		return fmt.Errorf("read event stream: a line is longer than %d bytes", MaxBodyBytes)
-	case err != nil:
-		return &unavailable{fmt.Errorf("read event stream: %w", err)}
-	}
-	return &unavailable{errors.New("the server closed the event stream")}
 }

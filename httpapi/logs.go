@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -406,33 +405,10 @@ func (c *Client) Logs(ctx context.Context, app, revision string, tail int, follo
 // the stream is not delivered. It returns fn's error as an fnError; the end of the stream
 // and a broken connection are transient errors.
 func readLogStream(r io.Reader, fn func(lines []byte, id string) error) error {
-	br := bufio.NewReader(r)
-	var lines []byte
-	var id string
-	for {
-		line, err := br.ReadBytes('\n')
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return &unavailable{errors.New("the server closed the log stream")}
-			}
-			return &unavailable{fmt.Errorf("read log stream: %w", err)}
+	return readSSE(r, "log", 0, func(lines []byte, id string) error {
+		if err := fn(lines, id); err != nil {
+			return fnError{err}
 		}
-		line = line[:len(line)-1]
-		switch {
-		case len(line) == 0:
-			if id != "" || len(lines) > 0 {
-				if err := fn(lines, id); err != nil {
-					return fnError{err}
-				}
-			}
-			lines, id = lines[:0], ""
-		case line[0] == ':':
-			// comment (heartbeat)
-		case bytes.HasPrefix(line, []byte("data:")):
-			lines = append(lines, bytes.TrimPrefix(bytes.TrimPrefix(line, []byte("data:")), []byte(" "))...)
-			lines = append(lines, '\n')
-		case bytes.HasPrefix(line, []byte("id:")):
-			id = strings.TrimSpace(string(bytes.TrimPrefix(line, []byte("id:"))))
-		}
-	}
+		return nil
+	})
 }
