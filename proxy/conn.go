@@ -109,10 +109,7 @@ func (c *conn) serve() {
 		}
 		// The ordinary loop, for one request (or for every request without a RawConn).
 		if c.r == c.w {
-			c.r, c.w = 0, 0
-			if len(c.buf) > connBufSize {
-				c.buf = make([]byte, connBufSize)
-			}
+			c.rewind()
 		}
 		if err := c.idleDeadline(); err != nil {
 			return

@@ -133,15 +133,20 @@ func (c *conn) step(fd uintptr) bool {
 // buffer back to its first size, the idle deadline. It reports false (with c.exit set) when
 // the connection must close.
 func (c *conn) prepareWait() bool {
-	c.r, c.w = 0, 0
-	if len(c.buf) > connBufSize {
-		c.buf = make([]byte, connBufSize)
-	}
+	c.rewind()
 	if err := c.idleDeadline(); err != nil {
 		c.exit = loopClose
 		return false
 	}
 	return true
+}
+
+// rewind empties the buffer, all of it consumed, back to its first size.
+func (c *conn) rewind() {
+	c.r, c.w = 0, 0
+	if len(c.buf) > connBufSize {
+		c.buf = make([]byte, connBufSize)
+	}
 }
 
 // idleDeadline moves the read deadline to idleTimeout from the end of the last request (or

@@ -89,22 +89,18 @@ func (x *exchange) step(fd uintptr) bool {
 			return false
 		}
 	}
-	for {
-		n, err := syscall.Read(int(fd), x.p)
-		switch {
-		case errors.Is(err, syscall.EINTR):
-			continue
-		case errors.Is(err, syscall.EAGAIN):
-			return false
-		case err != nil:
-			x.n, x.rerr = 0, x.opError("read", os.NewSyscallError("read", err))
-		case n == 0 && len(x.p) > 0:
-			x.n, x.rerr = 0, io.EOF
-		default:
-			x.n, x.rerr = n, nil
-		}
-		return true
+	n, wouldBlock, err := rawRead(fd, x.p)
+	switch {
+	case wouldBlock:
+		return false
+	case err != nil:
+		x.n, x.rerr = 0, x.opError("read", err)
+	case n == 0 && len(x.p) > 0:
+		x.n, x.rerr = 0, io.EOF
+	default:
+		x.n, x.rerr = n, nil
 	}
+	return true
 }
 
 // rawConnOf returns nc's syscall.RawConn, or nil when it has none.
