@@ -23,12 +23,6 @@ const (
 	idleTimeout = 2 * time.Minute
 	// defaultGrace is Config.ShutdownGrace's default.
 	defaultGrace = 30 * time.Second
-	// freshGrace is how long after its accept a connection that has sent nothing yet may
-	// still send its request once shutdown began: an HTTP/1 client sends its request at
-	// once, and on a socket shared with another server (a restart in place) the request
-	// would otherwise be lost. A connection quiet for longer is idle (or HTTP/2, which
-	// net/http's Shutdown ends gracefully).
-	freshGrace = 500 * time.Millisecond
 	// quietPoll is how often shutdown checks the handed-off connections.
 	quietPoll = 5 * time.Millisecond
 	// abandonAfter is how long shutdown still waits for the connection goroutines once the
@@ -87,14 +81,7 @@ type server struct {
 	wg       sync.WaitGroup // connection goroutines
 	accepted chan struct{}  // closed when accept returned: no connection is added after
 
-	handedMu sync.Mutex
-	handed   map[net.Conn]handedState // the http.Server's connections
-}
-
-// handedState is a handed-off connection's last http.ConnState and when it entered it.
-type handedState struct {
-	state http.ConnState
-	since time.Time
+	handed ConnStates // the http.Server's connections
 }
 
 func newServer(ln net.Listener, current func() *Proxy, preview bool) *server {
@@ -106,7 +93,6 @@ func newServer(ln net.Listener, current func() *Proxy, preview bool) *server {
 		handoff:  newChanListener(ln.Addr()),
 		conns:    map[*conn]struct{}{},
 		accepted: make(chan struct{}),
-		handed:   map[net.Conn]handedState{},
 	}
 	p := current()
 	s.fallback = &http.Server{
@@ -117,7 +103,7 @@ func newServer(ln net.Listener, current func() *Proxy, preview bool) *server {
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
-		ConnState:         s.handedConnState,
+		ConnState:         s.handed.Track,
 	}
 	return s
 }
@@ -252,7 +238,7 @@ func (s *server) drain(ctx context.Context) bool {
 	}
 	t := time.NewTicker(quietPoll)
 	defer t.Stop()
-	for s.handedBusy() {
+	for s.handed.Busy() {
 		select {
 		case <-ctx.Done():
 			return false
@@ -274,7 +260,7 @@ const (
 // and reports whether they came; served says whether a response went out already.
 //
 // While it waits the connection is connFresh or connIdle, so that shutdown can end the
-// wait by a read deadline (wakeAt): at once for an idle connection, freshGrace after the
+// wait by a read deadline (wakeAt): at once for an idle connection, FreshGrace after the
 // accept for a fresh one. Shutdown sets that deadline (holding s.mu), or await does when it
 // sees the server closing first; the compare-and-swap to connWoken decides which. Once
 // bytes came, await takes the read deadline back (under s.mu, so after shutdown is done
@@ -305,7 +291,7 @@ func (c *conn) await(served bool) bool {
 // wakeAt is the read deadline shutdown gives a connection waiting in state st.
 func (c *conn) wakeAt(st int32) time.Time {
 	if st == connFresh {
-		return c.accepted.Add(freshGrace)
+		return c.accepted.Add(FreshGrace)
 	}
 	return time.Now()
 }
@@ -328,42 +314,12 @@ func (s *server) wake() {
 // shutdown must not call Shutdown in between, since a request the http.Server reads after
 // Shutdown began is dropped unanswered.
 func (s *server) handOver(nc net.Conn) bool {
-	s.handedConnState(nc, http.StateNew)
+	s.handed.Track(nc, http.StateNew)
 	if !s.handoff.deliver(nc) {
-		s.handedConnState(nc, http.StateClosed)
+		s.handed.Track(nc, http.StateClosed)
 		return false
 	}
 	return true
-}
-
-// handedConnState follows the http.Server's connections (its ConnState hook).
-func (s *server) handedConnState(nc net.Conn, st http.ConnState) {
-	s.handedMu.Lock()
-	defer s.handedMu.Unlock()
-	if st == http.StateClosed || st == http.StateHijacked {
-		delete(s.handed, nc)
-		return
-	}
-	s.handed[nc] = handedState{state: st, since: time.Now()}
-}
-
-// handedBusy reports whether a handed-off connection serves a request, or was handed over
-// less than freshGrace ago and has not started one yet.
-func (s *server) handedBusy() bool {
-	s.handedMu.Lock()
-	defer s.handedMu.Unlock()
-	now := time.Now()
-	for _, h := range s.handed {
-		switch h.state {
-		case http.StateActive:
-			return true
-		case http.StateNew:
-			if now.Sub(h.since) < freshGrace {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 func (s *server) getWriter(nc net.Conn) *bufio.Writer {

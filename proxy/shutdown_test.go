@@ -236,7 +236,7 @@ func TestServe_StopAnswersWhatArrivesOnAConnectionJustAccepted(t *testing.T) {
 				write(t, c, "GET / HTTP/1.1\r\nHo")
 				// Older than the grace of a connection that has sent nothing: only the bytes
 				// already sent get the request served.
-				time.Sleep(freshGrace + 100*time.Millisecond)
+				time.Sleep(FreshGrace + 100*time.Millisecond)
 				stopped := make(chan error, 1)
 				go func() { stopped <- stop() }()
 				time.Sleep(100 * time.Millisecond)

@@ -7,17 +7,12 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"slipway.dev/slipway/proxy"
 )
 
-// Timings of Graceful.Stop.
-const (
-	// freshGrace is how long Stop waits for a connection that has sent nothing yet: an
-	// HTTP/1 client sends its request at once; a connection quiet for longer is idle (or
-	// HTTP/2, which Shutdown ends gracefully).
-	freshGrace = 500 * time.Millisecond
-	// stopPoll is how often Stop checks its connections.
-	stopPoll = 5 * time.Millisecond
-)
+// stopPoll is how often Graceful.Stop checks its connections.
+const stopPoll = 5 * time.Millisecond
 
 // Graceful serves an http.Server on a listening socket that may be shared with another
 // process (a restart in place), and stops it without dropping a request.
@@ -37,29 +32,17 @@ type Graceful struct {
 	mu       sync.Mutex
 	ln       net.Listener
 	stopping bool
-	served   chan struct{} // closed when Serve returned
-	conns    map[net.Conn]connState
-}
-
-// connState is a connection's last http.ConnState and when it entered it.
-type connState struct {
-	state http.ConnState
-	since time.Time
+	served   chan struct{}    // closed when Serve returned
+	conns    proxy.ConnStates // the server's connections
 }
 
 // NewGraceful returns srv ready to Serve and Stop. It sets srv.ConnState (calling the
 // hook srv had, if any).
 func NewGraceful(srv *http.Server) *Graceful {
-	g := &Graceful{srv: srv, served: make(chan struct{}), conns: map[net.Conn]connState{}}
+	g := &Graceful{srv: srv, served: make(chan struct{})}
 	prev := srv.ConnState
 	srv.ConnState = func(c net.Conn, st http.ConnState) {
-		g.mu.Lock()
-		if st == http.StateClosed || st == http.StateHijacked {
-			delete(g.conns, c)
-		} else {
-			g.conns[c] = connState{state: st, since: time.Now()}
-		}
-		g.mu.Unlock()
+		g.conns.Track(c, st)
 		if prev != nil {
 			prev(c, st)
 		}
@@ -113,7 +96,7 @@ func (g *Graceful) Stop(ctx context.Context) error {
 	g.srv.SetKeepAlivesEnabled(false)
 	t := time.NewTicker(stopPoll)
 	defer t.Stop()
-	for g.busy() {
+	for g.conns.Busy() {
 		select {
 		case <-ctx.Done():
 			_ = g.srv.Close()
@@ -126,23 +109,4 @@ func (g *Graceful) Stop(ctx context.Context) error {
 		return err
 	}
 	return nil
-}
-
-// busy reports whether a connection has a request in flight or was accepted less than
-// freshGrace ago without sending anything yet.
-func (g *Graceful) busy() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	now := time.Now()
-	for _, cs := range g.conns {
-		switch cs.state {
-		case http.StateActive:
-			return true
-		case http.StateNew:
-			if now.Sub(cs.since) < freshGrace {
-				return true
-			}
-		}
-	}
-	return false
 }
