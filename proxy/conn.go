@@ -42,6 +42,7 @@ type conn struct {
 
 	// The RawConn read loop (conn_raw.go).
 	rc      syscall.RawConn // nil: the ordinary loop only; set before serve starts
+	rw      rawWriter       // with rc: what a served request's answer is flushed into
 	stepf   func(uintptr) bool
 	exit    int   // why loop returned
 	exitErr error // with loopWoken: the read's error
@@ -270,7 +271,11 @@ func (c *conn) serveRequest(p *Proxy) (keep bool) {
 			body = c.buf[c.r : c.r+n]
 		}
 	}
-	c.bw = c.s.getWriter(c.nc)
+	if c.rc != nil {
+		c.bw = c.s.getWriter(&c.rw)
+	} else {
+		c.bw = c.s.getWriter(c.nc)
+	}
 	defer func() {
 		c.s.putWriter(c.bw)
 		c.bw = nil

@@ -1,7 +1,12 @@
 package proxy
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -81,4 +86,80 @@ func TestServe_SplitHeadAndLateBodyThenPlainRequests(t *testing.T) {
 			t.Fatalf("request %d after the split one: %q", i, body)
 		}
 	}
+}
+
+// A client that reads a large answer slowly: the proxy's writes to it fill the socket
+// buffers and must wait until the client reads again, losing and reordering nothing; the
+// connection then serves the next request as usual.
+func TestServe_SlowClientGetsTheWholeAnswer(t *testing.T) {
+	fastOnly(t)
+	const size = 4 << 20
+	payload := make([]byte, size)
+	_, _ = rand.NewChaCha8([32]byte{1}).Read(payload)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/big" {
+			w.Header().Set("Content-Length", fmt.Sprint(size))
+			_, _ = w.Write(payload)
+			return
+		}
+		_, _ = io.WriteString(w, "small")
+	})
+	_, px := fastProxy(t, Config{}, startBackend(t, h))
+	c, br := rawConn(t, px)
+	write(t, c, "GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
+	time.Sleep(200 * time.Millisecond) // the proxy fills the socket buffers meanwhile
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.New()
+	buf := make([]byte, 64<<10)
+	var got int64
+	for {
+		n, err := res.Body.Read(buf)
+		sum.Write(buf[:n])
+		got += int64(n)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", got, err)
+		}
+		if got < size/2 {
+			time.Sleep(time.Millisecond) // slowly for the first half
+		}
+	}
+	if want := sha256.Sum256(payload); got != size || !bytes.Equal(sum.Sum(nil), want[:]) {
+		t.Fatalf("got %d bytes (want %d), sha256 match %v", got, size, bytes.Equal(sum.Sum(nil), want[:]))
+	}
+	write(t, c, "GET /small HTTP/1.1\r\nHost: a\r\n\r\n")
+	if _, body := readResponse(t, br, http.MethodGet); body != "small" {
+		t.Fatalf("next request: %q", body)
+	}
+}
+
+// A client that goes away in the middle of a large answer: the proxy's write fails, the
+// connection ends, and the request is counted out of its backend.
+func TestServe_ClientGoneMidAnswer(t *testing.T) {
+	fastOnly(t)
+	chunk := bytes.Repeat([]byte("y"), 64<<10)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for i := 0; i < 1024; i++ { // 64 MiB at most, far more than the socket buffers
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+	p, px := fastProxy(t, Config{}, startBackend(t, h))
+	c, br := rawConn(t, px)
+	write(t, c, "GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
+	if _, err := http.ReadResponse(br, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the request at the backend", func() bool { return p.InFlight("b0") == 1 })
+	if err := c.(*net.TCPConn).SetLinger(0); err != nil { // close with a reset
+		t.Fatal(err)
+	}
+	c.Close()
+	waitFor(t, "the request counted out", func() bool { return p.InFlight("b0") == 0 })
 }

@@ -26,5 +26,10 @@ func rawConnOf(net.Conn) syscall.RawConn { return nil }
 // rawRead is never called (rawConnOf returns nil).
 func rawRead(uintptr, []byte) (int, bool, error) { return 0, false, errInLoop }
 
+// rawWriter is never used (rawConnOf returns nil).
+type rawWriter struct{ rc syscall.RawConn }
+
+func (*rawWriter) Write([]byte) (int, error) { return 0, errInLoop }
+
 // shutdownSocket does nothing (rawConnOf returns nil).
 func shutdownSocket(syscall.RawConn) {}

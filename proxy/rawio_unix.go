@@ -69,7 +69,7 @@ func alive(nc net.Conn) bool {
 // rest of the write to Read (the socket buffer was full).
 func (x *exchange) step(fd uintptr) bool {
 	for len(x.out) > 0 {
-		n, err := syscall.Write(int(fd), x.out)
+		n, err := sysWrite(fd, x.out)
 		if n > 0 {
 			x.out = x.out[n:]
 			x.wrote += n
@@ -120,7 +120,7 @@ func rawConnOf(nc net.Conn) syscall.RawConn {
 // there to read.
 func rawRead(fd uintptr, b []byte) (n int, wouldBlock bool, err error) {
 	for {
-		n, err := syscall.Read(int(fd), b)
+		n, err := sysRead(fd, b)
 		switch {
 		case errors.Is(err, syscall.EINTR):
 			continue
@@ -131,6 +131,49 @@ func rawRead(fd uintptr, b []byte) (n int, wouldBlock bool, err error) {
 		}
 		return n, false, nil
 	}
+}
+
+// rawWriter writes to a client connection inside a syscall.RawConn write of it, with
+// sysWrite: the bufio.Writer of a served request flushes into it.
+type rawWriter struct {
+	rc   syscall.RawConn
+	b    []byte // what Write has still to write
+	n    int    // of b, written
+	err  error
+	step func(uintptr) bool // w.write, bound once
+}
+
+func (w *rawWriter) Write(b []byte) (int, error) {
+	if w.step == nil {
+		w.step = w.write
+	}
+	w.b, w.n, w.err = b, 0, nil
+	err := w.rc.Write(w.step)
+	w.b = nil
+	if err == nil {
+		err = w.err
+	}
+	return w.n, err
+}
+
+// write is the RawConn.Write callback: false waits until the socket is writable again.
+func (w *rawWriter) write(fd uintptr) bool {
+	for w.n < len(w.b) {
+		n, err := sysWrite(fd, w.b[w.n:])
+		if n > 0 {
+			w.n += n
+		}
+		switch {
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case errors.Is(err, syscall.EAGAIN):
+			return false
+		case err != nil:
+			w.err = os.NewSyscallError("write", err)
+			return true
+		}
+	}
+	return true
 }
 
 // shutdownSocket shuts both directions of rc's socket down, even while another goroutine is

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -155,6 +156,7 @@ func (s *server) accept() error {
 			continue
 		}
 		c := &conn{s: s, nc: nc, accepted: time.Now(), rc: rawConnOf(nc)}
+		c.rw.rc = c.rc
 		s.track(c)
 		go c.serve()
 	}
@@ -322,7 +324,7 @@ func (s *server) handOver(nc net.Conn) bool {
 	return true
 }
 
-func (s *server) getWriter(nc net.Conn) *bufio.Writer {
+func (s *server) getWriter(nc io.Writer) *bufio.Writer {
 	if w, ok := s.writers.Get().(*bufio.Writer); ok {
 		w.Reset(nc)
 		return w
