@@ -94,7 +94,11 @@
 // RawConn read of it that spans requests, where readiness is kept between the callback's
 // calls, so after a response it waits for the next request without trying first
 // (conn_raw.go). Anything unusual (a head in several reads, a body to stream, a hand-off,
-// shutdown) leaves that read for the ordinary loop for one request.
+// shutdown) leaves that read for the ordinary loop for one request. On Linux those reads
+// and writes, and the write of the answer to the client (through the connection's RawConn
+// too), are raw system calls (sysio_linux.go): on a non-blocking socket they never sleep,
+// so the scheduler need not know of them, and a thread the kernel preempts inside one
+// keeps its P rather than losing it to the runtime's monitor.
 //
 // Differences from ServeHTTP that remain: a client that goes away while the backend
 // prepares its answer is noticed when the answer is written (net/http cancels the

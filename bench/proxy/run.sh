@@ -3,15 +3,17 @@
 # proxy (served by Proxy.Serve, and as "slipway-nethttp" by an http.Server with
 # Proxy.ServeHTTP, as before Serve existed), each doing the same 90/10 weighted split over
 # the same two backend listeners, all on 127.0.0.1 and all on this machine's cores (wrk
-# included). Each target is run RUNS times
-# (interleaved) and the best req/s is kept, with the proxy's CPU time per request in that run
-# (user+system of its whole process tree, from /proc). See docs/benchmarks.md, section "Proxy".
+# included). Each target is run RUNS times, interleaved (the order reversed every other run),
+# with the proxy's CPU time per request in each run (user+system of its whole process tree,
+# from /proc). The report gives each target's median and best over the runs, and slipway
+# against nginx run by run. See docs/benchmarks.md, section "Proxy".
 #
-#   bench/proxy/run.sh                      # defaults: wrk -t2 -c64 -d15s --latency, 2 runs
+#   bench/proxy/run.sh                      # defaults: wrk -t2 -c64 -d15s --latency, 5 runs
 #   DURATION=30s CONNS=128 bench/proxy/run.sh
 #   TARGETS="direct slipway" PROFILE=/tmp/slipway.cpu bench/proxy/run.sh
 #
-# Knobs (environment): THREADS, CONNS, DURATION, RUNS, WARMUP (seconds per target, 0 for
+# Knobs (environment): THREADS, CONNS, DURATION, RUNS, WARMUP (seconds per target before the
+# first run, 0 for none), RUN_WARMUP (seconds of unmeasured load right before each run, 0 for
 # none), TARGETS, BACKEND_PROCS and SLIPWAY_PROCS (GOMAXPROCS), NGINX_WORKERS,
 # HAPROXY_THREADS, PROFILE (CPU profile file for slipway's runner, written at the end), OUT
 # (markdown result file), BASE_PORT (ports BASE_PORT+1..BASE_PORT+6 are used).
@@ -22,8 +24,9 @@ NPROC=$(nproc)
 THREADS=${THREADS:-2}
 CONNS=${CONNS:-64}
 DURATION=${DURATION:-15s}
-RUNS=${RUNS:-2}
+RUNS=${RUNS:-5}
 WARMUP=${WARMUP:-3}
+RUN_WARMUP=${RUN_WARMUP:-2} # seconds of unmeasured load on a target right before each of its runs
 TARGETS=${TARGETS:-direct nginx haproxy slipway slipway-nethttp}
 BACKEND_PROCS=${BACKEND_PROCS:-$NPROC}
 SLIPWAY_PROCS=${SLIPWAY_PROCS:-$NPROC}
@@ -238,16 +241,23 @@ ms() {
 
 WRK="wrk -t$THREADS -c$CONNS -d$DURATION --latency"
 echo
-echo "command: $WRK <url>   (best of $RUNS runs per target, targets interleaved)"
+echo "command: $WRK <url>   ($RUNS runs per target, targets interleaved, order reversed every other run)"
 echo "machine: $NPROC cores, $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n1), kernel $(uname -r)"
 echo "GOMAXPROCS: backend $BACKEND_PROCS, slipway $SLIPWAY_PROCS; nginx worker_processes $NGINX_WORKERS; haproxy nbthread $HAPROXY_THREADS"
 
-declare -A RPS P50 P99 ERRS CPU
 if ((WARMUP > 0)); then
 	for t in $TARGETS; do wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" "$(url_of "$t")" >/dev/null; done
 fi
+# Every run of every target: run target req/s p50(ms) p99(ms) errors cpu(µs/req).
+RESULTS=$WORK/runs.tsv
+: >"$RESULTS"
 for run in $(seq "$RUNS"); do
-	for t in $TARGETS; do
+	order=$TARGETS
+	((run % 2 == 0)) && order=$(tr ' ' '\n' <<<"$TARGETS" | tac | tr '\n' ' ')
+	for t in $order; do
+		# A short unmeasured run first, so that what the previous target left behind (the
+		# backend's connections and goroutines, caches) weighs on neither.
+		((RUN_WARMUP > 0)) && wrk -t"$THREADS" -c"$CONNS" -d"${RUN_WARMUP}s" "$(url_of "$t")" >/dev/null
 		c0=0
 		[[ -n ${TPID[$t]:-} ]] && c0=$(cpu_ticks "${TPID[$t]}")
 		out=$($WRK "$(url_of "$t")")
@@ -262,26 +272,63 @@ for run in $(seq "$RUNS"); do
 		p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
 		errs=$(awk '/Non-2xx/ {n += $NF} /Socket errors/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}' <<<"$out")
 		printf "run %d %-15s %10s req/s  p50 %8s  p99 %8s  errors %s  proxy CPU %s us/req\n" "$run" "$t" "$rps" "$p50" "$p99" "$errs" "$cpu"
-		if [[ -z ${RPS[$t]:-} ]] || awk -v a="$rps" -v b="${RPS[$t]}" 'BEGIN {exit !(a > b)}'; then
-			RPS[$t]=$rps P50[$t]=$(ms "$p50") P99[$t]=$(ms "$p99") ERRS[$t]=$errs CPU[$t]=$cpu
-		fi
+		printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$run" "$t" "$rps" "$(ms "$p50")" "$(ms "$p99")" "$errs" "$cpu" >>"$RESULTS"
 	done
 done
 
 # --- report ------------------------------------------------------------------------------
-direct=${RPS[direct]:-}
+# The table gives each target's median over the runs (req/s, p50, p99 and CPU each on their
+# own; errors summed), and its best req/s. Below it, slipway against nginx run by run: the
+# two ran back to back in each run, so the ratio of the pair cancels most of the machine's
+# drift between runs.
+report() {
+	awk -F'\t' -v targets="$TARGETS" -v runs="$RUNS" '
+	function median(list,    a, n, i, j, t) {
+		n = split(list, a, " ")
+		for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+		if (n == 0) return "-"
+		return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
+	}
+	{
+		rps[$2] = rps[$2] " " $3; p50[$2] = p50[$2] " " $4; p99[$2] = p99[$2] " " $5
+		errs[$2] += $6; if ($7 != "-") cpu[$2] = cpu[$2] " " $7
+		if ($3 + 0 > best[$2] + 0) best[$2] = $3
+		R[$1, $2] = $3; P[$1, $2] = $5
+	}
+	END {
+		nt = split(targets, ts, " ")
+		direct = ("direct" in rps) ? median(rps["direct"]) : ""
+		print "| target | req/s (median) | req/s (best) | vs direct | p50 (ms) | p99 (ms) | errors | proxy CPU (µs/req) |"
+		print "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+		for (i = 1; i <= nt; i++) {
+			t = ts[i]; m = median(rps[t])
+			rel = direct != "" ? sprintf("%.2fx", m / direct) : "-"
+			c = (t in cpu) ? sprintf("%.1f", median(cpu[t])) : "-"
+			printf "| %s | %.0f | %.0f | %s | %.2f | %.2f | %d | %s |\n", t, m, best[t], rel, median(p50[t]), median(p99[t]), errs[t], c
+		}
+		if (!("slipway" in rps) || !("nginx" in rps)) exit
+		print ""
+		print "slipway against nginx, run by run (req/s, p99):"
+		print ""
+		print "| run | nginx | slipway | req/s slipway / nginx | p99 no worse |"
+		print "| --- | --- | --- | ---: | --- |"
+		wins = 0; p99ok = 0; ratios = ""
+		for (r = 1; r <= runs; r++) {
+			q = R[r, "slipway"] / R[r, "nginx"]; ratios = ratios " " q
+			if (q >= 1) wins++
+			ok = P[r, "slipway"] <= P[r, "nginx"]; if (ok) p99ok++
+			printf "| %d | %.0f, %.2f ms | %.0f, %.2f ms | %.3fx | %s |\n", r, R[r, "nginx"], P[r, "nginx"], R[r, "slipway"], P[r, "slipway"], q, ok ? "yes" : "no"
+		}
+		print ""
+		printf "slipway / nginx: median %.2fx; slipway served at least as many req/s in %d of %d runs, with a p99 no worse in %d of %d.\n", median(ratios), wins, runs, p99ok, runs
+	}' "$RESULTS"
+}
 {
-	echo "Command: \`$WRK http://127.0.0.1:PORT/\`, best of $RUNS runs per target."
+	echo "Command: \`$WRK http://127.0.0.1:PORT/\`, $RUNS runs per target (interleaved)."
 	echo "Machine: $NPROC cores ($(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n1)), Linux $(uname -r);"
 	echo "GOMAXPROCS backend $BACKEND_PROCS, slipway $SLIPWAY_PROCS; nginx worker_processes $NGINX_WORKERS; HAProxy nbthread $HAPROXY_THREADS."
 	echo
-	echo "| target | req/s | vs direct | p50 (ms) | p99 (ms) | errors | proxy CPU (µs/req) |"
-	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
-	for t in $TARGETS; do
-		rel=-
-		[[ -n $direct ]] && rel=$(awk -v a="${RPS[$t]}" -v b="$direct" 'BEGIN {printf "%.2fx", a / b}')
-		printf "| %s | %.0f | %s | %s | %s | %s | %s |\n" "$t" "${RPS[$t]}" "$rel" "${P50[$t]}" "${P99[$t]}" "${ERRS[$t]}" "${CPU[$t]}"
-	done
+	report
 } >"$OUT"
 echo
 cat "$OUT"
