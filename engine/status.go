@@ -102,11 +102,7 @@ func splitString(s slipway.Split) string {
 // Status reports an app's stable revision, its latest rollout, its live instances and any
 // drift between declared and live state.
 func (e *Engine) Status(ctx context.Context, app string) (slipway.AppStatus, error) {
-	st, err := e.cfg.Store.App(ctx, app)
-	if err != nil {
-		return slipway.AppStatus{}, err
-	}
-	latest, err := latestRollout(ctx, e.cfg.Store, app)
+	st, latest, err := appAndRollout(ctx, e.cfg.Store, app)
 	if err != nil {
 		return slipway.AppStatus{}, err
 	}
@@ -160,4 +156,27 @@ func (e *Engine) Status(ctx context.Context, app string) (slipway.AppStatus, err
 	}
 	sort.Slice(s.Live, func(i, j int) bool { return s.Live[i].Revision < s.Live[j].Revision })
 	return s, nil
+}
+
+// appAndRollout reads an app and its latest rollout as one commit left them. The two are
+// separate reads, and a transition commits both (a promotion's or rollback's end moves the
+// stable revision and completes the rollout together), so the app is read again after the
+// rollout: when its version moved in between, both are read again.
+func appAndRollout(ctx context.Context, s slipway.StateReader, app string) (slipway.AppState, *slipway.Rollout, error) {
+	st, err := s.App(ctx, app)
+	for range 10 { // a transition commits every few ms at most: ten reads are plenty
+		if err != nil {
+			return slipway.AppState{}, nil, err
+		}
+		latest, err := latestRollout(ctx, s, app)
+		if err != nil {
+			return slipway.AppState{}, nil, err
+		}
+		again, err := s.App(ctx, app)
+		if err == nil && again.Version == st.Version {
+			return st, latest, nil
+		}
+		st = again
+	}
+	return slipway.AppState{}, nil, slipway.Errorf(slipway.ECONFLICT, "app %s changed while its status was read; try again", app)
 }

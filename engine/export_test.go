@@ -1,0 +1,4 @@
+package engine
+
+// AppAndRollout is appAndRollout, for the tests of package engine_test.
+var AppAndRollout = appAndRollout
