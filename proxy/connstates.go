@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"sync"
@@ -13,6 +14,9 @@ import (
 // otherwise be lost. A connection quiet for longer is idle (or HTTP/2, which net/http's
 // Shutdown ends gracefully).
 const FreshGrace = 500 * time.Millisecond
+
+// quietPoll is how often Quiet checks the connections.
+const quietPoll = 5 * time.Millisecond
 
 // ConnStates follows an http.Server's connections (Track is its ConnState hook), so that a
 // stop can wait until none is Busy before calling Shutdown: Shutdown alone drops a request
@@ -59,4 +63,21 @@ func (t *ConnStates) Busy() bool {
 		}
 	}
 	return false
+}
+
+// Quiet waits until no connection is Busy. It returns ctx's error if ctx ends first.
+func (t *ConnStates) Quiet(ctx context.Context) error {
+	if !t.Busy() {
+		return nil
+	}
+	tick := time.NewTicker(quietPoll)
+	defer tick.Stop()
+	for t.Busy() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return nil
 }

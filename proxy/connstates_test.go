@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"testing"
@@ -40,5 +41,37 @@ func TestConnStates_Busy(t *testing.T) {
 	}
 	if cs.Busy() {
 		t.Error("a connection new for FreshGrace without a request: busy")
+	}
+}
+
+func TestConnStates_Quiet(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	var cs ConnStates
+	if err := cs.Quiet(context.Background()); err != nil {
+		t.Fatalf("no connection: %v", err)
+	}
+	cs.Track(a, http.StateActive)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if err := cs.Quiet(ctx); err != context.DeadlineExceeded {
+		t.Fatalf("a request in flight until ctx ends: %v, want the deadline", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cs.Quiet(context.Background()) }()
+	select {
+	case err := <-done:
+		t.Fatalf("returned with a request in flight: %v", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	cs.Track(a, http.StateIdle)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("still waiting after the request ended")
 	}
 }

@@ -24,8 +24,6 @@ const (
 	idleTimeout = 2 * time.Minute
 	// defaultGrace is Config.ShutdownGrace's default.
 	defaultGrace = 30 * time.Second
-	// quietPoll is how often shutdown checks the handed-off connections.
-	quietPoll = 5 * time.Millisecond
 	// abandonAfter is how long shutdown still waits for the connection goroutines once the
 	// grace period is over and every connection is closed. One still waiting then waits
 	// for a backend's answer; it ends when that comes, and Serve returns without it.
@@ -238,16 +236,7 @@ func (s *server) drain(ctx context.Context) bool {
 	case <-ctx.Done():
 		return false
 	}
-	t := time.NewTicker(quietPoll)
-	defer t.Stop()
-	for s.handed.Busy() {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-t.C:
-		}
-	}
-	return true
+	return s.handed.Quiet(ctx) == nil
 }
 
 // States of a connection of the fast path (conn.state), for shutdown.

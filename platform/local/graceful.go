@@ -6,13 +6,9 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"time"
 
 	"slipway.dev/slipway/proxy"
 )
-
-// stopPoll is how often Graceful.Stop checks its connections.
-const stopPoll = 5 * time.Millisecond
 
 // Graceful serves an http.Server on a listening socket that may be shared with another
 // process (a restart in place), and stops it without dropping a request.
@@ -94,15 +90,9 @@ func (g *Graceful) Stop(ctx context.Context) error {
 		}
 	}
 	g.srv.SetKeepAlivesEnabled(false)
-	t := time.NewTicker(stopPoll)
-	defer t.Stop()
-	for g.conns.Busy() {
-		select {
-		case <-ctx.Done():
-			_ = g.srv.Close()
-			return ctx.Err()
-		case <-t.C:
-		}
+	if err := g.conns.Quiet(ctx); err != nil {
+		_ = g.srv.Close()
+		return err
 	}
 	if err := g.srv.Shutdown(ctx); err != nil {
 		_ = g.srv.Close()
