@@ -106,20 +106,9 @@ func (c *Client) StreamEvents(ctx context.Context, f slipway.EventFilter, fn fun
 // meanwhile), that is a broken connection too: with SetReconnect the same event is
 // delivered again once the stream is back.
 func (c *Client) FollowEvents(ctx context.Context, f slipway.EventFilter, fn func(slipway.Event) error, resync func() error) error {
-	return c.follow(ctx, "event stream", resync, func(ctx context.Context, up func() error) error {
-		path := "/api/v1/events/stream?" + filterQuery(f, false).Encode()
-		resp, err := c.openStream(ctx, path, "")
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		defer resp.Body.Close()
-		if err := up(); err != nil {
-			return err
-		}
-		err = readStream(resp.Body, func(e slipway.Event) error {
+	open := func() (string, string) { return "/api/v1/events/stream?" + filterQuery(f, false).Encode(), "" }
+	return c.follow(ctx, "event stream", resync, open, func(resp *http.Response) error {
+		err := readStream(resp.Body, func(e slipway.Event) error {
 			if e.Seq <= f.After {
 				return nil // delivered before the break
 			}
@@ -134,14 +123,14 @@ func (c *Client) FollowEvents(ctx context.Context, f slipway.EventFilter, fn fun
 }
 
 // follow keeps one stream going across connections until ctx ends (nil) or it fails for
-// good. connect makes one connection from where the stream has got to and reads it until it
-// ends; it calls up once the server has answered 200, before reading. When connect fails
-// with a Transient error after the stream was up once, or after the server answered any
+// good. Each connection asks for the path and Last-Event-ID open returns (where the stream
+// has got to) and, once the server has answered 200, read reads it until it ends. When a
+// connection fails with a Transient error after the stream was up once, or after the server answered any
 // request of the client (a command that read some state, then opens its stream, meets a
 // server that went away in between, not a wrong address), and SetReconnect allows it,
 // follow waits (backoff) and connects again, telling Reconnect.Lost and Back, and calling
 // resync once it is back.
-func (c *Client) follow(ctx context.Context, what string, resync func() error, connect func(ctx context.Context, up func() error) error) error {
+func (c *Client) follow(ctx context.Context, what string, resync func() error, open func() (path, lastID string), read func(*http.Response) error) error {
 	var (
 		wasUp  bool
 		lostAt time.Time // zero while connected
@@ -162,8 +151,23 @@ func (c *Client) follow(ctx context.Context, what string, resync func() error, c
 		}
 		return nil
 	}
+	connect := func() error {
+		path, lastID := open()
+		resp, err := c.openStream(ctx, path, lastID)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		defer resp.Body.Close()
+		if err := up(); err != nil {
+			return err
+		}
+		return read(resp)
+	}
 	for {
-		err := connect(ctx, up)
+		err := connect()
 		if err == nil || r == nil || !(wasUp || c.reached.Load()) || !Transient(err) || ctx.Err() != nil {
 			return err
 		}

@@ -368,18 +368,8 @@ func (c *Client) Logs(ctx context.Context, app, revision string, tail int, follo
 		return nil
 	}
 	cursor := ""
-	return c.follow(ctx, "log stream", nil, func(ctx context.Context, up func() error) error {
-		resp, err := c.openStream(ctx, path, cursor)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		defer resp.Body.Close()
-		if err := up(); err != nil {
-			return err
-		}
+	open := func() (string, string) { return path, cursor }
+	return c.follow(ctx, "log stream", nil, open, func(resp *http.Response) error {
 		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
 			// A server that streams logs only as text: follow it without resume.
 			if _, err := io.Copy(out, resp.Body); err != nil && ctx.Err() == nil {
@@ -387,7 +377,7 @@ func (c *Client) Logs(ctx context.Context, app, revision string, tail int, follo
 			}
 			return nil
 		}
-		err = readLogStream(resp.Body, func(lines []byte, id string) error {
+		err := readLogStream(resp.Body, func(lines []byte, id string) error {
 			if _, err := out.Write(lines); err != nil {
 				return err
 			}
