@@ -68,26 +68,19 @@ func alive(nc net.Conn) bool {
 // the answer is readable, and then reads it. Reporting true with out not empty leaves the
 // rest of the write to Read (the socket buffer was full).
 func (x *exchange) step(fd uintptr) bool {
-	for len(x.out) > 0 {
-		n, err := sysWrite(fd, x.out)
-		if n > 0 {
-			x.out = x.out[n:]
-			x.wrote += n
-		}
+	if len(x.out) > 0 {
+		n, wouldBlock, err := rawWrite(fd, x.out)
+		x.out, x.wrote = x.out[n:], x.wrote+n
 		switch {
-		case errors.Is(err, syscall.EINTR):
-			continue
-		case errors.Is(err, syscall.EAGAIN):
-			return true
 		case err != nil:
-			x.werr = x.opError("write", os.NewSyscallError("write", err))
-			x.out = nil
+			x.werr, x.out = x.opError("write", err), nil
 			return true
-		case len(x.out) == 0:
-			// The answer cannot have come before the request: wait for it rather than
-			// try a read that would find nothing.
-			return false
+		case wouldBlock:
+			return true
 		}
+		// The answer cannot have come before the request: wait for it rather than try a
+		// read that would find nothing.
+		return false
 	}
 	n, wouldBlock, err := rawRead(fd, x.p)
 	switch {
@@ -158,22 +151,30 @@ func (w *rawWriter) Write(b []byte) (int, error) {
 
 // write is the RawConn.Write callback: false waits until the socket is writable again.
 func (w *rawWriter) write(fd uintptr) bool {
-	for w.n < len(w.b) {
-		n, err := sysWrite(fd, w.b[w.n:])
-		if n > 0 {
-			w.n += n
-		}
+	n, wouldBlock, err := rawWrite(fd, w.b[w.n:])
+	w.n += n
+	if err != nil {
+		w.err = err
+		return true
+	}
+	return !wouldBlock
+}
+
+// rawWrite writes b to fd, a non-blocking socket, until all of it is written or the socket
+// buffer is full (wouldBlock); n is what was written either way.
+func rawWrite(fd uintptr, b []byte) (n int, wouldBlock bool, err error) {
+	for n < len(b) {
+		m, err := sysWrite(fd, b[n:])
+		n += m
 		switch {
 		case errors.Is(err, syscall.EINTR):
-			continue
 		case errors.Is(err, syscall.EAGAIN):
-			return false
+			return n, true, nil
 		case err != nil:
-			w.err = os.NewSyscallError("write", err)
-			return true
+			return n, false, os.NewSyscallError("write", err)
 		}
 	}
-	return true
+	return n, false, nil
 }
 
 // shutdownSocket shuts both directions of rc's socket down, even while another goroutine is

@@ -12,23 +12,17 @@ import (
 // the monitor itself stays asleep. On a machine whose cores the proxy shares with its
 // clients and backends, that saves several per cent of the CPU each request costs (see
 // docs/benchmarks.md, section "Proxy").
-func sysRead(fd uintptr, b []byte) (int, error) {
-	if len(b) == 0 {
-		return 0, nil
-	}
-	n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
-}
+func sysRead(fd uintptr, b []byte) (int, error) { return rawSyscall(syscall.SYS_READ, fd, b) }
 
 // sysWrite is write(2) on a non-blocking socket, made as sysRead is.
-func sysWrite(fd uintptr, b []byte) (int, error) {
+func sysWrite(fd uintptr, b []byte) (int, error) { return rawSyscall(syscall.SYS_WRITE, fd, b) }
+
+// rawSyscall makes the read or write trap on fd with b.
+func rawSyscall(trap, fd uintptr, b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	n, _, e := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 	if e != 0 {
 		return 0, e
 	}
