@@ -96,6 +96,26 @@ func (n *notices) reasons() []error {
 	return append([]error(nil), n.why...)
 }
 
+// idleClient returns a client of url that reconnects (for a minute at most) and takes a
+// connection silent for idle as broken, and the notices of its breaks.
+func idleClient(url string, idle time.Duration) (*httpapi.Client, *notices) {
+	c := httpapi.NewClient(url, nil)
+	n := &notices{}
+	r := n.reconnect(time.Minute)
+	r.Idle = idle
+	c.SetReconnect(r)
+	return c, n
+}
+
+// eventSilencer serves svc's API, with a heartbeat every 50 ms, behind a silencer of its
+// event stream.
+func eventSilencer(svc *apitest.Service) *silencer {
+	return newSilencer(httpapi.NewServer(httpapi.Config{
+		Deployer: svc, Operator: svc, Status: svc, State: svc,
+		EventPoll: apitest.EventPoll, Heartbeat: 50 * time.Millisecond,
+	}), "/events/stream")
+}
+
 // wantSilence checks that the one break a stream was told of was its silence.
 func wantSilence(t *testing.T, n *notices, idle time.Duration) {
 	t.Helper()
@@ -109,17 +129,10 @@ func TestClient_FollowEventsReconnectsASilentConnection(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	const idle = 500 * time.Millisecond
 	svc := apitest.NewService()
-	sil := newSilencer(httpapi.NewServer(httpapi.Config{
-		Deployer: svc, Operator: svc, Status: svc, State: svc,
-		EventPoll: apitest.EventPoll, Heartbeat: 50 * time.Millisecond,
-	}), "/events/stream")
+	sil := eventSilencer(svc)
 	srv := httptest.NewServer(sil)
 	defer srv.Close()
-	c := httpapi.NewClient(srv.URL, nil)
-	var n notices
-	r := n.reconnect(time.Minute)
-	r.Idle = idle
-	c.SetReconnect(r)
+	c, n := idleClient(srv.URL, idle)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -156,7 +169,7 @@ func TestClient_FollowEventsReconnectsASilentConnection(t *testing.T) {
 	if !reflect.DeepEqual(got.list(), want) {
 		t.Errorf("delivered %v, want each of %v once, in order", got.list(), want)
 	}
-	wantSilence(t, &n, idle)
+	wantSilence(t, n, idle)
 	if s, r := sil.streams.Load(), resyncs.Load(); s != 2 || r != 1 {
 		t.Errorf("%d connections and %d resyncs, want 2 and 1: one reconnect, none on the live connection", s, r)
 	}
@@ -167,17 +180,10 @@ func TestClient_StreamKeptUpByHeartbeats(t *testing.T) {
 	const idle = 500 * time.Millisecond
 	svc := apitest.NewService()
 	// The silencer counts the heartbeats; only a second stream would go through untouched.
-	sil := newSilencer(httpapi.NewServer(httpapi.Config{
-		Deployer: svc, Operator: svc, Status: svc, State: svc,
-		EventPoll: apitest.EventPoll, Heartbeat: 50 * time.Millisecond,
-	}), "/events/stream")
+	sil := eventSilencer(svc)
 	srv := httptest.NewServer(sil)
 	defer srv.Close()
-	c := httpapi.NewClient(srv.URL, nil)
-	var n notices
-	r := n.reconnect(time.Minute)
-	r.Idle = idle
-	c.SetReconnect(r)
+	c, n := idleClient(srv.URL, idle)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -237,11 +243,7 @@ func TestClient_StreamReconnectsAServerThatDoesNotAnswer(t *testing.T) {
 	}}
 	srv := httptest.NewServer(s)
 	defer srv.Close()
-	c := httpapi.NewClient(srv.URL, nil)
-	var n notices
-	r := n.reconnect(time.Minute)
-	r.Idle = idle
-	c.SetReconnect(r)
+	c, n := idleClient(srv.URL, idle)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var got seqs
@@ -261,7 +263,7 @@ func TestClient_StreamReconnectsAServerThatDoesNotAnswer(t *testing.T) {
 	if a := s.asked(); !reflect.DeepEqual(a, []int64{0, 2, 2}) {
 		t.Errorf("connections asked for events after %v, want 0, then 2 twice (the silent answer given up)", a)
 	}
-	wantSilence(t, &n, idle)
+	wantSilence(t, n, idle)
 }
 
 func TestLogs_FollowReconnectsASilentConnection(t *testing.T) {
@@ -279,11 +281,7 @@ func TestLogs_FollowReconnectsASilentConnection(t *testing.T) {
 	}), "/logs")
 	srv := httptest.NewServer(sil)
 	defer srv.Close()
-	c := httpapi.NewClient(srv.URL, nil)
-	var n notices
-	r := n.reconnect(time.Minute)
-	r.Idle = idle
-	c.SetReconnect(r)
+	c, n := idleClient(srv.URL, idle)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out := &apitest.Buffer{}
@@ -315,7 +313,7 @@ func TestLogs_FollowReconnectsASilentConnection(t *testing.T) {
 	if out.String() != want {
 		t.Errorf("followed logs:\n%s\nwant every line once, in order:\n%s", out.String(), want)
 	}
-	wantSilence(t, &n, idle)
+	wantSilence(t, n, idle)
 	if s := sil.streams.Load(); s != 2 {
 		t.Errorf("%d connections, want 2: one reconnect, none on the live connection", s)
 	}
@@ -341,11 +339,7 @@ func TestLogs_PlainTextFollowIsNotTakenAsSilent(t *testing.T) {
 		fmt.Fprint(w, "abc-0 | a2\n")
 	}))
 	defer srv.Close()
-	c := httpapi.NewClient(srv.URL, nil)
-	var n notices
-	r := n.reconnect(time.Minute)
-	r.Idle = idle
-	c.SetReconnect(r)
+	c, n := idleClient(srv.URL, idle)
 	out := &apitest.Buffer{}
 	if err := c.Logs(context.Background(), "web", "", 10, true, out); err != nil {
 		t.Fatalf("Logs: %v", err)

@@ -14,24 +14,21 @@ import (
 	"time"
 )
 
-// stoppable serves p on ln by ServeWith until stop is called; stop returns ServeWith's
-// result. It stops at cleanup too.
-func stoppable(tb testing.TB, p *Proxy, ln net.Listener) (stop func() error) {
+// stoppable serves ln with p until stop, which begins the stop and returns the channel
+// ServeWith's result arrives on.
+func stoppable(tb testing.TB, p *Proxy, ln net.Listener) (stop func() <-chan error) {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ServeWith(ctx, ln, func() *Proxy { return p }, false) }()
-	var once sync.Once
 	var err error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			err = <-done
-		})
-		return err
+	finished := make(chan struct{})
+	go func() { err = ServeWith(ctx, ln, func() *Proxy { return p }, false); close(finished) }()
+	tb.Cleanup(func() { cancel(); <-finished })
+	return func() <-chan error {
+		cancel()
+		out := make(chan error, 1)
+		go func() { <-finished; out <- err }()
+		return out
 	}
-	tb.Cleanup(func() { _ = stop() })
-	return stop
 }
 
 // oneBackend returns a proxy whose one revision has one backend at addr.
@@ -129,7 +126,7 @@ func TestServe_StopOnASharedSocketDropsNothing(t *testing.T) {
 				t.Errorf("after the stop: %q %v; want the next server to answer", body, err)
 			}
 			c.CloseIdleConnections()
-			if err := stopNext(); err != nil {
+			if err := <-stopNext(); err != nil {
 				t.Errorf("ServeWith of the next server: %v", err)
 			}
 		})
@@ -139,7 +136,7 @@ func TestServe_StopOnASharedSocketDropsNothing(t *testing.T) {
 // sharedLoad sends requests to url from clients on new connections each time and on
 // kept-alive ones, as fast as they can, stops the old server (stopOld) in the middle, and
 // requires every request to be answered, by both servers between them.
-func sharedLoad(t *testing.T, url string, stopOld func() error) {
+func sharedLoad(t *testing.T, url string, stopOld func() <-chan error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var (
@@ -171,7 +168,7 @@ func sharedLoad(t *testing.T, url string, stopOld func() error) {
 		})
 	}
 	time.Sleep(300 * time.Millisecond) // load on both servers
-	if err := stopOld(); err != nil {
+	if err := <-stopOld(); err != nil {
 		t.Errorf("ServeWith of the stopped server: %v, want nil", err)
 	}
 	time.Sleep(300 * time.Millisecond) // load on the one left
@@ -215,8 +212,7 @@ func TestServe_StopAnswersWhatArrivesOnAConnectionJustAccepted(t *testing.T) {
 				stop := stoppable(t, p, ln)
 				c, br := rawConn(t, ln.Addr().String())
 				ln.waitAccept(t)
-				stopped := make(chan error, 1)
-				go func() { stopped <- stop() }()
+				stopped := stop()
 				time.Sleep(100 * time.Millisecond) // the client is slow to send
 				write(t, c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 				if res, body := readResponse(t, br, http.MethodGet); res.StatusCode != http.StatusOK || body != "stable" || !res.Close {
@@ -237,8 +233,7 @@ func TestServe_StopAnswersWhatArrivesOnAConnectionJustAccepted(t *testing.T) {
 				// Older than the grace of a connection that has sent nothing: only the bytes
 				// already sent get the request served.
 				time.Sleep(FreshGrace + 100*time.Millisecond)
-				stopped := make(chan error, 1)
-				go func() { stopped <- stop() }()
+				stopped := stop()
 				time.Sleep(100 * time.Millisecond)
 				write(t, c, "st: a\r\n\r\n")
 				if res, body := readResponse(t, br, http.MethodGet); res.StatusCode != http.StatusOK || body != "stable" || !res.Close {
@@ -256,8 +251,7 @@ func TestServe_StopAnswersWhatArrivesOnAConnectionJustAccepted(t *testing.T) {
 				stop := stoppable(t, q, ln)
 				_, br := rawConn(t, ln.Addr().String())
 				ln.waitAccept(t)
-				stopped := make(chan error, 1)
-				go func() { stopped <- stop() }()
+				stopped := stop()
 				select {
 				case err := <-stopped:
 					if err != nil {
@@ -285,8 +279,7 @@ func TestServe_StopLetsAHandedOffRequestFinish(t *testing.T) {
 	c, br := rawConn(t, ln.Addr().String())
 	write(t, c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 	waitFor(t, "the held request", func() bool { return p.InFlight("b") == 1 })
-	stopped := make(chan error, 1)
-	go func() { stopped <- stop() }()
+	stopped := stop()
 	time.Sleep(100 * time.Millisecond) // a stop that would not wait returns meanwhile
 	select {
 	case err := <-stopped:
@@ -315,8 +308,7 @@ func TestServe_StopGivesUpAfterTheGracePeriod(t *testing.T) {
 			c, br := rawConn(t, ln.Addr().String())
 			write(t, c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 			waitFor(t, "the held request", func() bool { return p.InFlight("b") == 1 })
-			stopped := make(chan error, 1)
-			go func() { stopped <- stop() }()
+			stopped := stop()
 			select {
 			case err := <-stopped:
 				if err != nil {
