@@ -3,8 +3,6 @@ package proxy
 import (
 	"bufio"
 	"context"
-	"crypto/sha1"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/slipwaytest"
 )
 
 func TestProxy_StreamsServerSentEvents(t *testing.T) {
@@ -99,29 +98,9 @@ func TestProxy_StreamsBodyOfKnownLength(t *testing.T) {
 	}
 }
 
-// wsEcho completes a WebSocket handshake by hand, then echoes raw bytes.
-func wsEcho(w http.ResponseWriter, r *http.Request) {
-	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-		http.Error(w, "want upgrade", http.StatusBadRequest)
-		return
-	}
-	sum := sha1.Sum([]byte(r.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	conn, brw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		return
-	}
-	defer conn.Close()
-	fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-		base64.StdEncoding.EncodeToString(sum[:]))
-	if err := brw.Flush(); err != nil {
-		return
-	}
-	_, _ = io.Copy(conn, brw)
-}
-
 func TestProxy_WebSocketPassesThrough(t *testing.T) {
 	p, url := newProxy(t, Config{})
-	mustUpdate(t, p, Table{Split: weights("stable", 100), Backends: map[string][]Backend{"stable": {{ID: "s1", Addr: startBackend(t, http.HandlerFunc(wsEcho))}}}})
+	mustUpdate(t, p, Table{Split: weights("stable", 100), Backends: map[string][]Backend{"stable": {{ID: "s1", Addr: startBackend(t, http.HandlerFunc(slipwaytest.WebSocketEcho))}}}})
 
 	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
 	if err != nil {

@@ -1,6 +1,6 @@
 // Package slipwaytest holds what every slipway package's tests share: the conformance suite
 // each Platform implementation runs (TestPlatform), a fake clock (Clock) and builders for
-// test values (Revision). It is an ordinary package so that any package's tests can import
+// test values (Revision), and a WebSocket echo handler for proxy tests (WebSocketEcho). It is an ordinary package so that any package's tests can import
 // it; no production code does.
 //
 // Start reading at TestPlatform (platform.go).

@@ -3,8 +3,6 @@ package local_test
 import (
 	"bufio"
 	"context"
-	"crypto/sha1"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -12,42 +10,26 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/platform/local"
+	"slipway.dev/slipway/slipwaytest"
 )
 
 // wsEchoEnv, set, makes the test binary a WebSocket echo server on 127.0.0.1:$PORT (an
 // instance the platform runs) instead of running the tests.
 const wsEchoEnv = "SLIPWAY_TEST_WEBSOCKET_ECHO"
 
-// serveWebSocketEcho completes WebSocket handshakes by hand, then echoes raw bytes, until
-// SIGTERM; it returns the exit code.
+// serveWebSocketEcho serves slipwaytest.WebSocketEcho until SIGTERM; it returns the exit
+// code.
 func serveWebSocketEcho() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	srv := &http.Server{Addr: "127.0.0.1:" + os.Getenv("PORT"), ReadHeaderTimeout: 5 * time.Second,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-				http.Error(w, "want a WebSocket upgrade", http.StatusBadRequest)
-				return
-			}
-			sum := sha1.Sum([]byte(r.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-			conn, brw, err := http.NewResponseController(w).Hijack()
-			if err != nil {
-				return
-			}
-			defer conn.Close()
-			fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-				base64.StdEncoding.EncodeToString(sum[:]))
-			if brw.Flush() == nil {
-				_, _ = io.Copy(conn, brw)
-			}
-		})}
+		Handler: http.HandlerFunc(slipwaytest.WebSocketEcho)}
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()
