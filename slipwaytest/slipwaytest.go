@@ -1,7 +1,7 @@
 // Package slipwaytest holds what every slipway package's tests share: the conformance suite
-// each Platform implementation runs (TestPlatform), a fake clock (Clock) and builders for
-// test values (Revision), and a WebSocket echo handler for proxy tests (WebSocketEcho). It is an ordinary package so that any package's tests can import
-// it; no production code does.
+// each Platform implementation runs (TestPlatform), a fake clock (Clock), builders for test
+// values (Revision) and a WebSocket echo handler for proxy tests (WebSocketEcho). It is an
+// ordinary package so that any package's tests can import it; no production code does.
 //
 // Start reading at TestPlatform (platform.go).
 package slipwaytest
