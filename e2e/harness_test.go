@@ -42,9 +42,13 @@ func TestMain(m *testing.M) {
 
 // cluster is one slipway server on the local platform, and the CLI pointed at it.
 type cluster struct {
-	t      *testing.T
-	data   string
-	dir    string
+	t    *testing.T
+	data string
+	dir  string
+	// listen is the address the server listens on; empty: a free port of its own choice. A
+	// server killed and started again must be found where it was.
+	listen string
+	flags  []string // more server flags, for every start
 	server string
 	srv    *exec.Cmd
 	done   chan error
@@ -60,8 +64,12 @@ func newCluster(t *testing.T) *cluster {
 
 func (c *cluster) start(extra ...string) {
 	c.t.Helper()
-	args := append([]string{"server", "--platform", "local", "--data", c.data, "--listen", "127.0.0.1:0",
-		"--poll", "50ms", "--log-level", "warn"}, extra...)
+	listen := c.listen
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	args := []string{"server", "--platform", "local", "--data", c.data, "--listen", listen, "--poll", "50ms", "--log-level", "warn"}
+	args = append(append(args, c.flags...), extra...)
 	cmd := exec.Command(bin, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

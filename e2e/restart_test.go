@@ -71,6 +71,33 @@ func (c *cluster) restartInPlace() (oldPID, newPID int) {
 	return oldPID, newPID
 }
 
+// killAndStart kills the server with SIGKILL (its instances keep running) and starts a new
+// one on the same data directory and address, which adopts them. The cluster needs a
+// fixed listen address for its clients to find the new server.
+func (c *cluster) killAndStart() {
+	c.t.Helper()
+	pid := c.serverPID()
+	if pid == 0 || !alive(pid) {
+		c.t.Fatal("no server to kill")
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		c.t.Fatal(err)
+	}
+	if c.srv != nil {
+		<-c.done
+		c.srv = nil
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("server %d still runs 60s after SIGKILL", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // clients meet a server that is gone, not one back at once
+	c.start()
+}
+
 // stopPID interrupts a server that is not the test's child and waits until it is gone.
 func (c *cluster) stopPID(pid int) {
 	_ = syscall.Kill(pid, syscall.SIGINT)
