@@ -277,7 +277,7 @@ func TestLogs_FollowReconnectsASilentConnection(t *testing.T) {
 	svc := apitest.NewService()
 	sil := newSilencer(httpapi.NewServer(httpapi.Config{
 		Deployer: svc, Operator: svc, Status: svc, State: svc,
-		Logs: instanceLogs{dir}, Heartbeat: time.Millisecond,
+		Logs: dirLogs{dir}, Heartbeat: time.Millisecond,
 	}), "/logs")
 	srv := httptest.NewServer(sil)
 	defer srv.Close()

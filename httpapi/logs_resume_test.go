@@ -17,22 +17,9 @@ import (
 
 	"go.uber.org/goleak"
 
-	"slipway.dev/slipway"
 	"slipway.dev/slipway/httpapi"
 	"slipway.dev/slipway/httpapi/apitest"
 )
-
-// instanceLogs serves the <instance>.log files of a directory (and their rotated
-// <instance>.log.N), as the local platform lays them out.
-type instanceLogs struct{ dir string }
-
-func (d instanceLogs) Logs(app, revision string) ([]string, error) {
-	paths, _ := filepath.Glob(filepath.Join(d.dir, revision+"*.log*"))
-	if len(paths) == 0 {
-		return nil, slipway.Errorf(slipway.ENOTFOUND, "no logs for app %s", app)
-	}
-	return paths, nil
-}
 
 func appendLog(t *testing.T, path, s string) {
 	t.Helper()
@@ -71,7 +58,7 @@ type gatedServer struct {
 func newGatedServer(t *testing.T, dir string) *gatedServer {
 	t.Helper()
 	svc := apitest.NewService()
-	h := httpapi.NewServer(httpapi.Config{Deployer: svc, Operator: svc, Status: svc, State: svc, Logs: instanceLogs{dir}})
+	h := httpapi.NewServer(httpapi.Config{Deployer: svc, Operator: svc, Status: svc, State: svc, Logs: dirLogs{dir}})
 	g := &gatedServer{}
 	g.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if g.closed.Load() {
@@ -246,7 +233,7 @@ func TestServer_StreamsOfAStoppingServerAnswer503(t *testing.T) {
 	dir := t.TempDir()
 	appendLog(t, filepath.Join(dir, "abc-0.log"), "one\n")
 	svc := apitest.NewService()
-	srv := httptest.NewUnstartedServer(httpapi.NewServer(httpapi.Config{Deployer: svc, Operator: svc, Status: svc, State: svc, Logs: instanceLogs{dir}}))
+	srv := httptest.NewUnstartedServer(httpapi.NewServer(httpapi.Config{Deployer: svc, Operator: svc, Status: svc, State: svc, Logs: dirLogs{dir}}))
 	stopped, stop := context.WithCancel(context.Background())
 	stop()
 	srv.Config.BaseContext = func(net.Listener) context.Context { return stopped }

@@ -13,7 +13,8 @@ import (
 	"slipway.dev/slipway/httpapi/apitest"
 )
 
-// dirLogs serves the *.log files of a directory, as the local platform lays them out.
+// dirLogs serves the <instance>.log files of a directory (and their rotated
+// <instance>.log.N), as the local platform lays them out.
 type dirLogs struct{ dir string }
 
 func (d dirLogs) Logs(app, revision string) ([]string, error) {
