@@ -273,7 +273,7 @@ func TestLogs_FollowReconnectsASilentConnection(t *testing.T) {
 	idle := 4 * httpapi.LogPoll
 	dir := t.TempDir()
 	a := filepath.Join(dir, "abc-0.log")
-	appendLog(t, a, "a1\n")
+	appendFile(t, a, "a1\n")
 	svc := apitest.NewService()
 	sil := newSilencer(httpapi.NewServer(httpapi.Config{
 		Deployer: svc, Operator: svc, Status: svc, State: svc,
@@ -291,7 +291,7 @@ func TestLogs_FollowReconnectsASilentConnection(t *testing.T) {
 	want := "abc-0 | a1\n"
 	waitUntil(t, "the tail", func() bool { return out.String() == want })
 	// The connection has gone silent: this line never arrives on it.
-	appendLog(t, a, "a2\n")
+	appendFile(t, a, "a2\n")
 	select {
 	case <-sil.released:
 	case <-time.After(10 * time.Second):
@@ -300,7 +300,7 @@ func TestLogs_FollowReconnectsASilentConnection(t *testing.T) {
 	want += "abc-0 | a2\n"
 	waitUntil(t, "the line the silence hid", func() bool { return out.String() == want })
 	waitUntil(t, "the reconnect", func() bool { return n.back.Load() == 1 })
-	appendLog(t, a, "a3\n")
+	appendFile(t, a, "a3\n")
 	want += "abc-0 | a3\n"
 	waitUntil(t, "a line after the reconnect", func() bool { return out.String() == want })
 	// The second connection is kept up by its heartbeats, over more than two idle periods.

@@ -168,7 +168,7 @@ func (c *Client) follow(ctx context.Context, what string, resync func() error, o
 	}
 	for {
 		err := connect()
-		if err == nil || r == nil || !(wasUp || c.reached.Load()) || !Transient(err) || ctx.Err() != nil {
+		if err == nil || r == nil || (!wasUp && !c.reached.Load()) || !Transient(err) || ctx.Err() != nil {
 			return err
 		}
 		if lostAt.IsZero() {
@@ -347,7 +347,7 @@ func streamEnded(ctx context.Context, err error) error {
 	case errors.As(err, &fe):
 		return fe.err
 	case ctx.Err() != nil:
-		return nil
+		return nil //nolint:nilerr // the caller stopped: the break that caused is no failure
 	}
 	return err
 }

@@ -21,18 +21,6 @@ import (
 	"slipway.dev/slipway/httpapi/apitest"
 )
 
-func appendLog(t *testing.T, path, s string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteString(s); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // rotate rotates a live log as the local platform does: copy to <path>.1, then truncate.
 func rotate(t *testing.T, path string) {
 	t.Helper()
@@ -75,8 +63,8 @@ func TestLogs_FollowResumesAfterTheConnectionDrops(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "abc-0.log"), filepath.Join(dir, "abc-1.log")
-	appendLog(t, a, "a1\na2\n")
-	appendLog(t, b, "b1\n")
+	appendFile(t, a, "a1\na2\n")
+	appendFile(t, b, "b1\n")
 	srv := newGatedServer(t, dir)
 	c := httpapi.NewClient(srv.URL, nil)
 	var n notices
@@ -89,7 +77,7 @@ func TestLogs_FollowResumesAfterTheConnectionDrops(t *testing.T) {
 
 	want := "abc-0 | a2\nabc-1 | b1\n"
 	waitUntil(t, "the tail", func() bool { return out.String() == want })
-	appendLog(t, a, "a3\n")
+	appendFile(t, a, "a3\n")
 	want += "abc-0 | a3\n"
 	waitUntil(t, "a followed line", func() bool { return out.String() == want })
 
@@ -98,21 +86,21 @@ func TestLogs_FollowResumesAfterTheConnectionDrops(t *testing.T) {
 	srv.closed.Store(true)
 	srv.CloseClientConnections()
 	waitUntil(t, "the break to be seen", func() bool { return n.lost.Load() == 1 })
-	appendLog(t, a, "a4\na5\n")
+	appendFile(t, a, "a4\na5\n")
 	rotate(t, a)
-	appendLog(t, a, "a6\n")
-	appendLog(t, b, "b2\nb3 half")
-	appendLog(t, filepath.Join(dir, "abc-2.log"), "c1\n")
+	appendFile(t, a, "a6\n")
+	appendFile(t, b, "b2\nb3 half")
+	appendFile(t, filepath.Join(dir, "abc-2.log"), "c1\n")
 	srv.closed.Store(false)
 	want += "abc-0 | a4\nabc-0 | a5\nabc-0 | a6\nabc-1 | b2\nabc-2 | c1\n"
 	waitUntil(t, "the lines written during the break", func() bool { return out.String() == want })
-	appendLog(t, b, " done\n")
+	appendFile(t, b, " done\n")
 	want += "abc-1 | b3 half done\n"
 	waitUntil(t, "the completed line", func() bool { return out.String() == want })
 
 	// A second break, this time with the server answering at once.
 	srv.CloseClientConnections()
-	appendLog(t, b, "b4\n")
+	appendFile(t, b, "b4\n")
 	want += "abc-1 | b4\n"
 	waitUntil(t, "the line after the second break", func() bool { return out.String() == want })
 	waitUntil(t, "the second reconnect", func() bool { return n.back.Load() == 2 })
@@ -176,8 +164,8 @@ func getLogs(t *testing.T, url string, hdr ...string) *http.Response {
 func TestLogs_EventStreamCarriesTheCursor(t *testing.T) {
 	dir := t.TempDir()
 	a := filepath.Join(dir, "abc-0.log")
-	appendLog(t, a, "one\ntwo\n")
-	appendLog(t, filepath.Join(dir, "abc-1.log"), "uno\n")
+	appendFile(t, a, "one\ntwo\n")
+	appendFile(t, filepath.Join(dir, "abc-1.log"), "uno\n")
 	srv := newGatedServer(t, dir)
 	logsURL := srv.URL + "/api/v1/apps/web/logs"
 	sse := []string{"Accept", "text/event-stream"}
@@ -191,7 +179,7 @@ func TestLogs_EventStreamCarriesTheCursor(t *testing.T) {
 		t.Fatalf("first event id %q lines %q, want the tail and the cursor abc-0=8&abc-1=4", ids[0], lines[0])
 	}
 
-	appendLog(t, a, "three\n")
+	appendFile(t, a, "three\n")
 	for _, how := range [][]string{
 		{"Last-Event-ID", ids[0]},
 		{"X-Unused", ""}, // with the cursor parameter below
@@ -231,7 +219,7 @@ func TestLogs_EventStreamCarriesTheCursor(t *testing.T) {
 
 func TestServer_StreamsOfAStoppingServerAnswer503(t *testing.T) {
 	dir := t.TempDir()
-	appendLog(t, filepath.Join(dir, "abc-0.log"), "one\n")
+	appendFile(t, filepath.Join(dir, "abc-0.log"), "one\n")
 	svc := apitest.NewService()
 	srv := httptest.NewUnstartedServer(httpapi.NewServer(httpapi.Config{Deployer: svc, Operator: svc, Status: svc, State: svc, Logs: dirLogs{dir}}))
 	stopped, stop := context.WithCancel(context.Background())

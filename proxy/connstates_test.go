@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"testing"
@@ -55,7 +56,7 @@ func TestConnStates_Quiet(t *testing.T) {
 	cs.Track(a, http.StateActive)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
-	if err := cs.Quiet(ctx); err != context.DeadlineExceeded {
+	if err := cs.Quiet(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("a request in flight until ctx ends: %v, want the deadline", err)
 	}
 	done := make(chan error, 1)

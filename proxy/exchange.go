@@ -71,7 +71,7 @@ func (x *exchange) Read(p []byte) (int, error) {
 		}
 		return 0, err
 	case len(x.out) > 0: // the socket took part of the request: write the rest as usual
-		n, err := x.Conn.Write(x.out)
+		n, err := x.Write(x.out)
 		x.wrote += n
 		x.out = nil
 		if err != nil {

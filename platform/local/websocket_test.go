@@ -1,12 +1,9 @@
 package local_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -57,31 +54,5 @@ func TestPlatform_WebSocketThroughTheListener(t *testing.T) {
 	until(t, s, app, "ready", readyCount(map[string]int{rev.ID: 1}))
 	addr, _ := s.ListenAddrs(app)
 
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: ws.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	br := bufio.NewReader(conn)
-	res, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatalf("handshake through the listener: %v", err)
-	}
-	if res.StatusCode != http.StatusSwitchingProtocols || res.Header.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
-		t.Fatalf("handshake through the listener: %d %v, want 101 with the instance's Sec-WebSocket-Accept", res.StatusCode, res.Header)
-	}
-	for _, msg := range []string{"hello", "again"} {
-		if _, err := io.WriteString(conn, msg); err != nil {
-			t.Fatal(err)
-		}
-		buf := make([]byte, len(msg))
-		if _, err := io.ReadFull(br, buf); err != nil || string(buf) != msg {
-			t.Fatalf("echo through the listener: %q %v, want %q", buf, err, msg)
-		}
-	}
+	slipwaytest.DialWebSocketEcho(t, addr, "ws.test")
 }
