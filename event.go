@@ -14,8 +14,10 @@ type Event struct {
 	App     string    `json:"app,omitempty"`
 	Rollout string    `json:"rollout,omitempty"`
 	Kind    string    `json:"kind"`
-	// Actor is "engine", "analysis", "drift" or the name of the person or tool that asked.
-	Actor   string          `json:"actor"`
+	// Actor is "engine", "analysis", "drift" or the name of the API token that asked.
+	Actor string `json:"actor"`
+	// Peer is the network address the asking request came from ("" for slipway's own).
+	Peer    string          `json:"peer,omitempty"`
 	Message string          `json:"message"`
 	Reason  string          `json:"reason,omitempty"`
 	Data    json.RawMessage `json:"data,omitempty"`
@@ -50,6 +52,8 @@ const (
 	EventFlagSetDeleted    = "flagset.deleted"
 	EventFlagSetRolledBack = "flagset.rolledBack"
 	EventFlagChanged       = "flag.changed"
+	EventTokenCreated      = "token.created"
+	EventTokenRevoked      = "token.revoked"
 )
 
 // Actors that are not people.

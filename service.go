@@ -21,6 +21,8 @@ type ApplyOptions struct {
 	Prune bool `json:"prune,omitempty"`
 	// Actor is who asked, for the events.
 	Actor string `json:"actor,omitempty"`
+	// Reason is why, for the events ("apply" when empty).
+	Reason string `json:"reason,omitempty"`
 }
 
 // Action is what a plan does to one document.

@@ -31,6 +31,17 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bin = filepath.Join(dir, "slipway")
+	// Servers record where their admin tokens are in the configuration directory, and the
+	// CLI finds them there: this run's own, shared by every server and command it starts.
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "SLIPWAY_") {
+			_ = os.Unsetenv(k)
+		}
+	}
+	if err := os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/slipway").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
 		os.Exit(1)
@@ -129,7 +140,7 @@ func (c *cluster) cli(args ...string) (string, int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), "SLIPWAY_SERVER="+c.server, "SLIPWAY_ACTOR=e2e")
+	cmd.Env = append(os.Environ(), "SLIPWAY_SERVER="+c.server)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -36,7 +36,7 @@ func (c *cluster) follow(args ...string) *follower {
 	c.t.Helper()
 	f := &follower{t: c.t, args: args, done: make(chan struct{})}
 	f.cmd = exec.Command(bin, args...)
-	f.cmd.Env = append(os.Environ(), "SLIPWAY_SERVER="+c.server, "SLIPWAY_ACTOR=e2e")
+	f.cmd.Env = append(os.Environ(), "SLIPWAY_SERVER="+c.server)
 	f.cmd.Stdout, f.cmd.Stderr = &f.out, &f.errOut
 	if err := f.cmd.Start(); err != nil {
 		c.t.Fatal(err)

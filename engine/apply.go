@@ -169,6 +169,20 @@ func (e *Engine) plan(ctx context.Context, s slipway.Set, opts slipway.ApplyOpti
 			p.Changes = append(p.Changes, slipway.PlanChange{Kind: slipway.KindAnalysisTemplate, Name: name, Action: slipway.ActionDelete})
 		}
 	}
+	// The client's reason, when it gives one, replaces the word "apply" on what the apply
+	// itself recorded (not on what it caused, such as a superseded rollout's abort).
+	if opts.Reason != "" {
+		for i := range c.Events {
+			if c.Events[i].Actor == actor && c.Events[i].Reason == "apply" {
+				c.Events[i].Reason = opts.Reason
+			}
+		}
+		for i := range c.FlagSets {
+			if c.FlagSets[i].Reason == "apply" {
+				c.FlagSets[i].Reason = opts.Reason
+			}
+		}
+	}
 	return p, c, nil
 }
 

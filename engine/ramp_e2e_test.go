@@ -15,6 +15,7 @@ import (
 
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/analysis"
+	"slipway.dev/slipway/auth"
 	"slipway.dev/slipway/engine"
 	"slipway.dev/slipway/flags"
 	"slipway.dev/slipway/httpapi"
@@ -30,6 +31,7 @@ type rampWorld struct {
 	store  *sqlite.Store
 	client *httpapi.Client
 	url    string
+	token  string
 }
 
 func newRampWorld(t *testing.T) *rampWorld {
@@ -44,7 +46,12 @@ func newRampWorld(t *testing.T) *rampWorld {
 	}})
 	eng := engine.New(engine.Config{Store: st, Platform: sim.New(sim.Config{}), Analysis: runner, Outcomes: outcomes,
 		Poll: 5 * time.Millisecond, Resync: 50 * time.Millisecond})
-	srv := httptest.NewServer(httpapi.NewServer(httpapi.Config{
+	tokens := auth.New(auth.Config{Store: st})
+	admin, err := tokens.CreateToken(context.Background(), slipway.NewToken{Name: "ramp-test", Role: slipway.RoleAdmin}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(httpapi.NewServer(httpapi.Config{Tokens: tokens,
 		Deployer: eng, Operator: eng, Status: eng, State: st,
 		Flags: eng, FlagOperator: eng, Ramps: eng, Outcomes: eng,
 	}))
@@ -59,7 +66,9 @@ func newRampWorld(t *testing.T) *rampWorld {
 		srv.Close()
 		_ = st.Close()
 	})
-	return &rampWorld{eng: eng, store: st, client: httpapi.NewClient(srv.URL, srv.Client()), url: srv.URL}
+	client := httpapi.NewClient(srv.URL, srv.Client())
+	client.SetToken(admin.Secret)
+	return &rampWorld{eng: eng, store: st, client: client, url: srv.URL, token: admin.Secret}
 }
 
 // rampSet declares template variant-errors (the reported error rate of {{variant}} must stay
@@ -286,8 +295,14 @@ func TestRamp_EndToEnd(t *testing.T) {
 		if slipway.ErrorCode(err) != slipway.EINVALID {
 			t.Fatalf("unknown variant: %v; want EINVALID", err)
 		}
-		resp, err := http.Post(w.url+"/api/v1/flags/checkout/outcomes", "application/json",
+		req, err := http.NewRequest(http.MethodPost, w.url+"/api/v1/flags/checkout/outcomes",
 			strings.NewReader(`{"variant":"on","outcome":"error","count":3}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+w.token)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

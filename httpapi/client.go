@@ -21,7 +21,7 @@ import (
 type Client struct {
 	base  string
 	hc    *http.Client
-	actor string
+	token string
 	// reconnect, when set, lets streams outlive a broken connection (client_stream.go).
 	reconnect *Reconnect
 	// reached is set once the server has answered a request: from then on a stream that
@@ -48,20 +48,22 @@ func NewClient(base string, hc *http.Client) *Client {
 	return &Client{base: strings.TrimRight(base, "/"), hc: hc}
 }
 
-// SetActor sets who the client's changes are recorded as (the X-Slipway-Actor header).
-func (c *Client) SetActor(actor string) { c.actor = actor }
+// SetToken sets the API token the client sends (Authorization: Bearer). The server records
+// its changes as made by that token's name.
+func (c *Client) SetToken(secret string) { c.token = secret }
 
-// Plan asks what applying s would change. opts.Actor, when set, overrides SetActor.
+// Plan asks what applying s would change. opts.Actor is ignored: the server records the
+// token's name.
 func (c *Client) Plan(ctx context.Context, s slipway.Set, opts slipway.ApplyOptions) (slipway.Plan, error) {
 	var p slipway.Plan
-	err := c.do(ctx, http.MethodPost, "/api/v1/plan", opts.Actor, ApplyRequest{Set: s, Prune: opts.Prune}, &p)
+	err := c.do(ctx, http.MethodPost, "/api/v1/plan", ApplyRequest{Set: s, Prune: opts.Prune, Reason: opts.Reason}, &p)
 	return p, err
 }
 
 // Apply applies s and returns what changed, with the rollouts it started.
 func (c *Client) Apply(ctx context.Context, s slipway.Set, opts slipway.ApplyOptions) (slipway.Plan, error) {
 	var p slipway.Plan
-	err := c.do(ctx, http.MethodPost, "/api/v1/apply", opts.Actor, ApplyRequest{Set: s, Prune: opts.Prune}, &p)
+	err := c.do(ctx, http.MethodPost, "/api/v1/apply", ApplyRequest{Set: s, Prune: opts.Prune, Reason: opts.Reason}, &p)
 	return p, err
 }
 
@@ -117,13 +119,12 @@ func (c *Client) AnalysisRun(ctx context.Context, id string) (slipway.AnalysisRu
 	return v, c.get(ctx, "/api/v1/analysisruns/"+url.PathEscape(id), &v)
 }
 
-// Operate carries out a manual operation and returns the rollout it affected. op.Actor, when
-// set, overrides SetActor.
+// Operate carries out a manual operation and returns the rollout it affected.
 func (c *Client) Operate(ctx context.Context, op slipway.Operation) (slipway.Rollout, error) {
 	var v slipway.Rollout
 	body := OperationRequest{Full: op.Full, To: op.To, WithSteps: op.WithSteps, Reason: op.Reason}
 	p := "/api/v1/apps/" + url.PathEscape(op.App) + "/" + url.PathEscape(string(op.Kind))
-	return v, c.do(ctx, http.MethodPost, p, op.Actor, body, &v)
+	return v, c.do(ctx, http.MethodPost, p, body, &v)
 }
 
 // Templates returns every analysis template.
@@ -162,10 +163,10 @@ func filterQuery(f slipway.EventFilter, withLimit bool) url.Values {
 }
 
 func (c *Client) get(ctx context.Context, path string, out any) error {
-	return c.do(ctx, http.MethodGet, path, "", nil, out)
+	return c.do(ctx, http.MethodGet, path, nil, out)
 }
 
-func (c *Client) request(ctx context.Context, method, path, actor string, body any) (*http.Request, error) {
+func (c *Client) request(ctx context.Context, method, path string, body any) (*http.Request, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -181,18 +182,15 @@ func (c *Client) request(ctx context.Context, method, path, actor string, body a
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if actor == "" {
-		actor = c.actor
-	}
-	if actor != "" {
-		req.Header.Set(ActorHeader, actor)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	return req, nil
 }
 
 // do sends one request and decodes a 200 answer into out, or the error shape into an error.
-func (c *Client) do(ctx context.Context, method, path, actor string, body, out any) error {
-	req, err := c.request(ctx, method, path, actor, body)
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	req, err := c.request(ctx, method, path, body)
 	if err != nil {
 		return err
 	}

@@ -99,7 +99,7 @@ func (n *notices) reasons() []error {
 // idleClient returns a client of url that reconnects (for a minute at most) and takes a
 // connection silent for idle as broken, and the notices of its breaks.
 func idleClient(url string, idle time.Duration) (*httpapi.Client, *notices) {
-	c := httpapi.NewClient(url, nil)
+	c := apitest.NewClient(url)
 	n := &notices{}
 	r := n.reconnect(time.Minute)
 	r.Idle = idle
@@ -110,7 +110,7 @@ func idleClient(url string, idle time.Duration) (*httpapi.Client, *notices) {
 // eventSilencer serves svc's API, with a heartbeat every 50 ms, behind a silencer of its
 // event stream.
 func eventSilencer(svc *apitest.Service) *silencer {
-	return newSilencer(httpapi.NewServer(httpapi.Config{
+	return newSilencer(httpapi.NewServer(httpapi.Config{Tokens: apitest.NewTokens(),
 		Deployer: svc, Operator: svc, Status: svc, State: svc,
 		EventPoll: apitest.EventPoll, Heartbeat: 50 * time.Millisecond,
 	}), "/events/stream")
@@ -275,7 +275,7 @@ func TestLogs_FollowReconnectsASilentConnection(t *testing.T) {
 	a := filepath.Join(dir, "abc-0.log")
 	appendFile(t, a, "a1\n")
 	svc := apitest.NewService()
-	sil := newSilencer(httpapi.NewServer(httpapi.Config{
+	sil := newSilencer(httpapi.NewServer(httpapi.Config{Tokens: apitest.NewTokens(),
 		Deployer: svc, Operator: svc, Status: svc, State: svc,
 		Logs: dirLogs{dir}, Heartbeat: time.Millisecond,
 	}), "/logs")

@@ -202,7 +202,7 @@ func (c *Client) follow(ctx context.Context, what string, resync func() error, o
 // stream that stays silent fails with a transient error. Closing the body stops the watch.
 func (c *Client) openStream(ctx context.Context, path, lastID string) (*http.Response, error) {
 	w := newIdleWatch(ctx, c.idle())
-	req, err := c.request(w.ctx, http.MethodGet, path, "", nil)
+	req, err := c.request(w.ctx, http.MethodGet, path, nil)
 	if err != nil {
 		w.stop()
 		return nil, err

@@ -91,7 +91,7 @@ func TestTransient(t *testing.T) {
 				http.Error(w, "answer "+strconv.Itoa(tt.status), tt.status)
 			}))
 			defer srv.Close()
-			_, err := httpapi.NewClient(srv.URL, nil).Apps(ctx)
+			_, err := apitest.NewClient(srv.URL).Apps(ctx)
 			if err == nil || httpapi.Transient(err) != tt.transient {
 				t.Fatalf("answer %d: error %v, Transient %v; want %v", tt.status, err, httpapi.Transient(err), tt.transient)
 			}
@@ -105,7 +105,7 @@ func TestTransient(t *testing.T) {
 		srv := httptest.NewServer(http.NotFoundHandler())
 		url := srv.URL
 		srv.Close()
-		_, err := httpapi.NewClient(url, nil).Apps(ctx)
+		_, err := apitest.NewClient(url).Apps(ctx)
 		if !httpapi.Transient(err) || !strings.Contains(err.Error(), "cannot reach slipway server") {
 			t.Fatalf("error %v, want a transient 'cannot reach'", err)
 		}
@@ -115,7 +115,7 @@ func TestTransient(t *testing.T) {
 		defer srv.Close()
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
-		if _, err := httpapi.NewClient(srv.URL, nil).Apps(cctx); err == nil || httpapi.Transient(err) {
+		if _, err := apitest.NewClient(srv.URL).Apps(cctx); err == nil || httpapi.Transient(err) {
 			t.Fatalf("error %v, want a non-transient cancellation", err)
 		}
 	})
@@ -124,7 +124,7 @@ func TestTransient(t *testing.T) {
 func TestClient_FollowEventsResumesAfterTheConnectionDrops(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	srv := apitest.NewServer(t, httpapi.Config{Heartbeat: time.Hour})
-	hc := &http.Client{Transport: &http.Transport{}}
+	hc := &http.Client{Transport: apitest.Authenticated(&http.Transport{})}
 	defer hc.CloseIdleConnections()
 	c := httpapi.NewClient(srv.URL, hc)
 	var n notices
@@ -234,7 +234,7 @@ func TestClient_FollowEventsAcrossAFrameCutShort(t *testing.T) {
 	}}
 	srv := httptest.NewServer(s)
 	defer srv.Close()
-	c := httpapi.NewClient(srv.URL, nil)
+	c := apitest.NewClient(srv.URL)
 	var n notices
 	c.SetReconnect(n.reconnect(time.Minute))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -274,7 +274,7 @@ func TestClient_StreamEndsAtARefusal(t *testing.T) {
 		}}
 		srv := httptest.NewServer(s)
 		defer srv.Close()
-		c := httpapi.NewClient(srv.URL, nil)
+		c := apitest.NewClient(srv.URL)
 		var n notices
 		c.SetReconnect(n.reconnect(0))
 		err := c.StreamEvents(context.Background(), slipway.EventFilter{App: "web"}, func(slipway.Event) error { return nil })
@@ -291,7 +291,7 @@ func TestClient_StreamEndsAtARefusal(t *testing.T) {
 	t.Run("at once", func(t *testing.T) {
 		srv := apitest.NewServer(t, httpapi.Config{})
 		srv.Service.SetError("Events", slipway.Errorf(slipway.EUNAUTHORIZED, "who are you"))
-		c := httpapi.NewClient(srv.URL, nil)
+		c := apitest.NewClient(srv.URL)
 		var n notices
 		c.SetReconnect(n.reconnect(0))
 		err := c.StreamEvents(context.Background(), slipway.EventFilter{}, func(slipway.Event) error { return nil })
@@ -317,7 +317,7 @@ func TestClient_StreamGivesUpAfterTheReconnectTimeout(t *testing.T) {
 	}
 	srv := httptest.NewServer(s)
 	defer srv.Close()
-	c := httpapi.NewClient(srv.URL, nil)
+	c := apitest.NewClient(srv.URL)
 	var n notices
 	c.SetReconnect(n.reconnect(400 * time.Millisecond))
 	var got seqs
@@ -343,7 +343,7 @@ func TestClient_StreamWithoutReconnectEndsAtTheBreak(t *testing.T) {
 	}}
 	srv := httptest.NewServer(s)
 	defer srv.Close()
-	err := httpapi.NewClient(srv.URL, nil).StreamEvents(context.Background(), slipway.EventFilter{}, func(slipway.Event) error { return nil })
+	err := apitest.NewClient(srv.URL).StreamEvents(context.Background(), slipway.EventFilter{}, func(slipway.Event) error { return nil })
 	if !httpapi.Transient(err) || !strings.Contains(err.Error(), "read event stream") {
 		t.Fatalf("error %v, want the transient read error", err)
 	}
@@ -361,7 +361,7 @@ func TestClient_FollowEventsRedeliversAfterATransientCallbackError(t *testing.T)
 	goneURL := gone.URL
 	gone.Close()
 
-	c := httpapi.NewClient(srv.URL, nil)
+	c := apitest.NewClient(srv.URL)
 	var n notices
 	c.SetReconnect(n.reconnect(time.Minute))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -373,7 +373,7 @@ func TestClient_FollowEventsRedeliversAfterATransientCallbackError(t *testing.T)
 			seen.add(e)
 			if e.Seq == 2 && len(seen.list()) == 2 {
 				// The callback reads from a server that has gone meanwhile.
-				_, err := httpapi.NewClient(goneURL, nil).Apps(ctx)
+				_, err := apitest.NewClient(goneURL).Apps(ctx)
 				return err
 			}
 			accepted.add(e)
@@ -409,7 +409,7 @@ func TestClient_StreamReconnectsWhenTheServerGoesBeforeItsFirstConnection(t *tes
 		fmt.Fprint(w, `[{"seq":3,"app":"web","kind":"rollout.step"}]`)
 	})}
 	go func() { _ = first.Serve(ln) }()
-	c := httpapi.NewClient("http://"+addr, nil)
+	c := apitest.NewClient("http://" + addr)
 	var n notices
 	c.SetReconnect(n.reconnect(0))
 	evs, err := c.Events(context.Background(), slipway.EventFilter{App: "web", Limit: 1})

@@ -84,15 +84,16 @@ func TestClient_RoundTrips(t *testing.T) {
 		t.Errorf("Events(%+v) = %+v, want the one event with seq 2", filter, evs)
 	}
 
-	c.SetActor("carol")
-	ro, err = c.Operate(ctx, slipway.Operation{Kind: slipway.OpPromote, App: "web", Full: true})
+	// The actor is the token's name, whatever the operation claims.
+	c.SetToken(apitest.DeployerSecret)
+	ro, err = c.Operate(ctx, slipway.Operation{Kind: slipway.OpPromote, App: "web", Full: true, Actor: "mallory"})
 	check("Operate", ro.Reason, "operated: promote", err)
 	ops := f.Operations()
-	if got := ops[len(ops)-1]; got.Actor != "carol" || !got.Full || got.Kind != slipway.OpPromote {
+	if got := ops[len(ops)-1]; got.Actor != "deployer" || !got.Full || got.Kind != slipway.OpPromote {
 		t.Errorf("operation seen by the engine: %+v", got)
 	}
 	plans := f.Plans()
-	if got := plans[1].Options; got.Actor != httpapi.DefaultActor || !got.Prune { // plans[0] is wantPlan above
+	if got := plans[1].Options; got.Actor != "admin" || !got.Prune { // plans[0] is wantPlan above
 		t.Errorf("plan options seen by the engine: %+v", got)
 	}
 }
@@ -119,7 +120,7 @@ func TestClient_DecodesErrors(t *testing.T) {
 			http.Error(w, "upstream says no", http.StatusConflict)
 		}))
 		defer srv.Close()
-		_, err := httpapi.NewClient(srv.URL, nil).Apps(ctx)
+		_, err := apitest.NewClient(srv.URL).Apps(ctx)
 		if slipway.ErrorCode(err) != slipway.ECONFLICT {
 			t.Fatalf("error %v", err)
 		}
@@ -128,7 +129,7 @@ func TestClient_DecodesErrors(t *testing.T) {
 		srv := httptest.NewServer(http.NotFoundHandler())
 		url := srv.URL
 		srv.Close()
-		_, err := httpapi.NewClient(url, nil).Apps(ctx)
+		_, err := apitest.NewClient(url).Apps(ctx)
 		var e *slipway.Error
 		if err == nil || errors.As(err, &e) {
 			t.Fatalf("error %#v, want a plain transport error", err)

@@ -37,15 +37,16 @@ func (s *Server) flagRoutes() {
 		return
 	}
 	m := s.mux
-	m.HandleFunc("GET /api/v1/flags", s.flags)
-	m.HandleFunc("GET /api/v1/flags/stale", s.staleFlags)
-	m.HandleFunc("GET /api/v1/flags/{key}", s.flag)
-	m.HandleFunc("GET /api/v1/flags/{key}/history", s.flagHistory)
-	m.HandleFunc("POST /api/v1/flags/{key}/evaluate", s.evaluateFlag)
+	read := func(pattern string, h http.HandlerFunc) { m.HandleFunc(pattern, s.allow(slipway.PermRead, h)) }
+	read("GET /api/v1/flags", s.flags)
+	read("GET /api/v1/flags/stale", s.staleFlags)
+	read("GET /api/v1/flags/{key}", s.flag)
+	read("GET /api/v1/flags/{key}/history", s.flagHistory)
+	read("POST /api/v1/flags/{key}/evaluate", s.evaluateFlag)
 	for _, k := range []slipway.FlagChangeKind{slipway.FlagEnable, slipway.FlagDisable, slipway.FlagSetDefault} {
-		m.HandleFunc("POST /api/v1/flags/{key}/"+string(k), s.changeFlag(k))
+		m.HandleFunc("POST /api/v1/flags/{key}/"+string(k), s.allow(slipway.PermDeployShared, s.changeFlag(k)))
 	}
-	m.HandleFunc("POST /api/v1/flagsets/{set}/rollback", s.rollbackFlagSet)
+	m.HandleFunc("POST /api/v1/flagsets/{set}/rollback", s.allow(slipway.PermDeployShared, s.rollbackFlagSet))
 }
 
 func (s *Server) flags(w http.ResponseWriter, r *http.Request) {
@@ -98,6 +99,10 @@ func (s *Server) changeFlag(kind slipway.FlagChangeKind) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
+		if err := checkReason(req.Reason); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		if kind == slipway.FlagSetDefault && req.Variant == "" {
 			s.fail(w, r, slipway.Errorf(slipway.EINVALID, "request body needs a variant: the new default variant"))
 			return
@@ -117,6 +122,10 @@ func (s *Server) rollbackFlagSet(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.Version <= 0 {
 		s.fail(w, r, slipway.Errorf(slipway.EINVALID, "request body needs a version of 1 or more"))
+		return
+	}
+	if err := checkReason(req.Reason); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	v, err := s.cfg.FlagOperator.RollbackFlagSet(r.Context(), slipway.FlagRollback{
@@ -162,21 +171,19 @@ func (c *Client) StaleFlags(ctx context.Context, q slipway.StaleQuery) ([]slipwa
 // EvaluateFlag evaluates key for evalCtx on the server.
 func (c *Client) EvaluateFlag(ctx context.Context, key string, evalCtx map[string]any) (slipway.Evaluation, error) {
 	var v slipway.Evaluation
-	return v, c.do(ctx, http.MethodPost, flagPath(key)+"/evaluate", "", FlagEvaluateRequest{Context: evalCtx}, &v)
+	return v, c.do(ctx, http.MethodPost, flagPath(key)+"/evaluate", FlagEvaluateRequest{Context: evalCtx}, &v)
 }
 
-// ChangeFlag enables or disables a flag or sets its default variant. ch.Actor, when set,
-// overrides SetActor.
+// ChangeFlag enables or disables a flag or sets its default variant.
 func (c *Client) ChangeFlag(ctx context.Context, ch slipway.FlagChange) (slipway.FlagInfo, error) {
 	var v slipway.FlagInfo
 	body := FlagChangeRequest{Variant: ch.Variant, Reason: ch.Reason}
-	return v, c.do(ctx, http.MethodPost, flagPath(ch.Key)+"/"+url.PathEscape(string(ch.Kind)), ch.Actor, body, &v)
+	return v, c.do(ctx, http.MethodPost, flagPath(ch.Key)+"/"+url.PathEscape(string(ch.Kind)), body, &v)
 }
 
-// RollbackFlagSet makes an earlier version of a set its newest. r.Actor, when set, overrides
-// SetActor.
+// RollbackFlagSet makes an earlier version of a set its newest.
 func (c *Client) RollbackFlagSet(ctx context.Context, r slipway.FlagRollback) (slipway.FlagVersion, error) {
 	var v slipway.FlagVersion
 	body := FlagRollbackRequest{Version: r.Version, Reason: r.Reason}
-	return v, c.do(ctx, http.MethodPost, "/api/v1/flagsets/"+url.PathEscape(r.Set)+"/rollback", r.Actor, body, &v)
+	return v, c.do(ctx, http.MethodPost, "/api/v1/flagsets/"+url.PathEscape(r.Set)+"/rollback", body, &v)
 }

@@ -75,8 +75,8 @@ func TestServer_FlagRoutes(t *testing.T) {
 	ctx := context.Background()
 	ff := &fakeFlags{}
 	srv := apitest.NewServer(t, httpapi.Config{Flags: ff, FlagOperator: ff})
-	c := httpapi.NewClient(srv.URL, nil)
-	c.SetActor("ann")
+	c := apitest.NewClient(srv.URL)
+	c.SetToken(apitest.DeployerSecret)
 
 	if fs, err := c.Flags(ctx); err != nil || len(fs) != 1 || fs[0].Key != "dark-mode" {
 		t.Errorf("Flags = %+v, %v", fs, err)
@@ -97,10 +97,10 @@ func TestServer_FlagRoutes(t *testing.T) {
 	if _, err := c.ChangeFlag(ctx, slipway.FlagChange{Kind: slipway.FlagSetDefault, Key: "dark-mode", Variant: "blue"}); slipway.ErrorCode(err) != slipway.EINVALID {
 		t.Errorf("default blue = %v, want EINVALID", err)
 	}
-	if got := ff.changes[0]; got.Kind != slipway.FlagDisable || got.Actor != "ann" || got.Reason != "why" || got.Key != "dark-mode" {
+	if got := ff.changes[0]; got.Kind != slipway.FlagDisable || got.Actor != "deployer" || got.Reason != "why" || got.Key != "dark-mode" {
 		t.Errorf("change seen = %+v", got)
 	}
-	if v, err := c.RollbackFlagSet(ctx, slipway.FlagRollback{Set: "web", Version: 1}); err != nil || v.Version != 3 || ff.rollbacks[0].Actor != "ann" {
+	if v, err := c.RollbackFlagSet(ctx, slipway.FlagRollback{Set: "web", Version: 1}); err != nil || v.Version != 3 || ff.rollbacks[0].Actor != "deployer" {
 		t.Errorf("RollbackFlagSet = %+v, %v", v, err)
 	}
 	if _, err := c.StaleFlags(ctx, slipway.StaleQuery{UnevaluatedFor: time.Hour}); err != nil {
@@ -125,7 +125,8 @@ func TestServer_FlagRoutes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := srv.Client().Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,7 +141,7 @@ func TestServer_FlagRoutes(t *testing.T) {
 
 	t.Run("without flags the routes are absent", func(t *testing.T) {
 		srv := apitest.NewServer(t, httpapi.Config{})
-		_, err := httpapi.NewClient(srv.URL, nil).Flags(ctx)
+		_, err := apitest.NewClient(srv.URL).Flags(ctx)
 		if slipway.ErrorCode(err) != slipway.ENOTFOUND {
 			t.Errorf("Flags = %v, want ENOTFOUND", err)
 		}

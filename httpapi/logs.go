@@ -347,7 +347,7 @@ func (c *Client) Logs(ctx context.Context, app, revision string, tail int, follo
 	}
 	path := "/api/v1/apps/" + url.PathEscape(app) + "/logs?" + q.Encode()
 	if !follow {
-		req, err := c.request(ctx, http.MethodGet, path, "", nil)
+		req, err := c.request(ctx, http.MethodGet, path, nil)
 		if err != nil {
 			return err
 		}

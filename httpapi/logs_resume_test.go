@@ -46,7 +46,7 @@ type gatedServer struct {
 func newGatedServer(t *testing.T, dir string) *gatedServer {
 	t.Helper()
 	svc := apitest.NewService()
-	h := httpapi.NewServer(httpapi.Config{Deployer: svc, Operator: svc, Status: svc, State: svc, Logs: dirLogs{dir}})
+	h := httpapi.NewServer(httpapi.Config{Tokens: apitest.NewTokens(), Deployer: svc, Operator: svc, Status: svc, State: svc, Logs: dirLogs{dir}})
 	g := &gatedServer{}
 	g.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if g.closed.Load() {
@@ -66,7 +66,7 @@ func TestLogs_FollowResumesAfterTheConnectionDrops(t *testing.T) {
 	appendFile(t, a, "a1\na2\n")
 	appendFile(t, b, "b1\n")
 	srv := newGatedServer(t, dir)
-	c := httpapi.NewClient(srv.URL, nil)
+	c := apitest.NewClient(srv.URL)
 	var n notices
 	c.SetReconnect(n.reconnect(time.Minute))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -153,6 +153,7 @@ func getLogs(t *testing.T, url string, hdr ...string) *http.Response {
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
+	req.Header.Set("Authorization", "Bearer "+apitest.AdminSecret)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -221,7 +222,7 @@ func TestServer_StreamsOfAStoppingServerAnswer503(t *testing.T) {
 	dir := t.TempDir()
 	appendFile(t, filepath.Join(dir, "abc-0.log"), "one\n")
 	svc := apitest.NewService()
-	srv := httptest.NewUnstartedServer(httpapi.NewServer(httpapi.Config{Deployer: svc, Operator: svc, Status: svc, State: svc, Logs: dirLogs{dir}}))
+	srv := httptest.NewUnstartedServer(httpapi.NewServer(httpapi.Config{Tokens: apitest.NewTokens(), Deployer: svc, Operator: svc, Status: svc, State: svc, Logs: dirLogs{dir}}))
 	stopped, stop := context.WithCancel(context.Background())
 	stop()
 	srv.Config.BaseContext = func(net.Listener) context.Context { return stopped }
@@ -234,7 +235,7 @@ func TestServer_StreamsOfAStoppingServerAnswer503(t *testing.T) {
 			t.Errorf("%s: answer %d %s, want 503 saying the server is stopping", path, resp.StatusCode, body)
 		}
 	}
-	err := httpapi.NewClient(srv.URL, nil).Logs(context.Background(), "web", "", 0, true, io.Discard)
+	err := apitest.NewClient(srv.URL).Logs(context.Background(), "web", "", 0, true, io.Discard)
 	if !httpapi.Transient(err) {
 		t.Errorf("client error %v, want transient", err)
 	}
@@ -246,7 +247,7 @@ func TestLogs_FollowOfAServerThatAnswersText(t *testing.T) {
 		_, _ = io.WriteString(w, "abc-0 | one\nabc-0 | two\n")
 	}))
 	defer srv.Close()
-	c := httpapi.NewClient(srv.URL, nil)
+	c := apitest.NewClient(srv.URL)
 	c.SetReconnect(httpapi.Reconnect{})
 	var out strings.Builder
 	if err := c.Logs(context.Background(), "web", "", -1, true, &out); err != nil {

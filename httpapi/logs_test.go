@@ -28,7 +28,7 @@ func (d dirLogs) Logs(app, revision string) ([]string, error) {
 func logsServer(t *testing.T, src slipway.LogSource) *httpapi.Client {
 	t.Helper()
 	srv := apitest.NewServer(t, httpapi.Config{Logs: src})
-	return httpapi.NewClient(srv.URL, nil)
+	return apitest.NewClient(srv.URL)
 }
 
 func appendFile(t *testing.T, path, s string) {

@@ -32,15 +32,15 @@ type RampRequest struct {
 func (s *Server) rampRoutes() {
 	m := s.mux
 	if s.cfg.Outcomes != nil {
-		m.HandleFunc("POST /api/v1/flags/{key}/outcomes", s.outcomes)
+		m.HandleFunc("POST /api/v1/flags/{key}/outcomes", s.allow(slipway.PermDeployShared, s.outcomes))
 	}
 	if s.cfg.Ramps == nil {
 		return
 	}
-	m.HandleFunc("GET /api/v1/ramps", s.ramps)
-	m.HandleFunc("GET /api/v1/flags/{key}/ramp", s.ramp)
+	m.HandleFunc("GET /api/v1/ramps", s.allow(slipway.PermRead, s.ramps))
+	m.HandleFunc("GET /api/v1/flags/{key}/ramp", s.allow(slipway.PermRead, s.ramp))
 	for _, op := range []slipway.RampOp{slipway.RampPause, slipway.RampResume, slipway.RampAbort} {
-		m.HandleFunc("POST /api/v1/flags/{key}/ramp/"+string(op), s.operateRamp(op))
+		m.HandleFunc("POST /api/v1/flags/{key}/ramp/"+string(op), s.allow(slipway.PermDeployShared, s.operateRamp(op)))
 	}
 }
 
@@ -88,6 +88,10 @@ func (s *Server) operateRamp(op slipway.RampOp) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
+		if err := checkReason(req.Reason); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		v, err := s.cfg.Ramps.OperateRamp(r.Context(), slipway.RampOperation{
 			Op: op, Flag: r.PathValue("key"), Actor: actor(r), Reason: req.Reason,
 		})
@@ -98,7 +102,7 @@ func (s *Server) operateRamp(op slipway.RampOp) http.HandlerFunc {
 // ReportOutcomes reports outcomes of flag key's variants (POST /api/v1/flags/{key}/outcomes).
 func (c *Client) ReportOutcomes(ctx context.Context, key string, reports []slipway.OutcomeReport) error {
 	var v OutcomesResponse
-	return c.do(ctx, http.MethodPost, flagPath(key)+"/outcomes", "", reports, &v)
+	return c.do(ctx, http.MethodPost, flagPath(key)+"/outcomes", reports, &v)
 }
 
 // Ramps returns every flag ramp (GET /api/v1/ramps).
@@ -116,7 +120,7 @@ func (c *Client) Ramp(ctx context.Context, key string) (slipway.Ramp, error) {
 // OperateRamp pauses, resumes or aborts a ramp (POST /api/v1/flags/{key}/ramp/{op}).
 func (c *Client) OperateRamp(ctx context.Context, op slipway.RampOperation) (slipway.Ramp, error) {
 	var v slipway.Ramp
-	return v, c.do(ctx, http.MethodPost, flagPath(op.Flag)+"/ramp/"+url.PathEscape(string(op.Op)), op.Actor, RampRequest{Reason: op.Reason}, &v)
+	return v, c.do(ctx, http.MethodPost, flagPath(op.Flag)+"/ramp/"+url.PathEscape(string(op.Op)), RampRequest{Reason: op.Reason}, &v)
 }
 
 var _ slipway.RampOperator = (*Client)(nil)

@@ -15,11 +15,13 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"slipway.dev/slipway"
@@ -31,15 +33,24 @@ const (
 	DefaultHeartbeat = 15 * time.Second
 	// MaxBodyBytes caps a request body.
 	MaxBodyBytes = 8 << 20
-	// ActorHeader names who asks for a change; the server uses DefaultActor without it.
-	ActorHeader  = "X-Slipway-Actor"
-	DefaultActor = "api"
 	// streamBatch is how many events one poll of the stream reads at most.
 	streamBatch = 500
 )
 
 // Config is what a Server serves from.
 type Config struct {
+	// Tokens authenticates every request but GET /healthz, and serves /api/v1/tokens. When
+	// nil, every such request is refused.
+	Tokens slipway.TokenManager
+	// AllowedHosts are the names the Host header may give besides IP addresses and
+	// localhost (guard.go).
+	AllowedHosts []string
+	// AllowedOrigins are the browser origins (scheme://host:port) allowed besides the
+	// server's own.
+	AllowedOrigins []string
+	// Health, when set, says whether the server can do its work (its store can write);
+	// GET /healthz answers 503 with its error.
+	Health   func(ctx context.Context) error
 	Deployer slipway.Deployer
 	Operator slipway.Operator
 	Status   slipway.StatusReader
@@ -67,9 +78,11 @@ type Config struct {
 
 // Server serves the slipway API. It is an http.Handler and starts no goroutines.
 type Server struct {
-	cfg Config
-	log *slog.Logger
-	mux *http.ServeMux
+	cfg     Config
+	log     *slog.Logger
+	mux     *http.ServeMux
+	hosts   map[string]bool
+	origins map[string]bool
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -87,42 +100,55 @@ func NewServer(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, log: log, mux: http.NewServeMux(), hosts: hostSet(cfg.AllowedHosts), origins: map[string]bool{}}
+	for _, o := range cfg.AllowedOrigins {
+		s.origins[strings.ToLower(strings.TrimRight(o, "/"))] = true
+	}
 	s.routes()
 	return s
 }
 
 func (s *Server) routes() {
 	m := s.mux
+	read := func(pattern string, h http.HandlerFunc) { m.HandleFunc(pattern, s.allow(slipway.PermRead, h)) }
 	m.HandleFunc("GET /healthz", s.healthz)
-	m.HandleFunc("GET /api/v1/healthz", s.healthz)
-	m.HandleFunc("POST /api/v1/plan", s.plan)
-	m.HandleFunc("POST /api/v1/apply", s.apply)
-	m.HandleFunc("GET /api/v1/apps", s.apps)
-	m.HandleFunc("GET /api/v1/apps/{app}", s.app)
-	m.HandleFunc("GET /api/v1/apps/{app}/status", s.status)
-	m.HandleFunc("GET /api/v1/apps/{app}/revisions", s.revisions)
-	m.HandleFunc("GET /api/v1/apps/{app}/rollouts", s.rollouts)
-	m.HandleFunc("GET /api/v1/apps/{app}/logs", s.logs)
+	read("GET /api/v1/healthz", s.healthz)
+	read("GET /api/v1/whoami", s.whoami)
+	read("POST /api/v1/plan", s.plan)
+	// apply checks each app of the set against the caller's scope (permitSet).
+	m.HandleFunc("POST /api/v1/apply", s.allow(slipway.PermRead, s.apply))
+	read("GET /api/v1/apps", s.apps)
+	read("GET /api/v1/apps/{app}", s.app)
+	read("GET /api/v1/apps/{app}/status", s.status)
+	read("GET /api/v1/apps/{app}/revisions", s.revisions)
+	read("GET /api/v1/apps/{app}/rollouts", s.rollouts)
+	read("GET /api/v1/apps/{app}/logs", s.logs)
 	for _, op := range []slipway.OperationKind{
 		slipway.OpPromote, slipway.OpAbort, slipway.OpPause,
 		slipway.OpResume, slipway.OpRetry, slipway.OpRollback,
 	} {
-		m.HandleFunc("POST /api/v1/apps/{app}/"+string(op), s.operate(op))
+		m.HandleFunc("POST /api/v1/apps/{app}/"+string(op), s.allow(slipway.PermDeploy, s.operate(op)))
 	}
-	m.HandleFunc("GET /api/v1/rollouts/{id}", s.rollout)
-	m.HandleFunc("GET /api/v1/rollouts/{id}/analysisruns", s.analysisRuns)
-	m.HandleFunc("GET /api/v1/analysisruns/{id}", s.analysisRun)
-	m.HandleFunc("GET /api/v1/templates", s.templates)
-	m.HandleFunc("GET /api/v1/templates/{name}", s.template)
-	m.HandleFunc("GET /api/v1/events", s.events)
-	m.HandleFunc("GET /api/v1/events/stream", s.stream)
+	read("GET /api/v1/rollouts/{id}", s.rollout)
+	read("GET /api/v1/rollouts/{id}/analysisruns", s.analysisRuns)
+	read("GET /api/v1/analysisruns/{id}", s.analysisRun)
+	read("GET /api/v1/templates", s.templates)
+	read("GET /api/v1/templates/{name}", s.template)
+	read("GET /api/v1/events", s.events)
+	read("GET /api/v1/events/stream", s.stream)
+	s.tokenRoutes()
 	s.flagRoutes()
 	s.rampRoutes()
 }
 
-// ServeHTTP routes r. Unknown routes and wrong methods answer in the API's error shape.
+// ServeHTTP checks r (guard.go) and routes it. Unknown routes and wrong methods answer in the
+// API's error shape, to authenticated callers only.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/healthz" {
+		if r = s.guard(w, r); r == nil {
+			return
+		}
+	}
 	h, pattern := s.mux.Handler(r)
 	if pattern != "" {
 		s.mux.ServeHTTP(w, r)
@@ -164,14 +190,34 @@ func (p *statusProbe) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// HealthResponse answers GET /healthz.
+type HealthResponse struct {
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+}
+
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	if s.cfg.Health != nil {
+		if err := s.cfg.Health(r.Context()); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, HealthResponse{Error: slipway.ErrorMessage(err)})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, HealthResponse{OK: true})
+}
+
+// whoami answers with the token that authenticated the request.
+func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
+	t, _ := caller(r)
+	writeJSON(w, http.StatusOK, t)
 }
 
 // ApplyRequest is the body of POST /api/v1/plan and /api/v1/apply.
 type ApplyRequest struct {
 	Set   slipway.Set `json:"set"`
 	Prune bool        `json:"prune,omitempty"`
+	// Reason is a free-text note recorded on the events of the apply.
+	Reason string `json:"reason,omitempty"`
 }
 
 // OperationRequest is the optional body of POST /api/v1/apps/{app}/{op}.
@@ -182,20 +228,17 @@ type OperationRequest struct {
 	Reason    string `json:"reason,omitempty"`
 }
 
-func actor(r *http.Request) string {
-	if a := r.Header.Get(ActorHeader); a != "" {
-		return a
-	}
-	return DefaultActor
-}
-
 func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
 	var req ApplyRequest
 	if err := decodeBody(w, r, &req, false); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	p, err := s.cfg.Deployer.Plan(r.Context(), req.Set, slipway.ApplyOptions{Prune: req.Prune, Actor: actor(r)})
+	if err := checkReason(req.Reason); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, err := s.cfg.Deployer.Plan(r.Context(), req.Set, slipway.ApplyOptions{Prune: req.Prune, Actor: actor(r), Reason: req.Reason})
 	s.reply(w, r, p, err)
 }
 
@@ -205,7 +248,15 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	p, err := s.cfg.Deployer.Apply(r.Context(), req.Set, slipway.ApplyOptions{Prune: req.Prune, Actor: actor(r)})
+	if err := checkReason(req.Reason); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.permitSet(r, req.Set, req.Prune); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, err := s.cfg.Deployer.Apply(r.Context(), req.Set, slipway.ApplyOptions{Prune: req.Prune, Actor: actor(r), Reason: req.Reason})
 	s.reply(w, r, p, err)
 }
 
@@ -213,6 +264,10 @@ func (s *Server) operate(kind slipway.OperationKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req OperationRequest
 		if err := decodeBody(w, r, &req, true); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if err := checkReason(req.Reason); err != nil {
 			s.fail(w, r, err)
 			return
 		}

@@ -38,7 +38,15 @@ func (e *testEnv) call(t testing.TB, method, path, body string, hdr ...string) (
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A request that may change something is JSON unless the test says otherwise.
+	if method != http.MethodGet && method != http.MethodHead {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i] == "Host" {
+			req.Host = hdr[i+1]
+			continue
+		}
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	resp, err := e.Client().Do(req)
@@ -146,18 +154,19 @@ func TestServer_Routes(t *testing.T) {
 
 func TestServer_PassesRequestToEngine(t *testing.T) {
 	env := newTestEnv(t)
-	t.Run("actor defaults to api", func(t *testing.T) {
+	t.Run("actor is the token's name", func(t *testing.T) {
 		env.call(t, "POST", "/api/v1/plan", `{"set":{}}`)
 		plans := env.Service.Plans()
-		if got := plans[len(plans)-1].Options; got.Actor != httpapi.DefaultActor || got.Prune {
+		if got := plans[len(plans)-1].Options; got.Actor != "admin" || got.Prune {
 			t.Errorf("options %+v", got)
 		}
 	})
-	t.Run("actor header and prune", func(t *testing.T) {
-		env.call(t, "POST", "/api/v1/apply", `{"set":{"apps":[{"name":"a","replicas":1,"run":{"command":"x"},"strategy":{}}]},"prune":true}`, httpapi.ActorHeader, "alice")
+	t.Run("a client cannot choose its actor; prune and reason pass", func(t *testing.T) {
+		env.call(t, "POST", "/api/v1/apply", `{"set":{"apps":[{"name":"a","replicas":1,"run":{"command":"x"},"strategy":{}}]},"prune":true,"reason":"ticket 7"}`,
+			"X-Slipway-Actor", "alice", "Authorization", "Bearer "+apitest.DeployerSecret)
 		plans := env.Service.Plans()
 		got := plans[len(plans)-1]
-		if got.Options.Actor != "alice" || !got.Options.Prune {
+		if got.Options.Actor != "deployer" || !got.Options.Prune || got.Options.Reason != "ticket 7" {
 			t.Errorf("options %+v", got.Options)
 		}
 		if s := got.Set; len(s.Apps) != 1 || s.Apps[0].Name != "a" {
@@ -165,8 +174,8 @@ func TestServer_PassesRequestToEngine(t *testing.T) {
 		}
 	})
 	t.Run("operation fields", func(t *testing.T) {
-		env.call(t, "POST", "/api/v1/apps/web/rollback", `{"to":"3","withSteps":true,"reason":"r"}`, httpapi.ActorHeader, "bob")
-		want := slipway.Operation{Kind: slipway.OpRollback, App: "web", Actor: "bob", Reason: "r", To: "3", WithSteps: true}
+		env.call(t, "POST", "/api/v1/apps/web/rollback", `{"to":"3","withSteps":true,"reason":"r"}`, "Authorization", "Bearer "+apitest.ScopedSecret)
+		want := slipway.Operation{Kind: slipway.OpRollback, App: "web", Actor: "scoped-deployer", Reason: "r", To: "3", WithSteps: true}
 		ops := env.Service.Operations()
 		if got := ops[len(ops)-1]; got != want {
 			t.Errorf("operation %+v, want %+v", got, want)

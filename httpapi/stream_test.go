@@ -32,7 +32,7 @@ type streamEnv struct {
 func newStreamEnv(t testing.TB, heartbeat time.Duration) *streamEnv {
 	t.Helper()
 	env := &streamEnv{svc: apitest.NewService()}
-	s := httpapi.NewServer(httpapi.Config{
+	s := httpapi.NewServer(httpapi.Config{Tokens: apitest.NewTokens(),
 		Deployer: env.svc, Operator: env.svc, Status: env.svc, State: env.svc,
 		EventPoll: apitest.EventPoll, Heartbeat: heartbeat,
 	})
@@ -41,7 +41,7 @@ func newStreamEnv(t testing.TB, heartbeat time.Duration) *streamEnv {
 		defer env.active.Add(-1)
 		s.ServeHTTP(w, r)
 	}))
-	env.hc = &http.Client{Transport: &http.Transport{}}
+	env.hc = &http.Client{Transport: apitest.Authenticated(&http.Transport{})}
 	t.Cleanup(func() {
 		env.hc.CloseIdleConnections()
 		env.srv.Close()
@@ -216,14 +216,14 @@ func TestStream_SendsHeartbeats(t *testing.T) {
 func TestStream_EndsWithServerContext(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	svc := apitest.NewService()
-	s := httpapi.NewServer(httpapi.Config{Deployer: svc, Operator: svc, Status: svc, State: svc, EventPoll: apitest.EventPoll})
+	s := httpapi.NewServer(httpapi.Config{Tokens: apitest.NewTokens(), Deployer: svc, Operator: svc, Status: svc, State: svc, EventPoll: apitest.EventPoll})
 	base, stop := context.WithCancel(context.Background())
 	defer stop()
 	srv := httptest.NewUnstartedServer(s)
 	srv.Config.BaseContext = func(net.Listener) context.Context { return base }
 	srv.Start()
 	defer srv.Close()
-	hc := &http.Client{Transport: &http.Transport{}}
+	hc := &http.Client{Transport: apitest.Authenticated(&http.Transport{})}
 	defer hc.CloseIdleConnections()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"slipway.dev/slipway"
@@ -57,8 +58,8 @@ func (ws *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 		&ws.runVersion: `SELECT version FROM analysis_runs WHERE id = ?`,
 		&ws.runUpdateData: `UPDATE analysis_runs SET app = ?3, phase = ?4, data = ?5,
 			version = version + 1 WHERE id = ?1 AND version = ?2 AND rollout = ?6 AND started_at = ?7`,
-		&ws.eventInsert: `INSERT INTO events (time, app, rollout, kind, actor, message, reason, data)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		&ws.eventInsert: `INSERT INTO events (time, app, rollout, kind, actor, peer, message, reason, data)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		// Keep the newest history_limit revisions, the stable one, and those an active
 		// rollout moves from or to.
 		&ws.prune: `DELETE FROM revisions WHERE app = ?1
@@ -107,7 +108,15 @@ func (s *Store) Commit(ctx context.Context, c *slipway.Change) error {
 	if c == nil || c.Empty() {
 		return nil
 	}
-	p, err := s.enqueue(ctx, c)
+	// The batch runs under no caller's context, so the caller's peer is stamped here, on a
+	// copy: c changes only on success.
+	in := c
+	if peer := slipway.PeerFrom(ctx); peer != "" && len(c.Events) > 0 {
+		cc := *c
+		cc.Events = withPeer(peer, c.Events)
+		in = &cc
+	}
+	p, err := s.enqueue(ctx, in)
 	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
@@ -130,8 +139,20 @@ func (s *Store) Commit(ctx context.Context, c *slipway.Change) error {
 	for i := range c.Events {
 		c.Events[i].Seq = res.seqs[i]
 		c.Events[i].Time = res.times[i]
+		c.Events[i].Peer = in.Events[i].Peer
 	}
 	return nil
+}
+
+// withPeer returns a copy of events with peer on those that name none.
+func withPeer(peer string, events []slipway.Event) []slipway.Event {
+	out := slices.Clone(events)
+	for i := range out {
+		if out[i].Peer == "" {
+			out[i].Peer = peer
+		}
+	}
+	return out
 }
 
 // write runs c's statements in tx. It changes nothing outside tx (c included), so that a
@@ -280,7 +301,7 @@ func (s *Store) writeEvents(ctx context.Context, tx *sql.Tx, events []slipway.Ev
 		if len(e.Data) > 0 {
 			data = string(e.Data)
 		}
-		r, err := st.ExecContext(ctx, formatTime(e.Time), e.App, e.Rollout, e.Kind, e.Actor, e.Message, e.Reason, data)
+		r, err := st.ExecContext(ctx, formatTime(e.Time), e.App, e.Rollout, e.Kind, e.Actor, e.Peer, e.Message, e.Reason, data)
 		if err != nil {
 			return nil, nil, internal("write event "+e.Kind, err)
 		}

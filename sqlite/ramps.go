@@ -101,12 +101,16 @@ func (s *Store) SaveRamp(ctx context.Context, r *slipway.Ramp, events ...slipway
 		if err != nil {
 			return internal(op, err)
 		}
-		seqs, times, err := s.writeEvents(ctx, tx, events)
+		stamped := events
+		if peer := slipway.PeerFrom(ctx); peer != "" {
+			stamped = withPeer(peer, events)
+		}
+		seqs, times, err := s.writeEvents(ctx, tx, stamped)
 		if err != nil {
 			return err
 		}
 		for i := range events {
-			events[i].Seq, events[i].Time = seqs[i], times[i]
+			events[i].Seq, events[i].Time, events[i].Peer = seqs[i], times[i], stamped[i].Peer
 		}
 		r.Version++
 		return nil

@@ -254,7 +254,7 @@ func (s *Store) Events(ctx context.Context, f slipway.EventFilter) ([]slipway.Ev
 		args = append(args, f.After)
 	}
 	var q strings.Builder
-	q.WriteString("SELECT seq, time, app, rollout, kind, actor, message, reason, data FROM events")
+	q.WriteString("SELECT seq, time, app, rollout, kind, actor, peer, message, reason, data FROM events")
 	if len(where) > 0 {
 		q.WriteString(" WHERE " + strings.Join(where, " AND "))
 	}
@@ -288,7 +288,7 @@ func scanEvent(sc scanner) (slipway.Event, error) {
 		t    string
 		data []byte
 	)
-	if err := sc.Scan(&e.Seq, &t, &e.App, &e.Rollout, &e.Kind, &e.Actor, &e.Message, &e.Reason, &data); err != nil {
+	if err := sc.Scan(&e.Seq, &t, &e.App, &e.Rollout, &e.Kind, &e.Actor, &e.Peer, &e.Message, &e.Reason, &data); err != nil {
 		return e, err
 	}
 	if data != nil {

@@ -15,6 +15,7 @@ import (
 func newApplyCommand(g *globals) *cobra.Command {
 	var files []string
 	var prune, wait bool
+	var reason string
 	var timeout, reconnect time.Duration
 	cmd := &cobra.Command{
 		Use:   "apply -f PATH...",
@@ -39,7 +40,7 @@ While it waits, a broken connection to the server is reconnected as for status -
 			if err != nil {
 				return err
 			}
-			p, err := c.Apply(ctx, set, slipway.ApplyOptions{Prune: prune})
+			p, err := c.Apply(ctx, set, slipway.ApplyOptions{Prune: prune, Reason: reason})
 			if err != nil {
 				return err
 			}
@@ -94,6 +95,7 @@ While it waits, a broken connection to the server is reconnected as for status -
 	f.StringSliceVarP(&files, "file", "f", nil, "file or directory to read (repeatable)")
 	f.BoolVar(&prune, "prune", false, "also delete apps and templates the files do not declare")
 	f.BoolVar(&wait, "wait", false, "wait for the rollouts started to end (exit 3 when any aborted)")
+	f.StringVar(&reason, "reason", "", "why, for the event log (default \"apply\")")
 	f.DurationVar(&timeout, "timeout", 0, "give up waiting after this long (0: never)")
 	reconnectFlag(cmd, &reconnect)
 	_ = cmd.MarkFlagRequired("file")

@@ -22,8 +22,18 @@ func newCLIEnv(t testing.TB) *apitest.Server {
 	t.Helper()
 	srv := apitest.NewServer(t, httpapi.Config{})
 	t.Setenv(envServer, srv.URL)
-	t.Setenv(envActor, "tester")
+	useToken(t, srv.Tokens, "tester")
 	return srv
+}
+
+// useToken creates an admin token named name and points the CLI at it ($SLIPWAY_TOKEN).
+func useToken(t testing.TB, tm slipway.TokenManager, name string) {
+	t.Helper()
+	created, err := tm.CreateToken(context.Background(), slipway.NewToken{Name: name, Role: slipway.RoleAdmin}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(envToken, created.Secret)
 }
 
 type result struct {

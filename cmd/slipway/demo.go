@@ -216,7 +216,11 @@ func (d *demoRun) startServer(ctx context.Context) (*demoServer, error) {
 		return srv, ctx.Err()
 	}
 	d.api = httpapi.NewClient(d.apiURL, nil)
-	d.api.SetActor("demo")
+	secret, err := readSecret(filepath.Join(d.dir, "data", adminTokenFile))
+	if err != nil {
+		return srv, fmt.Errorf("read the demo server's admin token: %w", err)
+	}
+	d.api.SetToken(secret)
 	return srv, nil
 }
 

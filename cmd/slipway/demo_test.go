@@ -29,6 +29,9 @@ func TestDemo_EndToEnd(t *testing.T) {
 	bin := slipwayBin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
+	// The demo's server records where its admin token is in the configuration directory,
+	// where the CLI (and this test) finds it.
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
 	cmd := exec.CommandContext(ctx, bin, "demo", "--keep")
 	cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
 	// On timeout, stop the demo as a person would, so that it stops what it started.
@@ -122,7 +125,9 @@ func TestDemo_EndToEnd(t *testing.T) {
 	}
 
 	// The server left running answers the API, and the app its proxy, on v2.
-	st, err := httpapi.NewClient(server, nil).Status(ctx, "demo")
+	kept := httpapi.NewClient(server, nil)
+	kept.SetToken(discoverToken(server)) // as the CLI finds it
+	st, err := kept.Status(ctx, "demo")
 	if err != nil {
 		t.Fatalf("status from the kept server %s: %v", server, err)
 	}

@@ -73,7 +73,7 @@ func TestE2E_Flags(t *testing.T) {
 	}
 	hist := e.must(0, "flags", "history", "new-checkout")
 	if lines := strings.Split(strings.TrimSpace(hist), "\n"); len(lines) != 3 ||
-		!strings.Contains(lines[1], "e2e") || !strings.Contains(lines[1], "DISABLED") || !strings.Contains(lines[1], "checkout errors") {
+		!strings.Contains(lines[1], "local-admin") || !strings.Contains(lines[1], "DISABLED") || !strings.Contains(lines[1], "checkout errors") {
 		t.Errorf("history:\n%s", hist)
 	}
 	e.must(0, "flags", "rollback", "shop", "--to", "1")

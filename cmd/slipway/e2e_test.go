@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,14 +34,25 @@ type e2e struct {
 	dir    string
 	server string
 	srv    *exec.Cmd
+	// serverFlags are more flags for every start of the server.
+	serverFlags []string
+}
+
+// env is the environment of the server and the CLI: a configuration directory of the
+// test's own, where the server records where its admin token is and the CLI finds it.
+func (e *e2e) env() []string {
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "SLIPWAY_") })
+	return append(env, "XDG_CONFIG_HOME="+filepath.Join(e.dir, "config"))
 }
 
 // startServer starts `slipway server --platform sim` on a free port and waits until it
 // answers.
 func (e *e2e) startServer() {
 	e.t.Helper()
-	cmd := exec.Command(e.bin, "server", "--platform", "sim", "--data", e.data, "--listen", "127.0.0.1:0",
-		"--sim-ready-delay", "50ms", "--poll", "20ms", "--resync", "200ms", "--log-level", "warn")
+	args := []string{"server", "--platform", "sim", "--data", e.data, "--listen", "127.0.0.1:0",
+		"--sim-ready-delay", "50ms", "--poll", "20ms", "--resync", "200ms", "--log-level", "warn"}
+	cmd := exec.Command(e.bin, append(args, e.serverFlags...)...)
+	cmd.Env = e.env()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		e.t.Fatal(err)
@@ -54,8 +66,8 @@ func (e *e2e) startServer() {
 	if err != nil {
 		e.t.Fatalf("server said nothing: %v", err)
 	}
-	i := strings.Index(line, "http://")
-	if i < 0 {
+	i := strings.Index(line, "http")
+	if i < 0 || !strings.Contains(line, "://") {
 		e.t.Fatalf("server banner without address: %q", line)
 	}
 	e.server = strings.Fields(line[i:])[0]
@@ -86,10 +98,16 @@ func (e *e2e) stopServer(sig os.Signal) {
 // run runs a CLI command and returns its stdout, stderr and exit code.
 func (e *e2e) run(args ...string) (string, string, int) {
 	e.t.Helper()
+	return e.runWith(nil, args...)
+}
+
+// runWith runs a CLI command with more environment variables.
+func (e *e2e) runWith(env []string, args ...string) (string, string, int) {
+	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, e.bin, args...)
-	cmd.Env = append(os.Environ(), "SLIPWAY_SERVER="+e.server, "SLIPWAY_ACTOR=e2e")
+	cmd.Env = append(append(e.env(), "SLIPWAY_SERVER="+e.server), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -253,7 +271,7 @@ func TestE2E_CLI(t *testing.T) {
 		}
 	}
 	evs := e.must(0, "events", "web", "-o", "json")
-	for _, want := range []string{`"rollout.aborted"`, `"analysis.measurement"`, `"actor": "e2e"`} {
+	for _, want := range []string{`"rollout.aborted"`, `"analysis.measurement"`, `"actor": "local-admin"`} {
 		if !strings.Contains(strings.ReplaceAll(evs, `":"`, `": "`), want) {
 			t.Fatalf("events lack %s", want)
 		}

@@ -23,7 +23,7 @@ func newFlagsCommand(g *globals) *cobra.Command {
 		Short: "Manage feature flags: list, inspect, evaluate, switch, roll back, find stale ones",
 		Long: `flags manages the feature flags the server serves (declared as FlagSet documents or
 flagd flag files and applied with slipway apply). Every change makes a new version of the
-flag's set, recorded with who ($SLIPWAY_ACTOR, else $USER), when and why (--reason), and can
+flag's set, recorded with who (the API token's name), when and why (--reason), and can
 be rolled back.`,
 	}
 	cmd.AddCommand(

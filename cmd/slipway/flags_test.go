@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/auth"
 	"slipway.dev/slipway/engine"
 	"slipway.dev/slipway/flags"
 	"slipway.dev/slipway/httpapi"
@@ -36,12 +37,13 @@ func newFlagCLIEnv(t *testing.T) *flagCLIEnv {
 	t.Cleanup(func() { _ = st.Close() })
 	stats := &flags.Stats{}
 	eng := engine.New(engine.Config{Store: st, Platform: sim.New(sim.Config{}), Now: clock.Now, FlagStats: stats})
-	srv := httptest.NewServer(httpapi.NewServer(httpapi.Config{
+	tokens := auth.New(auth.Config{Store: st})
+	srv := httptest.NewServer(httpapi.NewServer(httpapi.Config{Tokens: tokens,
 		Deployer: eng, Operator: eng, Status: eng, State: st, Flags: eng, FlagOperator: eng,
 	}))
 	t.Cleanup(srv.Close)
 	t.Setenv(envServer, srv.URL)
-	t.Setenv(envActor, "tester")
+	useToken(t, tokens, "tester")
 	return &flagCLIEnv{eng: eng, stats: stats, clock: clock}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/auth"
 	"slipway.dev/slipway/engine"
 	"slipway.dev/slipway/httpapi"
 	"slipway.dev/slipway/platform/sim"
@@ -39,7 +40,8 @@ func TestCLI_FlagsRamp(t *testing.T) {
 		t.Fatal(err)
 	}
 	eng := engine.New(engine.Config{Store: st, Platform: sim.New(sim.Config{})})
-	srv := httptest.NewServer(httpapi.NewServer(httpapi.Config{
+	tokens := auth.New(auth.Config{Store: st})
+	srv := httptest.NewServer(httpapi.NewServer(httpapi.Config{Tokens: tokens,
 		Deployer: eng, Operator: eng, Status: eng, State: st, Flags: eng, FlagOperator: eng, Ramps: eng, Outcomes: eng,
 	}))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -52,7 +54,7 @@ func TestCLI_FlagsRamp(t *testing.T) {
 		_ = st.Close()
 	})
 	t.Setenv(envServer, srv.URL)
-	t.Setenv(envActor, "tester")
+	useToken(t, tokens, "tester")
 	file := filepath.Join(t.TempDir(), "ramp.yaml")
 	if err := os.WriteFile(file, []byte(rampFile), 0o600); err != nil {
 		t.Fatal(err)

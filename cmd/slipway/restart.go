@@ -25,6 +25,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -177,16 +178,18 @@ type lifetime struct {
 	// engine (the first one, and one after a handover that did not happen) takes a new one.
 	newEngine func() (*engine.Engine, http.Handler)
 	api       net.Listener
-	inh       *inheritance
-	stdout    io.Writer
-	stderr    io.Writer
+	// tls, when set, serves the API over HTTPS (the listener handed over stays plain TCP).
+	tls    *tls.Config
+	inh    *inheritance
+	stdout io.Writer
+	stderr io.Writer
 
 	handler atomic.Pointer[http.Handler]
 }
 
 // run serves until ctx ends (everything stops) or a SIGHUP hands over to a new server
-// process (this one exits, its instances keep running).
-func (l *lifetime) run(ctx context.Context) error {
+// process (this one exits, its instances keep running; handedOver is true).
+func (l *lifetime) run(ctx context.Context) (handedOver bool, err error) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -203,7 +206,11 @@ func (l *lifetime) run(ctx context.Context) error {
 	// socket may be shared with the next server, so the stop drops no request (Graceful).
 	srv := local.NewGraceful(&http.Server{ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return gctx },
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*l.handler.Load()).ServeHTTP(w, r) })})
-	serveAPI := func() { g.Go(func() error { return srv.Serve(l.api) }) }
+	apiLn := l.api
+	if l.tls != nil {
+		apiLn = tls.NewListener(l.api, l.tls)
+	}
+	serveAPI := func() { g.Go(func() error { return srv.Serve(apiLn) }) }
 	g.Go(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
@@ -211,8 +218,7 @@ func (l *lifetime) run(ctx context.Context) error {
 		return srv.Stop(sctx)
 	})
 
-	handedOver := false
-	err := func() error {
+	err = func() error {
 		eng := l.nextEngine()
 		if l.inh.restarted() {
 			if err := l.takeOver(ctx, gctx); err != nil {
@@ -253,7 +259,7 @@ func (l *lifetime) run(ctx context.Context) error {
 		removePIDFile(l.cfg.dataDir)
 		l.log.Info("server stopped")
 	}
-	return err
+	return handedOver, err
 }
 
 // nextEngine returns a new engine and points the API at it.

@@ -2,9 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"strings"
 
@@ -18,8 +24,6 @@ import (
 const (
 	defaultServer = "http://127.0.0.1:7070"
 	envServer     = "SLIPWAY_SERVER"
-	envActor      = "SLIPWAY_ACTOR"
-	defaultActor  = "cli"
 )
 
 // Output formats of -o.
@@ -33,6 +37,8 @@ const (
 type globals struct {
 	server string
 	output string
+	token  string
+	tlsCA  string
 }
 
 // newRootCommand builds the command tree. Each extra function adds commands to the root (the
@@ -46,7 +52,9 @@ func newRootCommand(extra ...func(*cobra.Command)) *cobra.Command {
 it takes traffic, and promotes it or rolls it back by itself.
 
 Every command but validate, schema and server talks to a slipway server over its HTTP API
-(--server, or $SLIPWAY_SERVER). Changes are recorded as made by $SLIPWAY_ACTOR, else $USER.`,
+(--server, or $SLIPWAY_SERVER) with an API token: --token, else $SLIPWAY_TOKEN, else, for a
+server on this machine, the admin token the server wrote in its data directory. Changes are
+recorded as made by the token's name.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
@@ -64,6 +72,8 @@ Every command but validate, schema and server talks to a slipway server over its
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.server, "server", server, "slipway server address ($"+envServer+")")
 	pf.StringVarP(&g.output, "output", "o", outputText, "output format: text, json or yaml")
+	pf.StringVar(&g.token, "token", "", "API token ($"+envToken+"; default: the local server's admin token)")
+	pf.StringVar(&g.tlsCA, "tls-ca", os.Getenv(envTLSCA), "PEM file of the CA that signed an https server's certificate ($"+envTLSCA+")")
 
 	root.AddCommand(
 		newValidateCommand(g),
@@ -76,6 +86,7 @@ Every command but validate, schema and server talks to a slipway server over its
 		newEventsCommand(g),
 		newLogsCommand(g),
 		newFlagsCommand(g),
+		newTokenCommand(g),
 		newDemoAppCommand(),
 		newDemoCommand(),
 	)
@@ -86,21 +97,41 @@ Every command but validate, schema and server talks to a slipway server over its
 	return root
 }
 
-// client returns an API client that records changes as made by the user.
+// client returns an API client with the token found for the server (see credentials.go).
+// A CA file that cannot be read is reported by the first request.
 func (g *globals) client() *httpapi.Client {
-	c := httpapi.NewClient(g.server, nil)
-	c.SetActor(actor())
+	c := httpapi.NewClient(g.server, g.httpClient())
+	token := strings.TrimSpace(g.token)
+	if token == "" {
+		token = strings.TrimSpace(os.Getenv(envToken))
+	}
+	if token == "" {
+		token = discoverToken(g.server)
+	}
+	c.SetToken(token)
 	return c
 }
 
-// actor is who the CLI's changes are recorded as: $SLIPWAY_ACTOR, $USER or "cli".
-func actor() string {
-	for _, k := range []string{envActor, "USER"} {
-		if v := strings.TrimSpace(os.Getenv(k)); v != "" {
-			return v
-		}
+// httpClient returns the HTTP client for the API: without a timeout (streams last; calls are
+// bound by their contexts), trusting --tls-ca besides the system's CAs.
+func (g *globals) httpClient() *http.Client {
+	if g.tlsCA == "" {
+		return &http.Client{}
 	}
-	return defaultActor
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	pem, err := os.ReadFile(g.tlsCA)
+	pool := x509.NewCertPool()
+	if err != nil || !pool.AppendCertsFromPEM(pem) {
+		msg := fmt.Sprintf("--tls-ca %s holds no PEM certificate", g.tlsCA)
+		if err != nil {
+			msg = fmt.Sprintf("--tls-ca: %v", err)
+		}
+		tr.DialContext = func(context.Context, string, string) (net.Conn, error) { return nil, errors.New(msg) }
+		tr.DialTLSContext = tr.DialContext
+	}
+	tr.TLSClientConfig.RootCAs = pool
+	return &http.Client{Transport: tr}
 }
 
 // emit prints v in the chosen format; text draws the text form.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/analysis"
+	"slipway.dev/slipway/auth"
 	"slipway.dev/slipway/engine"
 	"slipway.dev/slipway/flags"
 	"slipway.dev/slipway/httpapi"
@@ -46,6 +48,10 @@ const (
 	envPlatform       = "SLIPWAY_PLATFORM"
 	envLogLevel       = "SLIPWAY_LOG_LEVEL"
 	envOFREPKeys      = "SLIPWAY_OFREP_KEYS"
+	envTLSCert        = "SLIPWAY_TLS_CERT"
+	envTLSKey         = "SLIPWAY_TLS_KEY"
+	envAllowedHosts   = "SLIPWAY_ALLOWED_HOSTS"
+	envAllowedOrigins = "SLIPWAY_ALLOWED_ORIGINS"
 )
 
 // serverConfig is the server's one configuration: flag > environment > default.
@@ -61,6 +67,13 @@ type serverConfig struct {
 	ofrepKeys  []string
 	ofrepRate  float64
 	ofrepBurst int
+	// TLS for the API's listener; both files or neither.
+	tlsCert, tlsKey string
+	// insecurePlaintext allows a non-loopback listener without TLS.
+	insecurePlaintext bool
+	// allowedHosts are names the Host header may give besides addresses and localhost;
+	// allowedOrigins are browser origins allowed besides the server's own.
+	allowedHosts, allowedOrigins []string
 }
 
 // runtimeDeps is what a platform may need from the server.
@@ -116,10 +129,25 @@ func (c serverConfig) validate() error {
 	if c.dataDir == "" {
 		errs = append(errs, "--data must name a directory")
 	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		errs = append(errs, "--tls-cert and --tls-key go together: give both or neither")
+	}
+	if host, _, err := net.SplitHostPort(c.listen); err == nil && c.tlsCert == "" && !c.insecurePlaintext && !isLoopbackHost(host) {
+		errs = append(errs, fmt.Sprintf("--listen %s is reachable from other machines: give --tls-cert and --tls-key, or --insecure-plaintext to send tokens in clear text", c.listen))
+	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// isLoopbackHost reports whether a listen host is reachable from this machine only.
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -153,7 +181,14 @@ directory) and sim (an in-memory platform whose instances become ready after
 Prometheus metrics (the proxy's per-revision requests, errors and latency) are served at
 /metrics beside the API.
 
-The server binds 127.0.0.1 by default. It stops cleanly on SIGINT or SIGTERM, stopping
+Every API request needs a token (see slipway token --help). On first start the server
+creates an admin token in DATA/admin.token (readable by its user only), which the CLI on
+this machine finds by itself. The API refuses requests whose Host header is not an address,
+localhost or an --allowed-host (DNS rebinding), browser requests from other origins (unless
+--allowed-origin), and changes not sent as application/json.
+
+The server binds 127.0.0.1 by default. A listener other machines can reach needs
+--tls-cert and --tls-key, or --insecure-plaintext to accept tokens in clear text. It stops cleanly on SIGINT or SIGTERM, stopping
 every instance; rollouts resume where they were when it starts again on the same data
 directory. On SIGHUP (local platform) it restarts in place without dropping a request: a
 new server process from the same executable takes over its sockets and adopts the running
@@ -177,6 +212,11 @@ instances, and the old one exits. DATA/server.pid names the process serving.`,
 	f.StringSliceVar(&cfg.ofrepKeys, "ofrep-key", splitList(os.Getenv(envOFREPKeys)), "OFREP: an API key clients must send (X-API-Key or Authorization: Bearer); repeat for more ($"+envOFREPKeys+", comma-separated)")
 	f.Float64Var(&cfg.ofrepRate, "ofrep-rate-limit", 0, "OFREP: requests per second allowed per client IP (0: no limit; over it: 429 with Retry-After)")
 	f.IntVar(&cfg.ofrepBurst, "ofrep-burst", 100, "OFREP: requests a client may send at once above the rate limit")
+	f.StringVar(&cfg.tlsCert, "tls-cert", os.Getenv(envTLSCert), "PEM certificate (chain) to serve the API over HTTPS ($"+envTLSCert+")")
+	f.StringVar(&cfg.tlsKey, "tls-key", os.Getenv(envTLSKey), "PEM private key of --tls-cert ($"+envTLSKey+")")
+	f.BoolVar(&cfg.insecurePlaintext, "insecure-plaintext", false, "allow a --listen address other machines can reach without TLS (tokens travel in clear text)")
+	f.StringSliceVar(&cfg.allowedHosts, "allowed-host", splitList(os.Getenv(envAllowedHosts)), "a host name clients use to reach the server, besides IP addresses and localhost; repeat for more ($"+envAllowedHosts+", comma-separated)")
+	f.StringSliceVar(&cfg.allowedOrigins, "allowed-origin", splitList(os.Getenv(envAllowedOrigins)), "a browser origin (https://host:port) allowed to call the API besides the server's own; repeat for more ($"+envAllowedOrigins+", comma-separated)")
 	root.AddCommand(cmd)
 }
 
@@ -190,7 +230,7 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 		return err
 	}
 	defer inh.close()
-	if err := os.MkdirAll(cfg.dataDir, 0o750); err != nil {
+	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
 	store, err := sqlite.Open(filepath.Join(cfg.dataDir, "slipway.db"), time.Now)
@@ -202,6 +242,21 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 			log.Error("close store failed", "err", err)
 		}
 	}()
+	tokens := auth.New(auth.Config{Store: store})
+	tokenPath, err := ensureAdminToken(ctx, tokens, cfg.dataDir, log)
+	if err != nil {
+		return err
+	}
+	var tlsCfg *tls.Config
+	if cfg.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
+		if err != nil {
+			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	} else if host, _, _ := net.SplitHostPort(cfg.listen); !isLoopbackHost(host) {
+		log.Warn("the API listens without TLS on an address other machines can reach; tokens travel in clear text", "listen", cfg.listen)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := proxy.NewMetrics(reg)
@@ -226,14 +281,17 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 			Poll: cfg.poll, Resync: cfg.resync, Flags: flagsNow, FlagStats: flagStats, OnFlagsChanged: ofrepSrv.Notify,
 			Outcomes: outcomes})
 		apiCfg := httpapi.Config{Deployer: eng, Operator: eng, Status: eng, State: store, Log: log.With("component", "api"),
-			Flags: eng, FlagOperator: eng, Ramps: eng, Outcomes: eng}
+			Flags: eng, FlagOperator: eng, Ramps: eng, Outcomes: eng,
+			Tokens: tokens, AllowedHosts: cfg.allowedHosts, AllowedOrigins: cfg.allowedOrigins}
 		if logs, ok := platform.Platform.(slipway.LogSource); ok {
 			apiCfg.Logs = logs
 		}
 		api := httpapi.NewServer(apiCfg)
 		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		mux.Handle("/ofrep/", ofrepSrv)
+		// Metrics and OFREP keep their own access rules (open, OFREP keys) but not a Host
+		// that a DNS rebinding attack would send.
+		mux.Handle("GET /metrics", httpapi.HostGuard(cfg.allowedHosts, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+		mux.Handle("/ofrep/", httpapi.HostGuard(cfg.allowedHosts, ofrepSrv))
 		mux.Handle("/", api)
 		return eng, mux
 	}
@@ -242,9 +300,19 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "slipway server listening on http://%s (platform %s, data %s)\n", ln.Addr(), cfg.platform, cfg.dataDir)
-	l := &lifetime{cfg: cfg, log: log, platform: platform, newEngine: newEngine, api: ln, inh: inh, stdout: stdout, stderr: stderr}
-	return l.run(ctx)
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme = "https"
+	}
+	// The pointers first: a CLI started on the banner finds them.
+	pointers := writePointers(ln.Addr(), tokenPath, log)
+	fmt.Fprintf(stdout, "slipway server listening on %s://%s (platform %s, data %s)\n", scheme, ln.Addr(), cfg.platform, cfg.dataDir)
+	l := &lifetime{cfg: cfg, log: log, platform: platform, newEngine: newEngine, api: ln, tls: tlsCfg, inh: inh, stdout: stdout, stderr: stderr}
+	handedOver, err := l.run(ctx)
+	if !handedOver {
+		removePointers(pointers, tokenPath)
+	}
+	return err
 }
 
 // splitList splits a comma-separated list, dropping empty items.

@@ -75,6 +75,7 @@ func (OutcomeHook) After(ctx context.Context, hc openfeature.HookContext, d open
 // Reporter posts outcomes to slipway's API.
 type Reporter struct {
 	Base   string // the slipway server, like http://127.0.0.1:7070
+	Token  string // a deployer API token (slipway token create ... --role deployer)
 	Client *http.Client
 }
 
@@ -110,6 +111,7 @@ func (r *Reporter) Report(ctx context.Context, flag, variant, outcome string, co
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+r.Token)
 	resp, err := r.Client.Do(req)
 	if err != nil {
 		return err
@@ -131,7 +133,7 @@ func main() {
 	}
 	flags := openfeature.NewClient("shop")
 	flags.AddHooks(OutcomeHook{})
-	rep := &Reporter{Base: base, Client: &http.Client{Timeout: 5 * time.Second}}
+	rep := &Reporter{Base: base, Token: os.Getenv("SLIPWAY_TOKEN"), Client: &http.Client{Timeout: 5 * time.Second}}
 
 	http.HandleFunc("GET /checkout", func(w http.ResponseWriter, req *http.Request) {
 		ctx := withExposures(req.Context())

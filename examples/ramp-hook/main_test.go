@@ -12,6 +12,7 @@ import (
 	"github.com/open-feature/go-sdk/openfeature"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/auth"
 	"slipway.dev/slipway/engine"
 	"slipway.dev/slipway/httpapi"
 	"slipway.dev/slipway/platform/sim"
@@ -27,7 +28,12 @@ func TestOutcomeHook(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	eng := engine.New(engine.Config{Store: st, Platform: sim.New(sim.Config{})})
-	srv := httptest.NewServer(httpapi.NewServer(httpapi.Config{
+	tokens := auth.New(auth.Config{Store: st})
+	reporter, err := tokens.CreateToken(context.Background(), slipway.NewToken{Name: "checkout", Role: slipway.RoleDeployer}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(httpapi.NewServer(httpapi.Config{Tokens: tokens,
 		Deployer: eng, Operator: eng, Status: eng, State: st, Flags: eng, FlagOperator: eng, Outcomes: eng,
 	}))
 	t.Cleanup(srv.Close)
@@ -40,7 +46,7 @@ func TestOutcomeHook(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rep := &Reporter{Base: srv.URL, Client: srv.Client()}
+	rep := &Reporter{Base: srv.URL, Token: reporter.Secret, Client: srv.Client()}
 	hc := openfeature.NewHookContext("new-checkout", openfeature.Boolean, false, openfeature.NewClientMetadata("shop"),
 		openfeature.Metadata{}, openfeature.NewEvaluationContext("user-1", nil))
 	request := func(variant string, fail bool) {

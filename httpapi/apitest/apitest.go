@@ -33,12 +33,17 @@ type Server struct {
 	// Logs holds what the server logged, at debug level and up, unless the Config passed to
 	// NewServer had its own Log.
 	Logs *Buffer
+	// Tokens authenticates requests unless the Config passed to NewServer had its own.
+	Tokens *Tokens
 }
 
 // NewServer starts an API server over a new Service and closes it when tb's test ends. cfg
 // gives the rest of the server's configuration (Logs, Flags, Heartbeat, ...): its Deployer,
 // Operator, Status and State are replaced by the Service, a nil Log by one writing to
-// Server.Logs, and a zero EventPoll by EventPoll.
+// Server.Logs, a nil Tokens by Server.Tokens, and a zero EventPoll by EventPoll.
+//
+// The server's Client sends AdminSecret on every request that has no Authorization header
+// of its own; a test of authentication itself sends its own header, or uses another client.
 func NewServer(tb testing.TB, cfg httpapi.Config) *Server {
 	tb.Helper()
 	svc := NewService()
@@ -50,9 +55,15 @@ func NewServer(tb testing.TB, cfg httpapi.Config) *Server {
 	if cfg.EventPoll == 0 {
 		cfg.EventPoll = EventPoll
 	}
+	tokens := NewTokens()
+	if cfg.Tokens == nil {
+		cfg.Tokens = tokens
+	}
 	srv := httptest.NewServer(httpapi.NewServer(cfg))
 	tb.Cleanup(srv.Close)
-	return &Server{Server: srv, Service: svc, Logs: logs}
+	hc := srv.Client()
+	hc.Transport = bearer{secret: AdminSecret, base: hc.Transport}
+	return &Server{Server: srv, Service: svc, Logs: logs, Tokens: tokens}
 }
 
 // Buffer collects what a server, command or stream writes while the test reads what has

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"slipway.dev/slipway"
+	"slipway.dev/slipway/auth"
+)
+
+// How the CLI on the server's machine finds a credential without a step of the user's:
+//
+//   - On its first start the server creates an admin token and writes its secret to
+//     DATA/admin.token, readable by the server's user only (0600). Deleting the file and
+//     restarting the server makes a new one: access to the data directory is access to
+//     the server.
+//   - Each start also writes a pointer, in the user's configuration directory
+//     (~/.config/slipway/servers/HOST_PORT, 0600), naming that file, for the address the
+//     server listens on.
+//   - The CLI takes --token, else $SLIPWAY_TOKEN, else, for a server on a loopback address
+//     only, the pointer of that address, else $SLIPWAY_DATA/admin.token or
+//     .slipway/admin.token. A credential on disk is never sent to a server on another host.
+const (
+	adminTokenFile = "admin.token"
+	adminTokenName = "local-admin"
+	envToken       = "SLIPWAY_TOKEN"
+	envTLSCA       = "SLIPWAY_TLS_CA"
+	// maxTokenFile bounds what is read from a credential file.
+	maxTokenFile = 4 << 10
+)
+
+// ensureAdminToken makes sure DATA/admin.token holds an admin token's secret: it creates one
+// when the file is missing, under the first free name of local-admin, local-admin-2, ...
+func ensureAdminToken(ctx context.Context, tokens *auth.Service, dataDir string, log *slog.Logger) (string, error) {
+	path, err := filepath.Abs(filepath.Join(dataDir, adminTokenFile))
+	if err != nil {
+		return "", fmt.Errorf("admin token: %w", err)
+	}
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("admin token: %w", err)
+	}
+	existing, err := tokens.Tokens(ctx)
+	if err != nil {
+		return "", fmt.Errorf("admin token: %w", err)
+	}
+	taken := map[string]bool{}
+	for _, t := range existing {
+		taken[t.Name] = true
+	}
+	name := adminTokenName
+	for i := 2; taken[name]; i++ {
+		name = adminTokenName + "-" + strconv.Itoa(i)
+	}
+	created, err := tokens.CreateToken(ctx, slipway.NewToken{Name: name, Role: slipway.RoleAdmin}, slipway.ActorEngine)
+	if err != nil {
+		return "", fmt.Errorf("admin token: %w", err)
+	}
+	if err := writeFileAtomic(path, []byte(created.Secret+"\n")); err != nil {
+		// The token exists but no one holds its secret; revoke it so it cannot linger.
+		_, _ = tokens.RevokeToken(ctx, name, slipway.ActorEngine, "its secret could not be written")
+		return "", fmt.Errorf("admin token: %w", err)
+	}
+	log.Info("admin token created", "token", name, "file", path)
+	return path, nil
+}
+
+// writeFileAtomic writes b to path with mode 0600 by a rename, so that no reader sees half.
+func writeFileAtomic(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// pointerPath is where the pointer to the credential of the server at hostport is kept, or
+// "" when the user has no configuration directory.
+func pointerPath(hostport string) string {
+	dir, err := os.UserConfigDir()
+	if err != nil || dir == "" {
+		return ""
+	}
+	r := strings.NewReplacer(":", "_", "[", "", "]", "", "/", "_")
+	return filepath.Join(dir, "slipway", "servers", r.Replace(hostport))
+}
+
+// pointerAddrs are the addresses a local CLI may use for a server listening on addr.
+func pointerAddrs(addr net.Addr) []string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return nil
+	}
+	port := strconv.Itoa(tcp.Port)
+	if tcp.IP.IsUnspecified() {
+		return []string{net.JoinHostPort("127.0.0.1", port), net.JoinHostPort("::1", port)}
+	}
+	if tcp.IP.IsLoopback() {
+		return []string{net.JoinHostPort(tcp.IP.String(), port)}
+	}
+	return nil
+}
+
+// writePointers records tokenPath for each local address of the server; it returns the
+// pointers written, for removePointers.
+func writePointers(addr net.Addr, tokenPath string, log *slog.Logger) []string {
+	var written []string
+	for _, hp := range pointerAddrs(addr) {
+		p := pointerPath(hp)
+		if p == "" {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			log.Warn("cannot record where the admin token is", "err", err)
+			continue
+		}
+		if err := writeFileAtomic(p, []byte(tokenPath+"\n")); err != nil {
+			log.Warn("cannot record where the admin token is", "err", err)
+			continue
+		}
+		written = append(written, p)
+	}
+	return written
+}
+
+// removePointers removes the pointers that still name tokenPath (a later server on the same
+// address may have written its own).
+func removePointers(pointers []string, tokenPath string) {
+	for _, p := range pointers {
+		if b, err := os.ReadFile(p); err == nil && strings.TrimSpace(string(b)) == tokenPath {
+			_ = os.Remove(p)
+		}
+	}
+}
+
+// readSecret reads a token secret from a file of at most maxTokenFile bytes.
+func readSecret(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b := make([]byte, maxTokenFile)
+	n, err := f.Read(b)
+	if err != nil && n == 0 {
+		return "", err
+	}
+	s := strings.TrimSpace(string(b[:n]))
+	if s == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return s, nil
+}
+
+// discoverToken finds a credential for the server at base on this machine: the pointer of
+// its address, else the data directory's admin token. Only for a server on a loopback
+// address; "" when there is none.
+func discoverToken(base string) string {
+	u, err := url.Parse(base)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = map[string]string{"https": "443"}[u.Scheme]
+		if port == "" {
+			port = "80"
+		}
+	}
+	if host == "localhost" {
+		host = "127.0.0.1"
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return ""
+	}
+	if p := pointerPath(net.JoinHostPort(ip.String(), port)); p != "" {
+		if b, err := readSecretPath(p); err == nil {
+			if s, err := readSecret(b); err == nil {
+				return s
+			}
+		}
+	}
+	for _, dir := range []string{os.Getenv(envData), defaultDataDir} {
+		if dir == "" {
+			continue
+		}
+		if s, err := readSecret(filepath.Join(dir, adminTokenFile)); err == nil {
+			return s
+		}
+	}
+	return ""
+}
+
+// readSecretPath reads the token file path a pointer names.
+func readSecretPath(pointer string) (string, error) {
+	s, err := readSecret(pointer)
+	if err != nil {
+		return "", err
+	}
+	if !filepath.IsAbs(s) {
+		return "", fmt.Errorf("%s does not name an absolute path", pointer)
+	}
+	return s, nil
+}
