@@ -13,6 +13,9 @@ const (
 	EUNAUTHORIZED = "unauthorized"
 	EFORBIDDEN    = "forbidden"
 	EINTERNAL     = "internal"
+	// EUNAVAILABLE: the server cannot do it now, for a reason the operator can fix (its
+	// disk is full or read-only); the message says which, without internals.
+	EUNAVAILABLE = "unavailable"
 )
 
 // Error is slipway's one coded error. Message is meant for the user.

@@ -3,6 +3,7 @@ package e2e
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -211,6 +212,12 @@ func TestLocal_RestartInPlaceTwice(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		samePIDs(t, before, c.instancePIDs("web"))
+		// The data directory's lock went down with the sockets: a second server is refused
+		// and names the one serving.
+		out, err := exec.Command(bin, "server", "--platform", "local", "--data", c.data, "--listen", "127.0.0.1:0").CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "in use") || !strings.Contains(string(out), "pid "+strconv.Itoa(c.serverPID())) {
+			t.Errorf("a second server on the data directory: %v\n%s; want a refusal naming pid %d", err, out, c.serverPID())
+		}
 		// The server that took over twice still deploys.
 		c.must("apply", "-f", c.appFile("web", listen, "v2", strategy, 3), "--wait", "--timeout", "60s")
 	})

@@ -35,6 +35,8 @@ func HTTPStatus(code string) int {
 		return http.StatusUnauthorized
 	case slipway.EFORBIDDEN:
 		return http.StatusForbidden
+	case slipway.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
 	case CodeMethodNotAllowed:
 		return http.StatusMethodNotAllowed
 	}
@@ -54,6 +56,8 @@ func codeOf(status int) string {
 		return slipway.EUNAUTHORIZED
 	case http.StatusForbidden:
 		return slipway.EFORBIDDEN
+	case http.StatusServiceUnavailable:
+		return slipway.EUNAVAILABLE
 	case http.StatusMethodNotAllowed:
 		return CodeMethodNotAllowed
 	}

@@ -1,7 +1,9 @@
 package httpapi_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -186,6 +188,27 @@ func TestGuard_ReasonIsBounded(t *testing.T) {
 		resp, b := env.call(t, "POST", path, body)
 		if resp.StatusCode != 400 {
 			t.Errorf("POST %s with a %d-byte reason: %d %s, want 400", path, len(long), resp.StatusCode, b)
+		}
+	}
+}
+
+func TestHealthz_SaysWhetherTheStoreCanWrite(t *testing.T) {
+	var healthErr error
+	srv := apitest.NewServer(t, httpapi.Config{Health: func(context.Context) error { return healthErr }})
+	env := &testEnv{srv}
+	for _, tc := range []struct {
+		err    error
+		status int
+		body   string
+	}{
+		{nil, 200, `{"ok":true}`},
+		{slipway.Errorf(slipway.EUNAVAILABLE, "the store cannot write: the disk is full"), 503, `{"ok":false,"error":"the store cannot write: the disk is full"}`},
+		{errors.New("sqlite: /secret/path: something internal"), 503, `{"ok":false,"error":"internal error"}`},
+	} {
+		healthErr = tc.err
+		resp, body := env.call(t, "GET", "/healthz", "", "Authorization", "")
+		if resp.StatusCode != tc.status || strings.TrimSpace(string(body)) != tc.body {
+			t.Errorf("health %v: %d %s, want %d %s", tc.err, resp.StatusCode, body, tc.status, tc.body)
 		}
 	}
 }

@@ -50,7 +50,9 @@ type Config struct {
 	AllowedOrigins []string
 	// Health, when set, says whether the server can do its work (its store can write);
 	// GET /healthz answers 503 with its error.
-	Health   func(ctx context.Context) error
+	Health func(ctx context.Context) error
+	// Backup, when set, serves GET /api/v1/backup (admin): a consistent copy of the store.
+	Backup   Backuper
 	Deployer slipway.Deployer
 	Operator slipway.Operator
 	Status   slipway.StatusReader
@@ -137,6 +139,9 @@ func (s *Server) routes() {
 	read("GET /api/v1/events", s.events)
 	read("GET /api/v1/events/stream", s.stream)
 	s.tokenRoutes()
+	if s.cfg.Backup != nil {
+		m.HandleFunc("GET /api/v1/backup", s.allow(slipway.PermAdmin, s.backup))
+	}
 	s.flagRoutes()
 	s.rampRoutes()
 }
@@ -199,7 +204,13 @@ type HealthResponse struct {
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Health != nil {
 		if err := s.cfg.Health(r.Context()); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, HealthResponse{Error: slipway.ErrorMessage(err)})
+			msg := "internal error"
+			if slipway.ErrorCode(err) == slipway.EUNAVAILABLE {
+				msg = slipway.ErrorMessage(err) // says what failed (disk full, read-only), no internals
+			} else {
+				s.log.Error("health check failed", "err", err)
+			}
+			writeJSON(w, http.StatusServiceUnavailable, HealthResponse{Error: msg})
 			return
 		}
 	}

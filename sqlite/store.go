@@ -86,6 +86,10 @@ func Open(path string, now func() time.Time) (*Store, error) {
 		_ = w.Close()
 		return nil, internal("open "+path, err)
 	}
+	if err := check(ctx, w, path); err != nil {
+		_ = w.Close()
+		return nil, err
+	}
 	if err := migrate(ctx, w, migrationFS, now); err != nil {
 		_ = w.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -175,12 +179,34 @@ func firstLine(q string) string {
 
 // internal wraps an unexpected database error: the result carries EINTERNAL for
 // slipway.ErrorCode and still unwraps to err (context.Canceled, for one).
+//
+// A failure the operator can fix (a full disk, a read-only file or disk, an I/O error)
+// carries EUNAVAILABLE instead, with a message that says which.
 func internal(op string, err error) error {
 	var e *slipway.Error
 	if errors.As(err, &e) {
 		return fmt.Errorf("%s: %w", op, err)
 	}
+	if msg := unavailable(err); msg != "" {
+		return fmt.Errorf("%w: %w", slipway.Errorf(slipway.EUNAVAILABLE, "the store cannot write: %s", msg), err)
+	}
 	return fmt.Errorf("%w: %w", slipway.Errorf(slipway.EINTERNAL, "sqlite: %s failed", op), err)
+}
+
+// unavailable says in words why the store cannot write, for the errors an operator can fix;
+// "" for any other error.
+func unavailable(err error) string {
+	switch sqliteCode(err) & 0xff {
+	case sqlitelib.SQLITE_FULL:
+		return "the disk is full"
+	case sqlitelib.SQLITE_READONLY:
+		return "its file or disk is read-only"
+	case sqlitelib.SQLITE_IOERR:
+		return "the disk reported an I/O error"
+	case sqlitelib.SQLITE_CANTOPEN:
+		return "its file cannot be opened"
+	}
+	return ""
 }
 
 // sqliteCode returns the extended SQLite result code of err, or 0.

@@ -57,8 +57,9 @@ const (
 	envInherit = "SLIPWAY_INHERIT"
 	// envReadyFD is the descriptor of the pipe a new server writes "ready" on.
 	envReadyFD = "SLIPWAY_READY_FD"
-	// apiKey names the API's socket in envInherit.
-	apiKey = "api"
+	// apiKey names the API's socket in envInherit; lockKey the data directory's lock.
+	apiKey  = "api"
+	lockKey = "lock"
 	// handoverTimeout bounds how long the old server waits for the new one to be ready.
 	handoverTimeout = 30 * time.Second
 	// parentPoll is how often a new server checks whether the old one has exited.
@@ -86,6 +87,8 @@ type inheritance struct {
 	ready *os.File
 	// parent is the old server's pid.
 	parent int
+	// lock is the data directory's lock, held since the old server took it.
+	lock *os.File
 }
 
 // takeInheritance reads what a restart in place passed down, and clears its environment
@@ -111,6 +114,10 @@ func takeInheritance() (*inheritance, error) {
 		}
 		syscall.CloseOnExec(fd)
 		f := os.NewFile(uintptr(fd), key)
+		if key == lockKey {
+			inh.lock = f
+			continue
+		}
 		ln, err := net.FileListener(f)
 		_ = f.Close()
 		if err != nil {
@@ -151,8 +158,11 @@ func (inh *inheritance) listen(addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// discard closes everything inherited, the app listeners included.
+// discard closes everything inherited, the app listeners and the lock included.
 func (inh *inheritance) discard() {
+	if inh.lock != nil {
+		_ = inh.lock.Close()
+	}
 	for _, ln := range inh.apps {
 		_ = ln.Close()
 	}
@@ -179,7 +189,9 @@ type lifetime struct {
 	newEngine func() (*engine.Engine, http.Handler)
 	api       net.Listener
 	// tls, when set, serves the API over HTTPS (the listener handed over stays plain TCP).
-	tls    *tls.Config
+	tls *tls.Config
+	// lock is the data directory's lock; a restart in place hands a copy down.
+	lock   *os.File
 	inh    *inheritance
 	stdout io.Writer
 	stderr io.Writer
@@ -312,13 +324,24 @@ func (l *lifetime) handover(ctx context.Context, hp handoverPlatform) error {
 	if err != nil {
 		return err
 	}
-	files, err := hp.Handover()
-	if err != nil {
-		_ = apiFile.Close()
-		return err
-	}
 	extra := []*os.File{apiFile}
 	spec := []string{apiKey + "=3"}
+	if l.lock != nil {
+		lock, err := dupFile(l.lock)
+		if err != nil {
+			_ = apiFile.Close()
+			return err
+		}
+		spec = append(spec, lockKey+"=4")
+		extra = append(extra, lock)
+	}
+	files, err := hp.Handover()
+	if err != nil {
+		for _, f := range extra {
+			_ = f.Close()
+		}
+		return err
+	}
 	for _, k := range slices.Sorted(maps.Keys(files)) {
 		spec = append(spec, k+"="+strconv.Itoa(3+len(extra)))
 		extra = append(extra, files[k])

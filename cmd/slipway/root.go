@@ -87,6 +87,7 @@ recorded as made by the token's name.`,
 		newLogsCommand(g),
 		newFlagsCommand(g),
 		newTokenCommand(g),
+		newBackupCommand(g),
 		newDemoAppCommand(),
 		newDemoCommand(),
 	)

@@ -233,7 +233,19 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	store, err := sqlite.Open(filepath.Join(cfg.dataDir, "slipway.db"), time.Now)
+	lock, err := lockDataDir(cfg.dataDir, inh.lock)
+	if err != nil {
+		return err
+	}
+	inh.lock = nil // ours now
+	if lock != nil {
+		defer lock.Close()
+	}
+	dbPath := filepath.Join(cfg.dataDir, "slipway.db")
+	if err := checkStoreFile(cfg.dataDir, dbPath); err != nil {
+		return err
+	}
+	store, err := sqlite.Open(dbPath, time.Now)
 	if err != nil {
 		return err
 	}
@@ -242,6 +254,9 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 			log.Error("close store failed", "err", err)
 		}
 	}()
+	if err := checkStoreID(ctx, cfg.dataDir, store); err != nil {
+		return err
+	}
 	tokens := auth.New(auth.Config{Store: store})
 	tokenPath, err := ensureAdminToken(ctx, tokens, cfg.dataDir, log)
 	if err != nil {
@@ -282,7 +297,8 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 			Outcomes: outcomes})
 		apiCfg := httpapi.Config{Deployer: eng, Operator: eng, Status: eng, State: store, Log: log.With("component", "api"),
 			Flags: eng, FlagOperator: eng, Ramps: eng, Outcomes: eng,
-			Tokens: tokens, AllowedHosts: cfg.allowedHosts, AllowedOrigins: cfg.allowedOrigins}
+			Tokens: tokens, AllowedHosts: cfg.allowedHosts, AllowedOrigins: cfg.allowedOrigins,
+			Health: store.Ping, Backup: store}
 		if logs, ok := platform.Platform.(slipway.LogSource); ok {
 			apiCfg.Logs = logs
 		}
@@ -307,7 +323,7 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 	// The pointers first: a CLI started on the banner finds them.
 	pointers := writePointers(ln.Addr(), tokenPath, log)
 	fmt.Fprintf(stdout, "slipway server listening on %s://%s (platform %s, data %s)\n", scheme, ln.Addr(), cfg.platform, cfg.dataDir)
-	l := &lifetime{cfg: cfg, log: log, platform: platform, newEngine: newEngine, api: ln, tls: tlsCfg, inh: inh, stdout: stdout, stderr: stderr}
+	l := &lifetime{cfg: cfg, log: log, platform: platform, newEngine: newEngine, api: ln, tls: tlsCfg, lock: lock, inh: inh, stdout: stdout, stderr: stderr}
 	handedOver, err := l.run(ctx)
 	if !handedOver {
 		removePointers(pointers, tokenPath)
