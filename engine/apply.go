@@ -81,6 +81,9 @@ func (e *Engine) plan(ctx context.Context, s slipway.Set, opts slipway.ApplyOpti
 	if err := spec.Validate(s, known); err != nil {
 		return slipway.Plan{}, nil, err
 	}
+	if err := e.checkLimits(s); err != nil {
+		return slipway.Plan{}, nil, err
+	}
 	now := e.cfg.Now()
 	actor := opts.Actor
 	if actor == "" {
@@ -556,4 +559,33 @@ func diffFields(a, b any) []string {
 	}
 	walk(jsonOf(a), jsonOf(b), "", 0)
 	return out
+}
+
+// checkLimits refuses a set beyond this server's limits, before anything is planned: every
+// app's replicas, the canary scale and the preview at most Config.MaxReplicas.
+func (e *Engine) checkLimits(s slipway.Set) error {
+	var details []string
+	max := e.cfg.MaxReplicas
+	over := func(app, path string, n int) {
+		if n > max {
+			details = append(details, fmt.Sprintf("App/%s: %s: %d exceeds this server's maximum of %d replicas per app (slipway server --max-replicas)", app, path, n, max))
+		}
+	}
+	for _, a := range s.Apps {
+		over(a.Name, "spec.replicas", a.Replicas)
+		if bg := a.Strategy.BlueGreen; bg != nil && bg.PreviewReplicas != nil {
+			over(a.Name, "spec.strategy.blueGreen.previewReplicas", *bg.PreviewReplicas)
+		}
+		if c := a.Strategy.Canary; c != nil {
+			for i, st := range c.Steps {
+				if st.SetCanaryScale != nil && st.SetCanaryScale.Replicas != nil {
+					over(a.Name, fmt.Sprintf("spec.strategy.canary.steps[%d].setCanaryScale.replicas", i), *st.SetCanaryScale.Replicas)
+				}
+			}
+		}
+	}
+	if len(details) == 0 {
+		return nil
+	}
+	return &slipway.Error{Code: slipway.EINVALID, Message: fmt.Sprintf("%d errors in the set", len(details)), Details: details}
 }

@@ -42,6 +42,9 @@ type Config struct {
 	Poll time.Duration
 	// Resync is how often every app is reconciled to catch and repair drift.
 	Resync time.Duration
+	// MaxReplicas is the most replicas plan and apply accept for one app
+	// (slipway.DefaultMaxReplicas when zero; never above slipway.MaxReplicas).
+	MaxReplicas int
 	// OnReconcile, when set, is called with the duration of every reconcile pass (metrics,
 	// benchmarks).
 	OnReconcile func(time.Duration)
@@ -114,6 +117,9 @@ func New(cfg Config) *Engine {
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = DefaultPoll
+	}
+	if cfg.MaxReplicas <= 0 || cfg.MaxReplicas > slipway.MaxReplicas {
+		cfg.MaxReplicas = slipway.DefaultMaxReplicas
 	}
 	if cfg.Resync <= 0 {
 		cfg.Resync = DefaultResync

@@ -130,6 +130,18 @@ func compileFlag(key string, f slipway.Flag, setMeta map[string]any, evaluators 
 		problems = append(problems, problem{path: append(slices.Clone(base), rel...), msg: fmt.Sprintf(format, args...)})
 	}
 	cf := &compiledFlag{key: key, variants: make(map[string]*variant, len(f.Variants))}
+	if err := slipway.ValidKey("flag key", key); err != nil {
+		short := key
+		if len(short) > 32 {
+			short = short[:32] + "…"
+		}
+		return cf, []problem{{path: []any{"flags", short}, msg: slipway.ErrorMessage(err)}}
+	}
+	for name := range f.Variants {
+		if err := slipway.ValidKey("variant name", name); err != nil {
+			add([]any{"variants"}, "%s", slipway.ErrorMessage(err))
+		}
+	}
 
 	switch f.State {
 	case slipway.FlagEnabled:

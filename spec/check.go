@@ -102,8 +102,14 @@ func checkName(p *problems, name string) {
 }
 
 func checkApp(p *problems, a *slipway.App) {
-	if a.Replicas < 0 {
+	switch {
+	case a.Replicas < 0:
 		p.add("spec.replicas", "%d is negative; use 0 or more", a.Replicas)
+	case a.Replicas > slipway.MaxReplicas:
+		p.add("spec.replicas", "%d is more than slipway runs for one app; use at most %d (a server may set a lower maximum)", a.Replicas, slipway.MaxReplicas)
+	}
+	if err := slipway.ValidLabel("version", a.Version, slipway.MaxVersionLen); err != nil {
+		p.add("spec.version", "%s", slipway.ErrorMessage(err))
 	}
 	if a.RevisionHistoryLimit < 0 {
 		p.add("spec.revisionHistoryLimit", "%d is negative; use 1 or more, or omit it for %d", a.RevisionHistoryLimit, slipway.DefaultRevisionHistoryLimit)

@@ -406,3 +406,25 @@ func TestParse_AliasExpansionIsBounded(t *testing.T) {
 		t.Errorf("got:\n%s\nwant one line about alias expansion besides the unknown field", got)
 	}
 }
+
+// TestValidate_Limits: replicas past any server's maximum and a version that is too long
+// or holds control characters are refused offline, before a server is asked.
+func TestValidate_Limits(t *testing.T) {
+	for _, tc := range []struct {
+		replicas int
+		version  string
+		want     string
+	}{
+		{1000000000, "v1", "spec.replicas: 1000000000 is more than slipway runs for one app; use at most 10000"},
+		{1, strings.Repeat("v", 7<<20), "spec.version: version is 7340032 bytes long; use at most 128"},
+		{1, "v1\x1b[2J", "spec.version: version has the control character U+001B"},
+		{1, "v1\u202e", "spec.version: version has the control character U+202E"},
+	} {
+		s := slipway.Set{Apps: []slipway.App{{Name: "web", Replicas: tc.replicas, Version: tc.version, Run: slipway.RunSpec{Command: "./web"},
+			Strategy: slipway.Strategy{Rolling: &slipway.RollingStrategy{}}}}}
+		err := Validate(s, nil)
+		if got := errorText(t, err); !strings.Contains(got, tc.want) || len(got) > 1000 {
+			t.Errorf("replicas %d, version %.10q: %.300s; want %q", tc.replicas, tc.version, got, tc.want)
+		}
+	}
+}

@@ -67,6 +67,8 @@ type serverConfig struct {
 	ofrepKeys  []string
 	ofrepRate  float64
 	ofrepBurst int
+	// maxReplicas is the most replicas plan and apply accept for one app.
+	maxReplicas int
 	// TLS for the API's listener; both files or neither.
 	tlsCert, tlsKey string
 	// insecurePlaintext allows a non-loopback listener without TLS.
@@ -128,6 +130,9 @@ func (c serverConfig) validate() error {
 	}
 	if c.dataDir == "" {
 		errs = append(errs, "--data must name a directory")
+	}
+	if c.maxReplicas < 1 || c.maxReplicas > slipway.MaxReplicas {
+		errs = append(errs, fmt.Sprintf("--max-replicas %d is out of range; use 1 to %d", c.maxReplicas, slipway.MaxReplicas))
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		errs = append(errs, "--tls-cert and --tls-key go together: give both or neither")
@@ -212,6 +217,7 @@ instances, and the old one exits. DATA/server.pid names the process serving.`,
 	f.StringSliceVar(&cfg.ofrepKeys, "ofrep-key", splitList(os.Getenv(envOFREPKeys)), "OFREP: an API key clients must send (X-API-Key or Authorization: Bearer); repeat for more ($"+envOFREPKeys+", comma-separated)")
 	f.Float64Var(&cfg.ofrepRate, "ofrep-rate-limit", 0, "OFREP: requests per second allowed per client IP (0: no limit; over it: 429 with Retry-After)")
 	f.IntVar(&cfg.ofrepBurst, "ofrep-burst", 100, "OFREP: requests a client may send at once above the rate limit")
+	f.IntVar(&cfg.maxReplicas, "max-replicas", slipway.DefaultMaxReplicas, "the most replicas plan and apply accept for one app")
 	f.StringVar(&cfg.tlsCert, "tls-cert", os.Getenv(envTLSCert), "PEM certificate (chain) to serve the API over HTTPS ($"+envTLSCert+")")
 	f.StringVar(&cfg.tlsKey, "tls-key", os.Getenv(envTLSKey), "PEM private key of --tls-cert ($"+envTLSKey+")")
 	f.BoolVar(&cfg.insecurePlaintext, "insecure-plaintext", false, "allow a --listen address other machines can reach without TLS (tokens travel in clear text)")
@@ -293,7 +299,7 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 		RateLimit: cfg.ofrepRate, Burst: cfg.ofrepBurst, Log: log.With("component", "ofrep")})
 	newEngine := func() (*engine.Engine, http.Handler) {
 		eng := engine.New(engine.Config{Store: store, Platform: platform, Analysis: runner, Log: log.With("component", "engine"),
-			Poll: cfg.poll, Resync: cfg.resync, Flags: flagsNow, FlagStats: flagStats, OnFlagsChanged: ofrepSrv.Notify,
+			Poll: cfg.poll, Resync: cfg.resync, MaxReplicas: cfg.maxReplicas, Flags: flagsNow, FlagStats: flagStats, OnFlagsChanged: ofrepSrv.Notify,
 			Outcomes: outcomes})
 		apiCfg := httpapi.Config{Deployer: eng, Operator: eng, Status: eng, State: store, Log: log.With("component", "api"),
 			Flags: eng, FlagOperator: eng, Ramps: eng, Outcomes: eng,
