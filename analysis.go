@@ -28,7 +28,8 @@ const (
 	NoDataFailure      NoDataPolicy = "failure"
 )
 
-// DefaultConsecutiveErrorLimit is how many measurement errors in a row a metric tolerates.
+// DefaultConsecutiveErrorLimit is how many measurement errors in a row a metric tolerates;
+// one more ends it Inconclusive.
 const DefaultConsecutiveErrorLimit = 4
 
 // Metric is one measurement to take repeatedly and judge.
@@ -37,8 +38,8 @@ type Metric struct {
 	Provider ProviderSpec `json:"provider"`
 	// Interval between measurements. Zero with Count <= 1 means one measurement.
 	Interval Duration `json:"interval,omitempty"`
-	// Count is how many measurements to take; 0 with an Interval means until the run is
-	// terminated (background analysis).
+	// Count is how many measurements to take; a measurement that errors is retried and never
+	// counts. 0 with an Interval means until the run is terminated (background analysis).
 	Count        int      `json:"count,omitempty"`
 	InitialDelay Duration `json:"initialDelay,omitempty"`
 	// SuccessCondition and FailureCondition are CEL expressions over `result`.
@@ -156,6 +157,8 @@ type Verdict string
 
 // Verdicts. Measurements end Successful, Failed, Inconclusive or Error; metrics and runs are
 // Running until they end Successful, Failed or Inconclusive, or are Terminated by the engine.
+// Error is a measurement's verdict only: a metric whose errors exceed its limit ends
+// Inconclusive, so a run never ends Error (docs/analysis.md).
 const (
 	VerdictRunning      Verdict = "Running"
 	VerdictSuccessful   Verdict = "Successful"
@@ -224,6 +227,8 @@ type AnalysisRun struct {
 }
 
 // MetricResult is the state of one metric within a run; Results[i] belongs to Metrics[i].
+// Count is the measurements taken without error (Successful + Failed + Inconclusive); Errors
+// counts the tries that errored, ConsecutiveError those since the last measurement.
 type MetricResult struct {
 	Name             string        `json:"name"`
 	Phase            Verdict       `json:"phase"`
