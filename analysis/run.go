@@ -23,11 +23,20 @@ const maxValueInMessage = 200
 // failing source about 20 seconds to come back before the metric is inconclusive.
 const ErrorRetryDelay = 5 * time.Second
 
+// SampleRetryDelay is how long a metric waiting for its minimum sample (its provider answered
+// slipway.ErrInsufficientData) waits between checks, or its interval when that is shorter.
+// The builtin provider's windows move by whole seconds, so checking more often would mostly
+// see the same sample; each check of a stored run is one write.
+const SampleRetryDelay = 2 * time.Second
+
 // Record judges one measurement of metric i (value and err as the provider returned them) and
 // updates the metric's and the run's verdicts; FinishedAt is set when the run ends. A
 // provider error, or a condition that cannot be evaluated, is an Error: it never counts
 // toward the metric's count, and past the consecutive error limit the metric is Inconclusive.
-// A measurement of a metric or run that has already ended is ignored. It is pure.
+// slipway.ErrInsufficientData (too small a sample yet) is no measurement at all: the metric
+// waits for its sample (MetricResult.Waiting) up to its sample timeout, after which the check
+// counts as no data. A measurement of a metric or run that has already ended is ignored. It
+// is pure.
 //
 // Record compiles the conditions it needs on each call; Runner keeps them compiled for the
 // whole run.
@@ -44,6 +53,14 @@ func record(run *slipway.AnalysisRun, i int, value any, err error, started, fini
 		return
 	}
 	m := run.Metrics[i]
+	if errors.Is(err, slipway.ErrInsufficientData) {
+		if waitForSample(res, m, err, started, finished) {
+			noteWaiting(run)
+			return
+		}
+		err = fmt.Errorf("no minimum sample within sampleTimeout %s: %w", slipway.Duration(sampleTimeout(m)), err)
+	}
+	res.Waiting = nil
 	ms := judgeMeasurement(m, value, err, j)
 	ms.StartedAt, ms.FinishedAt = started, finished
 
@@ -72,14 +89,56 @@ func record(run *slipway.AnalysisRun, i int, value any, err error, started, fini
 	}
 	res.Phase, res.Message = metricVerdict(m, *res)
 	settle(run, finished)
+	noteWaiting(run)
+}
+
+// waitForSample notes a check that found too small a sample (err) on the metric's wait,
+// starting the wait when it is the first. It reports whether the metric waits on; once its
+// sample timeout has passed since the wait began it does not, and the check counts as no
+// data.
+func waitForSample(res *slipway.MetricResult, m slipway.Metric, err error, started, finished time.Time) bool {
+	w := res.Waiting
+	if w == nil {
+		w = &slipway.SampleWait{Since: started}
+		res.Waiting = w
+	}
+	w.Checks++
+	w.CheckedAt = finished
+	w.Message = err.Error()
+	return finished.Sub(w.Since) < sampleTimeout(m)
+}
+
+// sampleTimeout is how long m waits for a minimum sample: its sampleTimeout, or
+// slipway.DefaultSampleTimeout.
+func sampleTimeout(m slipway.Metric) time.Duration {
+	if m.SampleTimeout > 0 {
+		return m.SampleTimeout.D()
+	}
+	return slipway.DefaultSampleTimeout.D()
+}
+
+// noteWaiting names, in a running run's message, the first metric waiting for its minimum
+// sample, so that a status tells why the run has not moved; the message is empty when none
+// waits. An ended run's message is left alone.
+func noteWaiting(run *slipway.AnalysisRun) {
+	if run.Phase.Terminal() {
+		return
+	}
+	run.Message = ""
+	for _, res := range run.Results {
+		if w := res.Waiting; w != nil && !res.Phase.Terminal() {
+			run.Message = fmt.Sprintf("metric %s waits for a minimum sample: %s", res.Name, w.Message)
+			return
+		}
+	}
 }
 
 // judgeMeasurement turns what the provider returned into a measurement: a provider error is
-// an Error, no data counts by the metric's noData policy (never as a success), and a value is
-// judged.
+// an Error, no data (or too small a sample after the wait for one) counts by the metric's
+// noData policy (never as a success), and a value is judged.
 func judgeMeasurement(m slipway.Metric, value any, err error, j judge) slipway.Measurement {
 	switch {
-	case errors.Is(err, slipway.ErrNoData):
+	case errors.Is(err, slipway.ErrNoData), errors.Is(err, slipway.ErrInsufficientData):
 		phase := slipway.VerdictInconclusive
 		if m.NoData == slipway.NoDataFailure {
 			phase = slipway.VerdictFailed
@@ -234,6 +293,7 @@ func settle(run *slipway.AnalysisRun, now time.Time) {
 		if res := &run.Results[i]; !res.Phase.Terminal() {
 			res.Phase = slipway.VerdictTerminated
 			res.Message = "run ended: " + run.Message
+			res.Waiting = nil
 		}
 	}
 	end := now
@@ -258,8 +318,9 @@ func runSuccessMessage(run slipway.AnalysisRun) string {
 
 // Due returns the metric to measure next and when: the first measurement of a metric at the
 // run's start plus its initialDelay, each later one an interval after the previous one
-// finished, and a try after an error an interval (ErrorRetryDelay without one) after it. ok
-// is false when nothing is left to measure.
+// finished, a try after an error an interval (ErrorRetryDelay without one) after it, and a
+// check while the metric waits for its minimum sample SampleRetryDelay (or its interval, if
+// shorter) after the last check. ok is false when nothing is left to measure.
 func Due(run slipway.AnalysisRun) (i int, at time.Time, ok bool) {
 	if run.Phase.Terminal() {
 		return 0, time.Time{}, false
@@ -281,6 +342,9 @@ func Due(run slipway.AnalysisRun) (i int, at time.Time, ok bool) {
 }
 
 func nextAt(start time.Time, m slipway.Metric, res slipway.MetricResult) time.Time {
+	if w := res.Waiting; w != nil {
+		return w.CheckedAt.Add(sampleRetryDelay(m))
+	}
 	n := len(res.Measurements)
 	if n == 0 {
 		return start.Add(m.InitialDelay.D())
@@ -290,6 +354,15 @@ func nextAt(start time.Time, m slipway.Metric, res slipway.MetricResult) time.Ti
 		return last.FinishedAt.Add(errorRetryDelay(m))
 	}
 	return last.FinishedAt.Add(m.Interval.D())
+}
+
+// sampleRetryDelay is how long a metric waiting for its minimum sample waits between checks:
+// SampleRetryDelay, or its interval when that is shorter.
+func sampleRetryDelay(m slipway.Metric) time.Duration {
+	if d := m.Interval.D(); d > 0 {
+		return min(d, SampleRetryDelay)
+	}
+	return SampleRetryDelay
 }
 
 // errorRetryDelay is how long a metric waits after a measurement error: its interval, or
@@ -312,6 +385,7 @@ func Terminate(run *slipway.AnalysisRun, reason string, now time.Time) {
 		if res := &run.Results[i]; !res.Phase.Terminal() {
 			res.Phase = slipway.VerdictTerminated
 			res.Message = reason
+			res.Waiting = nil
 		}
 	}
 	run.Phase = slipway.VerdictTerminated
