@@ -28,7 +28,8 @@ const (
 	NoDataFailure      NoDataPolicy = "failure"
 )
 
-// DefaultConsecutiveErrorLimit is how many measurement errors in a row a metric tolerates.
+// DefaultConsecutiveErrorLimit is how many measurement errors in a row a metric tolerates;
+// one more ends it Inconclusive.
 const DefaultConsecutiveErrorLimit = 4
 
 // Metric is one measurement to take repeatedly and judge.
@@ -37,8 +38,8 @@ type Metric struct {
 	Provider ProviderSpec `json:"provider"`
 	// Interval between measurements. Zero with Count <= 1 means one measurement.
 	Interval Duration `json:"interval,omitempty"`
-	// Count is how many measurements to take; 0 with an Interval means until the run is
-	// terminated (background analysis).
+	// Count is how many measurements to take; a measurement that errors is retried and never
+	// counts. 0 with an Interval means until the run is terminated (background analysis).
 	Count        int      `json:"count,omitempty"`
 	InitialDelay Duration `json:"initialDelay,omitempty"`
 	// SuccessCondition and FailureCondition are CEL expressions over `result`.
@@ -49,7 +50,16 @@ type Metric struct {
 	ConsecutiveErrorLimit *int         `json:"consecutiveErrorLimit,omitempty"`
 	NoData                NoDataPolicy `json:"noData,omitempty"`
 	DryRun                bool         `json:"dryRun,omitempty"`
+	// SampleTimeout bounds how long the metric waits for a minimum sample (while its provider
+	// answers ErrInsufficientData) before that counts as no data. Zero means the rollout's
+	// progress deadline (a run of a rollout fills it in), or DefaultSampleTimeout outside one.
+	SampleTimeout Duration `json:"sampleTimeout,omitempty"`
 }
+
+// DefaultSampleTimeout is how long a metric outside a rollout (a flag ramp's) waits for a
+// minimum sample when it sets no sampleTimeout: DefaultProgressDeadline, as long as a
+// rollout waits by default.
+const DefaultSampleTimeout = DefaultProgressDeadline
 
 // ErrorLimit returns the consecutive error limit in force.
 func (m Metric) ErrorLimit() int {
@@ -123,8 +133,16 @@ const (
 // DefaultBuiltinWindow is the window of a builtin metric that sets none.
 const DefaultBuiltinWindow = Duration(30 * time.Second)
 
+// DefaultMinRequests is the minimum sample of a builtin metric that sets none: the requests
+// (for an outcome metric, reported outcomes) its window must hold to be measured. At 20 one
+// request moves an error rate by 5 points at most, and a canary failing 20% of its requests
+// shows at least one failure with 99% probability (0.8^20 is about 1.2%); a service taking
+// 15 requests/s fills it within seconds at a 10% canary weight.
+const DefaultMinRequests = 20
+
 // BuiltinMetric measures what slipway's own proxy saw one revision serve over a recent
-// window. A window without requests has no data (never a success).
+// window. A window with fewer than MinRequests requests is not enough data yet: the metric
+// waits for its sample (Metric.SampleTimeout), then counts it as no data (never a success).
 type BuiltinMetric struct {
 	// Metric is one of BuiltinMetrics: error_rate, request_rate, latency_p50, latency_p95,
 	// latency_p99 or requests.
@@ -142,6 +160,18 @@ type BuiltinMetric struct {
 	Flag    string `json:"flag,omitempty"`
 	Variant string `json:"variant,omitempty"`
 	Outcome string `json:"outcome,omitempty"`
+	// MinRequests is the minimum sample: how many requests the window must hold (for an
+	// outcome metric, how many outcomes were reported) before it is measured;
+	// DefaultMinRequests when zero.
+	MinRequests int `json:"minRequests,omitempty"`
+}
+
+// MinSample returns the minimum sample in force: MinRequests, or DefaultMinRequests.
+func (b BuiltinMetric) MinSample() int {
+	if b.MinRequests > 0 {
+		return b.MinRequests
+	}
+	return DefaultMinRequests
 }
 
 // Provider takes one measurement of a metric whose template arguments are already expanded.
@@ -156,6 +186,8 @@ type Verdict string
 
 // Verdicts. Measurements end Successful, Failed, Inconclusive or Error; metrics and runs are
 // Running until they end Successful, Failed or Inconclusive, or are Terminated by the engine.
+// Error is a measurement's verdict only: a metric whose errors exceed its limit ends
+// Inconclusive, so a run never ends Error (docs/analysis.md).
 const (
 	VerdictRunning      Verdict = "Running"
 	VerdictSuccessful   Verdict = "Successful"
@@ -224,6 +256,8 @@ type AnalysisRun struct {
 }
 
 // MetricResult is the state of one metric within a run; Results[i] belongs to Metrics[i].
+// Count is the measurements taken without error (Successful + Failed + Inconclusive); Errors
+// counts the tries that errored, ConsecutiveError those since the last measurement.
 type MetricResult struct {
 	Name             string        `json:"name"`
 	Phase            Verdict       `json:"phase"`
@@ -236,6 +270,22 @@ type MetricResult struct {
 	Errors           int           `json:"errors"`
 	ConsecutiveError int           `json:"consecutiveErrors"`
 	Measurements     []Measurement `json:"measurements,omitempty"`
+	// Waiting is set while the metric waits for a minimum sample.
+	Waiting *SampleWait `json:"waiting,omitempty"`
+}
+
+// SampleWait is a metric's wait for a minimum sample: its provider answered
+// ErrInsufficientData, which is neither a measurement nor an error. The metric checks again
+// shortly after each check, until the sample is there or its sample timeout has passed since
+// the wait began.
+type SampleWait struct {
+	// Since is when the first check of the wait began.
+	Since time.Time `json:"since"`
+	// CheckedAt is when the last check finished, Checks how many there were.
+	CheckedAt time.Time `json:"checkedAt"`
+	Checks    int       `json:"checks"`
+	// Message is what the last check saw.
+	Message string `json:"message"`
 }
 
 // MaxMeasurementsKept is how many measurements of one metric a run keeps; counters keep

@@ -71,3 +71,9 @@ func ErrorMessage(err error) string {
 // ErrNoData is returned by a Provider when the query succeeded but returned no measurement.
 // The analysis runner counts it by the metric's noData policy, never as a success.
 var ErrNoData = errors.New("no data")
+
+// ErrInsufficientData is returned by a Provider when the source answered, but with a sample
+// too small to judge yet (a builtin metric's window holding fewer than its minRequests). It
+// is not a measurement: the analysis measures again shortly, until the sample is there or the
+// metric's sample timeout passes, when it counts by the noData policy, never as a success.
+var ErrInsufficientData = errors.New("not enough data yet")

@@ -45,6 +45,7 @@ const (
 	EventRolloutScaledDown = "rollout.scaledDown"
 	EventAnalysisStarted   = "analysis.started"
 	EventMeasurement       = "analysis.measurement"
+	EventAnalysisWaiting   = "analysis.waiting" // a metric began waiting for its minimum sample
 	EventAnalysisFinished  = "analysis.finished"
 	EventDriftRepaired     = "drift.repaired"
 	EventPlatformError     = "platform.error"

@@ -72,6 +72,24 @@ type BlueGreenStrategy struct {
 // AutoPromotes reports whether the switch happens without approval.
 func (b BlueGreenStrategy) AutoPromotes() bool { return b.AutoPromote == nil || *b.AutoPromote }
 
+// ProgressDeadline returns the progress deadline of the strategy in force, or
+// DefaultProgressDeadline when it sets none.
+func (s Strategy) ProgressDeadline() Duration {
+	var d Duration
+	switch {
+	case s.Rolling != nil:
+		d = s.Rolling.ProgressDeadline
+	case s.BlueGreen != nil:
+		d = s.BlueGreen.ProgressDeadline
+	case s.Canary != nil:
+		d = s.Canary.ProgressDeadline
+	}
+	if d <= 0 {
+		return DefaultProgressDeadline
+	}
+	return d
+}
+
 // CanaryStrategy moves traffic to the new revision step by step.
 type CanaryStrategy struct {
 	Steps            []Step   `json:"steps"`

@@ -118,6 +118,7 @@ func newRun(id string, kind slipway.AnalysisKind, step int, r slipway.Rollout, b
 			seen[m.Name] = name
 			e := &expander{vars: vars, unknown: map[string]bool{}}
 			em := expandMetric(m, e)
+			boundSample(&em, r)
 			if p := resolveBuiltin(&em, r); p != "" {
 				problems = append(problems, fmt.Sprintf("template %s: metric %s %s", name, m.Name, p))
 			}
@@ -233,6 +234,15 @@ func resolveBuiltin(m *slipway.Metric, r slipway.Rollout) string {
 		b.Revision = r.From
 	}
 	return ""
+}
+
+// boundSample gives a builtin metric of a rollout's run that sets no sampleTimeout the
+// rollout's progress deadline: how long it may wait for its minimum sample. Outside a
+// rollout (a flag ramp) the metric keeps slipway.DefaultSampleTimeout.
+func boundSample(m *slipway.Metric, r slipway.Rollout) {
+	if m.Provider.Builtin != nil && m.SampleTimeout == 0 && r.ID != "" {
+		m.SampleTimeout = r.Spec.ProgressDeadline()
+	}
 }
 
 func expandMap(in map[string]string, e *expander) map[string]string {

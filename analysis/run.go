@@ -17,9 +17,26 @@ const maxValueLen = 4 << 10
 // maxValueInMessage caps the value quoted in a metric's message.
 const maxValueInMessage = 200
 
+// ErrorRetryDelay is how long a metric without an interval waits after a measurement error
+// before it measures again (a metric with one waits its interval): a provider that fails at
+// once is never called in a hot loop, and the default consecutive error limit of 4 gives a
+// failing source about 20 seconds to come back before the metric is inconclusive.
+const ErrorRetryDelay = 5 * time.Second
+
+// SampleRetryDelay is how long a metric waiting for its minimum sample (its provider answered
+// slipway.ErrInsufficientData) waits between checks, or its interval when that is shorter.
+// The builtin provider's windows move by whole seconds, so checking more often would mostly
+// see the same sample; each check of a stored run is one write.
+const SampleRetryDelay = 2 * time.Second
+
 // Record judges one measurement of metric i (value and err as the provider returned them) and
 // updates the metric's and the run's verdicts; FinishedAt is set when the run ends. A
-// measurement of a metric or run that has already ended is ignored. It is pure.
+// provider error, or a condition that cannot be evaluated, is an Error: it never counts
+// toward the metric's count, and past the consecutive error limit the metric is Inconclusive.
+// slipway.ErrInsufficientData (too small a sample yet) is no measurement at all: the metric
+// waits for its sample (MetricResult.Waiting) up to its sample timeout, after which the check
+// counts as no data. A measurement of a metric or run that has already ended is ignored. It
+// is pure.
 //
 // Record compiles the conditions it needs on each call; Runner keeps them compiled for the
 // whole run.
@@ -36,18 +53,30 @@ func record(run *slipway.AnalysisRun, i int, value any, err error, started, fini
 		return
 	}
 	m := run.Metrics[i]
+	if errors.Is(err, slipway.ErrInsufficientData) {
+		if waitForSample(res, m, err, started, finished) {
+			noteWaiting(run)
+			return
+		}
+		err = fmt.Errorf("no minimum sample within sampleTimeout %s: %w", slipway.Duration(sampleTimeout(m)), err)
+	}
+	res.Waiting = nil
 	ms := judgeMeasurement(m, value, err, j)
 	ms.StartedAt, ms.FinishedAt = started, finished
 
-	res.Count++
+	// An error is no measurement: it counts toward the consecutive error limit only, never
+	// toward count.
 	switch ms.Phase {
 	case slipway.VerdictSuccessful:
+		res.Count++
 		res.Successful++
 		res.ConsecutiveError = 0
 	case slipway.VerdictFailed:
+		res.Count++
 		res.Failed++
 		res.ConsecutiveError = 0
 	case slipway.VerdictInconclusive:
+		res.Count++
 		res.Inconclusive++
 		res.ConsecutiveError = 0
 	case slipway.VerdictError, slipway.VerdictRunning, slipway.VerdictTerminated:
@@ -60,14 +89,56 @@ func record(run *slipway.AnalysisRun, i int, value any, err error, started, fini
 	}
 	res.Phase, res.Message = metricVerdict(m, *res)
 	settle(run, finished)
+	noteWaiting(run)
+}
+
+// waitForSample notes a check that found too small a sample (err) on the metric's wait,
+// starting the wait when it is the first. It reports whether the metric waits on; once its
+// sample timeout has passed since the wait began it does not, and the check counts as no
+// data.
+func waitForSample(res *slipway.MetricResult, m slipway.Metric, err error, started, finished time.Time) bool {
+	w := res.Waiting
+	if w == nil {
+		w = &slipway.SampleWait{Since: started}
+		res.Waiting = w
+	}
+	w.Checks++
+	w.CheckedAt = finished
+	w.Message = err.Error()
+	return finished.Sub(w.Since) < sampleTimeout(m)
+}
+
+// sampleTimeout is how long m waits for a minimum sample: its sampleTimeout, or
+// slipway.DefaultSampleTimeout.
+func sampleTimeout(m slipway.Metric) time.Duration {
+	if m.SampleTimeout > 0 {
+		return m.SampleTimeout.D()
+	}
+	return slipway.DefaultSampleTimeout.D()
+}
+
+// noteWaiting names, in a running run's message, the first metric waiting for its minimum
+// sample, so that a status tells why the run has not moved; the message is empty when none
+// waits. An ended run's message is left alone.
+func noteWaiting(run *slipway.AnalysisRun) {
+	if run.Phase.Terminal() {
+		return
+	}
+	run.Message = ""
+	for _, res := range run.Results {
+		if w := res.Waiting; w != nil && !res.Phase.Terminal() {
+			run.Message = fmt.Sprintf("metric %s waits for a minimum sample: %s", res.Name, w.Message)
+			return
+		}
+	}
 }
 
 // judgeMeasurement turns what the provider returned into a measurement: a provider error is
-// an Error, no data counts by the metric's noData policy (never as a success), and a value is
-// judged.
+// an Error, no data (or too small a sample after the wait for one) counts by the metric's
+// noData policy (never as a success), and a value is judged.
 func judgeMeasurement(m slipway.Metric, value any, err error, j judge) slipway.Measurement {
 	switch {
-	case errors.Is(err, slipway.ErrNoData):
+	case errors.Is(err, slipway.ErrNoData), errors.Is(err, slipway.ErrInsufficientData):
 		phase := slipway.VerdictInconclusive
 		if m.NoData == slipway.NoDataFailure {
 			phase = slipway.VerdictFailed
@@ -101,8 +172,8 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// measurementCount is how many measurements a metric takes in all; 0 means until the run is
-// terminated.
+// measurementCount is how many measurements (errors not counted) a metric takes in all; 0
+// means until the run is terminated.
 func measurementCount(m slipway.Metric) int {
 	switch {
 	case m.Count > 0:
@@ -114,8 +185,9 @@ func measurementCount(m slipway.Metric) int {
 }
 
 // metricVerdict applies the limits to a metric's counters: Failed past failureLimit,
-// Inconclusive past inconclusiveLimit or past the consecutive error limit, Successful once
-// every measurement is taken, Running otherwise.
+// Inconclusive past inconclusiveLimit or past the consecutive error limit; once count
+// measurements are taken, Successful when at least one of them succeeded and Inconclusive
+// when none did; Running otherwise.
 func metricVerdict(m slipway.Metric, res slipway.MetricResult) (slipway.Verdict, string) {
 	last := describeLast(m, res)
 	switch {
@@ -130,13 +202,20 @@ func metricVerdict(m slipway.Metric, res slipway.MetricResult) (slipway.Verdict,
 		if n := len(res.Measurements); n > 0 {
 			msg = res.Measurements[n-1].Message
 		}
-		return slipway.VerdictInconclusive, fmt.Sprintf("%d consecutive errors: %s", res.ConsecutiveError, msg)
+		return slipway.VerdictInconclusive, fmt.Sprintf("%s exceed%s consecutiveErrorLimit %d; last error: %s",
+			plural(res.ConsecutiveError, "consecutive error"), verbS(res.ConsecutiveError), m.ErrorLimit(), msg)
 	}
-	if n := measurementCount(m); n > 0 && res.Count >= n {
-		return slipway.VerdictSuccessful, fmt.Sprintf("%s: %d successful, %d failed, %d inconclusive, %d errors; %s",
-			plural(res.Count, "measurement"), res.Successful, res.Failed, res.Inconclusive, res.Errors, last)
+	n := measurementCount(m)
+	if n == 0 || res.Count < n {
+		return slipway.VerdictRunning, ""
 	}
-	return slipway.VerdictRunning, ""
+	tally := fmt.Sprintf("%d failed, %d inconclusive, %s; %s", res.Failed, res.Inconclusive, plural(res.Errors, "error"), last)
+	if res.Successful == 0 {
+		// Measured, but nothing ever passed: inconclusive and failed results within their
+		// limits are no evidence of health.
+		return slipway.VerdictInconclusive, fmt.Sprintf("%s, none successful (%s)", plural(res.Count, "measurement"), tally)
+	}
+	return slipway.VerdictSuccessful, fmt.Sprintf("%s: %d successful, %s", plural(res.Count, "measurement"), res.Successful, tally)
 }
 
 // describeLast names the last measurement for a metric's message: its value, or for a job and
@@ -173,15 +252,20 @@ func verbS(n int) string {
 	return ""
 }
 
-// settle decides the run: it ends Failed as soon as a metric that is not a dry run fails,
-// and otherwise once every metric has ended, with the worst verdict of its metrics that are
-// not dry runs. Metrics still running when the run ends are Terminated.
+// settle decides the run: it ends Failed as soon as a metric that is not a dry run fails;
+// Inconclusive as soon as one is inconclusive and every metric still running measures until
+// the run is terminated (background metrics, which would never let it end); and otherwise
+// once every metric has ended, with the worst verdict of its metrics that are not dry runs.
+// Metrics still running when the run ends are Terminated.
 func settle(run *slipway.AnalysisRun, now time.Time) {
 	worst, worstIdx := slipway.VerdictSuccessful, -1
-	failed, allEnded := false, true
+	failed, allEnded, boundedRunning := false, true, false
 	for i, res := range run.Results {
 		if !res.Phase.Terminal() {
 			allEnded = false
+			if i < len(run.Metrics) && measurementCount(run.Metrics[i]) > 0 {
+				boundedRunning = true
+			}
 			continue
 		}
 		if res.DryRun {
@@ -194,7 +278,8 @@ func settle(run *slipway.AnalysisRun, now time.Time) {
 			worst, worstIdx = res.Phase, i
 		}
 	}
-	if !failed && !allEnded {
+	inconclusive := worst == slipway.VerdictInconclusive && !boundedRunning
+	if !failed && !allEnded && !inconclusive {
 		return
 	}
 	run.Phase = worst
@@ -208,6 +293,7 @@ func settle(run *slipway.AnalysisRun, now time.Time) {
 		if res := &run.Results[i]; !res.Phase.Terminal() {
 			res.Phase = slipway.VerdictTerminated
 			res.Message = "run ended: " + run.Message
+			res.Waiting = nil
 		}
 	}
 	end := now
@@ -232,7 +318,9 @@ func runSuccessMessage(run slipway.AnalysisRun) string {
 
 // Due returns the metric to measure next and when: the first measurement of a metric at the
 // run's start plus its initialDelay, each later one an interval after the previous one
-// finished. ok is false when nothing is left to measure.
+// finished, a try after an error an interval (ErrorRetryDelay without one) after it, and a
+// check while the metric waits for its minimum sample SampleRetryDelay (or its interval, if
+// shorter) after the last check. ok is false when nothing is left to measure.
 func Due(run slipway.AnalysisRun) (i int, at time.Time, ok bool) {
 	if run.Phase.Terminal() {
 		return 0, time.Time{}, false
@@ -254,11 +342,36 @@ func Due(run slipway.AnalysisRun) (i int, at time.Time, ok bool) {
 }
 
 func nextAt(start time.Time, m slipway.Metric, res slipway.MetricResult) time.Time {
+	if w := res.Waiting; w != nil {
+		return w.CheckedAt.Add(sampleRetryDelay(m))
+	}
 	n := len(res.Measurements)
-	if res.Count == 0 || n == 0 {
+	if n == 0 {
 		return start.Add(m.InitialDelay.D())
 	}
-	return res.Measurements[n-1].FinishedAt.Add(m.Interval.D())
+	last := res.Measurements[n-1]
+	if last.Phase == slipway.VerdictError {
+		return last.FinishedAt.Add(errorRetryDelay(m))
+	}
+	return last.FinishedAt.Add(m.Interval.D())
+}
+
+// sampleRetryDelay is how long a metric waiting for its minimum sample waits between checks:
+// SampleRetryDelay, or its interval when that is shorter.
+func sampleRetryDelay(m slipway.Metric) time.Duration {
+	if d := m.Interval.D(); d > 0 {
+		return min(d, SampleRetryDelay)
+	}
+	return SampleRetryDelay
+}
+
+// errorRetryDelay is how long a metric waits after a measurement error: its interval, or
+// ErrorRetryDelay when it has none.
+func errorRetryDelay(m slipway.Metric) time.Duration {
+	if d := m.Interval.D(); d > 0 {
+		return d
+	}
+	return ErrorRetryDelay
 }
 
 // Terminate ends a Running run as Terminated with reason: a background run at the end of its
@@ -272,6 +385,7 @@ func Terminate(run *slipway.AnalysisRun, reason string, now time.Time) {
 		if res := &run.Results[i]; !res.Phase.Terminal() {
 			res.Phase = slipway.VerdictTerminated
 			res.Message = reason
+			res.Waiting = nil
 		}
 	}
 	run.Phase = slipway.VerdictTerminated

@@ -101,8 +101,11 @@ func TestRecord_JudgesOneMeasurement(t *testing.T) {
 			if !ms.StartedAt.Equal(t0) || !ms.FinishedAt.Equal(t0.Add(time.Second)) {
 				t.Errorf("times = %v..%v", ms.StartedAt, ms.FinishedAt)
 			}
-			if res.Count != 1 || res.Successful+res.Failed+res.Inconclusive+res.Errors != 1 {
-				t.Errorf("counters = %+v, want one measurement counted once", res)
+			if res.Count+res.Errors != 1 || res.Successful+res.Failed+res.Inconclusive+res.Errors != 1 {
+				t.Errorf("counters = %+v, want one measurement (or one error) counted once", res)
+			}
+			if isErr := ms.Phase == slipway.VerdictError; isErr != (res.Count == 0) {
+				t.Errorf("count = %d after a %s measurement; an error never counts", res.Count, ms.Phase)
 			}
 			if res.Phase != slipway.VerdictRunning || run.Phase != slipway.VerdictRunning {
 				t.Errorf("metric %s, run %s after 1 of 10 within limits, want Running", res.Phase, run.Phase)
@@ -217,7 +220,7 @@ func TestRecord_Verdicts(t *testing.T) {
 			seq:         []obs{bad("e1"), bad("e2"), bad("refused")},
 			wantMetrics: []slipway.Verdict{slipway.VerdictInconclusive},
 			wantRun:     slipway.VerdictInconclusive, wantEnded: true,
-			wantMessage: "metric errors: 3 consecutive errors: refused",
+			wantMessage: "metric errors: 3 consecutive errors exceed consecutiveErrorLimit 2; last error: refused",
 		},
 		{
 			name:        "a success resets consecutive errors",
@@ -235,11 +238,19 @@ func TestRecord_Verdicts(t *testing.T) {
 			wantMessage: "5 consecutive errors",
 		},
 		{
-			name:        "errors within the limit still end successful at count",
+			name:        "errors within the limit are retried, not counted",
 			metrics:     []slipway.Metric{with(rate(webMetric("errors")), func(m *slipway.Metric) { m.Count = 3 })},
 			seq:         []obs{bad("e"), ok(0.01), ok(0.01)},
+			wantMetrics: []slipway.Verdict{slipway.VerdictRunning},
+			wantRun:     slipway.VerdictRunning,
+		},
+		{
+			name:        "errors within the limit, then count measurements, end successful",
+			metrics:     []slipway.Metric{with(rate(webMetric("errors")), func(m *slipway.Metric) { m.Count = 3 })},
+			seq:         []obs{bad("e"), ok(0.01), ok(0.01), ok(0.01)},
 			wantMetrics: []slipway.Verdict{slipway.VerdictSuccessful},
 			wantRun:     slipway.VerdictSuccessful, wantEnded: true,
+			wantMessage: "1 metric successful",
 		},
 		{
 			name:        "count 0 and interval 0 take one measurement",
@@ -434,6 +445,27 @@ func TestDue(t *testing.T) {
 		}
 		if i, _, ok := Due(run); !ok || i != 0 {
 			t.Fatalf("Due = %d %v, want slow", i, ok)
+		}
+	})
+	t.Run("after an error the next try waits the interval", func(t *testing.T) {
+		run := testRun(fast)
+		Record(&run, 0, nil, errors.New("refused"), t0, t0.Add(time.Second))
+		if i, at, ok := Due(run); !ok || i != 0 || !at.Equal(t0.Add(6*time.Second)) {
+			t.Fatalf("Due = %d %v %v, want a retry 5s (the interval) after the error", i, at, ok)
+		}
+	})
+	t.Run("after an error a metric without an interval waits ErrorRetryDelay", func(t *testing.T) {
+		once := rate(webMetric("once"))
+		run := testRun(once)
+		for k := range slipway.DefaultConsecutiveErrorLimit {
+			_, at, ok := Due(run)
+			if want := t0.Add(time.Duration(k) * (time.Second + ErrorRetryDelay)); !ok || !at.Equal(want) {
+				t.Fatalf("try %d due %v %v, want %v", k+1, at, ok, want)
+			}
+			Record(&run, 0, nil, errors.New("refused"), at, at.Add(time.Second))
+		}
+		if run.Results[0].Phase != slipway.VerdictRunning || run.Results[0].Count != 0 {
+			t.Fatalf("metric = %s with count %d after errors within the limit", run.Results[0].Phase, run.Results[0].Count)
 		}
 	})
 	t.Run("nothing due once the run ended", func(t *testing.T) {

@@ -54,7 +54,9 @@ func NewRunner(cfg Config) *Runner {
 // so that after a restart it resumes where the stored measurements left off; waits until the
 // next measurement is Due; measures with the metric's provider (bounded by the provider
 // spec's timeout, DefaultMeasureTimeout when unset); Records; and commits the run with an
-// analysis.measurement event (and analysis.finished when the run ends) in one Commit.
+// analysis.measurement event (and analysis.finished when the run ends) in one Commit. A
+// check that found too small a sample is committed too (the wait is part of the run), with
+// an analysis.waiting event when it begins the wait.
 //
 // On ECONFLICT it reloads the run: when the run has ended meanwhile (the engine terminated
 // it) Execute returns nil, otherwise it records the same measurement on the fresh copy.
@@ -191,9 +193,32 @@ type finishedData struct {
 	Phase slipway.Verdict `json:"phase"`
 }
 
-// events returns the events of metric i's last measurement, and of the run's end.
+// waitingData is the Data of an analysis.waiting event.
+type waitingData struct {
+	Run     string             `json:"run"`
+	Metric  string             `json:"metric"`
+	DryRun  bool               `json:"dryRun,omitempty"`
+	Waiting slipway.SampleWait `json:"waiting"`
+}
+
+// events returns the events of metric i's last measurement, and of the run's end. A check
+// that found too small a sample is no measurement: the first of a wait is an
+// analysis.waiting event, the others none.
 func events(run slipway.AnalysisRun, i int, at time.Time) []slipway.Event {
 	res := run.Results[i]
+	if w := res.Waiting; w != nil {
+		if w.Checks > 1 {
+			return nil
+		}
+		data, _ := json.Marshal(waitingData{Run: run.ID, Metric: res.Name, DryRun: res.DryRun, Waiting: *w})
+		return []slipway.Event{{
+			Time: at, App: run.App, Rollout: run.Rollout, Kind: slipway.EventAnalysisWaiting,
+			Actor:   slipway.ActorAnalysis,
+			Message: fmt.Sprintf("metric %s waits for a minimum sample", res.Name),
+			Reason:  truncate(w.Message, maxValueInMessage),
+			Data:    data,
+		}}
+	}
 	var ms slipway.Measurement
 	if n := len(res.Measurements); n > 0 {
 		ms = res.Measurements[n-1]

@@ -184,7 +184,7 @@ func TestRunner_ExecuteMissingProviderIsAnError(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := storedRun(t, s, run.ID)
-	if got.Phase != slipway.VerdictInconclusive || !strings.Contains(got.Message, `2 consecutive errors: no "web" metric provider`) {
+	if got.Phase != slipway.VerdictInconclusive || !strings.Contains(got.Message, `2 consecutive errors exceed consecutiveErrorLimit 1; last error: no "web" metric provider`) {
 		t.Fatalf("run = %s %q", got.Phase, got.Message)
 	}
 }
@@ -298,7 +298,7 @@ func TestRunner_ExecuteTimesOutAMeasurement(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := storedRun(t, s, run.ID)
-	if got.Phase != slipway.VerdictInconclusive || !strings.Contains(got.Message, "1 consecutive errors") || !strings.Contains(got.Message, "timed out after 30ms") {
+	if got.Phase != slipway.VerdictInconclusive || !strings.Contains(got.Message, "1 consecutive error exceeds") || !strings.Contains(got.Message, "timed out after 30ms") {
 		t.Fatalf("run = %s %q, want Inconclusive on a timed-out measurement", got.Phase, got.Message)
 	}
 	if measureTimeout(rateMetric("http://x", 1, 0)) != DefaultMeasureTimeout {

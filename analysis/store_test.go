@@ -79,25 +79,35 @@ func (s *memStore) Commit(ctx context.Context, c *slipway.Change) error {
 	return nil
 }
 
-// update changes the stored run id with f, as another writer (the engine) would.
+// update changes the stored run id with f, as another writer (the engine) would: when a
+// runner commits between its read and its write, it reads again and applies f again.
 func (s *memStore) update(tb testing.TB, id string, f func(*slipway.AnalysisRun)) {
 	tb.Helper()
-	run, err := s.AnalysisRun(context.Background(), id)
-	if err != nil {
-		tb.Error(err)
-		return
-	}
-	f(&run)
 	s.mu.Lock()
 	hook := s.beforeCommit
 	s.beforeCommit = nil
 	s.mu.Unlock()
-	if err := s.Commit(context.Background(), &slipway.Change{Runs: []slipway.AnalysisRun{run}}); err != nil {
-		tb.Error(err)
+	defer func() {
+		s.mu.Lock()
+		s.beforeCommit = hook
+		s.mu.Unlock()
+	}()
+	for {
+		run, err := s.AnalysisRun(context.Background(), id)
+		if err != nil {
+			tb.Error(err)
+			return
+		}
+		f(&run)
+		err = s.Commit(context.Background(), &slipway.Change{Runs: []slipway.AnalysisRun{run}})
+		if slipway.ErrorCode(err) == slipway.ECONFLICT {
+			continue
+		}
+		if err != nil {
+			tb.Error(err)
+		}
+		return
 	}
-	s.mu.Lock()
-	s.beforeCommit = hook
-	s.mu.Unlock()
 }
 
 func (s *memStore) AnalysisRun(_ context.Context, id string) (slipway.AnalysisRun, error) {

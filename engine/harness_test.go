@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/analysis"
 	"slipway.dev/slipway/engine"
+	"slipway.dev/slipway/metric/job"
 	"slipway.dev/slipway/metric/web"
 	"slipway.dev/slipway/platform/sim"
 	"slipway.dev/slipway/sqlite"
@@ -27,11 +29,19 @@ type harness struct {
 	eng    *engine.Engine
 	cancel context.CancelFunc
 	done   chan error
+	// providers measure besides web and job (builtin, say).
+	providers map[string]slipway.Provider
 }
 
 func newHarness(t testing.TB) *harness {
 	t.Helper()
-	h := &harness{t: t, path: filepath.Join(t.TempDir(), "slipway.db"), sim: sim.New(sim.Config{ReadyDelay: 15 * time.Millisecond})}
+	return newHarnessWith(t, nil)
+}
+
+// newHarnessWith is newHarness with more analysis providers, by kind.
+func newHarnessWith(t testing.TB, providers map[string]slipway.Provider) *harness {
+	t.Helper()
+	h := &harness{t: t, path: filepath.Join(t.TempDir(), "slipway.db"), sim: sim.New(sim.Config{ReadyDelay: 15 * time.Millisecond}), providers: providers}
 	h.start(nil, nil)
 	t.Cleanup(h.stop)
 	return h
@@ -54,7 +64,9 @@ func (h *harness) start(wrapStore func(slipway.Store) slipway.Store, wrapPlatfor
 	if wrapPlatform != nil {
 		p = wrapPlatform(p)
 	}
-	runner := analysis.NewRunner(analysis.Config{Store: s, Providers: map[string]slipway.Provider{"web": web.New(http.DefaultClient)}})
+	providers := map[string]slipway.Provider{"web": web.New(http.DefaultClient), "job": job.New()}
+	maps.Copy(providers, h.providers)
+	runner := analysis.NewRunner(analysis.Config{Store: s, Providers: providers})
 	h.eng = engine.New(engine.Config{Store: s, Platform: p, Analysis: runner, Poll: 5 * time.Millisecond, Resync: 50 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan error, 1)

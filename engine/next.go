@@ -452,19 +452,7 @@ func (m *machine) deadline(rev string, want int) {
 }
 
 func progressDeadline(r slipway.Rollout) time.Duration {
-	var d slipway.Duration
-	switch {
-	case r.Spec.Rolling != nil:
-		d = r.Spec.Rolling.ProgressDeadline
-	case r.Spec.BlueGreen != nil:
-		d = r.Spec.BlueGreen.ProgressDeadline
-	case r.Spec.Canary != nil:
-		d = r.Spec.Canary.ProgressDeadline
-	}
-	if d <= 0 {
-		d = slipway.DefaultProgressDeadline
-	}
-	return d.D()
+	return r.Spec.ProgressDeadline().D()
 }
 
 // ready reports whether rev has want ready instances; while it has not, the rollout polls.

@@ -303,8 +303,9 @@ func TestNext_CanaryAnalysisStep(t *testing.T) {
 	})
 	r := canaryAt(2, 20)
 	r.StepRun, r.RunSeq = "web-1-run1", 1
-	t.Run("waits while running", func(t *testing.T) {
+	t.Run("waits while running, and never advances on a run marked Error", func(t *testing.T) {
 		waits(t, r, canaryInput(r, 1, runOf(r.StepRun, slipway.VerdictRunning, "")), t0.Add(time.Second), time.Time{})
+		waits(t, r, canaryInput(r, 1, runOf(r.StepRun, slipway.VerdictError, "")), t0.Add(time.Second), time.Time{})
 	})
 	for _, v := range []slipway.Verdict{slipway.VerdictSuccessful, slipway.VerdictTerminated} {
 		t.Run(string(v)+" advances", func(t *testing.T) {

@@ -57,6 +57,8 @@ func TestNextRamp(t *testing.T) {
 			}},
 		{name: "waits for its analysis past the pause", r: start, in: in, now: later,
 			phase: slipway.RampProgressing, step: 0, weight: 100},
+		{name: "never moves on a run marked Error", r: withRun(start, slipway.VerdictError, ""), in: in, now: later,
+			phase: slipway.RampProgressing, step: 0, weight: 100},
 		{name: "advances after pause and success", r: withRun(start, slipway.VerdictSuccessful, ""), in: in, now: later,
 			phase: slipway.RampProgressing, step: 1, weight: 5000, events: "flag.ramp.step",
 			check: func(t *testing.T, r slipway.Ramp, _ RampEffects) {

@@ -222,8 +222,21 @@ func (w *rampWorker) measure(ctx context.Context, r slipway.Ramp, i int) error {
 	analysis.Record(&run, i, value, merr, started, finished)
 	r.Run = &run
 	r.UpdatedAt = finished
-	// Every measurement is an event, stored with the ramp it moves.
 	res := run.Results[i]
+	if w := res.Waiting; w != nil {
+		// Too small a sample yet: no measurement. The wait's first check is an event.
+		var evs []slipway.Event
+		if w.Checks == 1 {
+			data, _ := json.Marshal(map[string]any{"flag": r.Flag, "run": run.ID, "metric": m.Name, "waiting": w})
+			evs = append(evs, slipway.Event{Time: finished, Kind: slipway.EventAnalysisWaiting, Actor: slipway.ActorAnalysis,
+				Message: fmt.Sprintf("ramp of flag %s: metric %s waits for a minimum sample", r.Flag, m.Name), Reason: w.Message, Data: data})
+		}
+		if err := e.rampsDB.SaveRamp(ctx, &r, evs...); err != nil && !isCode(err, slipway.ECONFLICT) {
+			return err
+		}
+		return nil
+	}
+	// Every measurement is an event, stored with the ramp it moves.
 	var last slipway.Measurement
 	if n := len(res.Measurements); n > 0 {
 		last = res.Measurements[n-1]

@@ -62,6 +62,10 @@ func checkMetric(p *problems, path string, m slipway.Metric, declared map[string
 	if m.ConsecutiveErrorLimit != nil {
 		nonNegativeInt(p, path+".consecutiveErrorLimit", *m.ConsecutiveErrorLimit)
 	}
+	nonNegative(p, path+".sampleTimeout", m.SampleTimeout)
+	if m.SampleTimeout != 0 && m.Provider.Builtin == nil && (m.Provider.Web != nil || m.Provider.Job != nil) {
+		p.add(path+".sampleTimeout", "only builtin metrics wait for a minimum sample; remove sampleTimeout")
+	}
 	if m.Count > 1 && m.Interval == 0 {
 		p.add(path+".interval", "required when count is %d; set the wait between measurements, like 30s", m.Count)
 	}
@@ -129,8 +133,8 @@ var builtinRevisionID = regexp.MustCompile(`^[0-9a-f]{12}$`)
 const maxBuiltinWindow = slipway.Duration(10 * time.Minute)
 
 // checkBuiltin checks a builtin metric: a known metric name, a revision that is canary,
-// stable, a placeholder or a revision ID, a window of whole seconds the proxy keeps, and a
-// condition to judge by.
+// stable, a placeholder or a revision ID, a window of whole seconds the proxy keeps, a
+// minimum sample of at least one request, and a condition to judge by.
 func checkBuiltin(p *problems, path string, m slipway.Metric, b *slipway.BuiltinMetric, texts map[string]string) {
 	bp := path + ".provider.builtin"
 	all := append(slipway.BuiltinMetrics(), slipway.BuiltinOutcomeMetrics()...)
@@ -159,6 +163,9 @@ func checkBuiltin(p *problems, path string, m slipway.Metric, b *slipway.Builtin
 		p.add(bp+".window", "%s is shorter than 1s; the proxy counts whole seconds, so use 1s or more (default %s)", b.Window, slipway.DefaultBuiltinWindow)
 	case b.Window > maxBuiltinWindow:
 		p.add(bp+".window", "%s is longer than the %s the proxy keeps; use %s or less", b.Window, maxBuiltinWindow, maxBuiltinWindow)
+	}
+	if b.MinRequests < 0 {
+		p.add(bp+".minRequests", "%d is out of range; use 1 or more, or omit it for the default %d", b.MinRequests, slipway.DefaultMinRequests)
 	}
 	if b.App != "" && !strings.Contains(b.App, "{{") && (len(b.App) > 63 || !dnsLabel.MatchString(b.App)) {
 		p.add(bp+".app", "%q is not an app name; use lowercase letters, digits and '-', or omit it for the rollout's app", b.App)

@@ -428,3 +428,22 @@ func TestValidate_Limits(t *testing.T) {
 		}
 	}
 }
+
+// TestLoad_MinimumSample reads a builtin metric's minimum sample and its bound.
+func TestLoad_MinimumSample(t *testing.T) {
+	set, err := Load("testdata/valid/canary-builtin.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m slipway.Metric
+	for _, tpl := range set.Templates {
+		for _, x := range tpl.Metrics {
+			if x.Name == "canary-errors" {
+				m = x
+			}
+		}
+	}
+	if m.Provider.Builtin == nil || m.Provider.Builtin.MinRequests != 40 || m.SampleTimeout.D().Minutes() != 2 {
+		t.Fatalf("metric canary-errors = %+v", m)
+	}
+}

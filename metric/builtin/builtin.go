@@ -66,9 +66,11 @@ func NewWithOutcomes(windows Windows, outcomes OutcomeWindows) *Provider {
 //
 // The metric's App and Revision must name the app and a revision ID; analysis.NewRun fills
 // them from the rollout ("canary" and "stable" become the rollout's revisions). A window in
-// which the revision answered no request returns slipway.ErrNoData, whatever the metric: an
-// idle revision is never measured as healthy. A metric that names no app, no revision or an
-// unknown metric returns EINVALID.
+// which the revision answered fewer requests than the metric's minimum sample
+// (BuiltinMetric.MinSample) returns slipway.ErrInsufficientData, whatever the metric: a
+// revision whose traffic has not arrived yet is measured once it has, and an idle one is
+// never measured as healthy. A metric that names no app, no revision or an unknown metric
+// returns EINVALID.
 func (p *Provider) Measure(ctx context.Context, m slipway.Metric) (any, error) {
 	b := m.Provider.Builtin
 	if b == nil {
@@ -95,9 +97,9 @@ func (p *Provider) Measure(ctx context.Context, m slipway.Metric) (any, error) {
 			m.Name, b.Metric, strings.Join(slipway.BuiltinMetrics(), ", "))
 	}
 	w := p.windows.Window(b.App, b.Revision, window)
-	if w.Requests == 0 {
-		return nil, fmt.Errorf("revision %s of app %s answered no request in the last %s: %w",
-			b.Revision, b.App, slipway.Duration(window), slipway.ErrNoData)
+	if need := b.MinSample(); w.Requests < int64(need) {
+		return nil, fmt.Errorf("revision %s of app %s answered %d of the %d requests needed (minRequests) in the last %s: %w",
+			b.Revision, b.App, w.Requests, need, slipway.Duration(window), slipway.ErrInsufficientData)
 	}
 	v, _ := value(b.Metric, w)
 	return v, nil
@@ -108,7 +110,8 @@ func (p *Provider) Measure(ctx context.Context, m slipway.Metric) (any, error) {
 //	outcome_rate   share (0-1) of b.Outcome (error when empty) among every outcome reported
 //	outcome_count  how many b.Outcome were reported
 //
-// A window without any reported outcome returns slipway.ErrNoData.
+// A window holding fewer reported outcomes than the metric's minimum sample
+// (BuiltinMetric.MinSample) returns slipway.ErrInsufficientData.
 func (p *Provider) measureOutcome(m slipway.Metric, b *slipway.BuiltinMetric) (any, error) {
 	switch {
 	case p.outcomes == nil:
@@ -127,9 +130,9 @@ func (p *Provider) measureOutcome(m slipway.Metric, b *slipway.BuiltinMetric) (a
 		window = slipway.DefaultBuiltinWindow.D()
 	}
 	w := p.outcomes.Window(b.Flag, b.Variant, window)
-	if w.Total == 0 {
-		return nil, fmt.Errorf("no outcome was reported for variant %s of flag %s in the last %s: %w",
-			b.Variant, b.Flag, slipway.Duration(window), slipway.ErrNoData)
+	if need := b.MinSample(); w.Total < int64(need) {
+		return nil, fmt.Errorf("variant %s of flag %s has %d of the %d reported outcomes needed (minRequests) in the last %s: %w",
+			b.Variant, b.Flag, w.Total, need, slipway.Duration(window), slipway.ErrInsufficientData)
 	}
 	if b.Metric == slipway.BuiltinOutcomeCount {
 		return float64(w.Counts[outcome]), nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -103,9 +104,11 @@ func (s *shop) send(tb testing.TB, rev, path string, n, want int) {
 	}
 }
 
+// metric is a builtin metric of app shop with a minimum sample of one request, so that a
+// handful of requests is measured.
 func metric(name, rev string, window time.Duration) slipway.Metric {
 	return slipway.Metric{Name: "m", Provider: slipway.ProviderSpec{Builtin: &slipway.BuiltinMetric{
-		Metric: name, Revision: rev, Window: slipway.Duration(window), App: "shop",
+		Metric: name, Revision: rev, Window: slipway.Duration(window), App: "shop", MinRequests: 1,
 	}}}
 }
 
@@ -163,7 +166,29 @@ func TestProvider_MeasuresWhatTheProxyServed(t *testing.T) {
 	}
 }
 
-func TestProvider_NoRequestsIsNoData(t *testing.T) {
+func TestProvider_WaitsForTheMinimumSample(t *testing.T) {
+	s := newShop(t)
+	s.send(t, "c1", "/", 8, http.StatusOK)
+	p := New(s.metrics)
+	byDefault := metric(slipway.BuiltinErrorRate, "c1", 0)
+	byDefault.Provider.Builtin.MinRequests = 0
+	_, err := p.Measure(context.Background(), byDefault)
+	if !errors.Is(err, slipway.ErrInsufficientData) || errors.Is(err, slipway.ErrNoData) ||
+		!strings.Contains(err.Error(), "answered 8 of the 20 requests needed (minRequests) in the last 30s") {
+		t.Fatalf("8 requests against the default minimum: %v; want ErrInsufficientData naming 8 of 20", err)
+	}
+	s.send(t, "c1", "/fail", 12, http.StatusInternalServerError)
+	if got := measure(t, p, byDefault); got != 12.0/20 {
+		t.Fatalf("error_rate of 20 requests = %v, want 0.6", got)
+	}
+	more := metric(slipway.BuiltinRequests, "c1", 0)
+	more.Provider.Builtin.MinRequests = 21
+	if _, err := p.Measure(context.Background(), more); !errors.Is(err, slipway.ErrInsufficientData) {
+		t.Fatalf("20 requests against minRequests 21: %v; want ErrInsufficientData", err)
+	}
+}
+
+func TestProvider_NoRequestsIsNotEnoughData(t *testing.T) {
 	s := newShop(t)
 	s.send(t, "c1", "/fail", 3, http.StatusInternalServerError)
 	p := New(s.metrics)
@@ -181,8 +206,8 @@ func TestProvider_NoRequestsIsNoData(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v, err := p.Measure(context.Background(), metric(tc.metric, tc.rev, 0))
-			if !errors.Is(err, slipway.ErrNoData) {
-				t.Errorf("Measure = %v, %v; want ErrNoData", v, err)
+			if !errors.Is(err, slipway.ErrInsufficientData) || !strings.Contains(err.Error(), "answered 0 of the 1 requests") {
+				t.Errorf("Measure = %v, %v; want ErrInsufficientData", v, err)
 			}
 		})
 	}

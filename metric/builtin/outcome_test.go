@@ -3,6 +3,7 @@ package builtin
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,7 +25,7 @@ func TestProvider_Outcomes(t *testing.T) {
 	o.Record("checkout", "on", "error", 6)
 	o.Record("checkout", "on", "success", 14)
 	o.Record("checkout", "on", "conversion", 5) // every outcome counts in the total
-	o.Record("checkout", "off", "success", 9)
+	o.Record("checkout", "off", "success", 20)
 
 	for _, tc := range []struct {
 		name string
@@ -43,11 +44,24 @@ func TestProvider_Outcomes(t *testing.T) {
 			}
 		})
 	}
-	t.Run("nothing reported is no data", func(t *testing.T) {
+	t.Run("fewer outcomes than the minimum sample is not enough data yet", func(t *testing.T) {
+		o.Record("checkout", "beta", "error", 1)
+		o.Record("checkout", "beta", "success", 18)
+		m := outcomeMetric(slipway.BuiltinOutcomeRate, "beta", "")
+		_, err := p.Measure(ctx, m)
+		if !errors.Is(err, slipway.ErrInsufficientData) || !strings.Contains(err.Error(), "19 of the 20 reported outcomes") {
+			t.Fatalf("err = %v; want ErrInsufficientData naming 19 of 20", err)
+		}
+		m.Provider.Builtin.MinRequests = 19
+		if v, err := p.Measure(ctx, m); err != nil || v != 1.0/19 {
+			t.Fatalf("with minRequests 19: Measure = %v, %v; want 1/19", v, err)
+		}
+	})
+	t.Run("nothing reported is not enough data yet", func(t *testing.T) {
 		c.Add(time.Minute)
 		_, err := p.Measure(ctx, outcomeMetric(slipway.BuiltinOutcomeRate, "on", ""))
-		if !errors.Is(err, slipway.ErrNoData) {
-			t.Fatalf("err = %v; want ErrNoData", err)
+		if !errors.Is(err, slipway.ErrInsufficientData) {
+			t.Fatalf("err = %v; want ErrInsufficientData", err)
 		}
 	})
 	t.Run("a metric without flag or variant is invalid", func(t *testing.T) {

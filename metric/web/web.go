@@ -13,6 +13,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -50,9 +51,12 @@ func New(client *http.Client) *Provider {
 // and GET otherwise; a body goes as application/json unless the headers say otherwise.
 //
 // A non-2xx status is an error naming the status and quoting the body. A jsonPath that
-// matches nothing, a null or empty value, and an empty body return slipway.ErrNoData. A body
-// that is not JSON is taken, when jsonPath is empty, as text: a number when it parses as one,
-// else the string.
+// matches nothing, a null or empty value, and an empty body return slipway.ErrNoData. A
+// string value that is entirely a JSON number is that number (Prometheus writes sample values
+// as strings, "0.002"), so that result < 0.01 compares numbers; a string that spells NaN or an
+// infinity ("NaN", "+Inf") returns slipway.ErrNoData, since it measures nothing. A body that
+// is not JSON is taken, when jsonPath is empty, as text: a number when it parses as one (NaN
+// and infinities are no data), else the string.
 func (p *Provider) Measure(ctx context.Context, m slipway.Metric) (any, error) {
 	w := m.Provider.Web
 	if w == nil {
@@ -131,7 +135,10 @@ func extract(data []byte, steps []step, path string) (any, error) {
 			return nil, fmt.Errorf("response is not JSON, so jsonPath %q cannot apply: %s: %w", path, snippet(data), err)
 		}
 		s := string(text)
-		if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
+		if f, err := strconv.ParseFloat(s, 64); err == nil {
+			if math.IsNaN(f) || math.IsInf(f, 0) {
+				return nil, fmt.Errorf("response %q is not a finite number: %w", s, slipway.ErrNoData)
+			}
 			return f, nil
 		}
 		return s, nil
@@ -143,7 +150,28 @@ func extract(data []byte, steps []step, path string) (any, error) {
 	if empty(v) {
 		return nil, fmt.Errorf("jsonPath %q gave an empty value: %w", path, slipway.ErrNoData)
 	}
+	if s, ok := v.(string); ok {
+		return stringValue(s, path)
+	}
 	return v, nil
+}
+
+// jsonNumber matches a number in JSON's grammar: no sign but '-', no leading zeros, no
+// surrounding space, no hexadecimal.
+var jsonNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+
+// stringValue reads the string value s: a number when s is entirely a JSON number that a
+// float64 holds; ErrNoData when s spells NaN or an infinity (Prometheus writes "NaN", "+Inf"
+// and "-Inf"); else the string itself.
+func stringValue(s, path string) (any, error) {
+	f, err := strconv.ParseFloat(s, 64)
+	switch {
+	case err == nil && (math.IsNaN(f) || math.IsInf(f, 0)):
+		return nil, fmt.Errorf("jsonPath %q gave %q, not a finite number: %w", path, s, slipway.ErrNoData)
+	case err == nil && jsonNumber.MatchString(s):
+		return f, nil
+	}
+	return s, nil
 }
 
 // decodeJSON decodes one JSON value, with numbers as float64.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -112,7 +113,8 @@ func TestProvider_Bodies(t *testing.T) {
 		{name: "text number", body: "  42 ms", want: "42 ms"},
 		{name: "plain number", body: "1e-3\n", want: 0.001},
 		{name: "plain text", body: "OK\n", want: "OK"},
-		{name: "NaN stays text", body: "NaN", want: "NaN"},
+		{name: "NaN text is no data", body: "NaN", noData: true},
+		{name: "infinite text is no data", body: "+Inf\n", noData: true},
 		{name: "empty body", body: "", noData: true},
 		{name: "null body", body: "null", noData: true},
 		{name: "text with a path", body: "OK", path: "$.a", errHas: "not JSON"},
@@ -271,5 +273,64 @@ func FuzzParsePath(f *testing.F) {
 		}
 		doc := map[string]any{"a": []any{1.0, map[string]any{"b": "x"}}}
 		_, _, _ = lookup(doc, steps)
+	})
+}
+
+// TestProvider_PrometheusStringValues reads the value of an instant vector query the way
+// Prometheus's HTTP API answers it: a JSON string. A string that is entirely a finite number
+// is a number; NaN and the infinities Prometheus writes are no data; anything else stays a
+// string.
+func TestProvider_PrometheusStringValues(t *testing.T) {
+	tests := []struct {
+		value  string
+		want   any
+		noData bool
+	}{
+		{value: "0.002", want: 0.002},
+		{value: "0", want: 0.0},
+		{value: "-1.5", want: -1.5},
+		{value: "1e-05", want: 1e-05},
+		{value: "12345", want: 12345.0},
+		{value: "NaN", noData: true},
+		{value: "+Inf", noData: true},
+		{value: "-Inf", noData: true},
+		{value: "Inf", noData: true},
+		{value: "nan", noData: true},
+		{value: "0.002 ", want: "0.002 "},
+		{value: " 0.002", want: " 0.002"},
+		{value: "12abc", want: "12abc"},
+		{value: "0x10", want: "0x10"},
+		{value: "1_000", want: "1_000"},
+		{value: "+1", want: "+1"},
+		{value: ".5", want: ".5"},
+		{value: "1e400", want: "1e400"},
+		{value: "up", want: "up"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			body := `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"job":"web"},"value":[1700000000.123,` +
+				strconv.Quote(tt.value) + `]}]}}`
+			srv := serve(t, http.StatusOK, "application/json", body)
+			got, err := New(nil).Measure(context.Background(), metric(slipway.WebMetric{
+				URL: srv.URL + "/api/v1/query", JSONPath: "$.data.result[0].value[1]",
+			}))
+			switch {
+			case tt.noData:
+				if !errors.Is(err, slipway.ErrNoData) {
+					t.Fatalf("Measure = %#v, %v; want ErrNoData", got, err)
+				}
+			case err != nil:
+				t.Fatal(err)
+			case !reflect.DeepEqual(got, tt.want):
+				t.Fatalf("Measure = %#v, want %#v", got, tt.want)
+			}
+		})
+	}
+	t.Run("the whole sample stays as Prometheus wrote it", func(t *testing.T) {
+		srv := serve(t, http.StatusOK, "application/json", `{"data":{"result":[{"value":[1700000000,"0.002"]}]}}`)
+		got, err := New(nil).Measure(context.Background(), metric(slipway.WebMetric{URL: srv.URL, JSONPath: "$.data.result[0].value"}))
+		if err != nil || !reflect.DeepEqual(got, []any{1700000000.0, "0.002"}) {
+			t.Fatalf("Measure = %#v, %v", got, err)
+		}
 	})
 }
