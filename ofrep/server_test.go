@@ -55,8 +55,8 @@ func TestSingle(t *testing.T) {
 			`{"key":"nope","errorCode":"FLAG_NOT_FOUND","errorDetails":"flag nope not found",` + meta + `}`},
 		{"trailing slash", "POST", "/ofrep/v1/evaluate/flags/limit/", `{"context":{}}`, 200,
 			`{"key":"limit","value":100,"variant":"high","reason":"STATIC",` + meta + `}`},
-		{"url-decoded key", "POST", "/ofrep/v1/evaluate/flags/a%2Fb%20c", `{"context":{}}`, 200,
-			`{"key":"a/b c","value":true,"variant":"on","reason":"STATIC",` + meta + `}`},
+		{"url-decoded key", "POST", "/ofrep/v1/evaluate/flags/a%3Ab%2Ec", `{"context":{}}`, 200,
+			`{"key":"a:b.c","value":true,"variant":"on","reason":"STATIC",` + meta + `}`},
 		{"null body", "POST", "/ofrep/v1/evaluate/flags/limit", `null`, 200,
 			`{"key":"limit","value":100,"variant":"high","reason":"STATIC",` + meta + `}`},
 		{"null context", "POST", "/ofrep/v1/evaluate/flags/limit", `{"context":null,"other":[1,{"x":"y"}]}`, 200,
@@ -121,7 +121,7 @@ func TestBulk(t *testing.T) {
 		keys = append(keys, f.Key)
 		byKey[f.Key] = i
 	}
-	if strings.Join(keys, ",") != "a/b c,banner,broken,greeting,headerColor,limit,pro-only,ratio,retired,theme,unset" {
+	if strings.Join(keys, ",") != "a:b.c,banner,broken,greeting,headerColor,limit,pro-only,ratio,retired,theme,unset" {
 		t.Errorf("keys %v", keys)
 	}
 	if f := got.Flags[byKey["banner"]]; f.Value != true || f.Reason != "TARGETING_MATCH" || f.Variant != "on" {
