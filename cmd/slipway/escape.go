@@ -9,8 +9,10 @@ package main
 // own escapes, which decode to the same strings.
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -95,4 +97,43 @@ func errorText(err error) string {
 		b.WriteString("\n  " + escape(d))
 	}
 	return b.String()
+}
+
+// logWriter escapes instance log lines on their way to w: the newline that ends each line
+// is kept, and so are tabs (stack traces indent with them, and a tab cannot move the cursor
+// back or down); every other unsafe rune is escaped. A line is written once it is complete,
+// so that a rune or an escape sequence split between two writes is judged whole.
+type logWriter struct {
+	w       io.Writer
+	partial []byte
+}
+
+// Write writes the complete lines of what it was given so far and keeps the rest.
+func (l *logWriter) Write(p []byte) (int, error) {
+	l.partial = append(l.partial, p...)
+	end := bytes.LastIndexByte(l.partial, '\n')
+	if end < 0 {
+		return len(p), nil
+	}
+	var out []byte
+	for line := range bytes.Lines(l.partial[:end+1]) {
+		out = appendEscaped(out, string(line[:len(line)-1]), true)
+		out = append(out, '\n')
+	}
+	l.partial = append(l.partial[:0], l.partial[end+1:]...)
+	if _, err := l.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Flush writes a last line that has no newline.
+func (l *logWriter) Flush() error {
+	if len(l.partial) == 0 {
+		return nil
+	}
+	out := appendEscaped(nil, string(l.partial), true)
+	l.partial = l.partial[:0]
+	_, err := l.w.Write(out)
+	return err
 }

@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -354,4 +355,42 @@ func TestCLI_EscapesWhyAStreamWasLost(t *testing.T) {
 		t.Errorf("exit %d; stderr %s", code, errb.String())
 	}
 	checkEscaped(t, "events --follow", errb.String(), `lost: ok\x1b[2J\nFORGED line`)
+}
+
+// fileLogs serves one log file for every app.
+type fileLogs struct{ path string }
+
+func (f fileLogs) Logs(app, revision string) ([]string, error) { return []string{f.path}, nil }
+
+// TestCLI_LogsEscapesEachLine: an instance's output keeps its lines, and nothing else it
+// wrote reaches the terminal as it is.
+func TestCLI_LogsEscapesEachLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "4193928e8b74-1.log")
+	if err := os.WriteFile(path, []byte("started\nok\x1b[2J\rFORGED line\tat main.go:1\n\u202eevil\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := apitest.NewServer(t, httpapi.Config{Logs: fileLogs{path}})
+	t.Setenv(envServer, srv.URL)
+	const want = "4193928e8b74-1 | started\n" +
+		"4193928e8b74-1 | ok\\x1b[2J\\rFORGED line\tat main.go:1\n" +
+		"4193928e8b74-1 | \\u202eevil\n"
+
+	r := runCLI(t, context.Background(), "logs", "web")
+	if r.code != exitOK || r.stdout != want {
+		t.Errorf("logs: got %q, want %q\n%s", r.stdout, want, r)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb apitest.Buffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"logs", "web", "-f"}, strings.NewReader(""), &out, &errb) }()
+	waitFor(t, "the log lines", func() bool { return strings.Contains(out.String(), "evil") })
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Errorf("logs -f: exit %d; stderr %s", code, errb.String())
+	}
+	if out.String() != want {
+		t.Errorf("logs -f: got %q, want %q", out.String(), want)
+	}
 }

@@ -103,3 +103,38 @@ func FuzzEscape(f *testing.F) {
 		}
 	})
 }
+
+func TestLogWriter(t *testing.T) {
+	tests := []struct {
+		name   string
+		writes []string
+		want   string
+	}{
+		{"plain lines", []string{"web-1 | a\nweb-1 | b\n"}, "web-1 | a\nweb-1 | b\n"},
+		{"ESC and carriage return escaped, tab kept", []string{"web-1 | ok\x1b[2J\rFORGED\tat main.go:1\n"},
+			"web-1 | ok\\x1b[2J\\rFORGED\tat main.go:1\n"},
+		{"CRLF", []string{"web-1 | a\r\n"}, "web-1 | a\\r\n"},
+		{"rune split between writes", []string{"web-1 | caf\xc3", "\xa9\n"}, "web-1 | café\n"},
+		{"escape sequence split between writes", []string{"web-1 | a\x1b", "[2Jb\n"}, "web-1 | a\\x1b[2Jb\n"},
+		{"bidi override", []string{"web-1 | \u202eevil\n"}, "web-1 | \\u202eevil\n"},
+		{"invalid UTF-8", []string{"web-1 | \xff\n"}, "web-1 | \\xff\n"},
+		{"last line without newline", []string{"web-1 | a\nweb-1 | b\x1b"}, "web-1 | a\nweb-1 | b\\x1b"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b strings.Builder
+			lw := &logWriter{w: &b}
+			for _, w := range tt.writes {
+				if n, err := lw.Write([]byte(w)); n != len(w) || err != nil {
+					t.Fatalf("Write(%q) = %d, %v", w, n, err)
+				}
+			}
+			if err := lw.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if b.String() != tt.want {
+				t.Errorf("got %q, want %q", b.String(), tt.want)
+			}
+		})
+	}
+}
