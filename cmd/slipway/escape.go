@@ -15,6 +15,7 @@ import (
 	"io"
 	"strings"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"slipway.dev/slipway"
@@ -136,4 +137,44 @@ func (l *logWriter) Flush() error {
 	l.partial = l.partial[:0]
 	_, err := l.w.Write(out)
 	return err
+}
+
+// escapeEncoded rewrites the unsafe runes from DEL up that JSON and YAML encoders leave as
+// they are (DEL, C1 controls, U+202E...) as \u escapes, which both formats decode to the
+// same rune. Those runes occur only inside quoted strings of b: JSON allows them nowhere
+// else, and writeYAML double-quotes every YAML scalar that holds one. The C0 controls are
+// the encoders' to escape (and the newlines between lines are b's own). Astral runes
+// become a UTF-16 surrogate pair in JSON and \U in YAML.
+func escapeEncoded(b []byte, forYAML bool) []byte {
+	if !needsEncodedEscape(b) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+16)
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		switch {
+		case r < 0x7f || !unsafeRune(r) || (r == utf8.RuneError && n == 1):
+			out = append(out, b[i:i+n]...)
+		case r <= 0xffff:
+			out = fmt.Appendf(out, `\u%04x`, r)
+		case forYAML:
+			out = fmt.Appendf(out, `\U%08x`, r)
+		default:
+			r1, r2 := utf16.EncodeRune(r)
+			out = fmt.Appendf(out, `\u%04x\u%04x`, r1, r2)
+		}
+		i += n
+	}
+	return out
+}
+
+// needsEncodedEscape reports whether s holds a rune escapeEncoded rewrites: an unsafe rune
+// from DEL up.
+func needsEncodedEscape[S ~string | ~[]byte](s S) bool {
+	for _, r := range string(s) {
+		if r >= 0x7f && unsafeRune(r) {
+			return true
+		}
+	}
+	return false
 }

@@ -16,6 +16,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
 
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/httpapi"
@@ -392,5 +395,102 @@ func TestCLI_LogsEscapesEachLine(t *testing.T) {
 	}
 	if out.String() != want {
 		t.Errorf("logs -f: got %q, want %q", out.String(), want)
+	}
+}
+
+// TestCLI_JSONAndYAMLEscape: -o json and -o yaml write every character a terminal would act
+// on as an escape of the format, and decode to the server's strings unchanged.
+func TestCLI_JSONAndYAMLEscape(t *testing.T) {
+	const reason = "ok\x1b[2J\r\nFORGED line\t\x00\x7f\u009b\u0085\u2028\u202e\u00ad\ufeff\U000e0041 café 👩\u200d💻"
+	tests := []struct {
+		args []string
+		// reason finds the rollout's reason in the decoded output.
+		reason func(t *testing.T, out string) string
+	}{
+		{[]string{"status", "web", "-o", "json"}, func(t *testing.T, out string) string {
+			var st slipway.AppStatus
+			decodeJSON(t, out, &st)
+			return st.Rollout.Reason
+		}},
+		{[]string{"status", "web", "-o", "yaml"}, func(t *testing.T, out string) string {
+			var st struct{ Rollout struct{ Reason string } }
+			decodeYAML(t, out, &st)
+			return st.Rollout.Reason
+		}},
+		{[]string{"events", "web", "--limit", "1", "-o", "json"}, func(t *testing.T, out string) string {
+			var evs []slipway.Event
+			decodeJSON(t, out, &evs)
+			return evs[0].Reason
+		}},
+		{[]string{"events", "web", "--limit", "1", "-o", "yaml"}, func(t *testing.T, out string) string {
+			var evs []struct{ Reason string }
+			decodeYAML(t, out, &evs)
+			return evs[0].Reason
+		}},
+		{[]string{"events", "web", "--limit", "1", "--follow", "-o", "json"}, func(t *testing.T, out string) string {
+			var e slipway.Event
+			decodeJSON(t, out, &e)
+			return e.Reason
+		}},
+		{[]string{"events", "web", "--limit", "1", "--follow", "-o", "yaml"}, func(t *testing.T, out string) string {
+			var e struct{ Reason string }
+			decodeYAML(t, out, &e)
+			return e.Reason
+		}},
+		{[]string{"status", "web", "--watch", "-o", "json"}, func(t *testing.T, out string) string {
+			var st slipway.AppStatus
+			decodeJSON(t, out, &st)
+			return st.Rollout.Reason
+		}},
+		{[]string{"status", "web", "--watch", "-o", "yaml"}, func(t *testing.T, out string) string {
+			var st struct{ Rollout struct{ Reason string } }
+			decodeYAML(t, out, &st)
+			return st.Rollout.Reason
+		}},
+	}
+	for _, tt := range tests {
+		name := strings.Join(tt.args, " ")
+		t.Run(name, func(t *testing.T) {
+			env := newCLIEnv(t)
+			env.Service.SetPhase(slipway.PhaseAborted, reason, slipway.EventRolloutAborted)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var out, errb apitest.Buffer
+			done := make(chan int, 1)
+			go func() { done <- run(ctx, tt.args, strings.NewReader(""), &out, &errb) }()
+			// --follow and --watch go on until interrupted: stop them once they have printed.
+			waitFor(t, "the output", func() bool { return strings.Contains(out.String(), "FORGED") || errb.String() != "" })
+			cancel()
+			if code := <-done; code != exitOK {
+				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+			}
+			got := out.String()
+			if !utf8.ValidString(got) {
+				t.Errorf("output is not UTF-8: %q", got)
+			}
+			for _, r := range got {
+				if r != '\n' && unsafeRune(r) {
+					t.Errorf("output holds %U:\n%q", r, got)
+				}
+			}
+			if r := tt.reason(t, got); r != reason {
+				t.Errorf("decoded reason %q, want %q\n%s", r, reason, got)
+			}
+		})
+	}
+}
+
+func decodeJSON(t *testing.T, s string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		t.Fatalf("decode JSON: %v\n%s", err, s)
+	}
+}
+
+// decodeYAML decodes the first document of s (a stream's documents start with ---).
+func decodeYAML(t *testing.T, s string, v any) {
+	t.Helper()
+	if err := yaml.NewDecoder(strings.NewReader(s)).Decode(v); err != nil {
+		t.Fatalf("decode YAML: %v\n%s", err, s)
 	}
 }

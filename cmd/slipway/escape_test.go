@@ -1,11 +1,15 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
 
 	"slipway.dev/slipway"
 )
@@ -136,5 +140,51 @@ func TestLogWriter(t *testing.T) {
 				t.Errorf("got %q, want %q", b.String(), tt.want)
 			}
 		})
+	}
+}
+
+// TestWriteJSONAndYAML checks that -o json and -o yaml escape every character a terminal
+// would act on (the newlines between lines aside), and decode to the strings given.
+func TestWriteJSONAndYAML(t *testing.T) {
+	for _, s := range []string{
+		"plain",
+		"ok\x1b[2J\nFORGED line",
+		"a\r\tb\x00\x07",
+		"del\x7f c1\u0080\u009b\u009f nel\u0085",
+		"ls\u2028ps\u2029",
+		"bidi\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c",
+		"format\u00ad\u200b\u2060\ufeff\U000e0001\U000e007f",
+		"multi\nline\ntext",
+		"keep: café 日本語 👩\u200d💻 می\u200cخواهم",
+	} {
+		v := map[string]any{"k" + s: []any{s, map[string]string{"s": s}}}
+		var j, y strings.Builder
+		if err := writeJSON(&j, v); err != nil {
+			t.Fatalf("writeJSON(%q): %v", s, err)
+		}
+		if err := writeYAML(&y, v); err != nil {
+			t.Fatalf("writeYAML(%q): %v", s, err)
+		}
+		for _, out := range []string{j.String(), y.String()} {
+			for _, r := range out {
+				if r != '\n' && unsafeRune(r) {
+					t.Errorf("%q: output holds %U:\n%s", s, r, out)
+				}
+			}
+		}
+		var jv, yv map[string]any
+		if err := json.Unmarshal([]byte(j.String()), &jv); err != nil {
+			t.Fatalf("%q: decode JSON: %v\n%s", s, err, j.String())
+		}
+		if err := yaml.Unmarshal([]byte(y.String()), &yv); err != nil {
+			t.Fatalf("%q: decode YAML: %v\n%s", s, err, y.String())
+		}
+		want := map[string]any{"k" + s: []any{s, map[string]any{"s": s}}}
+		if !reflect.DeepEqual(jv, want) {
+			t.Errorf("%q: JSON decodes to %#v", s, jv)
+		}
+		if !reflect.DeepEqual(yv, want) {
+			t.Errorf("%q: YAML decodes to %#v\n%s", s, yv, y.String())
+		}
 	}
 }

@@ -85,7 +85,7 @@ func writeEvent(w io.Writer, format string, e slipway.Event) error {
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(w, "%s\n", b)
+		_, err = fmt.Fprintf(w, "%s\n", escapeEncoded(b, false))
 		return err
 	case outputYAML:
 		if _, err := io.WriteString(w, "---\n"); err != nil {

@@ -213,7 +213,7 @@ func watchStatus(ctx context.Context, g *globals, c *httpapi.Client, out io.Writ
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(out, "%s\n", b)
+			_, err = fmt.Fprintf(out, "%s\n", escapeEncoded(b, false))
 			return err
 		case outputYAML:
 			if _, err := io.WriteString(out, "---\n"); err != nil {
