@@ -545,7 +545,7 @@ func (d *demoRun) summary(res demoResult) {
 		}
 		d.printf("\n")
 		if r.Reason != "" {
-			d.printf("      %s\n", r.Reason)
+			d.printf("      %s\n", escape(r.Reason))
 		}
 	}
 	if s := res.RollbackSeconds; s != nil {
@@ -652,7 +652,7 @@ func (p *demoProgress) update(st slipway.AppStatus, final bool) {
 		if len(reason) > 150 {
 			reason = reason[:147] + "..."
 		}
-		p.d.printf("%s  %s rolled back: %s\n", p.d.clock(), r.Version, reason)
+		p.d.printf("%s  %s rolled back: %s\n", p.d.clock(), r.Version, escape(reason))
 	}
 }
 

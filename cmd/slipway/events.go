@@ -77,7 +77,7 @@ printed: none is printed twice or skipped. It gives up after --reconnect-timeout
 	return cmd
 }
 
-// writeEvent prints one event on one line (text or JSON; YAML as a one-item document).
+// writeEvent prints one event on one line (text, escaped, or JSON; YAML as a one-item document).
 func writeEvent(w io.Writer, format string, e slipway.Event) error {
 	switch format {
 	case outputJSON:
@@ -85,7 +85,7 @@ func writeEvent(w io.Writer, format string, e slipway.Event) error {
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(w, "%s\n", b)
+		_, err = fmt.Fprintf(w, "%s\n", escapeEncoded(b, false))
 		return err
 	case outputYAML:
 		if _, err := io.WriteString(w, "---\n"); err != nil {
@@ -94,12 +94,12 @@ func writeEvent(w io.Writer, format string, e slipway.Event) error {
 		return writeYAML(w, e)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s  #%-4d %-10s %-22s %-10s %s", stamp(e.Time), e.Seq, orDash(e.App), e.Kind, e.Actor, e.Message)
+	fmt.Fprintf(&b, "%s  #%-4d %-10s %-22s %-10s %s", stamp(e.Time), e.Seq, orDash(escape(e.App)), escape(e.Kind), escape(e.Actor), escape(e.Message))
 	if e.Rollout != "" {
-		b.WriteString(" [" + e.Rollout + "]")
+		b.WriteString(" [" + escape(e.Rollout) + "]")
 	}
 	if e.Reason != "" {
-		b.WriteString(" (" + e.Reason + ")")
+		b.WriteString(" (" + escape(e.Reason) + ")")
 	}
 	b.WriteByte('\n')
 	_, err := io.WriteString(w, b.String())

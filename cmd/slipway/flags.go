@@ -75,9 +75,9 @@ func writeFlagTable(w io.Writer, fs []slipway.FlagInfo, stale bool) error {
 			last = stamp(*f.LastEvaluated)
 		}
 		if stale {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Key, f.Set, f.State, defaultName(f.DefaultVariant), last, f.Stale)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", escape(f.Key), escape(f.Set), escape(f.State), defaultName(f.DefaultVariant), last, escape(f.Stale))
 		} else {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Key, f.Set, f.State, defaultName(f.DefaultVariant), strings.Join(f.Variants, ","), last)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", escape(f.Key), escape(f.Set), escape(f.State), defaultName(f.DefaultVariant), escape(strings.Join(f.Variants, ",")), last)
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -87,11 +87,12 @@ func writeFlagTable(w io.Writer, fs []slipway.FlagInfo, stale bool) error {
 	return err
 }
 
+// defaultName names a default variant, escaped.
 func defaultName(v *string) string {
 	if v == nil {
 		return "(code default)"
 	}
-	return *v
+	return escape(*v)
 }
 
 func newFlagsGetCommand(g *globals) *cobra.Command {
@@ -111,24 +112,24 @@ func newFlagsGetCommand(g *globals) *cobra.Command {
 
 func writeFlag(w io.Writer, f slipway.FlagInfo) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Flag:      %s\n", f.Key)
-	fmt.Fprintf(&b, "Set:       %s (version %d, changed %s)\n", f.Set, f.Version, stamp(f.UpdatedAt))
-	fmt.Fprintf(&b, "State:     %s\n", f.State)
+	fmt.Fprintf(&b, "Flag:      %s\n", escape(f.Key))
+	fmt.Fprintf(&b, "Set:       %s (version %d, changed %s)\n", escape(f.Set), f.Version, stamp(f.UpdatedAt))
+	fmt.Fprintf(&b, "State:     %s\n", escape(f.State))
 	fmt.Fprintf(&b, "Default:   %s\n", defaultName(f.DefaultVariant))
 	if f.Flag != nil {
 		b.WriteString("Variants:\n")
 		for _, name := range f.Variants {
-			fmt.Fprintf(&b, "  %s: %s\n", name, f.Flag.Variants[name])
+			fmt.Fprintf(&b, "  %s: %s\n", escape(name), escape(string(f.Flag.Variants[name])))
 		}
 		targeting := "none"
 		if f.Targeting {
-			targeting = string(f.Flag.Targeting)
+			targeting = escape(string(f.Flag.Targeting))
 		}
 		fmt.Fprintf(&b, "Targeting: %s\n", targeting)
 	}
 	last := "never"
 	if f.LastEvaluated != nil {
-		last = fmt.Sprintf("%s (variant %s)", stamp(*f.LastEvaluated), orDash(f.LastVariant))
+		last = fmt.Sprintf("%s (variant %s)", stamp(*f.LastEvaluated), orDash(escape(f.LastVariant)))
 	}
 	fmt.Fprintf(&b, "Evaluated: %s\n", last)
 	_, err := io.WriteString(w, b.String())
@@ -157,16 +158,16 @@ Evaluations made by eval do not count as uses of the flag for flags stale.`,
 			}
 			return g.emit(cmd.OutOrStdout(), ev, func(w io.Writer) error {
 				var b strings.Builder
-				fmt.Fprintf(&b, "Flag:    %s\n", ev.Key)
+				fmt.Fprintf(&b, "Flag:    %s\n", escape(ev.Key))
 				if ev.Variant != "" {
 					v, _ := json.Marshal(ev.Value)
-					fmt.Fprintf(&b, "Variant: %s\nValue:   %s\n", ev.Variant, v)
+					fmt.Fprintf(&b, "Variant: %s\nValue:   %s\n", escape(ev.Variant), escape(string(v)))
 				} else {
 					b.WriteString("Value:   none (the caller's default is used)\n")
 				}
-				fmt.Fprintf(&b, "Reason:  %s\n", ev.Reason)
+				fmt.Fprintf(&b, "Reason:  %s\n", escape(ev.Reason))
 				if ev.ErrorCode != "" {
-					fmt.Fprintf(&b, "Error:   %s: %s\n", ev.ErrorCode, ev.ErrorDetails)
+					fmt.Fprintf(&b, "Error:   %s: %s\n", escape(ev.ErrorCode), escape(ev.ErrorDetails))
 				}
 				_, err := io.WriteString(w, b.String())
 				return err
@@ -213,7 +214,7 @@ func changeFlag(cmd *cobra.Command, g *globals, ch slipway.FlagChange) error {
 		return err
 	}
 	return g.emit(cmd.OutOrStdout(), f, func(w io.Writer) error {
-		_, err := fmt.Fprintf(w, "flag %s: %s, default %s (set %s version %d)\n", f.Key, f.State, defaultName(f.DefaultVariant), f.Set, f.Version)
+		_, err := fmt.Fprintf(w, "flag %s: %s, default %s (set %s version %d)\n", escape(f.Key), escape(f.State), defaultName(f.DefaultVariant), escape(f.Set), f.Version)
 		return err
 	})
 }
@@ -235,9 +236,9 @@ func newFlagsHistoryCommand(g *globals) *cobra.Command {
 				for _, h := range hs {
 					state, def := "(absent)", "-"
 					if h.Flag != nil {
-						state, def = string(h.Flag.State), defaultName(h.Flag.DefaultVariant)
+						state, def = escape(h.Flag.State), defaultName(h.Flag.DefaultVariant)
 					}
-					fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", h.Set, h.Version, stamp(h.Time), h.Actor, state, def, h.Reason)
+					fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", escape(h.Set), h.Version, stamp(h.Time), escape(h.Actor), state, def, escape(h.Reason))
 				}
 				if err := tw.Flush(); err != nil {
 					return err
@@ -265,7 +266,7 @@ func newFlagsRollbackCommand(g *globals) *cobra.Command {
 				return err
 			}
 			return g.emit(cmd.OutOrStdout(), v, func(w io.Writer) error {
-				_, err := fmt.Fprintf(w, "flag set %s rolled back to version %d: now version %d\n", v.Set, n, v.Version)
+				_, err := fmt.Fprintf(w, "flag set %s rolled back to version %d: now version %d\n", escape(v.Set), n, v.Version)
 				return err
 			})
 		},

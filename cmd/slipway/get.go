@@ -49,9 +49,9 @@ as the API returns them.`,
 			for i, a := range apps {
 				rollout, phase := "-", "-"
 				if r := latest[i]; r != nil {
-					rollout, phase = r.ID, string(r.Phase)
+					rollout, phase = escape(r.ID), escape(r.Phase)
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", a.Spec.Name, a.Spec.Replicas, orDash(a.Stable), orDash(a.Spec.Version), rollout, phase)
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", escape(a.Spec.Name), a.Spec.Replicas, orDash(escape(a.Stable)), orDash(escape(a.Spec.Version)), rollout, phase)
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -75,12 +75,12 @@ as the API returns them.`,
 				for _, t := range ts {
 					var metrics, args []string
 					for _, m := range t.Metrics {
-						metrics = append(metrics, m.Name)
+						metrics = append(metrics, escape(m.Name))
 					}
 					for _, a := range t.Args {
-						args = append(args, a.Name)
+						args = append(args, escape(a.Name))
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Name, orDash(strings.Join(metrics, ",")), orDash(strings.Join(args, ",")))
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", escape(t.Name), orDash(strings.Join(metrics, ",")), orDash(strings.Join(args, ",")))
 				}
 				return tw.Flush()
 			})

@@ -57,7 +57,7 @@ func writeHistory(w io.Writer, stable string, revs []slipway.Revision, ros []sli
 		if r.ID == stable {
 			mark = "stable"
 		}
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\n", r.Number, r.ID, orDash(r.Version), stamp(r.CreatedAt), mark)
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\n", r.Number, escape(r.ID), orDash(escape(r.Version)), stamp(r.CreatedAt), mark)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -69,12 +69,12 @@ func writeHistory(w io.Writer, stable string, revs []slipway.Revision, ros []sli
 		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  ROLLOUT\tSTRATEGY\tFROM\tTO\tPHASE\tSTARTED\tREASON")
 		for _, r := range ros {
-			phase := string(r.Phase)
+			phase := escape(r.Phase)
 			if r.Rollback {
 				phase += " (rollback)"
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Strategy, orDash(revName(r.From, r.FromVersion)),
-				revName(r.To, r.ToVersion), phase, stamp(r.CreatedAt), r.Reason)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", escape(r.ID), escape(r.Strategy), orDash(revName(r.From, r.FromVersion)),
+				revName(r.To, r.ToVersion), phase, stamp(r.CreatedAt), escape(r.Reason))
 		}
 		if err := tw.Flush(); err != nil {
 			return err

@@ -20,6 +20,8 @@ func newLogsCommand(g *globals) *cobra.Command {
 each line prefixed with its instance ID (<revision>-<n>). --revision keeps one revision's
 instances; -f keeps printing new lines, from instances that start meanwhile too, until Ctrl-C.
 Logs are kept by the local platform in the server's data directory, rotated by size.
+Control characters in a line (ESC, carriage return...) print escaped, as \x1b and \r;
+tabs print as they are.
 
 When the connection to the server breaks (the server restarts, or is stopped and started
 again), -f says so on stderr, reconnects and carries on after the last line it printed:
@@ -30,7 +32,13 @@ none is printed twice or skipped. It gives up after --reconnect-timeout.`,
 			if err != nil {
 				return err
 			}
-			return c.Logs(cmd.Context(), args[0], revision, tail, follow, cmd.OutOrStdout())
+			// Each line is escaped, its own newline excepted (escape.go).
+			out := &logWriter{w: cmd.OutOrStdout()}
+			err = c.Logs(cmd.Context(), args[0], revision, tail, follow, out)
+			if ferr := out.Flush(); err == nil {
+				err = ferr
+			}
+			return err
 		},
 	}
 	f := cmd.Flags()

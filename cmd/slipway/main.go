@@ -51,7 +51,8 @@ func main() {
 }
 
 // run executes the command line args and returns the exit code. Errors are printed to stderr
-// as "error: <message>" followed by one indented line per detail.
+// as "error: <message>" followed by one indented line per detail, escaped (a message may come
+// from the server).
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRootCommand(addServerCommand)
 	root.SetArgs(args)
@@ -65,10 +66,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	var es *exitStatus
 	if errors.As(err, &es) {
 		if es.err != nil {
-			fmt.Fprintf(stderr, "error: %s\n", es.err)
+			fmt.Fprintf(stderr, "error: %s\n", errorText(es.err))
 		}
 		return es.code
 	}
-	fmt.Fprintf(stderr, "error: %s\n", err)
+	fmt.Fprintf(stderr, "error: %s\n", errorText(err))
 	return exitError
 }

@@ -98,7 +98,7 @@ func writePlan(w io.Writer, p slipway.Plan, applied bool) error {
 		}
 		b.WriteString(changeLine(c))
 		if applied && c.Rollout != "" {
-			b.WriteString("; rollout " + c.Rollout + " started")
+			b.WriteString("; rollout " + escape(c.Rollout) + " started")
 		}
 		b.WriteByte('\n')
 	}
@@ -114,18 +114,19 @@ func writePlan(w io.Writer, p slipway.Plan, applied bool) error {
 	return err
 }
 
-// changeLine describes one change: + create, ~ change, = unchanged, - delete.
+// changeLine describes one change: + create, ~ change, = unchanged, - delete. Its text
+// from the server is escaped.
 func changeLine(c slipway.PlanChange) string {
-	doc := c.Kind + " " + c.Name
+	doc := escape(c.Kind + " " + c.Name)
 	scaled := c.FromReplicas != c.ToReplicas && (c.FromReplicas != 0 || c.ToReplicas != 0)
 	switch c.Action {
 	case slipway.ActionCreate:
 		return "+ " + doc + " (create)"
 	case slipway.ActionNewRevision:
-		s := fmt.Sprintf("~ %s: new revision %s→%s", doc, orDash(c.FromRevision), orDash(c.ToRevision))
+		s := fmt.Sprintf("~ %s: new revision %s→%s", doc, orDash(escape(c.FromRevision)), orDash(escape(c.ToRevision)))
 		fields := slices.DeleteFunc(slices.Clone(c.Fields), func(f string) bool { return scaled && f == "replicas" })
 		if len(fields) > 0 {
-			s += " (" + strings.Join(fields, ", ") + ")"
+			s += " (" + escape(strings.Join(fields, ", ")) + ")"
 		}
 		if scaled {
 			s += fmt.Sprintf("; scaled %d→%d", c.FromReplicas, c.ToReplicas)
@@ -136,7 +137,7 @@ func changeLine(c slipway.PlanChange) string {
 	case slipway.ActionUpdate:
 		s := "~ " + doc + ": updated"
 		if len(c.Fields) > 0 {
-			s += " (" + strings.Join(c.Fields, ", ") + ")"
+			s += " (" + escape(strings.Join(c.Fields, ", ")) + ")"
 		}
 		return s
 	case slipway.ActionUnchanged:
@@ -144,5 +145,5 @@ func changeLine(c slipway.PlanChange) string {
 	case slipway.ActionDelete:
 		return "- " + doc + " (delete)"
 	}
-	return fmt.Sprintf("? %s (%s)", doc, c.Action)
+	return fmt.Sprintf("? %s (%s)", doc, escape(c.Action))
 }

@@ -48,23 +48,23 @@ its first step); abort sets the variant's share to 0 at once.`,
 	return cmd
 }
 
-// writeRamp prints a ramp's state and its steps.
+// writeRamp prints a ramp's state and its steps, escaped.
 func writeRamp(w io.Writer, r slipway.Ramp) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Flag:     %s (set %s)\n", r.Flag, r.Set)
-	fmt.Fprintf(&b, "Variant:  %s at %s%%\n", r.Spec.Variant, pct(r.Weight))
-	phase := string(r.Phase)
+	fmt.Fprintf(&b, "Flag:     %s (set %s)\n", escape(r.Flag), escape(r.Set))
+	fmt.Fprintf(&b, "Variant:  %s at %s%%\n", escape(r.Spec.Variant), pct(r.Weight))
+	phase := escape(r.Phase)
 	if r.Pause != slipway.PauseNone {
-		phase += " (" + string(r.Pause) + ")"
+		phase += " (" + escape(r.Pause) + ")"
 	}
 	fmt.Fprintf(&b, "Phase:    %s\n", phase)
 	if r.Reason != "" {
-		fmt.Fprintf(&b, "Reason:   %s\n", r.Reason)
+		fmt.Fprintf(&b, "Reason:   %s\n", escape(r.Reason))
 	}
 	if r.Run != nil {
-		fmt.Fprintf(&b, "Analysis: %s %s", r.Run.ID, r.Run.Phase)
+		fmt.Fprintf(&b, "Analysis: %s %s", escape(r.Run.ID), escape(r.Run.Phase))
 		if r.Run.Message != "" {
-			fmt.Fprintf(&b, ": %s", r.Run.Message)
+			fmt.Fprintf(&b, ": %s", escape(r.Run.Message))
 		}
 		b.WriteString("\n")
 	}

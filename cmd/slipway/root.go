@@ -146,20 +146,28 @@ func (g *globals) emit(w io.Writer, v any, text func(io.Writer) error) error {
 	return text(w)
 }
 
+// writeJSON prints v as indented JSON, escaping what a terminal would act on (escape.go).
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(escapeEncoded(buf.Bytes(), false))
+	return err
 }
 
-// writeYAML prints v as YAML with the field names and order of its JSON form.
+// writeYAML prints v as YAML with the field names and order of its JSON form, escaping what a
+// terminal would act on (escape.go).
 func writeYAML(w io.Writer, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode output: %w", err)
 	}
 	var n yaml.Node
-	if err := yaml.Unmarshal(b, &n); err != nil {
+	// YAML does not allow DEL or C1 controls as they are, even in quoted strings.
+	if err := yaml.Unmarshal(escapeEncoded(b, true), &n); err != nil {
 		return fmt.Errorf("encode output: %w", err)
 	}
 	plain(&n)
@@ -172,14 +180,18 @@ func writeYAML(w io.Writer, v any) error {
 	if err := enc.Close(); err != nil {
 		return fmt.Errorf("encode output: %w", err)
 	}
-	_, err = w.Write(buf.Bytes())
+	_, err = w.Write(escapeEncoded(buf.Bytes(), true))
 	return err
 }
 
 // plain drops the JSON (flow, quoted) styles a node parsed from JSON carries, so that it
 // prints as block YAML; the encoder still quotes strings that would read as another type.
+// A string with a rune escapeEncoded rewrites is double-quoted: only there is \u an escape.
 func plain(n *yaml.Node) {
 	n.Style = 0
+	if n.Kind == yaml.ScalarNode && needsEncodedEscape(n.Value) {
+		n.Style = yaml.DoubleQuotedStyle
+	}
 	for _, c := range n.Content {
 		plain(c)
 	}

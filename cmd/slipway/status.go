@@ -181,7 +181,7 @@ func waitRollout(ctx context.Context, c *httpapi.Client, app, id string, progres
 
 // rolloutLine is a one-line summary of a rollout.
 func rolloutLine(r slipway.Rollout) string {
-	s := fmt.Sprintf("rollout %s (%s) %s", r.ID, r.Strategy, r.Phase)
+	s := fmt.Sprintf("rollout %s (%s) %s", escape(r.ID), escape(r.Strategy), escape(r.Phase))
 	if n := r.Steps(); n > 0 {
 		s += ", " + stepText(r.Step, n)
 	}
@@ -189,7 +189,7 @@ func rolloutLine(r slipway.Rollout) string {
 		s += fmt.Sprintf(", weight %d%%", r.Weight)
 	}
 	if r.Reason != "" {
-		s += ": " + r.Reason
+		s += ": " + escape(r.Reason)
 	}
 	return s
 }
@@ -213,7 +213,7 @@ func watchStatus(ctx context.Context, g *globals, c *httpapi.Client, out io.Writ
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(out, "%s\n", b)
+			_, err = fmt.Fprintf(out, "%s\n", escapeEncoded(b, false))
 			return err
 		case outputYAML:
 			if _, err := io.WriteString(out, "---\n"); err != nil {
@@ -225,7 +225,7 @@ func watchStatus(ctx context.Context, g *globals, c *httpapi.Client, out io.Writ
 		if tty {
 			b.WriteString("\x1b[H\x1b[2J")
 		} else {
-			b.WriteString("--- " + st.App + "\n")
+			b.WriteString("--- " + escape(st.App) + "\n")
 		}
 		if err := writeStatus(&b, st); err != nil {
 			return err
@@ -279,10 +279,10 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// writeStatus draws an app's status as text.
+// writeStatus draws an app's status as text, every string from the server escaped.
 func writeStatus(w io.Writer, st slipway.AppStatus) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "App:       %s\n", st.App)
+	fmt.Fprintf(&b, "App:       %s\n", escape(st.App))
 	fmt.Fprintf(&b, "Replicas:  %d\n", st.Replicas)
 	stable := "none"
 	if st.Stable != nil {
@@ -292,18 +292,18 @@ func writeStatus(w io.Writer, st slipway.AppStatus) error {
 	if r := st.Rollout; r == nil {
 		b.WriteString("Rollout:   none\n")
 	} else {
-		fmt.Fprintf(&b, "Rollout:   %s (%s)\n", r.ID, r.Strategy)
-		phase := string(r.Phase)
+		fmt.Fprintf(&b, "Rollout:   %s (%s)\n", escape(r.ID), escape(r.Strategy))
+		phase := escape(r.Phase)
 		if c := causeText(r.Cause); c != "" {
-			phase += " (" + c + ")"
+			phase += " (" + escape(c) + ")"
 		}
 		fmt.Fprintf(&b, "  Phase:     %s\n", phase)
 		if r.Reason != "" {
-			fmt.Fprintf(&b, "  Reason:    %s\n", r.Reason)
+			fmt.Fprintf(&b, "  Reason:    %s\n", escape(r.Reason))
 		}
 		from := "none"
 		if r.From != "" {
-			from = r.From
+			from = escape(r.From)
 		}
 		fmt.Fprintf(&b, "  Revision:  %s → %s\n", from, revName(r.Revision, r.Version))
 		if r.Steps > 0 {
@@ -324,14 +324,14 @@ func writeStatus(w io.Writer, st slipway.AppStatus) error {
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  REVISION\tVERSION\tREADY\tDESIRED\tWEIGHT")
 		for _, l := range st.Live {
-			fmt.Fprintf(tw, "  %s\t%s\t%d/%d\t%d\t%d%%\n", l.Revision, orDash(l.Version), l.Ready, l.Instances, l.Desired, l.Weight)
+			fmt.Fprintf(tw, "  %s\t%s\t%d/%d\t%d\t%d%%\n", escape(l.Revision), orDash(escape(l.Version)), l.Ready, l.Instances, l.Desired, l.Weight)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}
 	}
 	for _, rt := range st.Split.Routes {
-		fmt.Fprintf(&b, "  route %s → %s\n", rt.Name, rt.Revision)
+		fmt.Fprintf(&b, "  route %s → %s\n", escape(rt.Name), escape(rt.Revision))
 	}
 
 	if len(st.Drift) == 0 {
@@ -339,9 +339,9 @@ func writeStatus(w io.Writer, st slipway.AppStatus) error {
 	} else {
 		b.WriteString("\nDrift:\n")
 		for _, d := range st.Drift {
-			fmt.Fprintf(&b, "  %s %s: desired %d, actual %d", d.Kind, orDash(d.Revision), d.Desired, d.Actual)
+			fmt.Fprintf(&b, "  %s %s: desired %d, actual %d", escape(d.Kind), orDash(escape(d.Revision)), d.Desired, d.Actual)
 			if d.Message != "" {
-				b.WriteString(": " + d.Message)
+				b.WriteString(": " + escape(d.Message))
 			}
 			b.WriteByte('\n')
 		}
@@ -352,7 +352,7 @@ func writeStatus(w io.Writer, st slipway.AppStatus) error {
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  RUN\tKIND\tPHASE\tMESSAGE")
 		for _, a := range st.Analysis {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", a.ID, a.Kind, a.Phase, a.Message)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", escape(a.ID), escape(a.Kind), escape(a.Phase), escape(a.Message))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -388,12 +388,12 @@ func tidy(s string) string {
 	return strings.Join(lines, "\n")
 }
 
-// revName is "id (version)", or "id" without a version.
+// revName is "id (version)", or "id" without a version, escaped.
 func revName(id, version string) string {
 	if version == "" {
-		return id
+		return escape(id)
 	}
-	return id + " (" + version + ")"
+	return escape(id) + " (" + escape(version) + ")"
 }
 
 // stamp prints a time in UTC, "-" for the zero time.

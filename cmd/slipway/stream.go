@@ -45,7 +45,7 @@ func streamClient(g *globals, stderr io.Writer, timeout time.Duration) (*httpapi
 	c.SetReconnect(httpapi.Reconnect{
 		Timeout: timeout,
 		Lost: func(err error) {
-			fmt.Fprintf(stderr, "connection to the slipway server at %s lost: %s; reconnecting %s\n", g.server, err, limit)
+			fmt.Fprintf(stderr, "connection to the slipway server at %s lost: %s; reconnecting %s\n", g.server, errorText(err), limit)
 		},
 		Back: func() {
 			fmt.Fprintf(stderr, "reconnected to the slipway server at %s\n", g.server)
