@@ -259,7 +259,7 @@ func TestCLI_EscapesEveryServerString(t *testing.T) {
 				tt.setup(srv.Service)
 			}
 			t.Setenv(envServer, hostileProxy(t, srv.URL))
-			t.Setenv(envActor, "tester")
+			t.Setenv(envToken, apitest.AdminSecret)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			r := runCLI(t, ctx, tt.args...)
@@ -272,6 +272,7 @@ func TestCLI_EscapesEveryServerString(t *testing.T) {
 
 	t.Run("status --watch", func(t *testing.T) {
 		srv := apitest.NewServer(t, httpapi.Config{})
+		t.Setenv(envToken, apitest.AdminSecret)
 		t.Setenv(envServer, hostileProxy(t, srv.URL))
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
@@ -329,6 +330,7 @@ func TestCLI_EscapesEveryServerString(t *testing.T) {
 // quotes the server's answer.
 func TestCLI_EscapesWhyAStreamWasLost(t *testing.T) {
 	srv := apitest.NewServer(t, httpapi.Config{})
+	t.Setenv(envToken, apitest.AdminSecret)
 	u, err := url.Parse(srv.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -373,6 +375,7 @@ func TestCLI_LogsEscapesEachLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := apitest.NewServer(t, httpapi.Config{Logs: fileLogs{path}})
+	t.Setenv(envToken, apitest.AdminSecret)
 	t.Setenv(envServer, srv.URL)
 	const want = "4193928e8b74-1 | started\n" +
 		"4193928e8b74-1 | ok\\x1b[2J\\rFORGED line\tat main.go:1\n" +

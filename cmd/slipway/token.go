@@ -61,7 +61,7 @@ secret store (a CI secret, for SLIPWAY_TOKEN).`,
 				return err
 			}
 			return g.emit(cmd.OutOrStdout(), created, func(w io.Writer) error {
-				fmt.Fprintf(cmd.ErrOrStderr(), "token %s created (%s); its secret, shown only this once:\n", safeText(created.Token.Name), describeToken(created.Token))
+				fmt.Fprintf(cmd.ErrOrStderr(), "token %s created (%s); its secret, shown only this once:\n", escape(created.Token.Name), describeToken(created.Token))
 				_, err := fmt.Fprintln(w, created.Secret)
 				return err
 			})
@@ -121,8 +121,8 @@ func newTokenListCommand(g *globals) *cobra.Command {
 					case !t.Active(now):
 						state = "expired"
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", safeText(t.Name), t.Role, safeText(apps),
-						t.CreatedAt.Local().Format(time.DateTime), safeText(t.CreatedBy), exp, state)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", escape(t.Name), t.Role, escape(apps),
+						t.CreatedAt.Local().Format(time.DateTime), escape(t.CreatedBy), exp, state)
 				}
 				if err := tw.Flush(); err != nil {
 					return err
@@ -146,7 +146,7 @@ func newTokenRevokeCommand(g *globals) *cobra.Command {
 				return err
 			}
 			return g.emit(cmd.OutOrStdout(), t, func(w io.Writer) error {
-				_, err := fmt.Fprintf(w, "token %s revoked\n", safeText(t.Name))
+				_, err := fmt.Fprintf(w, "token %s revoked\n", escape(t.Name))
 				return err
 			})
 		},
@@ -166,7 +166,7 @@ func newTokenWhoamiCommand(g *globals) *cobra.Command {
 				return err
 			}
 			return g.emit(cmd.OutOrStdout(), t, func(w io.Writer) error {
-				_, err := fmt.Fprintf(w, "%s (%s)\n", safeText(t.Name), describeToken(t))
+				_, err := fmt.Fprintf(w, "%s (%s)\n", escape(t.Name), describeToken(t))
 				return err
 			})
 		},
@@ -182,5 +182,5 @@ func describeToken(t slipway.Token) string {
 	if t.ExpiresAt != nil {
 		s += ", expires " + t.ExpiresAt.Local().Format(time.DateTime)
 	}
-	return safeText(s)
+	return escape(s)
 }
