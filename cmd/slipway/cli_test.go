@@ -98,6 +98,8 @@ func TestCLI_Golden(t *testing.T) {
 		{name: "validate_ok", args: []string{"validate", "-f", "testdata/good.yaml"}},
 		{name: "validate_ok_json", args: []string{"validate", "-o", "json", "-f", "testdata/good.yaml"}},
 		{name: "validate_bad", args: []string{"validate", "-f", "testdata/bad.yaml"}, code: exitError},
+		{name: "validate_bad_json", args: []string{"validate", "-o", "json", "-f", "testdata/bad.yaml"}, code: exitError},
+		{name: "validate_bad_yaml", args: []string{"validate", "-o", "yaml", "-f", "testdata/bad.yaml"}, code: exitError},
 		{name: "validate_missing_file", args: []string{"validate", "-f", "testdata/nope.yaml"}, code: exitError},
 		{name: "plan_changes", args: []string{"plan", "-f", "testdata/good.yaml"}, code: exitChanges,
 			setup: func(t testing.TB, f *apitest.Service) { f.SetPlan(allChanges) }},

@@ -307,7 +307,7 @@ func writeStatus(w io.Writer, st slipway.AppStatus) error {
 		}
 		fmt.Fprintf(&b, "  Revision:  %s → %s\n", from, revName(r.Revision, r.Version))
 		if r.Steps > 0 {
-			fmt.Fprintf(&b, "  Step:      %s\n", stepText(r.Step, r.Steps))
+			fmt.Fprintf(&b, "  Step:      %s\n", strings.TrimPrefix(stepText(r.Step, r.Steps), "step "))
 		}
 		fmt.Fprintf(&b, "  Weight:    %d%%\n", r.Weight)
 		fmt.Fprintf(&b, "  Started:   %s\n", stamp(r.StartedAt))

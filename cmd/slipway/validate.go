@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
 
+	"slipway.dev/slipway"
 	"slipway.dev/slipway/spec"
 )
 
@@ -22,16 +24,29 @@ file:line:col: field.path: what is wrong; what would be valid. Exit status 1 on 
 It needs no server, so AnalysisTemplates an app uses must be in the files given.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			type result struct {
+				OK        bool     `json:"ok"`
+				Apps      int      `json:"apps"`
+				Templates int      `json:"templates"`
+				FlagSets  int      `json:"flagSets,omitempty"`
+				Error     string   `json:"error,omitempty"`
+				Details   []string `json:"details,omitempty"`
+			}
 			set, err := spec.Load(files...)
 			if err != nil {
-				return err
+				// -o json and -o yaml say what is wrong in their own format, on stdout, and the
+				// exit status is 1 all the same.
+				var e *slipway.Error
+				if g.output == outputText || !errors.As(err, &e) {
+					return err
+				}
+				bad := result{Error: e.Message, Details: e.Details}
+				if werr := g.emit(cmd.OutOrStdout(), bad, nil); werr != nil {
+					return werr
+				}
+				return &exitStatus{code: exitError}
 			}
-			out := struct {
-				OK        bool `json:"ok"`
-				Apps      int  `json:"apps"`
-				Templates int  `json:"templates"`
-				FlagSets  int  `json:"flagSets,omitempty"`
-			}{true, len(set.Apps), len(set.Templates), len(set.FlagSets)}
+			out := result{true, len(set.Apps), len(set.Templates), len(set.FlagSets), "", nil}
 			return g.emit(cmd.OutOrStdout(), out, func(w io.Writer) error {
 				extra := ""
 				if out.FlagSets > 0 {
