@@ -27,6 +27,8 @@ type Client struct {
 	// reached is set once the server has answered a request: from then on a stream that
 	// cannot connect meets a server that went away, not a wrong address (see follow).
 	reached atomic.Bool
+	// serverVersion is the version the server's last answer gave (VersionHeader).
+	serverVersion atomic.Pointer[string]
 }
 
 var (
@@ -202,6 +204,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		return c.unreachable(err)
 	}
 	c.reached.Store(true)
+	c.noteVersion(resp)
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return answerError(resp)
@@ -210,6 +213,21 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		return fmt.Errorf("decode answer to %s %s: %w", method, path, err)
 	}
 	return nil
+}
+
+// noteVersion remembers the server's version from an answer.
+func (c *Client) noteVersion(resp *http.Response) {
+	if v := resp.Header.Get(VersionHeader); v != "" {
+		c.serverVersion.Store(&v)
+	}
+}
+
+// ServerVersion returns the version the server gave in its last answer, "" before one.
+func (c *Client) ServerVersion() string {
+	if v := c.serverVersion.Load(); v != nil {
+		return *v
+	}
+	return ""
 }
 
 // unreachable is the error of a request that got no answer: the server may be back later.

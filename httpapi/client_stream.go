@@ -225,6 +225,7 @@ func (c *Client) openStream(ctx context.Context, path, lastID string) (*http.Res
 		return nil, c.unreachable(err)
 	}
 	c.reached.Store(true)
+	c.noteVersion(resp)
 	if resp.StatusCode != http.StatusOK {
 		defer w.stop()
 		defer resp.Body.Close()

@@ -48,6 +48,9 @@ type Config struct {
 	// AllowedOrigins are the browser origins (scheme://host:port) allowed besides the
 	// server's own.
 	AllowedOrigins []string
+	// Version is the server's version, sent on every answer (VersionHeader) and by
+	// /healthz; Commit is the source revision it was built from.
+	Version, Commit string
 	// Health, when set, says whether the server can do its work (its store can write);
 	// GET /healthz answers 503 with its error.
 	Health func(ctx context.Context) error
@@ -149,6 +152,9 @@ func (s *Server) routes() {
 // ServeHTTP checks r (guard.go) and routes it. Unknown routes and wrong methods answer in the
 // API's error shape, to authenticated callers only.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Version != "" {
+		w.Header().Set(VersionHeader, s.cfg.Version)
+	}
 	if r.URL.Path != "/healthz" {
 		if r = s.guard(w, r); r == nil {
 			return
@@ -195,10 +201,16 @@ func (p *statusProbe) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// VersionHeader carries the server's version on every answer, so that a client can tell
+// when it talks to a server of another version.
+const VersionHeader = "Slipway-Version"
+
 // HealthResponse answers GET /healthz.
 type HealthResponse struct {
-	OK    bool   `json:"ok"`
-	Error string `json:"error,omitempty"`
+	OK      bool   `json:"ok"`
+	Error   string `json:"error,omitempty"`
+	Version string `json:"version,omitempty"`
+	Commit  string `json:"commit,omitempty"`
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
@@ -210,11 +222,11 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 			} else {
 				s.log.Error("health check failed", "err", err)
 			}
-			writeJSON(w, http.StatusServiceUnavailable, HealthResponse{Error: msg})
+			writeJSON(w, http.StatusServiceUnavailable, HealthResponse{Error: msg, Version: s.cfg.Version, Commit: s.cfg.Commit})
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, HealthResponse{OK: true})
+	writeJSON(w, http.StatusOK, HealthResponse{OK: true, Version: s.cfg.Version, Commit: s.cfg.Commit})
 }
 
 // whoami answers with the token that authenticated the request.

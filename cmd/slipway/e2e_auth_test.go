@@ -36,6 +36,9 @@ func TestE2E_Auth(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("%s has mode %v, want 0600", adminTokenFile, fi.Mode().Perm())
 	}
+	if out := e.must(0, "version"); !strings.Contains(out, "server: ") || strings.Contains(out, "unknown (") {
+		t.Errorf("version: %q", out)
+	}
 	if out := e.must(0, "token", "whoami"); !strings.HasPrefix(out, "local-admin (role admin") {
 		t.Errorf("whoami: %q", out)
 	}

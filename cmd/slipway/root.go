@@ -39,6 +39,8 @@ type globals struct {
 	output string
 	token  string
 	tlsCA  string
+	// clients are the API clients the command made, for the version check after it.
+	clients []*httpapi.Client
 }
 
 // newRootCommand builds the command tree. Each extra function adds commands to the root (the
@@ -64,6 +66,11 @@ recorded as made by the token's name.`,
 			}
 			return fmt.Errorf("--output %q is not a format; use text, json or yaml", g.output)
 		},
+		PersistentPostRun: func(cmd *cobra.Command, _ []string) {
+			if cmd.Name() != "version" {
+				g.checkVersions(cmd.ErrOrStderr())
+			}
+		},
 	}
 	server := os.Getenv(envServer)
 	if server == "" {
@@ -88,6 +95,7 @@ recorded as made by the token's name.`,
 		newFlagsCommand(g),
 		newTokenCommand(g),
 		newBackupCommand(g),
+		newVersionCommand(g),
 		newDemoAppCommand(),
 		newDemoCommand(),
 	)
@@ -110,7 +118,18 @@ func (g *globals) client() *httpapi.Client {
 		token = discoverToken(g.server)
 	}
 	c.SetToken(token)
+	g.clients = append(g.clients, c)
 	return c
+}
+
+// checkVersions warns when a server the command talked to is of another version.
+func (g *globals) checkVersions(w io.Writer) {
+	for _, c := range g.clients {
+		if v := c.ServerVersion(); v != "" {
+			warnVersion(w, v)
+			return
+		}
+	}
 }
 
 // httpClient returns the HTTP client for the API: without a timeout (streams last; calls are
