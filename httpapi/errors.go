@@ -78,6 +78,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeErrorStatus(w, http.StatusRequestEntityTooLarge, tl.err)
 		return
 	}
+	var tm *tooMany
+	if errors.As(err, &tm) {
+		writeErrorStatus(w, http.StatusTooManyRequests, tm.err)
+		return
+	}
 	var e *slipway.Error
 	if !errors.As(err, &e) || e.Code == slipway.EINTERNAL || HTTPStatus(e.Code) == http.StatusInternalServerError {
 		if r.Context().Err() != nil {

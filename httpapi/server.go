@@ -79,6 +79,9 @@ type Config struct {
 	// Heartbeat is how often an idle event stream sends a comment line to keep proxies from
 	// closing it (DefaultHeartbeat when zero).
 	Heartbeat time.Duration
+	// MaxStreams caps the event streams open at once (DefaultMaxStreams when zero), and
+	// MaxStreamsPerClient those from one client address (DefaultMaxStreamsPerClient).
+	MaxStreams, MaxStreamsPerClient int
 }
 
 // Server serves the slipway API. It is an http.Handler and starts no goroutines.
@@ -88,6 +91,7 @@ type Server struct {
 	mux     *http.ServeMux
 	hosts   map[string]bool
 	origins map[string]bool
+	watch   *watcher
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -101,11 +105,18 @@ func NewServer(cfg Config) *Server {
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = DefaultHeartbeat
 	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = DefaultMaxStreams
+	}
+	if cfg.MaxStreamsPerClient <= 0 {
+		cfg.MaxStreamsPerClient = DefaultMaxStreamsPerClient
+	}
 	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, mux: http.NewServeMux(), hosts: hostSet(cfg.AllowedHosts), origins: map[string]bool{}}
+	s := &Server{cfg: cfg, log: log, mux: http.NewServeMux(), hosts: hostSet(cfg.AllowedHosts), origins: map[string]bool{},
+		watch: newWatcher(cfg.State, cfg.EventPoll)}
 	for _, o := range cfg.AllowedOrigins {
 		s.origins[strings.ToLower(strings.TrimRight(o, "/"))] = true
 	}

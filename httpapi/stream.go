@@ -18,9 +18,11 @@ import (
 //	data: <event JSON>
 //
 // A client that reconnects with Last-Event-ID resumes after that event; otherwise the stream
-// starts after the `after` query parameter (0: from the first stored event). The stream polls
-// the store every EventPoll, sends a ": ping" comment every Heartbeat, and ends when the client
-// goes or the request context ends. A request that comes to a server that is stopping is
+// starts after the `after` query parameter (0: from the first stored event). One watcher
+// (watch.go) polls the store every EventPoll for all streams and wakes them when events
+// arrive; a stream then reads its own. It sends a ": ping" comment every Heartbeat, and ends
+// when the client goes or the request context ends. Streams are limited in all
+// (MaxStreams, 503) and per client address (MaxStreamsPerClient, 429). A request that comes to a server that is stopping is
 // answered 503, so that the client connects again, to the server that runs next.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	if r.Context().Err() != nil {
@@ -42,7 +44,13 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	log := s.log.With("app", f.App, "after", f.After)
+	if err := s.watch.join(r.RemoteAddr, s.cfg.MaxStreams, s.cfg.MaxStreamsPerClient); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	defer s.watch.leave(r.RemoteAddr)
 	// Read once before answering, so that a broken store is a proper error answer.
+	seen := s.watch.current()
 	first, err := s.cfg.State.Events(ctx, slipway.EventFilter{App: f.App, Rollout: f.Rollout, After: f.After, Limit: streamBatch})
 	if err != nil {
 		s.failStream(w, r, err)
@@ -59,8 +67,6 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	poll := time.NewTicker(s.cfg.EventPoll)
-	defer poll.Stop()
 	beat := time.NewTicker(s.cfg.Heartbeat)
 	defer beat.Stop()
 
@@ -81,10 +87,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 			beat.Reset(s.cfg.Heartbeat)
 		}
 		if len(batch) < streamBatch {
-			// Caught up: wait for the next poll.
-			if !s.waitPoll(w, rc, poll, beat, r) {
+			// Caught up: wait until the watcher sees newer events.
+			if !s.waitEvents(w, rc, s.watch.wait(seen), beat, r) {
 				return
 			}
+			seen = s.watch.current()
 		}
 		batch, err = s.cfg.State.Events(ctx, slipway.EventFilter{App: f.App, Rollout: f.Rollout, After: f.After, Limit: streamBatch})
 		if err != nil {
@@ -98,14 +105,14 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// waitPoll waits for the next poll tick, sending heartbeats meanwhile. It returns false when
-// the stream must end.
-func (s *Server) waitPoll(w http.ResponseWriter, rc *http.ResponseController, poll, beat *time.Ticker, r *http.Request) bool {
+// waitEvents waits until changed is closed, sending heartbeats meanwhile. It returns false
+// when the stream must end.
+func (s *Server) waitEvents(w http.ResponseWriter, rc *http.ResponseController, changed <-chan struct{}, beat *time.Ticker, r *http.Request) bool {
 	for {
 		select {
 		case <-r.Context().Done():
 			return false
-		case <-poll.C:
+		case <-changed:
 			return true
 		case <-beat.C:
 			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
