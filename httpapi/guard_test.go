@@ -212,3 +212,16 @@ func TestHealthz_SaysWhetherTheStoreCanWrite(t *testing.T) {
 		}
 	}
 }
+
+func TestGuard_MetricsNeedAToken(t *testing.T) {
+	srv := apitest.NewServer(t, httpapi.Config{Metrics: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("slipway_up 1\n"))
+	})})
+	env := &testEnv{srv}
+	if resp, _ := env.call(t, "GET", "/metrics", "", "Authorization", ""); resp.StatusCode != 401 {
+		t.Errorf("GET /metrics without a token: %d, want 401", resp.StatusCode)
+	}
+	if resp, body := env.call(t, "GET", "/metrics", "", "Authorization", "Bearer "+apitest.ViewerSecret); resp.StatusCode != 200 || string(body) != "slipway_up 1\n" {
+		t.Errorf("GET /metrics as a viewer: %d %q", resp.StatusCode, body)
+	}
+}

@@ -55,7 +55,9 @@ type Config struct {
 	// GET /healthz answers 503 with its error.
 	Health func(ctx context.Context) error
 	// Backup, when set, serves GET /api/v1/backup (admin): a consistent copy of the store.
-	Backup   Backuper
+	Backup Backuper
+	// Metrics, when set, serves GET /metrics (Prometheus) to any token (viewer).
+	Metrics  http.Handler
 	Deployer slipway.Deployer
 	Operator slipway.Operator
 	Status   slipway.StatusReader
@@ -155,6 +157,9 @@ func (s *Server) routes() {
 	s.tokenRoutes()
 	if s.cfg.Backup != nil {
 		m.HandleFunc("GET /api/v1/backup", s.allow(slipway.PermAdmin, s.backup))
+	}
+	if s.cfg.Metrics != nil {
+		m.HandleFunc("GET /metrics", s.allow(slipway.PermRead, s.cfg.Metrics.ServeHTTP))
 	}
 	s.flagRoutes()
 	s.rampRoutes()

@@ -69,6 +69,8 @@ type serverConfig struct {
 	ofrepBurst int
 	// maxReplicas is the most replicas plan and apply accept for one app.
 	maxReplicas int
+	// publicMetrics serves /metrics without a token.
+	publicMetrics bool
 	// TLS for the API's listener; both files or neither.
 	tlsCert, tlsKey string
 	// insecurePlaintext allows a non-loopback listener without TLS.
@@ -217,6 +219,7 @@ instances, and the old one exits. DATA/server.pid names the process serving.`,
 	f.StringSliceVar(&cfg.ofrepKeys, "ofrep-key", splitList(os.Getenv(envOFREPKeys)), "OFREP: an API key clients must send (X-API-Key or Authorization: Bearer); repeat for more ($"+envOFREPKeys+", comma-separated)")
 	f.Float64Var(&cfg.ofrepRate, "ofrep-rate-limit", 0, "OFREP: requests per second allowed per client IP (0: no limit; over it: 429 with Retry-After)")
 	f.IntVar(&cfg.ofrepBurst, "ofrep-burst", 100, "OFREP: requests a client may send at once above the rate limit")
+	f.BoolVar(&cfg.publicMetrics, "public-metrics", false, "serve /metrics without a token (by default Prometheus must send one: authorization: {credentials_file: ...})")
 	f.IntVar(&cfg.maxReplicas, "max-replicas", slipway.DefaultMaxReplicas, "the most replicas plan and apply accept for one app")
 	f.StringVar(&cfg.tlsCert, "tls-cert", os.Getenv(envTLSCert), "PEM certificate (chain) to serve the API over HTTPS ($"+envTLSCert+")")
 	f.StringVar(&cfg.tlsKey, "tls-key", os.Getenv(envTLSKey), "PEM private key of --tls-cert ($"+envTLSKey+")")
@@ -308,11 +311,17 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 		if logs, ok := platform.Platform.(slipway.LogSource); ok {
 			apiCfg.Logs = logs
 		}
-		api := httpapi.NewServer(apiCfg)
 		mux := http.NewServeMux()
-		// Metrics and OFREP keep their own access rules (open, OFREP keys) but not a Host
-		// that a DNS rebinding attack would send.
-		mux.Handle("GET /metrics", httpapi.HostGuard(cfg.allowedHosts, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+		// Metrics need a token like the API (Prometheus sends one with authorization:
+		// credentials_file), unless --public-metrics. OFREP keeps its own access rule (OFREP
+		// keys); neither takes a Host that a DNS rebinding attack would send.
+		metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+		if cfg.publicMetrics {
+			mux.Handle("GET /metrics", httpapi.HostGuard(cfg.allowedHosts, metricsHandler))
+		} else {
+			apiCfg.Metrics = metricsHandler
+		}
+		api := httpapi.NewServer(apiCfg)
 		mux.Handle("/ofrep/", httpapi.HostGuard(cfg.allowedHosts, ofrepSrv))
 		mux.Handle("/", api)
 		return eng, mux
