@@ -126,6 +126,9 @@ func (w *worker) reconcile(ctx context.Context) (nx pass, err error) {
 	defer func() {
 		w.st, w.latest, w.cached = st, latest, fresh && err == nil
 	}()
+	// applied says this pass gave the platform a new desired state: the live world cannot
+	// have caught up with it yet, so it is not judged for drift until the next pass.
+	applied := false
 	for range 64 {
 		if !fresh {
 			st, err = store.App(ctx, w.app)
@@ -181,10 +184,11 @@ func (w *worker) reconcile(ctx context.Context) (nx pass, err error) {
 				if err := w.converge(ctx, st, latest, obs, false); err != nil {
 					return pass{active: true}, err
 				}
+				applied = true
 				continue
 			}
 		}
-		if err := w.converge(ctx, st, latest, obs, true); err != nil {
+		if err := w.converge(ctx, st, latest, obs, !applied); err != nil {
 			return pass{active: true}, err
 		}
 		w.ensureRuns(ctx, runs)
