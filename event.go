@@ -45,6 +45,10 @@ const (
 	EventMeasurement       = "analysis.measurement"
 	EventAnalysisFinished  = "analysis.finished"
 	EventDriftRepaired     = "drift.repaired"
+	// EventTrafficHeld: traffic is kept off a revision with no ready instance while another
+	// revision has ready ones; EventTrafficReleased: the held move was made.
+	EventTrafficHeld       = "traffic.held"
+	EventTrafficReleased   = "traffic.released"
 	EventPlatformError     = "platform.error"
 	EventFlagSetApplied    = "flagset.applied"
 	EventFlagSetDeleted    = "flagset.deleted"
