@@ -38,7 +38,8 @@ type worker struct {
 	// revs caches the app's revisions: they are immutable, so they are read again only when
 	// one the app needs is missing.
 	revs map[string]slipway.Revision
-	// hold is the traffic hold last recorded by an event (see Guard).
+	// hold is the traffic hold last recorded by an event (see Guard). It lives in memory
+	// only: after a restart, a hold still in force is recorded once more.
 	hold Hold
 }
 
