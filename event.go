@@ -48,6 +48,10 @@ const (
 	EventAnalysisWaiting   = "analysis.waiting" // a metric began waiting for its minimum sample
 	EventAnalysisFinished  = "analysis.finished"
 	EventDriftRepaired     = "drift.repaired"
+	// EventTrafficHeld: traffic is kept off a revision with no ready instance while another
+	// revision has ready ones; EventTrafficReleased: the held move was made.
+	EventTrafficHeld       = "traffic.held"
+	EventTrafficReleased   = "traffic.released"
 	EventPlatformError     = "platform.error"
 	EventFlagSetApplied    = "flagset.applied"
 	EventFlagSetDeleted    = "flagset.deleted"

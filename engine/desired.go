@@ -139,8 +139,12 @@ func shareUp(pct, n int) int {
 	return min(n, (pct*n+99)/100)
 }
 
+// blueGreenReplicas returns how many instances of the new revision a blue-green rollout
+// wants: previewReplicas until it waits to switch, then all. A rollout that skips its steps
+// and analysis (a rollback to a revision that was stable) wants all from the start: the
+// revision it returns to may still run in full (scaleDownDelay), and none of it is stopped.
 func blueGreenReplicas(r slipway.Rollout, replicas int) int {
-	if r.Step >= bgWaiting || r.Spec.BlueGreen == nil || r.Spec.BlueGreen.PreviewReplicas == nil {
+	if r.Step >= bgWaiting || r.SkipAnalysis || r.Spec.BlueGreen == nil || r.Spec.BlueGreen.PreviewReplicas == nil {
 		return replicas
 	}
 	return min(replicas, *r.Spec.BlueGreen.PreviewReplicas)

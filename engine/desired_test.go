@@ -74,6 +74,9 @@ func TestDesired(t *testing.T) {
 			revs: testRevs("v2"), place: []string{"v2=1"}, split: weights("v2", 100)},
 		{name: "blue-green preview before the switch", stable: "v1", latest: with(bg, func(*slipway.Rollout) {}),
 			revs: testRevs("v1", "v2"), place: []string{"v1=4", "v2=1"}, split: weights("v1", 100), preview: "v2"},
+		{name: "blue-green rollback to a stable revision runs it in full from the start", stable: "v1", latest: with(bg, func(r *slipway.Rollout) {
+			r.Rollback, r.SkipAnalysis = true, true
+		}), revs: testRevs("v1", "v2"), place: []string{"v1=4", "v2=4"}, split: weights("v1", 100), preview: "v2"},
 		{name: "blue-green scaled to full while waiting", stable: "v1", latest: with(bg, func(r *slipway.Rollout) { r.Step = bgWaiting }),
 			revs: testRevs("v1", "v2"), place: []string{"v1=4", "v2=4"}, split: weights("v1", 100), preview: "v2"},
 		{name: "blue-green after the switch", stable: "v1", latest: with(bg, func(r *slipway.Rollout) { r.Step, r.Switched, r.Weight = bgSwitched, true, 100 }),

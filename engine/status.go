@@ -114,7 +114,8 @@ func (e *Engine) Status(ctx context.Context, app string) (slipway.AppStatus, err
 	if err != nil {
 		return slipway.AppStatus{}, fmt.Errorf("observe %s: %w", app, err)
 	}
-	d := Desired(st, latest, revs)
+	// Drift is judged against what the engine applies: the desired state, guarded.
+	d, _ := Guard(Desired(st, latest, revs), obs, revs)
 	s := slipway.AppStatus{App: app, Replicas: st.Spec.Replicas, Split: obs.Split, Drift: DriftOf(d, obs)}
 	if s.Drift == nil {
 		s.Drift = []slipway.Drift{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,9 @@ type worker struct {
 	// revs caches the app's revisions: they are immutable, so they are read again only when
 	// one the app needs is missing.
 	revs map[string]slipway.Revision
+	// hold is the traffic hold last recorded by an event (see Guard). It lives in memory
+	// only: after a restart, a hold still in force is recorded once more.
+	hold Hold
 }
 
 func (w *worker) poke() {
@@ -126,6 +130,9 @@ func (w *worker) reconcile(ctx context.Context) (nx pass, err error) {
 	defer func() {
 		w.st, w.latest, w.cached = st, latest, fresh && err == nil
 	}()
+	// applied says this pass gave the platform a new desired state: the live world cannot
+	// have caught up with it yet, so it is not judged for drift until the next pass.
+	applied := false
 	for range 64 {
 		if !fresh {
 			st, err = store.App(ctx, w.app)
@@ -178,17 +185,29 @@ func (w *worker) reconcile(ctx context.Context) (nx pass, err error) {
 				if len(c.Apps) > 0 {
 					st = c.Apps[0]
 				}
-				if err := w.converge(ctx, st, latest, obs, false); err != nil {
+				if _, err := w.converge(ctx, st, latest, obs, false); err != nil {
 					return pass{active: true}, err
 				}
+				applied = true
 				continue
 			}
 		}
-		if err := w.converge(ctx, st, latest, obs, true); err != nil {
+		released := w.hold.Held()
+		changed, err := w.converge(ctx, st, latest, obs, !applied)
+		if err != nil {
 			return pass{active: true}, err
 		}
+		applied = applied || changed
+		if released && !w.hold.Held() {
+			// The held move was just made: observe it, so that a rollout waiting for its
+			// split carries on in this pass.
+			continue
+		}
 		w.ensureRuns(ctx, runs)
-		nx.active = latest != nil && latest.Active()
+		// A hold keeps the worker observing until the move it holds back is made, rollout
+		// or not.
+		nx.active = (latest != nil && latest.Active()) || w.hold.Held()
+		nx.poll = nx.poll || w.hold.Held()
 		return nx, nil
 	}
 	return pass{active: true}, fmt.Errorf("reconcile %s: state kept changing underneath", w.app)
@@ -221,37 +240,60 @@ func (e *Engine) transition(ctx context.Context, st slipway.AppState, next slipw
 	return c, nil
 }
 
-// converge hands the platform the desired state. When the desired state is the one last
-// applied and the live world differs, that is drift: it is repaired and recorded.
-func (w *worker) converge(ctx context.Context, st slipway.AppState, latest *slipway.Rollout, obs slipway.Observed, detectDrift bool) error {
+// converge hands the platform the desired state, guarded against moving traffic onto a
+// revision with no ready instance (Guard); it reports whether it applied anything. A hold
+// that begins, changes or ends is recorded by an event before the platform hears of it. When
+// the desired state is the one last applied and the live world differs, that is drift: it is
+// repaired and recorded.
+func (w *worker) converge(ctx context.Context, st slipway.AppState, latest *slipway.Rollout, obs slipway.Observed, detectDrift bool) (bool, error) {
 	if !hasRevisions(w.revs, st, latest) {
 		revs, err := revisionMap(ctx, w.e.cfg.Store, w.app)
 		if err != nil {
-			return err
+			return false, err
 		}
 		w.revs = revs
 	}
-	d := Desired(st, latest, w.revs)
+	d, hold := Guard(Desired(st, latest, w.revs), obs, w.revs)
+	var evs []slipway.Event
+	if !hold.Equal(w.hold) {
+		evs = append(evs, w.holdEvent(hold, d.Split))
+	}
 	if last, ok := w.e.lastApplied(w.app); detectDrift && ok && reflect.DeepEqual(last, d) {
-		if drift := DriftOf(d, obs); repairable(drift) {
-			now := w.e.cfg.Now()
-			ev := slipway.Event{Time: now, App: w.app, Kind: slipway.EventDriftRepaired, Actor: slipway.ActorDrift,
-				Message: "repairing drift: " + driftSummary(drift), Reason: "the live state differs from the declared state"}
-			if latest != nil {
-				ev.Rollout = latest.ID
-			}
-			if err := w.e.commit(ctx, &slipway.Change{Events: []slipway.Event{ev}}); err != nil {
-				return err
-			}
-		} else {
-			return nil
+		drift := DriftOf(d, obs)
+		if !repairable(drift) && len(evs) == 0 {
+			return false, nil
+		}
+		if repairable(drift) {
+			evs = append(evs, slipway.Event{Time: w.e.cfg.Now(), App: w.app, Kind: slipway.EventDriftRepaired, Actor: slipway.ActorDrift,
+				Message: "repairing drift: " + driftSummary(drift), Reason: "the live state differs from the declared state"})
 		}
 	}
+	if latest != nil {
+		for i := range evs {
+			evs[i].Rollout = latest.ID
+		}
+	}
+	if err := w.e.commit(ctx, &slipway.Change{Events: evs}); err != nil {
+		return false, err
+	}
+	w.hold = hold
 	if err := w.e.cfg.Platform.Apply(ctx, d); err != nil {
-		return fmt.Errorf("apply %s: %w", w.app, err)
+		return false, fmt.Errorf("apply %s: %w", w.app, err)
 	}
 	w.e.setApplied(w.app, d)
-	return nil
+	return true, nil
+}
+
+// holdEvent records that the traffic hold became h (it was w.hold); serve is the split
+// applied with it.
+func (w *worker) holdEvent(h Hold, serve slipway.Split) slipway.Event {
+	ev := slipway.Event{Time: w.e.cfg.Now(), App: w.app, Actor: slipway.ActorEngine, Kind: slipway.EventTrafficHeld, Message: h.Message(),
+		Reason: "traffic never moves onto a revision with no ready instance while another revision has ready ones"}
+	if !h.Held() {
+		ev.Kind, ev.Reason = slipway.EventTrafficReleased, ""
+		ev.Message = fmt.Sprintf("traffic released: %s ready; serving %s", strings.Join(w.hold.Unready, ", "), splitString(serve))
+	}
+	return ev
 }
 
 // ensureRuns keeps one execution going for each running analysis run of the rollout and

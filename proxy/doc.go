@@ -15,8 +15,9 @@
 //  2. route match: the table's header/cookie routes, first match wins (HeaderMatch exact,
 //     prefix or regex; a route matches when all its entries do);
 //  3. split: with no matching route, the weights pick a revision by the request's bucket,
-//     falling back to the next revision in priority order that has a ready instance, so a
-//     canary without ready instances never fails a request;
+//     falling back to the next revision in priority order that has a ready instance, then
+//     to any other revision of the table that has one: a request is refused (503) only
+//     when no revision of the table has a ready instance;
 //  4. backend pick: the revision's ready instance with the fewest requests in flight, ties
 //     broken at random so that load spreads;
 //  5. forward: an httputil.ReverseProxy per backend (Rewrite, X-Forwarded-*, the client's

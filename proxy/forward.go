@@ -268,8 +268,9 @@ func idempotent(method string) bool {
 }
 
 // reacquire moves rs off its failed backend: another ready backend of the same revision
-// first, else (on the main listener) the next revision in the weights with one. The counts
-// move with it. It returns nil when there is no other backend.
+// first, else (on the main listener) the next revision in the weights with one, else another
+// revision of the table with one. The counts move with it. It returns nil when there is no
+// other backend.
 func (p *Proxy) reacquire(rs *reqState) *backend {
 	failed, from := rs.be, rs.rev
 	for try := 1; ; try++ {
@@ -289,6 +290,14 @@ func (p *Proxy) reacquire(rs *reqState) *backend {
 				if nb := w.pick(failed); nb != nil {
 					v, b = w, nb
 					break
+				}
+			}
+			for _, o := range t.others {
+				if b != nil {
+					break
+				}
+				if nb := o.pick(failed); nb != nil {
+					v, b = o, nb
 				}
 			}
 		}

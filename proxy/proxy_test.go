@@ -68,6 +68,20 @@ func TestProxy_FallsBackWhenRevisionHasNoBackend(t *testing.T) {
 			t.Errorf("got %v, want every request on canary", got)
 		}
 	})
+	t.Run("no weighted revision with instances falls back to another revision of the table", func(t *testing.T) {
+		mustUpdate(t, p, Table{Split: weights("stable", 100), Backends: map[string][]Backend{"stable": nil, "canary": b["canary"]}})
+		if got := count(t, c, url, 50); got["canary"] != 50 {
+			t.Errorf("got %v, want every request on canary, the only revision with an instance", got)
+		}
+	})
+	t.Run("a weighted backend that refuses the connection retries on another revision of the table", func(t *testing.T) {
+		mustUpdate(t, p, Table{Split: weights("stable", 100), Backends: map[string][]Backend{
+			"stable": {{ID: "dead", Addr: deadAddr(t)}}, "canary": b["canary"],
+		}})
+		if got := count(t, c, url, 20); got["canary"] != 20 {
+			t.Errorf("got %v, want every request answered by canary", got)
+		}
+	})
 	t.Run("routed revision without instances falls back to the split", func(t *testing.T) {
 		mustUpdate(t, p, Table{
 			Split: slipway.Split{Weights: weights("canary", 0, "stable", 100).Weights, Routes: []slipway.Route{

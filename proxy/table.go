@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/textproto"
@@ -158,6 +159,7 @@ type compiled struct {
 	table   Table                // the table as given (deep copy), for Current
 	routes  []route              // in order; first match wins
 	weights []weighted           // in priority order, zero weights included (for fallback)
+	others  []*revision          // the revisions not weighted, by name: the last fallback
 	byName  map[string]*revision // every revision of the table
 	preview *revision            // nil when there is none or it is unknown
 	ids     map[string]bool      // IDs of every backend in the table
@@ -300,6 +302,11 @@ func compile(t Table, backendFor func(Backend) *backend, metricsFor func(rev, ve
 	if t.Preview != "" {
 		c.preview = c.byName[t.Preview]
 	}
+	for _, name := range slices.Sorted(maps.Keys(c.byName)) {
+		if v := c.byName[name]; v.position < 0 {
+			c.others = append(c.others, v)
+		}
+	}
 	return c
 }
 
@@ -314,7 +321,8 @@ func (c *compiled) routed(rs *reqState) *revision {
 }
 
 // split returns the revision that owns bucket b (0-99), or when it has no ready backend the
-// next revision in priority order (wrapping around) that has one; nil if none has.
+// next revision in priority order (wrapping around) that has one, or else the first other
+// revision of the table (by name) that has one; nil if none has.
 func (c *compiled) split(b uint32) *revision {
 	n := len(c.weights)
 	i := 0
@@ -325,11 +333,19 @@ func (c *compiled) split(b uint32) *revision {
 }
 
 // fallback returns the first revision with a ready backend among the weights, starting at
-// index i and wrapping around.
+// index i and wrapping around, then among the revisions not weighted. A request is never
+// sent to a revision with no ready instance, nor refused, while any revision of the table has
+// one: the engine keeps traffic off such revisions itself (engine.Guard), and this holds even
+// when a table reaches the proxy before the instances it names are ready.
 func (c *compiled) fallback(i int) *revision {
 	n := len(c.weights)
 	for j := range n {
 		v := c.weights[(i+j)%n].rev
+		if len(v.backends) > 0 {
+			return v
+		}
+	}
+	for _, v := range c.others {
 		if len(v.backends) > 0 {
 			return v
 		}

@@ -7,8 +7,12 @@
 //
 //	POST /api/v1/flags/{key}/outcomes  {"variant": "on", "outcome": "error", "count": 1}
 //
+// It serves GET /checkout?user=NAME, which checks out with the new payment path when flag
+// new-payment (examples/ramp/ramp.yaml) serves NAME variant "on", and the new payment path
+// fails one time in three: a guarded ramp of new-payment is rolled back by its analysis.
+//
 // Run it beside `slipway server` with SLIPWAY_URL pointing at the server (default
-// http://127.0.0.1:7070), then GET /checkout: the new checkout fails one time in three.
+// http://127.0.0.1:7070) and LISTEN at the address to serve on (default 127.0.0.1:8081).
 package main
 
 import (
@@ -138,10 +142,10 @@ func main() {
 	http.HandleFunc("GET /checkout", func(w http.ResponseWriter, req *http.Request) {
 		ctx := withExposures(req.Context())
 		user := req.URL.Query().Get("user")
-		on, _ := flags.BooleanValue(ctx, "new-checkout", false, openfeature.NewEvaluationContext(user, nil))
+		on, _ := flags.BooleanValue(ctx, "new-payment", false, openfeature.NewEvaluationContext(user, nil))
 		var err error
 		if on && rand.IntN(3) == 0 {
-			err = errors.New("new checkout failed")
+			err = errors.New("new payment failed")
 		}
 		if rerr := rep.Done(ctx, err); rerr != nil {
 			log.Printf("report outcome: %v", rerr)
@@ -150,8 +154,12 @@ func main() {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		fmt.Fprintf(w, "checked out (new checkout: %v)\n", on)
+		fmt.Fprintf(w, "checked out (new payment: %v)\n", on)
 	})
-	srv := &http.Server{Addr: "127.0.0.1:8081", ReadHeaderTimeout: 10 * time.Second}
+	addr := os.Getenv("LISTEN")
+	if addr == "" {
+		addr = "127.0.0.1:8081"
+	}
+	srv := &http.Server{Addr: addr, ReadHeaderTimeout: 10 * time.Second}
 	log.Fatal(srv.ListenAndServe())
 }

@@ -260,6 +260,17 @@ func TestPlatform_ReadinessFailureKeepsInstanceOutOfTraffic(t *testing.T) {
 			t.Fatalf("request reached %q (%d, %v); want only the ready revision", body, code, err)
 		}
 	}
+	// A split that weights only the revision with no ready instance still serves from the
+	// one that has ready instances: the proxy never refuses a request another can answer.
+	d.Split = weights(bad, 100)
+	apply(t, s, d)
+	until(t, s, app, "the split on the bad revision", func(o slipway.Observed) bool { return o.Split.WeightOf(bad.ID) == 100 })
+	for range 40 {
+		code, body, err := get(c, "http://"+addr+"/")
+		if err != nil || code != http.StatusOK || !strings.HasPrefix(body, "good ") {
+			t.Fatalf("with all weight on the unready revision, a request got %q (%d, %v); want the ready revision", body, code, err)
+		}
+	}
 }
 
 func TestPlatform_WritesAndRotatesLogs(t *testing.T) {
