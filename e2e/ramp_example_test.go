@@ -25,7 +25,9 @@ func startRampHook(t *testing.T, c *cluster) string {
 	addr := freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, exe)
-	cmd.Env = append(os.Environ(), "SLIPWAY_URL="+c.server, "LISTEN="+addr)
+	// As the example's comments say: a deployer token of its own to report outcomes with.
+	token := strings.TrimSpace(c.must("token", "create", "checkout-app-"+strings.TrimPrefix(addr, "127.0.0.1:"), "--role", "deployer"))
+	cmd.Env = append(os.Environ(), "SLIPWAY_URL="+c.server, "LISTEN="+addr, "SLIPWAY_TOKEN="+token)
 	logf, err := os.Create(filepath.Join(c.dir, "ramp-hook.log"))
 	if err != nil {
 		t.Fatal(err)

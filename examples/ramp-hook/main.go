@@ -12,7 +12,9 @@
 // fails one time in three: a guarded ramp of new-payment is rolled back by its analysis.
 //
 // Run it beside `slipway server` with SLIPWAY_URL pointing at the server (default
-// http://127.0.0.1:7070) and LISTEN at the address to serve on (default 127.0.0.1:8081).
+// http://127.0.0.1:7070), SLIPWAY_TOKEN holding a deployer token to report outcomes with
+// (`slipway token create checkout-app --role deployer`), and LISTEN at the address to serve
+// on (default 127.0.0.1:8081).
 package main
 
 import (
