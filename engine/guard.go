@@ -17,6 +17,12 @@ type Hold struct {
 	// Want is the split the engine wants; Serve is the split in force instead, until the
 	// revisions of Unready have ready instances.
 	Want, Serve slipway.Split
+	// Notable says the hold is news, worth an event: it keeps traffic on a revision Want
+	// gives none (the move an abort, a rollback or a switch asked for is held back), or off
+	// a revision whose instances are not merely starting (they stopped being ready, or
+	// failed). A new revision's share waiting for its first instance to start is the
+	// rollout's own wait, which the rollout reports.
+	Notable bool
 }
 
 // Held reports whether h holds any traffic back.
@@ -24,7 +30,7 @@ func (h Hold) Held() bool { return len(h.Unready) > 0 }
 
 // Equal reports whether h and o hold the same traffic the same way.
 func (h Hold) Equal(o Hold) bool {
-	return slices.Equal(h.Unready, o.Unready) && h.Want.Equal(o.Want) && h.Serve.Equal(o.Serve)
+	return slices.Equal(h.Unready, o.Unready) && h.Want.Equal(o.Want) && h.Serve.Equal(o.Serve) && h.Notable == o.Notable
 }
 
 // Message says what h does, for the event that records it.
@@ -71,8 +77,12 @@ func Guard(d slipway.Desired, obs slipway.Observed, revs map[string]slipway.Revi
 	}
 	g := d
 	g.Revisions = slices.Clone(d.Revisions)
+	for _, id := range h.Unready {
+		h.Notable = h.Notable || !onlyStarting(obs.Revision(id))
+	}
 	if len(serve) == 0 {
 		// Nothing d splits to can serve: keep what serves now, with its live instances.
+		h.Notable = true
 		if serve = servingNow(obs.Split, ready, revs); len(serve) == 0 {
 			serve = mostReady(obs, ready, revs)
 		}
@@ -88,6 +98,17 @@ func Guard(d slipway.Desired, obs slipway.Observed, revs map[string]slipway.Revi
 	g.Split.Weights = scaleTo100(serve)
 	h.Want, h.Serve = d.Split.Clone(), g.Split.Clone()
 	return normalize(g), h
+}
+
+// onlyStarting reports whether every instance of rs that is not draining is starting (true
+// when it has none).
+func onlyStarting(rs slipway.RevisionStatus) bool {
+	for _, in := range rs.Instances {
+		if in.State != slipway.InstanceStarting && in.State != slipway.InstanceDraining {
+			return false
+		}
+	}
+	return true
 }
 
 // keep places at least n instances of rev in d.

@@ -15,8 +15,9 @@ func observedLive(split slipway.Split, revs ...slipway.RevisionStatus) slipway.O
 	return slipway.Observed{App: "web", Split: split, Revisions: revs}
 }
 
-// live is revision id with ready of its running instances ready, and draining more
-// instances on their way out (ready, as draining ones are until they stop).
+// live is revision id with running instances, ready of them ready (the others stopped
+// being ready), and draining more on their way out (ready, as draining ones are until they
+// stop).
 func live(id string, ready, running, draining int) slipway.RevisionStatus {
 	rs := slipway.RevisionStatus{Revision: id}
 	for i := range running + draining {
@@ -25,6 +26,15 @@ func live(id string, ready, running, draining int) slipway.RevisionStatus {
 			in.State, in.Ready = slipway.InstanceDraining, true
 		}
 		rs.Instances = append(rs.Instances, in)
+	}
+	return rs
+}
+
+// starting is revision id with n instances starting, none ready yet.
+func starting(id string, n int) slipway.RevisionStatus {
+	rs := slipway.RevisionStatus{Revision: id}
+	for i := range n {
+		rs.Instances = append(rs.Instances, slipway.Instance{ID: fmt.Sprintf("%s-%d", id, i), State: slipway.InstanceStarting})
 	}
 	return rs
 }
@@ -47,37 +57,47 @@ func TestGuard(t *testing.T) {
 		place   []string      // placements of the guarded state
 		split   slipway.Split // its split
 		unready []string      // the hold's revisions (nil: no hold)
+		notable bool          // whether the hold is worth an event
 	}{
 		{name: "every weighted revision ready: nothing held", want: canaryAt(50),
 			obs:   observedLive(weights("v2", 50, "v1", 50), live("v1", 4, 4, 0), live("v2", 2, 2, 0)),
 			place: []string{"v1=4", "v2=2"}, split: weights("v2", 50, "v1", 50)},
 		{name: "abort while stable has no ready instance keeps the ready canary serving", want: idle("v1"),
 			obs:   observedLive(weights("v2", 50, "v1", 50), live("v1", 0, 4, 0), live("v2", 2, 2, 0)),
-			place: []string{"v1=4", "v2=2"}, split: weights("v2", 100), unready: []string{"v1"}},
+			place: []string{"v1=4", "v2=2"}, split: weights("v2", 100), unready: []string{"v1"}, notable: true},
 		{name: "the hold is level-triggered: what is served now stays served", want: idle("v1"),
 			obs:   observedLive(weights("v2", 100), live("v1", 0, 4, 0), live("v2", 1, 2, 0)),
-			place: []string{"v1=4", "v2=2"}, split: weights("v2", 100), unready: []string{"v1"}},
+			place: []string{"v1=4", "v2=2"}, split: weights("v2", 100), unready: []string{"v1"}, notable: true},
 		{name: "the move completes once stable has one ready instance", want: idle("v1"),
 			obs:   observedLive(weights("v2", 100), live("v1", 1, 4, 0), live("v2", 2, 2, 0)),
 			place: []string{"v1=4"}, split: weights("v1", 100)},
-		{name: "a canary step's weight waits for a ready canary", want: canaryAt(20),
-			obs:   observedLive(weights("v1", 100), live("v1", 4, 4, 0), live("v2", 0, 1, 0)),
+		{name: "a canary step's weight waits quietly for the canary's first instance", want: canaryAt(20),
+			obs:   observedLive(weights("v1", 100), live("v1", 4, 4, 0), starting("v2", 1)),
 			place: []string{"v1=4", "v2=2"}, split: weights("v1", 100), unready: []string{"v2"}},
+		{name: "a canary step's weight waits quietly before the canary has instances", want: canaryAt(20),
+			obs:   observedLive(weights("v1", 100), live("v1", 4, 4, 0)),
+			place: []string{"v1=4", "v2=2"}, split: weights("v1", 100), unready: []string{"v2"}},
+		{name: "a canary whose instances stopped being ready is held off, notably", want: canaryAt(20),
+			obs:   observedLive(weights("v2", 20, "v1", 80), live("v1", 4, 4, 0), live("v2", 0, 1, 0)),
+			place: []string{"v1=4", "v2=2"}, split: weights("v1", 100), unready: []string{"v2"}, notable: true},
+		{name: "an abort while stable's instances are restarting is notable", want: idle("v1"),
+			obs:   observedLive(weights("v2", 100), starting("v1", 4), live("v2", 2, 2, 0)),
+			place: []string{"v1=4", "v2=2"}, split: weights("v2", 100), unready: []string{"v1"}, notable: true},
 		{name: "a step while stable is unready serves from the canary only", want: canaryAt(50),
 			obs:   observedLive(weights("v2", 20, "v1", 80), live("v1", 0, 4, 0), live("v2", 2, 2, 0)),
-			place: []string{"v1=4", "v2=2"}, split: weights("v2", 100), unready: []string{"v1"}},
+			place: []string{"v1=4", "v2=2"}, split: weights("v2", 100), unready: []string{"v1"}, notable: true},
 		{name: "a promotion to a revision that lost its instances stays on the old one", want: switched,
 			obs:   observedLive(weights("v1", 100), live("v1", 4, 4, 0), live("v2", 0, 4, 0)),
-			place: []string{"v1=4", "v2=4"}, split: weights("v1", 100), unready: []string{"v2"}},
+			place: []string{"v1=4", "v2=4"}, split: weights("v1", 100), unready: []string{"v2"}, notable: true},
 		{name: "draining instances do not count as ready", want: idle("v1"),
 			obs:   observedLive(weights("v2", 100), live("v1", 0, 4, 2), live("v2", 2, 2, 0)),
-			place: []string{"v1=4", "v2=2"}, split: weights("v2", 100), unready: []string{"v1"}},
+			place: []string{"v1=4", "v2=2"}, split: weights("v2", 100), unready: []string{"v1"}, notable: true},
 		{name: "with nothing served now, the revision with the most ready instances serves", want: idle("v1"),
 			obs:   observedLive(slipway.Split{}, live("v1", 0, 4, 0), live("v2", 1, 1, 0), live("v3", 3, 3, 0)),
-			place: []string{"v1=4", "v3=3"}, split: weights("v3", 100), unready: []string{"v1"}},
+			place: []string{"v1=4", "v3=3"}, split: weights("v3", 100), unready: []string{"v1"}, notable: true},
 		{name: "the served split keeps its shares among its ready revisions", want: idle("v1"),
 			obs:   observedLive(weights("v3", 30, "v2", 30, "v1", 40), live("v1", 0, 4, 0), live("v2", 1, 1, 0), live("v3", 3, 3, 0)),
-			place: []string{"v1=4", "v2=1", "v3=3"}, split: weights("v3", 50, "v2", 50), unready: []string{"v1"}},
+			place: []string{"v1=4", "v2=1", "v3=3"}, split: weights("v3", 50, "v2", 50), unready: []string{"v1"}, notable: true},
 		{name: "a revision the engine does not know is never served", want: idle("v1"),
 			obs:   observedLive(weights("vx", 100), live("v1", 0, 4, 0), live("vx", 2, 2, 0)),
 			place: []string{"v1=4"}, split: weights("v1", 100)},
@@ -102,8 +122,8 @@ func TestGuard(t *testing.T) {
 			if !reflect.DeepEqual(g.Split, tc.split) {
 				t.Errorf("split %+v, want %+v", g.Split, tc.split)
 			}
-			if !slices.Equal(h.Unready, tc.unready) || h.Held() != (tc.unready != nil) {
-				t.Errorf("hold %+v, want unready %v", h, tc.unready)
+			if !slices.Equal(h.Unready, tc.unready) || h.Held() != (tc.unready != nil) || h.Notable != tc.notable {
+				t.Errorf("hold %+v, want unready %v, notable %v", h, tc.unready, tc.notable)
 			}
 			if h.Held() && (!h.Want.Equal(want.Split) || !h.Serve.Equal(g.Split) || !strings.Contains(h.Message(), "no ready instance")) {
 				t.Errorf("hold %+v (%q) does not describe %+v -> %+v", h, h.Message(), want.Split, g.Split)

@@ -54,6 +54,9 @@ func TestEngine_AbortWhileStableUnreadyHoldsTraffic(t *testing.T) {
 			canaryRev = l.Revision
 		}
 	}
+	if held := h.eventsOf("web", slipway.EventTrafficHeld); len(held) != 0 {
+		t.Errorf("the canary's first instance starting was recorded as a hold: %q", held)
+	}
 	h.sim.FailRevision("web", stable)
 	h.waitSim("web", "stable unready", func(o slipway.Observed) bool { return o.Revision(stable).Ready() == 0 })
 	ops := len(h.sim.Ops("web"))

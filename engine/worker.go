@@ -38,9 +38,11 @@ type worker struct {
 	// revs caches the app's revisions: they are immutable, so they are read again only when
 	// one the app needs is missing.
 	revs map[string]slipway.Revision
-	// hold is the traffic hold last recorded by an event (see Guard). It lives in memory
-	// only: after a restart, a hold still in force is recorded once more.
-	hold Hold
+	// hold is the traffic hold last applied (see Guard), and announced says a traffic.held
+	// event recorded it. They live in memory only: after a restart, a notable hold still in
+	// force is recorded once more.
+	hold      Hold
+	announced bool
 }
 
 func (w *worker) poke() {
@@ -255,12 +257,14 @@ func (w *worker) converge(ctx context.Context, st slipway.AppState, latest *slip
 	}
 	d, hold := Guard(Desired(st, latest, w.revs), obs, w.revs)
 	var evs []slipway.Event
-	if !hold.Equal(w.hold) {
-		evs = append(evs, w.holdEvent(hold, d.Split))
+	announced := w.announced && hold.Held()
+	if ev, ok := w.holdEvent(hold, d.Split); ok {
+		evs = append(evs, ev)
+		announced = hold.Held()
 	}
 	if last, ok := w.e.lastApplied(w.app); detectDrift && ok && reflect.DeepEqual(last, d) {
 		drift := DriftOf(d, obs)
-		if !repairable(drift) && len(evs) == 0 {
+		if !repairable(drift) && len(evs) == 0 && hold.Equal(w.hold) {
 			return false, nil
 		}
 		if repairable(drift) {
@@ -276,7 +280,7 @@ func (w *worker) converge(ctx context.Context, st slipway.AppState, latest *slip
 	if err := w.e.commit(ctx, &slipway.Change{Events: evs}); err != nil {
 		return false, err
 	}
-	w.hold = hold
+	w.hold, w.announced = hold, announced
 	if err := w.e.cfg.Platform.Apply(ctx, d); err != nil {
 		return false, fmt.Errorf("apply %s: %w", w.app, err)
 	}
@@ -284,16 +288,24 @@ func (w *worker) converge(ctx context.Context, st slipway.AppState, latest *slip
 	return true, nil
 }
 
-// holdEvent records that the traffic hold became h (it was w.hold); serve is the split
-// applied with it.
-func (w *worker) holdEvent(h Hold, serve slipway.Split) slipway.Event {
-	ev := slipway.Event{Time: w.e.cfg.Now(), App: w.app, Actor: slipway.ActorEngine, Kind: slipway.EventTrafficHeld, Message: h.Message(),
-		Reason: "traffic never moves onto a revision with no ready instance while another revision has ready ones"}
-	if !h.Held() {
-		ev.Kind, ev.Reason = slipway.EventTrafficReleased, ""
+// holdEvent returns the event that records the traffic hold becoming h (it was w.hold),
+// if any: a hold that begins or changes when it is notable or its beginning was recorded,
+// and the end of a hold whose beginning was recorded. serve is the split applied with h.
+func (w *worker) holdEvent(h Hold, serve slipway.Split) (slipway.Event, bool) {
+	ev := slipway.Event{Time: w.e.cfg.Now(), App: w.app, Actor: slipway.ActorEngine}
+	switch {
+	case h.Equal(w.hold):
+		return ev, false
+	case h.Held() && (h.Notable || w.announced):
+		ev.Kind, ev.Message = slipway.EventTrafficHeld, h.Message()
+		ev.Reason = "traffic never moves onto a revision with no ready instance while another revision has ready ones"
+		return ev, true
+	case !h.Held() && w.announced:
+		ev.Kind = slipway.EventTrafficReleased
 		ev.Message = fmt.Sprintf("traffic released: %s ready; serving %s", strings.Join(w.hold.Unready, ", "), splitString(serve))
+		return ev, true
 	}
-	return ev
+	return ev, false
 }
 
 // ensureRuns keeps one execution going for each running analysis run of the rollout and
