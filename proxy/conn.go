@@ -607,9 +607,13 @@ func (c *conn) writeHead(h *respHead, keepTrailer bool, extra string) {
 	_, _ = bw.WriteString("\r\n")
 	for _, f := range h.fields {
 		name := h.name(f)
-		if isHopBytes(name, h.conns) || asciiEqualFold(name, "Transfer-Encoding") ||
-			(!keepTrailer && asciiEqualFold(name, "Trailer")) ||
-			(h.chunked && asciiEqualFold(name, "Content-Length")) {
+		// Content-Length stays even when Connection lists it: the body is framed by it.
+		if asciiEqualFold(name, "Content-Length") {
+			if h.chunked {
+				continue
+			}
+		} else if isHopBytes(name, h.conns) || asciiEqualFold(name, "Transfer-Encoding") ||
+			(!keepTrailer && asciiEqualFold(name, "Trailer")) {
 			continue
 		}
 		_, _ = bw.Write(h.line(f))

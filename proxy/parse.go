@@ -77,7 +77,8 @@ func headEnd(b []byte, from int) int {
 // parseRequest parses head (as found by headEnd) into r. It reports false for anything the
 // fast path leaves to net/http: a malformed or unusual head (net/http answers it as it
 // always did), HTTP/2's preface, upgrades, Expect, transfer codings other than chunked,
-// targets that are not origin-form, CONNECT.
+// targets that are not origin-form, CONNECT, and a Connection header that lists a header
+// the message's framing or routing depends on (framingToken).
 func parseRequest(head string, r *fastReq) bool {
 	*r = fastReq{head: head, length: -1, fields: r.fields[:0], conns: r.conns[:0]}
 	line, rest, ok := cutLine(head)
@@ -159,6 +160,9 @@ func parseRequest(head string, r *fastReq) bool {
 	}
 	if hosts > 1 || (hosts == 0 && r.proto == 11) || lengths > 1 || tes > 1 ||
 		(tes > 0 && (lengths > 0 || r.proto == 10)) {
+		return false
+	}
+	if hasFramingToken(r.conns) {
 		return false
 	}
 	switch {
@@ -270,6 +274,32 @@ func hasToken(lists []string, token string) bool {
 		}
 	}
 	return false
+}
+
+// hasFramingToken reports whether a Connection header lists a framing header
+// (framingToken).
+func hasFramingToken(lists []string) bool {
+	for _, l := range lists {
+		for l != "" {
+			var t string
+			t, l, _ = strings.Cut(l, ",")
+			if framingToken(trimOWS(t)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// framingToken reports whether a header named name says where a message ends or which
+// resource it is for: Content-Length, Transfer-Encoding, Host. A Connection header that
+// lists one would have the fast path drop it as hop-by-hop while it still frames the body
+// by it, so that the backend reads the body as another request. net/http re-frames such a
+// message from what it parsed, so the fast path hands it over; in a response, those
+// headers are never dropped (writeHead).
+func framingToken(name string) bool {
+	return strings.EqualFold(name, "Content-Length") || strings.EqualFold(name, "Transfer-Encoding") ||
+		strings.EqualFold(name, "Host")
 }
 
 // parseChunkSize parses a chunk-size line (extensions ignored) without its line ending.

@@ -42,6 +42,10 @@ func TestParseRequest(t *testing.T) {
 		{"space in name", "GET / HTTP/1.1\r\nHost: a\r\nX A: 1\r\n\r\n", false, nil},
 		{"control in value", "GET / HTTP/1.1\r\nHost: a\r\nX: \x01\r\n\r\n", false, nil},
 		{"HTTP/0.9", "GET /\r\n\r\n", false, nil},
+		{"Connection lists Content-Length", "POST / HTTP/1.1\r\nHost: a\r\nConnection: Content-Length\r\nContent-Length: 1\r\n\r\n", false, nil},
+		{"Connection lists Transfer-Encoding", "POST / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, transfer-encoding\r\nTransfer-Encoding: chunked\r\n\r\n", false, nil},
+		{"Connection lists Host", "GET / HTTP/1.1\r\nHost: a\r\nConnection: x\r\nConnection: HOST\r\n\r\n", false, nil},
+		{"Connection lists other headers", "GET / HTTP/1.1\r\nHost: a\r\nConnection: x-a, keep-alive\r\nX-A: 1\r\n\r\n", true, func(r *fastReq) bool { return !r.close }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
