@@ -434,51 +434,11 @@ func (c *conn) forward(p *Proxy, rs *reqState, body []byte) bool {
 	}
 }
 
-// hopRequest reports whether a request header is not forwarded as is: hop-by-hop, or one
-// of the forwarding headers the proxy sets itself.
-func hopRequest(name string, conns []string) bool {
-	switch len(name) {
-	case 9, 15, 16, 17:
-		if equalFoldAny(name, "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto") {
-			return true
-		}
-	}
-	return isHop(name, conns)
-}
-
 // send writes the request to the backend: the head, then the body (held whole, or
 // streamed from the client). nothingSent reports a write that failed before any byte left.
 func (c *conn) send(nc net.Conn, be *backend, body []byte) (nothingSent bool, err error) {
 	r := &c.req
-	out := append(c.out[:0], r.method...)
-	out = append(out, ' ')
-	out = append(out, r.target...)
-	out = append(out, " HTTP/1.1\r\n"...)
-	if !r.hasHost {
-		out = append(out, "Host: "...)
-		out = append(out, be.addr...)
-		out = append(out, "\r\n"...)
-	}
-	for _, f := range r.fields {
-		if hopRequest(f.name, r.conns) {
-			if equalFoldAny(f.name, "Te") && hasToken([]string{f.value}, "trailers") {
-				out = append(out, "Te: trailers\r\n"...)
-			}
-			continue
-		}
-		out = append(out, f.name...)
-		out = append(out, ": "...)
-		out = append(out, f.value...)
-		out = append(out, "\r\n"...)
-	}
-	if c.ip != "" {
-		out = append(out, "X-Forwarded-For: "...)
-		out = append(out, c.ip...)
-		out = append(out, "\r\n"...)
-	}
-	out = append(out, "X-Forwarded-Host: "...)
-	out = append(out, r.host...)
-	out = append(out, "\r\nX-Forwarded-Proto: http\r\n\r\n"...)
+	out := appendHead(c.out[:0], r, c.ip, be.addr)
 	streamed := r.hasBody() && body == nil
 	if !streamed {
 		out = append(out, body...)
@@ -503,6 +463,41 @@ func (c *conn) send(nc net.Conn, be *backend, body []byte) (nothingSent bool, er
 		err = w.Flush()
 	}
 	return false, err
+}
+
+// appendHead appends the head of r as the fast path sends it to the backend at addr: the
+// request line in HTTP/1.1, the fields that are not hop-by-hop, and X-Forwarded-For (ip),
+// -Host and -Proto.
+func appendHead(out []byte, r *fastReq, ip, addr string) []byte {
+	out = append(out, r.method...)
+	out = append(out, ' ')
+	out = append(out, r.target...)
+	out = append(out, " HTTP/1.1\r\n"...)
+	if !r.hasHost {
+		out = append(out, "Host: "...)
+		out = append(out, addr...)
+		out = append(out, "\r\n"...)
+	}
+	for _, f := range r.fields {
+		if hopRequest(f.name, &r.conn) {
+			if equalFoldAny(f.name, "Te") && hasTrailers(f.value) {
+				out = append(out, "Te: trailers\r\n"...)
+			}
+			continue
+		}
+		out = append(out, f.name...)
+		out = append(out, ": "...)
+		out = append(out, f.value...)
+		out = append(out, "\r\n"...)
+	}
+	if ip != "" {
+		out = append(out, "X-Forwarded-For: "...)
+		out = append(out, ip...)
+		out = append(out, "\r\n"...)
+	}
+	out = append(out, "X-Forwarded-Host: "...)
+	out = append(out, r.host...)
+	return append(out, "\r\nX-Forwarded-Proto: http\r\n\r\n"...)
 }
 
 // Body framings of a response.
@@ -612,7 +607,7 @@ func (c *conn) writeHead(h *respHead, keepTrailer bool, extra string) {
 			if h.chunked {
 				continue
 			}
-		} else if isHopBytes(name, h.conns) || asciiEqualFold(name, "Transfer-Encoding") ||
+		} else if isHop(name, &h.conn) || asciiEqualFold(name, "Transfer-Encoding") ||
 			(!keepTrailer && asciiEqualFold(name, "Trailer")) {
 			continue
 		}

@@ -35,20 +35,19 @@ type fastReq struct {
 	chunked bool  // Transfer-Encoding: chunked
 	close   bool  // the client wants the connection closed after this request
 	ka10    bool  // HTTP/1.0 with Connection: keep-alive
-	conns   []string
+	conn    connTokens
 }
 
-// value returns value i of header key (any case), in the order received.
-func (r *fastReq) value(key string, i int) (string, bool) {
-	for j := range r.fields {
+// lookup returns the value of the first header key (any case) at index from or after it
+// in the order received, and its index (-1 when there is none): the values of a key one by
+// one, each found once.
+func (r *fastReq) lookup(key string, from int) (string, int) {
+	for j := from; j < len(r.fields); j++ {
 		if strings.EqualFold(r.fields[j].name, key) {
-			if i == 0 {
-				return r.fields[j].value, true
-			}
-			i--
+			return r.fields[j].value, j
 		}
 	}
-	return "", false
+	return "", -1
 }
 
 // hasBody reports whether a body follows the head.
@@ -80,7 +79,9 @@ func headEnd(b []byte, from int) int {
 // targets that are not origin-form, CONNECT, and a Connection header that lists a header
 // the message's framing or routing depends on (framingToken).
 func parseRequest(head string, r *fastReq) bool {
-	*r = fastReq{head: head, length: -1, fields: r.fields[:0], conns: r.conns[:0]}
+	conn := r.conn
+	conn.reset()
+	*r = fastReq{head: head, length: -1, fields: r.fields[:0], conn: conn}
 	line, rest, ok := cutLine(head)
 	if !ok {
 		return false
@@ -151,7 +152,7 @@ func parseRequest(head string, r *fastReq) bool {
 			}
 			r.chunked = true
 		case strings.EqualFold(name, "Connection"):
-			r.conns = append(r.conns, value)
+			r.conn.add(value)
 		case strings.EqualFold(name, "Upgrade"), strings.EqualFold(name, "Expect"),
 			strings.EqualFold(name, "HTTP2-Settings"):
 			return false
@@ -162,14 +163,14 @@ func parseRequest(head string, r *fastReq) bool {
 		(tes > 0 && (lengths > 0 || r.proto == 10)) {
 		return false
 	}
-	if hasFramingToken(r.conns) {
+	if r.conn.framing {
 		return false
 	}
 	switch {
-	case hasToken(r.conns, "close"):
+	case r.conn.close:
 		r.close = true
 	case r.proto == 10:
-		r.ka10 = hasToken(r.conns, "keep-alive")
+		r.ka10 = r.conn.keepAlive
 		r.close = !r.ka10
 	}
 	return true
@@ -260,46 +261,6 @@ func parseLength(s string) (int64, bool) {
 		n = n*10 + int64(c-'0')
 	}
 	return n, true
-}
-
-// hasToken reports whether any of the comma-separated lists holds token (any case).
-func hasToken(lists []string, token string) bool {
-	for _, l := range lists {
-		for l != "" {
-			var t string
-			t, l, _ = strings.Cut(l, ",")
-			if strings.EqualFold(trimOWS(t), token) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// hasFramingToken reports whether a Connection header lists a framing header
-// (framingToken).
-func hasFramingToken(lists []string) bool {
-	for _, l := range lists {
-		for l != "" {
-			var t string
-			t, l, _ = strings.Cut(l, ",")
-			if framingToken(trimOWS(t)) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// framingToken reports whether a header named name says where a message ends or which
-// resource it is for: Content-Length, Transfer-Encoding, Host. A Connection header that
-// lists one would have the fast path drop it as hop-by-hop while it still frames the body
-// by it, so that the backend reads the body as another request. net/http re-frames such a
-// message from what it parsed, so the fast path hands it over; in a response, those
-// headers are never dropped (writeHead).
-func framingToken(name string) bool {
-	return strings.EqualFold(name, "Content-Length") || strings.EqualFold(name, "Transfer-Encoding") ||
-		strings.EqualFold(name, "Host")
 }
 
 // parseChunkSize parses a chunk-size line (extensions ignored) without its line ending.

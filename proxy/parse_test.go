@@ -14,7 +14,7 @@ func TestParseRequest(t *testing.T) {
 		check      func(r *fastReq) bool
 	}{
 		{"simple", "GET /a?b=1 HTTP/1.1\r\nHost: shop.test\r\nX-A:  v \r\n\r\n", true, func(r *fastReq) bool {
-			v, _ := r.value("x-a", 0)
+			v, _ := r.lookup("x-a", 0)
 			return r.method == "GET" && r.target == "/a?b=1" && r.host == "shop.test" && v == "v" && !r.close && r.length == -1
 		}},
 		{"body length", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\n\r\n", true, func(r *fastReq) bool { return r.length == 12 && r.hasBody() }},
@@ -23,8 +23,10 @@ func TestParseRequest(t *testing.T) {
 		{"1.0 closes", "GET / HTTP/1.0\r\n\r\n", true, func(r *fastReq) bool { return r.close && !r.hasHost }},
 		{"1.0 keep-alive", "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", true, func(r *fastReq) bool { return !r.close && r.ka10 }},
 		{"repeated header", "GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nx-a: 2\r\n\r\n", true, func(r *fastReq) bool {
-			v, ok := r.value("X-A", 1)
-			return ok && v == "2"
+			_, first := r.lookup("X-A", 0)
+			v, second := r.lookup("X-A", first+1)
+			_, none := r.lookup("X-A", second+1)
+			return first == 1 && second == 2 && v == "2" && none == -1
 		}},
 		{"h2 preface", "PRI * HTTP/2.0\r\n\r\n", false, nil},
 		{"upgrade", "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", false, nil},
@@ -115,7 +117,7 @@ func FuzzParseRequest(f *testing.F) {
 			return
 		}
 		for i := range r.fields {
-			r.value(r.fields[i].name, 0)
+			r.lookup(r.fields[i].name, 0)
 		}
 		req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(head)))
 		if err != nil {

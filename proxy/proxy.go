@@ -340,7 +340,7 @@ func (p *Proxy) bucket(rs *reqState) uint32 {
 		return uint32((uint64(rand.Uint32()) * 100) >> 32)
 	}
 	if p.keyHeader != "" {
-		if v, ok := rs.header(p.keyHeader, 0); ok && v != "" {
+		if v, _, ok := rs.header(p.keyHeader, 0); ok && v != "" {
 			return bucketOf(v)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"net"
-	"strings"
 	"sync"
 	"time"
 )
@@ -122,7 +121,7 @@ type respHead struct {
 	length  int64 // Content-Length; -1 when absent
 	chunked bool
 	close   bool // the backend closes the connection after this response
-	conns   []string
+	conn    connTokens
 	trailer bool
 }
 
@@ -136,7 +135,8 @@ func (h *respHead) reason() []byte { return h.raw[h.status.start+9 : h.status.en
 // read reads and parses one response head. got reports whether any byte of it arrived
 // (a failure before the first byte may be retried).
 func (h *respHead) read(br *bufio.Reader) (got bool, err error) {
-	h.raw, h.fields, h.conns = h.raw[:0], h.fields[:0], h.conns[:0]
+	h.raw, h.fields = h.raw[:0], h.fields[:0]
+	h.conn.reset()
 	h.code, h.length, h.chunked, h.close, h.trailer = 0, -1, false, false, false
 	st, err := h.readLine(br)
 	if err != nil {
@@ -192,7 +192,7 @@ func (h *respHead) read(br *bufio.Reader) (got bool, err error) {
 			}
 			te = value
 		case asciiEqualFold(name, "Connection"):
-			h.conns = append(h.conns, string(value))
+			h.conn.add(string(value))
 		case asciiEqualFold(name, "Trailer"):
 			h.trailer = true
 		}
@@ -203,7 +203,7 @@ func (h *respHead) read(br *bufio.Reader) (got bool, err error) {
 		}
 		h.chunked, h.length = true, -1
 	}
-	h.close = hasToken(h.conns, "close") || (http10 && !hasToken(h.conns, "keep-alive"))
+	h.close = h.conn.close || (http10 && !h.conn.keepAlive)
 	return true, nil
 }
 
@@ -240,30 +240,4 @@ func asciiEqualFold[T string | []byte](b T, s string) bool {
 		}
 	}
 	return true
-}
-
-// hopHeaders are the headers of one connection only (RFC 9110 7.6.1), not forwarded.
-// Transfer-Encoding and Trailer are handled by the framing code.
-var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Upgrade"}
-
-// isHop reports whether a header called name is not forwarded: hop-by-hop, or listed in
-// the message's Connection headers.
-func isHop(name string, conns []string) bool {
-	for _, h := range hopHeaders {
-		if strings.EqualFold(name, h) {
-			return true
-		}
-	}
-	return len(conns) > 0 && hasToken(conns, name)
-}
-
-// isHopBytes is isHop for a response header name.
-func isHopBytes(name []byte, conns []string) bool {
-	for _, h := range hopHeaders {
-		if asciiEqualFold(name, h) {
-			return true
-		}
-	}
-	return len(conns) > 0 && hasToken(conns, string(name))
 }
