@@ -383,7 +383,7 @@ func (c *conn) forward(p *Proxy, rs *reqState, body []byte) bool {
 		if fresh {
 			nc, err = dialBackend(p.dialer, be.addr)
 		} else {
-			nc, reused, err = be.get(p.dialer, !idempotent(r.method), c.now)
+			nc, reused, err = be.get(p.dialer, c.now)
 		}
 		fresh = false
 		if err != nil { // nothing was sent
@@ -567,6 +567,9 @@ func (c *conn) respond(p *Proxy, rs *reqState, nc net.Conn, br *bufio.Reader, se
 		err = copyToEOF(bw, src, buf, chunkOut)
 		c.s.buffers.Put(buf)
 	}
+	// Bytes past the end of the answer (a body on HEAD, 204 or 304, more than
+	// Content-Length said) make the connection unusable: they would be read as the answer
+	// to the next request. Those that come later are found before the next use (get).
 	if err == nil && sent && mode != bodyToEOF && !h.close && br.Buffered() == 0 {
 		c.s.putReader(br)
 		rs.be.put(nc, c.now) // the request's start: the idle time is over-estimated, never under

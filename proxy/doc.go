@@ -72,8 +72,9 @@
 // again; a larger or chunked one streams and is never retried, as a body without GetBody
 // on the net/http path. A pooled backend connection that fails before any answer byte is
 // retried once on a new connection when that is safe (as net/http's transport does), and
-// one idle for a while, or about to carry a non-idempotent request, is first checked for
-// a close by the backend.
+// every idle one is checked before it is used again: one the backend closed, or on which
+// it sent anything after the end of its last answer, is dropped, as is one whose answer
+// left bytes unread.
 //
 // Anything else goes to net/http on the same connection, with the bytes read so far
 // replayed first: HTTP/2 with prior knowledge (h2c), Upgrade (WebSocket), Expect,

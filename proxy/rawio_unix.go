@@ -56,7 +56,10 @@ func alive(nc net.Conn) bool {
 	ok := true
 	var b [1]byte
 	err := rc.Read(func(fd uintptr) bool {
-		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		err := sysPeek(fd, b[:])
+		for errors.Is(err, syscall.EINTR) {
+			err = sysPeek(fd, b[:])
+		}
 		ok = errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK)
 		return true
 	})

@@ -2,10 +2,12 @@ package proxy
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The response side of the smuggling suite (see smuggle_test.go): backends that frame
@@ -53,6 +55,96 @@ func TestSmuggle_ResponseConnectionListsFramingHeader(t *testing.T) {
 			if a := readAnswer(br, http.MethodGet); a.err != nil || !strings.HasSuffix(a.body, " GET /b ") {
 				t.Errorf("second answer: %v; the backend saw:%s", a, rec.log())
 			}
+		})
+	}
+}
+
+// TestSmuggle_BackendDesync: a backend sends bytes after the end of its answer (a body on
+// HEAD, 204 or 304, bytes past Content-Length, a second answer), with the answer or a
+// moment later. None of it may reach a client: the backend connection is not used again.
+func TestSmuggle_BackendDesync(t *testing.T) {
+	poison := okReply("poison")
+	for _, tt := range []struct {
+		name, method, now, later string
+	}{
+		{"HEAD, body sent late", "HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n", poison},
+		{"HEAD, body with the head", "HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n" + poison, ""},
+		{"204 with a body sent late", "GET", "HTTP/1.1 204 No Content\r\n\r\n", poison},
+		{"204 with a body", "GET", "HTTP/1.1 204 No Content\r\n\r\n" + poison, ""},
+		{"304 with a body sent late", "GET", "HTTP/1.1 304 Not Modified\r\n\r\n", poison},
+		{"bytes past Content-Length sent late", "GET", okReply("first"), poison},
+		{"bytes past Content-Length", "GET", okReply("first") + poison, ""},
+		{"a second answer to a chunked one, sent late", "GET", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n0\r\n\r\n", poison},
+		{"bare bytes sent late", "GET", okReply("first"), "junk"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec, addr := startRecorder(t, scripted("/first", tt.now, tt.later))
+			px := smuggleProxy(t, addr)
+			c, br := dialProxy(t, px)
+			write(t, c, tt.method+" /first HTTP/1.1\r\nHost: x\r\n\r\n")
+			if a := readAnswer(br, tt.method); a.err != nil || strings.Contains(a.body, "poison") {
+				t.Errorf("first answer: %v", a)
+			}
+			if tt.later != "" {
+				select {
+				case <-rec.later:
+				case <-time.After(3 * time.Second):
+					t.Fatal("the backend did not send its late bytes")
+				}
+				time.Sleep(10 * time.Millisecond) // let them arrive
+			}
+			// Other users, then the same one, ask next.
+			for i := range 3 {
+				a := readAnswerOf(t, px, fmt.Sprintf("GET /other%d HTTP/1.1\r\nHost: x\r\n\r\n", i))
+				if a.err != nil || a.code != 200 || !strings.HasSuffix(a.body, fmt.Sprintf(" GET /other%d ", i)) {
+					t.Errorf("another user's request got %v; the backend saw:%s", a, rec.log())
+				}
+			}
+			checkNext(t, c, br, rec)
+		})
+	}
+}
+
+// TestSmuggle_InterimResponses: 1xx answers before the final one reach an HTTP/1.1 client
+// in order, and leave the connection in step; a 101 nobody asked for is refused.
+func TestSmuggle_InterimResponses(t *testing.T) {
+	for _, tt := range []struct {
+		name, now string
+		interim   []int
+		code      int
+	}{
+		{"103 Early Hints", "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n" + okReply("ok"), []int{103}, 200},
+		{"two interim answers", "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </b.css>\r\n\r\n" + okReply("ok"), []int{103, 103}, 200},
+		{"100 Continue nobody asked for", "HTTP/1.1 100 Continue\r\n\r\n" + okReply("ok"), []int{100}, 200},
+		{"101 nobody asked for", "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\nok", nil, 502},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec, addr := startRecorder(t, scripted("/a", tt.now, ""))
+			px := smuggleProxy(t, addr)
+			c, br := dialProxy(t, px)
+			write(t, c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+			var interim []int
+			for {
+				res, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatalf("after interim answers %v: %v", interim, err)
+				}
+				if res.StatusCode >= 200 {
+					b, err := io.ReadAll(res.Body)
+					if err != nil || res.StatusCode != tt.code || (tt.code == 200 && string(b) != "ok") {
+						t.Errorf("final answer %d %q %v, want %d", res.StatusCode, b, err, tt.code)
+					}
+					if res.Close {
+						return
+					}
+					break
+				}
+				interim = append(interim, res.StatusCode)
+			}
+			if fmt.Sprint(interim) != fmt.Sprint(tt.interim) {
+				t.Errorf("interim answers %v, want %v", interim, tt.interim)
+			}
+			checkNext(t, c, br, rec)
 		})
 	}
 }

@@ -12,14 +12,9 @@ import (
 // Fast-path backend connections.
 const (
 	// maxRespHead bounds a backend's response head.
-	maxRespHead = 1 << 20
-	// checkIdleAfter: a pooled connection idle longer than this is checked for a close by
-	// the backend (one non-blocking peek) before it is used, since the fast path keeps no
-	// reader on idle connections. Connections for requests that may not be sent twice are
-	// always checked; others are retried on a new connection if the reused one fails.
-	checkIdleAfter = 100 * time.Millisecond
-	upReaderSize   = 16 << 10
-	clientBufSize  = 16 << 10
+	maxRespHead   = 1 << 20
+	upReaderSize  = 16 << 10
+	clientBufSize = 16 << 10
 )
 
 var (
@@ -40,9 +35,15 @@ type idlePool struct {
 	closed bool // the backend left the proxy: connections given back are closed
 }
 
-// get returns an idle connection (reused true) or dials a new one. With check, an idle
-// connection is always checked for a close by the backend first.
-func (b *backend) get(d *net.Dialer, check bool, now time.Time) (nc net.Conn, reused bool, err error) {
+// get returns an idle connection (reused true) or dials a new one.
+//
+// Every idle connection is checked before it is used again (alive: one non-blocking peek),
+// since the fast path keeps no reader on idle connections, as net/http's transport does
+// with its read loop: one the backend closed is dropped, and so is one on which the
+// backend sent anything after its last answer (a body on HEAD, 204 or 304, bytes past
+// Content-Length, a second answer), which would otherwise be read as the answer to the
+// next request, another user's.
+func (b *backend) get(d *net.Dialer, now time.Time) (nc net.Conn, reused bool, err error) {
 	for {
 		b.idle.mu.Lock()
 		n := len(b.idle.conns)
@@ -55,7 +56,7 @@ func (b *backend) get(d *net.Dialer, check bool, now time.Time) (nc net.Conn, re
 		b.idle.conns = b.idle.conns[:n-1]
 		b.idle.mu.Unlock()
 		idle := now.Sub(c.since)
-		if idle > idleConnTimeout || ((check || idle > checkIdleAfter) && !alive(c.nc)) {
+		if idle > idleConnTimeout || !alive(c.nc) {
 			_ = c.nc.Close()
 			continue
 		}
