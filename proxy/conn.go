@@ -395,6 +395,16 @@ func (c *conn) forward(p *Proxy, rs *reqState, body []byte) bool {
 		c.x.reset(nc)
 		br := c.s.getReader(&c.x)
 		nothingSent, err := c.send(nc, be, body)
+		if errors.Is(err, errBadChunk) {
+			// The client's chunked body is malformed: net/http's forwarder answers 502 too,
+			// and the backend has part of a request, so its connection goes.
+			c.s.putReader(br)
+			_ = nc.Close()
+			p.log.Debug("malformed chunked request body", "err", err)
+			rs.code = http.StatusBadGateway
+			c.reply(r, http.StatusBadGateway, "Bad Gateway", rs.setCookie, badGatewayBody, false, "")
+			return false
+		}
 		if err != nil && isReadError(err) { // the client went away while sending its body
 			c.s.putReader(br)
 			_ = nc.Close()
@@ -504,7 +514,7 @@ func appendHead(out []byte, r *fastReq, ip, addr string) []byte {
 const (
 	bodyNone    = iota // HEAD, 1xx, 204, 304
 	bodyLength         // Content-Length
-	bodyChunked        // chunked: passed on verbatim, or decoded for HTTP/1.0 clients
+	bodyChunked        // chunked: re-framed, or decoded for HTTP/1.0 clients
 	bodyToEOF          // until the backend closes: re-chunked, or raw for HTTP/1.0 clients
 )
 

@@ -65,9 +65,11 @@
 // shared), writes it to a pooled keep-alive connection to the backend in one write (head
 // and a small body), reads the answer in the same goroutine and copies it back, flushing
 // whenever the backend has nothing more buffered: a small response leaves in one write,
-// SSE and other streams as they come. Bodies go by Content-Length, chunked (passed on
-// verbatim, trailers included) or until the backend closes (re-chunked); HTTP/1.0
-// clients get decoded bodies and a closed connection when the length is unknown. A
+// SSE and other streams as they come. Bodies go by Content-Length, chunked (read as
+// strictly as net/http's chunked reader reads them and re-framed: sizes in plain hex,
+// extensions dropped, trailers kept; a malformed request body is answered 502 as net/http's
+// forwarder answers it) or until the backend closes (re-chunked); HTTP/1.0 clients get
+// decoded bodies and a closed connection when the length is unknown. A
 // request body of up to 64 KiB (by Content-Length) is read whole first, so it can be sent
 // again; a larger or chunked one streams and is never retried, as a body without GetBody
 // on the net/http path. A pooled backend connection that fails before any answer byte is

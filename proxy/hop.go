@@ -89,12 +89,17 @@ func appendLower[T string | []byte](b []byte, s T) []byte {
 // isHop reports whether a header called name is not forwarded: hop-by-hop, or listed in
 // the message's Connection headers (t).
 func isHop[T string | []byte](name T, t *connTokens) bool {
+	return isHopHeader(name) || listed(t, name)
+}
+
+// isHopHeader reports whether name is one of hopHeaders (any case).
+func isHopHeader[T string | []byte](name T) bool {
 	for _, h := range hopHeaders {
 		if asciiEqualFold(name, h) {
 			return true
 		}
 	}
-	return listed(t, name)
+	return false
 }
 
 // hopRequest reports whether a request header is not forwarded as is: hop-by-hop, or one

@@ -14,7 +14,8 @@ const (
 	// maxReplayBody is the largest request body (by Content-Length) the fast path reads whole
 	// before forwarding, so that it can send it again on another backend.
 	maxReplayBody = 64 << 10
-	// maxLineBytes bounds a chunk-size or trailer line.
+	// maxLineBytes bounds a chunk-size or trailer line, with its line end (net/http reads
+	// them through a 4 KiB buffer).
 	maxLineBytes = 4096
 )
 
@@ -259,31 +260,6 @@ func parseLength(s string) (int64, bool) {
 			return 0, false
 		}
 		n = n*10 + int64(c-'0')
-	}
-	return n, true
-}
-
-// parseChunkSize parses a chunk-size line (extensions ignored) without its line ending.
-func parseChunkSize(line []byte) (int64, bool) {
-	if i := bytes.IndexByte(line, ';'); i >= 0 {
-		line = line[:i]
-	}
-	line = bytes.TrimRight(line, " \t")
-	if len(line) == 0 || len(line) > 15 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range line {
-		switch {
-		case c >= '0' && c <= '9':
-			n = n<<4 | int64(c-'0')
-		case c >= 'a' && c <= 'f':
-			n = n<<4 | int64(c-'a'+10)
-		case c >= 'A' && c <= 'F':
-			n = n<<4 | int64(c-'A'+10)
-		default:
-			return 0, false
-		}
 	}
 	return n, true
 }
