@@ -187,7 +187,7 @@ func cutLine(s string) (line, rest string, ok bool) {
 }
 
 // trimOWS trims spaces and tabs on both ends.
-func trimOWS(s string) string {
+func trimOWS[T string | []byte](s T) T {
 	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
 		s = s[1:]
 	}
@@ -198,8 +198,8 @@ func trimOWS(s string) string {
 }
 
 // isToken reports whether s is a non-empty RFC 9110 token.
-func isToken(s string) bool {
-	if s == "" {
+func isToken[T string | []byte](s T) bool {
+	if len(s) == 0 {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -225,7 +225,7 @@ var tokenChars = func() (t [128]bool) {
 }()
 
 // validValue reports whether a header value holds no control character but tab.
-func validValue(s string) bool {
+func validValue[T string | []byte](s T) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
 			return false
@@ -249,8 +249,8 @@ func validHost(s string) bool {
 }
 
 // parseLength parses a Content-Length value: decimal digits only, at most 18 of them.
-func parseLength(s string) (int64, bool) {
-	if s == "" || len(s) > 18 {
+func parseLength[T string | []byte](s T) (int64, bool) {
+	if len(s) == 0 || len(s) > 18 {
 		return 0, false
 	}
 	var n int64

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -105,6 +106,58 @@ func TestSmuggle_BackendDesync(t *testing.T) {
 	}
 }
 
+// TestSmuggle_ResponseHeads: a backend's head with bytes a client may read differently (a
+// bare CR, a NUL, a folded line, a name that is not a token) never reaches a client as it
+// is: it is refused with 502 or repaired as net/http repairs it.
+func TestSmuggle_ResponseHeads(t *testing.T) {
+	for _, tt := range []struct {
+		name, head string
+		code       int // 0: net/http repairs what the fast path refuses
+	}{
+		{"bare CR in a value", "HTTP/1.1 200 OK\r\nX-A: 1\rContent-Length: 0\r\nContent-Length: 2\r\n\r\nok", 502},
+		{"bare CR ending a line", "HTTP/1.1 200 OK\r\nX-A: 1\r\rContent-Length: 2\r\n\r\nok", 502},
+		{"NUL in a value", "HTTP/1.1 200 OK\r\nX-A: 1\x00\r\nContent-Length: 2\r\n\r\nok", 502},
+		{"space before the colon", "HTTP/1.1 200 OK\r\nContent-Length : 9\r\nContent-Length: 2\r\n\r\nok", 0},
+		{"folded line", "HTTP/1.1 200 OK\r\nX-A: 1\r\n Content-Length: 9\r\nContent-Length: 2\r\n\r\nok", 0},
+		{"bare CR in the reason", "HTTP/1.1 200 O\rK\r\nContent-Length: 2\r\n\r\nok", 0},
+		{"NUL in the reason", "HTTP/1.1 200 O\x00K\r\nContent-Length: 2\r\n\r\nok", 0},
+		{"two different lengths", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 9\r\n\r\nok", 502},
+		{"gzip coding", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nok", 502},
+		{"chunked, identity", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, identity\r\n\r\n2\r\nok\r\n0\r\n\r\n", 502},
+		{"signed length", "HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok", 502},
+		{"bare LF line ends", "HTTP/1.1 200 OK\nContent-Length: 2\n\nok", 200},
+		{"length and chunked", "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", 200},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec, addr := startRecorder(t, scripted("/a", tt.head, ""))
+			px := smuggleProxy(t, addr)
+			c, _ := dialProxy(t, px)
+			tee := &rawTee{r: c}
+			br := bufio.NewReader(tee)
+			write(t, c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+			a := readAnswer(br, http.MethodGet)
+			switch {
+			case a.err != nil:
+				t.Errorf("got %v", a)
+			case tt.code != 0 && a.code != tt.code:
+				t.Errorf("got %v, want %d", a, tt.code)
+			case a.code == 200 && a.body != "ok":
+				t.Errorf("got %v, want 200 %q", a, "ok")
+			}
+			head := headOf(tee.buf.Bytes())
+			if bareCRorNUL(head) || bytes.Contains(head, []byte("\n ")) || bytes.Contains(head, []byte(" :")) {
+				t.Errorf("the client read the head %q", head)
+			}
+			if a.err == nil && !a.close {
+				write(t, c, "GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+				if a := readAnswer(br, http.MethodGet); a.err != nil || !strings.HasSuffix(a.body, " GET /next ") {
+					t.Errorf("the next request got %v; the backend saw:%s", a, rec.log())
+				}
+			}
+		})
+	}
+}
+
 // TestSmuggle_InterimResponses: 1xx answers before the final one reach an HTTP/1.1 client
 // in order, and leave the connection in step; a 101 nobody asked for is refused.
 func TestSmuggle_InterimResponses(t *testing.T) {
@@ -147,4 +200,22 @@ func TestSmuggle_InterimResponses(t *testing.T) {
 			checkNext(t, c, br, rec)
 		})
 	}
+}
+
+// bareCRorNUL reports whether b holds a NUL or a CR not followed by LF.
+func bareCRorNUL(b []byte) bool {
+	for i, c := range b {
+		if c == 0 || (c == '\r' && (i+1 == len(b) || b[i+1] != '\n')) {
+			return true
+		}
+	}
+	return false
+}
+
+// headOf returns the head at the start of raw (up to the empty line), or all of raw.
+func headOf(raw []byte) []byte {
+	if i := bytes.Index(raw, []byte("\r\n\r\n")); i >= 0 {
+		return raw[:i+4]
+	}
+	return raw
 }

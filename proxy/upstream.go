@@ -127,7 +127,7 @@ type respHead struct {
 }
 
 func (h *respHead) name(s span) []byte  { return h.raw[s.start:s.colon] }
-func (h *respHead) value(s span) []byte { return bytes.TrimSpace(h.raw[s.colon+1 : s.end]) }
+func (h *respHead) value(s span) []byte { return trimOWS(h.raw[s.colon+1 : s.end]) }
 func (h *respHead) line(s span) []byte  { return h.raw[s.start:s.end] }
 
 // reason returns the status line after "HTTP/1.x ": the code and reason phrase.
@@ -135,6 +135,16 @@ func (h *respHead) reason() []byte { return h.raw[h.status.start+9 : h.status.en
 
 // read reads and parses one response head. got reports whether any byte of it arrived
 // (a failure before the first byte may be retried).
+//
+// The head is passed on to the client line by line as received, so it is held to what
+// net/http's ReadResponse accepts and more: lines end in CRLF or LF; the status line is
+// HTTP/1.x, a space, three digits from 100, and a reason phrase (passed on too, where
+// net/http writes its own) without control characters; each field is a token, a colon
+// and a value without control characters (no folded line, which net/http would join to
+// the one before, and no NUL or lone CR, which a client may read as a line end); one
+// Transfer-Encoding, chunked, on HTTP/1.1 only (net/http ignores it on HTTP/1.0 and
+// frames the body another way); Content-Length values all the same. Anything else is
+// errBadResponse: the client gets 502.
 func (h *respHead) read(br *bufio.Reader) (got bool, err error) {
 	h.raw, h.fields = h.raw[:0], h.fields[:0]
 	h.conn.reset()
@@ -148,8 +158,8 @@ func (h *respHead) read(br *bufio.Reader) (got bool, err error) {
 	}
 	h.status = st
 	line := h.raw[st.start:st.end]
-	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' ||
-		(len(line) > 12 && line[12] != ' ') {
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[7] < '0' || line[7] > '9' ||
+		line[8] != ' ' || (len(line) > 12 && line[12] != ' ') || !validValue(line[12:]) {
 		return true, errBadResponse
 	}
 	for _, c := range line[9:12] {
@@ -179,9 +189,12 @@ func (h *respHead) read(br *bufio.Reader) (got bool, err error) {
 		s.colon = s.start + colon
 		h.fields = append(h.fields, s)
 		name, value := h.name(s), h.value(s)
+		if !isToken(name) || !validValue(h.raw[s.colon+1:s.end]) {
+			return true, errBadResponse
+		}
 		switch {
 		case asciiEqualFold(name, "Content-Length"):
-			n, ok := parseLength(string(value))
+			n, ok := parseLength(value)
 			if !ok || (lengths > 0 && n != h.length) {
 				return true, errBadResponse
 			}
@@ -199,7 +212,7 @@ func (h *respHead) read(br *bufio.Reader) (got bool, err error) {
 		}
 	}
 	if te != nil {
-		if !asciiEqualFold(te, "chunked") {
+		if http10 || !asciiEqualFold(te, "chunked") {
 			return true, errBadResponse
 		}
 		h.chunked, h.length = true, -1
