@@ -121,7 +121,7 @@ func (c *conn) serve() {
 		n, err := c.readHead()
 		if err != nil {
 			if errors.Is(err, errHeadTooLarge) {
-				handed = c.handOff()
+				c.headTooLarge()
 			}
 			return
 		}
@@ -140,13 +140,23 @@ func (c *conn) serve() {
 
 var errHeadTooLarge = errors.New("request head too large")
 
+// headTooLarge answers a request whose head is over maxHeadBytes as net/http does, and
+// has the connection close by lingerClose (the client may still be sending).
+func (c *conn) headTooLarge() {
+	const msg = "431 Request Header Fields Too Large"
+	_, _ = io.WriteString(c.nc, "HTTP/1.1 "+msg+"\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"+msg)
+	c.linger = true
+}
+
 // readHead reads until buf[r:] starts with a whole request head and returns its length.
 // After the first byte the client gets readHeaderTimeout to send the rest.
 func (c *conn) readHead() (int, error) {
 	scan, timed := 0, false
 	for {
 		if c.w > c.r {
-			if n := headEnd(c.buf[c.r:c.w], scan); n >= 0 {
+			if n := headEnd(c.buf[c.r:c.w], scan); n > maxHeadBytes {
+				return 0, errHeadTooLarge
+			} else if n >= 0 {
 				return n, nil
 			}
 			scan = c.w - c.r

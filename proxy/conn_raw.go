@@ -106,7 +106,7 @@ func (c *conn) step(fd uintptr) bool {
 			}
 		}
 		n := headEnd(c.buf[c.r:c.w], 0)
-		if n < 0 { // the head comes in several reads: readHead times it
+		if n < 0 || n > maxHeadBytes { // several reads (readHead times them), or too large
 			c.exit = loopSlow
 			return true
 		}

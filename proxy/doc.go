@@ -80,12 +80,14 @@
 //
 // Anything else goes to net/http on the same connection, with the bytes read so far
 // replayed first: HTTP/2 with prior knowledge (h2c), Upgrade (WebSocket), Expect,
-// transfer codings other than chunked, heads over 1 MiB (answered 431), targets that are
-// not origin-form, and any head the fast path's strict parser does not accept (net/http
-// then answers 400 as before). The decision is per request; after the hand-off the
-// connection belongs to an internal http.Server (Handler: the Proxy, Protocols:
-// Protocols()) for good. With Config.Transport set, every connection is handed off, since
-// the fast path speaks HTTP/1.1 to backends itself.
+// transfer codings other than chunked, targets that are not origin-form, a Connection
+// header that lists Content-Length, Transfer-Encoding or Host, and any head the fast
+// path's strict parser does not accept (net/http then answers 400 as before, or serves
+// it). A head over net/http's limit (1 MiB and 4 KiB) is answered 431 as net/http answers
+// it. The decision is per request; after the hand-off the connection belongs to an
+// internal http.Server (Handler: the Proxy, Protocols: Protocols()) for good. With
+// Config.Transport set, every connection is handed off, since the fast path speaks
+// HTTP/1.1 to backends itself.
 //
 // System calls: a proxied request costs two reads and two writes, none that returns
 // EAGAIN. Go's net.Conn.Read tries a read before it waits, and a read that starts forgets

@@ -7,9 +7,10 @@ import (
 
 // Fast-path limits.
 const (
-	// maxHeadBytes bounds the request head (request line and headers) the fast path reads:
-	// past it the connection goes to net/http, which answers 431 as it always did
-	// (http.DefaultMaxHeaderBytes plus the 4 KiB net/http allows on top).
+	// maxHeadBytes bounds the request head (request line and headers): past it the fast
+	// path answers 431 as net/http does (http.DefaultMaxHeaderBytes plus the 4 KiB net/http
+	// allows on top). It answers itself rather than hand the head over, since net/http
+	// also serving h2c lets the bytes it reads looking for HTTP/2's preface go uncounted.
 	maxHeadBytes = 1<<20 + 4096
 	// maxReplayBody is the largest request body (by Content-Length) the fast path reads whole
 	// before forwarding, so that it can send it again on another backend.
@@ -110,10 +111,8 @@ func parseRequest(head string, r *fastReq) bool {
 	if r.target[0] != '/' {
 		return false
 	}
-	for i := 0; i < len(r.target); i++ {
-		if c := r.target[i]; c <= ' ' || c >= 0x7f {
-			return false
-		}
+	if !validTarget(r.target) {
+		return false
 	}
 	hosts, lengths, tes := 0, 0, 0
 	for {
@@ -184,6 +183,31 @@ func cutLine(s string) (line, rest string, ok bool) {
 		return "", "", false
 	}
 	return s[:i-1], s[i+1:], true
+}
+
+// validTarget reports whether an origin-form target holds only visible ASCII and, in its
+// path, only well-formed percent escapes: what url.ParseRequestURI, which net/http parses
+// a target with, accepts (it does not check the query's escapes).
+func validTarget(s string) bool {
+	query := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c <= ' ' || c >= 0x7f:
+			return false
+		case c == '?':
+			query = true
+		case c == '%' && !query:
+			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isHex reports whether c is a hex digit.
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // trimOWS trims spaces and tabs on both ends.

@@ -44,6 +44,12 @@ func TestParseRequest(t *testing.T) {
 		{"space in name", "GET / HTTP/1.1\r\nHost: a\r\nX A: 1\r\n\r\n", false, nil},
 		{"control in value", "GET / HTTP/1.1\r\nHost: a\r\nX: \x01\r\n\r\n", false, nil},
 		{"HTTP/0.9", "GET /\r\n\r\n", false, nil},
+		{"bad escape", "GET /% HTTP/1.1\r\nHost: a\r\n\r\n", false, nil},
+		{"short escape", "GET /a%2 HTTP/1.1\r\nHost: a\r\n\r\n", false, nil},
+		{"escape not hex", "GET /a%zz?b HTTP/1.1\r\nHost: a\r\n\r\n", false, nil},
+		{"escapes", "GET /a%2Fb%20?c=%&d=%zz HTTP/1.1\r\nHost: a\r\n\r\n", true, func(r *fastReq) bool {
+			return r.target == "/a%2Fb%20?c=%&d=%zz"
+		}},
 		{"Connection lists Content-Length", "POST / HTTP/1.1\r\nHost: a\r\nConnection: Content-Length\r\nContent-Length: 1\r\n\r\n", false, nil},
 		{"Connection lists Transfer-Encoding", "POST / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, transfer-encoding\r\nTransfer-Encoding: chunked\r\n\r\n", false, nil},
 		{"Connection lists Host", "GET / HTTP/1.1\r\nHost: a\r\nConnection: x\r\nConnection: HOST\r\n\r\n", false, nil},
