@@ -27,7 +27,8 @@ const (
 type conn struct {
 	s        *server
 	nc       net.Conn
-	buf      []byte // bytes read from the client; buf[r:w] are not consumed yet
+	slot     *connSlot // given back when the connection closes
+	buf      []byte    // bytes read from the client; buf[r:w] are not consumed yet
 	r, w     int
 	bw       *bufio.Writer // to the client, while a request is served
 	ip       string        // the client's IP, for X-Forwarded-For
@@ -97,6 +98,7 @@ func (c *conn) serve() {
 				c.lingerClose()
 			}
 			_ = c.nc.Close()
+			c.slot.release()
 		}
 		c.s.untrack(c)
 	}()
@@ -148,8 +150,8 @@ func (c *conn) headTooLarge() {
 	c.linger = true
 }
 
-// readHead reads until buf[r:] starts with a whole request head and returns its length.
-// After the first byte the client gets readHeaderTimeout to send the rest.
+// readHead reads until buf[r:] starts with a whole request head and returns its length,
+// by headDeadline.
 func (c *conn) readHead() (int, error) {
 	scan, timed := 0, false
 	for {
@@ -165,7 +167,7 @@ func (c *conn) readHead() (int, error) {
 			}
 			if !timed {
 				timed = true
-				if err := c.setDeadline(time.Now().Add(readHeaderTimeout)); err != nil {
+				if err := c.setDeadline(c.headDeadline()); err != nil {
 					return 0, err
 				}
 			}
@@ -258,7 +260,7 @@ func (c *conn) bufferedLine() bool { return bytes.IndexByte(c.buf[c.r:c.w], '\n'
 func (c *conn) handOff() bool {
 	pending := bytes.Clone(c.buf[c.r:c.w])
 	_ = c.setDeadline(time.Time{})
-	return c.s.handOver(&replayConn{Conn: c.nc, pending: pending})
+	return c.s.handOver(&replayConn{Conn: c.nc, pending: pending, slot: c.slot})
 }
 
 // serveRequest serves the request whose head was just read; it reports whether the

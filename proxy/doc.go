@@ -105,6 +105,12 @@
 // so the scheduler need not know of them, and a thread the kernel preempts inside one
 // keeps its P rather than losing it to the runtime's monitor.
 //
+// Limits are net/http's: a client has 10 s to send a request head, counted from the accept
+// for its first request and from the first byte for the others, and 2 minutes idle between
+// requests; a head is at most 1 MiB and 4 KiB. A listener holds at most Config.MaxConns
+// connections (DefaultMaxConns), handed-off ones included; at the bound it accepts no more
+// until one closes, and new clients wait in the listen queue.
+//
 // Differences from ServeHTTP that remain: a client that goes away while the backend
 // prepares its answer is noticed when the answer is written (net/http cancels the
 // backend request at once), and the fast path's own 502 and 503 answers carry no Date.

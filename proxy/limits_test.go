@@ -1,11 +1,14 @@
 package proxy
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Limits the fast path shares with net/http: what a target may hold, how large a head may
@@ -83,5 +86,87 @@ func TestSmuggle_HeadSizeLimit(t *testing.T) {
 	}
 	if n := len(rec.requests()); n != 2 {
 		t.Errorf("the backend saw %d requests, want 2", n)
+	}
+}
+
+// A connection that sends nothing is closed readHeaderTimeout after its accept, as
+// net/http's server closes it, rather than kept for the idle timeout.
+func TestServe_SilentConnectionClosedAfterHeaderTimeout(t *testing.T) {
+	fastOnly(t)
+	t.Parallel()
+	_, px := fastProxy(t, Config{}, startBackend(t, named("a")))
+	type conn struct {
+		first string
+		nc    net.Conn
+		start time.Time
+	}
+	var conns []conn
+	for _, first := range []string{"", "GET / HTTP/1.1\r\n"} {
+		nc, err := net.Dial("tcp", px)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		conns = append(conns, conn{first, nc, time.Now()})
+		write(t, nc, first)
+	}
+	for _, c := range conns {
+		if err := c.nc.SetReadDeadline(c.start.Add(readHeaderTimeout + 5*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		n, err := c.nc.Read(make([]byte, 1))
+		if took := time.Since(c.start); err != io.EOF || took < readHeaderTimeout-time.Second {
+			t.Errorf("sent %q: read %d bytes, %v after %v; want EOF after %v", c.first, n, err, took, readHeaderTimeout)
+		}
+	}
+}
+
+// At Config.MaxConns open connections (handed-off ones included), the listener accepts no
+// more until one closes.
+func TestServe_MaxConns(t *testing.T) {
+	fastOnly(t)
+	_, px := fastProxy(t, Config{MaxConns: 2}, startBackend(t, echo))
+	served := func(c net.Conn, br *bufio.Reader, path string, within time.Duration) bool {
+		t.Helper()
+		write(t, c, "GET "+path+" HTTP/1.1\r\nHost: a\r\n\r\n")
+		if err := c.SetReadDeadline(time.Now().Add(within)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := br.Peek(1); err != nil {
+			return false
+		}
+		if err := c.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if _, body := readResponse(t, br, http.MethodGet); body != "GET "+path+" " {
+			t.Fatalf("GET %s: %q", path, body)
+		}
+		return true
+	}
+	fast, fastBR := rawConn(t, px)
+	if !served(fast, fastBR, "/fast", 5*time.Second) {
+		t.Fatal("first connection not served")
+	}
+	// A folded line: the fast path hands the connection to net/http, which serves it.
+	handed, handedBR := rawConn(t, px)
+	write(t, handed, "GET /handed HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n 2\r\n\r\n")
+	if _, body := readResponse(t, handedBR, http.MethodGet); body != "GET /handed " {
+		t.Fatalf("handed-off request: %q", body)
+	}
+	third, thirdBR := rawConn(t, px)
+	if served(third, thirdBR, "/third", 200*time.Millisecond) {
+		t.Fatal("a third connection was served with two open")
+	}
+	_ = handed.Close()
+	if !served(third, thirdBR, "/third", 5*time.Second) {
+		t.Fatal("the third connection was not served once the handed-off one closed")
+	}
+	fourth, fourthBR := rawConn(t, px)
+	if served(fourth, fourthBR, "/fourth", 200*time.Millisecond) {
+		t.Fatal("a fourth connection was served with two open")
+	}
+	_ = fast.Close()
+	if !served(fourth, fourthBR, "/fourth", 5*time.Second) {
+		t.Fatal("the fourth connection was not served once the first closed")
 	}
 }
