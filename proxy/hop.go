@@ -38,9 +38,9 @@ func (t *connTokens) add(v string) {
 			continue
 		}
 		switch {
-		case strings.EqualFold(tok, "close"):
+		case asciiEqualFold(tok, "close"):
 			t.close = true
-		case strings.EqualFold(tok, "keep-alive"):
+		case asciiEqualFold(tok, "keep-alive"):
 			t.keepAlive = true
 		case framingToken(tok):
 			t.framing = true
@@ -120,9 +120,9 @@ func hopRequest(name string, t *connTokens) bool {
 // by it, so that the backend reads the body as another request. net/http re-frames such a
 // message from what it parsed, so the fast path hands it over; in a response, those
 // headers are never dropped (writeHead).
-func framingToken(name string) bool {
-	return strings.EqualFold(name, "Content-Length") || strings.EqualFold(name, "Transfer-Encoding") ||
-		strings.EqualFold(name, "Host")
+func framingToken[T string | []byte](name T) bool {
+	return asciiEqualFold(name, "Content-Length") || asciiEqualFold(name, "Transfer-Encoding") ||
+		asciiEqualFold(name, "Host")
 }
 
 // hasTrailers reports whether a TE header value lists trailers (any case), the one TE
@@ -131,7 +131,7 @@ func hasTrailers(v string) bool {
 	for v != "" {
 		var tok string
 		tok, v, _ = strings.Cut(v, ",")
-		if strings.EqualFold(trimOWS(tok), "trailers") {
+		if asciiEqualFold(trimOWS(tok), "trailers") {
 			return true
 		}
 	}

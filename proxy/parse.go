@@ -45,7 +45,7 @@ type fastReq struct {
 // one, each found once.
 func (r *fastReq) lookup(key string, from int) (string, int) {
 	for j := from; j < len(r.fields); j++ {
-		if strings.EqualFold(r.fields[j].name, key) {
+		if asciiEqualFold(r.fields[j].name, key) {
 			return r.fields[j].value, j
 		}
 	}
@@ -132,29 +132,29 @@ func parseRequest(head string, r *fastReq) bool {
 			return false
 		}
 		switch {
-		case strings.EqualFold(name, "Host"):
+		case asciiEqualFold(name, "Host"):
 			hosts++
 			r.host, r.hasHost = value, true
 			if !validHost(value) {
 				return false
 			}
-		case strings.EqualFold(name, "Content-Length"):
+		case asciiEqualFold(name, "Content-Length"):
 			lengths++
 			n, ok := parseLength(value)
 			if !ok {
 				return false
 			}
 			r.length = n
-		case strings.EqualFold(name, "Transfer-Encoding"):
+		case asciiEqualFold(name, "Transfer-Encoding"):
 			tes++
-			if !strings.EqualFold(value, "chunked") {
+			if !asciiEqualFold(value, "chunked") {
 				return false
 			}
 			r.chunked = true
-		case strings.EqualFold(name, "Connection"):
+		case asciiEqualFold(name, "Connection"):
 			r.conn.add(value)
-		case strings.EqualFold(name, "Upgrade"), strings.EqualFold(name, "Expect"),
-			strings.EqualFold(name, "HTTP2-Settings"):
+		case asciiEqualFold(name, "Upgrade"), asciiEqualFold(name, "Expect"),
+			asciiEqualFold(name, "HTTP2-Settings"):
 			return false
 		}
 		r.fields = append(r.fields, field{name: name, value: value})

@@ -50,6 +50,8 @@ func TestParseRequest(t *testing.T) {
 		{"escapes", "GET /a%2Fb%20?c=%&d=%zz HTTP/1.1\r\nHost: a\r\n\r\n", true, func(r *fastReq) bool {
 			return r.target == "/a%2Fb%20?c=%&d=%zz"
 		}},
+		{"chunked with a Kelvin sign", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chun\u212aed\r\n\r\n", false, nil},
+		{"close with a long s", "GET / HTTP/1.1\r\nHost: a\r\nConnection: clo\u017fe\r\n\r\n", true, func(r *fastReq) bool { return !r.close }},
 		{"Connection lists Content-Length", "POST / HTTP/1.1\r\nHost: a\r\nConnection: Content-Length\r\nContent-Length: 1\r\n\r\n", false, nil},
 		{"Connection lists Transfer-Encoding", "POST / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, transfer-encoding\r\nTransfer-Encoding: chunked\r\n\r\n", false, nil},
 		{"Connection lists Host", "GET / HTTP/1.1\r\nHost: a\r\nConnection: x\r\nConnection: HOST\r\n\r\n", false, nil},

@@ -165,6 +165,8 @@ func TestSmuggle_FramingConflicts(t *testing.T) {
 		{"gzip coding", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n" + chunk, 501, "-"},
 		{"chunked, identity", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n" + chunk, 501, "-"},
 		{"identity", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n" + chunk, 501, "-"},
+		{"chunked spelled with a Kelvin sign", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chun\u212aed\r\n\r\n" + chunk, 501, "-"},
+		{"close spelled with a long s", "GET /a HTTP/1.1\r\nHost: x\r\nConnection: clo\u017fe\r\n\r\n", 200, ""},
 		{"chunked twice", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk, 501, "-"},
 		{"Transfer-Encoding with a space before the colon", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n" + chunk, 400, "-"},
 		{"chunked on HTTP/1.0 is ignored", "POST /a HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk, 200, ""},
