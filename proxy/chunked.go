@@ -11,8 +11,10 @@ import (
 
 // A chunked body is read as strictly as net/http's chunked reader reads it (its rules are
 // restated below), and passed on re-framed rather than verbatim: chunk sizes in plain hex,
-// extensions dropped, trailers as "name: value" lines. So no line the proxy accepted can be
-// read differently by the other side, which never sees the proxy's input bytes.
+// extensions dropped, hop-by-hop and framing trailers dropped. So no line the proxy
+// accepted can be read differently by the other side: it gets the chunk lines the proxy
+// wrote, and only trailer lines the proxy checked. Nothing grows on the way: a body within
+// net/http's limits stays within them.
 
 // errBadChunk is a chunked body net/http's reader would refuse.
 var errBadChunk = errors.New("malformed chunked body")
@@ -145,7 +147,7 @@ func parseChunkSize(line []byte) (int64, bool) {
 }
 
 // readTrailers reads a body's trailer section, up to and including its empty line, and
-// returns the trailers to pass on as "name: value" lines. Each line is a chunkLine with a
+// returns the trailer lines to pass on, with their CRLF. Each line is a chunkLine with a
 // token, a colon and a valid value (no folded line, which net/http would join to the one
 // before); the section is at most maxTrailerBytes. Hop-by-hop and framing fields are not
 // passed on.
@@ -167,16 +169,14 @@ func readTrailers(dst *bufio.Writer, src source) ([]byte, error) {
 		if colon <= 0 {
 			return nil, readError{errBadChunk}
 		}
-		name, value := string(line[:colon]), trimOWS(string(line[colon+1:]))
-		if !isToken(name) || !validValue(value) {
+		name := line[:colon]
+		if !isToken(name) || !validValue(line[colon+1:]) {
 			return nil, readError{errBadChunk}
 		}
 		if isHopHeader(name) || framingToken(name) || asciiEqualFold(name, "Trailer") {
 			continue
 		}
-		out = append(out, name...)
-		out = append(out, ": "...)
-		out = append(out, value...)
+		out = append(out, line...) // as received: checked, and no longer than the limit
 		out = append(out, "\r\n"...)
 	}
 }
