@@ -83,27 +83,32 @@
 // transfer codings other than chunked, targets that are not origin-form, a Connection
 // header that lists Content-Length, Transfer-Encoding or Host, and any head the fast
 // path's strict parser does not accept (net/http then answers 400 as before, or serves
-// it). A head over net/http's limit (1 MiB and 4 KiB) is answered 431 as net/http answers
-// it. The decision is per request; after the hand-off the connection belongs to an
-// internal http.Server (Handler: the Proxy, Protocols: Protocols()) for good. With
+// it). The parser accepts no head net/http would refuse, and reads every head it accepts
+// as net/http reads it (where it ends, method, target, Host, framing, the fields passed
+// on); so do the chunked-body and response-head readers: the differential fuzzers in
+// fuzz_test.go hold them to that, with net/http's parsers as the oracle. A head over
+// net/http's limit (1 MiB and 4 KiB) is answered 431 as net/http answers it. The
+// decision is per request; after the hand-off the connection belongs to an internal
+// http.Server (Handler: the Proxy, Protocols: Protocols()) for good. With
 // Config.Transport set, every connection is handed off, since the fast path speaks
 // HTTP/1.1 to backends itself.
 //
 // System calls: a proxied request costs two reads and two writes, none that returns
-// EAGAIN. Go's net.Conn.Read tries a read before it waits, and a read that starts forgets
-// what the runtime knew of the socket's readiness; so the read that follows a write (the
-// backend's answer, the client's next request) would find nothing once per request on each
-// side. The fast path avoids both: the request to a backend is written inside the
-// RawConn read of its answer, after the runtime reset the readiness, so the read waits
-// first (exchange.go); and a client connection is served, in steady state, inside one
-// RawConn read of it that spans requests, where readiness is kept between the callback's
-// calls, so after a response it waits for the next request without trying first
-// (conn_raw.go). Anything unusual (a head in several reads, a body to stream, a hand-off,
-// shutdown) leaves that read for the ordinary loop for one request. On Linux those reads
-// and writes, and the write of the answer to the client (through the connection's RawConn
-// too), are raw system calls (sysio_linux.go): on a non-blocking socket they never sleep,
-// so the scheduler need not know of them, and a thread the kernel preempts inside one
-// keeps its P rather than losing it to the runtime's monitor.
+// EAGAIN, and the peek that checks the backend connection it reuses (see above). Go's
+// net.Conn.Read tries a read before it waits, and a read that starts forgets what the
+// runtime knew of the socket's readiness; so the read that follows a write (the backend's
+// answer, the client's next request) would find nothing once per request on each side.
+// The fast path avoids both: the request to a backend is written inside the RawConn read
+// of its answer, after the runtime reset the readiness, so the read waits first
+// (exchange.go); and a client connection is served, in steady state, inside one RawConn
+// read of it that spans requests, where readiness is kept between the callback's calls,
+// so after a response it waits for the next request without trying first (conn_raw.go).
+// Anything unusual (a head in several reads, a body to stream, a hand-off, shutdown)
+// leaves that read for the ordinary loop for one request. On Linux those reads and
+// writes, the peek, and the write of the answer to the client (through the connection's
+// RawConn too), are raw system calls (sysio_linux.go): on a non-blocking socket they never
+// sleep, so the scheduler need not know of them, and a thread the kernel preempts inside
+// one keeps its P rather than losing it to the runtime's monitor.
 //
 // Limits are net/http's: a client has 10 s to send a request head, counted from the accept
 // for its first request and from the first byte for the others, and 2 minutes idle between

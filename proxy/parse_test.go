@@ -1,11 +1,6 @@
 package proxy
 
-import (
-	"bufio"
-	"net/http"
-	"strings"
-	"testing"
-)
+import "testing"
 
 func TestParseRequest(t *testing.T) {
 	tests := []struct {
@@ -99,52 +94,4 @@ func TestHeadEnd(t *testing.T) {
 			t.Errorf("headEnd from %d = %d", from, got)
 		}
 	}
-}
-
-// FuzzParseRequest feeds arbitrary heads to the parser: it must not panic, and whatever it
-// accepts net/http must read the same way (method, target, host, length, chunked, close).
-func FuzzParseRequest(f *testing.F) {
-	for _, s := range []string{
-		"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
-		"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nConnection: close\r\n\r\n",
-		"PUT /y HTTP/1.1\r\nHost: b:80\r\nTransfer-Encoding: chunked\r\nTrailer: X\r\n\r\n",
-		"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
-		"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
-		"GET / HTTP/1.1\r\nHost: a\r\nCookie: a=1; b=2\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n",
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		n := headEnd([]byte(s), 0)
-		if n < 0 {
-			return
-		}
-		head := s[:n]
-		var r fastReq
-		if !parseRequest(head, &r) {
-			return
-		}
-		for i := range r.fields {
-			r.lookup(r.fields[i].name, 0)
-		}
-		req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(head)))
-		if err != nil {
-			t.Fatalf("parseRequest accepted %q, net/http rejects it: %v", head, err)
-		}
-		wantLength := req.ContentLength
-		if r.chunked {
-			wantLength = -1
-		}
-		length := r.length
-		if length < 0 && !r.chunked {
-			length = 0
-		}
-		if req.Method != r.method || req.RequestURI != r.target || req.Host != r.host ||
-			wantLength != length || req.Close != r.close ||
-			(len(req.TransferEncoding) > 0) != r.chunked {
-			t.Fatalf("%q: parsed %s %s host %q length %d chunked %v close %v; net/http: %s %s host %q length %d TE %v close %v",
-				head, r.method, r.target, r.host, r.length, r.chunked, r.close,
-				req.Method, req.RequestURI, req.Host, req.ContentLength, req.TransferEncoding, req.Close)
-		}
-	})
 }
