@@ -57,13 +57,20 @@ func rawHeader(head string) http.Header {
 // validHostHeader is httpguts.ValidHostHeader, which net/http's server applies to Host.
 func validHostHeader(h string) bool {
 	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || strings.IndexByte("!$%&'()*+,-.:;=[]_~", c) >= 0) {
+		if !validHostByte[h[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// validHostByte is httpguts' set of the bytes a Host header may hold.
+var validHostByte = func() (t [256]bool) {
+	for _, c := range "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!$%&'()*+,-.:;=[]_~" {
+		t[c] = true
+	}
+	return t
+}()
 
 // netHTTPHop are the headers httputil.ReverseProxy does not pass on (its hopHeaders), and
 // the forwarding headers it sets itself.
@@ -331,6 +338,7 @@ func TestFuzzOracles(t *testing.T) {
 		"GET /% HTTP/1.1\r\nHost: x\r\n\r\n",
 		"GET /a HTTP/1.1\r\nHost: x\rX: 1\r\n\r\n",
 		"GET /a HTTP/1.1\r\nHost: x y\r\n\r\n",
+		"GET /a HTTP/1.1\r\nHost: x^y\r\n\r\n",
 		"GET /a HTTP/1.1\r\n\r\n",
 	} {
 		if _, _, err := netHTTPRequest(s); err == nil {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -115,7 +116,7 @@ func TestServe_SilentConnectionClosedAfterHeaderTimeout(t *testing.T) {
 			t.Fatal(err)
 		}
 		n, err := c.nc.Read(make([]byte, 1))
-		if took := time.Since(c.start); err != io.EOF || took < readHeaderTimeout-time.Second {
+		if took := time.Since(c.start); !errors.Is(err, io.EOF) || took < readHeaderTimeout-time.Second {
 			t.Errorf("sent %q: read %d bytes, %v after %v; want EOF after %v", c.first, n, err, took, readHeaderTimeout)
 		}
 	}
