@@ -489,7 +489,10 @@ func (c *conn) send(nc net.Conn, be *backend, body []byte) (nothingSent bool, er
 
 // appendHead appends the head of r as the fast path sends it to the backend at addr: the
 // request line in HTTP/1.1, the fields that are not hop-by-hop, and X-Forwarded-For (ip),
-// -Host and -Proto.
+// -Host and -Proto. The framing fields go in the one spelling every server reads alike
+// ("Transfer-Encoding: chunked", Content-Length without leading zeros), as net/http
+// writes them: a backend that took "CHUNKED" for no coding would read the body as a
+// request.
 func appendHead(out []byte, r *fastReq, ip, addr string) []byte {
 	out = append(out, r.method...)
 	out = append(out, ' ')
@@ -505,6 +508,16 @@ func appendHead(out []byte, r *fastReq, ip, addr string) []byte {
 			if equalFoldAny(f.name, "Te") && hasTrailers(f.value) {
 				out = append(out, "Te: trailers\r\n"...)
 			}
+			continue
+		}
+		switch {
+		case asciiEqualFold(f.name, "Transfer-Encoding"):
+			out = append(out, "Transfer-Encoding: chunked\r\n"...)
+			continue
+		case asciiEqualFold(f.name, "Content-Length"):
+			out = append(out, "Content-Length: "...)
+			out = strconv.AppendInt(out, r.length, 10)
+			out = append(out, "\r\n"...)
 			continue
 		}
 		out = append(out, f.name...)
@@ -615,7 +628,8 @@ func cookieLine(v string) string {
 }
 
 // writeHead writes the status line and the forwarded headers of h, then extra; it does not
-// end the head.
+// end the head. Content-Length goes once, as plain digits, even when Connection lists it:
+// the body is framed by it.
 func (c *conn) writeHead(h *respHead, keepTrailer bool, extra string) {
 	bw := c.bw
 	_, _ = bw.WriteString("HTTP/1.1 ")
@@ -625,14 +639,19 @@ func (c *conn) writeHead(h *respHead, keepTrailer bool, extra string) {
 		_, _ = bw.WriteString(http.StatusText(h.code))
 	}
 	_, _ = bw.WriteString("\r\n")
+	wroteLength := false
 	for _, f := range h.fields {
 		name := h.name(f)
-		// Content-Length stays even when Connection lists it: the body is framed by it.
 		if asciiEqualFold(name, "Content-Length") {
-			if h.chunked {
-				continue
+			if !h.chunked && !wroteLength {
+				wroteLength = true
+				_, _ = bw.WriteString("Content-Length: ")
+				_, _ = bw.Write(strconv.AppendInt(bw.AvailableBuffer(), h.length, 10))
+				_, _ = bw.WriteString("\r\n")
 			}
-		} else if isHop(name, &h.conn) || asciiEqualFold(name, "Transfer-Encoding") ||
+			continue
+		}
+		if isHop(name, &h.conn) || asciiEqualFold(name, "Transfer-Encoding") ||
 			(!keepTrailer && asciiEqualFold(name, "Trailer")) {
 			continue
 		}

@@ -126,6 +126,9 @@ func TestSmuggle_ResponseHeads(t *testing.T) {
 		{"chunked, identity", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, identity\r\n\r\n2\r\nok\r\n0\r\n\r\n", 502},
 		{"signed length", "HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok", 502},
 		{"bare LF line ends", "HTTP/1.1 200 OK\nContent-Length: 2\n\nok", 200},
+		{"length with leading zeros", "HTTP/1.1 200 OK\r\nContent-Length: 002\r\n\r\nok", 200},
+		{"two lengths, one with leading zeros", "HTTP/1.1 200 OK\r\nContent-Length: 002\r\ncontent-length: 2\r\n\r\nok", 502},
+		{"two equal lengths", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\ncontent-length:  2 \r\n\r\nok", 200},
 		{"length and chunked", "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", 200},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -145,7 +148,8 @@ func TestSmuggle_ResponseHeads(t *testing.T) {
 				t.Errorf("got %v, want 200 %q", a, "ok")
 			}
 			head := headOf(tee.buf.Bytes())
-			if bareCRorNUL(head) || bytes.Contains(head, []byte("\n ")) || bytes.Contains(head, []byte(" :")) {
+			if bareCRorNUL(head) || bytes.Contains(head, []byte("\n ")) || bytes.Contains(head, []byte(" :")) ||
+				bytes.Count(bytes.ToLower(head), []byte("\ncontent-length:")) > 1 {
 				t.Errorf("the client read the head %q", head)
 			}
 			if a.err == nil && !a.close {

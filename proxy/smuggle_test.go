@@ -264,3 +264,24 @@ func TestSmuggle_ExpectContinue(t *testing.T) {
 	}
 	checkNext(t, c, br, rec)
 }
+
+// TestSmuggle_FramingSpelledOneWay: the framing fields reach the backend in the one
+// spelling every server reads alike, whatever the client's spelling (a backend that took
+// "CHUNKED" for no coding would read the body as a request).
+func TestSmuggle_FramingSpelledOneWay(t *testing.T) {
+	for _, tt := range []struct{ name, req, want string }{
+		{"chunked in capitals", "POST /a HTTP/1.1\r\nHost: x\r\ntransfer-encoding: CHUNKED\r\n\r\n4\r\nbody\r\n0\r\n\r\n", "\r\nTransfer-Encoding: chunked\r\n"},
+		{"length with leading zeros", "POST /a HTTP/1.1\r\nHost: x\r\ncontent-length: 0004\r\n\r\nbody", "\r\nContent-Length: 4\r\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec, addr := startRecorder(t, nil)
+			px := smuggleProxy(t, addr)
+			if a := readAnswerOf(t, px, tt.req); a.err != nil || !strings.HasSuffix(a.body, " POST /a body") {
+				t.Errorf("got %v", a)
+			}
+			if raw := rec.raw(); !strings.Contains(raw, tt.want) {
+				t.Errorf("the backend received %q, want %q in it", raw, tt.want)
+			}
+		})
+	}
+}

@@ -143,8 +143,8 @@ func (h *respHead) reason() []byte { return h.raw[h.status.start+9 : h.status.en
 // and a value without control characters (no folded line, which net/http would join to
 // the one before, and no NUL or lone CR, which a client may read as a line end); one
 // Transfer-Encoding, chunked, on HTTP/1.1 only (net/http ignores it on HTTP/1.0 and
-// frames the body another way); Content-Length values all the same. Anything else is
-// errBadResponse: the client gets 502.
+// frames the body another way); Content-Length values all the same bytes. Anything else
+// is errBadResponse: the client gets 502.
 func (h *respHead) read(br *bufio.Reader) (got bool, err error) {
 	h.raw, h.fields = h.raw[:0], h.fields[:0]
 	h.conn.reset()
@@ -172,8 +172,7 @@ func (h *respHead) read(br *bufio.Reader) (got bool, err error) {
 		return true, errBadResponse
 	}
 	http10 := line[7] == '0'
-	lengths := 0
-	var te []byte
+	var length, te []byte
 	for {
 		s, err := h.readLine(br)
 		if err != nil {
@@ -194,11 +193,13 @@ func (h *respHead) read(br *bufio.Reader) (got bool, err error) {
 		}
 		switch {
 		case asciiEqualFold(name, "Content-Length"):
+			// More than one must be the same bytes, as net/http wants them ("2" and "002"
+			// are not).
 			n, ok := parseLength(value)
-			if !ok || (lengths > 0 && n != h.length) {
+			if !ok || (length != nil && !bytes.Equal(value, length)) {
 				return true, errBadResponse
 			}
-			lengths++
+			length = value
 			h.length = n
 		case asciiEqualFold(name, "Transfer-Encoding"):
 			if te != nil {

@@ -23,6 +23,7 @@ func TestRespHead_Read(t *testing.T) {
 		{"equal lengths", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n", true, func(h *respHead) bool { return h.length == 2 }},
 		{"HTTP/1.0 closes", "HTTP/1.0 200 OK\r\n\r\n", true, func(h *respHead) bool { return h.close }},
 		{"Connection: close", "HTTP/1.1 200 OK\r\nConnection: x, Close\r\n\r\n", true, func(h *respHead) bool { return h.close }},
+		{"equal lengths spelled differently", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 02\r\n\r\n", false, nil},
 		{"different lengths", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n", false, nil},
 		{"gzip", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false, nil},
 		{"two codings", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", false, nil},
@@ -49,5 +50,28 @@ func TestRespHead_Read(t *testing.T) {
 				t.Errorf("parsed %+v", h)
 			}
 		})
+	}
+}
+
+// TestWriteHead_LengthOnce: the head passed on to the client carries Content-Length once,
+// as plain digits, even when the backend sent it twice, with leading zeros, or listed it in
+// Connection; and none for a chunked answer.
+func TestWriteHead_LengthOnce(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"HTTP/1.1 200 OK\r\nContent-Length: 007\r\nX-A: 1\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nX-A: 1\r\n"},
+		{"HTTP/1.1 200 OK\r\ncontent-length: 7\r\nConnection: content-length\r\nContent-Length: 7\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n"},
+		{"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nTransfer-Encoding: chunked\r\n\r\n", "HTTP/1.1 200 OK\r\n"},
+	} {
+		var h respHead
+		if _, err := h.read(bufio.NewReader(strings.NewReader(tt.in))); err != nil {
+			t.Fatalf("%q: %v", tt.in, err)
+		}
+		var b strings.Builder
+		c := &conn{bw: bufio.NewWriter(&b)}
+		c.writeHead(&h, false, "")
+		_ = c.bw.Flush()
+		if b.String() != tt.want {
+			t.Errorf("%q: wrote %q, want %q", tt.in, b.String(), tt.want)
+		}
 	}
 }
