@@ -52,10 +52,10 @@ func (t *connTokens) add(v string) {
 		if t.set == nil {
 			t.set = make(map[string]struct{}, 2*maxScanTokens)
 			for _, n := range t.names {
-				t.set[strings.ToLower(n)] = struct{}{}
+				t.set[string(appendLower(nil, n))] = struct{}{}
 			}
 		}
-		t.set[strings.ToLower(tok)] = struct{}{}
+		t.set[string(appendLower(nil, tok))] = struct{}{}
 	}
 }
 
