@@ -31,8 +31,17 @@ bench:
 bench-scale:
 	$(GO) test -run '^$$' -bench BenchmarkConcurrentRollouts -benchtime 1x -timeout 30m ./engine/
 
+# Each fuzzer for FUZZTIME: spec's parser, and the proxy's fast path against net/http
+# (request heads, chunked bodies, response heads; the seeds are in proxy/testdata/fuzz).
+FUZZTIME ?= 60s
+PROXY_FUZZERS = FuzzRequestHead FuzzChunkedBody FuzzResponseHead
+
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./spec/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./spec/
+	@for f in $(PROXY_FUZZERS); do \
+		echo "$(GO) test -run '^$$' -fuzz '^'$$f'$$' -fuzztime $(FUZZTIME) ./proxy/"; \
+		$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) ./proxy/ || exit 1; \
+	done
 
 e2e:
 	$(GO) test -race -count=1 -run 'TestE2E' ./cmd/slipway/

@@ -1,10 +1,15 @@
 package proxy
 
 import (
+	"bufio"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -172,5 +177,65 @@ func BenchmarkServe(b *testing.B) {
 		if res.StatusCode != http.StatusOK {
 			b.Fatalf("status %d", res.StatusCode)
 		}
+	}
+}
+
+// largeHeads are request heads of hundreds of KiB built to make per-header work add up:
+// a Connection header listing thousands of names with as many header lines, and thousands
+// of Cookie lines for a sticky split to search.
+func largeHeads(n int) []struct{ name, head string } {
+	var conn, fields, cookies strings.Builder
+	for i := range n {
+		fmt.Fprintf(&conn, "x-hop-%d, ", i)
+		fmt.Fprintf(&fields, "X-Field-%d: v\r\n", i)
+		fmt.Fprintf(&cookies, "Cookie: c%d=v\r\n", i)
+	}
+	return []struct{ name, head string }{
+		{"ConnectionTokens", "GET /cart HTTP/1.1\r\nHost: shop.test\r\nConnection: " + conn.String() + "keep-alive\r\n" + fields.String() + "\r\n"},
+		{"Cookies", "GET /cart HTTP/1.1\r\nHost: shop.test\r\n" + cookies.String() + "Cookie: user=42\r\n\r\n"},
+	}
+}
+
+// BenchmarkLargeHead measures what the fast path does with a large request head (parse,
+// the route match and sticky split over its headers and cookies, and the head sent to the
+// backend without the hop-by-hop fields) against net/http's http.ReadRequest of the same
+// bytes. Both must grow linearly with the head: compare -benchtime 1x runs with n doubled
+// (SLIPWAY_HEAD_LINES, default 6,000 lines, about 160 KiB for ConnectionTokens).
+func BenchmarkLargeHead(b *testing.B) {
+	n := 6000
+	if v, err := strconv.Atoi(os.Getenv("SLIPWAY_HEAD_LINES")); err == nil && v > 0 {
+		n = v
+	}
+	p := New(Config{App: "shop", Stickiness: &slipway.Stickiness{Enabled: true, Header: "X-User", Cookie: "user"}})
+	t := benchTable()
+	t.Split.Routes = append(t.Split.Routes, slipway.Route{Name: "field", Revision: "canary",
+		Match: []slipway.HeaderMatch{{Header: "X-Field-1", Exact: "no"}}})
+	if err := p.Update(t); err != nil {
+		b.Fatal(err)
+	}
+	for _, tt := range largeHeads(n) {
+		b.Run(tt.name+"/fast", func(b *testing.B) {
+			var r fastReq
+			var out []byte
+			rs := &reqState{}
+			b.SetBytes(int64(len(tt.head)))
+			for b.Loop() {
+				if !parseRequest(tt.head, &r) {
+					b.Fatal("parseRequest refused the head")
+				}
+				rs.fr, rs.hasBucket = &r, false
+				be := p.acquire(rs)
+				be.inflight.Add(-1)
+				out = appendHead(out[:0], &r, "127.0.0.1", be.addr)
+			}
+		})
+		b.Run(tt.name+"/net-http", func(b *testing.B) {
+			b.SetBytes(int64(len(tt.head)))
+			for b.Loop() {
+				if _, err := http.ReadRequest(bufio.NewReader(strings.NewReader(tt.head))); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

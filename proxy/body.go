@@ -7,10 +7,7 @@ import (
 	"strconv"
 )
 
-var (
-	errBadChunk    = errors.New("malformed chunked body")
-	errLineTooLong = errors.New("line too long")
-)
+var errLineTooLong = errors.New("line too long")
 
 // source is where a body is copied from: the client's connection (conn) or a backend's
 // (upReader). Buffered and bufferedLine tell whether the next read would block, so that the
@@ -83,58 +80,6 @@ func readLine(dst *bufio.Writer, src source) ([]byte, error) {
 		return nil, readError{err}
 	}
 	return line, nil
-}
-
-// copyChunked copies a chunked body with its trailers from src to dst: verbatim (the
-// chunk framing and trailers passed on as they are), or decoded (the data only).
-func copyChunked(dst *bufio.Writer, src source, verbatim bool) error {
-	for {
-		line, err := readLine(dst, src)
-		if err != nil {
-			return err
-		}
-		size, ok := parseChunkSize(trimEOL(line))
-		if !ok {
-			return readError{errBadChunk}
-		}
-		if verbatim {
-			if _, err := dst.Write(line); err != nil {
-				return err
-			}
-		}
-		if size == 0 {
-			break
-		}
-		if err := copyN(dst, src, size); err != nil {
-			return err
-		}
-		line, err = readLine(dst, src)
-		if err != nil {
-			return err
-		}
-		if len(trimEOL(line)) != 0 {
-			return readError{errBadChunk}
-		}
-		if verbatim {
-			if _, err := dst.Write(line); err != nil {
-				return err
-			}
-		}
-	}
-	for { // trailers, up to the empty line
-		line, err := readLine(dst, src)
-		if err != nil {
-			return err
-		}
-		if verbatim {
-			if _, err := dst.Write(line); err != nil {
-				return err
-			}
-		}
-		if len(trimEOL(line)) == 0 {
-			return nil
-		}
-	}
 }
 
 // copyToEOF copies src to dst until src ends, as chunks when rechunk is set.

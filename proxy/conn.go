@@ -27,7 +27,8 @@ const (
 type conn struct {
 	s        *server
 	nc       net.Conn
-	buf      []byte // bytes read from the client; buf[r:w] are not consumed yet
+	slot     *connSlot // given back when the connection closes
+	buf      []byte    // bytes read from the client; buf[r:w] are not consumed yet
 	r, w     int
 	bw       *bufio.Writer // to the client, while a request is served
 	ip       string        // the client's IP, for X-Forwarded-For
@@ -97,6 +98,7 @@ func (c *conn) serve() {
 				c.lingerClose()
 			}
 			_ = c.nc.Close()
+			c.slot.release()
 		}
 		c.s.untrack(c)
 	}()
@@ -121,7 +123,7 @@ func (c *conn) serve() {
 		n, err := c.readHead()
 		if err != nil {
 			if errors.Is(err, errHeadTooLarge) {
-				handed = c.handOff()
+				c.headTooLarge()
 			}
 			return
 		}
@@ -140,13 +142,23 @@ func (c *conn) serve() {
 
 var errHeadTooLarge = errors.New("request head too large")
 
-// readHead reads until buf[r:] starts with a whole request head and returns its length.
-// After the first byte the client gets readHeaderTimeout to send the rest.
+// headTooLarge answers a request whose head is over maxHeadBytes as net/http does, and
+// has the connection close by lingerClose (the client may still be sending).
+func (c *conn) headTooLarge() {
+	const msg = "431 Request Header Fields Too Large"
+	_, _ = io.WriteString(c.nc, "HTTP/1.1 "+msg+"\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"+msg)
+	c.linger = true
+}
+
+// readHead reads until buf[r:] starts with a whole request head and returns its length,
+// by headDeadline.
 func (c *conn) readHead() (int, error) {
 	scan, timed := 0, false
 	for {
 		if c.w > c.r {
-			if n := headEnd(c.buf[c.r:c.w], scan); n >= 0 {
+			if n := headEnd(c.buf[c.r:c.w], scan); n > maxHeadBytes {
+				return 0, errHeadTooLarge
+			} else if n >= 0 {
 				return n, nil
 			}
 			scan = c.w - c.r
@@ -155,7 +167,7 @@ func (c *conn) readHead() (int, error) {
 			}
 			if !timed {
 				timed = true
-				if err := c.setDeadline(time.Now().Add(readHeaderTimeout)); err != nil {
+				if err := c.setDeadline(c.headDeadline()); err != nil {
 					return 0, err
 				}
 			}
@@ -248,7 +260,7 @@ func (c *conn) bufferedLine() bool { return bytes.IndexByte(c.buf[c.r:c.w], '\n'
 func (c *conn) handOff() bool {
 	pending := bytes.Clone(c.buf[c.r:c.w])
 	_ = c.setDeadline(time.Time{})
-	return c.s.handOver(&replayConn{Conn: c.nc, pending: pending})
+	return c.s.handOver(&replayConn{Conn: c.nc, pending: pending, slot: c.slot})
 }
 
 // serveRequest serves the request whose head was just read; it reports whether the
@@ -383,7 +395,7 @@ func (c *conn) forward(p *Proxy, rs *reqState, body []byte) bool {
 		if fresh {
 			nc, err = dialBackend(p.dialer, be.addr)
 		} else {
-			nc, reused, err = be.get(p.dialer, !idempotent(r.method), c.now)
+			nc, reused, err = be.get(p.dialer, c.now)
 		}
 		fresh = false
 		if err != nil { // nothing was sent
@@ -395,6 +407,16 @@ func (c *conn) forward(p *Proxy, rs *reqState, body []byte) bool {
 		c.x.reset(nc)
 		br := c.s.getReader(&c.x)
 		nothingSent, err := c.send(nc, be, body)
+		if errors.Is(err, errBadChunk) {
+			// The client's chunked body is malformed: net/http's forwarder answers 502 too,
+			// and the backend has part of a request, so its connection goes.
+			c.s.putReader(br)
+			_ = nc.Close()
+			p.log.Debug("malformed chunked request body", "err", err)
+			rs.code = http.StatusBadGateway
+			c.reply(r, http.StatusBadGateway, "Bad Gateway", rs.setCookie, badGatewayBody, false, "")
+			return false
+		}
 		if err != nil && isReadError(err) { // the client went away while sending its body
 			c.s.putReader(br)
 			_ = nc.Close()
@@ -434,51 +456,11 @@ func (c *conn) forward(p *Proxy, rs *reqState, body []byte) bool {
 	}
 }
 
-// hopRequest reports whether a request header is not forwarded as is: hop-by-hop, or one
-// of the forwarding headers the proxy sets itself.
-func hopRequest(name string, conns []string) bool {
-	switch len(name) {
-	case 9, 15, 16, 17:
-		if equalFoldAny(name, "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto") {
-			return true
-		}
-	}
-	return isHop(name, conns)
-}
-
 // send writes the request to the backend: the head, then the body (held whole, or
 // streamed from the client). nothingSent reports a write that failed before any byte left.
 func (c *conn) send(nc net.Conn, be *backend, body []byte) (nothingSent bool, err error) {
 	r := &c.req
-	out := append(c.out[:0], r.method...)
-	out = append(out, ' ')
-	out = append(out, r.target...)
-	out = append(out, " HTTP/1.1\r\n"...)
-	if !r.hasHost {
-		out = append(out, "Host: "...)
-		out = append(out, be.addr...)
-		out = append(out, "\r\n"...)
-	}
-	for _, f := range r.fields {
-		if hopRequest(f.name, r.conns) {
-			if equalFoldAny(f.name, "Te") && hasToken([]string{f.value}, "trailers") {
-				out = append(out, "Te: trailers\r\n"...)
-			}
-			continue
-		}
-		out = append(out, f.name...)
-		out = append(out, ": "...)
-		out = append(out, f.value...)
-		out = append(out, "\r\n"...)
-	}
-	if c.ip != "" {
-		out = append(out, "X-Forwarded-For: "...)
-		out = append(out, c.ip...)
-		out = append(out, "\r\n"...)
-	}
-	out = append(out, "X-Forwarded-Host: "...)
-	out = append(out, r.host...)
-	out = append(out, "\r\nX-Forwarded-Proto: http\r\n\r\n"...)
+	out := appendHead(c.out[:0], r, c.ip, be.addr)
 	streamed := r.hasBody() && body == nil
 	if !streamed {
 		out = append(out, body...)
@@ -505,11 +487,59 @@ func (c *conn) send(nc net.Conn, be *backend, body []byte) (nothingSent bool, er
 	return false, err
 }
 
+// appendHead appends the head of r as the fast path sends it to the backend at addr: the
+// request line in HTTP/1.1, the fields that are not hop-by-hop, and X-Forwarded-For (ip),
+// -Host and -Proto. The framing fields go in the one spelling every server reads alike
+// ("Transfer-Encoding: chunked", Content-Length without leading zeros), as net/http
+// writes them: a backend that took "CHUNKED" for no coding would read the body as a
+// request.
+func appendHead(out []byte, r *fastReq, ip, addr string) []byte {
+	out = append(out, r.method...)
+	out = append(out, ' ')
+	out = append(out, r.target...)
+	out = append(out, " HTTP/1.1\r\n"...)
+	if !r.hasHost {
+		out = append(out, "Host: "...)
+		out = append(out, addr...)
+		out = append(out, "\r\n"...)
+	}
+	for _, f := range r.fields {
+		if hopRequest(f.name, &r.conn) {
+			if equalFoldAny(f.name, "Te") && hasTrailers(f.value) {
+				out = append(out, "Te: trailers\r\n"...)
+			}
+			continue
+		}
+		switch {
+		case asciiEqualFold(f.name, "Transfer-Encoding"):
+			out = append(out, "Transfer-Encoding: chunked\r\n"...)
+			continue
+		case asciiEqualFold(f.name, "Content-Length"):
+			out = append(out, "Content-Length: "...)
+			out = strconv.AppendInt(out, r.length, 10)
+			out = append(out, "\r\n"...)
+			continue
+		}
+		out = append(out, f.name...)
+		out = append(out, ": "...)
+		out = append(out, f.value...)
+		out = append(out, "\r\n"...)
+	}
+	if ip != "" {
+		out = append(out, "X-Forwarded-For: "...)
+		out = append(out, ip...)
+		out = append(out, "\r\n"...)
+	}
+	out = append(out, "X-Forwarded-Host: "...)
+	out = append(out, r.host...)
+	return append(out, "\r\nX-Forwarded-Proto: http\r\n\r\n"...)
+}
+
 // Body framings of a response.
 const (
 	bodyNone    = iota // HEAD, 1xx, 204, 304
 	bodyLength         // Content-Length
-	bodyChunked        // chunked: passed on verbatim, or decoded for HTTP/1.0 clients
+	bodyChunked        // chunked: re-framed, or decoded for HTTP/1.0 clients
 	bodyToEOF          // until the backend closes: re-chunked, or raw for HTTP/1.0 clients
 )
 
@@ -572,6 +602,9 @@ func (c *conn) respond(p *Proxy, rs *reqState, nc net.Conn, br *bufio.Reader, se
 		err = copyToEOF(bw, src, buf, chunkOut)
 		c.s.buffers.Put(buf)
 	}
+	// Bytes past the end of the answer (a body on HEAD, 204 or 304, more than
+	// Content-Length said) make the connection unusable: they would be read as the answer
+	// to the next request. Those that come later are found before the next use (get).
 	if err == nil && sent && mode != bodyToEOF && !h.close && br.Buffered() == 0 {
 		c.s.putReader(br)
 		rs.be.put(nc, c.now) // the request's start: the idle time is over-estimated, never under
@@ -595,7 +628,8 @@ func cookieLine(v string) string {
 }
 
 // writeHead writes the status line and the forwarded headers of h, then extra; it does not
-// end the head.
+// end the head. Content-Length goes once, as plain digits, even when Connection lists it:
+// the body is framed by it.
 func (c *conn) writeHead(h *respHead, keepTrailer bool, extra string) {
 	bw := c.bw
 	_, _ = bw.WriteString("HTTP/1.1 ")
@@ -605,11 +639,20 @@ func (c *conn) writeHead(h *respHead, keepTrailer bool, extra string) {
 		_, _ = bw.WriteString(http.StatusText(h.code))
 	}
 	_, _ = bw.WriteString("\r\n")
+	wroteLength := false
 	for _, f := range h.fields {
 		name := h.name(f)
-		if isHopBytes(name, h.conns) || asciiEqualFold(name, "Transfer-Encoding") ||
-			(!keepTrailer && asciiEqualFold(name, "Trailer")) ||
-			(h.chunked && asciiEqualFold(name, "Content-Length")) {
+		if asciiEqualFold(name, "Content-Length") {
+			if !h.chunked && !wroteLength {
+				wroteLength = true
+				_, _ = bw.WriteString("Content-Length: ")
+				_, _ = bw.Write(strconv.AppendInt(bw.AvailableBuffer(), h.length, 10))
+				_, _ = bw.WriteString("\r\n")
+			}
+			continue
+		}
+		if isHop(name, &h.conn) || asciiEqualFold(name, "Transfer-Encoding") ||
+			(!keepTrailer && asciiEqualFold(name, "Trailer")) {
 			continue
 		}
 		_, _ = bw.Write(h.line(f))

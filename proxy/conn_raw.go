@@ -106,7 +106,7 @@ func (c *conn) step(fd uintptr) bool {
 			}
 		}
 		n := headEnd(c.buf[c.r:c.w], 0)
-		if n < 0 { // the head comes in several reads: readHead times it
+		if n < 0 || n > maxHeadBytes { // several reads (readHead times them), or too large
 			c.exit = loopSlow
 			return true
 		}
@@ -141,6 +141,16 @@ func (c *conn) prepareWait() bool {
 	return true
 }
 
+// headDeadline is when the request head the connection waits for must be whole:
+// readHeaderTimeout after the accept for the first request, after now for the others (their
+// first bytes have just come).
+func (c *conn) headDeadline() time.Time {
+	if !c.served {
+		return c.accepted.Add(readHeaderTimeout)
+	}
+	return time.Now().Add(readHeaderTimeout)
+}
+
 // rewind empties the buffer, all of it consumed, back to its first size.
 func (c *conn) rewind() {
 	c.r, c.w = 0, 0
@@ -149,10 +159,18 @@ func (c *conn) rewind() {
 	}
 }
 
-// idleDeadline moves the read deadline to idleTimeout from the end of the last request (or
-// now). It moves at most once a second: a deadline change costs a timer update, and
-// keep-alive connections wait for thousands of requests a second.
+// idleDeadline moves the read deadline to idleTimeout from the end of the last request. It
+// moves at most once a second: a deadline change costs a timer update, and keep-alive
+// connections wait for thousands of requests a second. A fresh connection has no idle
+// time: it must send its first request head within readHeaderTimeout of its accept, as
+// net/http's server has it.
 func (c *conn) idleDeadline() error {
+	if !c.served {
+		if want := c.headDeadline(); !want.Equal(c.deadline) {
+			return c.setDeadline(want)
+		}
+		return nil
+	}
 	now := c.now
 	if now.IsZero() {
 		now = time.Now()

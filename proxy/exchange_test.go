@@ -176,3 +176,52 @@ func TestExchange_WriteToResetConnection(t *testing.T) {
 		t.Fatalf("werr %q does not say it was the write", x.werr)
 	}
 }
+
+// BenchmarkAlive is the check of an idle backend connection before each reuse (one
+// non-blocking peek).
+func BenchmarkAlive(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = ln.Close() }()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+		close(accepted)
+	}()
+	up, err := dialBackend(&net.Dialer{Timeout: 5 * time.Second}, ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = up.Close() }()
+	if peer := <-accepted; peer != nil {
+		defer func() { _ = peer.Close() }()
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if !alive(up) {
+			b.Fatal("an idle connection reported not alive")
+		}
+	}
+}
+
+func TestAlive(t *testing.T) {
+	up, peer := exchangePair(t)
+	if !alive(up) {
+		t.Fatal("an idle connection reported not alive")
+	}
+	if _, err := io.WriteString(peer, "x"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the byte to be seen", func() bool { return !alive(up) })
+	up2, peer2 := exchangePair(t)
+	_ = peer2.Close()
+	waitFor(t, "the close to be seen", func() bool { return !alive(up2) })
+	if alive(&net.TCPConn{}) {
+		t.Error("a connection dialBackend did not wrap reported alive")
+	}
+}

@@ -86,17 +86,19 @@ type reqState struct {
 
 func (s *reqState) reset() { *s = reqState{} }
 
-// header returns value i of the request's header key (canonical form), whichever path the
-// request came by.
-func (s *reqState) header(key string, i int) (string, bool) {
+// header returns the values of the request's header key (canonical form) one by one,
+// whichever path the request came by: the first at position from or after it, and the
+// position to look from for the next.
+func (s *reqState) header(key string, from int) (v string, next int, ok bool) {
 	if s.fr != nil {
-		return s.fr.value(key, i)
+		v, at := s.fr.lookup(key, from)
+		return v, at + 1, at >= 0
 	}
 	vs := s.in.Header[key]
-	if i < len(vs) {
-		return vs[i], true
+	if from < len(vs) {
+		return vs[from], from + 1, true
 	}
-	return "", false
+	return "", from, false
 }
 
 // cookie returns the value of the request's first cookie called name.
@@ -104,14 +106,15 @@ func (s *reqState) cookie(name string) (string, bool) {
 	if s.fr == nil {
 		return cookieValue(s.in.Header, name)
 	}
-	for i := 0; ; i++ {
-		line, ok := s.fr.value("Cookie", i)
+	for i := 0; ; {
+		line, next, ok := s.header("Cookie", i)
 		if !ok {
 			return "", false
 		}
 		if v, ok := cookieIn(line, name); ok {
 			return v, true
 		}
+		i = next
 	}
 }
 

@@ -7,14 +7,16 @@ import (
 
 // Fast-path limits.
 const (
-	// maxHeadBytes bounds the request head (request line and headers) the fast path reads:
-	// past it the connection goes to net/http, which answers 431 as it always did
-	// (http.DefaultMaxHeaderBytes plus the 4 KiB net/http allows on top).
+	// maxHeadBytes bounds the request head (request line and headers): past it the fast
+	// path answers 431 as net/http does (http.DefaultMaxHeaderBytes plus the 4 KiB net/http
+	// allows on top). It answers itself rather than hand the head over, since net/http
+	// also serving h2c lets the bytes it reads looking for HTTP/2's preface go uncounted.
 	maxHeadBytes = 1<<20 + 4096
 	// maxReplayBody is the largest request body (by Content-Length) the fast path reads whole
 	// before forwarding, so that it can send it again on another backend.
 	maxReplayBody = 64 << 10
-	// maxLineBytes bounds a chunk-size or trailer line.
+	// maxLineBytes bounds a chunk-size or trailer line, with its line end (net/http reads
+	// them through a 4 KiB buffer).
 	maxLineBytes = 4096
 )
 
@@ -35,20 +37,19 @@ type fastReq struct {
 	chunked bool  // Transfer-Encoding: chunked
 	close   bool  // the client wants the connection closed after this request
 	ka10    bool  // HTTP/1.0 with Connection: keep-alive
-	conns   []string
+	conn    connTokens
 }
 
-// value returns value i of header key (any case), in the order received.
-func (r *fastReq) value(key string, i int) (string, bool) {
-	for j := range r.fields {
-		if strings.EqualFold(r.fields[j].name, key) {
-			if i == 0 {
-				return r.fields[j].value, true
-			}
-			i--
+// lookup returns the value of the first header key (any case) at index from or after it
+// in the order received, and its index (-1 when there is none): the values of a key one by
+// one, each found once.
+func (r *fastReq) lookup(key string, from int) (string, int) {
+	for j := from; j < len(r.fields); j++ {
+		if asciiEqualFold(r.fields[j].name, key) {
+			return r.fields[j].value, j
 		}
 	}
-	return "", false
+	return "", -1
 }
 
 // hasBody reports whether a body follows the head.
@@ -77,9 +78,12 @@ func headEnd(b []byte, from int) int {
 // parseRequest parses head (as found by headEnd) into r. It reports false for anything the
 // fast path leaves to net/http: a malformed or unusual head (net/http answers it as it
 // always did), HTTP/2's preface, upgrades, Expect, transfer codings other than chunked,
-// targets that are not origin-form, CONNECT.
+// targets that are not origin-form, CONNECT, and a Connection header that lists a header
+// the message's framing or routing depends on (framingToken).
 func parseRequest(head string, r *fastReq) bool {
-	*r = fastReq{head: head, length: -1, fields: r.fields[:0], conns: r.conns[:0]}
+	conn := r.conn
+	conn.reset()
+	*r = fastReq{head: head, length: -1, fields: r.fields[:0], conn: conn}
 	line, rest, ok := cutLine(head)
 	if !ok {
 		return false
@@ -107,10 +111,8 @@ func parseRequest(head string, r *fastReq) bool {
 	if r.target[0] != '/' {
 		return false
 	}
-	for i := 0; i < len(r.target); i++ {
-		if c := r.target[i]; c <= ' ' || c >= 0x7f {
-			return false
-		}
+	if !validTarget(r.target) {
+		return false
 	}
 	hosts, lengths, tes := 0, 0, 0
 	for {
@@ -130,29 +132,29 @@ func parseRequest(head string, r *fastReq) bool {
 			return false
 		}
 		switch {
-		case strings.EqualFold(name, "Host"):
+		case asciiEqualFold(name, "Host"):
 			hosts++
 			r.host, r.hasHost = value, true
 			if !validHost(value) {
 				return false
 			}
-		case strings.EqualFold(name, "Content-Length"):
+		case asciiEqualFold(name, "Content-Length"):
 			lengths++
 			n, ok := parseLength(value)
 			if !ok {
 				return false
 			}
 			r.length = n
-		case strings.EqualFold(name, "Transfer-Encoding"):
+		case asciiEqualFold(name, "Transfer-Encoding"):
 			tes++
-			if !strings.EqualFold(value, "chunked") {
+			if !asciiEqualFold(value, "chunked") {
 				return false
 			}
 			r.chunked = true
-		case strings.EqualFold(name, "Connection"):
-			r.conns = append(r.conns, value)
-		case strings.EqualFold(name, "Upgrade"), strings.EqualFold(name, "Expect"),
-			strings.EqualFold(name, "HTTP2-Settings"):
+		case asciiEqualFold(name, "Connection"):
+			r.conn.add(value)
+		case asciiEqualFold(name, "Upgrade"), asciiEqualFold(name, "Expect"),
+			asciiEqualFold(name, "HTTP2-Settings"):
 			return false
 		}
 		r.fields = append(r.fields, field{name: name, value: value})
@@ -161,11 +163,14 @@ func parseRequest(head string, r *fastReq) bool {
 		(tes > 0 && (lengths > 0 || r.proto == 10)) {
 		return false
 	}
+	if r.conn.framing {
+		return false
+	}
 	switch {
-	case hasToken(r.conns, "close"):
+	case r.conn.close:
 		r.close = true
 	case r.proto == 10:
-		r.ka10 = hasToken(r.conns, "keep-alive")
+		r.ka10 = r.conn.keepAlive
 		r.close = !r.ka10
 	}
 	return true
@@ -180,8 +185,33 @@ func cutLine(s string) (line, rest string, ok bool) {
 	return s[:i-1], s[i+1:], true
 }
 
+// validTarget reports whether an origin-form target holds only visible ASCII and, in its
+// path, only well-formed percent escapes: what url.ParseRequestURI, which net/http parses
+// a target with, accepts (it does not check the query's escapes).
+func validTarget(s string) bool {
+	query := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c <= ' ' || c >= 0x7f:
+			return false
+		case c == '?':
+			query = true
+		case c == '%' && !query:
+			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isHex reports whether c is a hex digit.
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
 // trimOWS trims spaces and tabs on both ends.
-func trimOWS(s string) string {
+func trimOWS[T string | []byte](s T) T {
 	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
 		s = s[1:]
 	}
@@ -192,8 +222,8 @@ func trimOWS(s string) string {
 }
 
 // isToken reports whether s is a non-empty RFC 9110 token.
-func isToken(s string) bool {
-	if s == "" {
+func isToken[T string | []byte](s T) bool {
+	if len(s) == 0 {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -219,7 +249,7 @@ var tokenChars = func() (t [128]bool) {
 }()
 
 // validValue reports whether a header value holds no control character but tab.
-func validValue(s string) bool {
+func validValue[T string | []byte](s T) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
 			return false
@@ -243,8 +273,8 @@ func validHost(s string) bool {
 }
 
 // parseLength parses a Content-Length value: decimal digits only, at most 18 of them.
-func parseLength(s string) (int64, bool) {
-	if s == "" || len(s) > 18 {
+func parseLength[T string | []byte](s T) (int64, bool) {
+	if len(s) == 0 || len(s) > 18 {
 		return 0, false
 	}
 	var n int64
@@ -254,45 +284,6 @@ func parseLength(s string) (int64, bool) {
 			return 0, false
 		}
 		n = n*10 + int64(c-'0')
-	}
-	return n, true
-}
-
-// hasToken reports whether any of the comma-separated lists holds token (any case).
-func hasToken(lists []string, token string) bool {
-	for _, l := range lists {
-		for l != "" {
-			var t string
-			t, l, _ = strings.Cut(l, ",")
-			if strings.EqualFold(trimOWS(t), token) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// parseChunkSize parses a chunk-size line (extensions ignored) without its line ending.
-func parseChunkSize(line []byte) (int64, bool) {
-	if i := bytes.IndexByte(line, ';'); i >= 0 {
-		line = line[:i]
-	}
-	line = bytes.TrimRight(line, " \t")
-	if len(line) == 0 || len(line) > 15 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range line {
-		switch {
-		case c >= '0' && c <= '9':
-			n = n<<4 | int64(c-'0')
-		case c >= 'a' && c <= 'f':
-			n = n<<4 | int64(c-'a'+10)
-		case c >= 'A' && c <= 'F':
-			n = n<<4 | int64(c-'A'+10)
-		default:
-			return 0, false
-		}
 	}
 	return n, true
 }

@@ -44,7 +44,18 @@ type Config struct {
 	// ShutdownGrace is how long Serve lets requests in progress finish after its ctx ends,
 	// before it closes their connections; 0 means 30 s.
 	ShutdownGrace time.Duration
+	// MaxConns bounds the client connections a listener served by Serve holds open at once,
+	// those handed to net/http included: at the bound, Serve accepts no more until one
+	// closes, and new clients wait in the listen queue. 0 means DefaultMaxConns; a
+	// negative value means no bound. ServeWith takes it from the Proxy current when it
+	// starts.
+	MaxConns int
 }
+
+// DefaultMaxConns is Config.MaxConns's default: room for many clients and their backend
+// connections within the usual limit of open files once Go has raised it, and a bound on
+// what a flood of idle connections can hold.
+const DefaultMaxConns = 10000
 
 // Proxy is one app's traffic-splitting reverse proxy. It is an http.Handler for the main
 // listener; Preview returns the handler for the preview listener. Serve and ServePreview
@@ -58,6 +69,7 @@ type Proxy struct {
 	fast      bool        // Serve may use the fast path: the transport is the proxy's own
 	dialer    *net.Dialer // the fast path's dialer
 	grace     time.Duration
+	maxConns  int // 0: no bound
 
 	sticky     bool
 	keyHeader  string // canonical header key naming the user, "" for none
@@ -105,6 +117,12 @@ func New(cfg Config) *Proxy {
 	p.grace = cfg.ShutdownGrace
 	if p.grace <= 0 {
 		p.grace = defaultGrace
+	}
+	switch {
+	case cfg.MaxConns == 0:
+		p.maxConns = DefaultMaxConns
+	case cfg.MaxConns > 0:
+		p.maxConns = cfg.MaxConns
 	}
 	if s := cfg.Stickiness; s != nil && s.Enabled {
 		p.sticky = true
@@ -340,7 +358,7 @@ func (p *Proxy) bucket(rs *reqState) uint32 {
 		return uint32((uint64(rand.Uint32()) * 100) >> 32)
 	}
 	if p.keyHeader != "" {
-		if v, ok := rs.header(p.keyHeader, 0); ok && v != "" {
+		if v, _, ok := rs.header(p.keyHeader, 0); ok && v != "" {
 			return bucketOf(v)
 		}
 	}

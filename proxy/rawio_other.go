@@ -13,9 +13,9 @@ func dialBackend(d *net.Dialer, addr string) (net.Conn, error) { return d.Dial("
 // rawOf returns nil: the exchange writes and reads through net.Conn.
 func rawOf(net.Conn) syscall.RawConn { return nil }
 
-// alive reports true: without a non-blocking peek, a connection the backend closed while
-// idle is found when it is used (and retried on a new connection when that is safe).
-func alive(net.Conn) bool { return true }
+// alive reports false: without a non-blocking peek, an idle connection cannot be checked
+// for bytes the backend sent after its last answer, so none is used again.
+func alive(net.Conn) bool { return false }
 
 // step is never called (rawOf returns nil).
 func (x *exchange) step(uintptr) bool { return true }

@@ -25,10 +25,24 @@ func dialBackend(d *net.Dialer, addr string) (net.Conn, error) {
 	return nc, nil
 }
 
-// backendConn is a backend connection with its syscall.RawConn, obtained once.
+// backendConn is a backend connection with its syscall.RawConn, obtained once, and the
+// peek that checks it while idle (alive), bound once so that a check allocates nothing.
 type backendConn struct {
 	net.Conn
-	rc syscall.RawConn
+	rc    syscall.RawConn
+	peekf func(uintptr) bool
+	quiet bool // the last peek found nothing to read and no end of stream
+	b     [1]byte
+}
+
+// peek is alive's RawConn.Read callback.
+func (c *backendConn) peek(fd uintptr) bool {
+	err := sysPeek(fd, c.b[:])
+	for errors.Is(err, syscall.EINTR) {
+		err = sysPeek(fd, c.b[:])
+	}
+	c.quiet = errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK)
+	return true
 }
 
 // rawOf returns nc's syscall.RawConn, or nil.
@@ -39,28 +53,18 @@ func rawOf(nc net.Conn) syscall.RawConn {
 	return nil
 }
 
-// alive reports whether an idle backend connection is still open: a non-blocking peek
+// alive reports whether an idle backend connection may be used again: a non-blocking peek
 // finds neither an end of stream, nor an error, nor bytes the backend should not have sent.
+// A connection dialBackend did not wrap cannot be checked, and is not used again.
 func alive(nc net.Conn) bool {
-	rc := rawOf(nc)
-	if rc == nil {
-		sc, ok := nc.(syscall.Conn)
-		if !ok {
-			return true
-		}
-		var err error
-		if rc, err = sc.SyscallConn(); err != nil {
-			return false
-		}
+	c, ok := nc.(*backendConn)
+	if !ok {
+		return false
 	}
-	ok := true
-	var b [1]byte
-	err := rc.Read(func(fd uintptr) bool {
-		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		ok = errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK)
-		return true
-	})
-	return err == nil && ok
+	if c.peekf == nil {
+		c.peekf = c.peek
+	}
+	return c.rc.Read(c.peekf) == nil && c.quiet
 }
 
 // step is the exchange's syscall.RawConn.Read callback: it writes the request bytes not

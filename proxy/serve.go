@@ -18,7 +18,9 @@ import (
 
 // Listener defaults (those the local platform gives its listeners).
 const (
-	// readHeaderTimeout bounds the time a client takes to send a request head.
+	// readHeaderTimeout bounds the time a client takes to send a request head: from the
+	// accept for its first request, from the first byte for the others (net/http's server
+	// times heads so, and the local platform gives it this timeout).
 	readHeaderTimeout = 10 * time.Second
 	// idleTimeout closes a client connection that sends no request for this long.
 	idleTimeout = 2 * time.Minute
@@ -76,6 +78,8 @@ type server struct {
 
 	mu       sync.Mutex // guards conns; held by shutdown while it sets waiting connections' deadlines
 	conns    map[*conn]struct{}
+	slots    chan struct{} // one per open connection, up to Config.MaxConns; nil for no bound
+	stop     chan struct{} // closed when shutdown begins: accept waits for a slot no more
 	closing  atomic.Bool
 	wg       sync.WaitGroup // connection goroutines
 	accepted chan struct{}  // closed when accept returned: no connection is added after
@@ -91,9 +95,13 @@ func newServer(ln net.Listener, current func() *Proxy, preview bool) *server {
 		fast:     fastPathEnabled,
 		handoff:  newChanListener(ln.Addr()),
 		conns:    map[*conn]struct{}{},
+		stop:     make(chan struct{}),
 		accepted: make(chan struct{}),
 	}
 	p := current()
+	if p.maxConns > 0 {
+		s.slots = make(chan struct{}, p.maxConns)
+	}
 	s.fallback = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s.current().serve(w, r, s.preview)
@@ -128,14 +136,26 @@ func (s *server) run(ctx context.Context) error {
 	return g.Wait()
 }
 
-// accept accepts connections until the listener is closed. A connection it accepted is
-// served even when shutdown has begun: on a shared socket no other server would answer it.
+// accept accepts connections until the listener is closed, holding one slot per open
+// connection (at Config.MaxConns, it waits for one to close before it accepts again). A
+// connection it accepted is served even when shutdown has begun: on a shared socket no
+// other server would answer it.
 func (s *server) accept() error {
 	defer close(s.accepted)
 	var backoff time.Duration
 	for {
+		if s.slots != nil {
+			select {
+			case s.slots <- struct{}{}:
+			case <-s.stop:
+				return nil
+			}
+		}
 		nc, err := s.ln.Accept()
 		if err != nil {
+			if s.slots != nil {
+				<-s.slots
+			}
 			if s.closing.Load() {
 				return nil
 			}
@@ -149,11 +169,15 @@ func (s *server) accept() error {
 			continue
 		}
 		backoff = 0
+		var slot *connSlot
+		if s.slots != nil {
+			slot = &connSlot{slots: s.slots}
+		}
 		if !s.fast {
-			s.handOver(nc)
+			s.handOver(&replayConn{Conn: nc, slot: slot})
 			continue
 		}
-		c := &conn{s: s, nc: nc, accepted: time.Now(), rc: rawConnOf(nc)}
+		c := &conn{s: s, nc: nc, slot: slot, accepted: time.Now(), rc: rawConnOf(nc)}
 		c.rw.rc = c.rc
 		s.track(c)
 		go c.serve()
@@ -184,6 +208,7 @@ func (s *server) shutdown() {
 	s.mu.Lock()
 	s.closing.Store(true)
 	s.mu.Unlock()
+	close(s.stop)
 	_ = s.ln.Close()
 	s.fallback.SetKeepAlivesEnabled(false)
 	s.wake()
@@ -380,10 +405,32 @@ func (l *chanListener) Close() error {
 
 func (l *chanListener) Addr() net.Addr { return l.addr }
 
-// replayConn is a handed-over connection: the bytes the fast path read already come first.
+// connSlot is an open connection's place among Config.MaxConns, given back once, by
+// whoever closes the connection (the fast path, or net/http after a hand-off).
+type connSlot struct {
+	once  sync.Once
+	slots chan struct{}
+}
+
+// release gives the place back; it does nothing on a nil slot (no bound) or a second call.
+func (s *connSlot) release() {
+	if s != nil {
+		s.once.Do(func() { <-s.slots })
+	}
+}
+
+// replayConn is a handed-over connection: the bytes the fast path read already come first,
+// and closing it gives its slot back.
 type replayConn struct {
 	net.Conn
 	pending []byte
+	slot    *connSlot
+}
+
+func (c *replayConn) Close() error {
+	err := c.Conn.Close()
+	c.slot.release()
+	return err
 }
 
 func (c *replayConn) Read(b []byte) (int, error) {

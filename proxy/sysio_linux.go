@@ -17,6 +17,17 @@ func sysRead(fd uintptr, b []byte) (int, error) { return rawSyscall(syscall.SYS_
 // sysWrite is write(2) on a non-blocking socket, made as sysRead is.
 func sysWrite(fd uintptr, b []byte) (int, error) { return rawSyscall(syscall.SYS_WRITE, fd, b) }
 
+// sysPeek is recv(2) with MSG_PEEK|MSG_DONTWAIT into b, made as sysRead is: it reports
+// EAGAIN when nothing is there to read, nil when bytes or the end of the stream are.
+func sysPeek(fd uintptr, b []byte) error {
+	_, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), //nolint:gosec // G103: as syscall.Recvfrom passes a buffer
+		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
 // rawSyscall makes the read or write trap on fd with b.
 func rawSyscall(trap, fd uintptr, b []byte) (int, error) {
 	if len(b) == 0 {

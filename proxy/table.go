@@ -220,14 +220,15 @@ func (m *matcher) test(v string) bool {
 // matches.
 func (m *matcher) match(rs *reqState) bool {
 	if m.header != "" {
-		for i := 0; ; i++ {
-			v, ok := rs.header(m.header, i)
+		for i := 0; ; {
+			v, next, ok := rs.header(m.header, i)
 			if !ok {
 				return false
 			}
 			if m.test(v) {
 				return true
 			}
+			i = next
 		}
 	}
 	v, ok := rs.cookie(m.cookie)

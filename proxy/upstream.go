@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"net"
-	"strings"
 	"sync"
 	"time"
 )
@@ -13,14 +12,9 @@ import (
 // Fast-path backend connections.
 const (
 	// maxRespHead bounds a backend's response head.
-	maxRespHead = 1 << 20
-	// checkIdleAfter: a pooled connection idle longer than this is checked for a close by
-	// the backend (one non-blocking peek) before it is used, since the fast path keeps no
-	// reader on idle connections. Connections for requests that may not be sent twice are
-	// always checked; others are retried on a new connection if the reused one fails.
-	checkIdleAfter = 100 * time.Millisecond
-	upReaderSize   = 16 << 10
-	clientBufSize  = 16 << 10
+	maxRespHead   = 1 << 20
+	upReaderSize  = 16 << 10
+	clientBufSize = 16 << 10
 )
 
 var (
@@ -41,9 +35,15 @@ type idlePool struct {
 	closed bool // the backend left the proxy: connections given back are closed
 }
 
-// get returns an idle connection (reused true) or dials a new one. With check, an idle
-// connection is always checked for a close by the backend first.
-func (b *backend) get(d *net.Dialer, check bool, now time.Time) (nc net.Conn, reused bool, err error) {
+// get returns an idle connection (reused true) or dials a new one.
+//
+// Every idle connection is checked before it is used again (alive: one non-blocking peek),
+// since the fast path keeps no reader on idle connections, as net/http's transport does
+// with its read loop: one the backend closed is dropped, and so is one on which the
+// backend sent anything after its last answer (a body on HEAD, 204 or 304, bytes past
+// Content-Length, a second answer), which would otherwise be read as the answer to the
+// next request, another user's.
+func (b *backend) get(d *net.Dialer, now time.Time) (nc net.Conn, reused bool, err error) {
 	for {
 		b.idle.mu.Lock()
 		n := len(b.idle.conns)
@@ -56,7 +56,7 @@ func (b *backend) get(d *net.Dialer, check bool, now time.Time) (nc net.Conn, re
 		b.idle.conns = b.idle.conns[:n-1]
 		b.idle.mu.Unlock()
 		idle := now.Sub(c.since)
-		if idle > idleConnTimeout || ((check || idle > checkIdleAfter) && !alive(c.nc)) {
+		if idle > idleConnTimeout || !alive(c.nc) {
 			_ = c.nc.Close()
 			continue
 		}
@@ -122,12 +122,12 @@ type respHead struct {
 	length  int64 // Content-Length; -1 when absent
 	chunked bool
 	close   bool // the backend closes the connection after this response
-	conns   []string
+	conn    connTokens
 	trailer bool
 }
 
 func (h *respHead) name(s span) []byte  { return h.raw[s.start:s.colon] }
-func (h *respHead) value(s span) []byte { return bytes.TrimSpace(h.raw[s.colon+1 : s.end]) }
+func (h *respHead) value(s span) []byte { return trimOWS(h.raw[s.colon+1 : s.end]) }
 func (h *respHead) line(s span) []byte  { return h.raw[s.start:s.end] }
 
 // reason returns the status line after "HTTP/1.x ": the code and reason phrase.
@@ -135,8 +135,19 @@ func (h *respHead) reason() []byte { return h.raw[h.status.start+9 : h.status.en
 
 // read reads and parses one response head. got reports whether any byte of it arrived
 // (a failure before the first byte may be retried).
+//
+// The head is passed on to the client line by line as received, so it is held to what
+// net/http's ReadResponse accepts and more: lines end in CRLF or LF; the status line is
+// HTTP/1.x, a space, three digits from 100, and a reason phrase (passed on too, where
+// net/http writes its own) without control characters; each field is a token, a colon
+// and a value without control characters (no folded line, which net/http would join to
+// the one before, and no NUL or lone CR, which a client may read as a line end); one
+// Transfer-Encoding, chunked, on HTTP/1.1 only (net/http ignores it on HTTP/1.0 and
+// frames the body another way); Content-Length values all the same bytes. Anything else
+// is errBadResponse: the client gets 502.
 func (h *respHead) read(br *bufio.Reader) (got bool, err error) {
-	h.raw, h.fields, h.conns = h.raw[:0], h.fields[:0], h.conns[:0]
+	h.raw, h.fields = h.raw[:0], h.fields[:0]
+	h.conn.reset()
 	h.code, h.length, h.chunked, h.close, h.trailer = 0, -1, false, false, false
 	st, err := h.readLine(br)
 	if err != nil {
@@ -147,8 +158,8 @@ func (h *respHead) read(br *bufio.Reader) (got bool, err error) {
 	}
 	h.status = st
 	line := h.raw[st.start:st.end]
-	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' ||
-		(len(line) > 12 && line[12] != ' ') {
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[7] < '0' || line[7] > '9' ||
+		line[8] != ' ' || (len(line) > 12 && line[12] != ' ') || !validValue(line[12:]) {
 		return true, errBadResponse
 	}
 	for _, c := range line[9:12] {
@@ -161,8 +172,7 @@ func (h *respHead) read(br *bufio.Reader) (got bool, err error) {
 		return true, errBadResponse
 	}
 	http10 := line[7] == '0'
-	lengths := 0
-	var te []byte
+	var length, te []byte
 	for {
 		s, err := h.readLine(br)
 		if err != nil {
@@ -178,13 +188,18 @@ func (h *respHead) read(br *bufio.Reader) (got bool, err error) {
 		s.colon = s.start + colon
 		h.fields = append(h.fields, s)
 		name, value := h.name(s), h.value(s)
+		if !isToken(name) || !validValue(h.raw[s.colon+1:s.end]) {
+			return true, errBadResponse
+		}
 		switch {
 		case asciiEqualFold(name, "Content-Length"):
-			n, ok := parseLength(string(value))
-			if !ok || (lengths > 0 && n != h.length) {
+			// More than one must be the same bytes, as net/http wants them ("2" and "002"
+			// are not).
+			n, ok := parseLength(value)
+			if !ok || (length != nil && !bytes.Equal(value, length)) {
 				return true, errBadResponse
 			}
-			lengths++
+			length = value
 			h.length = n
 		case asciiEqualFold(name, "Transfer-Encoding"):
 			if te != nil {
@@ -192,18 +207,18 @@ func (h *respHead) read(br *bufio.Reader) (got bool, err error) {
 			}
 			te = value
 		case asciiEqualFold(name, "Connection"):
-			h.conns = append(h.conns, string(value))
+			h.conn.add(string(value))
 		case asciiEqualFold(name, "Trailer"):
 			h.trailer = true
 		}
 	}
 	if te != nil {
-		if !asciiEqualFold(te, "chunked") {
+		if http10 || !asciiEqualFold(te, "chunked") {
 			return true, errBadResponse
 		}
 		h.chunked, h.length = true, -1
 	}
-	h.close = hasToken(h.conns, "close") || (http10 && !hasToken(h.conns, "keep-alive"))
+	h.close = h.conn.close || (http10 && !h.conn.keepAlive)
 	return true, nil
 }
 
@@ -240,30 +255,4 @@ func asciiEqualFold[T string | []byte](b T, s string) bool {
 		}
 	}
 	return true
-}
-
-// hopHeaders are the headers of one connection only (RFC 9110 7.6.1), not forwarded.
-// Transfer-Encoding and Trailer are handled by the framing code.
-var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Upgrade"}
-
-// isHop reports whether a header called name is not forwarded: hop-by-hop, or listed in
-// the message's Connection headers.
-func isHop(name string, conns []string) bool {
-	for _, h := range hopHeaders {
-		if strings.EqualFold(name, h) {
-			return true
-		}
-	}
-	return len(conns) > 0 && hasToken(conns, name)
-}
-
-// isHopBytes is isHop for a response header name.
-func isHopBytes(name []byte, conns []string) bool {
-	for _, h := range hopHeaders {
-		if asciiEqualFold(name, h) {
-			return true
-		}
-	}
-	return len(conns) > 0 && hasToken(conns, string(name))
 }
