@@ -46,7 +46,7 @@ func TestLoad_FlagRamp(t *testing.T) {
 		_, err := Load(path)
 		got := errorText(t, err)
 		for _, want := range []string{
-			"ramp.yaml:45:18: spec.flags.new-payment.ramp.variant: \"maybe\" is not a variant",
+			"ramp.yaml:46:18: spec.flags.new-payment.ramp.variant: \"maybe\" is not a variant",
 			"spec.flags.new-payment.ramp.steps[1].speed",
 			"spec.flags.new-payment.ramp.steps[3].weight: 20 does not increase on 25",
 			"spec.flags.new-payment.ramp.analysis",
