@@ -46,18 +46,7 @@ func TestEngine_CanaryNotPromotedWhenAnalysisErrors(t *testing.T) {
 		Name: "smoke", Count: 1, Interval: slipway.Duration(5 * time.Millisecond),
 		Provider: slipway.ProviderSpec{Job: &slipway.JobMetric{Command: "/nonexistent/slipway-smoke-check"}},
 	}}}
-	st := canary(
-		slipway.Step{SetWeight: intp(20)},
-		slipway.Step{Analysis: &slipway.AnalysisRef{Templates: []string{"checks"}}},
-		slipway.Step{SetWeight: intp(60)},
-	)
-	set := func(v string) slipway.Set {
-		return slipway.Set{Apps: []slipway.App{app("web", v, 2, st)}, Templates: []slipway.AnalysisTemplate{tpl}}
-	}
-	h.apply(set("v1"))
-	h.waitPhase("web", "web-1", slipway.PhaseCompleted)
-	h.apply(set("v2"))
-	s := h.waitRollout("web", "web-2 to pause or end", func(r slipway.RolloutStatus) bool { return r.ID == "web-2" && settled(r) })
+	s := h.analysedCanary(tpl, nil)
 	r := s.Rollout
 	if r.Phase != slipway.PhasePaused || r.Cause != slipway.PauseInconclusive || r.Weight != 20 {
 		t.Fatalf("rollout = %s (%s) at %d%%: %s; want Paused inconclusive at 20%%", r.Phase, r.Cause, r.Weight, r.Reason)

@@ -36,18 +36,7 @@ func TestEngine_BuiltinAnalysisWaitsForAMinimumSample(t *testing.T) {
 		SuccessCondition: "result < 0.05",
 		Provider:         slipway.ProviderSpec{Builtin: &slipway.BuiltinMetric{Metric: slipway.BuiltinErrorRate}},
 	}}}
-	st := canary(
-		slipway.Step{SetWeight: intp(20)},
-		slipway.Step{Analysis: &slipway.AnalysisRef{Templates: []string{"canary-errors"}}},
-		slipway.Step{SetWeight: intp(60)},
-	)
-	set := func(v string) slipway.Set {
-		return slipway.Set{Apps: []slipway.App{app("web", v, 2, st)}, Templates: []slipway.AnalysisTemplate{tpl}}
-	}
-	h.apply(set("v1"))
-	h.waitPhase("web", "web-1", slipway.PhaseCompleted)
-	h.apply(set("v2"))
-	s := h.waitRollout("web", "web-2 to pause or end", func(r slipway.RolloutStatus) bool { return r.ID == "web-2" && settled(r) })
+	s := h.analysedCanary(tpl, nil)
 	if s.Rollout.Phase != slipway.PhaseCompleted {
 		t.Fatalf("rollout = %s: %s; want Completed", s.Rollout.Phase, s.Rollout.Reason)
 	}
@@ -88,19 +77,8 @@ func TestEngine_BuiltinAnalysisWithoutTrafficPauses(t *testing.T) {
 		SuccessCondition: "result < 0.05",
 		Provider:         slipway.ProviderSpec{Builtin: &slipway.BuiltinMetric{Metric: slipway.BuiltinErrorRate}},
 	}}}
-	st := canary(
-		slipway.Step{SetWeight: intp(20)},
-		slipway.Step{Analysis: &slipway.AnalysisRef{Templates: []string{"canary-errors"}}},
-		slipway.Step{SetWeight: intp(60)},
-	)
-	set := func(v string) slipway.Set {
-		return slipway.Set{Apps: []slipway.App{app("web", v, 2, st)}, Templates: []slipway.AnalysisTemplate{tpl}}
-	}
-	h.apply(set("v1"))
-	h.waitPhase("web", "web-1", slipway.PhaseCompleted)
-	start := time.Now()
-	h.apply(set("v2"))
-	s := h.waitRollout("web", "web-2 to pause or end", func(r slipway.RolloutStatus) bool { return r.ID == "web-2" && settled(r) })
+	var start time.Time
+	s := h.analysedCanary(tpl, func() { start = time.Now() })
 	r := s.Rollout
 	if r.Phase != slipway.PhasePaused || r.Cause != slipway.PauseInconclusive || !strings.Contains(r.Reason, "no minimum sample within sampleTimeout 200ms") {
 		t.Fatalf("rollout = %s (%s): %s; want Paused inconclusive after the sample timeout", r.Phase, r.Cause, r.Reason)
@@ -108,4 +86,26 @@ func TestEngine_BuiltinAnalysisWithoutTrafficPauses(t *testing.T) {
 	if waited := time.Since(start); waited < 200*time.Millisecond {
 		t.Fatalf("paused after %s, before the sample timeout", waited)
 	}
+}
+
+// analysedCanary rolls web out at v1, then applies v2 as a canary whose analysis step,
+// right after setWeight 20, runs template tpl, and returns the status once web-2 has paused
+// or ended. beforeV2, when set, runs just before v2 is applied.
+func (h *harness) analysedCanary(tpl slipway.AnalysisTemplate, beforeV2 func()) slipway.AppStatus {
+	h.t.Helper()
+	st := canary(
+		slipway.Step{SetWeight: intp(20)},
+		slipway.Step{Analysis: &slipway.AnalysisRef{Templates: []string{tpl.Name}}},
+		slipway.Step{SetWeight: intp(60)},
+	)
+	set := func(v string) slipway.Set {
+		return slipway.Set{Apps: []slipway.App{app("web", v, 2, st)}, Templates: []slipway.AnalysisTemplate{tpl}}
+	}
+	h.apply(set("v1"))
+	h.waitPhase("web", "web-1", slipway.PhaseCompleted)
+	if beforeV2 != nil {
+		beforeV2()
+	}
+	h.apply(set("v2"))
+	return h.waitRollout("web", "web-2 to pause or end", func(r slipway.RolloutStatus) bool { return r.ID == "web-2" && settled(r) })
 }
