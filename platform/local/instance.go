@@ -104,7 +104,9 @@ const (
 )
 
 // run is the instance's goroutine: start the process, watch it, restart it when it ends or
-// fails liveness (after a backoff), and stop it when told to.
+// fails liveness (after a backoff), and stop it when told to. However early it is told to
+// stop (even before its first turn of the loop, as an adopted instance the state no longer
+// places is), the process it has is stopped before the instance leaves the record.
 func (in *instance) run() {
 	p := in.a.p
 	backoff := backoffMin
@@ -136,18 +138,12 @@ func (in *instance) run() {
 		haveProcess = false
 		out, why := in.watch()
 		if out == outStop {
-			if !in.keep.Load() {
-				in.terminate()
-			}
 			break
 		}
 		if out == outUnlive {
 			in.leaveTable()
 			// While held, the process is left to the server taking over.
 			if !p.awaitThaw(in.life) {
-				if !in.keep.Load() {
-					in.terminate()
-				}
 				break
 			}
 			in.terminate()
@@ -163,6 +159,7 @@ func (in *instance) run() {
 			backoff = backoffMin
 		}
 		in.state, in.ready, in.readySince = slipway.InstanceFailed, false, time.Time{}
+		in.pid, in.startTime = 0, 0
 		in.restarts++
 		in.message = fmt.Sprintf("%s; restart %d in %v", why, in.restarts, backoff)
 		in.adopted = false
@@ -178,6 +175,7 @@ func (in *instance) run() {
 	if in.keep.Load() {
 		return
 	}
+	in.terminate()
 	in.update(func() { in.pid, in.ready = 0, false })
 	in.a.remove(in)
 	p.persist()
@@ -355,16 +353,16 @@ func (in *instance) leaveTable() {
 
 // terminate drains the instance's requests, then sends SIGTERM to its process group, and
 // SIGKILL after StopGrace. It runs to the end even when the server is shutting down: a
-// process must not outlive it.
+// process must not outlive it. An instance with no process has nothing to stop.
 func (in *instance) terminate() {
 	a := in.a
 	a.mu.Lock()
 	pid, start := in.pid, in.startTime
 	a.mu.Unlock()
-	a.drain(in.id)
 	if pid <= 0 {
 		return
 	}
+	a.drain(in.id)
 	signalGroup(pid, syscall.SIGTERM)
 	ended, how := waitEnded(pid, start, a.p.cfg.StopGrace)
 	if !ended {
