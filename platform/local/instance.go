@@ -37,11 +37,13 @@ type instance struct {
 
 	// Guarded by a.mu.
 	launched   bool // its goroutine was started
+	leaving    bool // to be stopped, once the state file says so (then draining)
 	draining   bool // out of the proxy table, to be stopped
 	stopping   bool // told to stop
 	adopted    bool // its current process was started by an earlier server
 	awaited    bool // adopted while it took traffic at a handover: inherited listeners wait for it
-	pid        int
+	starting   bool // its process is being started: on record with no pid yet
+	pid        int  // its process, 0 when it has none
 	startTime  uint64
 	port       int
 	state      slipway.InstanceState
@@ -133,7 +135,6 @@ func (in *instance) run() {
 				backoff = min(2*backoff, backoffMax)
 				continue
 			}
-			p.persist()
 		}
 		haveProcess = false
 		out, why := in.watch()
@@ -165,6 +166,7 @@ func (in *instance) run() {
 		in.adopted = false
 		in.a.mu.Unlock()
 		in.a.poke()
+		p.persist()
 		in.log.Warn("instance ended", "reason", why, "restarts", in.restarts, "backoff", backoff)
 		in.appendLog("slipway: " + why)
 		if !sleepCtx(in.life, backoff) {
@@ -181,8 +183,11 @@ func (in *instance) run() {
 	p.persist()
 }
 
-// start starts a new process for the instance on a free port. It returns errHeld, starting
-// nothing, while the platform is held.
+// start starts a new process for the instance on a free port. The instance is on record
+// (as starting) before the process starts, and with its pid right after, so that a server
+// killed at any instant leaves every process it started on record. It returns errHeld,
+// starting nothing, while the platform is held, and an error, starting nothing, when the
+// record cannot be written.
 func (in *instance) start() error {
 	p := in.a.p
 	p.starting.RLock()
@@ -211,9 +216,20 @@ func (in *instance) start() error {
 	cmd.Env = in.env(port)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+
+	in.update(func() {
+		in.starting, in.port = true, port
+		in.state, in.ready, in.readySince = slipway.InstanceStarting, false, time.Time{}
+	})
+	if err := p.record(); err != nil {
+		in.update(func() { in.starting = false })
+		return fmt.Errorf("start %s: not on record: %w", in.id, err)
+	}
 	fmt.Fprintf(f, "slipway: %s starting %s on port %d\n", time.Now().Format(time.RFC3339), in.id, port)
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintf(f, "slipway: start failed: %v\n", err)
+		in.update(func() { in.starting = false })
+		p.persist()
 		return fmt.Errorf("start %s: %w", in.id, err)
 	}
 	pid := cmd.Process.Pid
@@ -223,14 +239,14 @@ func (in *instance) start() error {
 		// Kill it rather than run it unwatched.
 		signalGroup(pid, syscall.SIGKILL)
 		_, _ = cmd.Process.Wait()
+		in.update(func() { in.starting = false })
+		p.persist()
 		return fmt.Errorf("start %s: %w", in.id, err)
 	}
 	// The process is reaped with wait4 by pid (proc.go), so os/exec keeps no handle.
 	_ = cmd.Process.Release()
-	in.update(func() {
-		in.pid, in.startTime, in.port = pid, started, port
-		in.state, in.ready, in.readySince = slipway.InstanceStarting, false, time.Time{}
-	})
+	in.update(func() { in.pid, in.startTime, in.starting = pid, started, false })
+	p.persist()
 	in.log.Info("instance started", "pid", pid, "port", port)
 	return nil
 }
@@ -246,7 +262,12 @@ func (in *instance) env(port int) []string {
 	for _, k := range keys {
 		env = append(env, k+"="+in.spec.Run.Env[k])
 	}
-	return append(env, "PORT="+strconv.Itoa(port))
+	env = append(env, "PORT="+strconv.Itoa(port))
+	if m := in.a.p.mark; m != "" {
+		// The marks come last: they win over any the server or the revision has (strays.go).
+		env = append(env, envInstanceData+"="+m, envInstance+"="+in.a.name+"/"+in.id)
+	}
+	return env
 }
 
 // watch probes the current process and waits until it ends, fails liveness or the instance

@@ -134,6 +134,8 @@ type Config struct {
 type Platform struct {
 	cfg Config
 	log *slog.Logger
+	// mark is the data directory as instance processes are marked with it (strays.go).
+	mark string
 	// probeClient runs HTTP probes; it keeps no connections.
 	probeClient *http.Client
 
@@ -190,8 +192,9 @@ func New(cfg Config) *Platform {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Platform{
-		cfg: cfg,
-		log: log,
+		cfg:  cfg,
+		log:  log,
+		mark: markOf(cfg.DataDir),
 		probeClient: &http.Client{
 			Transport: &http.Transport{DisableKeepAlives: true},
 			// A redirect answers the probe (3xx passes); it is not followed.
@@ -203,11 +206,12 @@ func New(cfg Config) *Platform {
 	}
 }
 
-// Run adopts the instances recorded in the state file, runs one supervisor per app until
-// ctx ends, and then stops everything: each app's listeners first, then every instance
-// (drain, SIGTERM, SIGKILL), so that no process outlives the server (unless
-// Config.KeepOnExit, or while held: see Handover). It returns after every goroutine it
-// started has exited. Run may be called once.
+// Run adopts the instances recorded in the state file, stops the strays (processes marked
+// as instances of the data directory that no adopted instance accounts for; not while
+// held), runs one supervisor per app until ctx ends, and then stops everything: each app's
+// listeners first, then every instance (drain, SIGTERM, SIGKILL), so that no process
+// outlives the server (unless Config.KeepOnExit, or while held: see Handover). It returns
+// after every goroutine it started has exited. Run may be called once.
 func (p *Platform) Run(ctx context.Context) error {
 	p.mu.Lock()
 	if p.phase != phaseNew {
@@ -218,15 +222,20 @@ func (p *Platform) Run(ctx context.Context) error {
 	if p.cfg.StartHeld {
 		p.hold()
 	}
-	if err := p.restore(); err != nil {
+	strays, err := p.restore()
+	if err != nil {
 		p.closeInherited()
 		return fmt.Errorf("local: %w", err)
 	}
 	p.restored.Store(true)
-	p.persist() // what was applied before Run
+	p.persist() // what was applied before Run, and what was adopted
 	p.warmBy = time.Now().Add(warmTimeout)
 	p.dropUnwanted()
 	g, gctx := errgroup.WithContext(ctx)
+	if len(strays) > 0 && !p.isHeld() {
+		// Held, they may be the previous server's: Resume looks again once it has gone.
+		g.Go(func() error { p.stopStrays(strays, p.cfg.StopGrace); return nil })
+	}
 	p.mu.Lock()
 	p.runCtx, p.group, p.phase = gctx, g, phaseRunning
 	for _, a := range p.apps {
@@ -241,7 +250,7 @@ func (p *Platform) Run(ctx context.Context) error {
 		p.mu.Unlock()
 		return nil
 	})
-	err := g.Wait()
+	err = g.Wait()
 	p.closeInherited()
 	if !p.keepOnExit() {
 		p.persist()
