@@ -112,6 +112,7 @@ func (a *app) supervise(ctx context.Context) error {
 	defer t.Stop()
 	for ctx.Err() == nil {
 		a.converge()
+		a.p.checkSettled()
 		select {
 		case <-ctx.Done():
 			a.shutdown()
@@ -169,17 +170,21 @@ func (a *app) converge() {
 // plan decides which instances the app wants: it adds the missing ones (their goroutines
 // start them) and marks the extra ones leaving. It reports whether any instance is leaving,
 // so that the caller records that before the instance drains (it keeps serving meanwhile).
+// Extra instances of a placed revision are chosen only once the app's readiness is known
+// (warm), so that a server that just adopted instances does not pick a ready one as if it
+// were not.
 func (a *app) plan() (leaving bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if d := a.desired; d != nil {
 		a.ensureFront(d.Traffic.Stickiness)
+		warm := a.warm()
 		for _, pl := range d.Revisions {
 			live := a.live(pl.Revision.ID)
 			for n := len(live); n < pl.Replicas; n++ {
 				a.instances = append(a.instances, a.newInstance(pl.Revision))
 			}
-			if len(live) > pl.Replicas {
+			if len(live) > pl.Replicas && warm {
 				for _, in := range victims(live, len(live)-pl.Replicas) {
 					in.leaving = true
 				}
@@ -238,14 +243,16 @@ func (a *app) newInstance(rev slipway.Revision) *instance {
 }
 
 // adopt adds an instance whose process survived a restart of the server, and reports
-// whether it did (not when the app already has an instance of that ID). One recorded as
-// draining never takes traffic again and is stopped.
+// whether it did (not when the app already has an instance of that ID). Until its readiness
+// is known it holds the app's listeners and the Platform's Settled back (warm); one recorded
+// as draining never takes traffic again and is stopped.
 func (a *app) adopt(rec instanceRecord) bool {
 	_, n, _ := parseID(rec.ID)
 	in := a.instance(rec.Revision, n, rec.Version, rec.Spec)
 	in.pid, in.port, in.startTime, in.restarts, in.adopted = rec.PID, rec.Port, rec.StartTime, rec.Restarts, true
 	in.awaited = rec.Ready && !rec.Draining
 	in.draining = rec.Draining
+	in.unknown = !rec.Draining
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if slices.ContainsFunc(a.instances, func(x *instance) bool { return x.id == in.id }) {
@@ -335,9 +342,10 @@ func inTable(t proxy.Table, id string) bool {
 }
 
 // reconcileListeners opens, moves and closes the main and preview listeners. A listener that
-// cannot bind is retried on the next convergence; its error shows in Observe. A listener
-// handed over by a previous server (Config.Inherit) is used instead of binding anew, once the
-// app is warm: until then the previous server keeps serving it.
+// cannot bind is retried on the next convergence; its error shows in Observe. A listener is
+// opened only once the app is warm (the readiness of its adopted instances is known); one
+// handed over by a previous server (Config.Inherit) is used instead of binding anew, and
+// until the app is warm the previous server keeps serving it.
 func (a *app) reconcileListeners() {
 	var want [2]string
 	if d := a.desired; d != nil {
@@ -361,7 +369,9 @@ func (a *app) reconcileListeners() {
 		var ln net.Listener
 		var err error
 		switch {
-		case a.p.inherited(key, want[i]) && !a.warm():
+		case !a.warm():
+			// Not before the readiness of every adopted instance is known: the first table
+			// served must not pass the traffic of instances not probed yet to the others.
 			continue
 		case a.p.inherited(key, want[i]):
 			ln = a.p.claim(key)

@@ -106,7 +106,12 @@ func TestRun_StopsStrayInstanceProcesses(t *testing.T) {
 	other := detached(t, "PORT="+port(), "SLIPWAY_INSTANCE_DATA="+abs+"-other", "SLIPWAY_INSTANCE=web/0123abcd-0")
 	plain := detached(t, "PORT="+port())
 
-	start(t, local.Config{DataDir: dir})
+	s := start(t, local.Config{DataDir: dir})
+	select {
+	case <-s.Settled():
+	case <-time.After(waitFor):
+		t.Fatal("Settled not closed with nothing adopted")
+	}
 	waitGone(t, map[string]int{"stray": stray})
 	for name, pid := range map[string]int{"another data directory's": other, "unmarked": plain} {
 		if gone(pid) {
@@ -152,7 +157,8 @@ func detached(t *testing.T, env ...string) int {
 
 // A server killed after it recorded an instance as starting, but before it recorded the
 // pid, leaves a process that the next server finds by its marks and adopts: it is neither
-// orphaned nor started twice.
+// orphaned nor started twice. The next server is settled (and decides) only once the
+// adopted instance's readiness is known.
 func TestRun_AdoptsAnInstanceRecordedAsStarting(t *testing.T) {
 	dir := t.TempDir()
 	c := client(t)
@@ -168,7 +174,18 @@ func TestRun_AdoptsAnInstanceRecordedAsStarting(t *testing.T) {
 	})
 
 	second := start(t, local.Config{DataDir: dir})
-	until(t, second, app, "adopted", readyCount(map[string]int{v1.ID: 1}))
+	select {
+	case <-second.Settled():
+	case <-time.After(waitFor):
+		t.Fatal("Settled not closed")
+	}
+	obs, err := second.Observe(t.Context(), app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !readyCount(map[string]int{v1.ID: 1})(obs) {
+		t.Fatalf("settled with the adopted instance not ready: %+v", obs.Revisions)
+	}
 	if now := pidsOf(t, second, c, app); now[v1.ID+"-0"] != pids[v1.ID+"-0"] {
 		t.Errorf("instance runs pid %d after the restart, want the adopted %d", now[v1.ID+"-0"], pids[v1.ID+"-0"])
 	}
@@ -193,6 +210,7 @@ func TestRun_DrainingRecordIsStoppedWithoutTraffic(t *testing.T) {
 	})
 
 	second := start(t, local.Config{DataDir: dir})
+	<-second.Settled()
 	var main string
 	deadline := time.Now().Add(waitFor)
 	for main == "" {

@@ -313,15 +313,16 @@ func (p *Platform) closeInherited() {
 	p.servingOnce.Do(func() { close(p.serving) })
 }
 
-// warm reports whether the app's inherited listeners may be served: every adopted instance
-// that took traffic at the handover is ready again (or has ended), or warmTimeout passed
-// since Run started. The caller holds a.mu.
+// warm reports whether the app's listeners may be served and its extra instances chosen:
+// the readiness of every adopted instance is known (see Settled), every one that took
+// traffic at a handover is ready again (or has ended), or warmTimeout passed since Run
+// started. The caller holds a.mu.
 func (a *app) warm() bool {
 	if time.Now().After(a.p.warmBy) {
 		return true
 	}
 	for _, in := range a.instances {
-		if in.awaited && in.adopted && !in.ready {
+		if (in.awaited && in.adopted && !in.ready) || (in.unknown && in.adopted) {
 			return false
 		}
 	}

@@ -42,6 +42,7 @@ type instance struct {
 	stopping   bool // told to stop
 	adopted    bool // its current process was started by an earlier server
 	awaited    bool // adopted while it took traffic at a handover: inherited listeners wait for it
+	unknown    bool // adopted, and its readiness not known yet (see app.warm)
 	starting   bool // its process is being started: on record with no pid yet
 	pid        int  // its process, 0 when it has none
 	startTime  uint64
@@ -163,7 +164,7 @@ func (in *instance) run() {
 		in.pid, in.startTime = 0, 0
 		in.restarts++
 		in.message = fmt.Sprintf("%s; restart %d in %v", why, in.restarts, backoff)
-		in.adopted = false
+		in.adopted, in.unknown = false, false
 		in.a.mu.Unlock()
 		in.a.poke()
 		p.persist()
@@ -178,7 +179,7 @@ func (in *instance) run() {
 		return
 	}
 	in.terminate()
-	in.update(func() { in.pid, in.ready = 0, false })
+	in.update(func() { in.pid, in.ready, in.unknown = 0, false, false })
 	in.a.remove(in)
 	p.persist()
 }
@@ -346,10 +347,13 @@ func (in *instance) readiness(err error, okRun, failRun int, pr *probe) {
 		// Still ready.
 	case err != nil && failRun >= pr.failure:
 		msg := "readiness probe failed: " + err.Error()
-		if in.ready || in.message != msg {
+		if in.ready || in.message != msg || in.unknown {
 			in.ready, in.readySince, in.message = false, time.Time{}, msg
 			changed = true
 		}
+	}
+	if in.ready || (err != nil && failRun >= pr.failure) {
+		in.unknown = false // an adopted instance's readiness is known now
 	}
 	ready := in.ready
 	a.mu.Unlock()

@@ -156,9 +156,12 @@ type Platform struct {
 	inherit     map[string]net.Listener
 	serving     chan struct{}
 	servingOnce sync.Once
-	// warmBy is when inherited listeners are served even if adopted instances are not ready
-	// again; set by Run before any supervisor starts.
+	// warmBy is when listeners are served even if the readiness of adopted instances is not
+	// known yet; set by Run before any supervisor starts.
 	warmBy time.Time
+	// settled is closed once the readiness of every adopted instance is known (Settled).
+	settled     chan struct{}
+	settledOnce sync.Once
 
 	mu     sync.Mutex
 	apps   map[string]*app
@@ -203,6 +206,7 @@ func New(cfg Config) *Platform {
 		apps:    map[string]*app{},
 		inherit: maps.Clone(cfg.Inherit),
 		serving: make(chan struct{}),
+		settled: make(chan struct{}),
 	}
 }
 
@@ -225,6 +229,7 @@ func (p *Platform) Run(ctx context.Context) error {
 	strays, err := p.restore()
 	if err != nil {
 		p.closeInherited()
+		p.settle()
 		return fmt.Errorf("local: %w", err)
 	}
 	p.restored.Store(true)
@@ -232,6 +237,7 @@ func (p *Platform) Run(ctx context.Context) error {
 	p.warmBy = time.Now().Add(warmTimeout)
 	p.dropUnwanted()
 	g, gctx := errgroup.WithContext(ctx)
+	defer p.settle()
 	if len(strays) > 0 && !p.isHeld() {
 		// Held, they may be the previous server's: Resume looks again once it has gone.
 		g.Go(func() error { p.stopStrays(strays, p.cfg.StopGrace); return nil })
@@ -242,6 +248,7 @@ func (p *Platform) Run(ctx context.Context) error {
 		g.Go(func() error { return a.supervise(gctx) })
 	}
 	p.mu.Unlock()
+	p.checkSettled()
 	// This goroutine keeps the group from reaching zero while supervisors may still be added.
 	g.Go(func() error {
 		<-gctx.Done()
@@ -259,6 +266,37 @@ func (p *Platform) Run(ctx context.Context) error {
 		return fmt.Errorf("local: %w", err)
 	}
 	return nil
+}
+
+// Settled returns a channel that is closed once the readiness of every instance Run adopted
+// is known: it passed its readiness probe, failed it as often as the probe's failure
+// threshold, or its process ended (or 10 s passed since Run started, or Run returned).
+// Until then an adopted instance that is not ready may simply not have been probed yet:
+// whatever decides from Observe (the engine) waits for it, as the app's listeners do.
+func (p *Platform) Settled() <-chan struct{} { return p.settled }
+
+// settle closes Settled.
+func (p *Platform) settle() { p.settledOnce.Do(func() { close(p.settled) }) }
+
+// checkSettled closes Settled once every app is warm.
+func (p *Platform) checkSettled() {
+	select {
+	case <-p.settled:
+		return
+	default:
+	}
+	p.mu.Lock()
+	apps := slices.Collect(maps.Values(p.apps))
+	p.mu.Unlock()
+	for _, a := range apps {
+		a.mu.Lock()
+		warm := a.warm()
+		a.mu.Unlock()
+		if !warm {
+			return
+		}
+	}
+	p.settle()
 }
 
 // keepOnExit reports whether the end of Run leaves every instance running: with
