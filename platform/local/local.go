@@ -20,14 +20,25 @@
 //
 // Restarts of the server. Every change of an instance process is recorded in
 // DataDir/instances.json (state.go, written atomically) with the app, revision, instance
-// ID, pid, port and the process start time, along with each app's last desired state.
-// When Run starts, an instance whose pid is alive and still has the recorded start time is
-// adopted: it keeps running, is watched by polling (it is not this server's child) and by
-// its probes, and takes traffic again once readiness passes. An instance whose process is
-// gone, or whose pid now belongs to another process, is dropped, and the supervisor starts
-// a replacement if the app still wants one. When Run's context ends it stops every
-// instance, so adoption matters after a crash or a SIGKILL of the server (instances run in
-// their own process group and outlive it), or with Config.KeepOnExit.
+// ID, pid, port and the process start time, along with each app's last desired state, and
+// always before it is acted on: an instance is recorded as starting before its process
+// starts (and with its pid right after), and as draining before it is stopped, until its
+// process is gone. Every instance process is marked in its environment with the data
+// directory and its app and instance ID (strays.go), and every process it starts inherits
+// the marks. When Run starts, an instance whose pid is alive and still has the recorded
+// start time is adopted: it keeps running, is watched by polling (it is not this server's
+// child) and by its probes, and takes traffic again once readiness passes; one recorded as
+// starting is found by its marks and adopted; one recorded as draining is stopped. An
+// instance whose process is gone, or whose pid now belongs to another process, is dropped,
+// and the supervisor starts a replacement if the app still wants one. Any other live
+// process marked with the data directory is a stray and is stopped with its process group.
+// The app's listeners open, and Settled closes (the server starts its engine after it),
+// only once the readiness of every adopted instance is known, so that neither the proxy nor
+// the engine takes an instance that was not probed yet for one that is not ready. When
+// Run's context ends it stops every instance, so adoption matters after a crash or a
+// SIGKILL of the server (instances run in their own process group and outlive it), or with
+// Config.KeepOnExit. After a SIGKILL at any instant the next Run leaves no process it does
+// not know, and a clean stop after it leaves none at all.
 //
 // Restarts in place (handover.go). Platform.Handover lets a new server process take over
 // without a moment in which a listener is closed: it holds the platform (no process is
@@ -35,12 +46,14 @@
 // returns duplicates of the listening sockets. The new server gets them in Config.Inherit,
 // starts held (Config.StartHeld), adopts the instances, serves each inherited socket once the
 // instances that took traffic are ready again (Platform.Serving), and calls Resume once the
-// old server is gone; the old one's Run then ends leaving every instance running. Each
+// old server is gone (Resume stops the strays then, no longer the old server's business);
+// the old one's Run then ends leaving every instance running. Each
 // listener is served by the app's proxy (proxy.ServeWith: its fast path for HTTP/1.x, with
 // h2c and upgrades handed to net/http on the same connection), whose stop drops no request
 // on a socket another process still serves.
 //
-// Start reading at Platform.Run and Platform.Apply (this file), then app.converge.
+// Start reading at Platform.Run and Platform.Apply (this file), then app.converge; for
+// crashes, restore (state.go) and strays.go.
 package local
 
 import (
