@@ -269,6 +269,19 @@ func TestNext_RollingSequence(t *testing.T) {
 						if ready := min(obsOld, got.OldReplicas) + obsNew; ready < tc.replicas-tc.unavail && got.OldReplicas < r.OldReplicas {
 							t.Fatalf("scaled old down to %d leaving %d ready, below %d-%d", got.OldReplicas, ready, tc.replicas, tc.unavail)
 						}
+						// The platform applies each transition: the instances its split sends
+						// traffic to must be enough on their own.
+						serving := 0
+						if got.Weight > 0 {
+							serving += obsNew
+						}
+						if got.Weight < 100 {
+							serving += min(obsOld, got.OldReplicas)
+						}
+						if serving < tc.replicas-tc.unavail && got.OldReplicas < r.OldReplicas {
+							t.Fatalf("scaled old down to %d at weight %d: %d ready instances take the traffic, below %d-%d",
+								got.OldReplicas, got.Weight, serving, tc.replicas, tc.unavail)
+						}
 					}
 					if got.Weight != r.Weight {
 						ws = append(ws, got.Weight)

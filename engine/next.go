@@ -210,11 +210,10 @@ func (m *machine) rolling() {
 	newSt, oldSt := m.in.Observed.Revision(r.To), m.in.Observed.Revision(r.From)
 	newAvail, newReady, oldReady := newSt.Available(minReady, m.now), newSt.Ready(), oldSt.Ready()
 	o, n := rollingStep(r.Spec.Rolling, replicas, r.OldReplicas, r.NewReplicas, newAvail, oldReady)
-	if o != r.OldReplicas || n != r.NewReplicas {
-		r.OldReplicas, r.NewReplicas = o, n
-		m.event(slipway.EventRolloutStep, fmt.Sprintf("%s: %d instances, %s: %d instances", r.To, n, r.From, o), "rolling update")
-		return
-	}
+	// The weight follows the ready instances that stay, and changes in the same transition
+	// as the counts: old instances leave the proxy in the same table that moves their
+	// traffic onto the new ones, never before it (which would leave fewer instances serving
+	// than maxUnavailable allows, for a moment).
 	w := r.Weight
 	servingOld := min(oldReady, o)
 	switch {
@@ -223,9 +222,14 @@ func (m *machine) rolling() {
 	case newReady+servingOld > 0:
 		w = (100*newReady + (newReady+servingOld)/2) / (newReady + servingOld)
 	}
-	if w != r.Weight {
-		r.Weight = w
-		m.event(slipway.EventRolloutWeight, fmt.Sprintf("new revision weight %d%%", w), "rolling update")
+	if o != r.OldReplicas || n != r.NewReplicas || w != r.Weight {
+		if o != r.OldReplicas || n != r.NewReplicas {
+			m.event(slipway.EventRolloutStep, fmt.Sprintf("%s: %d instances, %s: %d instances", r.To, n, r.From, o), "rolling update")
+		}
+		if w != r.Weight {
+			m.event(slipway.EventRolloutWeight, fmt.Sprintf("new revision weight %d%%", w), "rolling update")
+		}
+		r.OldReplicas, r.NewReplicas, r.Weight = o, n, w
 		return
 	}
 	if o == 0 && n >= replicas && newAvail >= replicas && r.Weight == 100 && m.splitConfirmed() {

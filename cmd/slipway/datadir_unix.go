@@ -10,15 +10,23 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // lockFileName is the file in the data directory whose lock (flock) the serving server
 // holds. A restart in place hands the lock to the new server with its sockets.
 const lockFileName = "lock"
 
+// lockWait is how long a held lock is tried again before a server gives up. A server
+// killed while it was starting an instance process leaves the lock held for a moment after
+// it is gone: the lock is on an open file that the half-started child shares until it
+// execs the instance's command (which closes it). Tens of milliseconds on a busy machine.
+const lockWait = 2 * time.Second
+
 // lockDataDir takes the data directory's lock, or adopts inherited (the lock a restart in
 // place handed down). A second server on the same directory gets an error naming the
-// holder's pid; the lock goes with the process, so a killed server leaves none behind.
+// holder's pid (after lockWait); the lock goes with the process, so a killed server leaves
+// none behind.
 func lockDataDir(dir string, inherited *os.File) (*os.File, error) {
 	if inherited != nil {
 		return inherited, nil
@@ -28,7 +36,13 @@ func lockDataDir(dir string, inherited *os.File) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock the data directory: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	deadline := time.Now().Add(lockWait)
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	for errors.Is(err, syscall.EWOULDBLOCK) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	}
+	if err != nil {
 		_ = f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			return nil, fmt.Errorf("data directory %s is in use by another slipway server (%s); stop it first, or give this one another --data", dir, holder(dir))

@@ -246,6 +246,9 @@ func (l *lifetime) run(ctx context.Context) (handedOver bool, err error) {
 		if !l.inh.restarted() {
 			writePIDFile(l.cfg.dataDir, l.log)
 		}
+		if !l.awaitSettled(ctx, gctx) {
+			return nil // stopping: nothing was decided yet
+		}
 		for {
 			restart, err := l.runEngine(ctx, gctx, hup, eng)
 			if !restart {
@@ -272,6 +275,24 @@ func (l *lifetime) run(ctx context.Context) (handedOver bool, err error) {
 		l.log.Info("server stopped")
 	}
 	return handedOver, err
+}
+
+// awaitSettled waits until the platform knows the readiness of the instances it adopted
+// (platformRun.settled), so that the engine's first decisions never take an instance that
+// was not probed yet for one that is not ready: a rolling update would scale it down and
+// move its traffic onto fewer instances. It reports false when the server stops first.
+func (l *lifetime) awaitSettled(ctx, gctx context.Context) bool {
+	if l.platform.settled == nil {
+		return true
+	}
+	select {
+	case <-l.platform.settled():
+		return true
+	case <-ctx.Done():
+		return false
+	case <-gctx.Done():
+		return false
+	}
 }
 
 // nextEngine returns a new engine and points the API at it.

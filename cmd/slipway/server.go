@@ -96,6 +96,10 @@ type runtimeDeps struct {
 type platformRun struct {
 	slipway.Platform
 	run func(ctx context.Context) error
+	// settled, when set, returns a channel closed once what the platform observes can be
+	// decided on: the readiness of the instances it adopted at start is known. The engine
+	// starts after it.
+	settled func() <-chan struct{}
 }
 
 // platforms are the platforms the server can drive, wired explicitly.
@@ -106,7 +110,7 @@ var platforms = map[string]func(cfg serverConfig, deps runtimeDeps) platformRun{
 	"local": func(cfg serverConfig, deps runtimeDeps) platformRun {
 		p := local.New(local.Config{DataDir: cfg.dataDir, Metrics: deps.metrics, Log: deps.log.With("component", "local"),
 			Inherit: deps.inherit, StartHeld: deps.held})
-		return platformRun{Platform: p, run: p.Run}
+		return platformRun{Platform: p, run: p.Run, settled: p.Settled}
 	},
 }
 

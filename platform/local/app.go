@@ -112,6 +112,7 @@ func (a *app) supervise(ctx context.Context) error {
 	defer t.Stop()
 	for ctx.Err() == nil {
 		a.converge()
+		a.p.checkSettled()
 		select {
 		case <-ctx.Done():
 			a.shutdown()
@@ -125,30 +126,25 @@ func (a *app) supervise(ctx context.Context) error {
 }
 
 // converge moves the app one step toward its desired state. It starts first, moves traffic
-// next and stops last: an instance is told to stop only once the proxy's table in effect no
-// longer has it.
+// next and stops last. An instance to stop is recorded as draining first (persist, then act:
+// a server that starts after a crash does not give it traffic again), then leaves the proxy
+// table, and is told to stop only once the table in effect no longer has it.
 func (a *app) converge() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if d := a.desired; d != nil {
-		a.ensureFront(d.Traffic.Stickiness)
-		for _, pl := range d.Revisions {
-			live := a.live(pl.Revision.ID)
-			for n := len(live); n < pl.Replicas; n++ {
-				a.instances = append(a.instances, a.newInstance(pl.Revision))
-			}
-			if len(live) > pl.Replicas {
-				for _, in := range victims(live, len(live)-pl.Replicas) {
-					in.draining = true
+	if a.plan() {
+		if err := a.p.record(); err != nil {
+			a.log.Error("state not saved; instances to stop keep serving until it is", "err", err)
+		} else {
+			a.mu.Lock()
+			for _, in := range a.instances {
+				if in.leaving {
+					in.leaving, in.draining = false, true
 				}
 			}
-		}
-		for _, in := range a.instances {
-			if !in.draining && !d.Places(in.rev) {
-				in.draining = true
-			}
+			a.mu.Unlock()
 		}
 	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	for _, in := range a.instances {
 		if !in.launched {
 			in.launched = true
@@ -171,11 +167,43 @@ func (a *app) converge() {
 	a.reconcileListeners()
 }
 
-// live returns the instances of rev that are not draining.
+// plan decides which instances the app wants: it adds the missing ones (their goroutines
+// start them) and marks the extra ones leaving. It reports whether any instance is leaving,
+// so that the caller records that before the instance drains (it keeps serving meanwhile).
+// Extra instances of a placed revision are chosen only once the app's readiness is known
+// (warm), so that a server that just adopted instances does not pick a ready one as if it
+// were not.
+func (a *app) plan() (leaving bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if d := a.desired; d != nil {
+		a.ensureFront(d.Traffic.Stickiness)
+		warm := a.warm()
+		for _, pl := range d.Revisions {
+			live := a.live(pl.Revision.ID)
+			for n := len(live); n < pl.Replicas; n++ {
+				a.instances = append(a.instances, a.newInstance(pl.Revision))
+			}
+			if len(live) > pl.Replicas && warm {
+				for _, in := range victims(live, len(live)-pl.Replicas) {
+					in.leaving = true
+				}
+			}
+		}
+		for _, in := range a.instances {
+			if !in.draining && !d.Places(in.rev) {
+				in.leaving = true
+			}
+		}
+	}
+	return slices.ContainsFunc(a.instances, func(in *instance) bool { return in.leaving })
+}
+
+// live returns the instances of rev that are not draining or leaving.
 func (a *app) live(rev string) []*instance {
 	var out []*instance
 	for _, in := range a.instances {
-		if in.rev == rev && !in.draining {
+		if in.rev == rev && !in.draining && !in.leaving {
 			out = append(out, in)
 		}
 	}
@@ -214,18 +242,24 @@ func (a *app) newInstance(rev slipway.Revision) *instance {
 	return a.instance(rev.ID, n, rev.Version, rev.Spec)
 }
 
-// adopt adds an instance whose process survived a restart of the server.
-func (a *app) adopt(rec instanceRecord) {
+// adopt adds an instance whose process survived a restart of the server, and reports
+// whether it did (not when the app already has an instance of that ID). Until its readiness
+// is known it holds the app's listeners and the Platform's Settled back (warm); one recorded
+// as draining never takes traffic again and is stopped.
+func (a *app) adopt(rec instanceRecord) bool {
 	_, n, _ := parseID(rec.ID)
 	in := a.instance(rec.Revision, n, rec.Version, rec.Spec)
 	in.pid, in.port, in.startTime, in.restarts, in.adopted = rec.PID, rec.Port, rec.StartTime, rec.Restarts, true
-	in.awaited = rec.Ready
+	in.awaited = rec.Ready && !rec.Draining
+	in.draining = rec.Draining
+	in.unknown = !rec.Draining
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if slices.ContainsFunc(a.instances, func(x *instance) bool { return x.id == in.id }) {
-		return
+		return false
 	}
 	a.instances = append(a.instances, in)
+	return true
 }
 
 // ensureFront replaces the proxy when the stickiness changed, carrying the table over.
@@ -308,9 +342,10 @@ func inTable(t proxy.Table, id string) bool {
 }
 
 // reconcileListeners opens, moves and closes the main and preview listeners. A listener that
-// cannot bind is retried on the next convergence; its error shows in Observe. A listener
-// handed over by a previous server (Config.Inherit) is used instead of binding anew, once the
-// app is warm: until then the previous server keeps serving it.
+// cannot bind is retried on the next convergence; its error shows in Observe. A listener is
+// opened only once the app is warm (the readiness of its adopted instances is known); one
+// handed over by a previous server (Config.Inherit) is used instead of binding anew, and
+// until the app is warm the previous server keeps serving it.
 func (a *app) reconcileListeners() {
 	var want [2]string
 	if d := a.desired; d != nil {
@@ -334,7 +369,9 @@ func (a *app) reconcileListeners() {
 		var ln net.Listener
 		var err error
 		switch {
-		case a.p.inherited(key, want[i]) && !a.warm():
+		case !a.warm():
+			// Not before the readiness of every adopted instance is known: the first table
+			// served must not pass the traffic of instances not probed yet to the others.
 			continue
 		case a.p.inherited(key, want[i]):
 			ln = a.p.claim(key)
@@ -410,13 +447,16 @@ func (a *app) shutdown() {
 	wg.Wait()
 
 	keep := a.p.keepOnExit()
-	a.mu.Lock()
 	if !keep {
+		a.mu.Lock()
 		for _, in := range a.instances {
 			in.draining = true
 		}
 		a.push() // out of the table, so the proxy can tell they drained
+		a.mu.Unlock()
+		a.p.persist() // a server started after this one is killed mid-stop finishes the stops
 	}
+	a.mu.Lock()
 	for _, in := range a.instances {
 		if !in.stopping {
 			in.stopping = true
@@ -461,9 +501,11 @@ func (a *app) drain(id string) {
 
 // observe reports the app's live state.
 func (a *app) observe() slipway.Observed {
-	cur := a.front.Load().px.Current()
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	// Tables are pushed under a.mu: read under it, the split in effect and the instances'
+	// readiness tell the same moment.
+	cur := a.front.Load().px.Current()
 	obs := slipway.Observed{App: a.name, Revisions: []slipway.RevisionStatus{}, Split: cur.Split.Clone(), Preview: cur.Preview}
 	var lnErr []string
 	for i, l := range a.listeners {

@@ -126,10 +126,19 @@ func (p *Platform) Handover() (map[string]*os.File, error) {
 }
 
 // Resume ends a hold (Handover, or Config.StartHeld): supervisors start, restart and stop
-// processes again, and the state file is written again. Resuming a Platform that is not
-// held does nothing.
+// processes again, and the state file is written again. The strays are stopped first: the
+// processes marked as instances of the data directory that no instance accounts for, now
+// that no other server manages any (strays.go). Resuming a Platform that is not held does
+// nothing.
 func (p *Platform) Resume() {
 	h := &p.holdState
+	h.mu.Lock()
+	if !h.held {
+		h.mu.Unlock()
+		return
+	}
+	h.mu.Unlock()
+	p.sweep()
 	h.mu.Lock()
 	if !h.held {
 		h.mu.Unlock()
@@ -145,6 +154,33 @@ func (p *Platform) Resume() {
 		a.poke()
 	}
 	p.mu.Unlock()
+}
+
+// sweep stops, in the background, the strays of a running Platform: marked processes that
+// are none of its instances (nor theirs, nor its own children). It runs while the Platform
+// is held, so that no process is being started meanwhile.
+func (p *Platform) sweep() {
+	p.mu.Lock()
+	running, g := p.phase == phaseRunning, p.group
+	apps := slices.Collect(maps.Values(p.apps))
+	p.mu.Unlock()
+	if !running || p.mark == "" {
+		return
+	}
+	known, ids := map[int]bool{}, map[string]bool{}
+	for _, a := range apps {
+		a.mu.Lock()
+		for _, in := range a.instances {
+			if in.pid > 0 {
+				known[in.pid] = true
+			}
+			ids[a.name+"/"+in.id] = true
+		}
+		a.mu.Unlock()
+	}
+	if ms := strays(scanMarked(p.mark), known, ids); len(ms) > 0 {
+		g.Go(func() error { p.stopStrays(ms, p.cfg.StopGrace); return nil })
+	}
 }
 
 // Serving returns a channel that is closed once every listener in Config.Inherit is served
@@ -277,15 +313,16 @@ func (p *Platform) closeInherited() {
 	p.servingOnce.Do(func() { close(p.serving) })
 }
 
-// warm reports whether the app's inherited listeners may be served: every adopted instance
-// that took traffic at the handover is ready again (or has ended), or warmTimeout passed
-// since Run started. The caller holds a.mu.
+// warm reports whether the app's listeners may be served and its extra instances chosen:
+// the readiness of every adopted instance is known (see Settled), every one that took
+// traffic at a handover is ready again (or has ended), or warmTimeout passed since Run
+// started. The caller holds a.mu.
 func (a *app) warm() bool {
 	if time.Now().After(a.p.warmBy) {
 		return true
 	}
 	for _, in := range a.instances {
-		if in.awaited && in.adopted && !in.ready {
+		if (in.awaited && in.adopted && !in.ready) || (in.unknown && in.adopted) {
 			return false
 		}
 	}

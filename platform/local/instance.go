@@ -37,11 +37,14 @@ type instance struct {
 
 	// Guarded by a.mu.
 	launched   bool // its goroutine was started
+	leaving    bool // to be stopped, once the state file says so (then draining)
 	draining   bool // out of the proxy table, to be stopped
 	stopping   bool // told to stop
 	adopted    bool // its current process was started by an earlier server
 	awaited    bool // adopted while it took traffic at a handover: inherited listeners wait for it
-	pid        int
+	unknown    bool // adopted, and its readiness not known yet (see app.warm)
+	starting   bool // its process is being started: on record with no pid yet
+	pid        int  // its process, 0 when it has none
 	startTime  uint64
 	port       int
 	state      slipway.InstanceState
@@ -104,7 +107,9 @@ const (
 )
 
 // run is the instance's goroutine: start the process, watch it, restart it when it ends or
-// fails liveness (after a backoff), and stop it when told to.
+// fails liveness (after a backoff), and stop it when told to. However early it is told to
+// stop (even before its first turn of the loop, as an adopted instance the state no longer
+// places is), the process it has is stopped before the instance leaves the record.
 func (in *instance) run() {
 	p := in.a.p
 	backoff := backoffMin
@@ -131,23 +136,16 @@ func (in *instance) run() {
 				backoff = min(2*backoff, backoffMax)
 				continue
 			}
-			p.persist()
 		}
 		haveProcess = false
 		out, why := in.watch()
 		if out == outStop {
-			if !in.keep.Load() {
-				in.terminate()
-			}
 			break
 		}
 		if out == outUnlive {
 			in.leaveTable()
 			// While held, the process is left to the server taking over.
 			if !p.awaitThaw(in.life) {
-				if !in.keep.Load() {
-					in.terminate()
-				}
 				break
 			}
 			in.terminate()
@@ -163,11 +161,13 @@ func (in *instance) run() {
 			backoff = backoffMin
 		}
 		in.state, in.ready, in.readySince = slipway.InstanceFailed, false, time.Time{}
+		in.pid, in.startTime = 0, 0
 		in.restarts++
 		in.message = fmt.Sprintf("%s; restart %d in %v", why, in.restarts, backoff)
-		in.adopted = false
+		in.adopted, in.unknown = false, false
 		in.a.mu.Unlock()
 		in.a.poke()
+		p.persist()
 		in.log.Warn("instance ended", "reason", why, "restarts", in.restarts, "backoff", backoff)
 		in.appendLog("slipway: " + why)
 		if !sleepCtx(in.life, backoff) {
@@ -178,13 +178,17 @@ func (in *instance) run() {
 	if in.keep.Load() {
 		return
 	}
-	in.update(func() { in.pid, in.ready = 0, false })
+	in.terminate()
+	in.update(func() { in.pid, in.ready, in.unknown = 0, false, false })
 	in.a.remove(in)
 	p.persist()
 }
 
-// start starts a new process for the instance on a free port. It returns errHeld, starting
-// nothing, while the platform is held.
+// start starts a new process for the instance on a free port. The instance is on record
+// (as starting) before the process starts, and with its pid right after, so that a server
+// killed at any instant leaves every process it started on record. It returns errHeld,
+// starting nothing, while the platform is held, and an error, starting nothing, when the
+// record cannot be written.
 func (in *instance) start() error {
 	p := in.a.p
 	p.starting.RLock()
@@ -213,9 +217,20 @@ func (in *instance) start() error {
 	cmd.Env = in.env(port)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+
+	in.update(func() {
+		in.starting, in.port = true, port
+		in.state, in.ready, in.readySince = slipway.InstanceStarting, false, time.Time{}
+	})
+	if err := p.record(); err != nil {
+		in.update(func() { in.starting = false })
+		return fmt.Errorf("start %s: not on record: %w", in.id, err)
+	}
 	fmt.Fprintf(f, "slipway: %s starting %s on port %d\n", time.Now().Format(time.RFC3339), in.id, port)
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintf(f, "slipway: start failed: %v\n", err)
+		in.update(func() { in.starting = false })
+		p.persist()
 		return fmt.Errorf("start %s: %w", in.id, err)
 	}
 	pid := cmd.Process.Pid
@@ -225,14 +240,14 @@ func (in *instance) start() error {
 		// Kill it rather than run it unwatched.
 		signalGroup(pid, syscall.SIGKILL)
 		_, _ = cmd.Process.Wait()
+		in.update(func() { in.starting = false })
+		p.persist()
 		return fmt.Errorf("start %s: %w", in.id, err)
 	}
 	// The process is reaped with wait4 by pid (proc.go), so os/exec keeps no handle.
 	_ = cmd.Process.Release()
-	in.update(func() {
-		in.pid, in.startTime, in.port = pid, started, port
-		in.state, in.ready, in.readySince = slipway.InstanceStarting, false, time.Time{}
-	})
+	in.update(func() { in.pid, in.startTime, in.starting = pid, started, false })
+	p.persist()
 	in.log.Info("instance started", "pid", pid, "port", port)
 	return nil
 }
@@ -248,7 +263,12 @@ func (in *instance) env(port int) []string {
 	for _, k := range keys {
 		env = append(env, k+"="+in.spec.Run.Env[k])
 	}
-	return append(env, "PORT="+strconv.Itoa(port))
+	env = append(env, "PORT="+strconv.Itoa(port))
+	if m := in.a.p.mark; m != "" {
+		// The marks come last: they win over any the server or the revision has (strays.go).
+		env = append(env, envInstanceData+"="+m, envInstance+"="+in.a.name+"/"+in.id)
+	}
+	return env
 }
 
 // watch probes the current process and waits until it ends, fails liveness or the instance
@@ -327,10 +347,13 @@ func (in *instance) readiness(err error, okRun, failRun int, pr *probe) {
 		// Still ready.
 	case err != nil && failRun >= pr.failure:
 		msg := "readiness probe failed: " + err.Error()
-		if in.ready || in.message != msg {
+		if in.ready || in.message != msg || in.unknown {
 			in.ready, in.readySince, in.message = false, time.Time{}, msg
 			changed = true
 		}
+	}
+	if in.ready || (err != nil && failRun >= pr.failure) {
+		in.unknown = false // an adopted instance's readiness is known now
 	}
 	ready := in.ready
 	a.mu.Unlock()
@@ -355,16 +378,16 @@ func (in *instance) leaveTable() {
 
 // terminate drains the instance's requests, then sends SIGTERM to its process group, and
 // SIGKILL after StopGrace. It runs to the end even when the server is shutting down: a
-// process must not outlive it.
+// process must not outlive it. An instance with no process has nothing to stop.
 func (in *instance) terminate() {
 	a := in.a
 	a.mu.Lock()
 	pid, start := in.pid, in.startTime
 	a.mu.Unlock()
-	a.drain(in.id)
 	if pid <= 0 {
 		return
 	}
+	a.drain(in.id)
 	signalGroup(pid, syscall.SIGTERM)
 	ended, how := waitEnded(pid, start, a.p.cfg.StopGrace)
 	if !ended {

@@ -20,14 +20,25 @@
 //
 // Restarts of the server. Every change of an instance process is recorded in
 // DataDir/instances.json (state.go, written atomically) with the app, revision, instance
-// ID, pid, port and the process start time, along with each app's last desired state.
-// When Run starts, an instance whose pid is alive and still has the recorded start time is
-// adopted: it keeps running, is watched by polling (it is not this server's child) and by
-// its probes, and takes traffic again once readiness passes. An instance whose process is
-// gone, or whose pid now belongs to another process, is dropped, and the supervisor starts
-// a replacement if the app still wants one. When Run's context ends it stops every
-// instance, so adoption matters after a crash or a SIGKILL of the server (instances run in
-// their own process group and outlive it), or with Config.KeepOnExit.
+// ID, pid, port and the process start time, along with each app's last desired state, and
+// always before it is acted on: an instance is recorded as starting before its process
+// starts (and with its pid right after), and as draining before it is stopped, until its
+// process is gone. Every instance process is marked in its environment with the data
+// directory and its app and instance ID (strays.go), and every process it starts inherits
+// the marks. When Run starts, an instance whose pid is alive and still has the recorded
+// start time is adopted: it keeps running, is watched by polling (it is not this server's
+// child) and by its probes, and takes traffic again once readiness passes; one recorded as
+// starting is found by its marks and adopted; one recorded as draining is stopped. An
+// instance whose process is gone, or whose pid now belongs to another process, is dropped,
+// and the supervisor starts a replacement if the app still wants one. Any other live
+// process marked with the data directory is a stray and is stopped with its process group.
+// The app's listeners open, and Settled closes (the server starts its engine after it),
+// only once the readiness of every adopted instance is known, so that neither the proxy nor
+// the engine takes an instance that was not probed yet for one that is not ready. When
+// Run's context ends it stops every instance, so adoption matters after a crash or a
+// SIGKILL of the server (instances run in their own process group and outlive it), or with
+// Config.KeepOnExit. After a SIGKILL at any instant the next Run leaves no process it does
+// not know, and a clean stop after it leaves none at all.
 //
 // Restarts in place (handover.go). Platform.Handover lets a new server process take over
 // without a moment in which a listener is closed: it holds the platform (no process is
@@ -35,12 +46,14 @@
 // returns duplicates of the listening sockets. The new server gets them in Config.Inherit,
 // starts held (Config.StartHeld), adopts the instances, serves each inherited socket once the
 // instances that took traffic are ready again (Platform.Serving), and calls Resume once the
-// old server is gone; the old one's Run then ends leaving every instance running. Each
+// old server is gone (Resume stops the strays then, no longer the old server's business);
+// the old one's Run then ends leaving every instance running. Each
 // listener is served by the app's proxy (proxy.ServeWith: its fast path for HTTP/1.x, with
 // h2c and upgrades handed to net/http on the same connection), whose stop drops no request
 // on a socket another process still serves.
 //
-// Start reading at Platform.Run and Platform.Apply (this file), then app.converge.
+// Start reading at Platform.Run and Platform.Apply (this file), then app.converge; for
+// crashes, restore (state.go) and strays.go.
 package local
 
 import (
@@ -134,6 +147,8 @@ type Config struct {
 type Platform struct {
 	cfg Config
 	log *slog.Logger
+	// mark is the data directory as instance processes are marked with it (strays.go).
+	mark string
 	// probeClient runs HTTP probes; it keeps no connections.
 	probeClient *http.Client
 
@@ -154,9 +169,12 @@ type Platform struct {
 	inherit     map[string]net.Listener
 	serving     chan struct{}
 	servingOnce sync.Once
-	// warmBy is when inherited listeners are served even if adopted instances are not ready
-	// again; set by Run before any supervisor starts.
+	// warmBy is when listeners are served even if the readiness of adopted instances is not
+	// known yet; set by Run before any supervisor starts.
 	warmBy time.Time
+	// settled is closed once the readiness of every adopted instance is known (Settled).
+	settled     chan struct{}
+	settledOnce sync.Once
 
 	mu     sync.Mutex
 	apps   map[string]*app
@@ -190,8 +208,9 @@ func New(cfg Config) *Platform {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Platform{
-		cfg: cfg,
-		log: log,
+		cfg:  cfg,
+		log:  log,
+		mark: markOf(cfg.DataDir),
 		probeClient: &http.Client{
 			Transport: &http.Transport{DisableKeepAlives: true},
 			// A redirect answers the probe (3xx passes); it is not followed.
@@ -200,14 +219,16 @@ func New(cfg Config) *Platform {
 		apps:    map[string]*app{},
 		inherit: maps.Clone(cfg.Inherit),
 		serving: make(chan struct{}),
+		settled: make(chan struct{}),
 	}
 }
 
-// Run adopts the instances recorded in the state file, runs one supervisor per app until
-// ctx ends, and then stops everything: each app's listeners first, then every instance
-// (drain, SIGTERM, SIGKILL), so that no process outlives the server (unless
-// Config.KeepOnExit, or while held: see Handover). It returns after every goroutine it
-// started has exited. Run may be called once.
+// Run adopts the instances recorded in the state file, stops the strays (processes marked
+// as instances of the data directory that no adopted instance accounts for; not while
+// held), runs one supervisor per app until ctx ends, and then stops everything: each app's
+// listeners first, then every instance (drain, SIGTERM, SIGKILL), so that no process
+// outlives the server (unless Config.KeepOnExit, or while held: see Handover). It returns
+// after every goroutine it started has exited. Run may be called once.
 func (p *Platform) Run(ctx context.Context) error {
 	p.mu.Lock()
 	if p.phase != phaseNew {
@@ -218,21 +239,29 @@ func (p *Platform) Run(ctx context.Context) error {
 	if p.cfg.StartHeld {
 		p.hold()
 	}
-	if err := p.restore(); err != nil {
+	strays, err := p.restore()
+	if err != nil {
 		p.closeInherited()
+		p.settle()
 		return fmt.Errorf("local: %w", err)
 	}
 	p.restored.Store(true)
-	p.persist() // what was applied before Run
+	p.persist() // what was applied before Run, and what was adopted
 	p.warmBy = time.Now().Add(warmTimeout)
 	p.dropUnwanted()
 	g, gctx := errgroup.WithContext(ctx)
+	defer p.settle()
+	if len(strays) > 0 && !p.isHeld() {
+		// Held, they may be the previous server's: Resume looks again once it has gone.
+		g.Go(func() error { p.stopStrays(strays, p.cfg.StopGrace); return nil })
+	}
 	p.mu.Lock()
 	p.runCtx, p.group, p.phase = gctx, g, phaseRunning
 	for _, a := range p.apps {
 		g.Go(func() error { return a.supervise(gctx) })
 	}
 	p.mu.Unlock()
+	p.checkSettled()
 	// This goroutine keeps the group from reaching zero while supervisors may still be added.
 	g.Go(func() error {
 		<-gctx.Done()
@@ -241,7 +270,7 @@ func (p *Platform) Run(ctx context.Context) error {
 		p.mu.Unlock()
 		return nil
 	})
-	err := g.Wait()
+	err = g.Wait()
 	p.closeInherited()
 	if !p.keepOnExit() {
 		p.persist()
@@ -250,6 +279,37 @@ func (p *Platform) Run(ctx context.Context) error {
 		return fmt.Errorf("local: %w", err)
 	}
 	return nil
+}
+
+// Settled returns a channel that is closed once the readiness of every instance Run adopted
+// is known: it passed its readiness probe, failed it as often as the probe's failure
+// threshold, or its process ended (or 10 s passed since Run started, or Run returned).
+// Until then an adopted instance that is not ready may simply not have been probed yet:
+// whatever decides from Observe (the engine) waits for it, as the app's listeners do.
+func (p *Platform) Settled() <-chan struct{} { return p.settled }
+
+// settle closes Settled.
+func (p *Platform) settle() { p.settledOnce.Do(func() { close(p.settled) }) }
+
+// checkSettled closes Settled once every app is warm.
+func (p *Platform) checkSettled() {
+	select {
+	case <-p.settled:
+		return
+	default:
+	}
+	p.mu.Lock()
+	apps := slices.Collect(maps.Values(p.apps))
+	p.mu.Unlock()
+	for _, a := range apps {
+		a.mu.Lock()
+		warm := a.warm()
+		a.mu.Unlock()
+		if !warm {
+			return
+		}
+	}
+	p.settle()
 }
 
 // keepOnExit reports whether the end of Run leaves every instance running: with

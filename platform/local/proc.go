@@ -15,25 +15,43 @@ import (
 // (field 22) of process pid from /proc/<pid>/stat. The start time tells a process from a
 // later one that reuses its pid.
 func procStat(pid int) (state byte, start uint64, err error) {
+	st, err := procInfo(pid)
+	return st.state, st.start, err
+}
+
+// procStatus is what /proc/<pid>/stat tells about a process.
+type procStatus struct {
+	state      byte   // field 3: R, S, D, Z, ...
+	ppid, pgid int    // fields 4 and 5
+	start      uint64 // field 22, in clock ticks since boot
+}
+
+// procInfo reads /proc/<pid>/stat.
+func procInfo(pid int) (procStatus, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, 0, fmt.Errorf("read stat of pid %d: %w", pid, err)
+		return procStatus{}, fmt.Errorf("read stat of pid %d: %w", pid, err)
 	}
 	// The command name (field 2) is in parentheses and may hold spaces or parentheses; the
 	// fields after the last ')' are plain.
 	i := strings.LastIndexByte(string(b), ')')
 	if i < 0 {
-		return 0, 0, fmt.Errorf("stat of pid %d: no command name", pid)
+		return procStatus{}, fmt.Errorf("stat of pid %d: no command name", pid)
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 20 {
-		return 0, 0, fmt.Errorf("stat of pid %d: %d fields", pid, len(f)+2)
+		return procStatus{}, fmt.Errorf("stat of pid %d: %d fields", pid, len(f)+2)
 	}
-	start, err = strconv.ParseUint(f[19], 10, 64)
+	start, err := strconv.ParseUint(f[19], 10, 64)
 	if err != nil || len(f[0]) != 1 {
-		return 0, 0, fmt.Errorf("stat of pid %d: bad start time %q or state %q", pid, f[19], f[0])
+		return procStatus{}, fmt.Errorf("stat of pid %d: bad start time %q or state %q", pid, f[19], f[0])
 	}
-	return f[0][0], start, nil
+	ppid, err1 := strconv.Atoi(f[1])
+	pgid, err2 := strconv.Atoi(f[2])
+	if err1 != nil || err2 != nil {
+		return procStatus{}, fmt.Errorf("stat of pid %d: bad parent %q or group %q", pid, f[1], f[2])
+	}
+	return procStatus{state: f[0][0], ppid: ppid, pgid: pgid, start: start}, nil
 }
 
 // running reports whether pid is a live (not zombie) process that started at start.

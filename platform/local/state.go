@@ -45,19 +45,33 @@ type instanceRecord struct {
 	// (it is set only then): the next server serves its inherited listeners once such
 	// instances are ready again.
 	Ready bool `json:"ready,omitempty"`
+	// Starting says a process is being started for the instance: the record is written
+	// before the process starts (PID is 0 then), so that a server killed before it learnt
+	// the pid still leaves the instance on record. A server that finds such a record looks
+	// for the process by its marks (strays.go) and adopts it.
+	Starting bool `json:"starting,omitempty"`
+	// Draining says the instance is being stopped: it is written before the instance is
+	// stopped and stays until its process is gone. A server that adopts it never gives it
+	// traffic and stops it.
+	Draining bool `json:"draining,omitempty"`
 }
 
 // persist writes the state file if it changed: a temporary file, then a rename, so a crash
-// leaves either the old file or the new one. Errors are logged: the live world is not
-// worse for a state file that lags, only a later adoption is. Before Run has read the file,
+// leaves either the old file or the new one. Errors are logged: what must be on record
+// before it is done (a process start) uses record instead. Before Run has read the file,
 // and while the platform is held (the file belongs to the handover), it is left alone.
 func (p *Platform) persist() {
-	if !p.restored.Load() || p.isHeld() {
-		return
-	}
-	if err := p.save(false); err != nil {
+	if err := p.record(); err != nil {
 		p.log.Error("state not saved", "err", err)
 	}
+}
+
+// record writes the state file like persist, and returns why it could not.
+func (p *Platform) record() error {
+	if !p.restored.Load() || p.isHeld() {
+		return nil
+	}
+	return p.save(false)
 }
 
 // save writes the state file if it changed. For a handover it leaves out the instances
@@ -99,13 +113,13 @@ func (p *Platform) snapshot(handover bool) stateFile {
 			st.Apps = append(st.Apps, *a.desired)
 		}
 		for _, in := range a.instances {
-			if in.pid <= 0 || (handover && in.stopping) {
+			if (in.pid <= 0 && !in.starting) || (handover && in.stopping) {
 				continue
 			}
 			st.Instances = append(st.Instances, instanceRecord{
 				App: a.name, Revision: in.rev, ID: in.id, PID: in.pid, Port: in.port,
 				StartTime: in.startTime, Restarts: in.restarts, Spec: in.spec, Version: in.version,
-				Ready: handover && in.ready && !in.draining,
+				Ready: handover && in.ready && !in.draining && !in.leaving, Starting: in.starting, Draining: in.draining || in.leaving,
 			})
 		}
 		a.mu.Unlock()
@@ -169,12 +183,18 @@ func (p *Platform) loadState() (stateFile, error) {
 // restore brings back what the state file holds, before any supervisor runs: the desired
 // state of each app that was not applied since New, and every instance whose process is
 // still alive with the same start time (it is adopted: watched and probed, not started
-// again). An instance whose process is gone, or whose pid now names another process, is
-// dropped; its app's supervisor starts a replacement if the app still wants one.
-func (p *Platform) restore() error {
+// again; one recorded as draining is stopped). An instance recorded as starting is adopted
+// when its marked process is found. An instance whose process is gone, or whose pid now
+// names another process, is dropped; its app's supervisor starts a replacement if the app
+// still wants one.
+//
+// It returns the strays: marked processes of this data directory that no adopted instance
+// accounts for, and live processes of records it could not adopt. The caller stops them
+// (not while held: they may be the previous server's).
+func (p *Platform) restore() ([]marked, error) {
 	st, err := p.loadState()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, d := range st.Apps {
 		if validate(d) != nil {
@@ -188,20 +208,45 @@ func (p *Platform) restore() error {
 		}
 		a.mu.Unlock()
 	}
+	all := scanMarked(p.mark)
+	known, ids := map[int]bool{}, map[string]bool{}
+	var lost []marked // live processes of records not adopted
 	for _, rec := range st.Instances {
-		log := p.log.With("app", rec.App, "instance", rec.ID, "pid", rec.PID)
 		rev, _, ok := parseID(rec.ID)
-		if !ok || rev != rec.Revision || !safeName(rec.App) || !safeName(rec.ID) {
-			log.Warn("saved instance dropped", "reason", "bad record")
+		good := ok && rev == rec.Revision && safeName(rec.App) && safeName(rec.ID)
+		if rec.PID <= 0 && rec.Starting && good {
+			if m, found := findStarted(all, rec.App, rec.ID); found {
+				rec.PID, rec.StartTime = m.pid, m.start
+			}
+		}
+		log := p.log.With("app", rec.App, "instance", rec.ID, "pid", rec.PID)
+		if rec.PID <= 0 && rec.Starting {
+			log.Info("saved instance dropped", "reason", "its process did not start")
 			continue
 		}
 		if !running(rec.PID, rec.StartTime) {
 			log.Info("saved instance dropped", "reason", "process gone")
 			continue
 		}
-		a, _ := p.ensure(rec.App)
-		a.adopt(rec)
-		log.Info("instance adopted", "port", rec.Port)
+		var a *app
+		if good {
+			a, _ = p.ensure(rec.App)
+		}
+		if a == nil || !a.adopt(rec) {
+			log.Warn("saved instance not adopted", "reason", "bad or repeated record")
+			if info, err := procInfo(rec.PID); err == nil {
+				lost = append(lost, marked{pid: rec.PID, ppid: info.ppid, pgid: info.pgid, start: rec.StartTime, app: rec.App, id: rec.ID})
+			}
+			continue
+		}
+		known[rec.PID], ids[rec.App+"/"+rec.ID] = true, true
+		log.Info("instance adopted", "port", rec.Port, "draining", rec.Draining)
 	}
-	return nil
+	out := strays(all, known, ids)
+	for _, m := range lost {
+		if !known[m.pid] && !slices.ContainsFunc(out, func(x marked) bool { return x.pid == m.pid }) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
 }
