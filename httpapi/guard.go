@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"slipway.dev/slipway"
 )
@@ -27,8 +28,37 @@ import (
 //
 // GET /healthz alone skips them: it says only whether the server can write its store.
 
-// callerKey is the context key of the authenticated token of a request.
-type callerKey struct{}
+// callerKey is the context key of the authenticated token of a request; secretKey that of
+// the secret it was authenticated with, for streams to check again (stillValid).
+type (
+	callerKey struct{}
+	secretKey struct{}
+)
+
+// DefaultReauth is how often a long-lived stream checks that its token is still valid
+// (Config.Reauth): a token revoked or expired while a stream is open ends the stream within
+// this long, or within the heartbeat when the stream is idle.
+const DefaultReauth = 5 * time.Second
+
+// stillValid reports whether the token that opened the stream of ctx is still active.
+func (s *Server) stillValid(ctx context.Context) bool {
+	secret, _ := ctx.Value(secretKey{}).(string)
+	if s.cfg.Tokens == nil || secret == "" {
+		return false
+	}
+	_, err := s.cfg.Tokens.Authenticate(ctx, secret)
+	return err == nil
+}
+
+// reauth checks the stream's token again once reauthEvery has passed since *last; false
+// means the stream must end.
+func (s *Server) reauth(ctx context.Context, last *time.Time) bool {
+	if time.Since(*last) < s.cfg.Reauth {
+		return true
+	}
+	*last = time.Now()
+	return s.stillValid(ctx)
+}
 
 // caller returns the token that authenticated r; ok is false before authentication.
 func caller(r *http.Request) (slipway.Token, bool) {
@@ -131,20 +161,23 @@ func checkContentType(r *http.Request) *slipway.Error {
 	return nil
 }
 
-// authenticate reads the bearer token of r. A missing or bad one is EUNAUTHORIZED.
-func (s *Server) authenticate(r *http.Request) (slipway.Token, error) {
+// authenticate reads the bearer token of r and returns it with its secret. A missing or bad
+// one is EUNAUTHORIZED.
+func (s *Server) authenticate(r *http.Request) (slipway.Token, string, error) {
 	if s.cfg.Tokens == nil {
-		return slipway.Token{}, slipway.Errorf(slipway.EUNAUTHORIZED, "this server has no token store; every request is refused")
+		return slipway.Token{}, "", slipway.Errorf(slipway.EUNAUTHORIZED, "this server has no token store; every request is refused")
 	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return slipway.Token{}, slipway.Errorf(slipway.EUNAUTHORIZED, "this API needs a token: send Authorization: Bearer TOKEN (the CLI reads --token or SLIPWAY_TOKEN, or finds the local server's admin token)")
+		return slipway.Token{}, "", slipway.Errorf(slipway.EUNAUTHORIZED, "this API needs a token: send Authorization: Bearer TOKEN (the CLI reads --token or SLIPWAY_TOKEN, or finds the local server's admin token)")
 	}
 	scheme, secret, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
-		return slipway.Token{}, slipway.Errorf(slipway.EUNAUTHORIZED, "the Authorization header must be Bearer TOKEN")
+	secret = strings.TrimSpace(secret)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || secret == "" {
+		return slipway.Token{}, "", slipway.Errorf(slipway.EUNAUTHORIZED, "the Authorization header must be Bearer TOKEN")
 	}
-	return s.cfg.Tokens.Authenticate(r.Context(), strings.TrimSpace(secret))
+	t, err := s.cfg.Tokens.Authenticate(r.Context(), secret)
+	return t, secret, err
 }
 
 // guard runs checks 1-4 on r and returns r with its caller and peer in the context, or
@@ -162,7 +195,7 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request) *http.Request {
 		writeErrorStatus(w, http.StatusUnsupportedMediaType, err)
 		return nil
 	}
-	tok, err := s.authenticate(r)
+	tok, secret, err := s.authenticate(r)
 	if err != nil {
 		if slipway.ErrorCode(err) == slipway.EUNAUTHORIZED {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="slipway"`)
@@ -171,6 +204,7 @@ func (s *Server) guard(w http.ResponseWriter, r *http.Request) *http.Request {
 		return nil
 	}
 	ctx := context.WithValue(r.Context(), callerKey{}, tok)
+	ctx = context.WithValue(ctx, secretKey{}, secret)
 	ctx = slipway.WithPeer(ctx, r.RemoteAddr)
 	return r.WithContext(ctx)
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/httpapi"
@@ -223,5 +225,34 @@ func TestGuard_MetricsNeedAToken(t *testing.T) {
 	}
 	if resp, body := env.call(t, "GET", "/metrics", "", "Authorization", "Bearer "+apitest.ViewerSecret); resp.StatusCode != 200 || string(body) != "slipway_up 1\n" {
 		t.Errorf("GET /metrics as a viewer: %d %q", resp.StatusCode, body)
+	}
+}
+
+// TestGuard_RevokedTokenEndsItsStream: a stream opened with a token ends once the token is
+// revoked, instead of serving events to it for as long as it stays connected.
+func TestGuard_RevokedTokenEndsItsStream(t *testing.T) {
+	srv := apitest.NewServer(t, httpapi.Config{Heartbeat: 10 * time.Millisecond, Reauth: 10 * time.Millisecond})
+	created, err := srv.Tokens.CreateToken(t.Context(), slipway.NewToken{Name: "watcher", Role: slipway.RoleViewer}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/api/v1/events/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+created.Secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("stream: %d", resp.StatusCode)
+	}
+	if _, err := srv.Tokens.RevokeToken(t.Context(), "watcher", "admin", "left"); err != nil {
+		t.Fatal(err)
+	}
+	// The stream must end by itself: reading to EOF returns before ctx's deadline.
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil || ctx.Err() != nil {
+		t.Fatalf("stream after revocation: %v (ctx %v); want it ended by the server", err, ctx.Err())
 	}
 }

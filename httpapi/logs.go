@@ -107,12 +107,16 @@ func (s *Server) followLogs(ctx context.Context, lw *logWriter, app, revision st
 	t := time.NewTicker(logPoll)
 	defer t.Stop()
 	last := time.Now()
+	checked := last
 	var batch bytes.Buffer
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if !s.reauth(ctx, &checked) {
+			return // the token was revoked or expired
 		}
 		files, err := liveLogs(s.cfg.Logs, app, revision)
 		if err != nil {

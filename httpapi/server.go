@@ -81,6 +81,8 @@ type Config struct {
 	// Heartbeat is how often an idle event stream sends a comment line to keep proxies from
 	// closing it (DefaultHeartbeat when zero).
 	Heartbeat time.Duration
+	// Reauth is how often an open stream checks its token again (DefaultReauth when zero).
+	Reauth time.Duration
 	// MaxStreams caps the event streams open at once (DefaultMaxStreams when zero), and
 	// MaxStreamsPerClient those from one client address (DefaultMaxStreamsPerClient).
 	MaxStreams, MaxStreamsPerClient int
@@ -106,6 +108,9 @@ func NewServer(cfg Config) *Server {
 	}
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = DefaultHeartbeat
+	}
+	if cfg.Reauth <= 0 {
+		cfg.Reauth = DefaultReauth
 	}
 	if cfg.MaxStreams <= 0 {
 		cfg.MaxStreams = DefaultMaxStreams

@@ -71,7 +71,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	defer beat.Stop()
 
 	batch := first
+	checked := time.Now()
 	for {
+		if !s.reauth(ctx, &checked) {
+			return // the token was revoked or expired: the client's next request says so
+		}
 		for _, e := range batch {
 			if err := writeEvent(w, e); err != nil {
 				log.Debug("event stream write failed", "err", err)
@@ -88,7 +92,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		}
 		if len(batch) < streamBatch {
 			// Caught up: wait until the watcher sees newer events.
-			if !s.waitEvents(w, rc, s.watch.wait(seen), beat, r) {
+			if !s.waitEvents(w, rc, s.watch.wait(seen), beat, r, &checked) {
 				return
 			}
 			seen = s.watch.current()
@@ -107,7 +111,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 
 // waitEvents waits until changed is closed, sending heartbeats meanwhile. It returns false
 // when the stream must end.
-func (s *Server) waitEvents(w http.ResponseWriter, rc *http.ResponseController, changed <-chan struct{}, beat *time.Ticker, r *http.Request) bool {
+func (s *Server) waitEvents(w http.ResponseWriter, rc *http.ResponseController, changed <-chan struct{}, beat *time.Ticker, r *http.Request, checked *time.Time) bool {
 	for {
 		select {
 		case <-r.Context().Done():
@@ -115,6 +119,9 @@ func (s *Server) waitEvents(w http.ResponseWriter, rc *http.ResponseController, 
 		case <-changed:
 			return true
 		case <-beat.C:
+			if !s.reauth(r.Context(), checked) {
+				return false
+			}
 			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
 				return false
 			}
