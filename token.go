@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -98,9 +99,9 @@ func ValidTokenName(name string) error {
 	if len(name) == 0 || len(name) > MaxNameLen || !tokenName.MatchString(name) {
 		return Errorf(EINVALID, "token name %q must be 1 to %d letters, digits or . _ @ -, starting with a letter or digit", name, MaxNameLen)
 	}
-	switch name {
+	switch strings.ToLower(name) {
 	case ActorEngine, ActorAnalysis, ActorDrift:
-		return Errorf(EINVALID, "token name %q is reserved for slipway's own events", name)
+		return Errorf(EINVALID, "token name %q is reserved for slipway's own events (in any case)", name)
 	}
 	return nil
 }

@@ -114,6 +114,8 @@ func TestService_RejectsBadRequests(t *testing.T) {
 	for _, n := range []slipway.NewToken{
 		{Name: "", Role: slipway.RoleViewer},
 		{Name: "engine", Role: slipway.RoleAdmin},
+		{Name: "Engine", Role: slipway.RoleAdmin},
+		{Name: "ANALYSIS", Role: slipway.RoleViewer},
 		{Name: "a b", Role: slipway.RoleViewer},
 		{Name: "ok\u001b[2J", Role: slipway.RoleViewer},
 		{Name: strings.Repeat("a", 64), Role: slipway.RoleViewer},

@@ -28,7 +28,10 @@ import (
 //     server listens on.
 //   - The CLI takes --token, else $SLIPWAY_TOKEN, else, for a server on a loopback address
 //     only, the pointer of that address, else $SLIPWAY_DATA/admin.token or
-//     .slipway/admin.token. A credential on disk is never sent to a server on another host.
+//     .slipway/admin.token. A credential on disk is never sent to a server on another host,
+//     and only to the process that wrote it: the one DATA/server.pid names must hold the
+//     listening socket of the address (listensOn), so that another local user who binds
+//     the port (after a crash, or while the server is down) gets nothing.
 const (
 	adminTokenFile = "admin.token"
 	adminTokenName = "local-admin"
@@ -200,22 +203,41 @@ func discoverToken(base string) string {
 	if ip == nil || !ip.IsLoopback() {
 		return ""
 	}
+	portN, err := strconv.Atoi(port)
+	if err != nil {
+		return ""
+	}
+	var files []string
 	if p := pointerPath(net.JoinHostPort(ip.String(), port)); p != "" {
-		if b, err := readSecretPath(p); err == nil {
-			if s, err := readSecret(b); err == nil {
-				return s
-			}
+		if f, err := readSecretPath(p); err == nil {
+			files = append(files, f)
 		}
 	}
 	for _, dir := range []string{os.Getenv(envData), defaultDataDir} {
-		if dir == "" {
+		if dir != "" {
+			files = append(files, filepath.Join(dir, adminTokenFile))
+		}
+	}
+	for _, f := range files {
+		if !servedBy(filepath.Dir(f), portN) {
 			continue
 		}
-		if s, err := readSecret(filepath.Join(dir, adminTokenFile)); err == nil {
+		if s, err := readSecret(f); err == nil {
 			return s
 		}
 	}
 	return ""
+}
+
+// servedBy reports whether the server of data directory dir (DATA/server.pid) holds the
+// listening socket on port.
+func servedBy(dir string, port int) bool {
+	b, err := os.ReadFile(filepath.Join(dir, pidFileName))
+	if err != nil {
+		return false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return err == nil && pid > 0 && listensOn(pid, port)
 }
 
 // readSecretPath reads the token file path a pointer names.

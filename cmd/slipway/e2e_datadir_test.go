@@ -94,3 +94,34 @@ func TestE2E_StoreIntegrityBackupRestore(t *testing.T) {
 		t.Fatalf("apps after the restore:\n%s", out)
 	}
 }
+
+// TestE2E_DataDirectoryOpenToOthersIsRefused: a data directory other users can write, or an
+// admin token that is a link or open to others, stops the server before it starts.
+func TestE2E_DataDirectoryOpenToOthersIsRefused(t *testing.T) {
+	bin := slipwayBin(t)
+	start := func(data string) (string, error) {
+		out, err := exec.Command(bin, "server", "--platform", "sim", "--data", data, "--listen", "127.0.0.1:0").CombinedOutput()
+		return string(out), err
+	}
+	open := t.TempDir()
+	if err := os.Chmod(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := start(open); err == nil || !strings.Contains(out, "is open to other users (mode 0777)") {
+		t.Errorf("a 0777 data directory: %v\n%s", err, out)
+	}
+	linked := t.TempDir()
+	if err := os.Symlink(filepath.Join(t.TempDir(), "elsewhere"), filepath.Join(linked, adminTokenFile)); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := start(linked); err == nil || !strings.Contains(out, "is not a plain file") {
+		t.Errorf("an admin token that is a link: %v\n%s", err, out)
+	}
+	readable := t.TempDir()
+	if err := os.WriteFile(filepath.Join(readable, adminTokenFile), []byte("slw_x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := start(readable); err == nil || !strings.Contains(out, "is open to other users (mode 0644)") {
+		t.Errorf("an admin token readable by others: %v\n%s", err, out)
+	}
+}

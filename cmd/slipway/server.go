@@ -246,6 +246,9 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
+	if err := checkDataDir(cfg.dataDir); err != nil {
+		return err
+	}
 	lock, err := lockDataDir(cfg.dataDir, inh.lock)
 	if err != nil {
 		return err
@@ -339,7 +342,11 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 	if tlsCfg != nil {
 		scheme = "https"
 	}
-	// The pointers first: a CLI started on the banner finds them.
+	// The pointers and the pid file first: a CLI started on the banner finds the credential
+	// and checks that this process serves it.
+	if !inh.restarted() {
+		writePIDFile(cfg.dataDir, log)
+	}
 	pointers := writePointers(ln.Addr(), tokenPath, log)
 	fmt.Fprintf(stdout, "slipway server listening on %s://%s (platform %s, data %s)\n", scheme, ln.Addr(), cfg.platform, cfg.dataDir)
 	l := &lifetime{cfg: cfg, log: log, platform: platform, newEngine: newEngine, api: ln, tls: tlsCfg, lock: lock, inh: inh, stdout: stdout, stderr: stderr}
