@@ -71,13 +71,7 @@ func TestCLI_EscapesServerText(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(env.Service)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			r := runCLI(t, ctx, tt.args...)
-			if r.code != tt.code {
-				t.Errorf("exit %d, want %d\n%s", r.code, tt.code, r)
-			}
-			checkEscaped(t, strings.Join(tt.args, " "), r.stdout+r.stderr, want)
+			runEscaped(t, tt.args, tt.code, want)
 		})
 	}
 	t.Run("error details stay one line each", func(t *testing.T) {
@@ -260,13 +254,7 @@ func TestCLI_EscapesEveryServerString(t *testing.T) {
 			}
 			t.Setenv(envServer, hostileProxy(t, srv.URL))
 			t.Setenv(envToken, apitest.AdminSecret)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			r := runCLI(t, ctx, tt.args...)
-			if r.code != tt.code {
-				t.Errorf("exit %d, want %d\n%s", r.code, tt.code, r)
-			}
-			checkEscaped(t, strings.Join(tt.args, " "), r.stdout+r.stderr, want)
+			runEscaped(t, tt.args, tt.code, want)
 		})
 	}
 
@@ -496,4 +484,17 @@ func decodeYAML(t *testing.T, s string, v any) {
 	if err := yaml.NewDecoder(strings.NewReader(s)).Decode(v); err != nil {
 		t.Fatalf("decode YAML: %v\n%s", err, s)
 	}
+}
+
+// runEscaped runs the CLI with args, wants exit code, and checks that its output shows the
+// forged text escaped as want.
+func runEscaped(t *testing.T, args []string, code int, want string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r := runCLI(t, ctx, args...)
+	if r.code != code {
+		t.Errorf("exit %d, want %d\n%s", r.code, code, r)
+	}
+	checkEscaped(t, strings.Join(args, " "), r.stdout+r.stderr, want)
 }
