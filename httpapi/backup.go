@@ -26,7 +26,7 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("backup: %w", err))
 		return
 	}
-	defer os.Remove(f.Name())
+	defer func() { _ = os.Remove(f.Name()) }()
 	defer f.Close()
 	if err := s.cfg.Backup.Backup(r.Context(), f); err != nil {
 		s.fail(w, r, err)

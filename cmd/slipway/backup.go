@@ -26,7 +26,7 @@ docs/operations.md.`,
 			if err != nil {
 				return fmt.Errorf("backup: %w", err)
 			}
-			defer os.Remove(f.Name())
+			defer func() { _ = os.Remove(f.Name()) }() // gone after the rename; removes it after a failure
 			n, err := g.client().Backup(cmd.Context(), f)
 			if err == nil {
 				err = f.Sync()

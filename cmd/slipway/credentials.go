@@ -84,7 +84,7 @@ func writeFileAtomic(path string, b []byte) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(f.Name())
+	defer func() { _ = os.Remove(f.Name()) }() // gone after the rename; removes it after a failure
 	if err := f.Chmod(0o600); err != nil {
 		f.Close()
 		return err
@@ -164,7 +164,7 @@ func removePointers(pointers []string, tokenPath string) {
 
 // readSecret reads a token secret from a file of at most maxTokenFile bytes.
 func readSecret(path string) (string, error) {
-	f, err := os.Open(path)
+	f, err := os.Open(path) //nolint:gosec // reading the user's own credential file is the point
 	if err != nil {
 		return "", err
 	}
@@ -232,7 +232,7 @@ func discoverToken(base string) string {
 // servedBy reports whether the server of data directory dir (DATA/server.pid) holds the
 // listening socket on port.
 func servedBy(dir string, port int) bool {
-	b, err := os.ReadFile(filepath.Join(dir, pidFileName))
+	b, err := os.ReadFile(filepath.Join(dir, pidFileName)) //nolint:gosec // a data directory of the user's own
 	if err != nil {
 		return false
 	}

@@ -21,7 +21,7 @@ func checkDataDir(dir string) error {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	if err := ownedAndClosed(fi, 0o022); err != nil {
-		return fmt.Errorf("data directory %s %s; slipway keeps its store and admin token there (chmod 700 %s)", dir, err, dir)
+		return fmt.Errorf("data directory %s %w; slipway keeps its store and admin token there (chmod 700 %s)", dir, err, dir)
 	}
 	tok := filepath.Join(dir, adminTokenFile)
 	fi, err = os.Lstat(tok)
@@ -35,7 +35,7 @@ func checkDataDir(dir string) error {
 		return fmt.Errorf("admin token %s is not a plain file (%s); remove it and start again to make a new one", tok, fi.Mode().Type())
 	}
 	if err := ownedAndClosed(fi, 0o077); err != nil {
-		return fmt.Errorf("admin token %s %s (chmod 600 %s)", tok, err, tok)
+		return fmt.Errorf("admin token %s %w (chmod 600 %s)", tok, err, tok)
 	}
 	return nil
 }

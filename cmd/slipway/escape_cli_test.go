@@ -99,11 +99,10 @@ func hostileProxy(t testing.TB, backend string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.FlushInterval = -1
-	direct := rp.Director
-	rp.Director = func(r *http.Request) {
-		direct(r)
+	rp := &httputil.ReverseProxy{FlushInterval: -1}
+	rp.Rewrite = func(pr *httputil.ProxyRequest) {
+		pr.SetURL(u)
+		r := pr.Out
 		r.URL.Path, r.URL.RawPath = strings.ReplaceAll(r.URL.Path, poison, ""), ""
 		q := r.URL.Query()
 		for _, vs := range q {

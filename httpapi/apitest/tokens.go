@@ -11,7 +11,9 @@ import (
 )
 
 // Secrets of the tokens every Tokens starts with: one per role, and a deployer scoped to
-// apps matching "web*".
+// apps matching "web*". They open only test servers.
+//
+//nolint:gosec // test credentials, by design
 const (
 	AdminSecret    = "slw_test-admin"
 	DeployerSecret = "slw_test-deployer"
@@ -26,7 +28,6 @@ type Tokens struct {
 	mu     sync.Mutex
 	byName map[string]slipway.Token
 	secret map[string]string // secret -> name
-	seq    int
 }
 
 var _ slipway.TokenManager = (*Tokens)(nil)
