@@ -169,17 +169,7 @@ func TestRecord_ErrorsNeverCount(t *testing.T) {
 				at = at.Add(time.Second)
 				Record(&run, o.metric, o.value, o.err, at.Add(-time.Millisecond), at)
 			}
-			for i, want := range tt.wantMetrics {
-				if got := run.Results[i].Phase; got != want {
-					t.Errorf("metric %s = %s (%s), want %s", run.Results[i].Name, got, run.Results[i].Message, want)
-				}
-			}
-			if run.Phase != tt.wantRun {
-				t.Errorf("run = %s (%s), want %s", run.Phase, run.Message, tt.wantRun)
-			}
-			if !strings.Contains(run.Message, tt.wantMessage) {
-				t.Errorf("run message = %q, want it to contain %q", run.Message, tt.wantMessage)
-			}
+			checkVerdicts(t, run, tt.wantMetrics, tt.wantRun, tt.wantMessage)
 			for _, res := range run.Results {
 				if res.Count != res.Successful+res.Failed+res.Inconclusive {
 					t.Errorf("metric %s: count %d is not its %d successful, %d failed and %d inconclusive measurements",

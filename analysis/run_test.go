@@ -314,17 +314,7 @@ func TestRecord_Verdicts(t *testing.T) {
 					endAt = at
 				}
 			}
-			for i, want := range tt.wantMetrics {
-				if got := run.Results[i].Phase; got != want {
-					t.Errorf("metric %s = %s (%s), want %s", run.Results[i].Name, got, run.Results[i].Message, want)
-				}
-			}
-			if run.Phase != tt.wantRun {
-				t.Errorf("run = %s (%s), want %s", run.Phase, run.Message, tt.wantRun)
-			}
-			if !strings.Contains(run.Message, tt.wantMessage) {
-				t.Errorf("run message = %q, want it to contain %q", run.Message, tt.wantMessage)
-			}
+			checkVerdicts(t, run, tt.wantMetrics, tt.wantRun, tt.wantMessage)
 			switch {
 			case tt.wantEnded && (run.FinishedAt == nil || !run.FinishedAt.Equal(endAt)):
 				t.Errorf("FinishedAt = %v, want %v", run.FinishedAt, endAt)
@@ -485,5 +475,22 @@ func BenchmarkRecord(b *testing.B) {
 	j := &threshold{}
 	for b.Loop() {
 		record(&run, 0, 0.01, nil, t0, t0, j)
+	}
+}
+
+// checkVerdicts checks each metric's verdict, the run's, and that the run's message holds
+// wantMessage.
+func checkVerdicts(t *testing.T, run slipway.AnalysisRun, wantMetrics []slipway.Verdict, wantRun slipway.Verdict, wantMessage string) {
+	t.Helper()
+	for i, want := range wantMetrics {
+		if got := run.Results[i].Phase; got != want {
+			t.Errorf("metric %s = %s (%s), want %s", run.Results[i].Name, got, run.Results[i].Message, want)
+		}
+	}
+	if run.Phase != wantRun {
+		t.Errorf("run = %s (%s), want %s", run.Phase, run.Message, wantRun)
+	}
+	if !strings.Contains(run.Message, wantMessage) {
+		t.Errorf("run message = %q, want it to contain %q", run.Message, wantMessage)
 	}
 }

@@ -136,10 +136,7 @@ func versionAt(t *testing.T, url string, headers ...string) (string, int) {
 // completes it, with no failed request.
 func exampleQuickstart(t *testing.T) {
 	c := newCluster(t)
-	listen := freePort(t)
-	c.must("apply", "-f", c.example("quickstart.yaml", "hello-v1.yaml", "127.0.0.1:8088", listen), "--wait", "--timeout", "60s")
-	l := startLoad(t, "http://"+listen+"/", loadRate)
-	l.waitAnswers(t, 100)
+	listen, l := c.exampleUnderLoad(t, "quickstart.yaml", "hello-v1.yaml", "127.0.0.1:8088")
 	c.must("apply", "-f", c.example("quickstart.yaml", "hello-v2.yaml", "127.0.0.1:8088", listen,
 		"version: v1", "version: v2", `"--version", "v1"`, `"--version", "v2"`))
 	c.waitFor("hello", "waiting for approval at 50%", func(s status) bool {
@@ -161,10 +158,7 @@ func exampleQuickstart(t *testing.T) {
 // approval at 50% and completes once promoted, with no failed request.
 func exampleCanary(t *testing.T) {
 	c := newCluster(t)
-	listen := freePort(t)
-	c.must("apply", "-f", c.example("canary.yaml", "checkout-v1.yaml", "127.0.0.1:8080", listen), "--wait", "--timeout", "60s")
-	l := startLoad(t, "http://"+listen+"/", loadRate)
-	l.waitAnswers(t, 100)
+	listen, l := c.exampleUnderLoad(t, "canary.yaml", "checkout-v1.yaml", "127.0.0.1:8080")
 	c.must("apply", "-f", c.example("canary.yaml", "checkout-v2.yaml", "127.0.0.1:8080", listen,
 		"version: v2.3.0", "version: v2.4.0", "DEMO_VERSION: v2.3.0", "DEMO_VERSION: v2.4.0"))
 	c.waitFor("checkout", "waiting for approval at 50%", func(s status) bool {
@@ -286,10 +280,7 @@ func addresses(s status, version string) []string {
 // than 3 ready ones, and no request fails.
 func exampleRolling(t *testing.T) {
 	c := newCluster(t)
-	listen := freePort(t)
-	c.must("apply", "-f", c.example("rolling.yaml", "catalog-v14.yaml", "127.0.0.1:8090", listen), "--wait", "--timeout", "60s")
-	l := startLoad(t, "http://"+listen+"/", loadRate)
-	l.waitAnswers(t, 100)
+	listen, l := c.exampleUnderLoad(t, "rolling.yaml", "catalog-v14.yaml", "127.0.0.1:8090")
 	c.must("apply", "-f", c.example("rolling.yaml", "catalog-v15.yaml", "127.0.0.1:8090", listen,
 		"version: v14", "version: v15", `"--version", "v14"`, `"--version", "v15"`))
 	minReady, maxInstances := 4, 4
@@ -367,4 +358,16 @@ func exampleFlags(t *testing.T) {
 	if v, reason := c.evalFlag("max-cart-items", `{"targetingKey": "user-42"}`); v != "" || reason != "DISABLED" {
 		t.Errorf("max-cart-items: variant %q, reason %s; want no variant, DISABLED", v, reason)
 	}
+}
+
+// exampleUnderLoad applies example file, written as name with its listen address addr
+// swapped for a free port, waits for its rollout, and puts the load on it; it returns the
+// address and the load.
+func (c *cluster) exampleUnderLoad(t *testing.T, file, name, addr string) (string, *load) {
+	t.Helper()
+	listen := freePort(t)
+	c.must("apply", "-f", c.example(file, name, addr, listen), "--wait", "--timeout", "60s")
+	l := startLoad(t, "http://"+listen+"/", loadRate)
+	l.waitAnswers(t, 100)
+	return listen, l
 }

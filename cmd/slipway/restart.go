@@ -502,13 +502,7 @@ func fileOr(w io.Writer, def *os.File) *os.File {
 
 // writePIDFile records this process as the data directory's server.
 func writePIDFile(dir string, log *slog.Logger) {
-	path := filepath.Join(dir, pidFileName)
-	tmp := path + ".tmp"
-	err := os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
+	if err := writeFileAtomic(filepath.Join(dir, pidFileName), []byte(strconv.Itoa(os.Getpid())+"\n")); err != nil {
 		log.Warn("pid file not written", "err", err)
 	}
 }
