@@ -89,8 +89,20 @@ func (f *follower) interrupt() int {
 // until polls the command's stdout until ok holds.
 func (f *follower) until(what string, ok func(out string) bool) {
 	f.t.Helper()
+	f.waitOn(what, f.out.String, ok)
+}
+
+// untilErr waits until ok holds for what the command wrote to stderr.
+func (f *follower) untilErr(what string, ok func(errOut string) bool) {
+	f.t.Helper()
+	f.waitOn(what, f.errOut.String, ok)
+}
+
+// waitOn waits until ok holds for what read returns, while the command runs.
+func (f *follower) waitOn(what string, read func() string, ok func(string) bool) {
+	f.t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
-	for !ok(f.out.String()) {
+	for !ok(read()) {
 		f.running()
 		if time.Now().After(deadline) {
 			f.t.Fatalf("slipway %s: timed out waiting for %s\nstdout (end):\n%s\nstderr:\n%s", strings.Join(f.args, " "), what,
@@ -269,6 +281,11 @@ func TestLocal_StreamsSurviveServerRestarts(t *testing.T) {
 	})
 
 	for _, f := range []*follower{all, web, watch, logs} {
+		// A follower that has what it waited for may still be in its backoff after the second
+		// restart: wait for it to say it is back before Ctrl-C.
+		f.untilErr("the second reconnect", func(errOut string) bool {
+			return strings.Count(errOut, "reconnected to the slipway server at "+c.server) >= 2
+		})
 		f.running()
 		if code := f.interrupt(); code != 0 {
 			t.Errorf("slipway %s: exit %d after Ctrl-C\nstderr:\n%s", strings.Join(f.args, " "), code, f.errOut.String())
