@@ -73,7 +73,6 @@ func TestLocal_ServerKilledAtRandomInstants(t *testing.T) {
 	t.Cleanup(func() { killMarked(marker) }) // whatever happens, leave no process behind
 	c.start()
 	t.Cleanup(c.stop)
-	token := adminToken(t, c.data)
 
 	apps := []*crashApp{
 		{name: "roll", strategy: "    rolling: {maxSurge: 1, maxUnavailable: 0}", span: 2500 * time.Millisecond},
@@ -135,7 +134,7 @@ func TestLocal_ServerKilledAtRandomInstants(t *testing.T) {
 		// Every app is watched from the moment the new server starts.
 		watches := map[string]*floorWatch{}
 		for _, a := range apps {
-			watches[a.name] = watchFloor(c.server, token, a.name, "http://"+a.listen+"/")
+			watches[a.name] = watchFloor(c.data, a.name, "http://"+a.listen+"/")
 		}
 		c.start()
 		for _, a := range apps {

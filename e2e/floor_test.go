@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,22 +12,23 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"slipway.dev/slipway/dataplane"
 )
 
 // The traffic floor right after a restart of the server.
 //
 // What users see depends on the proxy's table: the split it has in effect and the ready
 // instances of each revision (a revision whose weight is above 0 but that has no ready
-// instance passes its share on to the next one that has). Both are what the API's status
-// reports (the split in effect, and per revision the instances that are ready and not
-// draining), so the floor is checked on the table, sampled through the API every
-// floorPoll, and not on which instances happened to answer: on a busy machine the proxy
-// rightly avoids an instance that is slow for a moment, and counting answers would take
-// that for an instance missing from the table.
+// instance passes its share on to the next one that has). The proxies run in the data plane
+// process, which outlives the server, so the floor is checked on the table the data plane
+// has in effect, sampled on its control socket every floorPoll (a table lists only the
+// instances the server found ready), and not on which instances happened to answer: on a
+// busy machine the proxy rightly avoids an instance that is slow for a moment, and
+// counting answers would take that for an instance missing from the table.
 //
-// A sample is judged only when the app's listener was serving before it was asked for (a
-// request through it had been answered): before that, what the table holds sends nobody
-// anywhere. Requests through the listener also catch the proxy answering that the app has
+// A sample is judged only once a request through the app's listener was answered after the
+// restart. Requests through the listener also catch the proxy answering that the app has
 // no ready instance at all.
 
 // floorPoll is how often an app's status is sampled after a restart.
@@ -60,53 +60,38 @@ type floorWatch struct {
 	samples     []floorSample
 }
 
-// watchFloor starts watching app: its status at the server (with the admin token) and its
-// listener at url.
-func watchFloor(server, token, app, url string) *floorWatch {
+// watchFloor starts watching app: the table the data plane of data has in effect, and the
+// app's listener at url.
+func watchFloor(data, app, url string) *floorWatch {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &floorWatch{cancel: cancel}
-	w.wg.Go(func() { w.sample(ctx, server, token, app) })
+	w.wg.Go(func() { w.sample(ctx, data, app) })
 	w.wg.Go(func() { w.request(ctx, url) })
 	return w
 }
 
-func (w *floorWatch) sample(ctx context.Context, server, token, app string) {
-	client := &http.Client{Timeout: 2 * time.Second}
-	defer client.CloseIdleConnections()
+func (w *floorWatch) sample(ctx context.Context, data, app string) {
+	c := dataplane.Dial(data)
+	defer c.CloseIdleConnections()
 	tick := time.NewTicker(floorPoll)
 	defer tick.Stop()
 	for {
 		at := time.Now()
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, server+"/api/v1/apps/"+app+"/status", nil)
-		if err != nil {
-			return
-		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		var st struct {
-			Split struct {
-				Weights []struct {
+		if apps, err := c.State(ctx); err == nil {
+			t := apps[app].Table
+			s := floorSample{at: at, ready: map[string]int{}, version: t.Versions}
+			for _, wt := range t.Split.Weights {
+				s.split = append(s.split, struct {
 					Revision string `json:"revision"`
 					Weight   int    `json:"weight"`
-				} `json:"weights"`
-			} `json:"split"`
-			Live []struct {
-				Revision string `json:"revision"`
-				Version  string `json:"version"`
-				Ready    int    `json:"ready"`
-			} `json:"live"`
-		}
-		if resp, err := client.Do(req); err == nil {
-			body, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if err == nil && resp.StatusCode == http.StatusOK && json.Unmarshal(body, &st) == nil {
-				s := floorSample{at: at, split: st.Split.Weights, ready: map[string]int{}, version: map[string]string{}}
-				for _, l := range st.Live {
-					s.ready[l.Revision], s.version[l.Revision] = l.Ready, l.Version
-				}
-				w.mu.Lock()
-				w.samples = append(w.samples, s)
-				w.mu.Unlock()
+				}{wt.Revision, wt.Weight})
 			}
+			for rev, bs := range t.Backends {
+				s.ready[rev] = len(bs)
+			}
+			w.mu.Lock()
+			w.samples = append(w.samples, s)
+			w.mu.Unlock()
 		}
 		select {
 		case <-ctx.Done():
@@ -176,11 +161,14 @@ func (w *floorWatch) stop() []string {
 	if w.firstAnswer.IsZero() {
 		return append(out, "no answer through the listener after the restart")
 	}
+	if len(w.samples) == 0 {
+		return append(out, "no table sampled from the data plane")
+	}
 	var from, last time.Time
 	var what string
 	flush := func() {
 		if !from.IsZero() {
-			out = append(out, fmt.Sprintf("from %v to %v after the listener served again: %s",
+			out = append(out, fmt.Sprintf("from %v to %v after the first answer: %s",
 				from.Sub(w.firstAnswer).Round(time.Millisecond), last.Sub(w.firstAnswer).Round(time.Millisecond), what))
 			from = time.Time{}
 		}

@@ -14,11 +14,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"slipway.dev/slipway/dataplane"
 )
 
 // bin is the slipway binary built once for the package's tests.
@@ -63,6 +67,8 @@ type cluster struct {
 	server string
 	srv    *exec.Cmd
 	done   chan error
+	// reaper is set once a cleanup that kills a data plane left running is registered.
+	reaper bool
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -75,6 +81,17 @@ func newCluster(t *testing.T) *cluster {
 
 func (c *cluster) start(extra ...string) {
 	c.t.Helper()
+	if !c.reaper {
+		// Registered before the caller's c.stop, so it runs after it: a test that ends
+		// with its server killed leaves no data plane behind.
+		c.reaper = true
+		data := c.data
+		c.t.Cleanup(func() {
+			if pid := readPIDFile(filepath.Join(data, dataplane.PIDName)); alive(pid) {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		})
+	}
 	listen := c.listen
 	if listen == "" {
 		listen = "127.0.0.1:0"
@@ -114,9 +131,19 @@ func (c *cluster) stop() {
 	if c.srv == nil {
 		return
 	}
+	plane := readPIDFile(filepath.Join(c.data, dataplane.PIDName))
 	_ = c.srv.Process.Signal(os.Interrupt)
 	select {
 	case <-c.done:
+		// A clean stop stops the data plane too.
+		deadline := time.Now().Add(15 * time.Second)
+		for alive(plane) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if alive(plane) {
+			_ = syscall.Kill(plane, syscall.SIGKILL)
+			c.t.Errorf("the data plane (pid %d) outlived a clean stop of the server", plane)
+		}
 	case <-time.After(30 * time.Second):
 		_ = c.srv.Process.Kill()
 		c.t.Error("server did not stop within 30s")
@@ -127,6 +154,16 @@ func (c *cluster) stop() {
 			c.t.Logf("server log:\n%s", lastLines(string(b), 40))
 		}
 	}
+}
+
+// readPIDFile returns the pid in the file at path, 0 when there is none.
+func readPIDFile(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
 }
 
 func lastLines(s string, n int) string {

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"slipway.dev/slipway/dataplane"
 )
 
 // instancePIDs returns the pid behind each live instance of app, by instance address.
@@ -26,6 +28,20 @@ func (c *cluster) instancePIDs(app string) map[string]int {
 
 // serverPID reads the pid of the server serving the data directory from DATA/server.pid
 // (0 when there is none).
+// dataPlanePID returns the pid of the data directory's data plane process.
+func (c *cluster) dataPlanePID() int {
+	c.t.Helper()
+	b, err := os.ReadFile(filepath.Join(c.data, dataplane.PIDName))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return pid
+}
+
 func (c *cluster) serverPID() int {
 	b, err := os.ReadFile(filepath.Join(c.data, "server.pid"))
 	if err != nil {
@@ -223,13 +239,19 @@ func TestLocal_RestartInPlaceTwice(t *testing.T) {
 	})
 }
 
-func TestLocal_RestartAfterServerKilledAdoptsInstances(t *testing.T) {
+// TestLocal_ServerKilledUnderLoadFailsNoRequest: SIGKILL the server under load, leave it
+// dead for a while, start it again and roll out: no request fails at any point, because
+// nothing on a request's path belongs to the server (the data plane process and the
+// instances outlive it). The new server adopts the same instances and the same data plane;
+// a clean stop then stops them all.
+func TestLocal_ServerKilledUnderLoadFailsNoRequest(t *testing.T) {
 	c := &cluster{t: t, data: t.TempDir(), dir: t.TempDir()}
 	c.start("--log-level", "info")
 	t.Cleanup(c.stop)
 	listen := freePort(t)
 	c.must("apply", "-f", c.appFile("web", listen, "v1", "    rolling: {maxSurge: 1, maxUnavailable: 0}", 3), "--wait", "--timeout", "60s")
 	before := c.instancePIDs("web")
+	plane := c.dataPlanePID()
 	t.Cleanup(func() { // if the test fails half-way, leave no instance behind
 		for _, pid := range before {
 			if alive(pid) {
@@ -251,12 +273,24 @@ func TestLocal_RestartAfterServerKilledAdoptsInstances(t *testing.T) {
 			t.Fatalf("instance %s (pid %d) did not survive SIGKILL of the server", addr, pid)
 		}
 	}
-	beforeRestart := l.total.Load()
+	if !alive(plane) {
+		t.Fatalf("the data plane (pid %d) did not survive SIGKILL of the server", plane)
+	}
+	// No server at all for a while: the data plane keeps serving.
+	beforeGap := l.total.Load() - l.failed.Load()
+	time.Sleep(1500 * time.Millisecond)
+	servedInGap := l.total.Load() - l.failed.Load() - beforeGap
+	if servedInGap == 0 {
+		t.Errorf("no request answered while no server ran")
+	}
 
 	c.start("--log-level", "info")
 	c.waitFor("web", "3 adopted instances ready", func(s status) bool { return len(s.Live) == 1 && s.Live[0].Ready == 3 })
 	t.Logf("a new server runs with the adopted instances ready %v after the SIGKILL", time.Since(killed).Round(time.Millisecond))
 	samePIDs(t, before, c.instancePIDs("web"))
+	if got := c.dataPlanePID(); got != plane {
+		t.Errorf("data plane pid %d after the restart, want the same process %d", got, plane)
+	}
 	for _, l := range c.status("web").Live {
 		for _, in := range l.List {
 			if in.Restarts != 0 {
@@ -264,26 +298,35 @@ func TestLocal_RestartAfterServerKilledAdoptsInstances(t *testing.T) {
 			}
 		}
 	}
-	sentInGap := l.total.Load() - beforeRestart
-	okAtAdoption, failedAtAdoption := l.total.Load()-l.failed.Load(), l.failed.Load()
-	time.Sleep(1500 * time.Millisecond)
-	total, failed, _ := l.report(t, "server SIGKILL")
-	t.Logf("requests sent from the SIGKILL until the adopted instances were ready: %d; failed: %d before adoption, %d after, of %d in all",
-		sentInGap, failedAtAdoption, failed-failedAtAdoption, total)
-	if total-failed <= okAtAdoption {
-		t.Errorf("no request succeeded after the new server adopted the instances")
+	// The new server carries on: a rollout under the same load.
+	c.must("apply", "-f", c.appFile("web", listen, "v2", "    rolling: {maxSurge: 1, maxUnavailable: 0}", 3), "--wait", "--timeout", "60s")
+	time.Sleep(500 * time.Millisecond)
+	total, failed, byVer := l.report(t, "server SIGKILL")
+	t.Logf("%d requests answered while no server ran; %d in all, %d failed, by version %v", servedInGap, total, failed, byVer)
+	if failed != 0 {
+		t.Errorf("%d of %d requests failed around a SIGKILL of the server", failed, total)
+	}
+	if byVer["v2"] == 0 {
+		t.Errorf("no request reached v2 after the restart: %v", byVer)
 	}
 
-	// The new server owns them: stopping it stops them.
+	// The new server owns them: a clean stop stops the instances and the data plane.
+	now := c.instancePIDs("web")
 	c.stop()
 	deadline := time.Now().Add(30 * time.Second)
-	for addr, pid := range before {
+	for addr, pid := range now {
 		for alive(pid) {
 			if time.Now().After(deadline) {
 				t.Fatalf("instance %s (pid %d) outlived the server that adopted it", addr, pid)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
+	}
+	for alive(plane) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the data plane (pid %d) outlived a clean stop of the server", plane)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -3,17 +3,19 @@ package main
 // The server's lifetime: run until SIGINT or SIGTERM, and restart in place on SIGHUP.
 //
 // A restart in place hands over to a new server process started from the same executable
-// with the same arguments, without closing a listening socket: the kernel keeps queueing
-// connections while the processes change, so no request is refused. The order keeps two
-// engines from ever running at once and two platforms from ever managing one instance:
+// with the same arguments, without closing the API's listening socket: the kernel keeps
+// queueing connections while the processes change, so no request is refused. The apps'
+// traffic does not move at all: the data plane process (package dataplane) serves it
+// throughout. The order keeps two engines from ever running at once and two platforms from
+// ever managing one instance:
 //
-//  1. the old server stops its engine (and with it every analysis execution), not its proxies;
-//  2. its platform holds (starts, restarts and stops no process), writes its state file for
-//     the new server and exports its listening sockets; the old server starts the new one
-//     with those sockets and its API socket as inherited file descriptors (SLIPWAY_INHERIT
-//     names them) and a pipe to say it is ready on (SLIPWAY_READY_FD);
-//  3. the new server opens the store, adopts the instances (held), serves each inherited
-//     app socket once its instances are ready again, and writes "ready" on the pipe;
+//  1. the old server stops its engine (and with it every analysis execution);
+//  2. its platform holds (starts, restarts and stops no process, sets no traffic entry) and
+//     writes its state file for the new server; the old server starts the new one with its
+//     API socket and the data directory's lock as inherited file descriptors
+//     (SLIPWAY_INHERIT names them) and a pipe to say it is ready on (SLIPWAY_READY_FD);
+//  3. the new server opens the store, finds the data plane, adopts the instances (held),
+//     waits until their readiness is known, and writes "ready" on the pipe;
 //  4. the old server stops accepting (in-flight requests finish) and exits 0, leaving every
 //     instance running; the new one then serves the API, resumes its platform and starts its
 //     engine, which carries every rollout on from the store.
@@ -30,7 +32,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -52,8 +53,9 @@ import (
 
 // Restart in place.
 const (
-	// envInherit names the inherited listening sockets: "api=3,web/main=4" (the API's, then
-	// each app listener's, keyed by local.ListenerKey).
+	// envInherit names the inherited descriptors: "api=3,lock=4" (the API's listening
+	// socket and the data directory's lock). An app listener a server of an older version
+	// passes ("web/main=5") is closed: the data plane serves the apps.
 	envInherit = "SLIPWAY_INHERIT"
 	// envReadyFD is the descriptor of the pipe a new server writes "ready" on.
 	envReadyFD = "SLIPWAY_READY_FD"
@@ -72,17 +74,16 @@ const (
 // handoverPlatform is a platform that can hand its instances and sockets over to a new
 // server process (local.Platform).
 type handoverPlatform interface {
-	Handover() (map[string]*os.File, error)
+	Handover() error
 	Resume()
-	Serving() <-chan struct{}
+	Settled() <-chan struct{}
 }
 
 var _ handoverPlatform = (*local.Platform)(nil)
 
 // inheritance is what a server started by a restart in place received from the old one.
 type inheritance struct {
-	api  net.Listener            // the API's socket; nil when not inherited
-	apps map[string]net.Listener // the app listeners, by local.ListenerKey
+	api net.Listener // the API's socket; nil when not inherited
 	// ready is the pipe to say "ready" on; nil for a server not started by a restart.
 	ready *os.File
 	// parent is the old server's pid.
@@ -94,7 +95,7 @@ type inheritance struct {
 // takeInheritance reads what a restart in place passed down, and clears its environment
 // variables so that the instances do not see them.
 func takeInheritance() (*inheritance, error) {
-	inh := &inheritance{apps: map[string]net.Listener{}}
+	inh := &inheritance{}
 	spec, readyFD := os.Getenv(envInherit), os.Getenv(envReadyFD)
 	_ = os.Unsetenv(envInherit)
 	_ = os.Unsetenv(envReadyFD)
@@ -127,7 +128,9 @@ func takeInheritance() (*inheritance, error) {
 		if key == apiKey {
 			inh.api = ln
 		} else {
-			inh.apps[key] = ln
+			// An app listener from a server that served traffic itself: the data plane
+			// process serves the apps now.
+			_ = ln.Close()
 		}
 	}
 	if readyFD != "" {
@@ -158,18 +161,15 @@ func (inh *inheritance) listen(addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// discard closes everything inherited, the app listeners and the lock included.
+// discard closes everything inherited, the lock included.
 func (inh *inheritance) discard() {
 	if inh.lock != nil {
 		_ = inh.lock.Close()
 	}
-	for _, ln := range inh.apps {
-		_ = ln.Close()
-	}
 	inh.close()
 }
 
-// close closes whatever nothing took over (the app listeners belong to the platform).
+// close closes whatever nothing took over.
 func (inh *inheritance) close() {
 	if inh.api != nil {
 		_ = inh.api.Close()
@@ -356,16 +356,11 @@ func (l *lifetime) handover(ctx context.Context, hp handoverPlatform) error {
 		spec = append(spec, lockKey+"=4")
 		extra = append(extra, lock)
 	}
-	files, err := hp.Handover()
-	if err != nil {
+	if err := hp.Handover(); err != nil {
 		for _, f := range extra {
 			_ = f.Close()
 		}
 		return err
-	}
-	for _, k := range slices.Sorted(maps.Keys(files)) {
-		spec = append(spec, k+"="+strconv.Itoa(3+len(extra)))
-		extra = append(extra, files[k])
 	}
 	closeFiles := func() {
 		for _, f := range extra {
@@ -447,9 +442,9 @@ func (l *lifetime) takeOver(ctx, gctx context.Context) error {
 		t := time.NewTimer(handoverTimeout)
 		defer t.Stop()
 		select {
-		case <-hp.Serving():
+		case <-hp.Settled():
 		case <-t.C:
-			return errors.New("restart: inherited listeners not served in time")
+			return errors.New("restart: the adopted instances' readiness not known in time")
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-gctx.Done():

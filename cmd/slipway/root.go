@@ -98,6 +98,7 @@ recorded as made by the token's name.`,
 		newVersionCommand(g),
 		newDemoAppCommand(),
 		newDemoCommand(),
+		newDataPlaneCommand(),
 	)
 	root.AddCommand(newOperationCommands(g)...)
 	for _, add := range extra {

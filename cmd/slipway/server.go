@@ -22,6 +22,7 @@ import (
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/analysis"
 	"slipway.dev/slipway/auth"
+	"slipway.dev/slipway/dataplane"
 	"slipway.dev/slipway/engine"
 	"slipway.dev/slipway/flags"
 	"slipway.dev/slipway/httpapi"
@@ -82,13 +83,11 @@ type serverConfig struct {
 
 // runtimeDeps is what a platform may need from the server.
 type runtimeDeps struct {
-	metrics *proxy.Metrics
-	log     *slog.Logger
-	// inherit holds the app listeners an old server handed over (restart.go); held says
-	// this server was started by a restart in place and must not touch a process until the
-	// old one has let go.
-	inherit map[string]net.Listener
-	held    bool
+	ctx context.Context
+	log *slog.Logger
+	// held says this server was started by a restart in place and must not touch a process
+	// until the old one has let go.
+	held bool
 }
 
 // platformRun is a platform and, for platforms that own goroutines, the function that runs
@@ -100,17 +99,32 @@ type platformRun struct {
 	// decided on: the readiness of the instances it adopted at start is known. The engine
 	// starts after it.
 	settled func() <-chan struct{}
+	// windows, when set, is where the builtin analysis provider reads what each revision
+	// served; metrics are the series to serve beside the server's own on /metrics.
+	windows builtin.Windows
+	metrics prometheus.Gatherer
 }
 
 // platforms are the platforms the server can drive, wired explicitly.
-var platforms = map[string]func(cfg serverConfig, deps runtimeDeps) platformRun{
-	"sim": func(cfg serverConfig, _ runtimeDeps) platformRun {
-		return platformRun{Platform: sim.New(sim.Config{ReadyDelay: cfg.readyDelay, MaxOps: 1000})}
+var platforms = map[string]func(cfg serverConfig, deps runtimeDeps) (platformRun, error){
+	"sim": func(cfg serverConfig, _ runtimeDeps) (platformRun, error) {
+		return platformRun{Platform: sim.New(sim.Config{ReadyDelay: cfg.readyDelay, MaxOps: 1000})}, nil
 	},
-	"local": func(cfg serverConfig, deps runtimeDeps) platformRun {
-		p := local.New(local.Config{DataDir: cfg.dataDir, Metrics: deps.metrics, Log: deps.log.With("component", "local"),
-			Inherit: deps.inherit, StartHeld: deps.held})
-		return platformRun{Platform: p, run: p.Run, settled: p.Settled}
+	"local": func(cfg serverConfig, deps runtimeDeps) (platformRun, error) {
+		// The apps' traffic is served by the data plane process, which outlives this one
+		// (package dataplane): found running, or started.
+		exe, err := os.Executable()
+		if err != nil {
+			return platformRun{}, fmt.Errorf("find the executable for the data plane: %w", err)
+		}
+		edge, _, err := dataplane.Launch(deps.ctx, dataplane.LaunchConfig{Dir: cfg.dataDir,
+			Command: []string{exe, "dataplane", "--data", cfg.dataDir, "--log-level", cfg.logLevel},
+			Log:     deps.log.With("component", "dataplane")})
+		if err != nil {
+			return platformRun{}, err
+		}
+		p := local.New(local.Config{DataDir: cfg.dataDir, Edge: edge, Log: deps.log.With("component", "local"), StartHeld: deps.held})
+		return platformRun{Platform: p, run: p.Run, settled: p.Settled, windows: edge, metrics: edge}, nil
 	},
 }
 
@@ -199,10 +213,18 @@ localhost or an --allowed-host (DNS rebinding), browser requests from other orig
 --allowed-origin), and changes not sent as application/json.
 
 The server binds 127.0.0.1 by default. A listener other machines can reach needs
---tls-cert and --tls-key, or --insecure-plaintext to accept tokens in clear text. It stops cleanly on SIGINT or SIGTERM, stopping
-every instance; rollouts resume where they were when it starts again on the same data
-directory. On SIGHUP (local platform) it restarts in place without dropping a request: a
-new server process from the same executable takes over its sockets and adopts the running
+--tls-cert and --tls-key, or --insecure-plaintext to accept tokens in clear text.
+
+On the local platform the apps' listeners and proxies run in a data plane process of their
+own (slipway dataplane, started by the server, pid in DATA/dataplane.pid), so that a server
+that crashes or is killed fails no request: the data plane keeps serving with its last
+tables and the instances keep running; the next server on the same data directory finds
+both and carries every rollout on.
+
+The server stops cleanly on SIGINT or SIGTERM, stopping every instance and then the data
+plane; rollouts resume where they were when it starts again on the same data directory. On
+SIGHUP (local platform) it restarts in place without dropping a request: a new server
+process from the same executable takes over its API socket and adopts the running
 instances, and the old one exits. DATA/server.pid names the process serving.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -290,15 +312,25 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := proxy.NewMetrics(reg)
-	platform := platforms[cfg.platform](cfg, runtimeDeps{metrics: metrics, log: log, inherit: inh.apps, held: inh.restarted()})
+	platform, err := platforms[cfg.platform](cfg, runtimeDeps{ctx: ctx, log: log, held: inh.restarted()})
+	if err != nil {
+		return err
+	}
+	windows := platform.windows
+	if windows == nil {
+		windows = proxy.NewMetrics(reg) // no proxy: every window is empty
+	}
+	gatherer := prometheus.Gatherer(reg)
+	if platform.metrics != nil {
+		gatherer = prometheus.Gatherers{reg, platform.metrics}
+	}
 	// The outcomes apps report per flag variant (POST /api/v1/flags/{key}/outcomes) outlive
 	// each engine; the builtin provider reads them for guarded flag ramps.
 	outcomes := flags.NewOutcomes(nil)
 	runner := analysis.NewRunner(analysis.Config{Store: store, Log: log.With("component", "analysis"), Providers: map[string]slipway.Provider{
 		"web":     web.New(&http.Client{}),
 		"job":     job.New(),
-		"builtin": builtin.NewWithOutcomes(metrics, outcomes),
+		"builtin": builtin.NewWithOutcomes(windows, outcomes),
 	}})
 	// Each start of the engine takes a new one (restart.go); the API drives the latest.
 	// The flags in force and their evaluation counts outlive each engine (restart.go).
@@ -322,7 +354,7 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 		// Metrics need a token like the API (Prometheus sends one with authorization:
 		// credentials_file), unless --public-metrics. OFREP keeps its own access rule (OFREP
 		// keys); neither takes a Host that a DNS rebinding attack would send.
-		metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+		metricsHandler := promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})
 		if cfg.publicMetrics {
 			mux.Handle("GET /metrics", httpapi.HostGuard(cfg.allowedHosts, metricsHandler))
 		} else {

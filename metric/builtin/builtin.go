@@ -27,6 +27,12 @@ type Windows interface {
 
 var _ Windows = (*proxy.Metrics)(nil)
 
+// windowErrer is a Windows that can fail (the data plane process may not answer); the
+// provider then reports an error, never an empty window.
+type windowErrer interface {
+	TryWindow(app, revision string, d time.Duration) (proxy.Window, error)
+}
+
 // OutcomeWindows is what the provider reads for outcome metrics: the outcomes apps reported
 // for a flag's variant over the last d. *flags.Outcomes is one.
 type OutcomeWindows interface {
@@ -96,7 +102,15 @@ func (p *Provider) Measure(ctx context.Context, m slipway.Metric) (any, error) {
 		return nil, slipway.Errorf(slipway.EINVALID, "builtin metric %s: %q is not a metric; use one of %s",
 			m.Name, b.Metric, strings.Join(slipway.BuiltinMetrics(), ", "))
 	}
-	w := p.windows.Window(b.App, b.Revision, window)
+	var w proxy.Window
+	if we, ok := p.windows.(windowErrer); ok {
+		var err error
+		if w, err = we.TryWindow(b.App, b.Revision, window); err != nil {
+			return nil, fmt.Errorf("builtin metric %s: %w", m.Name, err)
+		}
+	} else {
+		w = p.windows.Window(b.App, b.Revision, window)
+	}
 	if need := b.MinSample(); w.Requests < int64(need) {
 		return nil, fmt.Errorf("revision %s of app %s answered %d of the %d requests needed (minRequests) in the last %s: %w",
 			b.Revision, b.App, w.Requests, need, slipway.Duration(window), slipway.ErrInsufficientData)

@@ -10,10 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/dataplane"
 	"slipway.dev/slipway/proxy"
 )
 
@@ -24,9 +24,6 @@ type app struct {
 	log  *slog.Logger
 	wake chan struct{} // one slot: a nudge is never lost and never blocks
 
-	// front is the proxy behind the listeners; it is replaced when the stickiness changes.
-	front atomic.Pointer[front]
-
 	// wg counts the goroutines the supervisor started (instances, servers); it waits for
 	// them before it returns.
 	wg sync.WaitGroup
@@ -36,53 +33,16 @@ type app struct {
 	desired *slipway.Desired
 	// instances holds every instance, draining ones included.
 	instances []*instance
-	// pushed is the last table the proxy accepted; pushErr is why the last push failed.
-	pushed  *proxy.Table
-	pushErr string
-	// listeners are the main (0) and preview (1) listeners.
-	listeners [2]listener
-	// retired is the proxy a stickiness change replaced; drains also wait on it.
-	retired *proxy.Proxy
+	// sent is the last traffic entry the edge accepted (nil before the first); status is
+	// what the edge has in effect (as it said at Run's start, or answered the last Set);
+	// edgeErr is why the last Set failed.
+	sent    *dataplane.Spec
+	status  dataplane.Status
+	edgeErr string
 }
-
-// front is what the listeners serve.
-type front struct {
-	px     *proxy.Proxy
-	sticky *slipway.Stickiness
-}
-
-// listener is one of an app's traffic entries.
-type listener struct {
-	addr  string // as configured ("" when closed)
-	bound string // the address it is bound to
-	ln    net.Listener
-	srv   *server
-	err   string // why it could not bind (retried every retryEvery)
-}
-
-// server is a listener served by proxy.ServeWith.
-type server struct {
-	stop context.CancelFunc // ends ServeWith, which then stops without dropping a request
-	done chan struct{}      // closed when ServeWith has returned
-}
-
-var listenerNames = [2]string{"main", "preview"}
 
 func newApp(p *Platform, name string) *app {
-	a := &app{p: p, name: name, log: p.log.With("app", name), wake: make(chan struct{}, 1)}
-	a.front.Store(a.newFront(nil))
-	return a
-}
-
-// newFront returns a proxy for the given stickiness. It uses the proxy's own transport (a
-// Config.Transport would turn the listeners' fast path off), and gives a closing listener's
-// requests DrainTimeout.
-func (a *app) newFront(s *slipway.Stickiness) *front {
-	px := proxy.New(proxy.Config{
-		App: a.name, Stickiness: s, Metrics: a.p.cfg.Metrics, Log: a.log.With("component", "proxy"),
-		ShutdownGrace: a.p.cfg.DrainTimeout,
-	})
-	return &front{px: px, sticky: s}
+	return &app{p: p, name: name, log: p.log.With("app", name), wake: make(chan struct{}, 1)}
 }
 
 // poke nudges the supervisor without blocking.
@@ -156,15 +116,13 @@ func (a *app) converge() {
 		}
 	}
 	a.push()
-	cur := a.front.Load().px.Current()
 	held := a.p.isHeld() // while held, instances are stopped by whoever takes over
 	for _, in := range a.instances {
-		if !held && in.draining && !in.stopping && !inTable(cur, in.id) {
+		if !held && in.draining && !in.stopping && !inTable(a.status.Table, in.id) {
 			in.stopping = true
 			in.stop(false)
 		}
 	}
-	a.reconcileListeners()
 }
 
 // plan decides which instances the app wants: it adds the missing ones (their goroutines
@@ -177,7 +135,6 @@ func (a *app) plan() (leaving bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if d := a.desired; d != nil {
-		a.ensureFront(d.Traffic.Stickiness)
 		warm := a.warm()
 		for _, pl := range d.Revisions {
 			live := a.live(pl.Revision.ID)
@@ -262,25 +219,6 @@ func (a *app) adopt(rec instanceRecord) bool {
 	return true
 }
 
-// ensureFront replaces the proxy when the stickiness changed, carrying the table over.
-func (a *app) ensureFront(s *slipway.Stickiness) {
-	f := a.front.Load()
-	if reflect.DeepEqual(f.sticky, s) {
-		return
-	}
-	nf := a.newFront(slipway.Traffic{Stickiness: s}.Clone().Stickiness)
-	if a.pushed != nil {
-		if err := nf.px.Update(*a.pushed); err != nil {
-			a.log.Error("proxy table refused", "err", err)
-		}
-	}
-	if a.retired != nil {
-		a.retired.CloseIdleConnections() // replaced twice: nothing takes its idle connections again
-	}
-	a.retired = f.px
-	a.front.Store(nf)
-}
-
 // table returns the proxy table the app wants now: the desired split and preview, and the
 // ready instances that are not draining. Every desired revision is listed in Backends (even
 // with no ready instance) so the proxy knows it.
@@ -308,25 +246,43 @@ func (a *app) table() proxy.Table {
 	return t
 }
 
-// push gives the proxy the table the app wants when it differs from the last one pushed.
+// push gives the edge the traffic entry the app wants (its table, stickiness and listeners)
+// when it differs from the last one accepted, or a listener could not be bound. Not before
+// the app is warm (the readiness of every adopted instance is known): until then the edge
+// keeps the table it has, which after a restart of the server is the last one the previous
+// server gave it. Not after a Handover: the next server pushes. The caller holds a.mu.
 func (a *app) push() {
-	t := a.table()
-	if a.pushed != nil && reflect.DeepEqual(*a.pushed, t) {
+	if a.p.handedOver.Load() || !a.warm() {
 		return
 	}
-	if err := a.front.Load().px.Update(t); err != nil {
-		if msg := err.Error(); msg != a.pushErr {
-			a.pushErr = msg
-			a.log.Error("proxy table refused", "err", err)
+	spec := dataplane.Spec{Table: a.table()}
+	if d := a.desired; d != nil {
+		spec.Stickiness = d.Traffic.Clone().Stickiness
+		spec.Listen, spec.Preview = d.Traffic.Listen, d.Traffic.Preview
+	}
+	if a.sent != nil && reflect.DeepEqual(*a.sent, spec) && !a.status.Failed() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), pushTimeout)
+	st, err := a.p.edge.Set(ctx, a.name, spec)
+	cancel()
+	if err != nil {
+		if msg := err.Error(); msg != a.edgeErr {
+			a.edgeErr = msg
+			a.log.Error("traffic entry not set", "err", err)
 		}
 		return
 	}
-	if a.retired != nil {
-		// The replaced proxy may still finish requests; it follows the tables so that it
-		// can tell when a stopping instance has drained.
-		_ = a.retired.Update(t)
+	for i, l := range [2]dataplane.Listener{st.Listen, st.Preview} {
+		old := [2]dataplane.Listener{a.status.Listen, a.status.Preview}[i]
+		switch {
+		case l.Error != "" && l.Error != old.Error:
+			a.log.Error("listener not bound", "listener", listenerNames[i], "addr", l.Addr, "err", l.Error)
+		case l.Bound != "" && l.Bound != old.Bound:
+			a.log.Info("listening", "listener", listenerNames[i], "addr", l.Bound)
+		}
 	}
-	a.pushed, a.pushErr = &t, ""
+	a.sent, a.status, a.edgeErr = &spec, st, ""
 }
 
 // inTable reports whether backend id is in t.
@@ -341,118 +297,27 @@ func inTable(t proxy.Table, id string) bool {
 	return false
 }
 
-// reconcileListeners opens, moves and closes the main and preview listeners. A listener that
-// cannot bind is retried on the next convergence; its error shows in Observe. A listener is
-// opened only once the app is warm (the readiness of its adopted instances is known); one
-// handed over by a previous server (Config.Inherit) is used instead of binding anew, and
-// until the app is warm the previous server keeps serving it.
-func (a *app) reconcileListeners() {
-	var want [2]string
-	if d := a.desired; d != nil {
-		want = [2]string{d.Traffic.Listen, d.Traffic.Preview}
-	}
-	for i := range a.listeners {
-		l := &a.listeners[i]
-		if l.srv != nil && l.addr != want[i] {
-			a.log.Info("listener closed", "listener", listenerNames[i], "addr", l.bound)
-			a.closeServer(l.srv)
-			*l = listener{}
-		}
-		if want[i] == "" {
-			*l = listener{}
-			continue
-		}
-		if l.srv != nil {
-			continue
-		}
-		key := ListenerKey(a.name, i == 1)
-		var ln net.Listener
-		var err error
-		switch {
-		case !a.warm():
-			// Not before the readiness of every adopted instance is known: the first table
-			// served must not pass the traffic of instances not probed yet to the others.
-			continue
-		case a.p.inherited(key, want[i]):
-			ln = a.p.claim(key)
-			a.log.Info("inherited listener taken over", "listener", listenerNames[i])
-		default:
-			ln, err = net.Listen("tcp", want[i])
-		}
-		if err != nil {
-			if msg := err.Error(); msg != l.err {
-				a.log.Error("listener not bound", "listener", listenerNames[i], "addr", want[i], "err", err)
-				l.err = msg
-			}
-			l.addr = want[i]
-			continue
-		}
-		*l = listener{addr: want[i], bound: ln.Addr().String(), ln: ln, srv: a.serve(ln, i == 1)}
-		a.log.Info("listening", "listener", listenerNames[i], "addr", l.bound)
-	}
-}
-
-// serve serves ln (the preview listener when preview is set) with the current proxy, by
-// its fast path (HTTP/1.x; h2c and upgrades go to net/http on the same connection), until
-// the returned server is stopped.
-func (a *app) serve(ln net.Listener, preview bool) *server {
-	ctx, stop := context.WithCancel(context.Background())
-	srv := &server{stop: stop, done: make(chan struct{})}
-	current := func() *proxy.Proxy { return a.front.Load().px }
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		defer close(srv.done)
-		if err := proxy.ServeWith(ctx, ln, current, preview); err != nil {
-			a.log.Error("listener failed", "err", err)
-		}
-	}()
-	return srv
-}
-
-// closeServer stops srv in the background: in-flight requests get DrainTimeout.
-func (a *app) closeServer(srv *server) {
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		a.shutdownServer(srv)
-	}()
-}
-
-// shutdownServer stops srv and waits until it has stopped. No request already sent is
-// dropped, even on a socket another process still serves (see proxy.Serve); in-flight
-// requests get DrainTimeout (the proxy's ShutdownGrace).
-func (a *app) shutdownServer(srv *server) {
-	srv.stop()
-	<-srv.done
-}
-
-// shutdown ends the app when Run ends: its listeners first (letting their requests finish),
-// then its instances (left running with KeepOnExit or while held), and waits for every
-// goroutine it started.
+// shutdown ends the app when Run ends: its traffic entry first (the listeners close,
+// letting their requests finish), then its instances. With KeepOnExit or while held the
+// instances are left running, and so is the traffic entry on an edge the Platform does not
+// own (the data plane process): the next server takes both over.
 func (a *app) shutdown() {
-	a.mu.Lock()
-	var srvs []*server
-	for i := range a.listeners {
-		if s := a.listeners[i].srv; s != nil {
-			srvs = append(srvs, s)
-		}
-		a.listeners[i] = listener{}
-	}
-	a.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, s := range srvs {
-		wg.Go(func() { a.shutdownServer(s) })
-	}
-	wg.Wait()
-
 	keep := a.p.keepOnExit()
+	if !keep || a.p.ownEdge != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), a.p.cfg.DrainTimeout+pushTimeout)
+		if err := a.p.edge.Remove(ctx, a.name); err != nil {
+			a.log.Error("traffic entry not removed", "err", err)
+		}
+		cancel()
+		a.mu.Lock()
+		a.status, a.sent = dataplane.Status{}, nil
+		a.mu.Unlock()
+	}
 	if !keep {
 		a.mu.Lock()
 		for _, in := range a.instances {
 			in.draining = true
 		}
-		a.push() // out of the table, so the proxy can tell they drained
 		a.mu.Unlock()
 		a.p.persist() // a server started after this one is killed mid-stop finishes the stops
 	}
@@ -465,13 +330,9 @@ func (a *app) shutdown() {
 	}
 	a.mu.Unlock()
 	a.wg.Wait()
-	a.front.Load().px.CloseIdleConnections()
-	a.mu.Lock()
-	if a.retired != nil {
-		a.retired.CloseIdleConnections()
-	}
-	a.mu.Unlock()
 }
+
+var listenerNames = [2]string{"main", "preview"}
 
 // remove deletes in from the app once its process is gone.
 func (a *app) remove(in *instance) {
@@ -481,21 +342,13 @@ func (a *app) remove(in *instance) {
 	a.poke()
 }
 
-// drain waits until the proxies have no request in flight to backend id, at most
+// drain waits until the edge has no request in flight to backend id, at most
 // DrainTimeout.
 func (a *app) drain(id string) {
-	ctx, cancel := context.WithTimeout(context.Background(), a.p.cfg.DrainTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), a.p.cfg.DrainTimeout+pushTimeout)
 	defer cancel()
-	a.mu.Lock()
-	pxs := []*proxy.Proxy{a.front.Load().px}
-	if a.retired != nil {
-		pxs = append(pxs, a.retired)
-	}
-	a.mu.Unlock()
-	for _, px := range pxs {
-		if err := px.Drain(ctx, id); err != nil {
-			a.log.Warn("instance stopped before its requests finished", "instance", id, "err", err)
-		}
+	if err := a.p.edge.Drain(ctx, a.name, id); err != nil {
+		a.log.Warn("instance stopped before its requests finished", "instance", id, "err", err)
 	}
 }
 
@@ -505,13 +358,16 @@ func (a *app) observe() slipway.Observed {
 	defer a.mu.Unlock()
 	// Tables are pushed under a.mu: read under it, the split in effect and the instances'
 	// readiness tell the same moment.
-	cur := a.front.Load().px.Current()
+	cur := a.status.Table
 	obs := slipway.Observed{App: a.name, Revisions: []slipway.RevisionStatus{}, Split: cur.Split.Clone(), Preview: cur.Preview}
 	var lnErr []string
-	for i, l := range a.listeners {
-		if l.err != "" && l.srv == nil {
-			lnErr = append(lnErr, listenerNames[i]+" listener "+l.addr+": "+l.err)
+	for i, l := range [2]dataplane.Listener{a.status.Listen, a.status.Preview} {
+		if l.Error != "" {
+			lnErr = append(lnErr, listenerNames[i]+" listener "+l.Addr+": "+l.Error)
 		}
+	}
+	if a.edgeErr != "" {
+		lnErr = append(lnErr, "traffic: "+a.edgeErr)
 	}
 	ins := slices.Clone(a.instances)
 	slices.SortFunc(ins, func(x, y *instance) int {
@@ -550,5 +406,5 @@ func (p *Platform) ListenAddrs(app string) (main, preview string) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.listeners[0].bound, a.listeners[1].bound
+	return a.status.Listen.Bound, a.status.Preview.Bound
 }

@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -19,17 +18,18 @@ import (
 // Handing over to another server process.
 //
 // A restart of the server in place runs two server processes for a moment: the old one calls
-// Handover and the new one starts with Config.StartHeld and the old one's listening sockets in
-// Config.Inherit. Both serve the same sockets (the kernel gives each new connection to one of
-// them), so no connection is refused while the processes change. While a Platform is held it
-// starts, restarts and stops no process and writes no state file, and when its Run ends it
-// leaves every instance running; its proxies keep serving and its probes keep their tables
-// current. So two processes never both manage an instance: the old one lets go at Handover,
-// the new one takes over at Resume, and the state file written at Handover carries the
-// instances from one to the other.
+// Handover and the new one starts with Config.StartHeld, on the same edge (the data plane
+// process, which serves the apps' listeners throughout: no listener changes hands). While a
+// Platform is held it starts, restarts and stops no process and writes no state file, and
+// when its Run ends it leaves every instance running and the edge serving. After Handover
+// the old one no longer sets traffic entries; the new one sets them once the instances that
+// took traffic are ready again. So two processes never both manage an instance: the old one
+// lets go at Handover, the new one takes over at Resume, and the state file written at
+// Handover carries the instances from one to the other.
 
-// warmTimeout bounds how long an inherited listener waits for the adopted instances that
-// were taking traffic at the handover to pass readiness again before it is served anyway.
+// warmTimeout bounds how long the tables in effect are kept while the adopted instances
+// that were taking traffic pass readiness again (or the readiness of adopted instances is
+// learnt) before the app's own are set anyway.
 const warmTimeout = 10 * time.Second
 
 var (
@@ -37,6 +37,8 @@ var (
 	errHeld = errors.New("platform held for a handover")
 	// errNoDataDir is why a Platform without a data directory cannot hand over.
 	errNoDataDir = slipway.Errorf(slipway.EINVALID, "no data directory to write the state for the next server in")
+	// errOwnEdge is why a Platform serving traffic in its own process cannot hand over.
+	errOwnEdge = slipway.Errorf(slipway.EINVALID, "the traffic is served in this process (no data plane process to keep it)")
 )
 
 // holdState says whether the Platform is held. Its mutex is only ever held briefly, never
@@ -47,82 +49,36 @@ type holdState struct {
 	thaw chan struct{} // closed when the hold ends
 }
 
-// ListenerKey names app's main (preview false) or preview listener in Config.Inherit and in
-// what Handover returns: "<app>/main" or "<app>/preview".
-func ListenerKey(app string, preview bool) string {
-	if preview {
-		return app + "/" + listenerNames[1]
-	}
-	return app + "/" + listenerNames[0]
-}
-
-// parseListenerKey splits a ListenerKey into the app and the listener's index.
-func parseListenerKey(key string) (app string, i int, ok bool) {
-	app, name, ok := strings.Cut(key, "/")
-	if !ok || !safeName(app) {
-		return "", 0, false
-	}
-	for i, n := range listenerNames {
-		if n == name {
-			return app, i, true
-		}
-	}
-	return "", 0, false
-}
-
 // Handover prepares a restart in place: it holds p (no process is started, restarted or
-// stopped any more, and the state file is not written), writes the state file for the next
-// server (every instance that is not being stopped, with whether it takes traffic), and
-// returns a duplicate of each open listener's socket, keyed by ListenerKey. The caller
-// passes them to the next server process (Config.Inherit) and closes them.
+// stopped any more, and the state file is not written), stops setting traffic entries, and
+// writes the state file for the next server (every instance that is not being stopped, with
+// whether it takes traffic). The edge keeps serving; when Run's context ends it leaves
+// every instance running for the next server to adopt. If the next server does not take
+// over, Resume undoes the hold.
 //
-// p keeps serving on its own sockets until Run's context ends; Run then closes them (letting
-// in-flight requests finish) and leaves every instance running for the next server to
-// adopt. If the next server does not take over, Resume undoes the hold.
-//
-// Handover returns EINVALID when p has no DataDir (there would be no state to hand over),
-// and an error when Run is not running.
-func (p *Platform) Handover() (map[string]*os.File, error) {
+// Handover returns EINVALID when p has no DataDir (there would be no state to hand over) or
+// its edge is its own (it would close with p), and an error when Run is not running.
+func (p *Platform) Handover() error {
 	if p.cfg.DataDir == "" {
-		return nil, fmt.Errorf("local: handover: %w", errNoDataDir)
+		return fmt.Errorf("local: handover: %w", errNoDataDir)
+	}
+	if p.ownEdge != nil {
+		return fmt.Errorf("local: handover: %w", errOwnEdge)
 	}
 	p.mu.Lock()
 	running := p.phase == phaseRunning
-	apps := make([]*app, 0, len(p.apps))
-	for _, a := range p.apps {
-		apps = append(apps, a)
-	}
 	p.mu.Unlock()
 	if !running {
-		return nil, errors.New("local: handover: the platform is not running")
+		return errors.New("local: handover: the platform is not running")
 	}
 	p.hold()
+	p.handedOver.Store(true)
 	if err := p.save(true); err != nil {
 		p.Resume()
-		return nil, fmt.Errorf("local: handover: %w", err)
+		return fmt.Errorf("local: handover: %w", err)
 	}
-	files := map[string]*os.File{}
-	for _, a := range apps {
-		a.mu.Lock()
-		for i, l := range a.listeners {
-			if l.ln == nil {
-				continue
-			}
-			f, err := ListenerFile(l.ln)
-			if err != nil {
-				a.mu.Unlock()
-				for _, f := range files {
-					_ = f.Close()
-				}
-				p.Resume()
-				return nil, fmt.Errorf("local: handover %s: %w", ListenerKey(a.name, i == 1), err)
-			}
-			files[ListenerKey(a.name, i == 1)] = f
-		}
-		a.mu.Unlock()
-	}
-	p.log.Info("held for a handover", "listeners", len(files))
-	return files, nil
+	p.log.Info("held for a handover")
+	return nil
 }
 
 // Resume ends a hold (Handover, or Config.StartHeld): supervisors start, restart and stop
@@ -147,6 +103,7 @@ func (p *Platform) Resume() {
 	h.held = false
 	close(h.thaw)
 	h.mu.Unlock()
+	p.handedOver.Store(false)
 	p.log.Info("hold ended")
 	p.persist()
 	p.mu.Lock()
@@ -182,13 +139,6 @@ func (p *Platform) sweep() {
 		g.Go(func() error { p.stopStrays(ms, p.cfg.StopGrace); return nil })
 	}
 }
-
-// Serving returns a channel that is closed once every listener in Config.Inherit is served
-// by its app or closed because no app wants it (and at once after Run restored the state
-// when nothing was inherited, or when Run returns). An inherited listener is served once
-// the adopted instances that took traffic at the handover are ready again, or after a
-// bound of 10 s, so that the old server keeps the traffic until the new one can carry it.
-func (p *Platform) Serving() <-chan struct{} { return p.serving }
 
 // hold makes p held. It waits for a process start under way, so that once it returns no
 // process is started until Resume.
@@ -229,90 +179,6 @@ func (p *Platform) awaitThaw(ctx context.Context) bool {
 	}
 }
 
-// dropUnwanted closes the inherited listeners that no restored app wants at their address,
-// once Run restored the state.
-func (p *Platform) dropUnwanted() {
-	p.inheritMu.Lock()
-	keys := slices.Collect(maps.Keys(p.inherit))
-	p.inheritMu.Unlock()
-	for _, key := range keys {
-		name, i, ok := parseListenerKey(key)
-		want := ""
-		if a := p.lookup(name); ok && a != nil {
-			a.mu.Lock()
-			if d := a.desired; d != nil {
-				want = [2]string{d.Traffic.Listen, d.Traffic.Preview}[i]
-			}
-			a.mu.Unlock()
-		}
-		if want == "" {
-			p.inheritMu.Lock()
-			if ln := p.inherit[key]; ln != nil {
-				p.log.Warn("inherited listener closed", "listener", key, "addr", ln.Addr().String(), "reason", "no app wants it")
-				_ = ln.Close()
-				p.release(key)
-			}
-			p.inheritMu.Unlock()
-			continue
-		}
-		p.inherited(key, want) // closes it if it is bound elsewhere
-	}
-	p.inheritMu.Lock()
-	if len(p.inherit) == 0 {
-		p.servingOnce.Do(func() { close(p.serving) })
-	}
-	p.inheritMu.Unlock()
-}
-
-// inherited reports whether an inherited listener waits for key at address want; one
-// bound elsewhere is closed.
-func (p *Platform) inherited(key, want string) bool {
-	p.inheritMu.Lock()
-	defer p.inheritMu.Unlock()
-	ln := p.inherit[key]
-	if ln == nil {
-		return false
-	}
-	if !addrMatches(want, ln.Addr()) {
-		p.log.Warn("inherited listener closed", "listener", key, "addr", ln.Addr().String(), "reason", "the app now wants "+want)
-		_ = ln.Close()
-		p.release(key)
-		return false
-	}
-	return true
-}
-
-// claim takes the inherited listener of key; nil when there is none.
-func (p *Platform) claim(key string) net.Listener {
-	p.inheritMu.Lock()
-	defer p.inheritMu.Unlock()
-	ln := p.inherit[key]
-	if ln != nil {
-		p.release(key)
-	}
-	return ln
-}
-
-// release forgets key's inherited listener and closes Serving after the last one. The
-// caller holds inheritMu.
-func (p *Platform) release(key string) {
-	delete(p.inherit, key)
-	if len(p.inherit) == 0 {
-		p.servingOnce.Do(func() { close(p.serving) })
-	}
-}
-
-// closeInherited closes the inherited listeners nothing claimed (when Run returns).
-func (p *Platform) closeInherited() {
-	p.inheritMu.Lock()
-	defer p.inheritMu.Unlock()
-	for key, ln := range p.inherit {
-		_ = ln.Close()
-		p.release(key)
-	}
-	p.servingOnce.Do(func() { close(p.serving) })
-}
-
 // warm reports whether the app's listeners may be served and its extra instances chosen:
 // the readiness of every adopted instance is known (see Settled), every one that took
 // traffic at a handover is ready again (or has ended), or warmTimeout passed since Run
@@ -327,27 +193,6 @@ func (a *app) warm() bool {
 		}
 	}
 	return true
-}
-
-// addrMatches reports whether a listener bound to bound serves the configured address want:
-// the same port (any, for port 0) and the same IP (any unspecified one for an empty or
-// unspecified host).
-func addrMatches(want string, bound net.Addr) bool {
-	b, ok := bound.(*net.TCPAddr)
-	if !ok {
-		return false
-	}
-	w, err := net.ResolveTCPAddr("tcp", want)
-	if err != nil {
-		return false
-	}
-	if w.Port != 0 && w.Port != b.Port {
-		return false
-	}
-	if len(w.IP) == 0 || w.IP.IsUnspecified() {
-		return len(b.IP) == 0 || b.IP.IsUnspecified()
-	}
-	return w.IP.Equal(b.IP)
 }
 
 // ListenerFile returns a duplicate of ln's socket to pass to a child process

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -76,22 +75,6 @@ func (tr *traffic) check(t testing.TB, what string) {
 	}
 }
 
-// inherit turns the files Handover returned into listeners for Config.Inherit, as a new
-// server process does with the descriptors it inherited.
-func inherit(t testing.TB, files map[string]*os.File) map[string]net.Listener {
-	t.Helper()
-	out := map[string]net.Listener{}
-	for key, f := range files {
-		ln, err := net.FileListener(f)
-		if err != nil {
-			t.Fatalf("listener %s from its file: %v", key, err)
-		}
-		_ = f.Close()
-		out[key] = ln
-	}
-	return out
-}
-
 // killOnCleanup kills the process groups of pids when the test ends, whatever happened.
 func killOnCleanup(t testing.TB, pids map[string]int) {
 	t.Cleanup(func() {
@@ -111,7 +94,8 @@ func TestHandover_NextPlatformTakesOverUnderTraffic(t *testing.T) {
 		App: app, Traffic: slipway.Traffic{Listen: "127.0.0.1:0", Preview: "127.0.0.1:0"},
 		Revisions: []slipway.Placement{place(v1, 3)}, Split: weights(v1, 100), Preview: v1.ID,
 	}
-	old := start(t, local.Config{DataDir: dir})
+	edge := startDataPlane(t)
+	old := start(t, local.Config{DataDir: dir, Edge: edge})
 	apply(t, old, d)
 	until(t, old, app, "ready", readyCount(map[string]int{v1.ID: 3}))
 	pids := pidsOf(t, old, c, app)
@@ -120,13 +104,8 @@ func TestHandover_NextPlatformTakesOverUnderTraffic(t *testing.T) {
 	tr := startTraffic(t, "http://"+mainAddr+"/")
 	time.Sleep(200 * time.Millisecond)
 
-	files, err := old.Handover()
-	if err != nil {
+	if err := old.Handover(); err != nil {
 		t.Fatalf("Handover: %v", err)
-	}
-	want := []string{local.ListenerKey(app, false), local.ListenerKey(app, true)}
-	if len(files) != 2 || files[want[0]] == nil || files[want[1]] == nil {
-		t.Fatalf("Handover returned %v, want the keys %v", keysOf(files), want)
 	}
 	recs := stateOf(t, dir)
 	if len(recs) != 3 {
@@ -137,14 +116,14 @@ func TestHandover_NextPlatformTakesOverUnderTraffic(t *testing.T) {
 			t.Errorf("handover record %+v: want ready with pid %d", r, pids[r.ID])
 		}
 	}
-	next := start(t, local.Config{DataDir: dir, Inherit: inherit(t, files), StartHeld: true})
+	next := start(t, local.Config{DataDir: dir, Edge: edge, StartHeld: true})
 	select {
-	case <-next.Serving():
+	case <-next.Settled():
 	case <-time.After(waitFor):
-		t.Fatalf("the next platform does not serve its inherited listeners after %v", waitFor)
+		t.Fatalf("the next platform has not settled after %v", waitFor)
 	}
 	if m, p := next.ListenAddrs(app); m != mainAddr || p != previewAddr {
-		t.Errorf("next platform listens on %s and %s, want the inherited %s and %s", m, p, mainAddr, previewAddr)
+		t.Errorf("next platform reports the listeners %s and %s, want the data plane's %s and %s", m, p, mainAddr, previewAddr)
 	}
 
 	// Both serve for a while; then the old one exits, leaving every instance running.
@@ -188,19 +167,11 @@ func TestHandover_NextPlatformTakesOverUnderTraffic(t *testing.T) {
 	waitGone(t, now)
 }
 
-func keysOf(m map[string]*os.File) []string {
-	var out []string
-	for k := range maps.Keys(m) {
-		out = append(out, k)
-	}
-	return out
-}
-
 func TestHandover_ResumeWhenNobodyTakesOver(t *testing.T) {
 	c := client(t)
 	const app = "resume"
 	v1 := revision(app, "v1", slipway.Health{Readiness: fastProbe("/healthz", 3)})
-	s := start(t, local.Config{})
+	s := start(t, local.Config{Edge: startDataPlane(t)})
 	apply(t, s, slipway.Desired{
 		App: app, Traffic: slipway.Traffic{Listen: "127.0.0.1:0"},
 		Revisions: []slipway.Placement{place(v1, 2)}, Split: weights(v1, 100),
@@ -211,13 +182,10 @@ func TestHandover_ResumeWhenNobodyTakesOver(t *testing.T) {
 	mainAddr, _ := s.ListenAddrs(app)
 	tr := startTraffic(t, "http://"+mainAddr+"/")
 
-	files, err := s.Handover()
-	if err != nil {
+	if err := s.Handover(); err != nil {
 		t.Fatalf("Handover: %v", err)
 	}
-	for _, f := range files {
-		_ = f.Close() // the next server never came
-	}
+	// The next server never comes.
 	// Held: scaling up starts nothing.
 	apply(t, s, slipway.Desired{
 		App: app, Traffic: slipway.Traffic{Listen: "127.0.0.1:0"},
@@ -241,30 +209,17 @@ func TestHandover_ResumeWhenNobodyTakesOver(t *testing.T) {
 	waitGone(t, now)
 }
 
-func TestHandover_InheritedListenerNobodyWantsIsClosed(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	s := start(t, local.Config{Inherit: map[string]net.Listener{local.ListenerKey("gone", false): ln}, StartHeld: true})
-	select {
-	case <-s.Serving():
-	case <-time.After(waitFor):
-		t.Fatalf("Serving not closed after %v although no app wants the inherited listener", waitFor)
-	}
-	if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-		conn.Close()
-		t.Errorf("the unwanted inherited listener %s still accepts", addr)
-	}
-}
-
-func TestHandover_NeedsADataDirectory(t *testing.T) {
-	p := local.New(local.Config{})
-	_, err := p.Handover()
-	var se *slipway.Error
-	if !errors.As(err, &se) || se.Code != slipway.EINVALID {
-		t.Errorf("Handover without a data directory: %v, want EINVALID", err)
+func TestHandover_NeedsADataDirectoryAndADataPlane(t *testing.T) {
+	for name, cfg := range map[string]local.Config{
+		"no data directory":  {},
+		"traffic in-process": {DataDir: t.TempDir()},
+	} {
+		p := local.New(cfg)
+		err := p.Handover()
+		var se *slipway.Error
+		if !errors.As(err, &se) || se.Code != slipway.EINVALID {
+			t.Errorf("%s: Handover: %v, want EINVALID", name, err)
+		}
 	}
 }
 

@@ -41,7 +41,7 @@ type instance struct {
 	draining   bool // out of the proxy table, to be stopped
 	stopping   bool // told to stop
 	adopted    bool // its current process was started by an earlier server
-	awaited    bool // adopted while it took traffic at a handover: inherited listeners wait for it
+	awaited    bool // adopted while it took traffic at a handover: its table waits for it
 	unknown    bool // adopted, and its readiness not known yet (see app.warm)
 	starting   bool // its process is being started: on record with no pid yet
 	pid        int  // its process, 0 when it has none
@@ -369,7 +369,10 @@ func (in *instance) leaveTable() {
 	in.update(func() { in.ready, in.readySince = false, time.Time{} })
 	deadline := time.Now().Add(time.Second)
 	for time.Now().Before(deadline) {
-		if !inTable(in.a.front.Load().px.Current(), in.id) {
+		in.a.mu.Lock()
+		gone := !inTable(in.a.status.Table, in.id)
+		in.a.mu.Unlock()
+		if gone {
 			return
 		}
 		time.Sleep(5 * time.Millisecond)

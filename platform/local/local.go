@@ -3,13 +3,18 @@
 // `slipway server --platform local`.
 //
 // Each app has one supervisor goroutine (app.go). Apply records the desired state and
-// nudges it; the supervisor converges: it starts missing instances, opens the app's main
-// and preview listeners (an http.Server each, HTTP/1.1 and h2c, serving the app's proxy),
-// pushes a new proxy table whenever the set of ready instances or the split changes, and
-// stops extra instances. Stopping never drops a request: the instance leaves the proxy
-// table first, its in-flight requests drain (Config.DrainTimeout), and only then does its
-// process group get SIGTERM, and SIGKILL after Config.StopGrace. Observe reports the split
-// the proxy has in effect, not the one asked for.
+// nudges it; the supervisor converges: it starts missing instances, gives the edge (package
+// dataplane: the app's proxy and its main and preview listeners) the app's whole traffic
+// entry whenever the set of ready instances, the split or the listeners change, and stops
+// extra instances. Stopping never drops a request: the instance leaves the proxy table
+// first, its in-flight requests drain (Config.DrainTimeout), and only then does its process
+// group get SIGTERM, and SIGKILL after Config.StopGrace. Observe reports the split the edge
+// has in effect, not the one asked for.
+//
+// The edge is a dataplane.Plane of the Platform's own (Config.Edge nil), or the data plane
+// process (a dataplane.Client), which the server uses so that the apps' traffic outlives
+// it: when Run starts it reads the tables the data plane has in effect, and it leaves the
+// data plane serving whenever it leaves the instances running.
 //
 // Each instance has one goroutine (instance.go) that starts its process (its own process
 // group, a free port in PORT and ${PORT}, stdout and stderr appended to
@@ -32,25 +37,21 @@
 // instance whose process is gone, or whose pid now belongs to another process, is dropped,
 // and the supervisor starts a replacement if the app still wants one. Any other live
 // process marked with the data directory is a stray and is stopped with its process group.
-// The app's listeners open, and Settled closes (the server starts its engine after it),
-// only once the readiness of every adopted instance is known, so that neither the proxy nor
-// the engine takes an instance that was not probed yet for one that is not ready. When
-// Run's context ends it stops every instance, so adoption matters after a crash or a
-// SIGKILL of the server (instances run in their own process group and outlive it), or with
-// Config.KeepOnExit. After a SIGKILL at any instant the next Run leaves no process it does
-// not know, and a clean stop after it leaves none at all.
+// An app's traffic entry is set, and Settled closes (the server starts its engine after
+// it), only once the readiness of every adopted instance is known, so that neither the
+// proxy nor the engine takes an instance that was not probed yet for one that is not ready;
+// until then the edge keeps the table it had. When Run's context ends it stops every
+// instance, so adoption matters after a crash or a SIGKILL of the server (instances run in
+// their own process group and outlive it), or with Config.KeepOnExit. After a SIGKILL at
+// any instant the next Run leaves no process it does not know, and a clean stop after it
+// leaves none at all.
 //
-// Restarts in place (handover.go). Platform.Handover lets a new server process take over
-// without a moment in which a listener is closed: it holds the platform (no process is
-// started, restarted or stopped, the state file is left alone), writes the state file and
-// returns duplicates of the listening sockets. The new server gets them in Config.Inherit,
-// starts held (Config.StartHeld), adopts the instances, serves each inherited socket once the
-// instances that took traffic are ready again (Platform.Serving), and calls Resume once the
+// Restarts in place (handover.go). Platform.Handover lets a new server process take over:
+// it holds the platform (no process is started, restarted or stopped, no traffic entry is
+// set, the state file is left alone) and writes the state file. The new server starts held
+// (Config.StartHeld) on the same data plane, adopts the instances, and calls Resume once the
 // old server is gone (Resume stops the strays then, no longer the old server's business);
-// the old one's Run then ends leaving every instance running. Each
-// listener is served by the app's proxy (proxy.ServeWith: its fast path for HTTP/1.x, with
-// h2c and upgrades handed to net/http on the same connection), whose stop drops no request
-// on a socket another process still serves.
+// the old one's Run then ends leaving every instance running and the data plane serving.
 //
 // Start reading at Platform.Run and Platform.Apply (this file), then app.converge; for
 // crashes, restore (state.go) and strays.go.
@@ -74,6 +75,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/dataplane"
 	"slipway.dev/slipway/proxy"
 )
 
@@ -105,6 +107,8 @@ const (
 	rotateEvery = time.Second
 	// killWait bounds the wait for a process to end after SIGKILL.
 	killWait = 5 * time.Second
+	// pushTimeout bounds one call to the edge that does not wait on requests in flight.
+	pushTimeout = 5 * time.Second
 )
 
 // Config configures a Platform.
@@ -130,17 +134,32 @@ type Config struct {
 	// adopts them. It serves tests of adoption; a restart in place decides it at shutdown
 	// time instead (Handover).
 	KeepOnExit bool
-	// Inherit holds the listening sockets a previous server process handed over (Handover),
-	// keyed by ListenerKey. An app's listener is taken from here instead of bound anew when
-	// the app's address matches, so the socket never closes across the restart; one that no
-	// app wants is closed. Run owns (and closes) them.
-	Inherit map[string]net.Listener
+	// Edge serves the apps' traffic: their proxies and listeners (package dataplane). nil
+	// gives the Platform a dataplane.Plane of its own in this process, closed when Run ends.
+	// A *dataplane.Client drives the data plane process, which outlives the server: Run
+	// starts from the tables it has in effect, and leaves it serving when the instances are
+	// left running (KeepOnExit, held); a clean stop stops it last.
+	Edge Edge
 	// StartHeld makes Run start held, as a Platform is after Handover: it adopts and probes
 	// instances and serves traffic but starts, restarts and stops no process and writes no
 	// state file until Resume, and leaves every instance running if Run ends before that.
 	// The next server of a restart in place starts so, until the old one has let go.
 	StartHeld bool
 }
+
+// Edge is what serves the apps' traffic: a *dataplane.Plane in this process or a
+// *dataplane.Client for the data plane process.
+type Edge interface {
+	Set(ctx context.Context, app string, s dataplane.Spec) (dataplane.Status, error)
+	State(ctx context.Context) (map[string]dataplane.Status, error)
+	Drain(ctx context.Context, app, backend string) error
+	Remove(ctx context.Context, app string) error
+}
+
+var (
+	_ Edge = (*dataplane.Plane)(nil)
+	_ Edge = (*dataplane.Client)(nil)
+)
 
 // Platform runs apps as local processes behind per-app proxies. It is safe for concurrent
 // use. New starts nothing; Run owns every goroutine.
@@ -163,12 +182,11 @@ type Platform struct {
 	holdState holdState
 	starting  sync.RWMutex
 
-	// inherit holds the inherited listeners no app has claimed yet; serving is closed once
-	// there are none left.
-	inheritMu   sync.Mutex
-	inherit     map[string]net.Listener
-	serving     chan struct{}
-	servingOnce sync.Once
+	// edge serves the traffic; ownEdge is set when it is the Platform's own (Config.Edge
+	// nil). handedOver is set by Handover: the next server pushes the tables from then on.
+	edge       Edge
+	ownEdge    *dataplane.Plane
+	handedOver atomic.Bool
 	// warmBy is when listeners are served even if the readiness of adopted instances is not
 	// known yet; set by Run before any supervisor starts.
 	warmBy time.Time
@@ -207,9 +225,10 @@ func New(cfg Config) *Platform {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Platform{
+	p := &Platform{
 		cfg:  cfg,
 		log:  log,
+		edge: cfg.Edge,
 		mark: markOf(cfg.DataDir),
 		probeClient: &http.Client{
 			Transport: &http.Transport{DisableKeepAlives: true},
@@ -217,10 +236,13 @@ func New(cfg Config) *Platform {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 		apps:    map[string]*app{},
-		inherit: maps.Clone(cfg.Inherit),
-		serving: make(chan struct{}),
 		settled: make(chan struct{}),
 	}
+	if p.edge == nil {
+		p.ownEdge = dataplane.New(dataplane.Config{Metrics: cfg.Metrics, Log: log.With("component", "proxy"), DrainTimeout: cfg.DrainTimeout})
+		p.edge = p.ownEdge
+	}
+	return p
 }
 
 // Run adopts the instances recorded in the state file, stops the strays (processes marked
@@ -241,15 +263,15 @@ func (p *Platform) Run(ctx context.Context) error {
 	}
 	strays, err := p.restore()
 	if err != nil {
-		p.closeInherited()
+		p.closeEdge(ctx)
 		p.settle()
 		return fmt.Errorf("local: %w", err)
 	}
 	p.restored.Store(true)
 	p.persist() // what was applied before Run, and what was adopted
 	p.warmBy = time.Now().Add(warmTimeout)
-	p.dropUnwanted()
 	g, gctx := errgroup.WithContext(ctx)
+	p.seedEdge(ctx, g)
 	defer p.settle()
 	if len(strays) > 0 && !p.isHeld() {
 		// Held, they may be the previous server's: Resume looks again once it has gone.
@@ -271,10 +293,10 @@ func (p *Platform) Run(ctx context.Context) error {
 		return nil
 	})
 	err = g.Wait()
-	p.closeInherited()
 	if !p.keepOnExit() {
 		p.persist()
 	}
+	p.closeEdge(context.WithoutCancel(ctx))
 	if err != nil {
 		return fmt.Errorf("local: %w", err)
 	}
@@ -516,4 +538,58 @@ func cloneHealth(h slipway.Health) slipway.Health {
 		return &c
 	}
 	return slipway.Health{Readiness: cp(h.Readiness), Liveness: cp(h.Liveness)}
+}
+
+// seedEdge starts each app from what the edge has in effect (the data plane kept serving
+// while no server ran): the split Observe reports and the instances still in the table. A
+// traffic entry no app of the state accounts for (its app was removed) is removed, in the
+// background, unless p is held (then it may be the other server's business).
+func (p *Platform) seedEdge(ctx context.Context, g *errgroup.Group) {
+	ctx, cancel := context.WithTimeout(ctx, pushTimeout)
+	defer cancel()
+	st, err := p.edge.State(ctx)
+	if err != nil {
+		p.log.Error("traffic entries in effect not known; they are set again once the apps are warm", "err", err)
+		return
+	}
+	for name, s := range st {
+		if a := p.lookup(name); a != nil {
+			a.mu.Lock()
+			a.status = s
+			a.mu.Unlock()
+			continue
+		}
+		if p.isHeld() {
+			continue
+		}
+		p.log.Warn("traffic entry of an app the state does not know removed", "app", name)
+		g.Go(func() error {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.DrainTimeout+pushTimeout)
+			defer cancel()
+			if err := p.edge.Remove(ctx, name); err != nil {
+				p.log.Error("traffic entry not removed", "app", name, "err", err)
+			}
+			return nil
+		})
+	}
+}
+
+// closeEdge ends the edge when Run ends: the Platform's own is closed; the data plane
+// process is stopped unless the instances are left running (KeepOnExit, held), which the
+// next server takes over with it.
+func (p *Platform) closeEdge(ctx context.Context) {
+	if p.ownEdge != nil {
+		p.ownEdge.Close()
+		return
+	}
+	if p.keepOnExit() {
+		return
+	}
+	if s, ok := p.edge.(interface{ Stop(context.Context) error }); ok {
+		ctx, cancel := context.WithTimeout(ctx, p.cfg.DrainTimeout+pushTimeout)
+		defer cancel()
+		if err := s.Stop(ctx); err != nil {
+			p.log.Error("data plane not stopped", "err", err)
+		}
+	}
 }

@@ -42,7 +42,7 @@ type instanceRecord struct {
 	// Version is the revision's version label.
 	Version string `json:"version,omitempty"`
 	// Ready says the instance was taking traffic when the state was written for a handover
-	// (it is set only then): the next server serves its inherited listeners once such
+	// (it is set only then): the next server sets the app's traffic entry once such
 	// instances are ready again.
 	Ready bool `json:"ready,omitempty"`
 	// Starting says a process is being started for the instance: the record is written

@@ -1,0 +1,135 @@
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// EnvMark marks the data plane process in its environment with its absolute data
+// directory, so that tests and operators can find it (/proc/PID/environ).
+const EnvMark = "SLIPWAY_DATAPLANE"
+
+// Launch timings.
+const (
+	// startTimeout bounds how long a new data plane has to answer on its socket.
+	startTimeout = 10 * time.Second
+	// startPoll is how often a starting data plane is asked whether it is up.
+	startPoll = 20 * time.Millisecond
+)
+
+// LaunchConfig configures Launch.
+type LaunchConfig struct {
+	// Dir is the data directory.
+	Dir string
+	// Command runs a data plane for Dir (`slipway dataplane --data DIR`).
+	Command []string
+	// Log receives what Launch did.
+	Log *slog.Logger
+}
+
+// Launch returns a Client for Dir's data plane: the one already running when it answers
+// with this build's protocol (after a crash or a restart of the server it kept serving),
+// or a new one started with Command in a session of its own, so that it outlives the
+// server. A data plane of another protocol is stopped first (its requests in flight
+// finish; until the new one listens, connections to the apps are refused). The new
+// process writes its output to Dir/logs/dataplane.log.
+func Launch(ctx context.Context, cfg LaunchConfig) (*Client, Info, error) {
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := Dial(cfg.Dir)
+	if info, err := c.Info(ctx); err == nil {
+		if info.Protocol == Protocol {
+			log.Info("data plane found running; it kept serving", "pid", info.PID, "version", info.Version, "apps", len(info.Apps))
+			return c, info, nil
+		}
+		log.Warn("data plane of another protocol; replacing it (connections are refused until the new one listens)",
+			"pid", info.PID, "protocol", info.Protocol, "want", Protocol)
+		if err := c.Stop(ctx); err != nil {
+			return nil, Info{}, fmt.Errorf("stop the data plane of protocol %d: %w", info.Protocol, err)
+		}
+	}
+	if len(cfg.Command) == 0 {
+		return nil, Info{}, errors.New("data plane: no command to start one with")
+	}
+	abs, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	logDir := filepath.Join(cfg.Dir, "logs")
+	if err := os.MkdirAll(logDir, 0o700); err != nil {
+		return nil, Info{}, fmt.Errorf("data plane: %w", err)
+	}
+	logPath := filepath.Join(logDir, "dataplane.log")
+	out, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, Info{}, fmt.Errorf("data plane: %w", err)
+	}
+	defer func() { _ = out.Close() }()
+	cmd := exec.Command(cfg.Command[0], cfg.Command[1:]...) //nolint:gosec // the server's own executable
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Env = append(os.Environ(), EnvMark+"="+abs)
+	cmd.SysProcAttr = detached()
+	if err := cmd.Start(); err != nil {
+		return nil, Info{}, fmt.Errorf("data plane: start: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }() // reaps it when it stops while this process lives
+	deadline := time.NewTimer(startTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(startPoll)
+	defer tick.Stop()
+	for {
+		info, err := c.Info(ctx)
+		if err == nil {
+			log.Info("data plane started", "pid", info.PID, "log", logPath)
+			return c, info, nil
+		}
+		select {
+		case err := <-exited:
+			return nil, Info{}, fmt.Errorf("data plane exited at start (%v): %s", err, lastLines(logPath, 5))
+		case <-deadline.C:
+			_ = cmd.Process.Kill()
+			return nil, Info{}, fmt.Errorf("data plane did not answer within %s: %s", startTimeout, lastLines(logPath, 5))
+		case <-ctx.Done():
+			_ = cmd.Process.Kill()
+			return nil, Info{}, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// lastLines returns the last n lines of the file at path, for an error message.
+func lastLines(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}
+
+// waitGone waits until process pid has ended, at most until ctx ends.
+func waitGone(ctx context.Context, pid int) error {
+	tick := time.NewTicker(startPoll)
+	defer tick.Stop()
+	for alive(pid) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("data plane pid %d still running: %w", pid, ctx.Err())
+		case <-tick.C:
+		}
+	}
+	return nil
+}

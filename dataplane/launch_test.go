@@ -1,0 +1,86 @@
+package dataplane_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"slipway.dev/slipway/dataplane"
+)
+
+// envServe makes the test binary serve a data plane on the directory it names (Launch's
+// Command in these tests), or exit at once with "fail".
+const envServe = "DATAPLANE_TEST_SERVE"
+
+func TestMain(m *testing.M) {
+	switch dir := os.Getenv(envServe); dir {
+	case "":
+		os.Exit(m.Run())
+	case "fail":
+		fmt.Fprintln(os.Stderr, "cannot serve: told to fail")
+		os.Exit(3)
+	default:
+		if err := dataplane.Serve(context.Background(), dataplane.ServeConfig{Dir: dir, Version: "child"}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+}
+
+func TestLaunch_StartsFindsAndStops(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(envServe, dir)
+	c, info, err := dataplane.Launch(t.Context(), dataplane.LaunchConfig{Dir: dir, Command: []string{os.Args[0]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseIdleConnections()
+	t.Cleanup(func() { _ = syscall.Kill(info.PID, syscall.SIGKILL) })
+	if info.PID == os.Getpid() || info.Version != "child" {
+		t.Fatalf("launched %+v: want a process of its own", info)
+	}
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", info.PID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(env), dataplane.EnvMark+"=") {
+		t.Errorf("the data plane process is not marked with %s", dataplane.EnvMark)
+	}
+	// In a session of its own: a signal to this process group does not reach it.
+	if sid, err := syscall.Getpgid(info.PID); err != nil || sid != info.PID {
+		t.Errorf("data plane process group %d (%v), want its own (%d)", sid, err, info.PID)
+	}
+
+	// A second Launch finds it running.
+	c2, info2, err := dataplane.Launch(t.Context(), dataplane.LaunchConfig{Dir: dir, Command: []string{"false"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.CloseIdleConnections()
+	if info2.PID != info.PID {
+		t.Errorf("second Launch: pid %d, want the running %d", info2.PID, info.PID)
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	if err := c.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir + "/" + dataplane.PIDName); err == nil {
+		t.Errorf("the pid file outlived the data plane")
+	}
+}
+
+func TestLaunch_ReportsAFailedStart(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(envServe, "fail")
+	_, _, err := dataplane.Launch(t.Context(), dataplane.LaunchConfig{Dir: dir, Command: []string{os.Args[0]}})
+	if err == nil || !strings.Contains(err.Error(), "told to fail") {
+		t.Errorf("Launch of a data plane that exits at once: %v, want its log in the error", err)
+	}
+}

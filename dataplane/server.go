@@ -1,0 +1,231 @@
+package dataplane
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"slipway.dev/slipway"
+	"slipway.dev/slipway/proxy"
+)
+
+// Files of the data plane in the data directory.
+const (
+	// SocketName is the control socket (mode 0600).
+	SocketName = "dataplane.sock"
+	// PIDName holds the data plane process's pid.
+	PIDName = "dataplane.pid"
+	// lockName is locked (flock) by the data plane process for as long as it runs.
+	lockName = "dataplane.lock"
+	// Protocol is the version of the control protocol; a server talks only to a data plane
+	// of its own protocol (Launch replaces another).
+	Protocol = 1
+	// maxBody caps a request body on the control socket: a table of 10,000 backends is
+	// about 1 MiB.
+	maxBody = 16 << 20
+	// maxDrainWait caps the drain a client may ask for.
+	maxDrainWait = time.Minute
+)
+
+// ServeConfig configures Serve.
+type ServeConfig struct {
+	// Dir is the data directory: the socket, pid file and lock are made there.
+	Dir string
+	// Version is the build's version, reported to clients.
+	Version string
+	// DrainTimeout bounds the requests in flight on a closing listener.
+	DrainTimeout time.Duration
+	// Log receives the data plane's logs.
+	Log *slog.Logger
+}
+
+// Serve runs the data plane of Dir until ctx ends or a client asks it to stop: it takes
+// Dir's data-plane lock (failing when another data plane holds it), serves the control
+// protocol on Dir/dataplane.sock to processes of its own user only, and at the end closes
+// every listener, letting requests in flight finish.
+func Serve(ctx context.Context, cfg ServeConfig) error {
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	lock, err := lockDir(cfg.Dir)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = lock.Close() }()
+	sock := filepath.Join(cfg.Dir, SocketName)
+	if len(sock) >= maxSocketPath {
+		return fmt.Errorf("data plane: the socket path %s is %d bytes long; unix sockets take at most %d: use a shorter --data path", sock, len(sock), maxSocketPath-1)
+	}
+	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("data plane: remove stale socket: %w", err)
+	}
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		return fmt.Errorf("data plane: %w", err)
+	}
+	if err := os.Chmod(sock, 0o600); err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("data plane: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	plane := New(Config{Metrics: proxy.NewMetrics(reg), Log: log, DrainTimeout: cfg.DrainTimeout})
+	stop := make(chan struct{}, 1)
+	h := &handler{plane: plane, version: cfg.Version, gatherer: reg, stop: stop, log: log}
+	srv := &http.Server{Handler: h.routes(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	pidPath := filepath.Join(cfg.Dir, PIDName)
+	if err := os.WriteFile(pidPath, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("data plane: %w", err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(&peerListener{Listener: ln, log: log}) }()
+	log.Info("data plane serving", "socket", sock, "pid", os.Getpid())
+	select {
+	case <-ctx.Done():
+	case <-stop:
+		log.Info("data plane asked to stop")
+	case err := <-errc:
+		plane.Close()
+		return fmt.Errorf("data plane: %w", err)
+	}
+	// Traffic first: every listener closes with its requests finished. The control socket
+	// goes last, so that the stop request gets its answer once traffic has stopped.
+	plane.Close()
+	_ = os.Remove(pidPath)
+	_ = os.Remove(sock)
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	log.Info("data plane stopped")
+	return nil
+}
+
+// handler serves the control protocol.
+type handler struct {
+	plane    *Plane
+	version  string
+	gatherer prometheus.Gatherer
+	stop     chan struct{}
+	log      *slog.Logger
+}
+
+// stateReply is GET /v1/state's answer.
+type stateReply struct {
+	Protocol int               `json:"protocol"`
+	Version  string            `json:"version"`
+	PID      int               `json:"pid"`
+	Apps     map[string]Status `json:"apps"`
+}
+
+func (h *handler) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/state", func(w http.ResponseWriter, r *http.Request) {
+		apps, err := h.plane.State(r.Context())
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, stateReply{Protocol: Protocol, Version: h.version, PID: os.Getpid(), Apps: apps})
+	})
+	mux.HandleFunc("PUT /v1/apps/{app}", func(w http.ResponseWriter, r *http.Request) {
+		var s Spec
+		if err := readJSON(w, r, &s); err != nil {
+			writeError(w, err)
+			return
+		}
+		st, err := h.plane.Set(r.Context(), r.PathValue("app"), s)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, st)
+	})
+	mux.HandleFunc("DELETE /v1/apps/{app}", func(w http.ResponseWriter, r *http.Request) {
+		if err := h.plane.Remove(r.Context(), r.PathValue("app")); err != nil {
+			writeError(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /v1/apps/{app}/drain", func(w http.ResponseWriter, r *http.Request) {
+		backend := r.URL.Query().Get("backend")
+		if err := slipway.ValidKey("backend", backend); err != nil {
+			writeError(w, err)
+			return
+		}
+		if err := h.plane.Drain(r.Context(), r.PathValue("app"), backend); err != nil {
+			writeError(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /v1/window", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		d, err := time.ParseDuration(q.Get("d"))
+		if err != nil || d <= 0 {
+			writeError(w, slipway.Errorf(slipway.EINVALID, "d: %q is not a positive duration", q.Get("d")))
+			return
+		}
+		win, err := h.plane.Window(q.Get("app"), q.Get("revision"), d)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, win)
+	})
+	mux.HandleFunc("POST /v1/stop", func(w http.ResponseWriter, _ *http.Request) {
+		select {
+		case h.stop <- struct{}{}:
+		default:
+		}
+		w.WriteHeader(http.StatusAccepted)
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(h.gatherer, promhttp.HandlerOpts{}))
+	return mux
+}
+
+func readJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return slipway.Errorf(slipway.EINVALID, "request body: %v", err)
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError answers err as a slipway.Error with a status by its code.
+func writeError(w http.ResponseWriter, err error) {
+	code := slipway.ErrorCode(err)
+	status := http.StatusInternalServerError
+	switch code {
+	case slipway.EINVALID:
+		status = http.StatusBadRequest
+	case slipway.ECONFLICT:
+		status = http.StatusConflict
+	case slipway.EUNAVAILABLE:
+		status = http.StatusServiceUnavailable
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		status = http.StatusGatewayTimeout
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(slipway.Error{Code: code, Message: err.Error()})
+}

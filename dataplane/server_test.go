@@ -1,0 +1,166 @@
+package dataplane_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"slipway.dev/slipway/dataplane"
+)
+
+// serve runs Serve on dir until the test ends and returns a client once it answers.
+func serve(t *testing.T, dir string) *dataplane.Client {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- dataplane.Serve(ctx, dataplane.ServeConfig{Dir: dir, Version: "test", DrainTimeout: 2 * time.Second})
+	}()
+	c := dataplane.Dial(dir)
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Error("Serve did not return 20s after its context ended")
+		}
+		c.CloseIdleConnections()
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := c.Info(t.Context()); err == nil {
+			return c
+		} else if time.Now().After(deadline) {
+			t.Fatalf("data plane not up: %v", err)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("Serve: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func TestServe_OneDataPlanePerDirectory(t *testing.T) {
+	dir := t.TempDir()
+	c := serve(t, dir)
+	info, err := c.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.PID != os.Getpid() || info.Protocol != dataplane.Protocol || info.Version != "test" {
+		t.Errorf("info %+v", info)
+	}
+	err = dataplane.Serve(t.Context(), dataplane.ServeConfig{Dir: dir})
+	if err == nil || !strings.Contains(err.Error(), "another data plane") || !strings.Contains(err.Error(), "pid") {
+		t.Errorf("a second data plane on the directory: %v, want an error naming the holder", err)
+	}
+	// The first one still serves.
+	if _, err := c.Info(t.Context()); err != nil {
+		t.Errorf("the first data plane after the refused second: %v", err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, dataplane.SocketName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("socket mode %v, want 0600", fi.Mode().Perm())
+	}
+}
+
+// TestServe_HostileControlRequests sends what a confused or hostile local client might:
+// each gets a 4xx and changes nothing.
+func TestServe_HostileControlRequests(t *testing.T) {
+	dir := t.TempDir()
+	c := serve(t, dir)
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", filepath.Join(dir, dataplane.SocketName))
+		}}}
+	big := `{"table":{"split":{}},"listen":"` + strings.Repeat("x", 17<<20) + `"}`
+	for _, tc := range []struct {
+		name, method, path, body string
+		want                     int
+	}{
+		{"body over the limit", http.MethodPut, "/v1/apps/web", big, 400},
+		{"unknown field", http.MethodPut, "/v1/apps/web", `{"tabel":{}}`, 400},
+		{"not JSON", http.MethodPut, "/v1/apps/web", `<xml/>`, 400},
+		{"bad app name", http.MethodPut, "/v1/apps/..%2Fx", `{"table":{"split":{}}}`, 400},
+		{"drain without a backend", http.MethodPost, "/v1/apps/web/drain", ``, 400},
+		{"drain of a bad backend name", http.MethodPost, "/v1/apps/web/drain?backend=%00", ``, 400},
+		{"window without a duration", http.MethodGet, "/v1/window?app=web&revision=r1", ``, 400},
+		{"window of a negative duration", http.MethodGet, "/v1/window?app=web&revision=r1&d=-1s", ``, 400},
+		{"unknown path", http.MethodGet, "/v1/nope", ``, 404},
+		{"wrong method", http.MethodGet, "/v1/stop", ``, 405},
+	} {
+		req, err := http.NewRequestWithContext(t.Context(), tc.method, "http://dataplane"+tc.path, strings.NewReader(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, resp.StatusCode, tc.want)
+		}
+	}
+	if apps, err := c.State(t.Context()); err != nil || len(apps) != 0 {
+		t.Errorf("state after hostile requests: %v %v, want no app", apps, err)
+	}
+}
+
+func TestClient_MetricsAndWindows(t *testing.T) {
+	c := serve(t, t.TempDir())
+	v1 := backend(t, "v1")
+	st, err := c.Set(t.Context(), "web", dataplane.Spec{Table: table("r1", v1), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		get(t, st.Listen.Bound)
+	}
+	w, err := c.TryWindow("web", "r1", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Requests != 3 {
+		t.Errorf("window counts %d requests, want 3", w.Requests)
+	}
+	mfs, err := c.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, mf := range mfs {
+		if mf.GetName() == "slipway_proxy_requests_total" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("gathered %d families, none slipway_proxy_requests_total", len(mfs))
+	}
+}
+
+// TestClient_UnreachableDataPlaneIsAnError: with no data plane, every call fails; a window
+// is an error, never an empty window that would read as "no errors".
+func TestClient_UnreachableDataPlaneIsAnError(t *testing.T) {
+	c := dataplane.Dial(t.TempDir())
+	if _, err := c.TryWindow("web", "r1", time.Minute); err == nil {
+		t.Error("TryWindow without a data plane: no error")
+	}
+	if _, err := c.Set(t.Context(), "web", dataplane.Spec{}); err == nil {
+		t.Error("Set without a data plane: no error")
+	}
+	if _, err := c.Gather(); err == nil {
+		t.Error("Gather without a data plane: no error")
+	}
+}

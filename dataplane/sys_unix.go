@@ -1,0 +1,64 @@
+//go:build unix
+
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// maxSocketPath is the size of a unix socket address's path (sun_path), its NUL included.
+const maxSocketPath = 108
+
+// lockDir takes dir's data-plane lock (flock, released with the process), or says which
+// data plane holds it.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("data plane: lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("data plane: another data plane serves %s (pid %s)", dir, readPID(dir))
+		}
+		return nil, fmt.Errorf("data plane: lock: %w", err)
+	}
+	return f, nil
+}
+
+// readPID returns the pid in dir's data-plane pid file, or "unknown".
+func readPID(dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, PIDName))
+	if err != nil {
+		return "unknown"
+	}
+	if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
+		return strconv.Itoa(pid)
+	}
+	return "unknown"
+}
+
+// detached starts a process in a session of its own: no signal sent to the server's
+// process group or terminal (Ctrl-C) reaches it, and it outlives the server.
+func detached() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setsid: true} }
+
+// alive reports whether a process pid exists (a zombie counts as ended).
+func alive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil {
+		// The state follows the command in parentheses: "pid (comm) S ...".
+		if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) {
+			return b[i+2] != 'Z'
+		}
+		return true
+	}
+	return syscall.Kill(pid, 0) == nil
+}

@@ -1,0 +1,141 @@
+package local_test
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"slipway.dev/slipway"
+	"slipway.dev/slipway/dataplane"
+	"slipway.dev/slipway/platform/local"
+)
+
+// startDataPlane serves a data plane (dataplane.Serve, on its real unix socket) in a data
+// directory of its own until the test ends, and returns a client for it.
+func startDataPlane(t testing.TB) *dataplane.Client {
+	t.Helper()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- dataplane.Serve(ctx, dataplane.ServeConfig{Dir: dir, DrainTimeout: 3 * time.Second}) }()
+	c := dataplane.Dial(dir)
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("data plane: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("data plane did not stop 30s after its context ended")
+		}
+		c.CloseIdleConnections()
+	})
+	deadline := time.Now().Add(waitFor)
+	for {
+		if _, err := c.Info(t.Context()); err == nil {
+			return c
+		} else if time.Now().After(deadline) {
+			t.Fatalf("data plane not up: %v", err)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("data plane: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// TestDataPlane_ServesWhileNoPlatformRuns is what a SIGKILL of the server leaves: the
+// instances and the data plane run on, with nobody managing them. The data plane keeps
+// serving by its last table, and the next Platform adopts both without a failed request
+// (and without pushing a table before the readiness of the instances it adopted is known).
+// A clean stop of the next one then stops the data plane too.
+func TestDataPlane_ServesWhileNoPlatformRuns(t *testing.T) {
+	dir := t.TempDir()
+	c := client(t)
+	edge := startDataPlane(t)
+	const app = "outlive"
+	v1 := revision(app, "v1", slipway.Health{Readiness: fastProbe("/healthz", 3)})
+	d := slipway.Desired{
+		App: app, Traffic: slipway.Traffic{Listen: "127.0.0.1:0"},
+		Revisions: []slipway.Placement{place(v1, 2)}, Split: weights(v1, 100),
+	}
+	first := start(t, local.Config{DataDir: dir, Edge: edge, KeepOnExit: true})
+	apply(t, first, d)
+	until(t, first, app, "ready", readyCount(map[string]int{v1.ID: 2}))
+	pids := pidsOf(t, first, c, app)
+	killOnCleanup(t, pids)
+	addr, _ := first.ListenAddrs(app)
+	tr := startTraffic(t, "http://"+addr+"/")
+	time.Sleep(200 * time.Millisecond)
+
+	first.stop() // as if killed: instances and data plane left running
+	before := tr.ok.Load()
+	time.Sleep(500 * time.Millisecond)
+	if tr.ok.Load() == before {
+		t.Fatalf("no request answered while no platform ran")
+	}
+
+	next := start(t, local.Config{DataDir: dir, Edge: edge})
+	select {
+	case <-next.Settled():
+	case <-time.After(waitFor):
+		t.Fatalf("next platform not settled after %v", waitFor)
+	}
+	if got, _ := next.ListenAddrs(app); got != addr {
+		t.Errorf("next platform reports the listener %q, want the data plane's %q", got, addr)
+	}
+	o := until(t, next, app, "adopted", readyCount(map[string]int{v1.ID: 2}))
+	if len(o.Split.Weights) != 1 || o.Split.Weights[0].Weight != 100 {
+		t.Errorf("split in effect after the restart: %+v", o.Split)
+	}
+	time.Sleep(300 * time.Millisecond)
+	tr.check(t, "platform away and back")
+	now := pidsOf(t, next, c, app)
+	for id, pid := range pids {
+		if now[id] != pid {
+			t.Errorf("instance %s runs pid %d, want the adopted %d", id, now[id], pid)
+		}
+	}
+
+	next.stop()
+	waitGone(t, now)
+	if _, err := edge.Info(t.Context()); err == nil {
+		t.Errorf("the data plane still answers after a clean stop of the platform")
+	}
+	if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		conn.Close()
+		t.Errorf("the app's listener %s still accepts after a clean stop", addr)
+	}
+}
+
+// TestDataPlane_EntryNobodyWantsIsRemoved: a traffic entry the data plane kept for an app
+// the platform's state does not know (removed while the data plane served on) is removed.
+func TestDataPlane_EntryNobodyWantsIsRemoved(t *testing.T) {
+	edge := startDataPlane(t)
+	st, err := edge.Set(t.Context(), "gone", dataplane.Spec{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Listen.Bound == "" {
+		t.Fatalf("listener not bound: %+v", st)
+	}
+	start(t, local.Config{Edge: edge})
+	deadline := time.Now().Add(waitFor)
+	for {
+		conn, err := net.DialTimeout("tcp", st.Listen.Bound, time.Second)
+		if err != nil {
+			break
+		}
+		conn.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("the unwanted listener %s still accepts", st.Listen.Bound)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if apps, err := edge.State(t.Context()); err != nil || len(apps) != 0 {
+		t.Errorf("data plane state after the removal: %v, %v", apps, err)
+	}
+}
