@@ -26,10 +26,12 @@ const callTimeout = 5 * time.Second
 
 // Info is what a data plane says of itself.
 type Info struct {
-	Protocol int               `json:"protocol"`
-	Version  string            `json:"version"`
-	PID      int               `json:"pid"`
-	Apps     map[string]Status `json:"apps"`
+	Protocol int    `json:"protocol"`
+	Version  string `json:"version"`
+	PID      int    `json:"pid"`
+	// Boot names this run of the data plane: it changes when a new one is started.
+	Boot string            `json:"boot"`
+	Apps map[string]Status `json:"apps"`
 }
 
 // Client drives the data plane process of a data directory over its control socket. Its
@@ -59,6 +61,12 @@ func (c *Client) Info(ctx context.Context) (Info, error) {
 	var info Info
 	err := c.call(ctx, callTimeout, http.MethodGet, "/v1/state", nil, &info)
 	return info, err
+}
+
+// Boot names the run of the data plane that answers (Plane.Boot).
+func (c *Client) Boot(ctx context.Context) (string, error) {
+	info, err := c.Info(ctx)
+	return info.Boot, err
 }
 
 // State returns the status of every app.

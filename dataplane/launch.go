@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -132,4 +133,52 @@ func waitGone(ctx context.Context, pid int) error {
 		}
 	}
 	return nil
+}
+
+// relaunchEvery bounds how often a Supervisor starts a data plane.
+const relaunchEvery = time.Second
+
+// Supervisor is a Client that starts a new data plane when the one it drives is gone (it
+// was killed, or crashed): Boot, which the local platform calls every second, launches one
+// (at most once per relaunchEvery) when the data plane does not answer. The new data plane
+// has a new boot word and no traffic entries; the platform sets them all again.
+type Supervisor struct {
+	*Client
+	cfg LaunchConfig
+
+	mu   sync.Mutex
+	last time.Time
+}
+
+// Supervise launches Dir's data plane (Launch) and returns a Supervisor for it.
+func Supervise(ctx context.Context, cfg LaunchConfig) (*Supervisor, Info, error) {
+	c, info, err := Launch(ctx, cfg)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	return &Supervisor{Client: c, cfg: cfg, last: time.Now()}, info, nil
+}
+
+// Boot returns the boot word of the data plane, starting a new one when none answers.
+func (s *Supervisor) Boot(ctx context.Context) (string, error) {
+	b, err := s.Client.Boot(ctx)
+	if err == nil {
+		return b, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if time.Since(s.last) < relaunchEvery {
+		return "", err
+	}
+	s.last = time.Now()
+	log := s.cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log.Error("the data plane does not answer; starting a new one", "err", err)
+	_, info, lerr := Launch(ctx, s.cfg)
+	if lerr != nil {
+		return "", fmt.Errorf("%w; a new data plane did not start: %w", err, lerr)
+	}
+	return info.Boot, nil
 }

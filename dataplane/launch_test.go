@@ -84,3 +84,46 @@ func TestLaunch_ReportsAFailedStart(t *testing.T) {
 		t.Errorf("Launch of a data plane that exits at once: %v, want its log in the error", err)
 	}
 }
+
+// TestSupervisor_StartsANewDataPlaneWhenItDies: SIGKILL the data plane; Boot starts a new
+// one, with a new boot word.
+func TestSupervisor_StartsANewDataPlaneWhenItDies(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(envServe, dir)
+	s, info, err := dataplane.Supervise(t.Context(), dataplane.LaunchConfig{Dir: dir, Command: []string{os.Args[0]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.CloseIdleConnections()
+	pids := []int{info.PID}
+	t.Cleanup(func() {
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	if b, err := s.Boot(t.Context()); err != nil || b != info.Boot || b == "" {
+		t.Fatalf("Boot = %q, %v; want %q", b, err, info.Boot)
+	}
+	if err := syscall.Kill(info.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		b, err := s.Boot(t.Context())
+		if err == nil && b != info.Boot {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no new data plane 15s after the first was killed: %q, %v", b, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	now, err := s.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids = append(pids, now.PID)
+	if now.PID == info.PID {
+		t.Errorf("the new data plane has the old pid %d", now.PID)
+	}
+}

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -63,8 +64,9 @@ type Config struct {
 // Plane serves the traffic of many apps: for each, a proxy and its listeners. It is safe
 // for concurrent use; Set, Remove and Drain of one app are serialized.
 type Plane struct {
-	cfg Config
-	log *slog.Logger
+	cfg  Config
+	log  *slog.Logger
+	boot string
 
 	mu     sync.Mutex
 	apps   map[string]*entry
@@ -112,8 +114,12 @@ func New(cfg Config) *Plane {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Plane{cfg: cfg, log: log, apps: map[string]*entry{}}
+	return &Plane{cfg: cfg, log: log, boot: rand.Text(), apps: map[string]*entry{}}
 }
+
+// Boot names this Plane: a random word fixed at New. A client that sees it change knows it
+// talks to a new data plane, which has none of the traffic entries the old one had.
+func (p *Plane) Boot(ctx context.Context) (string, error) { return p.boot, ctx.Err() }
 
 // errClosed is what a closed Plane answers.
 var errClosed = slipway.Errorf(slipway.EUNAVAILABLE, "the data plane is stopping")

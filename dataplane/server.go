@@ -82,7 +82,7 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	reg := prometheus.NewRegistry()
 	plane := New(Config{Metrics: proxy.NewMetrics(reg), Log: log, DrainTimeout: cfg.DrainTimeout})
 	stop := make(chan struct{}, 1)
-	h := &handler{plane: plane, version: cfg.Version, gatherer: reg, stop: stop, log: log}
+	h := &handler{plane: plane, version: cfg.Version, boot: plane.boot, gatherer: reg, stop: stop, log: log}
 	srv := &http.Server{Handler: h.routes(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	pidPath := filepath.Join(cfg.Dir, PIDName)
 	if err := os.WriteFile(pidPath, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
@@ -116,6 +116,7 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 type handler struct {
 	plane    *Plane
 	version  string
+	boot     string
 	gatherer prometheus.Gatherer
 	stop     chan struct{}
 	log      *slog.Logger
@@ -126,6 +127,7 @@ type stateReply struct {
 	Protocol int               `json:"protocol"`
 	Version  string            `json:"version"`
 	PID      int               `json:"pid"`
+	Boot     string            `json:"boot"`
 	Apps     map[string]Status `json:"apps"`
 }
 
@@ -137,7 +139,7 @@ func (h *handler) routes() http.Handler {
 			writeError(w, err)
 			return
 		}
-		writeJSON(w, stateReply{Protocol: Protocol, Version: h.version, PID: os.Getpid(), Apps: apps})
+		writeJSON(w, stateReply{Protocol: Protocol, Version: h.version, PID: os.Getpid(), Boot: h.boot, Apps: apps})
 	})
 	mux.HandleFunc("PUT /v1/apps/{app}", func(w http.ResponseWriter, r *http.Request) {
 		var s Spec

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"slipway.dev/slipway/dataplane"
 )
 
 var (
@@ -149,6 +151,9 @@ func TestLocal_ServerKilledAtRandomInstants(t *testing.T) {
 		for _, o := range c.unknownProcesses(apps, marker, reported) {
 			orphans = append(orphans, fmt.Sprintf("kill %d: %s", round, o))
 		}
+		if pids := dataPlanes(c.data); len(pids) != 1 {
+			orphans = append(orphans, fmt.Sprintf("kill %d: %d data plane processes %v, want 1", round, len(pids), pids))
+		}
 	}
 
 	// A clean stop leaves nothing running.
@@ -162,6 +167,9 @@ func TestLocal_ServerKilledAtRandomInstants(t *testing.T) {
 	var survivors []string
 	for _, p := range left {
 		survivors = append(survivors, p.String())
+	}
+	for _, pid := range dataPlanes(c.data) {
+		survivors = append(survivors, fmt.Sprintf("data plane pid %d", pid))
 	}
 
 	n := 0
@@ -345,6 +353,25 @@ func markedProcesses(marker string) []markedProcess {
 			}
 		}
 		out = append(out, p)
+	}
+	return out
+}
+
+// dataPlanes returns the pids of the live processes marked as the data plane of data.
+func dataPlanes(data string) []int {
+	abs, _ := filepath.Abs(data)
+	want := []byte(dataplane.EnvMark + "=" + abs)
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	var out []int
+	for _, dir := range dirs {
+		pid, err := strconv.Atoi(filepath.Base(dir))
+		if err != nil || !alive(pid) {
+			continue
+		}
+		env, err := os.ReadFile(dir + "/environ")
+		if err == nil && slices.ContainsFunc(bytes.Split(env, []byte{0}), func(kv []byte) bool { return bytes.Equal(kv, want) }) {
+			out = append(out, pid)
+		}
 	}
 	return out
 }

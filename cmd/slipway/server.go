@@ -117,7 +117,7 @@ var platforms = map[string]func(cfg serverConfig, deps runtimeDeps) (platformRun
 		if err != nil {
 			return platformRun{}, fmt.Errorf("find the executable for the data plane: %w", err)
 		}
-		edge, _, err := dataplane.Launch(deps.ctx, dataplane.LaunchConfig{Dir: cfg.dataDir,
+		edge, _, err := dataplane.Supervise(deps.ctx, dataplane.LaunchConfig{Dir: cfg.dataDir,
 			Command: []string{exe, "dataplane", "--data", cfg.dataDir, "--log-level", cfg.logLevel},
 			Log:     deps.log.With("component", "dataplane")})
 		if err != nil {

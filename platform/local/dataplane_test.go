@@ -139,3 +139,76 @@ func TestDataPlane_EntryNobodyWantsIsRemoved(t *testing.T) {
 		t.Errorf("data plane state after the removal: %v, %v", apps, err)
 	}
 }
+
+// TestDataPlane_NewDataPlaneGetsEveryEntryAgain: the data plane stops and a new one takes
+// the directory (as dataplane.Supervisor starts one after the old one died): the platform
+// notices its new boot word and sets every traffic entry again.
+func TestDataPlane_NewDataPlaneGetsEveryEntryAgain(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- dataplane.Serve(ctx, dataplane.ServeConfig{Dir: dir, DrainTimeout: time.Second}) }()
+	edge := dataplane.Dial(dir)
+	defer edge.CloseIdleConnections()
+	waitUp(t, edge)
+	c := client(t)
+	const app = "again"
+	v1 := revision(app, "v1", slipway.Health{Readiness: fastProbe("/healthz", 3)})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	s := start(t, local.Config{Edge: edge})
+	apply(t, s, slipway.Desired{App: app, Traffic: slipway.Traffic{Listen: addr}, Revisions: []slipway.Placement{place(v1, 1)}, Split: weights(v1, 100)})
+	until(t, s, app, "ready", readyCount(map[string]int{v1.ID: 1}))
+	if code, _, err := get(c, "http://"+addr+"/"); err != nil || code != 200 {
+		t.Fatalf("GET through the first data plane: %d %v", code, err)
+	}
+	old, _ := edge.Boot(t.Context())
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	done2 := make(chan error, 1)
+	go func() { done2 <- dataplane.Serve(ctx2, dataplane.ServeConfig{Dir: dir, DrainTimeout: time.Second}) }()
+	defer func() {
+		s.stop()
+		cancel2()
+		<-done2
+	}()
+	waitUp(t, edge)
+	if b, _ := edge.Boot(t.Context()); b == old {
+		t.Fatalf("the new data plane has the old boot word %q", b)
+	}
+	deadline := time.Now().Add(waitFor)
+	for {
+		code, _, err := get(c, "http://"+addr+"/")
+		if err == nil && code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the app is not served by the new data plane after %v: %d %v", waitFor, code, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitUp waits until the data plane behind c answers.
+func waitUp(t testing.TB, c *dataplane.Client) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for {
+		_, err := c.Info(t.Context())
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("data plane not up: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

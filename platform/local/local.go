@@ -150,6 +150,8 @@ type Config struct {
 // Edge is what serves the apps' traffic: a *dataplane.Plane in this process or a
 // *dataplane.Client for the data plane process.
 type Edge interface {
+	// Boot names the run of the edge; a new word means a new edge, with no traffic entry.
+	Boot(ctx context.Context) (string, error)
 	Set(ctx context.Context, app string, s dataplane.Spec) (dataplane.Status, error)
 	State(ctx context.Context) (map[string]dataplane.Status, error)
 	Drain(ctx context.Context, app, backend string) error
@@ -187,6 +189,8 @@ type Platform struct {
 	edge       Edge
 	ownEdge    *dataplane.Plane
 	handedOver atomic.Bool
+	// edgeBoot is the edge's boot word when Run read its tables (seedEdge).
+	edgeBoot string
 	// warmBy is when listeners are served even if the readiness of adopted instances is not
 	// known yet; set by Run before any supervisor starts.
 	warmBy time.Time
@@ -272,6 +276,7 @@ func (p *Platform) Run(ctx context.Context) error {
 	p.warmBy = time.Now().Add(warmTimeout)
 	g, gctx := errgroup.WithContext(ctx)
 	p.seedEdge(ctx, g)
+	g.Go(func() error { p.watchEdge(gctx); return nil })
 	defer p.settle()
 	if len(strays) > 0 && !p.isHeld() {
 		// Held, they may be the previous server's: Resume looks again once it has gone.
@@ -547,6 +552,7 @@ func cloneHealth(h slipway.Health) slipway.Health {
 func (p *Platform) seedEdge(ctx context.Context, g *errgroup.Group) {
 	ctx, cancel := context.WithTimeout(ctx, pushTimeout)
 	defer cancel()
+	p.edgeBoot, _ = p.edge.Boot(ctx)
 	st, err := p.edge.State(ctx)
 	if err != nil {
 		p.log.Error("traffic entries in effect not known; they are set again once the apps are warm", "err", err)
@@ -571,6 +577,60 @@ func (p *Platform) seedEdge(ctx context.Context, g *errgroup.Group) {
 			}
 			return nil
 		})
+	}
+}
+
+// watchEdge asks the edge for its boot word every retryEvery until ctx ends. When a new
+// edge serves (the data plane process died and a new one was started: see
+// dataplane.Supervisor), it has none of the traffic entries: every app sets its own again.
+func (p *Platform) watchEdge(ctx context.Context) {
+	t := time.NewTicker(retryEvery)
+	defer t.Stop()
+	last, lastErr := p.edgeBoot, ""
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cctx, cancel := context.WithTimeout(ctx, pushTimeout)
+		b, err := p.edge.Boot(cctx)
+		cancel()
+		switch {
+		case err != nil:
+			if msg := err.Error(); msg != lastErr && ctx.Err() == nil {
+				lastErr = msg
+				p.log.Error("the data plane does not answer", "err", err)
+			}
+			continue
+		case last == "":
+			last = b
+		case b != last:
+			last = b
+			p.log.Warn("a new data plane serves; every app's traffic entry is set again")
+			p.resetEdge(ctx)
+		}
+		lastErr = ""
+	}
+}
+
+// resetEdge forgets what each app set on the edge, takes what the edge has now, and nudges
+// every app to set its traffic entry again.
+func (p *Platform) resetEdge(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, pushTimeout)
+	defer cancel()
+	st, err := p.edge.State(ctx)
+	if err != nil {
+		p.log.Error("traffic entries of the new data plane not known", "err", err)
+	}
+	p.mu.Lock()
+	apps := slices.Collect(maps.Values(p.apps))
+	p.mu.Unlock()
+	for _, a := range apps {
+		a.mu.Lock()
+		a.sent, a.status = nil, st[a.name]
+		a.mu.Unlock()
+		a.poke()
 	}
 }
 
