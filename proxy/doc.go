@@ -19,7 +19,8 @@
 //     to any other revision of the table that has one: a request is refused (503) only
 //     when no revision of the table has a ready instance;
 //  4. backend pick: the revision's ready instance with the fewest requests in flight, ties
-//     broken at random so that load spreads;
+//     broken at random so that load spreads (above 16 instances, the better of two chosen
+//     at random, so that a pick costs the same for any number of instances);
 //  5. forward: an httputil.ReverseProxy per backend (Rewrite, X-Forwarded-*, the client's
 //     Host kept, responses streamed unbuffered, WebSocket upgrades passed through). When the
 //     backend fails before answering and the request can be replayed (no body, or GetBody),

@@ -398,8 +398,14 @@ func newUserID() string {
 	return string(b[:])
 }
 
+// scanMax is the most backends pick compares all of; above it, it compares two at random.
+const scanMax = 16
+
 // pick returns the ready backend of v with the fewest requests in flight, skipping except;
-// the scan starts at a random index so that ties spread. It returns nil when none is left.
+// the scan starts at a random index so that ties spread. With more than scanMax backends it
+// takes the better of two chosen at random (the "power of two choices", as Envoy and
+// Finagle balance least-requests), so that a request costs the same for any number of
+// instances. It returns nil when none is left.
 func (v *revision) pick(except *backend) *backend {
 	n := len(v.backends)
 	switch n {
@@ -410,6 +416,21 @@ func (v *revision) pick(except *backend) *backend {
 			return b
 		}
 		return nil
+	}
+	if n > scanMax {
+		i := rand.Uint32N(uint32(n))
+		j := rand.Uint32N(uint32(n - 1))
+		if j >= i {
+			j++
+		}
+		x, y := v.backends[i], v.backends[j]
+		switch {
+		case x == except:
+			return y
+		case y == except, x.inflight.Load() <= y.inflight.Load():
+			return x
+		}
+		return y
 	}
 	start := int(rand.Uint32N(uint32(n)))
 	var best *backend

@@ -39,6 +39,9 @@ type app struct {
 	sent    *dataplane.Spec
 	status  dataplane.Status
 	edgeErr string
+	// adopted holds the IDs of the instances when adoption started (adopt): a record is
+	// adopted once.
+	adopted map[string]bool
 }
 
 func newApp(p *Platform, name string) *app {
@@ -117,8 +120,15 @@ func (a *app) converge() {
 	}
 	a.push()
 	held := a.p.isHeld() // while held, instances are stopped by whoever takes over
+	var inEffect map[string]bool
 	for _, in := range a.instances {
-		if !held && in.draining && !in.stopping && !inTable(a.status.Table, in.id) {
+		if held || !in.draining || in.stopping {
+			continue
+		}
+		if inEffect == nil {
+			inEffect = tableIDs(a.status.Table)
+		}
+		if !inEffect[in.id] {
 			in.stopping = true
 			in.stop(false)
 		}
@@ -136,13 +146,14 @@ func (a *app) plan() (leaving bool) {
 	defer a.mu.Unlock()
 	if d := a.desired; d != nil {
 		warm := a.warm()
+		live := a.liveByRevision()
 		for _, pl := range d.Revisions {
-			live := a.live(pl.Revision.ID)
-			for n := len(live); n < pl.Replicas; n++ {
-				a.instances = append(a.instances, a.newInstance(pl.Revision))
+			rl := live[pl.Revision.ID]
+			if n := pl.Replicas - len(rl); n > 0 {
+				a.instances = append(a.instances, a.newInstances(pl.Revision, n)...)
 			}
-			if len(live) > pl.Replicas && warm {
-				for _, in := range victims(live, len(live)-pl.Replicas) {
+			if len(rl) > pl.Replicas && warm {
+				for _, in := range victims(rl, len(rl)-pl.Replicas) {
 					in.leaving = true
 				}
 			}
@@ -156,12 +167,12 @@ func (a *app) plan() (leaving bool) {
 	return slices.ContainsFunc(a.instances, func(in *instance) bool { return in.leaving })
 }
 
-// live returns the instances of rev that are not draining or leaving.
-func (a *app) live(rev string) []*instance {
-	var out []*instance
+// liveByRevision returns the instances that are not draining or leaving, by revision.
+func (a *app) liveByRevision() map[string][]*instance {
+	out := map[string][]*instance{}
 	for _, in := range a.instances {
-		if in.rev == rev && !in.draining && !in.leaving {
-			out = append(out, in)
+		if !in.draining && !in.leaving {
+			out[in.rev] = append(out[in.rev], in)
 		}
 	}
 	return out
@@ -183,20 +194,22 @@ func victims(live []*instance, n int) []*instance {
 	return c[:n]
 }
 
-// newInstance returns an instance of rev with the lowest free ordinal (draining instances
-// keep theirs: IDs name proxy backends and log files).
-func (a *app) newInstance(rev slipway.Revision) *instance {
+// newInstances returns n instances of rev with the lowest free ordinals (draining
+// instances keep theirs: IDs name proxy backends and log files).
+func (a *app) newInstances(rev slipway.Revision, n int) []*instance {
 	used := map[int]bool{}
 	for _, in := range a.instances {
 		if in.rev == rev.ID {
 			used[in.ordinal] = true
 		}
 	}
-	n := 0
-	for used[n] {
-		n++
+	out := make([]*instance, 0, n)
+	for ord := 0; len(out) < n; ord++ {
+		if !used[ord] {
+			out = append(out, a.instance(rev.ID, ord, rev.Version, rev.Spec))
+		}
 	}
-	return a.instance(rev.ID, n, rev.Version, rev.Spec)
+	return out
 }
 
 // adopt adds an instance whose process survived a restart of the server, and reports
@@ -212,9 +225,16 @@ func (a *app) adopt(rec instanceRecord) bool {
 	in.unknown = !rec.Draining
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if slices.ContainsFunc(a.instances, func(x *instance) bool { return x.id == in.id }) {
+	if a.adopted == nil {
+		a.adopted = map[string]bool{}
+		for _, x := range a.instances {
+			a.adopted[x.id] = true
+		}
+	}
+	if a.adopted[in.id] {
 		return false
 	}
+	a.adopted[in.id] = true
 	a.instances = append(a.instances, in)
 	return true
 }
@@ -283,6 +303,17 @@ func (a *app) push() {
 		}
 	}
 	a.sent, a.status, a.edgeErr = &spec, st, ""
+}
+
+// tableIDs returns the IDs of the backends in t.
+func tableIDs(t proxy.Table) map[string]bool {
+	ids := map[string]bool{}
+	for _, bs := range t.Backends {
+		for _, b := range bs {
+			ids[b.ID] = true
+		}
+	}
+	return ids
 }
 
 // inTable reports whether backend id is in t.
