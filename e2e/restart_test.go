@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -308,6 +310,22 @@ func TestLocal_ServerKilledUnderLoadFailsNoRequest(t *testing.T) {
 	}
 	if byVer["v2"] == 0 {
 		t.Errorf("no request reached v2 after the restart: %v", byVer)
+	}
+
+	// The proxies' series (kept by the data plane) are served on the server's /metrics.
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, c.server+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken(t, c.data))
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Errorf("GET /metrics: %v", err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), `slipway_proxy_requests_total{app="web"`) {
+			t.Errorf("/metrics has no proxy series of web:\n%s", lastLines(string(b), 10))
+		}
 	}
 
 	// The new server owns them: a clean stop stops the instances and the data plane.

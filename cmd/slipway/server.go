@@ -354,7 +354,7 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 		// Metrics need a token like the API (Prometheus sends one with authorization:
 		// credentials_file), unless --public-metrics. OFREP keeps its own access rule (OFREP
 		// keys); neither takes a Host that a DNS rebinding attack would send.
-		metricsHandler := promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})
+		metricsHandler := promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}) // the server's own series even when the data plane does not answer
 		if cfg.publicMetrics {
 			mux.Handle("GET /metrics", httpapi.HostGuard(cfg.allowedHosts, metricsHandler))
 		} else {
