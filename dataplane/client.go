@@ -17,7 +17,6 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"slipway.dev/slipway"
-	"slipway.dev/slipway/proxy"
 )
 
 // callTimeout bounds one control call that does not wait on traffic (all but Drain and
@@ -92,21 +91,16 @@ func (c *Client) Drain(ctx context.Context, app, backend string) error {
 	return c.call(ctx, maxDrainWait, http.MethodPost, "/v1/apps/"+url.PathEscape(app)+"/drain?backend="+url.QueryEscape(backend), nil, nil)
 }
 
-// TryWindow returns what app's revision served over the last d; an error when the data
-// plane cannot say (the builtin analysis provider then counts no measurement).
-func (c *Client) TryWindow(app, revision string, d time.Duration) (proxy.Window, error) {
-	var w proxy.Window
+// RequestWindow returns what app's revision served over the last d; an error when the data
+// plane cannot say (the builtin analysis provider then has no measurement).
+func (c *Client) RequestWindow(ctx context.Context, app, revision string, d time.Duration) (slipway.RequestWindow, error) {
+	var w slipway.RequestWindow
 	q := url.Values{"app": {app}, "revision": {revision}, "d": {d.String()}}
-	err := c.call(context.Background(), callTimeout, http.MethodGet, "/v1/window?"+q.Encode(), nil, &w)
+	err := c.call(ctx, callTimeout, http.MethodGet, "/v1/window?"+q.Encode(), nil, &w)
 	return w, err
 }
 
-// Window is TryWindow for callers that take an empty window for "unknown"; the builtin
-// provider uses TryWindow.
-func (c *Client) Window(app, revision string, d time.Duration) proxy.Window {
-	w, _ := c.TryWindow(app, revision, d)
-	return w
-}
+var _ slipway.RequestMetrics = (*Client)(nil)
 
 // Gather returns the data plane's proxy metrics (a prometheus.Gatherer, so that the
 // server's /metrics can serve them beside its own).

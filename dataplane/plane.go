@@ -221,14 +221,16 @@ func (p *Plane) Close() {
 	wg.Wait()
 }
 
-// Window returns what app's revision served over the last d (see proxy.Metrics.Window); an
-// error when the plane records no metrics.
-func (p *Plane) Window(app, revision string, d time.Duration) (proxy.Window, error) {
+// RequestWindow returns what app's revision served over the last d (see
+// proxy.Metrics.Window); an error when the plane records no metrics.
+func (p *Plane) RequestWindow(ctx context.Context, app, revision string, d time.Duration) (slipway.RequestWindow, error) {
 	if p.cfg.Metrics == nil {
-		return proxy.Window{}, errors.New("the data plane records no metrics")
+		return slipway.RequestWindow{}, errors.New("the data plane records no metrics")
 	}
-	return p.cfg.Metrics.Window(app, revision, d), nil
+	return p.cfg.Metrics.RequestWindow(ctx, app, revision, d)
 }
+
+var _ slipway.RequestMetrics = (*Plane)(nil)
 
 // entry returns app's entry, created when create is set (nil when not and unknown).
 func (p *Plane) entry(app string, create bool) (*entry, error) {

@@ -180,7 +180,7 @@ func (h *handler) routes() http.Handler {
 			writeError(w, slipway.Errorf(slipway.EINVALID, "d: %q is not a positive duration", q.Get("d")))
 			return
 		}
-		win, err := h.plane.Window(q.Get("app"), q.Get("revision"), d)
+		win, err := h.plane.RequestWindow(r.Context(), q.Get("app"), q.Get("revision"), d)
 		if err != nil {
 			writeError(w, err)
 			return

@@ -128,7 +128,7 @@ func TestClient_MetricsAndWindows(t *testing.T) {
 	for range 3 {
 		get(t, st.Listen.Bound)
 	}
-	w, err := c.TryWindow("web", "r1", time.Minute)
+	w, err := c.RequestWindow(t.Context(), "web", "r1", time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestClient_MetricsAndWindows(t *testing.T) {
 // is an error, never an empty window that would read as "no errors".
 func TestClient_UnreachableDataPlaneIsAnError(t *testing.T) {
 	c := dataplane.Dial(t.TempDir())
-	if _, err := c.TryWindow("web", "r1", time.Minute); err == nil {
+	if _, err := c.RequestWindow(t.Context(), "web", "r1", time.Minute); err == nil {
 		t.Error("TryWindow without a data plane: no error")
 	}
 	if _, err := c.Set(t.Context(), "web", dataplane.Spec{}); err == nil {

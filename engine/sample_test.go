@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"context"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -8,7 +9,6 @@ import (
 
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/metric/builtin"
-	"slipway.dev/slipway/proxy"
 )
 
 // arrivingTraffic is the proxy's view of a canary whose traffic arrives shortly after its
@@ -16,13 +16,13 @@ import (
 // then every read finds 6 more requests, all answered 2xx.
 type arrivingTraffic struct{ reads atomic.Int64 }
 
-func (a *arrivingTraffic) Window(app, revision string, d time.Duration) proxy.Window {
+func (a *arrivingTraffic) RequestWindow(_ context.Context, app, revision string, d time.Duration) (slipway.RequestWindow, error) {
 	n := max(0, a.reads.Add(1)-3) * 6
-	w := proxy.Window{Since: time.Now().Add(-d)}
+	w := slipway.RequestWindow{Since: time.Now().Add(-d)}
 	if n > 0 {
 		w.Requests, w.RequestRate, w.P50, w.P95, w.P99 = n, float64(n)/d.Seconds(), time.Millisecond, 2*time.Millisecond, 3*time.Millisecond
 	}
-	return w
+	return w, nil
 }
 
 // An analysis step right after setWeight measures the canary with the builtin provider before
@@ -63,8 +63,8 @@ func TestEngine_BuiltinAnalysisWaitsForAMinimumSample(t *testing.T) {
 // idleCanary is the proxy's view of a canary that never takes a request.
 type idleCanary struct{}
 
-func (idleCanary) Window(app, revision string, d time.Duration) proxy.Window {
-	return proxy.Window{Since: time.Now().Add(-d)}
+func (idleCanary) RequestWindow(_ context.Context, app, revision string, d time.Duration) (slipway.RequestWindow, error) {
+	return slipway.RequestWindow{Since: time.Now().Add(-d)}, nil
 }
 
 // A canary whose traffic never arrives is not promoted: its analysis waits for the minimum

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"sync"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"slipway.dev/slipway"
 )
 
 // ringSeconds is how far back Window can look: one bucket per second for ten minutes.
@@ -252,33 +255,15 @@ func read(c *atomic.Uint64, tag uint32) int64 {
 	return int64(v & 0xffffffff)
 }
 
-// Window is what one revision served over a recent period.
-type Window struct {
-	Requests  int64 `json:"requests"`
-	Errors5xx int64 `json:"errors5xx"`
-	Errors4xx int64 `json:"errors4xx"`
-	// RequestRate is Requests per second over the window.
-	RequestRate float64 `json:"requestRate"`
-	// ErrorRate is the share (0-1) of Requests answered 5xx; 0 when there were none.
-	ErrorRate float64 `json:"errorRate"`
-	// P50, P95 and P99 are latency quantiles estimated from per-second histograms (zero
-	// when there were no requests).
-	P50 time.Duration `json:"p50"`
-	P95 time.Duration `json:"p95"`
-	P99 time.Duration `json:"p99"`
-	// Since is the start of the window: the window covers whole seconds from Since to now.
-	Since time.Time `json:"since"`
-}
-
 // Window returns what app's revision served over the last d, rounded up to whole seconds
 // and counting the current second; d is clamped to between one second and ten minutes.
 // A revision the metrics never saw gives a zero Window (with Since set).
-func (m *Metrics) Window(app, revision string, d time.Duration) Window {
+func (m *Metrics) Window(app, revision string, d time.Duration) slipway.RequestWindow {
 	n := int64((d + time.Second - 1) / time.Second)
 	n = max(1, min(n, ringSeconds))
 	end := m.now().Unix()
 	first := end - n + 1
-	w := Window{Since: time.Unix(first, 0)}
+	w := slipway.RequestWindow{Since: time.Unix(first, 0)}
 	m.mu.Lock()
 	rg := m.rings[ringKey{app, revision}]
 	m.mu.Unlock()
@@ -305,6 +290,13 @@ func (m *Metrics) Window(app, revision string, d time.Duration) Window {
 	w.P99 = m.quantile(&lat, 0.99)
 	return w
 }
+
+// RequestWindow is Window as slipway.RequestMetrics asks for it; it never fails.
+func (m *Metrics) RequestWindow(ctx context.Context, app, revision string, d time.Duration) (slipway.RequestWindow, error) {
+	return m.Window(app, revision, d), ctx.Err()
+}
+
+var _ slipway.RequestMetrics = (*Metrics)(nil)
 
 // quantile estimates the q-quantile of the histogram by linear interpolation inside the
 // bucket that holds it; a quantile in the unbounded bucket is reported as its lower bound.

@@ -101,7 +101,7 @@ type platformRun struct {
 	settled func() <-chan struct{}
 	// windows, when set, is where the builtin analysis provider reads what each revision
 	// served; metrics are the series to serve beside the server's own on /metrics.
-	windows builtin.Windows
+	windows slipway.RequestMetrics
 	metrics prometheus.Gatherer
 }
 

@@ -1,6 +1,7 @@
 // Package builtin is the analysis provider that reads slipway's own proxy metrics: the
 // requests, 5xx answers and latency one revision of an app served over a recent window, as
-// the proxy counted them (proxy.Metrics.Window); and the outcomes apps report per flag
+// the platform's traffic layer counted them (slipway.RequestMetrics: the local platform's
+// proxy); and the outcomes apps report per flag
 // variant (flags.Outcomes.Window), for guarded flag ramps. It needs no monitoring system, and
 // it sees a bad canary within a second of its first failing answer.
 //
@@ -16,22 +17,8 @@ import (
 
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/flags"
-	"slipway.dev/slipway/proxy"
 )
 
-// Windows is what the provider reads: what app's revision served over the last d.
-// *proxy.Metrics is one.
-type Windows interface {
-	Window(app, revision string, d time.Duration) proxy.Window
-}
-
-var _ Windows = (*proxy.Metrics)(nil)
-
-// windowErrer is a Windows that can fail (the data plane process may not answer); the
-// provider then reports an error, never an empty window.
-type windowErrer interface {
-	TryWindow(app, revision string, d time.Duration) (proxy.Window, error)
-}
 
 // OutcomeWindows is what the provider reads for outcome metrics: the outcomes apps reported
 // for a flag's variant over the last d. *flags.Outcomes is one.
@@ -43,21 +30,21 @@ var _ OutcomeWindows = (*flags.Outcomes)(nil)
 
 // Provider measures builtin metrics.
 type Provider struct {
-	windows  Windows
+	windows  slipway.RequestMetrics
 	outcomes OutcomeWindows
 }
 
 var _ slipway.Provider = (*Provider)(nil)
 
 // New returns a Provider reading windows (the server's shared *proxy.Metrics).
-func New(windows Windows) *Provider {
+func New(windows slipway.RequestMetrics) *Provider {
 	return &Provider{windows: windows}
 }
 
 // NewWithOutcomes returns a Provider reading windows and, for the outcome metrics
 // (outcome_rate, outcome_count), the outcomes apps report per flag variant (the server's
 // shared *flags.Outcomes).
-func NewWithOutcomes(windows Windows, outcomes OutcomeWindows) *Provider {
+func NewWithOutcomes(windows slipway.RequestMetrics, outcomes OutcomeWindows) *Provider {
 	return &Provider{windows: windows, outcomes: outcomes}
 }
 
@@ -98,18 +85,16 @@ func (p *Provider) Measure(ctx context.Context, m slipway.Metric) (any, error) {
 	if window <= 0 {
 		window = slipway.DefaultBuiltinWindow.D()
 	}
-	if _, ok := value(b.Metric, proxy.Window{}); !ok {
+	if _, ok := value(b.Metric, slipway.RequestWindow{}); !ok {
 		return nil, slipway.Errorf(slipway.EINVALID, "builtin metric %s: %q is not a metric; use one of %s",
 			m.Name, b.Metric, strings.Join(slipway.BuiltinMetrics(), ", "))
 	}
-	var w proxy.Window
-	if we, ok := p.windows.(windowErrer); ok {
-		var err error
-		if w, err = we.TryWindow(b.App, b.Revision, window); err != nil {
-			return nil, fmt.Errorf("builtin metric %s: %w", m.Name, err)
-		}
-	} else {
-		w = p.windows.Window(b.App, b.Revision, window)
+	if p.windows == nil {
+		return nil, slipway.Errorf(slipway.EINVALID, "builtin metric %s: this server measures no request metrics", m.Name)
+	}
+	w, err := p.windows.RequestWindow(ctx, b.App, b.Revision, window)
+	if err != nil {
+		return nil, fmt.Errorf("builtin metric %s: %w", m.Name, err)
 	}
 	if need := b.MinSample(); w.Requests < int64(need) {
 		return nil, fmt.Errorf("revision %s of app %s answered %d of the %d requests needed (minRequests) in the last %s: %w",
@@ -155,7 +140,7 @@ func (p *Provider) measureOutcome(m slipway.Metric, b *slipway.BuiltinMetric) (a
 }
 
 // value reads metric from w; ok is false for an unknown metric.
-func value(metric string, w proxy.Window) (v float64, ok bool) {
+func value(metric string, w slipway.RequestWindow) (v float64, ok bool) {
 	switch metric {
 	case slipway.BuiltinErrorRate:
 		return w.ErrorRate, true

@@ -245,3 +245,21 @@ func TestProvider_CanceledContext(t *testing.T) {
 		t.Errorf("Measure = %v, %v; want context.Canceled", v, err)
 	}
 }
+
+// failingMetrics is a platform that cannot measure (a data plane that does not answer).
+type failingMetrics struct{}
+
+func (failingMetrics) RequestWindow(context.Context, string, string, time.Duration) (slipway.RequestWindow, error) {
+	return slipway.RequestWindow{}, errors.New("the data plane does not answer")
+}
+
+// TestProvider_UnmeasurableIsAnError: when the request metrics cannot be read, Measure
+// fails; it never reports the empty window as an error rate of 0.
+func TestProvider_UnmeasurableIsAnError(t *testing.T) {
+	for name, p := range map[string]*Provider{"failing": New(failingMetrics{}), "none": New(nil)} {
+		v, err := p.Measure(context.Background(), metric(slipway.BuiltinErrorRate, "c1", 0))
+		if err == nil {
+			t.Errorf("%s: Measure = %v with no measurement, want an error", name, v)
+		}
+	}
+}
