@@ -19,7 +19,6 @@ import (
 	"slipway.dev/slipway/flags"
 )
 
-
 // OutcomeWindows is what the provider reads for outcome metrics: the outcomes apps reported
 // for a flag's variant over the last d. *flags.Outcomes is one.
 type OutcomeWindows interface {
