@@ -31,16 +31,20 @@ bench:
 bench-scale:
 	$(GO) test -run '^$$' -bench BenchmarkConcurrentRollouts -benchtime 1x -timeout 30m ./engine/
 
-# Each fuzzer for FUZZTIME: spec's parser, and the proxy's fast path against net/http
-# (request heads, chunked bodies, response heads; the seeds are in proxy/testdata/fuzz).
+# Every fuzzer of the module (each func Fuzz* in a _test.go file, found anew on every run) for
+# FUZZTIME: spec's and flags' parsers, the flag evaluator, OFREP's value decoder, the web
+# provider's JSON path, the CLI's escaping, and the proxy's fast path against net/http
+# (request heads, chunked bodies, response heads). Seed corpora are in each package's
+# testdata/fuzz.
 FUZZTIME ?= 60s
-PROXY_FUZZERS = FuzzRequestHead FuzzChunkedBody FuzzResponseHead
 
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./spec/
-	@for f in $(PROXY_FUZZERS); do \
-		echo "$(GO) test -run '^$$' -fuzz '^'$$f'$$' -fuzztime $(FUZZTIME) ./proxy/"; \
-		$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) ./proxy/ || exit 1; \
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
+		pkg=./$$(dirname $${f#./}); \
+		for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			echo "$(GO) test -run '^$$' -fuzz '^'$$name'$$' -fuzztime $(FUZZTIME) $$pkg"; \
+			$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
 	done
 
 e2e:
