@@ -58,7 +58,8 @@ var allowed = map[string][]string{
 	"ofrep":               {"", "flags"},
 	"proxy":               {""},
 	"dataplane":           {"", "proxy"},
-	"platform/local":      {"", "dataplane", "proxy"},
+	"handover":            {"proxy"},
+	"platform/local":      {"", "dataplane", "handover", "proxy"},
 	"platform/sim":        {""},
 	"metric/builtin":      {"", "flags"},
 	"metric/job":          {""},
@@ -71,7 +72,7 @@ var allowed = map[string][]string{
 	"bench/flags":         {"flags", "ofrep"},
 	"bench/proxy/backend": {},
 	"bench/proxy/slipway": {"", "proxy"},
-	"cmd/slipway": {"", "analysis", "auth", "dataplane", "demo", "engine", "flags", "httpapi", "metric/builtin",
+	"cmd/slipway": {"", "analysis", "auth", "dataplane", "demo", "engine", "flags", "handover", "httpapi", "metric/builtin",
 		"metric/job", "metric/web", "ofrep", "platform/local", "platform/sim", "proxy", "spec", "sqlite"},
 }
 

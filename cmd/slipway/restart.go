@@ -48,20 +48,11 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"slipway.dev/slipway/engine"
-	"slipway.dev/slipway/platform/local"
+	"slipway.dev/slipway/handover"
 )
 
 // Restart in place.
 const (
-	// envInherit names the inherited descriptors: "api=3,lock=4" (the API's listening
-	// socket and the data directory's lock). An app listener a server of an older version
-	// passes ("web/main=5") is closed: the data plane serves the apps.
-	envInherit = "SLIPWAY_INHERIT"
-	// envReadyFD is the descriptor of the pipe a new server writes "ready" on.
-	envReadyFD = "SLIPWAY_READY_FD"
-	// apiKey names the API's socket in envInherit; lockKey the data directory's lock.
-	apiKey  = "api"
-	lockKey = "lock"
 	// handoverTimeout bounds how long the old server waits for the new one to be ready.
 	handoverTimeout = 30 * time.Second
 	// parentPoll is how often a new server checks whether the old one has exited.
@@ -70,114 +61,6 @@ const (
 	// it (a restart in place changes it).
 	pidFileName = "server.pid"
 )
-
-// handoverPlatform is a platform that can hand its instances and sockets over to a new
-// server process (local.Platform).
-type handoverPlatform interface {
-	Handover() error
-	Resume()
-	Settled() <-chan struct{}
-}
-
-var _ handoverPlatform = (*local.Platform)(nil)
-
-// inheritance is what a server started by a restart in place received from the old one.
-type inheritance struct {
-	api net.Listener // the API's socket; nil when not inherited
-	// ready is the pipe to say "ready" on; nil for a server not started by a restart.
-	ready *os.File
-	// parent is the old server's pid.
-	parent int
-	// lock is the data directory's lock, held since the old server took it.
-	lock *os.File
-}
-
-// takeInheritance reads what a restart in place passed down, and clears its environment
-// variables so that the instances do not see them.
-func takeInheritance() (*inheritance, error) {
-	inh := &inheritance{}
-	spec, readyFD := os.Getenv(envInherit), os.Getenv(envReadyFD)
-	_ = os.Unsetenv(envInherit)
-	_ = os.Unsetenv(envReadyFD)
-	if spec == "" && readyFD == "" {
-		return inh, nil
-	}
-	inh.parent = os.Getppid()
-	for entry := range strings.SplitSeq(spec, ",") {
-		if entry == "" {
-			continue
-		}
-		key, fds, _ := strings.Cut(entry, "=")
-		fd, err := strconv.Atoi(fds)
-		if err != nil || fd < 3 || key == "" {
-			inh.discard()
-			return nil, fmt.Errorf("%s: bad entry %q (want key=fd)", envInherit, entry)
-		}
-		syscall.CloseOnExec(fd)
-		f := os.NewFile(uintptr(fd), key)
-		if key == lockKey {
-			inh.lock = f
-			continue
-		}
-		ln, err := net.FileListener(f)
-		_ = f.Close()
-		if err != nil {
-			inh.discard()
-			return nil, fmt.Errorf("%s: %s: %w", envInherit, key, err)
-		}
-		if key == apiKey {
-			inh.api = ln
-		} else {
-			// An app listener from a server that served traffic itself: the data plane
-			// process serves the apps now.
-			_ = ln.Close()
-		}
-	}
-	if readyFD != "" {
-		fd, err := strconv.Atoi(readyFD)
-		if err != nil || fd < 3 {
-			inh.discard()
-			return nil, fmt.Errorf("%s: bad descriptor %q", envReadyFD, readyFD)
-		}
-		syscall.CloseOnExec(fd)
-		inh.ready = os.NewFile(uintptr(fd), "ready")
-	}
-	return inh, nil
-}
-
-// restarted reports whether this server was started by a restart in place.
-func (inh *inheritance) restarted() bool { return inh.parent != 0 }
-
-// listen returns the inherited API socket, or binds addr.
-func (inh *inheritance) listen(addr string) (net.Listener, error) {
-	if ln := inh.api; ln != nil {
-		inh.api = nil
-		return ln, nil
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", addr, err)
-	}
-	return ln, nil
-}
-
-// discard closes everything inherited, the lock included.
-func (inh *inheritance) discard() {
-	if inh.lock != nil {
-		_ = inh.lock.Close()
-	}
-	inh.close()
-}
-
-// close closes whatever nothing took over.
-func (inh *inheritance) close() {
-	if inh.api != nil {
-		_ = inh.api.Close()
-	}
-	if inh.ready != nil {
-		_ = inh.ready.Close()
-	}
-}
 
 // lifetime is a wired server: what runServer built, run by run.
 type lifetime struct {
@@ -192,7 +75,7 @@ type lifetime struct {
 	tls *tls.Config
 	// lock is the data directory's lock; a restart in place hands a copy down.
 	lock   *os.File
-	inh    *inheritance
+	inh    *handover.Inheritance
 	stdout io.Writer
 	stderr io.Writer
 
@@ -216,7 +99,7 @@ func (l *lifetime) run(ctx context.Context) (handedOver bool, err error) {
 	}
 	// Streams (SSE) end when the server stops, so stopping does not wait on them. The API's
 	// socket may be shared with the next server, so the stop drops no request (Graceful).
-	srv := local.NewGraceful(&http.Server{ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return gctx },
+	srv := handover.NewGraceful(&http.Server{ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return gctx },
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*l.handler.Load()).ServeHTTP(w, r) })})
 	apiLn := l.api
 	if l.tls != nil {
@@ -232,7 +115,7 @@ func (l *lifetime) run(ctx context.Context) (handedOver bool, err error) {
 
 	err = func() error {
 		eng := l.nextEngine()
-		if l.inh.restarted() {
+		if l.inh.Restarted() {
 			if err := l.takeOver(ctx, gctx); err != nil {
 				// Still held: the instances keep running for whichever server comes next.
 				_ = l.api.Close()
@@ -243,7 +126,7 @@ func (l *lifetime) run(ctx context.Context) (handedOver bool, err error) {
 			}
 		}
 		serveAPI()
-		if !l.inh.restarted() {
+		if !l.inh.Restarted() {
 			writePIDFile(l.cfg.dataDir, l.log)
 		}
 		if !l.awaitSettled(ctx, gctx) {
@@ -254,7 +137,7 @@ func (l *lifetime) run(ctx context.Context) (handedOver bool, err error) {
 			if !restart {
 				return err
 			}
-			if err := l.handover(ctx, l.platform.Platform.(handoverPlatform)); err != nil {
+			if err := l.restartInPlace(ctx, l.platform.Platform.(handover.Platform)); err != nil {
 				l.log.Error("restart in place failed; this server carries on", "err", err)
 				writePIDFile(l.cfg.dataDir, l.log) // in case the new server wrote its own
 				eng = l.nextEngine()
@@ -321,7 +204,7 @@ func (l *lifetime) runEngine(ctx, gctx context.Context, hup <-chan os.Signal, en
 			return false, err
 		case <-hup:
 		}
-		if _, ok := l.platform.Platform.(handoverPlatform); !ok {
+		if _, ok := l.platform.Platform.(handover.Platform); !ok {
 			l.log.Warn("restart ignored", "reason", "platform "+l.cfg.platform+" cannot hand over its instances")
 			continue
 		}
@@ -334,26 +217,26 @@ func (l *lifetime) runEngine(ctx, gctx context.Context, hup <-chan os.Signal, en
 	}
 }
 
-// handover starts a new server process with this one's sockets and waits until it is
+// restartInPlace starts a new server process with this one's sockets and waits until it is
 // ready. On error nothing changed: the platform is resumed and the caller carries on.
-func (l *lifetime) handover(ctx context.Context, hp handoverPlatform) error {
+func (l *lifetime) restartInPlace(ctx context.Context, hp handover.Platform) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find the executable: %w", err)
 	}
-	apiFile, err := local.ListenerFile(l.api)
+	apiFile, err := handover.ListenerFile(l.api)
 	if err != nil {
 		return err
 	}
 	extra := []*os.File{apiFile}
-	spec := []string{apiKey + "=3"}
+	spec := []string{handover.APIKey + "=3"}
 	if l.lock != nil {
 		lock, err := dupFile(l.lock)
 		if err != nil {
 			_ = apiFile.Close()
 			return err
 		}
-		spec = append(spec, lockKey+"=4")
+		spec = append(spec, handover.LockKey+"=4")
 		extra = append(extra, lock)
 	}
 	if err := hp.Handover(); err != nil {
@@ -380,8 +263,8 @@ func (l *lifetime) handover(ctx context.Context, hp handoverPlatform) error {
 	cmd.Stdout, cmd.Stderr = fileOr(l.stdout, os.Stdout), fileOr(l.stderr, os.Stderr)
 	cmd.ExtraFiles = extra
 	cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		return strings.HasPrefix(kv, envInherit+"=") || strings.HasPrefix(kv, envReadyFD+"=")
-	}), envInherit+"="+strings.Join(spec, ","), envReadyFD+"="+strconv.Itoa(readyFD))
+		return strings.HasPrefix(kv, handover.EnvInherit+"=") || strings.HasPrefix(kv, handover.EnvReadyFD+"=")
+	}), handover.EnvInherit+"="+strings.Join(spec, ","), handover.EnvReadyFD+"="+strconv.Itoa(readyFD))
 	err = cmd.Start()
 	closeFiles() // the child has its copies; this process keeps serving on its own
 	if err != nil {
@@ -437,7 +320,7 @@ func (l *lifetime) handover(ctx context.Context, hp handoverPlatform) error {
 // inherited sockets it says "ready" to the old server, waits for it to exit, and resumes the
 // platform. An error leaves the platform held.
 func (l *lifetime) takeOver(ctx, gctx context.Context) error {
-	hp, ok := l.platform.Platform.(handoverPlatform)
+	hp, ok := l.platform.Platform.(handover.Platform)
 	if ok {
 		t := time.NewTimer(handoverTimeout)
 		defer t.Stop()
@@ -451,9 +334,9 @@ func (l *lifetime) takeOver(ctx, gctx context.Context) error {
 			return errors.New("restart: the platform stopped")
 		}
 	}
-	_, err := l.inh.ready.WriteString("ready\n")
-	_ = l.inh.ready.Close()
-	l.inh.ready = nil
+	_, err := l.inh.Ready.WriteString("ready\n")
+	_ = l.inh.Ready.Close()
+	l.inh.Ready = nil
 	if err != nil {
 		return fmt.Errorf("restart: the old server did not take the ready signal: %w", err)
 	}
@@ -462,7 +345,7 @@ func (l *lifetime) takeOver(ctx, gctx context.Context) error {
 	// requests to the instances, so none is stopped before.
 	tick := time.NewTicker(parentPoll)
 	defer tick.Stop()
-	for os.Getppid() == l.inh.parent {
+	for os.Getppid() == l.inh.Parent {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -472,7 +355,7 @@ func (l *lifetime) takeOver(ctx, gctx context.Context) error {
 	if ok {
 		hp.Resume()
 	}
-	l.log.Info("took over from the old server", "old", l.inh.parent)
+	l.log.Info("took over from the old server", "old", l.inh.Parent)
 	return nil
 }
 

@@ -25,6 +25,7 @@ import (
 	"slipway.dev/slipway/dataplane"
 	"slipway.dev/slipway/engine"
 	"slipway.dev/slipway/flags"
+	"slipway.dev/slipway/handover"
 	"slipway.dev/slipway/httpapi"
 	"slipway.dev/slipway/metric/builtin"
 	"slipway.dev/slipway/metric/job"
@@ -260,22 +261,22 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 	level, _ := parseLevel(cfg.logLevel)
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	defer survivePipes()()
-	inh, err := takeInheritance()
+	inh, err := handover.Take()
 	if err != nil {
 		return err
 	}
-	defer inh.close()
+	defer inh.Close()
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
 	if err := checkDataDir(cfg.dataDir); err != nil {
 		return err
 	}
-	lock, err := lockDataDir(cfg.dataDir, inh.lock)
+	lock, err := lockDataDir(cfg.dataDir, inh.Lock)
 	if err != nil {
 		return err
 	}
-	inh.lock = nil // ours now
+	inh.Lock = nil // ours now
 	if lock != nil {
 		defer lock.Close()
 	}
@@ -312,7 +313,7 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	platform, err := platforms[cfg.platform](cfg, runtimeDeps{ctx: ctx, log: log, held: inh.restarted()})
+	platform, err := platforms[cfg.platform](cfg, runtimeDeps{ctx: ctx, log: log, held: inh.Restarted()})
 	if err != nil {
 		return err
 	}
@@ -366,7 +367,7 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 		return eng, mux
 	}
 
-	ln, err := inh.listen(cfg.listen)
+	ln, err := inh.Listen(cfg.listen)
 	if err != nil {
 		return err
 	}
@@ -376,7 +377,7 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 	}
 	// The pointers and the pid file first: a CLI started on the banner finds the credential
 	// and checks that this process serves it.
-	if !inh.restarted() {
+	if !inh.Restarted() {
 		writePIDFile(cfg.dataDir, log)
 	}
 	pointers := writePointers(ln.Addr(), tokenPath, log)

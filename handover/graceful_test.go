@@ -1,4 +1,4 @@
-package local_test
+package handover_test
 
 import (
 	"context"
@@ -10,13 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"slipway.dev/slipway/platform/local"
+	"slipway.dev/slipway/handover"
 )
 
 // serveGraceful serves h on ln through a Graceful and returns it with Serve's result.
-func serveGraceful(t testing.TB, ln net.Listener, h http.Handler) (*local.Graceful, <-chan error) {
+func serveGraceful(t testing.TB, ln net.Listener, h http.Handler) (*handover.Graceful, <-chan error) {
 	t.Helper()
-	g := local.NewGraceful(&http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second})
+	g := handover.NewGraceful(&http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second})
 	done := make(chan error, 1)
 	go func() { done <- g.Serve(ln) }()
 	t.Cleanup(func() { _ = g.Server().Close() })
@@ -28,7 +28,7 @@ func TestGraceful_StopOnASharedSocketDropsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := local.ListenerFile(ln)
+	f, err := handover.ListenerFile(ln)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,4 +163,28 @@ func TestGraceful_StopGivesUpWhenTheContextEnds(t *testing.T) {
 		t.Errorf("Stop with a request that never ends returned nil, want the context's error")
 	}
 	<-done
+}
+
+func client(t testing.TB) *http.Client {
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+// get fetches url and returns the status code and body.
+func get(c *http.Client, url string) (int, string, error) {
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
