@@ -186,11 +186,23 @@ type AnalysisBrief struct {
 	Message string       `json:"message,omitempty"`
 }
 
-// LogSource gives the log files of an app's instances, on platforms that keep them on this
-// machine (local). Implementation: local.Platform.
+// LogSource reads the logs of an app's instances as streams of lines; the API serves them
+// (`slipway logs`), tailing and following. A platform that keeps instance logs implements
+// it, wherever it keeps them.
 type LogSource interface {
-	// Logs returns the log files of app's instances of revision (all revisions when ""),
-	// per instance oldest rotated file first and the live file last. ENOTFOUND when there is
-	// none; EINVALID for a name that cannot be a file name.
-	Logs(app, revision string) ([]string, error)
+	// LogInstances returns the IDs of app's instances (of revision; every revision when "")
+	// that have logs, sorted. ENOTFOUND when there are none; EINVALID for a name that
+	// cannot be an app or revision.
+	LogInstances(ctx context.Context, app, revision string) ([]string, error)
+	// TailLog returns the last n complete lines of instance's log, each without its
+	// newline, and the position after them.
+	TailLog(ctx context.Context, app, instance string, n int) ([][]byte, LogPosition, error)
+	// ReadLog returns the complete lines of instance's log after position from (0: from
+	// the start), each without its newline, and the position after them. Lines written
+	// while the log was rotated are not skipped when the platform still has them.
+	ReadLog(ctx context.Context, app, instance string, from LogPosition) ([][]byte, LogPosition, error)
 }
+
+// LogPosition is a place in an instance's log, as a LogSource reports it (a byte offset on
+// the local platform); 0 is the start. Clients carry it in a log stream's cursor.
+type LogPosition int64

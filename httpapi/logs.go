@@ -1,16 +1,12 @@
 package httpapi
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -25,7 +21,8 @@ const (
 )
 
 // logs serves GET /api/v1/apps/{app}/logs?revision=&tail=&follow=&cursor=: the last tail
-// lines of each instance's live log file, each line prefixed with the instance ID; with
+// lines of each instance's log (as the platform's slipway.LogSource gives them), each line
+// prefixed with the instance ID; with
 // follow=true it then streams new lines until the client goes away.
 //
 // A client that accepts text/event-stream gets each batch of lines as one server-sent event
@@ -64,7 +61,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		s.failStream(w, r, err)
 		return
 	}
-	files, err := liveLogs(s.cfg.Logs, app, q.Get("revision"))
+	instances, err := s.cfg.Logs.LogInstances(r.Context(), app, q.Get("revision"))
 	if err != nil {
 		s.failStream(w, r, err)
 		return
@@ -80,18 +77,20 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	offsets := map[string]int64{}
 	var batch bytes.Buffer
-	for _, f := range files {
-		var end int64
+	for _, id := range instances {
+		var lines [][]byte
+		var end slipway.LogPosition
 		var err error
 		if cursor != nil {
-			end, err = copyFrom(&batch, f, cursor[f.instance])
+			lines, end, err = s.cfg.Logs.ReadLog(r.Context(), app, id, slipway.LogPosition(cursor[id]))
 		} else {
-			end, err = writeTail(&batch, f, tail)
+			lines, end, err = s.cfg.Logs.TailLog(r.Context(), app, id, tail)
 		}
 		if err != nil {
-			s.log.Debug("read log failed", "file", f.path, "err", err)
+			s.log.Debug("read log failed", "instance", id, "err", err)
 		}
-		offsets[f.instance] = end
+		writeLines(&batch, id, lines)
+		offsets[id] = int64(end)
 	}
 	// The first event goes out even without lines: it carries the cursor to resume from.
 	if err := lw.write(batch.Bytes(), offsets); err != nil || !follow {
@@ -100,9 +99,9 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	s.followLogs(r.Context(), lw, app, q.Get("revision"), offsets)
 }
 
-// followLogs streams what is appended to the app's live log files, picking up instances
-// that start meanwhile and files that were rotated. offsets (by instance) say where each
-// file has been read to; an instance not in it is read from the start of its file.
+// followLogs streams what is appended to the app's instance logs, picking up instances that
+// start meanwhile. offsets (by instance) say where each log has been read to; an instance
+// not in it is read from the start of its log.
 func (s *Server) followLogs(ctx context.Context, lw *logWriter, app, revision string, offsets map[string]int64) {
 	t := time.NewTicker(logPoll)
 	defer t.Stop()
@@ -118,19 +117,20 @@ func (s *Server) followLogs(ctx context.Context, lw *logWriter, app, revision st
 		if !s.reauth(ctx, &checked) {
 			return // the token was revoked or expired
 		}
-		files, err := liveLogs(s.cfg.Logs, app, revision)
+		instances, err := s.cfg.Logs.LogInstances(ctx, app, revision)
 		if err != nil {
 			// Nothing to read this time; the heartbeat still goes out, so the client does
 			// not take the stream for dead.
-			files = nil
+			instances = nil
 		}
 		batch.Reset()
-		for _, f := range files {
-			end, err := copyFrom(&batch, f, offsets[f.instance])
+		for _, id := range instances {
+			lines, end, err := s.cfg.Logs.ReadLog(ctx, app, id, slipway.LogPosition(offsets[id]))
 			if err != nil {
 				continue
 			}
-			offsets[f.instance] = end
+			writeLines(&batch, id, lines)
+			offsets[id] = int64(end)
 		}
 		switch {
 		case batch.Len() > 0:
@@ -212,7 +212,7 @@ func parseLogCursor(s string) (map[string]int64, error) {
 		return map[string]int64{}, nil
 	}
 	bad := func(why string) error {
-		return slipway.Errorf(slipway.EINVALID, "log cursor %q is not valid: %s; send back the id of an event of the log stream (<instance>=<byte offset>&...)", s, why)
+		return slipway.Errorf(slipway.EINVALID, "log cursor %q is not valid: %s; send back the id of an event of the log stream (<instance>=<position>&...)", s, why)
 	}
 	v, err := url.ParseQuery(s)
 	if err != nil {
@@ -222,7 +222,7 @@ func parseLogCursor(s string) (map[string]int64, error) {
 	for inst, vals := range v {
 		n, err := strconv.ParseInt(vals[len(vals)-1], 10, 64)
 		if inst == "" || err != nil || n < 0 {
-			return nil, bad(fmt.Sprintf("instance %q has offset %q, want a byte offset, 0 or more", inst, vals[len(vals)-1]))
+			return nil, bad(fmt.Sprintf("instance %q has offset %q, want a log position, 0 or more", inst, vals[len(vals)-1]))
 		}
 		out[inst] = n
 	}
@@ -234,103 +234,13 @@ func acceptsEventStream(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), "text/event-stream")
 }
 
-type logFile struct {
-	instance string
-	path     string
-}
-
-// liveLogs keeps the live file (<instance>.log) of each instance, sorted by instance.
-func liveLogs(src slipway.LogSource, app, revision string) ([]logFile, error) {
-	paths, err := src.Logs(app, revision)
-	if err != nil {
-		return nil, err
-	}
-	var out []logFile
-	for _, p := range paths {
-		base := filepath.Base(p)
-		if id, ok := strings.CutSuffix(base, ".log"); ok {
-			out = append(out, logFile{instance: id, path: p})
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].instance < out[j].instance })
-	return out, nil
-}
-
-// writeTail writes the last n lines of f, prefixed, and returns the file's size.
-func writeTail(w io.Writer, f logFile, n int) (int64, error) {
-	b, err := os.ReadFile(f.path)
-	if err != nil {
-		return 0, err
-	}
-	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
-	if len(b) == 0 {
-		lines = nil
-	}
-	for _, l := range lines[max(0, len(lines)-n):] {
-		fmt.Fprintf(w, "%s | %s\n", f.instance, l)
-	}
-	return int64(len(b)), nil
-}
-
-// copyFrom writes the complete lines of f after offset, prefixed, and returns the offset
-// after them. A file shorter than offset was rotated (copied to <file>.1, then truncated):
-// the lines after offset are read from the end of <file>.1 when it holds them, then the
-// file from its start.
-func copyFrom(w io.Writer, f logFile, offset int64) (int64, error) {
-	fh, err := os.Open(f.path)
-	if err != nil {
-		return offset, err
-	}
-	defer fh.Close()
-	st, err := fh.Stat()
-	if err != nil {
-		return offset, err
-	}
-	if st.Size() < offset {
-		copyRotated(w, f, offset)
-		offset = 0
-	}
-	if _, err := fh.Seek(offset, io.SeekStart); err != nil {
-		return offset, err
-	}
-	br := bufio.NewReader(fh)
-	for {
-		line, err := br.ReadBytes('\n')
-		if err != nil {
-			return offset, nil // a partial last line waits for its newline
-		}
-		offset += int64(len(line))
-		fmt.Fprintf(w, "%s | %s", f.instance, line)
-	}
-}
-
-// copyRotated writes what f's newest rotated file (<file>.1) holds after offset, when it is
-// at least that long: the lines written after offset and before the rotation. Its last line,
-// complete or not, is the last one before the rotation.
-func copyRotated(w io.Writer, f logFile, offset int64) {
-	fh, err := os.Open(f.path + ".1")
-	if err != nil {
-		return
-	}
-	defer fh.Close()
-	if st, err := fh.Stat(); err != nil || st.Size() <= offset {
-		return
-	}
-	if _, err := fh.Seek(offset, io.SeekStart); err != nil {
-		return
-	}
-	br := bufio.NewReader(fh)
-	for {
-		line, err := br.ReadBytes('\n')
-		if len(line) > 0 {
-			if line[len(line)-1] != '\n' {
-				line = append(line, '\n')
-			}
-			fmt.Fprintf(w, "%s | %s", f.instance, line)
-		}
-		if err != nil {
-			return
-		}
+// writeLines writes lines, each prefixed with the instance it came from.
+func writeLines(w *bytes.Buffer, instance string, lines [][]byte) {
+	for _, l := range lines {
+		w.WriteString(instance)
+		w.WriteString(" | ")
+		w.Write(l)
+		w.WriteByte('\n')
 	}
 }
 

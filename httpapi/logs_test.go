@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,18 +12,34 @@ import (
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/httpapi"
 	"slipway.dev/slipway/httpapi/apitest"
+	"slipway.dev/slipway/logfile"
 )
 
 // dirLogs serves the <instance>.log files of a directory (and their rotated
 // <instance>.log.N), as the local platform lays them out.
 type dirLogs struct{ dir string }
 
-func (d dirLogs) Logs(app, revision string) ([]string, error) {
-	paths, _ := filepath.Glob(filepath.Join(d.dir, revision+"*.log*"))
+func (d dirLogs) LogInstances(_ context.Context, app, revision string) ([]string, error) {
+	paths, _ := filepath.Glob(filepath.Join(d.dir, revision+"*.log"))
 	if len(paths) == 0 {
 		return nil, slipway.Errorf(slipway.ENOTFOUND, "no logs for app %s", app)
 	}
-	return paths, nil
+	var ids []string
+	for _, p := range paths {
+		ids = append(ids, strings.TrimSuffix(filepath.Base(p), ".log"))
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+func (d dirLogs) TailLog(_ context.Context, _, instance string, n int) ([][]byte, slipway.LogPosition, error) {
+	lines, end, err := logfile.Tail(filepath.Join(d.dir, instance+".log"), n)
+	return lines, slipway.LogPosition(end), err
+}
+
+func (d dirLogs) ReadLog(_ context.Context, _, instance string, from slipway.LogPosition) ([][]byte, slipway.LogPosition, error) {
+	lines, end, err := logfile.ReadFrom(filepath.Join(d.dir, instance+".log"), int64(from))
+	return lines, slipway.LogPosition(end), err
 }
 
 func logsServer(t *testing.T, src slipway.LogSource) *httpapi.Client {

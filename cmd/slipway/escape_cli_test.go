@@ -23,6 +23,7 @@ import (
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/httpapi"
 	"slipway.dev/slipway/httpapi/apitest"
+	"slipway.dev/slipway/logfile"
 )
 
 // forged is text a server could send to take over the terminal: clear the screen, then
@@ -352,7 +353,19 @@ func TestCLI_EscapesWhyAStreamWasLost(t *testing.T) {
 // fileLogs serves one log file for every app.
 type fileLogs struct{ path string }
 
-func (f fileLogs) Logs(app, revision string) ([]string, error) { return []string{f.path}, nil }
+func (f fileLogs) LogInstances(context.Context, string, string) ([]string, error) {
+	return []string{strings.TrimSuffix(filepath.Base(f.path), ".log")}, nil
+}
+
+func (f fileLogs) TailLog(_ context.Context, _, _ string, n int) ([][]byte, slipway.LogPosition, error) {
+	lines, end, err := logfile.Tail(f.path, n)
+	return lines, slipway.LogPosition(end), err
+}
+
+func (f fileLogs) ReadLog(_ context.Context, _, _ string, from slipway.LogPosition) ([][]byte, slipway.LogPosition, error) {
+	lines, end, err := logfile.ReadFrom(f.path, int64(from))
+	return lines, slipway.LogPosition(end), err
+}
 
 // TestCLI_LogsEscapesEachLine: an instance's output keeps its lines, and nothing else it
 // wrote reaches the terminal as it is.

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -284,16 +285,14 @@ func TestPlatform_WritesAndRotatesLogs(t *testing.T) {
 	base := s.cfg.DataDir + "/logs/" + app + "/" + id + ".log"
 	deadline := time.Now().Add(waitFor)
 	for {
-		paths, err := s.Logs(app, v1.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := []string{base + ".3", base + ".2", base + ".1", base}
+		paths, _ := filepath.Glob(base + "*")
+		slices.Sort(paths)
+		want := []string{base, base + ".1", base + ".2", base + ".3"}
 		if slices.Equal(paths, want) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("Logs = %v, want %v", paths, want)
+			t.Fatalf("log files %v, want %v", paths, want)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -316,15 +315,41 @@ func TestPlatform_WritesAndRotatesLogs(t *testing.T) {
 	if _, err := os.Stat(base + ".4"); !os.IsNotExist(err) {
 		t.Errorf("a fourth rotated file exists: %v", err)
 	}
-	all, err := s.Logs(app, "")
-	if err != nil || len(all) != 4 {
-		t.Errorf("Logs(app, \"\") = %v, %v", all, err)
+	ctx := t.Context()
+	for _, rev := range []string{"", v1.ID} {
+		if ids, err := s.LogInstances(ctx, app, rev); err != nil || !slices.Equal(ids, []string{id}) {
+			t.Errorf("LogInstances(%q) = %v, %v; want [%s]", rev, ids, err, id)
+		}
 	}
-	if _, err := s.Logs(app, "0123456789ab"); slipway.ErrorCode(err) != slipway.ENOTFOUND {
-		t.Errorf("Logs of an unknown revision: %v, want %s", err, slipway.ENOTFOUND)
+	if _, err := s.LogInstances(ctx, app, "0123456789ab"); slipway.ErrorCode(err) != slipway.ENOTFOUND {
+		t.Errorf("LogInstances of an unknown revision: %v, want %s", err, slipway.ENOTFOUND)
 	}
-	if _, err := s.Logs("../etc", ""); slipway.ErrorCode(err) != slipway.EINVALID {
-		t.Errorf("Logs of a bad app name: %v, want %s", err, slipway.EINVALID)
+	for _, bad := range []string{"../etc", "a/b", ""} {
+		if _, err := s.LogInstances(ctx, bad, ""); slipway.ErrorCode(err) != slipway.EINVALID {
+			t.Errorf("LogInstances of app %q: %v, want %s", bad, err, slipway.EINVALID)
+		}
+		if _, _, err := s.ReadLog(ctx, app, bad, 0); slipway.ErrorCode(err) != slipway.EINVALID {
+			t.Errorf("ReadLog of instance %q: %v, want %s", bad, err, slipway.EINVALID)
+		}
+	}
+	lines, end, err := s.TailLog(ctx, app, id, 3)
+	if err != nil || len(lines) != 3 || end <= 0 {
+		t.Fatalf("TailLog = %d lines, %d, %v; want 3 lines", len(lines), end, err)
+	}
+	// Reading on from the tail's end returns only what was written after it.
+	deadline = time.Now().Add(waitFor)
+	for {
+		more, next, err := s.ReadLog(ctx, app, id, end)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(more) > 0 && next != end {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ReadLog returned nothing new from a log that is written to")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"strings"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/logfile"
 )
 
 // LogKeep is how many rotated log files an instance keeps (<id>.log.1 newest to
@@ -85,11 +87,11 @@ func rotateLog(path string, max int64) (bool, error) {
 	return true, nil
 }
 
-// Logs returns the log files of app's instances of revision (every revision when revision
-// is ""), for `slipway logs`: per instance, oldest rotated file first and the live file last.
-// Files of stopped instances are included until they are deleted. It returns EINVALID for
-// a name that cannot be a file name and ENOTFOUND when there is no log.
-func (p *Platform) Logs(app, revision string) ([]string, error) {
+// logFiles returns the log files of app's instances of revision (every revision when
+// revision is ""): per instance, oldest rotated file first and the live file last. Files of
+// stopped instances are included until they are deleted. It returns EINVALID for a name
+// that cannot be a file name and ENOTFOUND when there is no log.
+func (p *Platform) logFiles(app, revision string) ([]string, error) {
 	if !safeName(app) || (revision != "" && !safeName(revision)) {
 		return nil, slipway.Errorf(slipway.EINVALID, "logs of %q revision %q: not a valid name", app, revision)
 	}
@@ -137,6 +139,65 @@ func (p *Platform) Logs(app, revision string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// LogInstances returns the instances of app (of revision; every revision when "") that
+// have a live log file, sorted by ID (slipway.LogSource). Instances that stopped keep
+// their logs until the files are deleted.
+func (p *Platform) LogInstances(ctx context.Context, app, revision string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	files, err := p.logFiles(app, revision)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, f := range files {
+		if id, ok := strings.CutSuffix(filepath.Base(f), ".log"); ok {
+			out = append(out, id)
+		}
+	}
+	if len(out) == 0 {
+		return nil, slipway.Errorf(slipway.ENOTFOUND, "no logs for app %s", app)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// TailLog returns the last n lines of instance's live log file and the byte offset after
+// them (slipway.LogSource).
+func (p *Platform) TailLog(ctx context.Context, app, instance string, n int) ([][]byte, slipway.LogPosition, error) {
+	path, err := p.instanceLog(ctx, app, instance)
+	if err != nil {
+		return nil, 0, err
+	}
+	lines, end, err := logfile.Tail(path, n)
+	return lines, slipway.LogPosition(end), err
+}
+
+// ReadLog returns the complete lines of instance's live log file after byte offset from,
+// following a rotation (slipway.LogSource).
+func (p *Platform) ReadLog(ctx context.Context, app, instance string, from slipway.LogPosition) ([][]byte, slipway.LogPosition, error) {
+	path, err := p.instanceLog(ctx, app, instance)
+	if err != nil {
+		return nil, from, err
+	}
+	lines, end, err := logfile.ReadFrom(path, int64(from))
+	return lines, slipway.LogPosition(end), err
+}
+
+// instanceLog returns the live log file of app's instance.
+func (p *Platform) instanceLog(ctx context.Context, app, instance string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	if !safeName(app) || !safeName(instance) {
+		return "", slipway.Errorf(slipway.EINVALID, "log of %q instance %q: not a valid name", app, instance)
+	}
+	return p.logPath(app, instance), nil
+}
+
+var _ slipway.LogSource = (*Platform)(nil)
 
 // gen orders generations so that the live file (0) sorts after every rotated one.
 func gen(n int) int {
