@@ -14,6 +14,8 @@ import (
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/metric/job"
 	"slipway.dev/slipway/metric/web"
+
+	"slipway.dev/slipway/slipwaytest"
 )
 
 // rateServer serves {"rate": rate} and counts the requests it answered.
@@ -217,18 +219,6 @@ func TestRunner_ExecuteErrors(t *testing.T) {
 	})
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // checkSequence fails unless the kept measurements are in order with no repeat, and the count
 // matches them.
 func checkSequence(tb testing.TB, res slipway.MetricResult) {
@@ -255,7 +245,7 @@ func TestRunner_BackgroundResumesAndTerminates(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Execute(ctx, run.ID, nil) }()
-	waitFor(t, "3 measurements", func() bool { return count() >= 3 })
+	slipwaytest.Eventually(t, 15*time.Second, "3 measurements", func() bool { return count() >= 3 })
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("first Execute = %v, want context.Canceled", err)
@@ -263,7 +253,7 @@ func TestRunner_BackgroundResumesAndTerminates(t *testing.T) {
 	first := count()
 
 	go func() { done <- r.Execute(context.Background(), run.ID, nil) }()
-	waitFor(t, "3 more measurements", func() bool { return count() >= first+3 })
+	slipwaytest.Eventually(t, 15*time.Second, "3 more measurements", func() bool { return count() >= first+3 })
 	s.update(t, run.ID, func(r *slipway.AnalysisRun) { Terminate(r, "rollout completed", time.Now()) })
 	if err := <-done; err != nil {
 		t.Fatalf("second Execute = %v, want nil once terminated", err)

@@ -9,6 +9,8 @@ import (
 
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/sqlite"
+
+	"slipway.dev/slipway/slipwaytest"
 )
 
 // openStore opens the SQLite store at path and closes it at the end of the test.
@@ -54,7 +56,7 @@ func TestRunner_ResumesAfterRestart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- NewRunner(Config{Store: first, Providers: providers()}).Execute(ctx, run.ID, nil) }()
-	waitFor(t, "3 measurements", func() bool { return storedRun(t, first, run.ID).Results[0].Count >= 3 })
+	slipwaytest.Eventually(t, 15*time.Second, "3 measurements", func() bool { return storedRun(t, first, run.ID).Results[0].Count >= 3 })
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("first Execute = %v, want context.Canceled", err)
@@ -108,7 +110,7 @@ func TestRunner_SQLiteTerminatedByEngine(t *testing.T) {
 	go func() {
 		done <- NewRunner(Config{Store: s, Providers: providers()}).Execute(context.Background(), run.ID, nil)
 	}()
-	waitFor(t, "2 measurements", func() bool { return storedRun(t, s, run.ID).Results[0].Count >= 2 })
+	slipwaytest.Eventually(t, 15*time.Second, "2 measurements", func() bool { return storedRun(t, s, run.ID).Results[0].Count >= 2 })
 
 	// The engine terminates the run, retrying on its own conflicts with the runner.
 	for {

@@ -19,6 +19,8 @@ import (
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/httpapi"
 	"slipway.dev/slipway/httpapi/apitest"
+
+	"slipway.dev/slipway/slipwaytest"
 )
 
 // silencer stands between a real API server and its clients. The first stream it serves
@@ -149,7 +151,7 @@ func TestClient_FollowEventsReconnectsASilentConnection(t *testing.T) {
 	var want []int64
 	add := func() { want = append(want, svc.AddEvent("web", slipway.EventRolloutStep).Seq) }
 	add()
-	waitUntil(t, "the first event", func() bool { return len(got.list()) == 1 })
+	slipwaytest.Eventually(t, 10*time.Second, "the first event", func() bool { return len(got.list()) == 1 })
 	// The connection has gone silent: these events and the heartbeats never arrive on it.
 	add()
 	add()
@@ -158,10 +160,10 @@ func TestClient_FollowEventsReconnectsASilentConnection(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the client never closed the silent connection")
 	}
-	waitUntil(t, "the events the silence hid", func() bool { return len(got.list()) >= len(want) })
-	waitUntil(t, "the reconnect", func() bool { return n.back.Load() == 1 })
+	slipwaytest.Eventually(t, 10*time.Second, "the events the silence hid", func() bool { return len(got.list()) >= len(want) })
+	slipwaytest.Eventually(t, 10*time.Second, "the reconnect", func() bool { return n.back.Load() == 1 })
 	add()
-	waitUntil(t, "an event after the reconnect", func() bool { return len(got.list()) >= len(want) })
+	slipwaytest.Eventually(t, 10*time.Second, "an event after the reconnect", func() bool { return len(got.list()) >= len(want) })
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("FollowEvents ended with %v, want nil when ctx ends", err)
@@ -199,7 +201,7 @@ func TestClient_StreamKeptUpByHeartbeats(t *testing.T) {
 		})
 	}()
 	// Five idle periods' worth of heartbeats, and nothing else.
-	waitUntil(t, "heartbeats over five idle periods", func() bool { return sil.pings.Load() >= int32(5*idle/(50*time.Millisecond)) })
+	slipwaytest.Eventually(t, 10*time.Second, "heartbeats over five idle periods", func() bool { return sil.pings.Load() >= int32(5*idle/(50*time.Millisecond)) })
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("StreamEvents ended with %v, want nil when ctx ends", err)
@@ -251,8 +253,8 @@ func TestClient_StreamReconnectsAServerThatDoesNotAnswer(t *testing.T) {
 	go func() {
 		done <- c.StreamEvents(ctx, slipway.EventFilter{}, func(e slipway.Event) error { got.add(e); return nil })
 	}()
-	waitUntil(t, "events 1 to 4", func() bool { return len(got.list()) >= 4 })
-	waitUntil(t, "the reconnect", func() bool { return n.back.Load() == 1 })
+	slipwaytest.Eventually(t, 10*time.Second, "events 1 to 4", func() bool { return len(got.list()) >= 4 })
+	slipwaytest.Eventually(t, 10*time.Second, "the reconnect", func() bool { return n.back.Load() == 1 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("StreamEvents: %v", err)
@@ -289,7 +291,7 @@ func TestLogs_FollowReconnectsASilentConnection(t *testing.T) {
 	go func() { done <- c.Logs(ctx, "web", "", 10, true, out) }()
 
 	want := "abc-0 | a1\n"
-	waitUntil(t, "the tail", func() bool { return out.String() == want })
+	slipwaytest.Eventually(t, 10*time.Second, "the tail", func() bool { return out.String() == want })
 	// The connection has gone silent: this line never arrives on it.
 	appendFile(t, a, "a2\n")
 	select {
@@ -298,14 +300,14 @@ func TestLogs_FollowReconnectsASilentConnection(t *testing.T) {
 		t.Fatal("the client never closed the silent connection")
 	}
 	want += "abc-0 | a2\n"
-	waitUntil(t, "the line the silence hid", func() bool { return out.String() == want })
-	waitUntil(t, "the reconnect", func() bool { return n.back.Load() == 1 })
+	slipwaytest.Eventually(t, 10*time.Second, "the line the silence hid", func() bool { return out.String() == want })
+	slipwaytest.Eventually(t, 10*time.Second, "the reconnect", func() bool { return n.back.Load() == 1 })
 	appendFile(t, a, "a3\n")
 	want += "abc-0 | a3\n"
-	waitUntil(t, "a line after the reconnect", func() bool { return out.String() == want })
+	slipwaytest.Eventually(t, 10*time.Second, "a line after the reconnect", func() bool { return out.String() == want })
 	// The second connection is kept up by its heartbeats, over more than two idle periods.
 	from := sil.pings.Load()
-	waitUntil(t, "heartbeats on the second connection", func() bool { return sil.pings.Load() >= from+10 })
+	slipwaytest.Eventually(t, 10*time.Second, "heartbeats on the second connection", func() bool { return sil.pings.Load() >= from+10 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Logs ended with %v, want nil when ctx ends", err)

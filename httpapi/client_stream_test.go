@@ -20,6 +20,8 @@ import (
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/httpapi"
 	"slipway.dev/slipway/httpapi/apitest"
+
+	"slipway.dev/slipway/slipwaytest"
 )
 
 // notices counts what a Reconnect was told.
@@ -58,18 +60,6 @@ func (s *seqs) list() []int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]int64(nil), s.got...)
-}
-
-// waitUntil polls cond until it holds or 10 s pass.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func TestTransient(t *testing.T) {
@@ -144,20 +134,20 @@ func TestClient_FollowEventsResumesAfterTheConnectionDrops(t *testing.T) {
 	var want []int64
 	add := func() { want = append(want, srv.Service.AddEvent("web", slipway.EventRolloutStep).Seq) }
 	add()
-	waitUntil(t, "the first event", func() bool { return len(got.list()) == 1 })
+	slipwaytest.Eventually(t, 10*time.Second, "the first event", func() bool { return len(got.list()) == 1 })
 
 	for round := 1; round <= 2; round++ {
 		srv.CloseClientConnections() // the connection breaks mid-stream
 		add()
 		add()
-		waitUntil(t, fmt.Sprintf("the events after break %d", round), func() bool { return len(got.list()) >= len(want) })
-		waitUntil(t, "the reconnect", func() bool { return n.back.Load() == int32(round) })
+		slipwaytest.Eventually(t, 10*time.Second, fmt.Sprintf("the events after break %d", round), func() bool { return len(got.list()) >= len(want) })
+		slipwaytest.Eventually(t, 10*time.Second, "the reconnect", func() bool { return n.back.Load() == int32(round) })
 		if l, r := n.lost.Load(), resyncs.Load(); l != int32(round) || r != int32(round) {
 			t.Errorf("after break %d: told lost %d times, resynced %d times; want %d each", round, l, r, round)
 		}
 	}
 	add()
-	waitUntil(t, "the last event", func() bool { return len(got.list()) >= len(want) })
+	slipwaytest.Eventually(t, 10*time.Second, "the last event", func() bool { return len(got.list()) >= len(want) })
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("FollowEvents ended with %v, want nil when ctx ends", err)
@@ -247,7 +237,7 @@ func TestClient_FollowEventsAcrossAFrameCutShort(t *testing.T) {
 			return nil
 		})
 	}()
-	waitUntil(t, "events 1 to 4", func() bool { return len(got.list()) >= 4 })
+	slipwaytest.Eventually(t, 10*time.Second, "events 1 to 4", func() bool { return len(got.list()) >= 4 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("StreamEvents: %v", err)
@@ -380,7 +370,7 @@ func TestClient_FollowEventsRedeliversAfterATransientCallbackError(t *testing.T)
 			return nil
 		})
 	}()
-	waitUntil(t, "events 1 to 3", func() bool { return len(accepted.list()) >= 3 })
+	slipwaytest.Eventually(t, 10*time.Second, "events 1 to 3", func() bool { return len(accepted.list()) >= 3 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("StreamEvents: %v", err)
@@ -429,7 +419,7 @@ func TestClient_StreamReconnectsWhenTheServerGoesBeforeItsFirstConnection(t *tes
 			return nil
 		})
 	}()
-	waitUntil(t, "the refused first connection told as lost", func() bool {
+	slipwaytest.Eventually(t, 10*time.Second, "the refused first connection told as lost", func() bool {
 		select {
 		case err := <-done:
 			t.Fatalf("the stream ended at its refused first connection: %v", err)
@@ -444,7 +434,7 @@ func TestClient_StreamReconnectsWhenTheServerGoesBeforeItsFirstConnection(t *tes
 	s := &scriptedStream{last: 5}
 	second := &http.Server{Handler: s}
 	go func() { _ = second.Serve(ln2) }()
-	waitUntil(t, "events 4 and 5 from the server that came back", func() bool { return len(got.list()) == 2 })
+	slipwaytest.Eventually(t, 10*time.Second, "events 4 and 5 from the server that came back", func() bool { return len(got.list()) == 2 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("stream ended with %v after its context ended, want nil", err)

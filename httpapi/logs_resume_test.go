@@ -19,6 +19,8 @@ import (
 
 	"slipway.dev/slipway/httpapi"
 	"slipway.dev/slipway/httpapi/apitest"
+
+	"slipway.dev/slipway/slipwaytest"
 )
 
 // rotate rotates a live log as the local platform does: copy to <path>.1, then truncate.
@@ -76,16 +78,16 @@ func TestLogs_FollowResumesAfterTheConnectionDrops(t *testing.T) {
 	go func() { done <- c.Logs(ctx, "web", "", 1, true, out) }()
 
 	want := "abc-0 | a2\nabc-1 | b1\n"
-	waitUntil(t, "the tail", func() bool { return out.String() == want })
+	slipwaytest.Eventually(t, 10*time.Second, "the tail", func() bool { return out.String() == want })
 	appendFile(t, a, "a3\n")
 	want += "abc-0 | a3\n"
-	waitUntil(t, "a followed line", func() bool { return out.String() == want })
+	slipwaytest.Eventually(t, 10*time.Second, "a followed line", func() bool { return out.String() == want })
 
 	// The server goes away: lines are written, abc-0's log is rotated, a new instance starts
 	// and a line is half written; then the server is back.
 	srv.closed.Store(true)
 	srv.CloseClientConnections()
-	waitUntil(t, "the break to be seen", func() bool { return n.lost.Load() == 1 })
+	slipwaytest.Eventually(t, 10*time.Second, "the break to be seen", func() bool { return n.lost.Load() == 1 })
 	appendFile(t, a, "a4\na5\n")
 	rotate(t, a)
 	appendFile(t, a, "a6\n")
@@ -93,17 +95,17 @@ func TestLogs_FollowResumesAfterTheConnectionDrops(t *testing.T) {
 	appendFile(t, filepath.Join(dir, "abc-2.log"), "c1\n")
 	srv.closed.Store(false)
 	want += "abc-0 | a4\nabc-0 | a5\nabc-0 | a6\nabc-1 | b2\nabc-2 | c1\n"
-	waitUntil(t, "the lines written during the break", func() bool { return out.String() == want })
+	slipwaytest.Eventually(t, 10*time.Second, "the lines written during the break", func() bool { return out.String() == want })
 	appendFile(t, b, " done\n")
 	want += "abc-1 | b3 half done\n"
-	waitUntil(t, "the completed line", func() bool { return out.String() == want })
+	slipwaytest.Eventually(t, 10*time.Second, "the completed line", func() bool { return out.String() == want })
 
 	// A second break, this time with the server answering at once.
 	srv.CloseClientConnections()
 	appendFile(t, b, "b4\n")
 	want += "abc-1 | b4\n"
-	waitUntil(t, "the line after the second break", func() bool { return out.String() == want })
-	waitUntil(t, "the second reconnect", func() bool { return n.back.Load() == 2 })
+	slipwaytest.Eventually(t, 10*time.Second, "the line after the second break", func() bool { return out.String() == want })
+	slipwaytest.Eventually(t, 10*time.Second, "the second reconnect", func() bool { return n.back.Load() == 2 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Logs ended with %v, want nil when ctx ends", err)

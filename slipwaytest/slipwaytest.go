@@ -1,5 +1,6 @@
 // Package slipwaytest holds what every slipway package's tests share: the conformance suite
-// each Platform implementation runs (TestPlatform), a fake clock (Clock), builders for test
+// each Platform implementation runs (TestPlatform), a fake clock (Clock), a poll for a
+// condition that becomes true (Eventually), builders for test
 // values (Revision) and a WebSocket echo handler for proxy tests (WebSocketEcho). It is an
 // ordinary package so that any package's tests can import it; no production code does.
 //
@@ -8,6 +9,7 @@ package slipwaytest
 
 import (
 	"sync"
+	"testing"
 	"time"
 
 	"slipway.dev/slipway"
@@ -37,6 +39,30 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
+}
+
+// Set moves the clock to t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+// EventuallyPoll is how often Eventually checks its condition.
+const EventuallyPoll = 2 * time.Millisecond
+
+// Eventually waits until cond holds, checking it every EventuallyPoll, and fails the test
+// (naming what it waited for) when within passes first. Tests wait with it instead of
+// sleeping for a time that is usually enough.
+func Eventually(tb testing.TB, within time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(EventuallyPoll)
+	}
 }
 
 // Revision returns a revision of app that runs run and is labelled version. Its ID is the

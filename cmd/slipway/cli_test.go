@@ -13,6 +13,8 @@ import (
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/httpapi"
 	"slipway.dev/slipway/httpapi/apitest"
+
+	"slipway.dev/slipway/slipwaytest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -197,18 +199,6 @@ func TestCLI_SendsSetPruneAndActor(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestCLI_StatusWaitFollowsTheRollout(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -229,7 +219,7 @@ func TestCLI_StatusWaitFollowsTheRollout(t *testing.T) {
 			done := make(chan int, 1)
 			go func() { done <- run(ctx, []string{"status", "web", "--wait"}, strings.NewReader(""), &out, &errb) }()
 			// The first progress line shows the wait has begun.
-			waitFor(t, "the wait to begin", func() bool { return strings.Contains(errb.String(), "rollout web-2 (canary) Paused") })
+			slipwaytest.Eventually(t, 5*time.Second, "the wait to begin", func() bool { return strings.Contains(errb.String(), "rollout web-2 (canary) Paused") })
 			env.Service.AddEvent("web", slipway.EventRolloutStep) // an event that changes nothing
 			env.Service.SetPhase(tt.phase, map[bool]string{true: "canary failed"}[tt.phase == slipway.PhaseAborted], tt.kind)
 			var code int
@@ -275,9 +265,9 @@ func TestCLI_WatchRedrawsOnEventsUntilInterrupted(t *testing.T) {
 	var out, errb apitest.Buffer
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"status", "web", "--watch"}, strings.NewReader(""), &out, &errb) }()
-	waitFor(t, "the first draw", func() bool { return strings.Count(out.String(), "--- web") == 1 })
+	slipwaytest.Eventually(t, 5*time.Second, "the first draw", func() bool { return strings.Count(out.String(), "--- web") == 1 })
 	env.Service.SetPhase(slipway.PhaseProgressing, "", slipway.EventRolloutResumed)
-	waitFor(t, "a redraw", func() bool { return strings.Contains(out.String(), "Phase:     Progressing") })
+	slipwaytest.Eventually(t, 5*time.Second, "a redraw", func() bool { return strings.Contains(out.String(), "Phase:     Progressing") })
 	cancel() // as Ctrl-C does
 	select {
 	case code := <-done:
@@ -298,10 +288,10 @@ func TestCLI_EventsFollow(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"events", "web", "--follow", "-o", "json"}, strings.NewReader(""), &out, &errb)
 	}()
-	waitFor(t, "past events", func() bool { return strings.Count(out.String(), "\n") == 3 })
+	slipwaytest.Eventually(t, 5*time.Second, "past events", func() bool { return strings.Count(out.String(), "\n") == 3 })
 	env.Service.AddEvent("other", slipway.EventAppCreated)
 	env.Service.AddEvent("web", slipway.EventRolloutStep)
-	waitFor(t, "the new event", func() bool { return strings.Contains(out.String(), `"seq":5`) })
+	slipwaytest.Eventually(t, 5*time.Second, "the new event", func() bool { return strings.Contains(out.String(), `"seq":5`) })
 	cancel()
 	if code := <-done; code != exitOK {
 		t.Errorf("exit %d; stderr %s", code, errb.String())

@@ -24,6 +24,8 @@ import (
 	"slipway.dev/slipway/httpapi"
 	"slipway.dev/slipway/httpapi/apitest"
 	"slipway.dev/slipway/logfile"
+
+	"slipway.dev/slipway/slipwaytest"
 )
 
 // forged is text a server could send to take over the terminal: clear the screen, then
@@ -267,7 +269,7 @@ func TestCLI_EscapesEveryServerString(t *testing.T) {
 		var out, errb apitest.Buffer
 		done := make(chan int, 1)
 		go func() { done <- run(ctx, []string{"status", "web", "--watch"}, strings.NewReader(""), &out, &errb) }()
-		waitFor(t, "the first draw", func() bool { return strings.Contains(out.String(), "Live:") })
+		slipwaytest.Eventually(t, 5*time.Second, "the first draw", func() bool { return strings.Contains(out.String(), "Live:") })
 		cancel()
 		if code := <-done; code != exitOK {
 			t.Errorf("exit %d; stderr %s", code, errb.String())
@@ -342,7 +344,7 @@ func TestCLI_EscapesWhyAStreamWasLost(t *testing.T) {
 	var out, errb apitest.Buffer
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"events", "web", "--follow"}, strings.NewReader(""), &out, &errb) }()
-	waitFor(t, "the stream to reconnect", func() bool { return strings.Contains(errb.String(), "reconnected") })
+	slipwaytest.Eventually(t, 5*time.Second, "the stream to reconnect", func() bool { return strings.Contains(errb.String(), "reconnected") })
 	cancel()
 	if code := <-done; code != exitOK {
 		t.Errorf("exit %d; stderr %s", code, errb.String())
@@ -391,7 +393,7 @@ func TestCLI_LogsEscapesEachLine(t *testing.T) {
 	var out, errb apitest.Buffer
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"logs", "web", "-f"}, strings.NewReader(""), &out, &errb) }()
-	waitFor(t, "the log lines", func() bool { return strings.Contains(out.String(), "evil") })
+	slipwaytest.Eventually(t, 5*time.Second, "the log lines", func() bool { return strings.Contains(out.String(), "evil") })
 	cancel()
 	if code := <-done; code != exitOK {
 		t.Errorf("logs -f: exit %d; stderr %s", code, errb.String())
@@ -462,7 +464,7 @@ func TestCLI_JSONAndYAMLEscape(t *testing.T) {
 			done := make(chan int, 1)
 			go func() { done <- run(ctx, tt.args, strings.NewReader(""), &out, &errb) }()
 			// --follow and --watch go on until interrupted: stop them once they have printed.
-			waitFor(t, "the output", func() bool { return strings.Contains(out.String(), "FORGED") || errb.String() != "" })
+			slipwaytest.Eventually(t, 5*time.Second, "the output", func() bool { return strings.Contains(out.String(), "FORGED") || errb.String() != "" })
 			cancel()
 			if code := <-done; code != exitOK {
 				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())

@@ -6,36 +6,19 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/proxy"
+
+	"slipway.dev/slipway/slipwaytest"
 )
-
-// clock is a settable clock, so that every request of a test lands in a known second.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // shop is app "shop" behind a real proxy.Proxy in an httptest server, with two revisions:
 // "c1" (the canary: /fail answers 500, /slow takes 200ms) and "s1" (the stable: always 200).
 type shop struct {
-	clock   *clock
+	clock   *slipwaytest.Clock
 	metrics *proxy.Metrics
 	url     string
 	client  *http.Client
@@ -43,7 +26,7 @@ type shop struct {
 
 func newShop(tb testing.TB) *shop {
 	tb.Helper()
-	c := &clock{t: time.Unix(1_700_000_000, 0)}
+	c := slipwaytest.NewClock(time.Unix(1_700_000_000, 0))
 	m := proxy.NewMetricsWithClock(nil, c.Now)
 	canary := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -129,7 +112,7 @@ func TestProvider_MeasuresWhatTheProxyServed(t *testing.T) {
 	s := newShop(t)
 	s.send(t, "c1", "/", 4, http.StatusOK)
 	s.send(t, "c1", "/fail", 2, http.StatusInternalServerError)
-	s.clock.Add(time.Second)
+	s.clock.Advance(time.Second)
 	s.send(t, "c1", "/slow", 2, http.StatusOK)
 	s.send(t, "s1", "/", 5, http.StatusOK)
 	p := New(s.metrics)
@@ -193,11 +176,11 @@ func TestProvider_NoRequestsIsNotEnoughData(t *testing.T) {
 	s.send(t, "c1", "/fail", 3, http.StatusInternalServerError)
 	p := New(s.metrics)
 	// The default window (30s) still sees them 20s later; at 40s they are out of it.
-	s.clock.Add(20 * time.Second)
+	s.clock.Advance(20 * time.Second)
 	if got := measure(t, p, metric(slipway.BuiltinErrorRate, "c1", 0)); got != 1 {
 		t.Errorf("error_rate over the default window = %v, want 1", got)
 	}
-	s.clock.Add(20 * time.Second)
+	s.clock.Advance(20 * time.Second)
 	for _, tc := range []struct{ name, metric, rev string }{
 		{"window passed", slipway.BuiltinErrorRate, "c1"},
 		{"requests of a window passed", slipway.BuiltinRequests, "c1"},

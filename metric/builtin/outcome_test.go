@@ -9,6 +9,8 @@ import (
 
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/flags"
+
+	"slipway.dev/slipway/slipwaytest"
 )
 
 func outcomeMetric(metric, variant, outcome string) slipway.Metric {
@@ -18,7 +20,7 @@ func outcomeMetric(metric, variant, outcome string) slipway.Metric {
 }
 
 func TestProvider_Outcomes(t *testing.T) {
-	c := &clock{t: time.Unix(1_700_000_000, 0)}
+	c := slipwaytest.NewClock(time.Unix(1_700_000_000, 0))
 	o := flags.NewOutcomes(c.Now)
 	p := NewWithOutcomes(nil, o)
 	ctx := context.Background()
@@ -58,7 +60,7 @@ func TestProvider_Outcomes(t *testing.T) {
 		}
 	})
 	t.Run("nothing reported is not enough data yet", func(t *testing.T) {
-		c.Add(time.Minute)
+		c.Advance(time.Minute)
 		_, err := p.Measure(ctx, outcomeMetric(slipway.BuiltinOutcomeRate, "on", ""))
 		if !errors.Is(err, slipway.ErrInsufficientData) {
 			t.Fatalf("err = %v; want ErrInsufficientData", err)
