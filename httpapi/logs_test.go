@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"slipway.dev/slipway/httpapi"
 	"slipway.dev/slipway/httpapi/apitest"
 	"slipway.dev/slipway/logfile"
+	"slipway.dev/slipway/slipwaytest"
 )
 
 // dirLogs serves the <instance>.log files of a directory (and their rotated
@@ -40,6 +42,17 @@ func (d dirLogs) TailLog(_ context.Context, _, instance string, n int) ([][]byte
 func (d dirLogs) ReadLog(_ context.Context, _, instance string, from slipway.LogPosition) ([][]byte, slipway.LogPosition, error) {
 	lines, end, err := logfile.ReadFrom(filepath.Join(d.dir, instance+".log"), int64(from))
 	return lines, slipway.LogPosition(end), err
+}
+
+// countingLogs is dirLogs that counts the reads of a follow.
+type countingLogs struct {
+	dirLogs
+	reads atomic.Int64
+}
+
+func (c *countingLogs) ReadLog(ctx context.Context, app, instance string, from slipway.LogPosition) ([][]byte, slipway.LogPosition, error) {
+	defer c.reads.Add(1)
+	return c.dirLogs.ReadLog(ctx, app, instance, from)
 }
 
 func logsServer(t *testing.T, src slipway.LogSource) *httpapi.Client {
@@ -107,20 +120,22 @@ func TestLogs_FollowStreamsNewLinesAndRotation(t *testing.T) {
 	dir := t.TempDir()
 	live := filepath.Join(dir, "abc-0.log")
 	appendFile(t, live, "old\n")
-	c := logsServer(t, dirLogs{dir})
+	src := &countingLogs{dirLogs: dirLogs{dir}}
+	c := logsServer(t, src)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out := &apitest.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- c.Logs(ctx, "web", "", 0, true, out) }()
-	time.Sleep(2 * httpapi.LogPoll) // the follow has read the file once
+	slipwaytest.Eventually(t, 5*time.Second, "the follow reading the log", func() bool { return src.reads.Load() > 0 })
 	appendFile(t, live, "new line\n")
 	waitFor(t, out, "abc-0 | new line\n")
 	// Rotation truncates the live file: reading starts over.
 	if err := os.Truncate(live, 0); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * httpapi.LogPoll)
+	seen := src.reads.Load()
+	slipwaytest.Eventually(t, 5*time.Second, "the follow reading the truncated log", func() bool { return src.reads.Load() > seen+1 }) // a whole read after it
 	appendFile(t, live, "after rotation\n")
 	waitFor(t, out, "abc-0 | after rotation\n")
 	// A new instance's file is picked up.
