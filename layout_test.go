@@ -44,15 +44,16 @@ func TestLayout_RootImportsStandardLibraryOnly(t *testing.T) {
 // tests) may import directly. A package missing from it fails the test, and so does a
 // listed package that does not exist: a new package or import is a decision written here.
 // The shape: the domain (the root package) at the bottom; pure engines above it (flags,
-// spec, analysis, engine); adapters beside each other (sqlite, httpapi, ofrep, platforms,
+// validate, spec, analysis, engine); adapters beside each other (sqlite, httpapi, ofrep, platforms,
 // providers), none importing another; only cmd/slipway wires them together.
 var allowed = map[string][]string{
 	"":                    {},
 	"analysis":            {""},
 	"auth":                {""},
 	"flags":               {""},
-	"spec":                {"", "flags"},
-	"engine":              {"", "analysis", "flags", "spec"},
+	"validate":            {"", "flags"},
+	"spec":                {"", "flags", "validate"},
+	"engine":              {"", "analysis", "flags", "validate"},
 	"sqlite":              {""},
 	"httpapi":             {""},
 	"ofrep":               {"", "flags"},
