@@ -7,12 +7,12 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"slipway.dev/slipway"
-	"slipway.dev/slipway/flags"
+	"slipway.dev/slipway/flagfile"
 )
 
 // A FlagSet document's spec is a flag set in flagd's flag file format
-// (https://flagd.dev/schema/v0/flags.json), read and checked by package flags so that a flagd
-// file and a FlagSet document obey the same rules. A file that is nothing but a flagd flag
+// (https://flagd.dev/schema/v0/flags.json), read by package flagfile and checked by package
+// flags' rules so that a flagd file and a FlagSet document obey the same rules. A file that is nothing but a flagd flag
 // file (a top-level "flags" and no apiVersion) is read as one FlagSet too.
 
 // plainFlagFile reports whether n, the first document of a file, is a plain flagd flag file.
@@ -60,7 +60,7 @@ func decodePlainFlagFile(file string, n *yaml.Node) (*document, []issue) {
 func decodeFlagSet(d *document, dec *decoder, n *yaml.Node, path string) {
 	d.flagPath = path
 	ramps := takeRamps(dec, n, path)
-	fs, problems := flags.ParseNode(n, d.name)
+	fs, problems := flagfile.ParseNode(n, d.name)
 	for key, r := range ramps {
 		if f, ok := fs.Flags[key]; ok {
 			f.Ramp = r

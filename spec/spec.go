@@ -295,8 +295,8 @@ func finish(docs []*document, errs []issue, templateKnown func(string) bool, wha
 func check(docs []*document, templateKnown func(string) bool) {
 	vds := make([]validate.Document, len(docs))
 	for i, d := range docs {
-		// Package flags checked each flag set as it was decoded (flags.ParseNode), placing
-		// its problems in the file.
+		// flagd's rules were checked as each flag set was decoded (flagfile.ParseNode), with
+		// their problems placed in the file.
 		vds[i] = validate.Document{App: d.app, Template: d.tmpl, FlagSet: d.fset, FlagPath: d.flagPath,
 			FlagRulesChecked: true, Where: d.where}
 	}
