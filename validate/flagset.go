@@ -1,7 +1,6 @@
 package validate
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -33,24 +32,15 @@ func checkFlagSetName(p *problems, d *Document) {
 	}
 }
 
-// checkFlagSet checks a flag set by flagd's rules (flags.Compile), placing each problem
-// under the flag set's body.
+// checkFlagSet checks a flag set by flagd's rules (flags.Check), placing each problem under
+// the flag set's body, in the order flags.Compile lists them.
 func checkFlagSet(p *problems, d *Document) {
-	_, err := flags.Compile(*d.FlagSet)
-	if err == nil {
-		return
-	}
-	var e *slipway.Error
-	if !errors.As(err, &e) || len(e.Details) == 0 {
-		p.add(d.FlagPath, "%v", err)
-		return
-	}
-	for _, det := range e.Details {
-		path, msg, found := strings.Cut(det, ": ")
-		if !found {
-			path, msg = "", det
-		}
-		p.add(joinPath(d.FlagPath, path), "%s", msg)
+	found := flags.Check(*d.FlagSet)
+	slices.SortFunc(found, func(a, b flags.Problem) int {
+		return strings.Compare(a.Field()+": "+a.Message, b.Field()+": "+b.Message)
+	})
+	for _, pr := range found {
+		p.add(joinPath(d.FlagPath, pr.Field()), "%s", pr.Message)
 	}
 }
 

@@ -154,3 +154,14 @@ func TestDocuments_PlacesProblemsByDocument(t *testing.T) {
 		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestDocuments_FlagProblemPathsAreStructured: a flag set's problems keep package flags'
+// field paths whole, even a name with ": " in it.
+func TestDocuments_FlagProblemPathsAreStructured(t *testing.T) {
+	fs := &slipway.FlagSet{ID: "s", Flags: map[string]slipway.Flag{},
+		Evaluators: map[string]json.RawMessage{"a: b": json.RawMessage("{")}}
+	found := Documents([]Document{{FlagSet: fs, FlagPath: "spec"}}, nil)
+	if len(found) != 1 || found[0].Path != "spec.$evaluators.a: b" || !strings.HasPrefix(found[0].Message, "not valid JSON") {
+		t.Errorf("problems = %+v, want one at spec.$evaluators.a: b", found)
+	}
+}
