@@ -292,18 +292,12 @@ func (p *parser) metadata(n *yaml.Node, path []any) map[string]any {
 		p.addAt(n, path, "must be an object of strings, numbers and booleans, not %s", kindName(n))
 		return nil
 	}
+	// Every value is kept: flags.Check says which are not strings, numbers or booleans.
 	m := map[string]any{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i].Value, resolveAlias(n.Content[i+1])
-		val, ok := p.value(v, append(slices.Clone(path), k))
-		if !ok {
-			continue
-		}
-		switch val.(type) {
-		case string, bool, float64:
+		if val, ok := p.value(v, append(slices.Clone(path), k)); ok {
 			m[k] = val
-		default:
-			p.addAt(v, append(slices.Clone(path), k), "metadata values must be strings, numbers or booleans, not %s", jsonType(val))
 		}
 	}
 	return m
@@ -482,24 +476,4 @@ func lineCol(data []byte, off int64) (int, int) {
 	line := bytes.Count(before, []byte("\n")) + 1
 	col := int(off) - bytes.LastIndexByte(before, '\n')
 	return line, col
-}
-
-// jsonType names the JSON type of a value that value returned, for error messages (as
-// package flags names them).
-func jsonType(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "boolean"
-	case string:
-		return "string"
-	case []any:
-		return "array"
-	case map[string]any:
-		return "object"
-	case float64:
-		return "number"
-	}
-	return "unsupported value"
 }
