@@ -44,8 +44,9 @@ func TestLayout_RootImportsStandardLibraryOnly(t *testing.T) {
 // tests) may import directly. A package missing from it fails the test, and so does a
 // listed package that does not exist: a new package or import is a decision written here.
 // The shape: the domain (the root package) at the bottom; pure engines above it (flags,
-// validate, analysis, engine) and the readers of files (flagfile, spec); adapters beside each other (sqlite, httpapi, ofrep, platforms,
-// providers), none importing another; only cmd/slipway wires them together.
+// validate, analysis, engine) and the readers of files (flagfile, spec); adapters beside
+// each other (sqlite, httpapi, ofrep, platforms, providers), none importing another; only
+// cmd/slipway wires them together.
 var allowed = map[string][]string{
 	"":                    {},
 	"analysis":            {""},
@@ -168,10 +169,11 @@ func TestLayout_CatchesForbiddenImports(t *testing.T) {
 	}
 }
 
-// yaml is the YAML parser. Only the readers of files import it: spec (slipway files),
-// flagfile (flagd files) and cmd/slipway (YAML output).
+// yaml is the YAML parser.
 const yaml = "gopkg.in/yaml.v3"
 
+// yamlReaders lists the packages that may import yaml: the readers of files, spec (slipway
+// files) and flagfile (flagd files), and cmd/slipway (YAML output).
 var yamlReaders = []string{"cmd/slipway", "flagfile", "spec"}
 
 // TestLayout_OnlyReadersParseYAML: no package but the readers imports the YAML parser, and

@@ -11,9 +11,10 @@ import (
 )
 
 // A FlagSet document's spec is a flag set in flagd's flag file format
-// (https://flagd.dev/schema/v0/flags.json), read by package flagfile and checked by package
-// flags' rules so that a flagd file and a FlagSet document obey the same rules. A file that is nothing but a flagd flag
-// file (a top-level "flags" and no apiVersion) is read as one FlagSet too.
+// (https://flagd.dev/schema/v0/flags.json), read and checked by package flagfile (by package
+// flags' rules), so that a flagd file and a FlagSet document obey the same rules. A file that
+// is nothing but a flagd flag file (a top-level "flags" and no apiVersion) is read as one
+// FlagSet too.
 
 // plainFlagFile reports whether n, the first document of a file, is a plain flagd flag file.
 func plainFlagFile(n *yaml.Node) bool {
