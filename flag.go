@@ -6,8 +6,9 @@ import "encoding/json"
 // format (https://flagd.dev/schema/v0/flags.json), so existing flagd files work unchanged.
 const KindFlagSet = "FlagSet"
 
-// FlagSet is a named group of feature flags, as read from one flagd-format file. Package flags
-// parses it (flags.Parse) and compiles it for evaluation (flags.Compile).
+// FlagSet is a named group of feature flags, as read from one flagd-format file. Package
+// flagfile parses it (flagfile.Parse) and package flags compiles it for evaluation
+// (flags.Compile).
 type FlagSet struct {
 	// ID names the set: the file's metadata.flagSetId, or the file's base name without it.
 	ID string `json:"id,omitempty"`

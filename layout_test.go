@@ -48,15 +48,18 @@ func TestLayout_RootImportsStandardLibraryOnly(t *testing.T) {
 // tests) may import directly. A package missing from it fails the test, and so does a
 // listed package that does not exist: a new package or import is a decision written here.
 // The shape: the domain (the root package) at the bottom; pure engines above it (flags,
-// spec, analysis, engine); adapters beside each other (sqlite, httpapi, ofrep, platforms,
-// providers), none importing another; only cmd/slipway wires them together.
+// validate, analysis, engine) and the readers of files (flagfile, spec); adapters beside
+// each other (sqlite, httpapi, ofrep, platforms, providers), none importing another; only
+// cmd/slipway wires them together.
 var allowed = map[string][]string{
 	"":                    {},
 	"analysis":            {""},
 	"auth":                {""},
 	"flags":               {""},
-	"spec":                {"", "flags"},
-	"engine":              {"", "analysis", "flags", "spec"},
+	"flagfile":            {"", "flags"},
+	"validate":            {"", "flags"},
+	"spec":                {"", "flagfile", "validate"},
+	"engine":              {"", "analysis", "flags", "validate"},
 	"sqlite":              {""},
 	"httpapi":             {""},
 	"ofrep":               {"", "flags"},
@@ -74,7 +77,7 @@ var allowed = map[string][]string{
 	"httpapi/apitest":     {"", "httpapi"},
 	"e2e":                 {},
 	"examples/ramp-hook":  {},
-	"bench/flags":         {"flags", "ofrep"},
+	"bench/flags":         {"flagfile", "flags", "ofrep"},
 	"bench/proxy/backend": {},
 	"bench/proxy/slipway": {"", "proxy"},
 	"cmd/slipway": {"", "analysis", "auth", "dataplane", "demo", "engine", "flags", "handover", "httpapi", "metric/builtin",
@@ -112,8 +115,9 @@ func layoutProblems(rules, imports map[string][]string) []string {
 	return out
 }
 
-// projectImports returns the direct project imports of every package of the module.
-func projectImports(t *testing.T) map[string][]string {
+// directImports returns, by module-relative name, what every package of the module imports
+// directly (import paths as written).
+func directImports(t *testing.T) map[string][]string {
 	t.Helper()
 	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}{{range .Imports}} {{.}}{{end}}", "./...").Output()
 	if err != nil {
@@ -122,9 +126,18 @@ func projectImports(t *testing.T) map[string][]string {
 	imports := map[string][]string{}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		f := strings.Fields(line)
-		pkg := rel(f[0])
+		imports[rel(f[0])] = f[1:]
+	}
+	return imports
+}
+
+// projectImports returns the direct project imports of every package of the module.
+func projectImports(t *testing.T) map[string][]string {
+	t.Helper()
+	imports := map[string][]string{}
+	for pkg, all := range directImports(t) {
 		imports[pkg] = []string{}
-		for _, d := range f[1:] {
+		for _, d := range all {
 			if d == module || strings.HasPrefix(d, module+"/") {
 				imports[pkg] = append(imports[pkg], rel(d))
 			}
@@ -156,6 +169,31 @@ func TestLayout_CatchesForbiddenImports(t *testing.T) {
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("problems %q do not say %s", got, want)
+		}
+	}
+}
+
+// yaml is the YAML parser.
+const yaml = "gopkg.in/yaml.v3"
+
+// yamlReaders lists the packages that may import yaml: the readers of files, spec (slipway
+// files) and flagfile (flagd files), and cmd/slipway (YAML output).
+var yamlReaders = []string{"cmd/slipway", "flagfile", "spec"}
+
+// TestLayout_OnlyReadersParseYAML: no package but the readers imports the YAML parser, and
+// the engine and the rules it checks a set by (validate) do not depend on it even
+// indirectly: a set the API receives is JSON, checked without any file format's code.
+// (cel-go, which analysis and validate use for conditions, brings go.yaml.in/yaml/v3 for
+// its own environment files; that is another module and not the parser meant here.)
+func TestLayout_OnlyReadersParseYAML(t *testing.T) {
+	for pkg, imports := range directImports(t) {
+		if slices.Contains(imports, yaml) && !slices.Contains(yamlReaders, pkg) {
+			t.Errorf("package %q imports %s; only %s read YAML", pkg, yaml, strings.Join(yamlReaders, ", "))
+		}
+	}
+	for _, pkg := range []string{"engine", "validate", "flags"} {
+		if slices.Contains(deps(t, module+"/"+pkg), yaml) {
+			t.Errorf("package %q depends on %s; it must not need the YAML parser, even through another package", pkg, yaml)
 		}
 	}
 }

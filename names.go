@@ -8,7 +8,7 @@ import (
 )
 
 // Limits of the words users choose. App, template and flag set names have their own rules
-// in package spec (DNS labels for apps, so that they can name processes, routes and
+// in package validate (DNS labels for apps, so that they can name processes, routes and
 // Kubernetes objects); these cover the rest.
 const (
 	// MaxKeyLen caps a flag key and a variant name: they appear in URLs, metrics labels and

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"slipway.dev/slipway"
-	"slipway.dev/slipway/spec"
+	"slipway.dev/slipway/validate"
 )
 
 // maxAttempts bounds the retries of an operation whose optimistic write conflicted.
@@ -78,7 +78,7 @@ func (e *Engine) plan(ctx context.Context, s slipway.Set, opts slipway.ApplyOpti
 		_, ok := tmpls[name]
 		return ok
 	}
-	if err := spec.Validate(s, known); err != nil {
+	if err := validate.Set(s, known); err != nil {
 		return slipway.Plan{}, nil, err
 	}
 	if err := e.checkLimits(s); err != nil {

@@ -1,8 +1,9 @@
-// Package flags evaluates feature flags written in flagd's flag file format: it parses a
-// file (Parse), compiles every flag's JSON Logic targeting once into a tree of Go nodes
+// Package flags evaluates feature flags written in flagd's flag file format: it checks a
+// flag set (Check), compiles every flag's JSON Logic targeting once into a tree of Go nodes
 // (Compile), and evaluates flags against a context with flagd's semantics (Set.Evaluate,
 // Set.EvaluateAll), including flagd's fractional bucketing, sem_ver, starts_with and
-// ends_with. It does no I/O: the OFREP server, the store and the CLI build on it.
+// ends_with. It does no I/O and reads no files (package flagfile does): the OFREP server, the
+// store and the CLI build on it.
 //
 // Start reading at Set.Evaluate (set.go) for the resolution rules, then compile.go for the
 // operators and custom.go for fractional. The JSON Logic semantics (truthiness, loose

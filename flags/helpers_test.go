@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/flagfile"
 	"slipway.dev/slipway/flags"
 )
 
@@ -15,7 +16,7 @@ var now = time.Unix(1743379200, 0)
 // compileJSON parses and compiles a flag file written as JSON.
 func compileJSON(tb testing.TB, src string) *flags.Set {
 	tb.Helper()
-	fs, err := flags.Parse("test.json", []byte(src))
+	fs, err := flagfile.Parse("test.json", []byte(src))
 	if err != nil {
 		tb.Fatalf("Parse: %v", err)
 	}

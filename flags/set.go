@@ -58,6 +58,32 @@ func Compile(fs slipway.FlagSet) (*Set, error) {
 	return s, nil
 }
 
+// Problem is one rule a flag set breaks, at a field path in flagd's format.
+type Problem struct {
+	// Path holds the keys (string) and indexes (int) from the set's root, like
+	// ["flags", "new-ui", "targeting", "if", 0], so that a reader of the file can find the
+	// value it points at.
+	Path    []any
+	Message string
+}
+
+// Field renders the path as flags.new-ui.targeting.if[0] ("" for the set as a whole).
+func (p Problem) Field() string { return pathString(p.Path) }
+
+// Check returns every rule fs breaks, the problems Compile reports as one error, each with
+// its path; none when fs compiles.
+func Check(fs slipway.FlagSet) []Problem {
+	_, problems := compileSet(fs)
+	if len(problems) == 0 {
+		return nil
+	}
+	out := make([]Problem, len(problems))
+	for i, p := range problems {
+		out[i] = Problem{Path: p.path, Message: p.msg}
+	}
+	return out
+}
+
 // compileSet compiles fs, returning every problem found.
 func compileSet(fs slipway.FlagSet) (*Set, []problem) {
 	var problems []problem

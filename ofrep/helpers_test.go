@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"slipway.dev/slipway/flagfile"
 	"slipway.dev/slipway/flags"
 	"slipway.dev/slipway/ofrep"
 )
@@ -30,7 +31,7 @@ func compile(tb testing.TB, path string, revision int64) *flags.Set {
 
 func compileData(tb testing.TB, name string, data []byte, revision int64) *flags.Set {
 	tb.Helper()
-	fs, err := flags.Parse(name, data)
+	fs, err := flagfile.Parse(name, data)
 	if err != nil {
 		tb.Fatalf("parse %s: %v", name, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/validate"
 )
 
 // maxNodes bounds the nodes one document may make the decoder visit, counting every use of an
@@ -287,7 +288,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path, skip string)
 // unknownField reports key at path, suggesting the closest valid name.
 func unknownField(k *yaml.Node, path, key string, valid []string, skip string) issue {
 	is := issue{path: join(path, key), line: k.Line, col: k.Column, unknown: true}
-	switch best := closest(key, valid); {
+	switch best := validate.Suggest(key, valid); {
 	case key == skip && skip != "":
 		is.msg = fmt.Sprintf("unknown field %q; the %s goes in metadata.%s", key, skip, skip)
 	case best != "":
@@ -356,42 +357,4 @@ func wanted(t reflect.Type) string {
 		return "a string"
 	}
 	return "a value"
-}
-
-// closest returns the name in valid nearest to s, or "" when none is near enough to be a
-// likely typo.
-func closest(s string, valid []string) string {
-	best, bestDist := "", 0
-	for _, v := range valid {
-		dist := levenshtein(strings.ToLower(s), strings.ToLower(v))
-		if best == "" || dist < bestDist {
-			best, bestDist = v, dist
-		}
-	}
-	limit := max(2, len(s)/3)
-	if best == "" || bestDist > limit || bestDist >= len(s) {
-		return ""
-	}
-	return best
-}
-
-// levenshtein is the edit distance between a and b, by bytes.
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

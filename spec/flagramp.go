@@ -2,12 +2,10 @@ package spec
 
 import (
 	"reflect"
-	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"slipway.dev/slipway"
-	"slipway.dev/slipway/flags"
 )
 
 // A flag in a FlagSet (or a plain flagd file) may carry `ramp`, a slipway extension beside
@@ -76,30 +74,4 @@ func mapValue(n *yaml.Node, key string) *yaml.Node {
 		}
 	}
 	return nil
-}
-
-// checkRamps checks the ramp of every flag of d (flags.CheckRamp) and that its analysis
-// names templates that exist.
-func (r resolver) checkRamps(p *problems, d *document) {
-	if d.fset == nil {
-		return
-	}
-	for _, key := range sortedFlagKeys(d.fset) {
-		f := d.fset.Flags[key]
-		if f.Ramp == nil {
-			continue
-		}
-		at := join(d.flagPath, "flags."+key+".ramp")
-		for _, pr := range flags.CheckRamp(f) {
-			sub, msg, _ := strings.Cut(pr, ": ")
-			path := join(at, sub)
-			if sub == "targeting" {
-				path = join(d.flagPath, "flags."+key+".targeting")
-			}
-			p.add(path, "%s", msg)
-		}
-		if a := f.Ramp.Analysis; a != nil && len(a.Templates) > 0 {
-			r.checkRef(p, join(at, "analysis"), *a, nil)
-		}
-	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/validate"
 )
 
 func TestLoad_FlagRamp(t *testing.T) {
@@ -26,8 +27,8 @@ func TestLoad_FlagRamp(t *testing.T) {
 	if b.Metric != slipway.BuiltinOutcomeRate || b.Variant != "{{variant}}" || b.Flag != "{{flag}}" {
 		t.Fatalf("builtin = %+v", b)
 	}
-	if err := Validate(set, nil); err != nil {
-		t.Fatalf("Validate: %v", err)
+	if err := validate.Set(set, nil); err != nil {
+		t.Fatalf("validate.Set: %v", err)
 	}
 
 	t.Run("problems carry file:line", func(t *testing.T) {

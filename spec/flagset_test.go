@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/validate"
 )
 
 func TestLoad_FlagSetDocument(t *testing.T) {
@@ -28,8 +29,8 @@ func TestLoad_FlagSetDocument(t *testing.T) {
 		!strings.Contains(string(f.Targeting), `"$ref":"staff"`) || f.Metadata["owner"] != "ann" {
 		t.Errorf("new-checkout = %+v (targeting %s)", f, f.Targeting)
 	}
-	if err := Validate(set, nil); err != nil {
-		t.Errorf("Validate of a loaded set: %v", err)
+	if err := validate.Set(set, nil); err != nil {
+		t.Errorf("validate.Set of a loaded set: %v", err)
 	}
 }
 
@@ -63,29 +64,6 @@ func TestLoad_PlainFlagdFiles(t *testing.T) {
 			t.Errorf("got:\n%s", got)
 		}
 	})
-}
-
-func TestValidate_FlagSets(t *testing.T) {
-	good := slipway.FlagSet{ID: "a", Flags: map[string]slipway.Flag{"x": {State: slipway.FlagEnabled,
-		Variants: map[string]json.RawMessage{"on": json.RawMessage("true")}}}}
-	bad := slipway.FlagSet{ID: "b", Flags: map[string]slipway.Flag{
-		"x": {State: slipway.FlagEnabled, Variants: map[string]json.RawMessage{"on": json.RawMessage("true")}},
-		"y": {State: "MAYBE", Variants: map[string]json.RawMessage{"on": json.RawMessage("true")}},
-	}}
-	if err := Validate(slipway.Set{FlagSets: []slipway.FlagSet{good}}, nil); err != nil {
-		t.Fatalf("Validate(good) = %v", err)
-	}
-	err := Validate(slipway.Set{FlagSets: []slipway.FlagSet{good, bad, {ID: "no/slash", Flags: map[string]slipway.Flag{}}}}, nil)
-	got := errorText(t, err)
-	for _, want := range []string{
-		`FlagSet/b: spec.flags.x: flag "x" is already declared by FlagSet "a"; declare each flag in one flag set`,
-		`FlagSet/b: spec.flags.y.state: "MAYBE" is not a state; use ENABLED or DISABLED`,
-		`FlagSet/no/slash: metadata.name: "no/slash" is not a valid flag set name`,
-	} {
-		if !strings.Contains(got, want) {
-			t.Errorf("errors lack %q:\n%s", want, got)
-		}
-	}
 }
 
 func TestSchema_FlagSet(t *testing.T) {

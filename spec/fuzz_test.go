@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/validate"
 )
 
 // FuzzParse checks that Parse never panics, that every error is an EINVALID *slipway.Error
@@ -44,8 +45,8 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("accepted app %+v has no name or no strategy", a)
 			}
 		}
-		if err := Validate(set, nil); err != nil {
-			t.Fatalf("Parse accepted a set Validate rejects: %v", err)
+		if err := validate.Set(set, nil); err != nil {
+			t.Fatalf("Parse accepted a set validate.Set rejects: %v", err)
 		}
 	})
 }

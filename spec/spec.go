@@ -1,13 +1,12 @@
 // Package spec reads the YAML files a user writes (App, AnalysisTemplate and FlagSet
-// documents, and plain flagd flag files) into a slipway.Set, checks them, and publishes their
-// JSON Schema.
+// documents, and plain flagd flag files) into a slipway.Set, and publishes their JSON Schema.
+// It only decodes: the rules of a set live in package validate, which knows nothing of files.
 //
 // Every problem in every file is reported at once, each as
 // "file:line:col: field.path: what is wrong; what would be valid", and a set with any problem
 // is rejected whole. Start reading at Load (this file); decode.go turns YAML nodes into domain
-// values while remembering where each field was written, check.go and check_analysis.go hold
-// the rules, written once over domain types so that Validate applies the same rules to a set
-// that arrived as JSON.
+// values while remembering the node of every field path, which is how a problem package
+// validate reports by field path is placed in its file (document.issues).
 package spec
 
 import (
@@ -28,6 +27,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/validate"
 )
 
 // issue is one problem found in a file, with its position.
@@ -76,8 +76,21 @@ type document struct {
 	nodes map[string]*yaml.Node
 	// decodeErrs are the type errors and unknown fields found while decoding.
 	decodeErrs []issue
-	// problems are the rule violations found by check.
+	// problems are the rule violations found in the envelope and by package validate.
 	problems []problem
+}
+
+// problem is one rule violation: the document field path and what is wrong with it.
+type problem struct {
+	path string
+	msg  string
+}
+
+// problems collects rule violations.
+type problems []problem
+
+func (p *problems) add(path, format string, args ...any) {
+	*p = append(*p, problem{path: path, msg: fmt.Sprintf(format, args...)})
 }
 
 // where returns "file:line:col" of path in d, or "" when d did not come from a file.
@@ -230,7 +243,7 @@ func Parse(filename string, data []byte) (slipway.Set, error) {
 
 // finish checks the documents as one set and returns the set or every problem found.
 func finish(docs []*document, errs []issue, templateKnown func(string) bool, what string) (slipway.Set, error) {
-	checkSet(docs, templateKnown)
+	check(docs, templateKnown)
 	for _, d := range docs {
 		errs = append(errs, d.issues()...)
 	}
@@ -275,6 +288,22 @@ func finish(docs []*document, errs []issue, templateKnown func(string) bool, wha
 			Details: []string{what + ": no documents; write at least one App, AnalysisTemplate or FlagSet"}}
 	}
 	return s, nil
+}
+
+// check checks the documents as one set by package validate's rules and stores each
+// problem in its document, where issues places it in the file.
+func check(docs []*document, templateKnown func(string) bool) {
+	vds := make([]validate.Document, len(docs))
+	for i, d := range docs {
+		// flagd's rules were checked as each flag set was decoded (flagfile.ParseNode), with
+		// their problems placed in the file.
+		vds[i] = validate.Document{App: d.app, Template: d.tmpl, FlagSet: d.fset, FlagPath: d.flagPath,
+			FlagRulesChecked: true, Where: d.where}
+	}
+	for _, p := range validate.Documents(vds, templateKnown) {
+		d := docs[p.Doc]
+		d.problems = append(d.problems, problem{path: p.Path, msg: p.Message})
+	}
 }
 
 func plural(n int, word string) string {
@@ -415,47 +444,10 @@ func decodeDocument(file string, n *yaml.Node) (*document, []issue) {
 	return d, nil
 }
 
-// didYouMean returns "; did you mean "x"?" for the closest of valid, or "".
+// didYouMean returns " (did you mean "x"?)" for the closest of valid, or "".
 func didYouMean(s string, valid []string) string {
-	if best := closest(s, valid); best != "" {
+	if best := validate.Suggest(s, valid); best != "" {
 		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
 	return ""
-}
-
-// Validate checks an already-decoded set (for example JSON received by the API) by the same
-// rules as Load. templateKnown reports whether an AnalysisTemplate not in the set exists
-// elsewhere; nil means only the set counts. It returns nil or an *slipway.Error with Code
-// EINVALID whose Details read "App/web: spec.strategy.canary.steps[2].setWeight: ...".
-func Validate(s slipway.Set, templateKnown func(name string) bool) error {
-	docs := make([]*document, 0, len(s.Apps)+len(s.Templates))
-	for i := range s.Apps {
-		a := s.Apps[i]
-		docs = append(docs, &document{kind: slipway.KindApp, name: a.Name, app: &a})
-	}
-	for i := range s.Templates {
-		t := s.Templates[i]
-		docs = append(docs, &document{kind: slipway.KindAnalysisTemplate, name: t.Name, tmpl: &t})
-	}
-	for i := range s.FlagSets {
-		f := s.FlagSets[i]
-		docs = append(docs, &document{kind: slipway.KindFlagSet, name: f.ID, fset: &f, flagPath: "spec"})
-	}
-	checkSet(docs, templateKnown)
-	var details []string
-	count := map[string]int{}
-	for _, d := range docs {
-		label := d.kind + "/" + d.name
-		if d.name == "" {
-			label = fmt.Sprintf("%s[%d]", d.kind, count[d.kind])
-		}
-		count[d.kind]++
-		for _, p := range d.problems {
-			details = append(details, label+": "+p.path+": "+p.msg)
-		}
-	}
-	if len(details) == 0 {
-		return nil
-	}
-	return &slipway.Error{Code: slipway.EINVALID, Message: plural(len(details), "error") + " in the set", Details: details}
 }

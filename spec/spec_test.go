@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/validate"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -212,8 +213,8 @@ spec:
 				w, _ := json.MarshalIndent(tt.want, "", "  ")
 				t.Errorf("Parse mismatch\ngot:  %s\nwant: %s", g, w)
 			}
-			if err := Validate(got, nil); err != nil {
-				t.Errorf("Validate of the parsed set: %v", err)
+			if err := validate.Set(got, nil); err != nil {
+				t.Errorf("validate.Set of the parsed set: %v", err)
 			}
 		})
 	}
@@ -336,55 +337,6 @@ func TestLoadWith_TemplateKnown(t *testing.T) {
 	}
 }
 
-func TestValidate(t *testing.T) {
-	// A set as the API receives it: JSON, with no positions.
-	const body = `{
-	  "apps": [
-	    {"name": "web", "replicas": 2, "run": {"command": "./web"},
-	     "strategy": {"canary": {"steps": [{"setWeight": 10}, {"analysis": {"templates": ["errors"]}}, {"setWeight": 150}]}}},
-	    {"name": "", "run": {"command": "./x"}, "strategy": {"rolling": {"maxSurge": "25%"}}},
-	    {"name": "web", "run": {"command": "./y"}, "strategy": {"blueGreen": {}}}
-	  ],
-	  "templates": [
-	    {"name": "errors", "args": [{"name": "limit"}],
-	     "metrics": [{"name": "e", "successCondition": "result <", "provider": {"web": {"url": "http://x/{{args.limit}}"}}}]}
-	  ]
-	}`
-	var s slipway.Set
-	if err := json.Unmarshal([]byte(body), &s); err != nil {
-		t.Fatal(err)
-	}
-	err := Validate(s, nil)
-	want := "5 errors in the set\n" +
-		"App/web: spec.strategy.canary.steps[2].setWeight: 150 is out of range; use 0 to 100\n" +
-		"App/web: spec.strategy.canary.steps[1].analysis.args: template \"errors\" needs argument \"limit\"; add {name: limit, value: ...}\n" +
-		"App[1]: metadata.name: required; use lowercase letters, digits and '-', like web\n" +
-		"App/web: metadata.name: App \"web\" is already defined; give each App its own name\n" +
-		"AnalysisTemplate/errors: spec.metrics[0].successCondition: does not compile: 1:9: Syntax error: mismatched input '<EOF>'; write a CEL expression over result, like result < 0.05\n"
-	got := errorText(t, err)
-	if got != want {
-		t.Errorf("got:\n%s\nwant:\n%s", got, want)
-	}
-
-	t.Run("templateKnown resolves names outside the set", func(t *testing.T) {
-		s := slipway.Set{Apps: []slipway.App{{Name: "web", Run: slipway.RunSpec{Command: "./web"},
-			Strategy: slipway.Strategy{Canary: &slipway.CanaryStrategy{Steps: []slipway.Step{
-				{Analysis: &slipway.AnalysisRef{Templates: []string{"stored"}}}}}}}}}
-		err := Validate(s, nil)
-		if got := errorText(t, err); !strings.Contains(got, `AnalysisTemplate "stored" is not defined`) {
-			t.Errorf("without templateKnown: %s", got)
-		}
-		var asked []string
-		known := func(name string) bool { asked = append(asked, name); return name == "stored" }
-		if err := Validate(s, known); err != nil {
-			t.Errorf("with templateKnown: %v", err)
-		}
-		if len(asked) != 1 || asked[0] != "stored" {
-			t.Errorf("templateKnown asked %v, want [stored]", asked)
-		}
-	})
-}
-
 func TestParse_AliasExpansionIsBounded(t *testing.T) {
 	// 400 metrics of 400 headers each, from a few kilobytes of aliases.
 	var h, m strings.Builder
@@ -404,28 +356,6 @@ func TestParse_AliasExpansionIsBounded(t *testing.T) {
 	got := errorText(t, err)
 	if !strings.Contains(got, "expands aliases too often") || strings.Count(got, "\n") > 4 {
 		t.Errorf("got:\n%s\nwant one line about alias expansion besides the unknown field", got)
-	}
-}
-
-// TestValidate_Limits: replicas past any server's maximum and a version that is too long
-// or holds control characters are refused offline, before a server is asked.
-func TestValidate_Limits(t *testing.T) {
-	for _, tc := range []struct {
-		replicas int
-		version  string
-		want     string
-	}{
-		{1000000000, "v1", "spec.replicas: 1000000000 is more than slipway runs for one app; use at most 10000"},
-		{1, strings.Repeat("v", 7<<20), "spec.version: version is 7340032 bytes long; use at most 128"},
-		{1, "v1\x1b[2J", "spec.version: version has the control character U+001B"},
-		{1, "v1\u202e", "spec.version: version has the control character U+202E"},
-	} {
-		s := slipway.Set{Apps: []slipway.App{{Name: "web", Replicas: tc.replicas, Version: tc.version, Run: slipway.RunSpec{Command: "./web"},
-			Strategy: slipway.Strategy{Rolling: &slipway.RollingStrategy{}}}}}
-		err := Validate(s, nil)
-		if got := errorText(t, err); !strings.Contains(got, tc.want) || len(got) > 1000 {
-			t.Errorf("replicas %d, version %.10q: %.300s; want %q", tc.replicas, tc.version, got, tc.want)
-		}
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"slipway.dev/slipway/flagfile"
 	"slipway.dev/slipway/flags"
 	"slipway.dev/slipway/ofrep"
 )
@@ -42,7 +43,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	fs, err := flags.Parse(*file, data)
+	fs, err := flagfile.Parse(*file, data)
 	if err != nil {
 		return err
 	}

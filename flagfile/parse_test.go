@@ -1,4 +1,4 @@
-package flags_test
+package flagfile_test
 
 import (
 	"encoding/json"
@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/flagfile"
 	"slipway.dev/slipway/flags"
 )
 
@@ -34,7 +35,7 @@ func TestParse_Golden(t *testing.T) {
 				t.Fatal(err)
 			}
 			name := filepath.Base(file)
-			fs, err := flags.Parse(name, data)
+			fs, err := flagfile.Parse(name, data)
 			var got string
 			if err != nil {
 				if slipway.ErrorCode(err) != slipway.EINVALID {
@@ -80,11 +81,11 @@ func TestParse_JSONAndYAMLAgree(t *testing.T) {
 		"targeting":{"if":[{"in":[{"var":"country"},["CA","US"]]},"on","off"]}}}}`
 	ym := "metadata:\n  flagSetId: s\nflags:\n  f:\n    state: ENABLED\n    variants: {on: true, off: false}\n    defaultVariant: off\n" +
 		"    targeting:\n      if: [{in: [{var: country}, [CA, US]]}, on, off]\n"
-	a, err := flags.Parse("a.json", []byte(js))
+	a, err := flagfile.Parse("a.json", []byte(js))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := flags.Parse("b.yaml", []byte(ym))
+	b, err := flagfile.Parse("b.yaml", []byte(ym))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +100,7 @@ func TestParse_JSONAndYAMLAgree(t *testing.T) {
 }
 
 func TestParse_IDFromFileName(t *testing.T) {
-	fs, err := flags.Parse("dir/checkout.flags.json", []byte(`{"flags":{}}`))
+	fs, err := flagfile.Parse("dir/checkout.flags.json", []byte(`{"flags":{}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func TestParse_IDFromFileName(t *testing.T) {
 
 func TestParse_ErrorsCarryLineAndColumn(t *testing.T) {
 	src := "{\n  \"flags\": {\n    \"my-flag\": {\"state\": \"ENABLED\", \"variants\": {\"on\": true, \"off\": false},\n      \"defaultVariant\": \"x\"}\n  }\n}\n"
-	_, err := flags.Parse("f.json", []byte(src))
+	_, err := flagfile.Parse("f.json", []byte(src))
 	var se *slipway.Error
 	if err == nil || !asError(err, &se) {
 		t.Fatalf("err = %v", err)

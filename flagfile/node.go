@@ -1,9 +1,10 @@
-package flags
+package flagfile
 
 import (
 	"gopkg.in/yaml.v3"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/flags"
 )
 
 // Problem is one problem found in a flag set, with where it was written.
@@ -37,9 +38,8 @@ func ParseNode(n *yaml.Node, id string) (slipway.FlagSet, []Problem) {
 			fs.ID = fid
 		}
 		if root.Kind == yaml.MappingNode {
-			_, problems := compileSet(fs)
-			for _, pr := range problems {
-				p.addAt(p.locate(pr.path), pr.path, "%s", pr.msg)
+			for _, pr := range flags.Check(fs) {
+				p.addAt(p.locate(pr.Path), pr.Path, "%s", pr.Message)
 			}
 		}
 	}

@@ -1,4 +1,4 @@
-package spec
+package validate
 
 import (
 	"fmt"
@@ -9,82 +9,6 @@ import (
 
 	"slipway.dev/slipway"
 )
-
-// problem is one rule violation: the document field path and what is wrong with it.
-type problem struct {
-	path string
-	msg  string
-}
-
-// problems collects rule violations.
-type problems []problem
-
-func (p *problems) add(path, format string, args ...any) {
-	*p = append(*p, problem{path: path, msg: fmt.Sprintf(format, args...)})
-}
-
-// checkSet checks every document, then the rules that span documents: unique names, template
-// references and listen addresses. Problems are stored in each document.
-func checkSet(docs []*document, templateKnown func(string) bool) {
-	templates := map[string]*slipway.AnalysisTemplate{}
-	var templateNames []string
-	first := map[string]*document{}
-	listens := map[string]*document{}
-	for _, d := range docs {
-		var p problems
-		if d.fset != nil {
-			checkFlagSetName(&p, d)
-		} else {
-			checkName(&p, d.name)
-		}
-		switch {
-		case d.fset != nil && d.file == "":
-			checkFlagSet(&p, d)
-		case d.app != nil:
-			checkApp(&p, d.app)
-		case d.tmpl != nil:
-			checkTemplate(&p, d.tmpl)
-		}
-		if d.name != "" {
-			key := d.kind + "/" + d.name
-			if f, ok := first[key]; ok {
-				at := ""
-				if w := f.where("metadata.name"); w != "" {
-					at = " at " + w
-				}
-				p.add("metadata.name", "%s %q is already defined%s; give each %s its own name", d.kind, d.name, at, d.kind)
-			} else {
-				first[key] = d
-				if d.tmpl != nil {
-					templates[d.name] = d.tmpl
-					templateNames = append(templateNames, d.name)
-				}
-			}
-		}
-		if d.app != nil && d.app.Traffic.Listen != "" {
-			if f, ok := listens[d.app.Traffic.Listen]; ok && f.name != d.name {
-				p.add("spec.traffic.listen", "%s is already the listen address of App %q; give each App its own address", d.app.Traffic.Listen, f.name)
-			} else {
-				listens[d.app.Traffic.Listen] = d
-			}
-		}
-		d.problems = append(d.problems, p...)
-	}
-	checkFlagKeys(docs)
-	r := resolver{templates: templates, names: templateNames, known: templateKnown}
-	for _, d := range docs {
-		if d.app != nil {
-			var p problems
-			r.checkApp(&p, d.app)
-			d.problems = append(d.problems, p...)
-		}
-		if d.fset != nil {
-			var p problems
-			r.checkRamps(&p, d)
-			d.problems = append(d.problems, p...)
-		}
-	}
-}
 
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 

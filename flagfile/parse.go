@@ -1,4 +1,12 @@
-package flags
+// Package flagfile reads flag files in flagd's format
+// (https://flagd.dev/schema/v0/flags.json), as JSON or YAML, into a slipway.FlagSet, placing
+// every problem at its line and column. Package flags holds the rules (flags.Check) and
+// evaluates the sets; keeping the reader apart leaves flags, and the engine above it, free of
+// the YAML parser.
+//
+// Start reading at Parse (this file); ParseNode (node.go) reads a flag set already parsed as
+// part of a slipway file (package spec).
+package flagfile
 
 import (
 	"bytes"
@@ -15,6 +23,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/flags"
 )
 
 // Parse reads a flag file in flagd's format (https://flagd.dev/schema/v0/flags.json), as JSON
@@ -23,18 +32,17 @@ import (
 // name is used in error messages and, when metadata.flagSetId is absent, as the set's ID
 // (its base name without extension).
 //
-// It checks everything Compile checks and returns every problem at once as an
+// It checks everything flags.Compile checks and returns every problem at once as an
 // *slipway.Error with code EINVALID whose Details read "name:line:col: path: message". The
-// returned FlagSet keeps targeting as written ($refs included); Compile resolves them.
+// returned FlagSet keeps targeting as written ($refs included); flags.Compile resolves them.
 func Parse(name string, data []byte) (slipway.FlagSet, error) {
 	p := &parser{name: name}
 	fs := p.parse(data)
 	if p.root == nil || p.root.Kind != yaml.MappingNode {
 		return slipway.FlagSet{}, p.err()
 	}
-	_, problems := compileSet(fs)
-	for _, pr := range problems {
-		p.addAt(p.locate(pr.path), pr.path, "%s", pr.msg)
+	for _, pr := range flags.Check(fs) {
+		p.addAt(p.locate(pr.Path), pr.Path, "%s", pr.Message)
 	}
 	if len(p.details) > 0 {
 		return slipway.FlagSet{}, p.err()
@@ -90,10 +98,11 @@ func (p *parser) err() error {
 // addAt records a problem at node n (nil: no position).
 func (p *parser) addAt(n *yaml.Node, path []any, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	if ps := pathString(path); ps != "" {
+	ps := flags.Problem{Path: path}.Field()
+	if ps != "" {
 		msg = ps + ": " + msg
 	}
-	d := detail{text: p.name + ": " + msg, path: pathString(path), msg: fmt.Sprintf(format, args...)}
+	d := detail{text: p.name + ": " + msg, path: ps, msg: fmt.Sprintf(format, args...)}
 	if n != nil {
 		d.line, d.col = n.Line, n.Column
 		d.text = fmt.Sprintf("%s:%d:%d: %s", p.name, n.Line, n.Column, msg)
@@ -283,18 +292,12 @@ func (p *parser) metadata(n *yaml.Node, path []any) map[string]any {
 		p.addAt(n, path, "must be an object of strings, numbers and booleans, not %s", kindName(n))
 		return nil
 	}
+	// Every value is kept: flags.Check says which are not strings, numbers or booleans.
 	m := map[string]any{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i].Value, resolveAlias(n.Content[i+1])
-		val, ok := p.value(v, append(slices.Clone(path), k))
-		if !ok {
-			continue
-		}
-		switch val.(type) {
-		case string, bool, float64:
+		if val, ok := p.value(v, append(slices.Clone(path), k)); ok {
 			m[k] = val
-		default:
-			p.addAt(v, append(slices.Clone(path), k), "metadata values must be strings, numbers or booleans, not %s", describe(val))
 		}
 	}
 	return m
