@@ -9,15 +9,21 @@ import (
 // App is a named service: how to run one instance, how many, its health checks, its traffic
 // entry and the strategy that moves it to a new revision.
 type App struct {
-	Name     string `json:"name"`
-	Replicas int    `json:"replicas"`
+	Name string `json:"name"`
+	// Environment is where the app runs (DefaultEnvironment when ""): the same name in two
+	// environments is two apps.
+	Environment string `json:"environment,omitempty"`
+	Replicas    int    `json:"replicas"`
 	// Version is a label the user reads ("v2", a git sha). It is part of the revision.
-	Version  string              `json:"version,omitempty"`
-	Run      RunSpec             `json:"run"`
-	Health   Health              `json:"health,omitempty"`
-	Traffic  Traffic             `json:"traffic,omitempty"`
-	Strategy Strategy            `json:"strategy"`
-	Analysis *BackgroundAnalysis `json:"analysis,omitempty"`
+	Version string `json:"version,omitempty"`
+	// Run says how to run an instance as a process (targets local and sim); Container, as
+	// a container (target kubernetes). An app has the one its environment's target runs.
+	Run       RunSpec             `json:"run"`
+	Container *ContainerSpec      `json:"container,omitempty"`
+	Health    Health              `json:"health,omitempty"`
+	Traffic   Traffic             `json:"traffic,omitempty"`
+	Strategy  Strategy            `json:"strategy"`
+	Analysis  *BackgroundAnalysis `json:"analysis,omitempty"`
 	// RevisionHistoryLimit is how many revisions are kept; 0 means DefaultRevisionHistoryLimit.
 	RevisionHistoryLimit int `json:"revisionHistoryLimit,omitempty"`
 }
@@ -40,6 +46,17 @@ type RunSpec struct {
 	Args    []string          `json:"args,omitempty"`
 	Env     map[string]string `json:"env,omitempty"`
 	Dir     string            `json:"dir,omitempty"`
+}
+
+// ContainerSpec says how to run one instance as a container (the kubernetes target): its
+// image, command and arguments, environment and the port it serves on.
+type ContainerSpec struct {
+	Image   string            `json:"image"`
+	Command []string          `json:"command,omitempty"`
+	Args    []string          `json:"args,omitempty"`
+	Env     map[string]string `json:"env,omitempty"`
+	// Port is the container port that serves traffic and probes.
+	Port int `json:"port,omitempty"`
 }
 
 // Health holds an instance's probes. Readiness decides when it may take traffic, liveness when
@@ -93,14 +110,24 @@ type Stickiness struct {
 // RevisionSpec is the part of an App that affects how an instance runs. A change to it makes a
 // new Revision.
 type RevisionSpec struct {
-	Version string  `json:"version,omitempty"`
-	Run     RunSpec `json:"run"`
-	Health  Health  `json:"health,omitempty"`
+	Version   string         `json:"version,omitempty"`
+	Run       RunSpec        `json:"run"`
+	Container *ContainerSpec `json:"container,omitempty"`
+	Health    Health         `json:"health,omitempty"`
 }
 
-// RevisionSpec returns the part of a that makes its revision.
+// RevisionSpec returns the part of a that makes its revision. A container is hashed only
+// when set, so the revisions of an app that runs a process keep their IDs.
 func (a App) RevisionSpec() RevisionSpec {
-	return RevisionSpec{Version: a.Version, Run: a.Run, Health: a.Health}
+	return RevisionSpec{Version: a.Version, Run: a.Run, Container: a.Container, Health: a.Health}
+}
+
+// EnvironmentName returns the app's environment: DefaultEnvironment when it names none.
+func (a App) EnvironmentName() string {
+	if a.Environment == "" {
+		return DefaultEnvironment
+	}
+	return a.Environment
 }
 
 // Hash returns the content hash that names a revision: 12 hex digits of the SHA-256 of the

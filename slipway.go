@@ -17,7 +17,9 @@ const (
 
 // Set is a validated group of documents, as read from one or more files.
 type Set struct {
-	Apps      []App              `json:"apps,omitempty"`
-	Templates []AnalysisTemplate `json:"templates,omitempty"`
-	FlagSets  []FlagSet          `json:"flagSets,omitempty"`
+	// Environments are the places apps run; they belong to no environment themselves.
+	Environments []Environment      `json:"environments,omitempty"`
+	Apps         []App              `json:"apps,omitempty"`
+	Templates    []AnalysisTemplate `json:"templates,omitempty"`
+	FlagSets     []FlagSet          `json:"flagSets,omitempty"`
 }

@@ -571,7 +571,20 @@ func (e *Engine) checkLimits(s slipway.Set) error {
 			details = append(details, fmt.Sprintf("App/%s: %s: %d exceeds this server's maximum of %d replicas per app (slipway server --max-replicas)", app, path, n, max))
 		}
 	}
+	env := e.cfg.Environment
+	if env == "" {
+		env = slipway.DefaultEnvironment
+	}
+	if len(s.Environments) > 0 {
+		details = append(details, fmt.Sprintf("Environment/%s: this server does not take Environment documents; it serves environment %s on its own platform", s.Environments[0].Name, env))
+	}
 	for _, a := range s.Apps {
+		if got := a.EnvironmentName(); got != env {
+			details = append(details, fmt.Sprintf("App/%s: metadata.environment: the app is in environment %s; this server serves environment %s", a.Name, got, env))
+		}
+		if msg := validate.RunFormProblem(&a, env, e.cfg.Target); msg != "" {
+			details = append(details, fmt.Sprintf("App/%s: %s", a.Name, msg))
+		}
 		over(a.Name, "spec.replicas", a.Replicas)
 		if bg := a.Strategy.BlueGreen; bg != nil && bg.PreviewReplicas != nil {
 			over(a.Name, "spec.strategy.blueGreen.previewReplicas", *bg.PreviewReplicas)

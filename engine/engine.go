@@ -45,6 +45,12 @@ type Config struct {
 	// MaxReplicas is the most replicas plan and apply accept for one app
 	// (slipway.DefaultMaxReplicas when zero; never above slipway.MaxReplicas).
 	MaxReplicas int
+	// Environment is the environment whose apps this engine manages
+	// (slipway.DefaultEnvironment when ""), and Target the kind of target its platform is
+	// (slipway.TargetLocal, ...; "" skips the check of how apps say they run). Plan and
+	// apply refuse an app of another environment and one its target cannot run.
+	Environment string
+	Target      string
 	// OnReconcile, when set, is called with the duration of every reconcile pass (metrics,
 	// benchmarks).
 	OnReconcile func(time.Duration)

@@ -31,6 +31,8 @@ type harness struct {
 	done   chan error
 	// providers measure besides web and job (builtin, say).
 	providers map[string]slipway.Provider
+	// configure, when set, changes the engine's configuration before it starts.
+	configure func(*engine.Config)
 }
 
 func newHarness(t testing.TB) *harness {
@@ -42,6 +44,15 @@ func newHarness(t testing.TB) *harness {
 func newHarnessWith(t testing.TB, providers map[string]slipway.Provider) *harness {
 	t.Helper()
 	h := &harness{t: t, path: filepath.Join(t.TempDir(), "slipway.db"), sim: sim.New(sim.Config{ReadyDelay: 15 * time.Millisecond}), providers: providers}
+	h.start(nil, nil)
+	t.Cleanup(h.stop)
+	return h
+}
+
+// newHarnessWithConfig is newHarness with configure applied to the engine's configuration.
+func newHarnessWithConfig(t testing.TB, configure func(*engine.Config)) *harness {
+	t.Helper()
+	h := &harness{t: t, path: filepath.Join(t.TempDir(), "slipway.db"), sim: sim.New(sim.Config{ReadyDelay: 15 * time.Millisecond}), configure: configure}
 	h.start(nil, nil)
 	t.Cleanup(h.stop)
 	return h
@@ -67,7 +78,11 @@ func (h *harness) start(wrapStore func(slipway.Store) slipway.Store, wrapPlatfor
 	providers := map[string]slipway.Provider{"web": web.New(http.DefaultClient), "job": job.New()}
 	maps.Copy(providers, h.providers)
 	runner := analysis.NewRunner(analysis.Config{Store: s, Providers: providers})
-	h.eng = engine.New(engine.Config{Store: s, Platform: p, Analysis: runner, Poll: 5 * time.Millisecond, Resync: 50 * time.Millisecond})
+	cfg := engine.Config{Store: s, Platform: p, Analysis: runner, Poll: 5 * time.Millisecond, Resync: 50 * time.Millisecond}
+	if h.configure != nil {
+		h.configure(&cfg)
+	}
+	h.eng = engine.New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan error, 1)
 	go func() { h.done <- h.eng.Run(ctx) }()

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/engine"
 )
 
 // TestApply_RefusesReplicasOverTheServersMaximum: a set beyond the server's maximum is
@@ -41,3 +42,45 @@ func TestApply_RefusesReplicasOverTheServersMaximum(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestApply_RefusesWhatThisEnvironmentCannotRun: an app of another environment, an app
+// that runs as a container on a target that runs processes, and an Environment document
+// are refused by plan and apply, and nothing is stored.
+func TestApply_RefusesWhatThisEnvironmentCannotRun(t *testing.T) {
+	h := newHarnessWithConfig(t, func(c *engine.Config) { c.Target = slipway.TargetLocal })
+	ctx := context.Background()
+	app := func(f func(*slipway.App)) slipway.App {
+		a := slipway.App{Name: "web", Replicas: 1, Run: slipway.RunSpec{Command: "./web"}, Strategy: slipway.Strategy{Rolling: &slipway.RollingStrategy{}}}
+		f(&a)
+		return a
+	}
+	for name, tc := range map[string]struct {
+		set  slipway.Set
+		want string
+	}{
+		"another environment": {slipway.Set{Apps: []slipway.App{app(func(a *slipway.App) { a.Environment = "staging" })}},
+			"the app is in environment staging; this server serves environment default"},
+		"a container on local": {slipway.Set{Apps: []slipway.App{app(func(a *slipway.App) {
+			a.Run = slipway.RunSpec{}
+			a.Container = &slipway.ContainerSpec{Image: "registry.example/web:1"}
+		})}}, "runs apps as processes (target local); use spec.run"},
+		"an Environment": {slipway.Set{Environments: []slipway.Environment{{Name: "staging", Target: slipway.Target{Kind: slipway.TargetLocal}}}},
+			"does not take Environment documents"},
+	} {
+		for call, f := range map[string]func() error{
+			"plan":  func() error { _, err := h.eng.Plan(ctx, tc.set, slipway.ApplyOptions{}); return err },
+			"apply": func() error { _, err := h.eng.Apply(ctx, tc.set, slipway.ApplyOptions{}); return err },
+		} {
+			if err := f(); slipway.ErrorCode(err) != slipway.EINVALID || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s, %s: %v; want EINVALID saying %q", name, call, err, tc.want)
+			}
+		}
+	}
+	if apps, err := h.store.Apps(ctx); err != nil || len(apps) != 0 {
+		t.Errorf("apps stored after refused applies: %d, %v", len(apps), err)
+	}
+	// The default environment's app, run as a process, is taken.
+	if _, err := h.eng.Apply(ctx, slipway.Set{Apps: []slipway.App{app(func(a *slipway.App) { a.Environment = slipway.DefaultEnvironment })}}, slipway.ApplyOptions{}); err != nil {
+		t.Errorf("apply of an app of this environment: %v", err)
+	}
+}

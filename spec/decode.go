@@ -254,9 +254,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path, skip string) {
 // decodeStruct fills the struct v from the mapping n, reporting unknown and repeated keys.
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path, skip string) {
 	fields := fieldsOf(v.Type())
+	skipped := func(name string) bool { return skip != "" && slices.Contains(strings.Split(skip, ","), name) }
 	var names []string
 	for _, f := range fields {
-		if f.name != skip {
+		if !skipped(f.name) {
 			names = append(names, f.name)
 		}
 	}
@@ -276,7 +277,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path, skip string)
 			continue
 		}
 		seen[k.Value] = k
-		idx := slices.IndexFunc(fields, func(f field) bool { return f.name == k.Value && f.name != skip })
+		idx := slices.IndexFunc(fields, func(f field) bool { return f.name == k.Value && !skipped(f.name) })
 		if idx < 0 {
 			d.errs = append(d.errs, unknownField(k, path, k.Value, names, skip))
 			continue
@@ -289,8 +290,8 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path, skip string)
 func unknownField(k *yaml.Node, path, key string, valid []string, skip string) issue {
 	is := issue{path: join(path, key), line: k.Line, col: k.Column, unknown: true}
 	switch best := validate.Suggest(key, valid); {
-	case key == skip && skip != "":
-		is.msg = fmt.Sprintf("unknown field %q; the %s goes in metadata.%s", key, skip, skip)
+	case skip != "" && slices.Contains(strings.Split(skip, ","), key):
+		is.msg = fmt.Sprintf("unknown field %q; the %s goes in metadata.%s", key, key, key)
 	case best != "":
 		is.suggest = join(path, best)
 		is.msg = fmt.Sprintf("unknown field %q; did you mean %q?", key, best)

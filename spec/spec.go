@@ -63,6 +63,7 @@ func (is issue) String() string {
 type document struct {
 	kind string
 	name string
+	env  *slipway.Environment
 	app  *slipway.App
 	tmpl *slipway.AnalysisTemplate
 	fset *slipway.FlagSet
@@ -167,9 +168,13 @@ type header struct {
 
 type metadata struct {
 	Name string `json:"name"`
+	// Environment is the environment of an App (the server's default when empty).
+	Environment string `json:"environment"`
+	// Labels describe an Environment.
+	Labels map[string]string `json:"labels"`
 }
 
-var kinds = []string{slipway.KindApp, slipway.KindAnalysisTemplate, slipway.KindFlagSet}
+var kinds = []string{slipway.KindEnvironment, slipway.KindApp, slipway.KindAnalysisTemplate, slipway.KindFlagSet}
 
 // Load reads files or directories (recursively, every *.yaml and *.yml in lexical order) as
 // one set and checks it. Invalid input returns an *slipway.Error with Code EINVALID, Message
@@ -275,6 +280,8 @@ func finish(docs []*document, errs []issue, templateKnown func(string) bool, wha
 	var s slipway.Set
 	for _, d := range docs {
 		switch {
+		case d.env != nil:
+			s.Environments = append(s.Environments, *d.env)
 		case d.app != nil:
 			s.Apps = append(s.Apps, *d.app)
 		case d.tmpl != nil:
@@ -283,9 +290,9 @@ func finish(docs []*document, errs []issue, templateKnown func(string) bool, wha
 			s.FlagSets = append(s.FlagSets, *d.fset)
 		}
 	}
-	if len(s.Apps)+len(s.Templates)+len(s.FlagSets) == 0 {
+	if len(s.Environments)+len(s.Apps)+len(s.Templates)+len(s.FlagSets) == 0 {
 		return slipway.Set{}, &slipway.Error{Code: slipway.EINVALID, Message: "1 error in " + what,
-			Details: []string{what + ": no documents; write at least one App, AnalysisTemplate or FlagSet"}}
+			Details: []string{what + ": no documents; write at least one Environment, App, AnalysisTemplate or FlagSet"}}
 	}
 	return s, nil
 }
@@ -297,7 +304,7 @@ func check(docs []*document, templateKnown func(string) bool) {
 	for i, d := range docs {
 		// flagd's rules were checked as each flag set was decoded (flagfile.ParseNode), with
 		// their problems placed in the file.
-		vds[i] = validate.Document{App: d.app, Template: d.tmpl, FlagSet: d.fset, FlagPath: d.flagPath,
+		vds[i] = validate.Document{Environment: d.env, App: d.app, Template: d.tmpl, FlagSet: d.fset, FlagPath: d.flagPath,
 			FlagRulesChecked: true, Where: d.where}
 	}
 	for _, p := range validate.Documents(vds, templateKnown) {
@@ -392,9 +399,15 @@ func decodeDocument(file string, n *yaml.Node) (*document, []issue) {
 		probs.add("apiVersion", "%q is not supported; use %s", h.APIVersion, slipway.APIVersion)
 	}
 	if h.Kind == "" {
-		probs.add("kind", "required; use App, AnalysisTemplate or FlagSet")
+		probs.add("kind", "required; use Environment, App, AnalysisTemplate or FlagSet")
 	} else if !slices.Contains(kinds, h.Kind) {
-		probs.add("kind", "%q is not a kind of document; use App, AnalysisTemplate or FlagSet%s", h.Kind, didYouMean(h.Kind, kinds))
+		probs.add("kind", "%q is not a kind of document; use Environment, App, AnalysisTemplate or FlagSet%s", h.Kind, didYouMean(h.Kind, kinds))
+	}
+	if h.Metadata.Environment != "" && h.Kind != slipway.KindApp {
+		probs.add("metadata.environment", "only an App names its environment; documents of kind %s belong to the environment they are applied to (slipway -e ENV apply)", h.Kind)
+	}
+	if len(h.Metadata.Labels) > 0 && h.Kind != slipway.KindEnvironment {
+		probs.add("metadata.labels", "only an Environment has labels")
 	}
 	spec := h.Spec
 	if slices.Contains(kinds, h.Kind) {
@@ -410,10 +423,16 @@ func decodeDocument(file string, n *yaml.Node) (*document, []issue) {
 		}
 	}
 	switch d.kind {
-	case slipway.KindApp:
-		a := &slipway.App{Name: h.Metadata.Name}
+	case slipway.KindEnvironment:
+		e := &slipway.Environment{Name: h.Metadata.Name, Labels: h.Metadata.Labels}
 		if spec != nil {
-			dec.decode(spec, reflect.ValueOf(a).Elem(), "spec", "name")
+			dec.decode(spec, reflect.ValueOf(e).Elem(), "spec", "name,labels")
+		}
+		d.env = e
+	case slipway.KindApp:
+		a := &slipway.App{Name: h.Metadata.Name, Environment: h.Metadata.Environment}
+		if spec != nil {
+			dec.decode(spec, reflect.ValueOf(a).Elem(), "spec", "name,environment")
 		}
 		if r, ok := dec.nodes["spec.replicas"]; !ok || isNull(r) {
 			a.Replicas = 1

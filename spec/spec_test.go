@@ -320,7 +320,7 @@ func TestLoad_IOErrors(t *testing.T) {
 
 func TestParse_NoDocuments(t *testing.T) {
 	_, err := Parse("empty.yaml", []byte("# only a comment\n---\n"))
-	if got, want := errorText(t, err), "1 error in empty.yaml\nempty.yaml: no documents; write at least one App, AnalysisTemplate or FlagSet\n"; got != want {
+	if got, want := errorText(t, err), "1 error in empty.yaml\nempty.yaml: no documents; write at least one Environment, App, AnalysisTemplate or FlagSet\n"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
@@ -375,5 +375,58 @@ func TestLoad_MinimumSample(t *testing.T) {
 	}
 	if m.Provider.Builtin == nil || m.Provider.Builtin.MinRequests != 40 || m.SampleTimeout.D().Minutes() != 2 {
 		t.Fatalf("metric canary-errors = %+v", m)
+	}
+}
+
+func TestParse_EnvironmentsAndTheirApps(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "envs.yaml")
+	doc := `apiVersion: slipway.dev/v1alpha1
+kind: Environment
+metadata:
+  name: production
+  labels: {tier: production}
+spec:
+  target:
+    kind: kubernetes
+    kubernetes: {context: prod, namespace: shop}
+---
+apiVersion: slipway.dev/v1alpha1
+kind: Environment
+metadata: {name: staging}
+spec:
+  target: {kind: local}
+---
+apiVersion: slipway.dev/v1alpha1
+kind: App
+metadata: {name: web, environment: production}
+spec:
+  container: {image: registry.example/web:1.4, port: 8080}
+  strategy: {rolling: {}}
+---
+apiVersion: slipway.dev/v1alpha1
+kind: App
+metadata: {name: web, environment: staging}
+spec:
+  run: {command: ./web}
+  strategy: {rolling: {}}
+`
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Environments) != 2 || s.Environments[0].Target.Kubernetes == nil || s.Environments[0].Target.Kubernetes.Namespace != "shop" ||
+		s.Environments[0].Labels["tier"] != "production" || s.Environments[1].Target.Kind != slipway.TargetLocal {
+		t.Errorf("environments %+v", s.Environments)
+	}
+	if len(s.Apps) != 2 || s.Apps[0].Environment != "production" || s.Apps[0].Container == nil || s.Apps[0].Container.Port != 8080 ||
+		s.Apps[1].EnvironmentName() != "staging" {
+		t.Errorf("apps %+v", s.Apps)
+	}
+	// A revision of an app that runs a process keeps the ID it had before containers.
+	if got := s.Apps[1].RevisionSpec().Hash(); got != (slipway.RevisionSpec{Run: s.Apps[1].Run}).Hash() {
+		t.Errorf("hash of a process app changed with the container field: %s", got)
 	}
 }

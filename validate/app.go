@@ -38,8 +38,19 @@ func checkApp(p *problems, a *slipway.App) {
 	if a.RevisionHistoryLimit < 0 {
 		p.add("spec.revisionHistoryLimit", "%d is negative; use 1 or more, or omit it for %d", a.RevisionHistoryLimit, slipway.DefaultRevisionHistoryLimit)
 	}
-	if strings.TrimSpace(a.Run.Command) == "" {
+	if a.Environment != "" {
+		if err := slipway.ValidEnvironmentName(a.Environment); err != nil {
+			p.add("metadata.environment", "%s", slipway.ErrorMessage(err))
+		}
+	}
+	switch c := a.Container; {
+	case c == nil && strings.TrimSpace(a.Run.Command) == "":
 		p.add("spec.run.command", "required; name the program to run, like ./bin/server")
+	case c == nil:
+	case a.Run.Command != "" || len(a.Run.Args) > 0 || len(a.Run.Env) > 0 || a.Run.Dir != "":
+		p.add("spec.container", "an app runs as a process (spec.run) or as a container (spec.container), not both; keep the one its environment's target runs")
+	default:
+		checkContainer(p, c)
 	}
 	checkProbe(p, "spec.health.readiness", a.Health.Readiness)
 	checkProbe(p, "spec.health.liveness", a.Health.Liveness)
@@ -284,4 +295,14 @@ func list(s []string, conj string) string {
 		return strings.Join(s, "")
 	}
 	return strings.Join(s[:len(s)-1], ", ") + " " + conj + " " + s[len(s)-1]
+}
+
+// checkContainer checks how an app runs as a container (the kubernetes target).
+func checkContainer(p *problems, c *slipway.ContainerSpec) {
+	if strings.TrimSpace(c.Image) == "" {
+		p.add("spec.container.image", "required; name the image to run, like registry.example/web:1.4")
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		p.add("spec.container.port", "%d is not a port; use 1 to 65535", c.Port)
+	}
 }

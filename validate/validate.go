@@ -23,9 +23,10 @@ import (
 // Document is one App, AnalysisTemplate or FlagSet of a set: exactly one of App, Template
 // and FlagSet is set.
 type Document struct {
-	App      *slipway.App
-	Template *slipway.AnalysisTemplate
-	FlagSet  *slipway.FlagSet
+	Environment *slipway.Environment
+	App         *slipway.App
+	Template    *slipway.AnalysisTemplate
+	FlagSet     *slipway.FlagSet
 	// FlagPath is the field path of a flag set's body: "spec" for a FlagSet document, "" for
 	// a plain flagd flag file (whose set is then named by metadata.flagSetId).
 	FlagPath string
@@ -42,6 +43,8 @@ type Document struct {
 // or "" when none of App, Template and FlagSet is set.
 func (d *Document) Kind() string {
 	switch {
+	case d.Environment != nil:
+		return slipway.KindEnvironment
 	case d.App != nil:
 		return slipway.KindApp
 	case d.Template != nil:
@@ -55,6 +58,8 @@ func (d *Document) Kind() string {
 // Name returns the document's name: the App's or template's name, or the flag set's ID.
 func (d *Document) Name() string {
 	switch {
+	case d.Environment != nil:
+		return d.Environment.Name
 	case d.App != nil:
 		return d.App.Name
 	case d.Template != nil:
@@ -116,12 +121,17 @@ func Documents(docs []Document, templateKnown func(name string) bool) []Problem 
 		if kind == "" {
 			continue
 		}
-		if d.FlagSet != nil {
+		switch {
+		case d.FlagSet != nil:
 			checkFlagSetName(p, d)
-		} else {
+		case d.Environment != nil:
+			checkEnvironmentName(p, name)
+		default:
 			checkName(p, name)
 		}
 		switch {
+		case d.Environment != nil:
+			checkEnvironment(p, d.Environment)
 		case d.FlagSet != nil && !d.FlagRulesChecked:
 			checkFlagSet(p, d)
 		case d.App != nil:
@@ -131,6 +141,9 @@ func Documents(docs []Document, templateKnown func(name string) bool) []Problem 
 		}
 		if name != "" {
 			key := kind + "/" + name
+			if d.App != nil { // the same name in two environments is two apps
+				key = kind + "/" + d.App.EnvironmentName() + "/" + name
+			}
 			if f, ok := first[key]; ok {
 				at := ""
 				if w := docs[f].where("metadata.name"); w != "" {
@@ -154,6 +167,7 @@ func Documents(docs []Document, templateKnown func(name string) bool) []Problem 
 		}
 	}
 	checkFlagKeys(docs, found)
+	checkRunForms(docs, found)
 	r := resolver{templates: templates, names: templateNames, known: templateKnown}
 	for i := range docs {
 		d := &docs[i]
@@ -179,7 +193,10 @@ func Documents(docs []Document, templateKnown func(name string) bool) []Problem 
 // "App/web: spec.strategy.canary.steps[2].setWeight: 150 is out of range; use 0 to 100"; a
 // document without a name is called by its kind and index among its kind, like App[1].
 func Set(s slipway.Set, templateKnown func(name string) bool) error {
-	docs := make([]Document, 0, len(s.Apps)+len(s.Templates)+len(s.FlagSets))
+	docs := make([]Document, 0, len(s.Environments)+len(s.Apps)+len(s.Templates)+len(s.FlagSets))
+	for i := range s.Environments {
+		docs = append(docs, Document{Environment: &s.Environments[i]})
+	}
 	for i := range s.Apps {
 		docs = append(docs, Document{App: &s.Apps[i]})
 	}

@@ -342,7 +342,7 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 		RateLimit: cfg.ofrepRate, Burst: cfg.ofrepBurst, Log: log.With("component", "ofrep")})
 	newEngine := func() (*engine.Engine, http.Handler) {
 		eng := engine.New(engine.Config{Store: store, Platform: platform, Analysis: runner, Log: log.With("component", "engine"),
-			Poll: cfg.poll, Resync: cfg.resync, MaxReplicas: cfg.maxReplicas, Flags: flagsNow, FlagStats: flagStats, OnFlagsChanged: ofrepSrv.Notify,
+			Poll: cfg.poll, Resync: cfg.resync, MaxReplicas: cfg.maxReplicas, Target: cfg.platform, Flags: flagsNow, FlagStats: flagStats, OnFlagsChanged: ofrepSrv.Notify,
 			Outcomes: outcomes})
 		apiCfg := httpapi.Config{Deployer: eng, Operator: eng, Status: eng, State: store, Log: log.With("component", "api"),
 			Flags: eng, FlagOperator: eng, Ramps: eng, Outcomes: eng,
