@@ -75,7 +75,18 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	if err != nil {
 		return fmt.Errorf("data plane: %w", err)
 	}
+	// The socket is removed at the end only while it is still this data plane's: once the
+	// directory was deleted and made again, the path may be another data plane's.
+	if ul, ok := ln.(*net.UnixListener); ok {
+		ul.SetUnlinkOnClose(false)
+	}
 	if err := os.Chmod(sock, 0o600); err != nil {
+		_ = ln.Close()
+		_ = os.Remove(sock)
+		return fmt.Errorf("data plane: %w", err)
+	}
+	bound, err := os.Stat(sock)
+	if err != nil {
 		_ = ln.Close()
 		return fmt.Errorf("data plane: %w", err)
 	}
@@ -85,31 +96,82 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	h := &handler{plane: plane, version: cfg.Version, boot: plane.boot, gatherer: reg, stop: stop, log: log}
 	srv := &http.Server{Handler: h.routes(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	pidPath := filepath.Join(cfg.Dir, PIDName)
-	if err := os.WriteFile(pidPath, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+	pid := strconv.Itoa(os.Getpid()) + "\n"
+	if err := os.WriteFile(pidPath, []byte(pid), 0o600); err != nil {
 		_ = ln.Close()
+		_ = os.Remove(sock)
 		return fmt.Errorf("data plane: %w", err)
+	}
+	// ownFiles removes the pid file and the socket, if they are still this data plane's.
+	ownFiles := func() {
+		if b, err := os.ReadFile(pidPath); err == nil && string(b) == pid {
+			_ = os.Remove(pidPath)
+		}
+		if fi, err := os.Stat(sock); err == nil && os.SameFile(fi, bound) {
+			_ = os.Remove(sock)
+		}
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(&peerListener{Listener: ln, log: log}) }()
+	gone := make(chan string, 1)
+	wctx, endWatch := context.WithCancel(ctx)
+	defer endWatch()
+	go watchDir(wctx, lock, sock, bound, gone)
 	log.Info("data plane serving", "socket", sock, "pid", os.Getpid())
+	var superseded error
 	select {
 	case <-ctx.Done():
 	case <-stop:
 		log.Info("data plane asked to stop")
+	case why := <-gone:
+		// No server can reach this data plane any more, and another may serve the directory:
+		// its listeners must not keep the apps' ports with tables nobody updates.
+		log.Error("the data directory is no longer this data plane's; stopping", "dir", cfg.Dir, "why", why)
+		superseded = fmt.Errorf("data plane: stopped: %s", why)
 	case err := <-errc:
 		plane.Close()
+		ownFiles()
 		return fmt.Errorf("data plane: %w", err)
 	}
 	// Traffic first: every listener closes with its requests finished. The control socket
 	// goes last, so that the stop request gets its answer once traffic has stopped.
 	plane.Close()
-	_ = os.Remove(pidPath)
-	_ = os.Remove(sock)
+	ownFiles()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(sctx)
 	log.Info("data plane stopped")
-	return nil
+	return superseded
+}
+
+// watchEvery is how often a data plane checks that its data directory is still its own.
+const watchEvery = time.Second
+
+// watchDir sends on gone, once, why the data directory is no longer this data plane's: its
+// lock file was removed (the directory was deleted; another data plane may lock a new one),
+// or its socket was removed or replaced (no server can reach it). It returns when ctx ends.
+func watchDir(ctx context.Context, lock *os.File, sock string, bound os.FileInfo, gone chan<- string) {
+	t := time.NewTicker(watchEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		why := ""
+		if unlinked(lock) {
+			why = "its lock file " + lock.Name() + " was removed"
+		} else if fi, err := os.Stat(sock); errors.Is(err, os.ErrNotExist) {
+			why = "its socket " + sock + " was removed"
+		} else if err == nil && !os.SameFile(fi, bound) {
+			why = "its socket " + sock + " was replaced"
+		}
+		if why != "" {
+			gone <- why
+			return
+		}
+	}
 }
 
 // handler serves the control protocol.
