@@ -2,6 +2,7 @@ package dataplane_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -185,5 +186,21 @@ func TestServe_StopsWhenItsDataDirectoryIsDeleted(t *testing.T) {
 	st, err = c.Set(t.Context(), "web", dataplane.Spec{Listen: addr})
 	if err != nil || st.Listen.Bound != addr {
 		t.Errorf("the new data plane on the old one's address %s: %+v, %v", addr, st, err)
+	}
+}
+
+// TestLaunch_EndedContextStartsNothing: Supervisor.Boot launches with what is left of its
+// caller's context, none when the data plane it asked was hung: no process is started only
+// to be killed at once.
+func TestLaunch_EndedContextStartsNothing(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, _, err := dataplane.Launch(ctx, dataplane.LaunchConfig{Dir: dir, Command: []string{"/nonexistent/slipway"}})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Launch with an ended context: %v, want context.Canceled before any process is started", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "logs", "dataplane.log")); err == nil {
+		t.Errorf("Launch with an ended context opened the data plane's log")
 	}
 }
