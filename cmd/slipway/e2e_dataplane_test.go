@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"slipway.dev/slipway/dataplane"
 )
@@ -68,5 +69,42 @@ func TestE2E_ServerThatCannotListenLeavesNoDataPlane(t *testing.T) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 		t.Fatalf("the server that did not start left data plane process(es) %v running:\n%s", pids, out)
+	}
+}
+
+// TestE2E_DataPlaneRefusesADirectoryOpenToOthers: `slipway dataplane` run by hand on a
+// directory other users can write (where one may have planted dataplane.pid as a link to a
+// file of this user's) refuses it, as the server does, and writes nothing there.
+func TestE2E_DataPlaneRefusesADirectoryOpenToOthers(t *testing.T) {
+	bin := slipwayBin(t)
+	open := t.TempDir()
+	if err := os.Chmod(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	victim := filepath.Join(t.TempDir(), "victim")
+	if err := os.WriteFile(victim, []byte("keep me\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, filepath.Join(open, dataplane.PIDName)); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "dataplane", "--data", open)
+	cmd.Env = (&e2e{t: t, dir: t.TempDir()}).env()
+	done := make(chan struct{})
+	var out []byte
+	var err error
+	go func() { out, err = cmd.CombinedOutput(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("slipway dataplane served a directory open to others:\n%s", out)
+	}
+	if err == nil || !strings.Contains(string(out), "is open to other users (mode 0777)") {
+		t.Errorf("slipway dataplane on a 0777 directory: %v\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "keep me\n" {
+		t.Errorf("the file behind the planted pid file now holds %q", b)
 	}
 }
