@@ -17,9 +17,10 @@
 //
 // The control protocol is JSON over HTTP/1.1 on DataDir/dataplane.sock (mode 0600, in a
 // data directory of mode 0700; on Linux a connection from another user is refused by its
-// peer credentials): GET /v1/state, PUT and DELETE /v1/apps/{app}, POST
-// /v1/apps/{app}/drain?backend=ID, GET /v1/window (the builtin analysis provider's
-// per-revision window), GET /metrics (the proxies' Prometheus series) and POST /v1/stop.
+// peer credentials): GET /v1/state (?apps=none: without the tables), PUT and DELETE
+// /v1/apps/{app}, POST /v1/apps/{app}/drain?backend=ID, GET /v1/window (the builtin
+// analysis provider's per-revision window), GET /metrics (the proxies' Prometheus series)
+// and POST /v1/stop.
 // It is level-triggered: Set carries an app's whole traffic entry, so repeating it changes
 // nothing, and a server that lost track may simply send it again. Protocol names its
 // version; a server replaces a data plane of another protocol.

@@ -184,7 +184,7 @@ type handler struct {
 	log      *slog.Logger
 }
 
-// stateReply is GET /v1/state's answer.
+// stateReply is GET /v1/state's answer (without apps for GET /v1/state?apps=none).
 type stateReply struct {
 	Protocol int               `json:"protocol"`
 	Version  string            `json:"version"`
@@ -196,12 +196,17 @@ type stateReply struct {
 func (h *handler) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/state", func(w http.ResponseWriter, r *http.Request) {
-		apps, err := h.plane.State(r.Context())
-		if err != nil {
-			writeError(w, err)
-			return
+		reply := stateReply{Protocol: Protocol, Version: h.version, PID: os.Getpid(), Boot: h.boot}
+		// ?apps=none: who the data plane is, without the tables (Client.Boot, every second).
+		if r.URL.Query().Get("apps") != "none" {
+			apps, err := h.plane.State(r.Context())
+			if err != nil {
+				writeError(w, err)
+				return
+			}
+			reply.Apps = apps
 		}
-		writeJSON(w, stateReply{Protocol: Protocol, Version: h.version, PID: os.Getpid(), Boot: h.boot, Apps: apps})
+		writeJSON(w, reply)
 	})
 	mux.HandleFunc("PUT /v1/apps/{app}", func(w http.ResponseWriter, r *http.Request) {
 		var s Spec

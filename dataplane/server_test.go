@@ -6,11 +6,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"slipway.dev/slipway"
 	"slipway.dev/slipway/dataplane"
+	"slipway.dev/slipway/proxy"
 )
 
 // serve runs Serve on dir until the test ends and returns a client once it answers.
@@ -162,5 +165,29 @@ func TestClient_UnreachableDataPlaneIsAnError(t *testing.T) {
 	}
 	if _, err := c.Gather(); err == nil {
 		t.Error("Gather without a data plane: no error")
+	}
+}
+
+// TestClient_BootWithABigState: Boot, which the local platform asks for every second to
+// learn whether the data plane is the same one, answers whatever the size of the tables.
+// The tables of many apps make a state bigger than a reply may be (16 MiB); Boot must not
+// read it, or the platform takes a data plane that answers for one that does not.
+func TestClient_BootWithABigState(t *testing.T) {
+	c := serve(t, t.TempDir())
+	// Two tables of about 9 MiB each (a few backends with long addresses stand for many):
+	// each under the request limit, over a reply's together.
+	host := strings.Repeat("h", 1<<20)
+	for _, app := range []string{"a", "b"} {
+		tb := proxy.Table{Backends: map[string][]proxy.Backend{}, Split: slipway.Split{Weights: []slipway.Weight{{Revision: "r1", Weight: 100}}}}
+		for i := range 9 {
+			tb.Backends["r1"] = append(tb.Backends["r1"], proxy.Backend{ID: "r1-" + strconv.Itoa(i), Revision: "r1", Addr: host + ":" + strconv.Itoa(1024+i)})
+		}
+		if _, err := c.Set(t.Context(), app, dataplane.Spec{Table: tb}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := c.Boot(t.Context())
+	if err != nil || b == "" {
+		t.Errorf("Boot with 18 MiB of tables: %q, %v", b, err)
 	}
 }
