@@ -27,8 +27,8 @@
 //
 // One data plane serves a data directory: it holds DataDir/dataplane.lock (flock) while it
 // runs and writes its pid to DataDir/dataplane.pid. It stops by itself once the directory is
-// no longer its own (the lock file was removed with the directory, or its socket removed or
-// replaced): no server could reach it, and its listeners would hold the apps' ports for a
-// data plane of the directory made again. It removes its socket and pid file only while
-// they are still its own.
+// no longer its own (the lock file was removed with the directory, or another file took the
+// socket's path): no server could reach it, and its listeners would hold the apps' ports for
+// a data plane of the directory made again. A socket removed by itself is bound again. It
+// removes its socket and pid file only while they are still its own.
 package dataplane

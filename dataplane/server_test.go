@@ -191,3 +191,52 @@ func TestClient_BootWithABigState(t *testing.T) {
 		t.Errorf("Boot with 18 MiB of tables: %q, %v", b, err)
 	}
 }
+
+// TestServe_ControlSocketRemovedOrDirectoryMoved: a control socket removed by hand is bound
+// again (the data plane still holds the directory's lock, and a server must reach it);
+// a data directory moved away keeps its data plane serving the apps.
+func TestServe_ControlSocketRemovedOrDirectoryMoved(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "data")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	c := serve(t, dir)
+	if err := os.Remove(filepath.Join(dir, dataplane.SocketName)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c.CloseIdleConnections() // a connection made before still reaches it
+		if _, err := c.Info(t.Context()); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the data plane does not answer 10s after its socket was removed: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	fi, err := os.Stat(filepath.Join(dir, dataplane.SocketName))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the socket bound again: %v, %v; want mode 0600", fi, err)
+	}
+
+	v1 := backend(t, "v1")
+	st, err := c.Set(t.Context(), "web", dataplane.Spec{Table: table("r1", v1), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := filepath.Join(parent, "moved")
+	if err := os.Rename(dir, moved); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	get(t, st.Listen.Bound)
+	at := dataplane.Dial(moved)
+	defer at.CloseIdleConnections()
+	if _, err := at.Info(t.Context()); err != nil {
+		t.Errorf("the data plane of the moved directory, at its new path: %v", err)
+	}
+	if err := os.Rename(moved, dir); err != nil {
+		t.Fatal(err)
+	}
+}
