@@ -17,13 +17,18 @@
 //
 // The control protocol is JSON over HTTP/1.1 on DataDir/dataplane.sock (mode 0600, in a
 // data directory of mode 0700; on Linux a connection from another user is refused by its
-// peer credentials): GET /v1/state, PUT and DELETE /v1/apps/{app}, POST
-// /v1/apps/{app}/drain?backend=ID, GET /v1/window (the builtin analysis provider's
-// per-revision window), GET /metrics (the proxies' Prometheus series) and POST /v1/stop.
+// peer credentials): GET /v1/state (?apps=none: without the tables), PUT and DELETE
+// /v1/apps/{app}, POST /v1/apps/{app}/drain?backend=ID, GET /v1/window (the builtin
+// analysis provider's per-revision window), GET /metrics (the proxies' Prometheus series)
+// and POST /v1/stop.
 // It is level-triggered: Set carries an app's whole traffic entry, so repeating it changes
 // nothing, and a server that lost track may simply send it again. Protocol names its
 // version; a server replaces a data plane of another protocol.
 //
 // One data plane serves a data directory: it holds DataDir/dataplane.lock (flock) while it
-// runs and writes its pid to DataDir/dataplane.pid.
+// runs and writes its pid to DataDir/dataplane.pid. It stops by itself once the directory is
+// no longer its own (the lock file was removed with the directory, or another file took the
+// socket's path): no server could reach it, and its listeners would hold the apps' ports for
+// a data plane of the directory made again. A socket removed by itself is bound again. It
+// removes its socket and pid file only while they are still its own.
 package dataplane

@@ -61,6 +61,11 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Client, Info, error) {
 	if len(cfg.Command) == 0 {
 		return nil, Info{}, errors.New("data plane: no command to start one with")
 	}
+	// Not with an ended context (a Supervisor whose caller's time went on a hung data
+	// plane): the process would be killed as soon as it started.
+	if err := ctx.Err(); err != nil {
+		return nil, Info{}, err
+	}
 	abs, err := filepath.Abs(cfg.Dir)
 	if err != nil {
 		return nil, Info{}, err

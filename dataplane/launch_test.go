@@ -2,8 +2,11 @@ package dataplane_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -125,5 +128,79 @@ func TestSupervisor_StartsANewDataPlaneWhenItDies(t *testing.T) {
 	pids = append(pids, now.PID)
 	if now.PID == info.PID {
 		t.Errorf("the new data plane has the old pid %d", now.PID)
+	}
+}
+
+// TestServe_StopsWhenItsDataDirectoryIsDeleted: a data plane left serving by a killed server
+// whose data directory is then deleted and made again (rm -rf, then a new server) stops,
+// so that it does not hold the apps' ports with its old tables; and it leaves the socket
+// and pid file of the data plane that serves the new directory alone.
+func TestServe_StopsWhenItsDataDirectoryIsDeleted(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(envServe, dir)
+	launch := func() (*dataplane.Client, dataplane.Info) {
+		t.Helper()
+		c, info, err := dataplane.Launch(t.Context(), dataplane.LaunchConfig{Dir: dir, Command: []string{os.Args[0]}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			c.CloseIdleConnections()
+			_ = syscall.Kill(info.PID, syscall.SIGKILL)
+		})
+		return c, info
+	}
+	old, oldInfo := launch()
+	st, err := old.Set(t.Context(), "web", dataplane.Spec{Listen: "127.0.0.1:0"})
+	if err != nil || st.Listen.Bound == "" {
+		t.Fatalf("Set: %+v, %v", st, err)
+	}
+	addr := st.Listen.Bound
+
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	c, info := launch()
+	if info.PID == oldInfo.PID {
+		t.Fatalf("Launch on the new directory found the old data plane (pid %d)", info.PID)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for syscall.Kill(oldInfo.PID, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("the data plane of the deleted directory (pid %d) still runs 15s later", oldInfo.PID)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if now, err := c.Info(t.Context()); err != nil || now.PID != info.PID {
+		t.Fatalf("the new data plane after the old one stopped: %+v, %v", now, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, dataplane.PIDName)); err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(info.PID) {
+		t.Errorf("pid file after the old data plane stopped: %q, %v; want %d", b, err, info.PID)
+	}
+	st, err = c.Set(t.Context(), "web", dataplane.Spec{Listen: addr})
+	if err != nil || st.Listen.Bound != addr {
+		t.Errorf("the new data plane on the old one's address %s: %+v, %v", addr, st, err)
+	}
+}
+
+// TestLaunch_EndedContextStartsNothing: Supervisor.Boot launches with what is left of its
+// caller's context, none when the data plane it asked was hung: no process is started only
+// to be killed at once.
+func TestLaunch_EndedContextStartsNothing(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, _, err := dataplane.Launch(ctx, dataplane.LaunchConfig{Dir: dir, Command: []string{"/nonexistent/slipway"}})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Launch with an ended context: %v, want context.Canceled before any process is started", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "logs", "dataplane.log")); err == nil {
+		t.Errorf("Launch with an ended context opened the data plane's log")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -71,45 +72,172 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("data plane: remove stale socket: %w", err)
 	}
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		return fmt.Errorf("data plane: %w", err)
-	}
-	if err := os.Chmod(sock, 0o600); err != nil {
-		_ = ln.Close()
-		return fmt.Errorf("data plane: %w", err)
-	}
 	reg := prometheus.NewRegistry()
 	plane := New(Config{Metrics: proxy.NewMetrics(reg), Log: log, DrainTimeout: cfg.DrainTimeout})
 	stop := make(chan struct{}, 1)
 	h := &handler{plane: plane, version: cfg.Version, boot: plane.boot, gatherer: reg, stop: stop, log: log}
-	srv := &http.Server{Handler: h.routes(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	pidPath := filepath.Join(cfg.Dir, PIDName)
-	if err := os.WriteFile(pidPath, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
-		_ = ln.Close()
+	ctl := &control{
+		srv:  &http.Server{Handler: h.routes(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
+		sock: sock, log: log, errc: make(chan error, 1),
+	}
+	if err := ctl.listen(); err != nil {
 		return fmt.Errorf("data plane: %w", err)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(&peerListener{Listener: ln, log: log}) }()
+	pidPath := filepath.Join(cfg.Dir, PIDName)
+	pid := strconv.Itoa(os.Getpid()) + "\n"
+	if err := os.WriteFile(pidPath, []byte(pid), 0o600); err != nil {
+		_ = ctl.srv.Close()
+		ctl.remove()
+		return fmt.Errorf("data plane: %w", err)
+	}
+	// ownFiles removes the pid file and the socket, if they are still this data plane's.
+	ownFiles := func() {
+		if b, err := os.ReadFile(pidPath); err == nil && string(b) == pid {
+			_ = os.Remove(pidPath)
+		}
+		ctl.remove()
+	}
+	gone := make(chan string, 1)
+	wctx, endWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		ctl.watch(wctx, lock, gone)
+	}()
+	defer func() {
+		endWatch()
+		<-watched
+	}()
 	log.Info("data plane serving", "socket", sock, "pid", os.Getpid())
+	var superseded error
 	select {
 	case <-ctx.Done():
 	case <-stop:
 		log.Info("data plane asked to stop")
-	case err := <-errc:
+	case why := <-gone:
+		// No server can reach this data plane any more, and another may serve the directory:
+		// its listeners must not keep the apps' ports with tables nobody updates.
+		log.Error("the data directory is no longer this data plane's; stopping", "dir", cfg.Dir, "why", why)
+		superseded = fmt.Errorf("data plane: stopped: %s", why)
+	case err := <-ctl.errc:
+		endWatch()
+		<-watched
 		plane.Close()
+		ownFiles()
 		return fmt.Errorf("data plane: %w", err)
 	}
+	endWatch()
+	<-watched // binds no socket any more
 	// Traffic first: every listener closes with its requests finished. The control socket
 	// goes last, so that the stop request gets its answer once traffic has stopped.
 	plane.Close()
-	_ = os.Remove(pidPath)
-	_ = os.Remove(sock)
+	ownFiles()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = srv.Shutdown(sctx)
+	_ = ctl.srv.Shutdown(sctx)
 	log.Info("data plane stopped")
+	return superseded
+}
+
+// watchEvery is how often a data plane checks that its data directory is still its own.
+const watchEvery = time.Second
+
+// control is the data plane's control socket, served by srv.
+type control struct {
+	srv  *http.Server
+	sock string
+	log  *slog.Logger
+	errc chan error // a failure to serve
+
+	mu    sync.Mutex
+	bound os.FileInfo // the socket file this data plane bound last
+}
+
+// listen binds the socket (mode 0600) and serves the control protocol on it.
+func (c *control) listen() error {
+	ln, err := net.Listen("unix", c.sock)
+	if err != nil {
+		return err
+	}
+	// The path is removed only while it is still this data plane's socket (remove): once
+	// the directory was deleted and made again, it may be another data plane's.
+	if ul, ok := ln.(*net.UnixListener); ok {
+		ul.SetUnlinkOnClose(false)
+	}
+	if err := os.Chmod(c.sock, 0o600); err != nil {
+		_ = ln.Close()
+		_ = os.Remove(c.sock)
+		return err
+	}
+	fi, err := os.Stat(c.sock)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	c.mu.Lock()
+	c.bound = fi
+	c.mu.Unlock()
+	go func() {
+		if err := c.srv.Serve(&peerListener{Listener: ln, log: c.log}); !errors.Is(err, http.ErrServerClosed) {
+			select {
+			case c.errc <- err:
+			default:
+			}
+		}
+	}()
 	return nil
+}
+
+// mine reports whether fi is the socket this data plane bound last.
+func (c *control) mine(fi os.FileInfo) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bound != nil && os.SameFile(fi, c.bound)
+}
+
+// remove removes the socket if it is still this data plane's.
+func (c *control) remove() {
+	if fi, err := os.Stat(c.sock); err == nil && c.mine(fi) {
+		_ = os.Remove(c.sock)
+	}
+}
+
+// watch checks every watchEvery, until ctx ends, that the data directory is still this
+// data plane's. When its lock file was removed (the directory was deleted: another data
+// plane may lock a new one) or another file took the socket's path, it sends why on gone
+// and returns. A socket removed by itself is bound again: the lock is still this data
+// plane's, and a server can reach it again (one whose directory was moved cannot).
+func (c *control) watch(ctx context.Context, lock *os.File, gone chan<- string) {
+	t := time.NewTicker(watchEvery)
+	defer t.Stop()
+	lastErr := ""
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if unlinked(lock) {
+			gone <- "its lock file " + lock.Name() + " was removed"
+			return
+		}
+		fi, err := os.Stat(c.sock)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			if err := c.listen(); err != nil {
+				if msg := err.Error(); msg != lastErr {
+					lastErr = msg
+					c.log.Error("the control socket was removed and cannot be bound again", "socket", c.sock, "err", err)
+				}
+				continue
+			}
+			c.log.Warn("the control socket was removed; bound again", "socket", c.sock)
+		case err == nil && !c.mine(fi):
+			gone <- "another file took its socket's path " + c.sock
+			return
+		}
+		lastErr = ""
+	}
 }
 
 // handler serves the control protocol.
@@ -122,7 +250,7 @@ type handler struct {
 	log      *slog.Logger
 }
 
-// stateReply is GET /v1/state's answer.
+// stateReply is GET /v1/state's answer (without apps for GET /v1/state?apps=none).
 type stateReply struct {
 	Protocol int               `json:"protocol"`
 	Version  string            `json:"version"`
@@ -134,12 +262,17 @@ type stateReply struct {
 func (h *handler) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/state", func(w http.ResponseWriter, r *http.Request) {
-		apps, err := h.plane.State(r.Context())
-		if err != nil {
-			writeError(w, err)
-			return
+		reply := stateReply{Protocol: Protocol, Version: h.version, PID: os.Getpid(), Boot: h.boot}
+		// ?apps=none: who the data plane is, without the tables (Client.Boot, every second).
+		if r.URL.Query().Get("apps") != "none" {
+			apps, err := h.plane.State(r.Context())
+			if err != nil {
+				writeError(w, err)
+				return
+			}
+			reply.Apps = apps
 		}
-		writeJSON(w, stateReply{Protocol: Protocol, Version: h.version, PID: os.Getpid(), Boot: h.boot, Apps: apps})
+		writeJSON(w, reply)
 	})
 	mux.HandleFunc("PUT /v1/apps/{app}", func(w http.ResponseWriter, r *http.Request) {
 		var s Spec

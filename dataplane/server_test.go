@@ -6,11 +6,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"slipway.dev/slipway"
 	"slipway.dev/slipway/dataplane"
+	"slipway.dev/slipway/proxy"
 )
 
 // serve runs Serve on dir until the test ends and returns a client once it answers.
@@ -162,5 +165,78 @@ func TestClient_UnreachableDataPlaneIsAnError(t *testing.T) {
 	}
 	if _, err := c.Gather(); err == nil {
 		t.Error("Gather without a data plane: no error")
+	}
+}
+
+// TestClient_BootWithABigState: Boot, which the local platform asks for every second to
+// learn whether the data plane is the same one, answers whatever the size of the tables.
+// The tables of many apps make a state bigger than a reply may be (16 MiB); Boot must not
+// read it, or the platform takes a data plane that answers for one that does not.
+func TestClient_BootWithABigState(t *testing.T) {
+	c := serve(t, t.TempDir())
+	// Two tables of about 9 MiB each (a few backends with long addresses stand for many):
+	// each under the request limit, over a reply's together.
+	host := strings.Repeat("h", 1<<20)
+	for _, app := range []string{"a", "b"} {
+		tb := proxy.Table{Backends: map[string][]proxy.Backend{}, Split: slipway.Split{Weights: []slipway.Weight{{Revision: "r1", Weight: 100}}}}
+		for i := range 9 {
+			tb.Backends["r1"] = append(tb.Backends["r1"], proxy.Backend{ID: "r1-" + strconv.Itoa(i), Revision: "r1", Addr: host + ":" + strconv.Itoa(1024+i)})
+		}
+		if _, err := c.Set(t.Context(), app, dataplane.Spec{Table: tb}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := c.Boot(t.Context())
+	if err != nil || b == "" {
+		t.Errorf("Boot with 18 MiB of tables: %q, %v", b, err)
+	}
+}
+
+// TestServe_ControlSocketRemovedOrDirectoryMoved: a control socket removed by hand is bound
+// again (the data plane still holds the directory's lock, and a server must reach it);
+// a data directory moved away keeps its data plane serving the apps.
+func TestServe_ControlSocketRemovedOrDirectoryMoved(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "data")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	c := serve(t, dir)
+	if err := os.Remove(filepath.Join(dir, dataplane.SocketName)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c.CloseIdleConnections() // a connection made before still reaches it
+		if _, err := c.Info(t.Context()); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the data plane does not answer 10s after its socket was removed: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	fi, err := os.Stat(filepath.Join(dir, dataplane.SocketName))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the socket bound again: %v, %v; want mode 0600", fi, err)
+	}
+
+	v1 := backend(t, "v1")
+	st, err := c.Set(t.Context(), "web", dataplane.Spec{Table: table("r1", v1), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := filepath.Join(parent, "moved")
+	if err := os.Rename(dir, moved); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	get(t, st.Listen.Bound)
+	at := dataplane.Dial(moved)
+	defer at.CloseIdleConnections()
+	if _, err := at.Info(t.Context()); err != nil {
+		t.Errorf("the data plane of the moved directory, at its new path: %v", err)
+	}
+	if err := os.Rename(moved, dir); err != nil {
+		t.Fatal(err)
 	}
 }

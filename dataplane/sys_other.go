@@ -17,3 +17,5 @@ func lockDir(string) (*os.File, error) {
 func detached() *syscall.SysProcAttr { return nil }
 
 func alive(pid int) bool { return false }
+
+func unlinked(*os.File) bool { return false }

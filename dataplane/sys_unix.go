@@ -32,6 +32,17 @@ func lockDir(dir string) (*os.File, error) {
 	return f, nil
 }
 
+// unlinked reports whether f's file has been removed from every directory (its data
+// directory was deleted, say).
+func unlinked(f *os.File) bool {
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && st.Nlink == 0
+}
+
 // readPID returns the pid in dir's data-plane pid file, or "unknown".
 func readPID(dir string) string {
 	b, err := os.ReadFile(filepath.Join(dir, PIDName))

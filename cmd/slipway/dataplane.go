@@ -32,6 +32,11 @@ in DATA/dataplane.pid, and SIGTERM stops it, letting requests in flight finish.`
 			if err != nil {
 				return err
 			}
+			// As the server: a directory another user can write is refused (one could have
+			// planted the pid file as a link to a file of this user's, or take the socket).
+			if err := checkDataDir(dir); err != nil {
+				return err
+			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lvl})).With("component", "dataplane")
 			// SIGTERM and SIGINT end cmd.Context() (main).
 			signal.Ignore(syscall.SIGHUP)

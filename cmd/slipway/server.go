@@ -311,10 +311,17 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 	} else if host, _, _ := net.SplitHostPort(cfg.listen); !isLoopbackHost(host) {
 		log.Warn("the API listens without TLS on an address other machines can reach; tokens travel in clear text", "listen", cfg.listen)
 	}
+	// The API's address before the platform: a server that cannot serve must not have started
+	// a data plane process, which would outlive it serving nothing.
+	ln, err := inh.Listen(cfg.listen)
+	if err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	platform, err := platforms[cfg.platform](cfg, runtimeDeps{ctx: ctx, log: log, held: inh.Restarted()})
 	if err != nil {
+		_ = ln.Close()
 		return err
 	}
 	windows := platform.windows
@@ -367,10 +374,6 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 		return eng, mux
 	}
 
-	ln, err := inh.Listen(cfg.listen)
-	if err != nil {
-		return err
-	}
 	scheme := "http"
 	if tlsCfg != nil {
 		scheme = "https"

@@ -270,9 +270,11 @@ func (a *app) table() proxy.Table {
 // when it differs from the last one accepted, or a listener could not be bound. Not before
 // the app is warm (the readiness of every adopted instance is known): until then the edge
 // keeps the table it has, which after a restart of the server is the last one the previous
-// server gave it. Not after a Handover: the next server pushes. The caller holds a.mu.
+// server gave it. Not after a Handover: the next server pushes. Not while the edge does not
+// answer (Platform.edgeDown): the call would hold a.mu until it timed out. The caller holds
+// a.mu.
 func (a *app) push() {
-	if a.p.handedOver.Load() || !a.warm() {
+	if a.p.handedOver.Load() || !a.warm() || a.p.edgeDown.Load() {
 		return
 	}
 	spec := dataplane.Spec{Table: a.table()}
@@ -287,6 +289,9 @@ func (a *app) push() {
 	st, err := a.p.edge.Set(ctx, a.name, spec)
 	cancel()
 	if err != nil {
+		if slipway.ErrorCode(err) == slipway.EUNAVAILABLE {
+			a.p.edgeDown.Store(true) // until watchEdge hears from it again
+		}
 		if msg := err.Error(); msg != a.edgeErr {
 			a.edgeErr = msg
 			a.log.Error("traffic entry not set", "err", err)

@@ -2,7 +2,12 @@ package local_test
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"net"
+	"os"
+	"os/signal"
+	"syscall"
 	"testing"
 	"time"
 
@@ -211,4 +216,114 @@ func waitUp(t testing.TB, c *dataplane.Client) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// dataPlaneEnv makes the test binary serve a data plane on the directory it names: a data
+// plane process of its own, which a test may stop (SIGSTOP) or kill.
+const dataPlaneEnv = "LOCAL_TEST_DATAPLANE"
+
+func serveDataPlane(dir string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := dataplane.Serve(ctx, dataplane.ServeConfig{Dir: dir, Version: "test", DrainTimeout: time.Second}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// TestDataPlane_HungDataPlaneHoldsNothingUp: the data plane process stops answering
+// (SIGSTOP: a debugger, a frozen cgroup, a machine swapping) while an instance dies. The
+// platform cannot set the new table; it must not hold the app up meanwhile: Observe answers
+// at once, and the instance is restarted and probed as it would be otherwise. Once the data
+// plane answers again, it gets the table.
+func TestDataPlane_HungDataPlaneHoldsNothingUp(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(dataPlaneEnv, dir)
+	edge, info, err := dataplane.Supervise(t.Context(), dataplane.LaunchConfig{Dir: dir, Command: []string{os.Args[0]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer edge.CloseIdleConnections()
+	t.Cleanup(func() {
+		_ = syscall.Kill(info.PID, syscall.SIGCONT)
+		_ = syscall.Kill(info.PID, syscall.SIGKILL)
+	})
+	c := client(t)
+	const app = "hung"
+	v1 := revision(app, "v1", slipway.Health{Readiness: fastProbe("/healthz", 1)})
+	s := start(t, local.Config{DataDir: dir, Edge: edge})
+	apply(t, s, slipway.Desired{App: app, Traffic: slipway.Traffic{Listen: "127.0.0.1:0"},
+		Revisions: []slipway.Placement{place(v1, 2)}, Split: weights(v1, 100)})
+	until(t, s, app, "ready", readyCount(map[string]int{v1.ID: 2}))
+	pids := pidsOf(t, s, c, app)
+	killOnCleanup(t, pids)
+
+	if err := syscall.Kill(info.PID, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	id := v1.ID + "-0"
+	if err := syscall.Kill(pids[id], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// The instance is restarted and ready again well before the data plane answers.
+	const within = 12 * time.Second
+	deadline := time.Now().Add(within)
+	var slowest time.Duration
+	for {
+		t0 := time.Now()
+		obs, err := s.Observe(t.Context(), app)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slowest = max(slowest, time.Since(t0))
+		st := obs.Revision(v1.ID)
+		if st.Ready() == 2 && len(st.Instances) == 2 && st.Instances[0].Restarts > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("instance %s not restarted and ready %v after it died, with the data plane hung (slowest Observe %v): %+v",
+				id, within, slowest, obs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// From now on nothing waits on the hung data plane.
+	for range 20 {
+		t0 := time.Now()
+		if _, err := s.Observe(t.Context(), app); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(t0); d > time.Second {
+			t.Fatalf("Observe took %v with the data plane hung", d)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	if err := syscall.Kill(info.PID, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	obs, err := s.Observe(t.Context(), app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, in := range obs.Revision(v1.ID).Instances {
+		want[in.Address] = true
+	}
+	deadline = time.Now().Add(waitFor)
+	for {
+		st, err := edge.State(t.Context())
+		got := map[string]bool{}
+		for _, b := range st[app].Table.Backends[v1.ID] {
+			got[b.Addr] = true
+		}
+		if err == nil && maps.Equal(got, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the data plane's table after it answers again: %v (%v), want the instances at %v", got, err, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.stop()
 }

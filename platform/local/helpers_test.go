@@ -29,6 +29,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(wsEchoEnv) != "" { // run as an instance (websocket_test.go)
 		os.Exit(serveWebSocketEcho())
 	}
+	if dir := os.Getenv(dataPlaneEnv); dir != "" { // run as a data plane process (dataplane_test.go)
+		os.Exit(serveDataPlane(dir))
+	}
 	dir, err := os.MkdirTemp("", "slipway-local-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

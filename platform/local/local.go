@@ -191,6 +191,11 @@ type Platform struct {
 	handedOver atomic.Bool
 	// edgeBoot is the edge's boot word when Run read its tables (seedEdge).
 	edgeBoot string
+	// edgeDown is set while the edge does not answer (watchEdge saw it so, or a push did):
+	// the apps do not try to set their traffic entries meanwhile, each of which would hold
+	// its app's lock for pushTimeout, and so Observe and the instances' supervision with it.
+	// watchEdge clears it, and nudges every app, once the edge answers again.
+	edgeDown atomic.Bool
 	// warmBy is when listeners are served even if the readiness of adopted instances is not
 	// known yet; set by Run before any supervisor starts.
 	warmBy time.Time
@@ -596,21 +601,37 @@ func (p *Platform) watchEdge(ctx context.Context) {
 		cctx, cancel := context.WithTimeout(ctx, pushTimeout)
 		b, err := p.edge.Boot(cctx)
 		cancel()
-		switch {
-		case err != nil:
+		if err != nil {
+			p.edgeDown.Store(true)
 			if msg := err.Error(); msg != lastErr && ctx.Err() == nil {
 				lastErr = msg
 				p.log.Error("the data plane does not answer", "err", err)
 			}
 			continue
+		}
+		wasDown := p.edgeDown.Swap(false)
+		switch {
 		case last == "":
 			last = b
 		case b != last:
 			last = b
 			p.log.Warn("a new data plane serves; every app's traffic entry is set again")
 			p.resetEdge(ctx)
+			wasDown = false // every app was nudged
+		}
+		if wasDown {
+			p.pokeAll()
 		}
 		lastErr = ""
+	}
+}
+
+// pokeAll nudges every app.
+func (p *Platform) pokeAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, a := range p.apps {
+		a.poke()
 	}
 }
 
