@@ -34,12 +34,12 @@ type conn struct {
 	ip       string        // the client's IP, for X-Forwarded-For
 	req      fastReq
 	rh       respHead
-	x        exchange  // the backend side of the current request
-	now      time.Time // when the current request started, or the last one ended
-	out      []byte    // the request head sent to a backend
-	consumed bool      // body bytes of the current request were taken from the client
-	deadline time.Time // the read deadline set on nc (zero for none)
-	linger   bool      // closing with request body bytes maybe unread: lingerClose
+	x        backendTrip // the backend side of the current request
+	now      time.Time   // when the current request started, or the last one ended
+	out      []byte      // the request head sent to a backend
+	consumed bool        // body bytes of the current request were taken from the client
+	deadline time.Time   // the read deadline set on nc (zero for none)
+	linger   bool        // closing with request body bytes maybe unread: lingerClose
 
 	// The RawConn read loop (conn_raw.go).
 	rc      syscall.RawConn // nil: the ordinary loop only; set before serve starts
@@ -467,7 +467,7 @@ func (c *conn) send(nc net.Conn, be *backend, body []byte) (nothingSent bool, er
 	}
 	c.out = out
 	if !streamed && c.x.deferWrite(out) {
-		return false, nil // written by the first read of the response (see exchange)
+		return false, nil // written by the first read of the response (see backendTrip)
 	}
 	n, err := nc.Write(out)
 	if err != nil || !streamed {

@@ -102,7 +102,7 @@
 // answer, the client's next request) would find nothing once per request on each side.
 // The fast path avoids both: the request to a backend is written inside the RawConn read
 // of its answer, after the runtime reset the readiness, so the read waits first
-// (exchange.go); and a client connection is served, in steady state, inside one RawConn
+// (roundtrip.go); and a client connection is served, in steady state, inside one RawConn
 // read of it that spans requests, where readiness is kept between the callback's calls,
 // so after a response it waits for the next request without trying first (conn_raw.go).
 // Anything unusual (a head in several reads, a body to stream, a hand-off, shutdown)
