@@ -215,7 +215,7 @@ func BenchmarkLargeHead(b *testing.B) {
 	}
 	for _, tt := range largeHeads(n) {
 		b.Run(tt.name+"/fast", func(b *testing.B) {
-			var r fastReq
+			var r Request
 			var out []byte
 			rs := &reqState{}
 			b.SetBytes(int64(len(tt.head)))
