@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"slipway.dev/slipway/proxy/fastpath"
 )
 
 // statusClientClosed is recorded (not sent) when the client went away before the backend
@@ -34,14 +36,14 @@ type backend struct {
 	addr     string
 	inflight atomic.Int64
 	rp       *httputil.ReverseProxy
-	up       *Upstream // the fast path's side: the keep-alive connections to the instance
+	up       *fastpath.Upstream // the fast path's side: the keep-alive connections to the instance
 }
 
 // newBackend builds b's forwarder: an httputil.ReverseProxy per backend, so that the target
 // is fixed at build time and the request path passes nothing through the context.
 func (p *Proxy) newBackend(b Backend) *backend {
 	be := &backend{id: b.ID, revision: b.Revision, addr: b.Addr,
-		up: NewUpstream(b.Addr, p.log.With("revision", b.Revision, "backend", b.ID))}
+		up: fastpath.NewUpstream(b.Addr, p.log.With("revision", b.Revision, "backend", b.ID))}
 	be.rp = &httputil.ReverseProxy{
 		Rewrite:   be.rewrite,
 		Transport: p.transport,
@@ -74,7 +76,7 @@ type reqState struct {
 	w         http.ResponseWriter // net/http path
 	in        *http.Request       // net/http path
 	p         *Proxy              // fast path: the proxy that routed the request
-	fr        *Request            // fast path
+	fr        *fastpath.Request   // fast path
 	setCookie string              // fast path: a Set-Cookie value to send with the response
 	rev       *revision
 	be        *backend

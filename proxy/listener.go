@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"slipway.dev/slipway/proxy/fastpath"
 )
 
 // Serve serves the main listener on ln until ctx ends: the same stages as ServeHTTP, by a
@@ -38,7 +40,7 @@ func (p *Proxy) ServePreview(ctx context.Context, ln net.Listener) error {
 func ServeWith(ctx context.Context, ln net.Listener, current func() *Proxy, preview bool) error {
 	p := current()
 	l := &listener{current: current, preview: preview}
-	return serveListener(ctx, ln, l, listenConfig{
+	return fastpath.Serve(ctx, ln, l, fastpath.Config{
 		Handler:       l,
 		ShutdownGrace: p.grace,
 		MaxConns:      p.maxConns,
@@ -55,15 +57,15 @@ type listener struct {
 }
 
 var (
-	_ Router       = (*listener)(nil)
-	_ Exchange     = (*fastExchange)(nil)
-	_ http.Handler = (*listener)(nil)
+	_ fastpath.Router   = (*listener)(nil)
+	_ fastpath.Exchange = (*fastExchange)(nil)
+	_ http.Handler      = (*listener)(nil)
 )
 
 // Route runs the stages of ServeHTTP up to the backend pick for a request the fast path
 // serves, and counts it in (Done counts it out). A Proxy with a Transport of its own hands
 // every request to net/http, since the fast path speaks HTTP/1.1 to backends itself.
-func (l *listener) Route(r *Request) Exchange {
+func (l *listener) Route(r *fastpath.Request) fastpath.Exchange {
 	p := l.current()
 	if !p.fast {
 		return nil
@@ -87,7 +89,7 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Exchange.
 type fastExchange reqState
 
-func (x *fastExchange) Upstream() *Upstream {
+func (x *fastExchange) Upstream() *fastpath.Upstream {
 	if x.be == nil {
 		return nil
 	}
@@ -100,7 +102,7 @@ func (x *fastExchange) Unavailable() []byte { return x.p.noBackend }
 
 // Retry moves the request to another backend under the rules of the net/http path
 // (retryOn).
-func (x *fastExchange) Retry(err error, replayable bool) *Upstream {
+func (x *fastExchange) Retry(err error, replayable bool) *fastpath.Upstream {
 	rs := (*reqState)(x)
 	if b := rs.p.retryOn(rs, err, rs.fr.Method(), replayable); b != nil {
 		return b.up

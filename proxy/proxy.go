@@ -41,7 +41,8 @@ type Config struct {
 	// *http.Transport whose Protocols hold only UnencryptedHTTP2 to speak h2c to backends.
 	Transport http.RoundTripper
 	// ShutdownGrace is how long Serve lets requests in progress finish after its ctx ends,
-	// before it closes their connections; 0 means 30 s.
+	// before it closes their connections; 0 means 30 s. ServeWith takes it from the Proxy
+	// current when it starts.
 	ShutdownGrace time.Duration
 	// MaxConns bounds the client connections a listener served by Serve holds open at once,
 	// those handed to net/http included: at the bound, Serve accepts no more until one
@@ -65,9 +66,9 @@ type Proxy struct {
 	log       *slog.Logger
 	metrics   *Metrics
 	transport http.RoundTripper
-	fast      bool // Serve may use the fast path: the transport is the proxy's own
-	grace     time.Duration
-	maxConns  int // 0: no bound
+	fast      bool          // Serve may use the fast path: the transport is the proxy's own
+	grace     time.Duration // 0: fastpath's default
+	maxConns  int           // 0: no bound
 
 	sticky     bool
 	keyHeader  string // canonical header key naming the user, "" for none

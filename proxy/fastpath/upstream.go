@@ -1,4 +1,4 @@
-package proxy
+package fastpath
 
 import (
 	"bufio"
@@ -16,8 +16,13 @@ const (
 	maxRespHead   = 1 << 20
 	upReaderSize  = 16 << 10
 	clientBufSize = 16 << 10
-	// maxIdleConns bounds the idle connections kept per backend.
-	maxIdleConns = 512
+	// The dial timeout and TCP keep-alive of backend connections, how long one stays
+	// idle before it is closed, and how many idle ones a backend keeps: those of the
+	// http.Transport package proxy forwards with on its net/http path.
+	dialTimeout     = 5 * time.Second
+	keepAlive       = 30 * time.Second
+	idleConnTimeout = 90 * time.Second
+	maxIdleConns    = 512
 )
 
 var (

@@ -1,4 +1,4 @@
-package proxy
+package fastpath
 
 import (
 	"bufio"
@@ -24,7 +24,7 @@ const (
 	readHeaderTimeout = 10 * time.Second
 	// idleTimeout closes a client connection that sends no request for this long.
 	idleTimeout = 2 * time.Minute
-	// defaultGrace is listenConfig.ShutdownGrace's default.
+	// defaultGrace is Config.ShutdownGrace's default.
 	defaultGrace = 30 * time.Second
 	// abandonAfter is how long shutdown still waits for the connection goroutines once the
 	// grace period is over and every connection is closed. One still waiting then waits
@@ -32,8 +32,8 @@ const (
 	abandonAfter = time.Second
 )
 
-// listenConfig configures a listener served by serveListener.
-type listenConfig struct {
+// Config configures a listener served by Serve.
+type Config struct {
 	// Handler serves what the fast path hands to net/http (see Router.Route), behind an
 	// http.Server that speaks HTTP/1.1 and HTTP/2 with prior knowledge (h2c). Required.
 	Handler http.Handler
@@ -48,11 +48,11 @@ type listenConfig struct {
 	Log *slog.Logger
 }
 
-// serveListener serves ln until ctx ends, each request where rt routes it: plain HTTP/1.x
-// by the fast path, which does not go through net/http (see the package documentation),
-// and anything else (HTTP/2 with prior knowledge, upgrades, Expect, unusual requests, and
-// whatever rt hands over) by cfg.Handler behind an http.Server on the same connection. It
-// closes ln. It returns an error only when accepting fails for good.
+// Serve serves ln until ctx ends, each request where rt routes it: plain HTTP/1.x by the
+// fast path, which does not go through net/http (see the package documentation), and
+// anything else (HTTP/2 with prior knowledge, upgrades, Expect, unusual requests, and what
+// rt hands over) by cfg.Handler behind an http.Server on the same connection. It closes
+// ln. It returns an error only when accepting fails for good.
 //
 // When ctx ends, it stops without dropping a request, even when ln's socket is shared
 // with another server that goes on accepting (a restart in place): it stops accepting;
@@ -63,11 +63,11 @@ type listenConfig struct {
 // connections get the same treatment from the http.Server (keep-alives off, then
 // Shutdown). Everything is bounded by cfg.ShutdownGrace, after which it closes what is
 // left and returns nil.
-func serveListener(ctx context.Context, ln net.Listener, rt Router, cfg listenConfig) error {
+func Serve(ctx context.Context, ln net.Listener, rt Router, cfg Config) error {
 	return newServer(ln, rt, cfg).run(ctx)
 }
 
-// server is one listener served by serveListener.
+// server is one listener served by Serve.
 type server struct {
 	ln       net.Listener
 	router   Router
@@ -82,7 +82,7 @@ type server struct {
 
 	mu       sync.Mutex // guards conns; held by shutdown while it sets waiting connections' deadlines
 	conns    map[*conn]struct{}
-	slots    chan struct{} // one per open connection, up to listenConfig.MaxConns; nil for no bound
+	slots    chan struct{} // one per open connection, up to Config.MaxConns; nil for no bound
 	stop     chan struct{} // closed when shutdown begins: accept waits for a slot no more
 	closing  atomic.Bool
 	wg       sync.WaitGroup // connection goroutines
@@ -91,7 +91,7 @@ type server struct {
 	handed ConnStates // the http.Server's connections
 }
 
-func newServer(ln net.Listener, rt Router, cfg listenConfig) *server {
+func newServer(ln net.Listener, rt Router, cfg Config) *server {
 	s := &server{
 		ln:       ln,
 		router:   rt,

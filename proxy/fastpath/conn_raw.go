@@ -1,4 +1,4 @@
-package proxy
+package fastpath
 
 import (
 	"errors"
@@ -33,7 +33,7 @@ const (
 
 // errInLoop is what fillMore returns when called inside the RawConn read: a bug, but one
 // that fails a request rather than deadlocks the connection.
-var errInLoop = errors.New("proxy: client read inside the raw read loop")
+var errInLoop = errors.New("fastpath: client read inside the raw read loop")
 
 // loop serves requests inside a RawConn read of the client connection until one needs the
 // ordinary loop (it reports true then) or the connection is done (false), closed or handed

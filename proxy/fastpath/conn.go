@@ -1,4 +1,4 @@
-package proxy
+package fastpath
 
 import (
 	"bufio"
@@ -333,7 +333,8 @@ func (c *conn) serveRequest() int {
 	c.x.release()
 	c.r += len(body)
 	c.linger = !keep && r.hasBody() && body == nil
-	// As on the net/http path, the request is accounted before its last bytes are flushed.
+	// As a handler on net/http returns before the server flushes its answer, the exchange
+	// ends before the answer's last bytes are flushed.
 	finished = true
 	end := time.Now()
 	x.Done(c.code, start, end)
@@ -349,8 +350,8 @@ func next(keep bool) int {
 	return closeConn
 }
 
-// replyKeep reports whether the connection may stay open after an answer the proxy makes
-// itself: only when the request body, if any, is consumed with it.
+// replyKeep reports whether the connection may stay open after an answer the fast path
+// makes itself: only when the request body, if any, is consumed with it.
 func (c *conn) replyKeep(body []byte) bool {
 	return !c.req.close && (!c.req.hasBody() || body != nil) && !c.s.closing.Load()
 }
@@ -388,6 +389,19 @@ func (c *conn) writeConnection(r *Request, keep bool) {
 
 var badGatewayBody = []byte("slipway: bad gateway\n")
 
+// statusClientClosed is the status Done is given (it is not sent) when the client went
+// away before the backend answered: nginx's 499.
+const statusClientClosed = 499
+
+// idempotent reports whether method may be sent twice.
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
 // badGateway answers 502 after backend u failed and no retry was possible.
 func (c *conn) badGateway(u *Upstream, body []byte, err error) bool {
 	u.log.Warn("backend request failed", "err", err)
@@ -402,7 +416,8 @@ func (c *conn) badGateway(u *Upstream, body []byte, err error) bool {
 // the client connection stays open.
 func (c *conn) forward(x Exchange, u *Upstream, body []byte) bool {
 	r := &c.req
-	// As on the net/http path, only a body the fast path holds whole can be sent again.
+	// As with net/http's forwarder (a body without GetBody), only a body the fast path
+	// holds whole can be sent again.
 	replayable := !r.hasBody() || body != nil
 	fresh := false // the last try was on a reused connection that failed: dial a new one
 	for {
