@@ -71,7 +71,8 @@ func (b *backend) rewrite(pr *httputil.ProxyRequest) {
 // reqState is the per-request state, pooled. It is also the http.ResponseWriter handed to
 // the forwarder, to learn the status code, to flush bodies of known length as they come and
 // to let the error handler retry; Unwrap lets http.ResponseController reach the real
-// writer's Flush and Hijack.
+// writer's Flush and Hijack. On the fast path it is the request's fastpath.Exchange, as a
+// fastExchange (listener.go).
 type reqState struct {
 	w         http.ResponseWriter // net/http path
 	in        *http.Request       // net/http path

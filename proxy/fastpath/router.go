@@ -14,7 +14,10 @@ type Router interface {
 }
 
 // Exchange is one request a Router routed, from Route until Done, which is its last use.
-// Its methods are called from the goroutine that called Route.
+// Its methods are called from the goroutine that called Route: Upstream and
+// ResponseHeader once, right after it, Retry when a backend fails, and Done once for
+// every Exchange, those answered 503 included (and, once the request is on its way to a
+// backend, even when the fast path panics).
 type Exchange interface {
 	// Upstream returns the backend the request goes to, or nil when no backend is ready:
 	// the fast path then answers 503 (with Retry-After: 1) and Unavailable as its body.
@@ -24,10 +27,13 @@ type Exchange interface {
 	ResponseHeader() string
 	// Unavailable returns the body of the 503 answered when Upstream returns nil.
 	Unavailable() []byte
-	// Retry is called when the request failed on its backend with err before any answer
-	// came. replayable reports whether the fast path can send the request again (it holds
-	// its body whole, or it has none); the Router decides whether it does. Retry returns
-	// the backend to try, or nil to answer 502.
+	// Retry is called when the request failed on its backend with err before a usable
+	// answer came (a dial error, a connection closed or reset, a malformed response head;
+	// a kept-alive connection the backend closed as it was reused is first retried on a
+	// new one, without asking).
+	// replayable reports whether the fast path can send the request again: it has no
+	// body, or holds it whole and none of it was streamed. The Router decides whether it
+	// does, and returns the backend to try, or nil to answer 502.
 	Retry(err error, replayable bool) *Upstream
 	// Done ends the exchange: code is the status the client was answered (499 when the
 	// client went away before the backend answered; 0 when the fast path panicked before a
