@@ -33,8 +33,8 @@ bench-scale:
 
 # Every fuzzer of the module (each func Fuzz* in a _test.go file, found anew on every run) for
 # FUZZTIME: spec's and flags' parsers, the flag evaluator, OFREP's value decoder, the web
-# provider's JSON path, the CLI's escaping, and the proxy's fast path against net/http
-# (request heads, chunked bodies, response heads). Seed corpora are in each package's
+# provider's JSON path, the CLI's escaping, and the proxy's fast path (proxy/fastpath)
+# against net/http (request heads, chunked bodies, response heads). Seed corpora are in each package's
 # testdata/fuzz.
 FUZZTIME ?= 60s
 

@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"sync"
 
-	"slipway.dev/slipway/proxy"
+	"slipway.dev/slipway/proxy/fastpath"
 )
 
 // Graceful serves an http.Server on a listening socket that may be shared with another
@@ -28,8 +28,8 @@ type Graceful struct {
 	mu       sync.Mutex
 	ln       net.Listener
 	stopping bool
-	served   chan struct{}    // closed when Serve returned
-	conns    proxy.ConnStates // the server's connections
+	served   chan struct{}       // closed when Serve returned
+	conns    fastpath.ConnStates // the server's connections
 }
 
 // NewGraceful returns srv ready to Serve and Stop. It sets srv.ConnState (calling the

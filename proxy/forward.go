@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"slipway.dev/slipway/proxy/fastpath"
 )
 
 // statusClientClosed is recorded (not sent) when the client went away before the backend
@@ -34,13 +36,14 @@ type backend struct {
 	addr     string
 	inflight atomic.Int64
 	rp       *httputil.ReverseProxy
-	idle     idlePool // the fast path's keep-alive connections to the instance
+	up       *fastpath.Upstream // the fast path's side: the keep-alive connections to the instance
 }
 
 // newBackend builds b's forwarder: an httputil.ReverseProxy per backend, so that the target
 // is fixed at build time and the request path passes nothing through the context.
 func (p *Proxy) newBackend(b Backend) *backend {
-	be := &backend{id: b.ID, revision: b.Revision, addr: b.Addr}
+	be := &backend{id: b.ID, revision: b.Revision, addr: b.Addr,
+		up: fastpath.NewUpstream(b.Addr, p.log.With("revision", b.Revision, "backend", b.ID))}
 	be.rp = &httputil.ReverseProxy{
 		Rewrite:   be.rewrite,
 		Transport: p.transport,
@@ -68,11 +71,13 @@ func (b *backend) rewrite(pr *httputil.ProxyRequest) {
 // reqState is the per-request state, pooled. It is also the http.ResponseWriter handed to
 // the forwarder, to learn the status code, to flush bodies of known length as they come and
 // to let the error handler retry; Unwrap lets http.ResponseController reach the real
-// writer's Flush and Hijack.
+// writer's Flush and Hijack. On the fast path it is the request's fastpath.Exchange, as a
+// fastExchange (listener.go).
 type reqState struct {
 	w         http.ResponseWriter // net/http path
 	in        *http.Request       // net/http path
-	fr        *fastReq            // fast path (Serve)
+	p         *Proxy              // fast path: the proxy that routed the request
+	fr        *fastpath.Request   // fast path
 	setCookie string              // fast path: a Set-Cookie value to send with the response
 	rev       *revision
 	be        *backend
@@ -91,7 +96,7 @@ func (s *reqState) reset() { *s = reqState{} }
 // position to look from for the next.
 func (s *reqState) header(key string, from int) (v string, next int, ok bool) {
 	if s.fr != nil {
-		v, at := s.fr.lookup(key, from)
+		v, at := s.fr.Header(key, from)
 		return v, at + 1, at >= 0
 	}
 	vs := s.in.Header[key]

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"strings"
@@ -42,7 +41,8 @@ type Config struct {
 	// *http.Transport whose Protocols hold only UnencryptedHTTP2 to speak h2c to backends.
 	Transport http.RoundTripper
 	// ShutdownGrace is how long Serve lets requests in progress finish after its ctx ends,
-	// before it closes their connections; 0 means 30 s.
+	// before it closes their connections; 0 means 30 s. ServeWith takes it from the Proxy
+	// current when it starts.
 	ShutdownGrace time.Duration
 	// MaxConns bounds the client connections a listener served by Serve holds open at once,
 	// those handed to net/http included: at the bound, Serve accepts no more until one
@@ -66,10 +66,9 @@ type Proxy struct {
 	log       *slog.Logger
 	metrics   *Metrics
 	transport http.RoundTripper
-	fast      bool        // Serve may use the fast path: the transport is the proxy's own
-	dialer    *net.Dialer // the fast path's dialer
-	grace     time.Duration
-	maxConns  int // 0: no bound
+	fast      bool          // Serve may use the fast path: the transport is the proxy's own
+	grace     time.Duration // 0: fastpath's default
+	maxConns  int           // 0: no bound
 
 	sticky     bool
 	keyHeader  string // canonical header key naming the user, "" for none
@@ -113,11 +112,7 @@ func New(cfg Config) *Proxy {
 		p.transport = newTransport()
 		p.fast = true
 	}
-	p.dialer = &net.Dialer{Timeout: dialTimeout, KeepAlive: keepAlive}
 	p.grace = cfg.ShutdownGrace
-	if p.grace <= 0 {
-		p.grace = defaultGrace
-	}
 	switch {
 	case cfg.MaxConns == 0:
 		p.maxConns = DefaultMaxConns
@@ -173,7 +168,7 @@ func (p *Proxy) Update(t Table) error {
 	for id, b := range p.backends {
 		if !c.ids[id] && b.inflight.Load() == 0 {
 			delete(p.backends, id)
-			b.closeIdle(true)
+			b.up.Retire()
 		}
 	}
 	if p.metrics != nil {
@@ -190,7 +185,7 @@ func (p *Proxy) backendFor(b Backend) *backend {
 		return old
 	}
 	if old != nil {
-		old.closeIdle(true)
+		old.up.Retire()
 	}
 	nb := p.newBackend(b)
 	p.backends[b.ID] = nb
@@ -241,7 +236,7 @@ func (p *Proxy) Drain(ctx context.Context, backendID string) error {
 	p.mu.Lock()
 	if p.backends[backendID] == b && !p.table.Load().ids[backendID] {
 		delete(p.backends, backendID)
-		b.closeIdle(true)
+		b.up.Retire()
 	}
 	p.mu.Unlock()
 	return nil
@@ -280,8 +275,10 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, preview bool) {
 
 // finish releases the request's backend and records it; it runs even when forwarding panics
 // (http.ErrAbortHandler on a broken response body).
-func (p *Proxy) finish(rs *reqState, start time.Time) time.Time {
-	end := time.Now()
+func (p *Proxy) finish(rs *reqState, start time.Time) { p.finishAt(rs, start, time.Now()) }
+
+// finishAt is finish for a request that ended at end.
+func (p *Proxy) finishAt(rs *reqState, start, end time.Time) {
 	rs.be.inflight.Add(-1)
 	if m := rs.rev.metrics; m != nil {
 		m.inflight.Dec()
@@ -296,7 +293,6 @@ func (p *Proxy) finish(rs *reqState, start time.Time) time.Time {
 	}
 	rs.reset()
 	p.states.Put(rs)
-	return end
 }
 
 // unavailable answers 503 when no revision of the table has a ready instance.
@@ -452,7 +448,7 @@ func (v *revision) pick(except *backend) *backend {
 func (p *Proxy) CloseIdleConnections() {
 	p.mu.Lock()
 	for _, b := range p.backends {
-		b.closeIdle(false)
+		b.up.CloseIdle()
 	}
 	p.mu.Unlock()
 	if c, ok := p.transport.(interface{ CloseIdleConnections() }); ok {

@@ -1,4 +1,4 @@
-package proxy
+package fastpath
 
 import (
 	"bytes"
@@ -23,9 +23,10 @@ const (
 // field is one request header line: name as received, value trimmed.
 type field struct{ name, value string }
 
-// fastReq is a request head parsed by the fast path. Its strings point into head, one copy
-// of the bytes received, so that routing can read them while the read buffer moves on.
-type fastReq struct {
+// Request is a request head parsed by the fast path, as a Router reads it. Its strings
+// point into head, one copy of the bytes received, so that routing can read them while the
+// read buffer moves on.
+type Request struct {
 	head    string
 	method  string
 	target  string // origin-form: starts with '/'
@@ -40,10 +41,13 @@ type fastReq struct {
 	conn    connTokens
 }
 
-// lookup returns the value of the first header key (any case) at index from or after it
-// in the order received, and its index (-1 when there is none): the values of a key one by
-// one, each found once.
-func (r *fastReq) lookup(key string, from int) (string, int) {
+// Method returns the request's method.
+func (r *Request) Method() string { return r.method }
+
+// Header returns the value of the first field named key (any case) at index from or after
+// it, in the order received, and its index (-1 when there is none): the values of a key
+// one by one, each found once, as Header(key, i+1) goes on from index i.
+func (r *Request) Header(key string, from int) (string, int) {
 	for j := from; j < len(r.fields); j++ {
 		if asciiEqualFold(r.fields[j].name, key) {
 			return r.fields[j].value, j
@@ -53,7 +57,7 @@ func (r *fastReq) lookup(key string, from int) (string, int) {
 }
 
 // hasBody reports whether a body follows the head.
-func (r *fastReq) hasBody() bool { return r.chunked || r.length > 0 }
+func (r *Request) hasBody() bool { return r.chunked || r.length > 0 }
 
 // headEnd returns the length of the head at the start of b (up to and including the empty
 // line that ends it), or -1 when b does not hold a whole head yet. from is where to resume
@@ -80,10 +84,10 @@ func headEnd(b []byte, from int) int {
 // always did), HTTP/2's preface, upgrades, Expect, transfer codings other than chunked,
 // targets that are not origin-form, CONNECT, and a Connection header that lists a header
 // the message's framing or routing depends on (framingToken).
-func parseRequest(head string, r *fastReq) bool {
+func parseRequest(head string, r *Request) bool {
 	conn := r.conn
 	conn.reset()
-	*r = fastReq{head: head, length: -1, fields: r.fields[:0], conn: conn}
+	*r = Request{head: head, length: -1, fields: r.fields[:0], conn: conn}
 	line, rest, ok := cutLine(head)
 	if !ok {
 		return false

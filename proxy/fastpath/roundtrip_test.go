@@ -1,6 +1,6 @@
 //go:build unix
 
-package proxy
+package fastpath
 
 import (
 	"bufio"
@@ -14,9 +14,9 @@ import (
 	"time"
 )
 
-// exchangePair dials a real TCP connection the way the fast path does and returns it with
+// backendPair dials a real TCP connection the way the fast path does and returns it with
 // the accepted end.
-func exchangePair(t *testing.T) (up net.Conn, peer *net.TCPConn) {
+func backendPair(t *testing.T) (up net.Conn, peer *net.TCPConn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -50,12 +50,12 @@ func exchangePair(t *testing.T) (up net.Conn, peer *net.TCPConn) {
 	return up, c.(*net.TCPConn)
 }
 
-func TestExchange_DeferredWriteThenAnswer(t *testing.T) {
-	up, peer := exchangePair(t)
+func TestBackendTrip_DeferredWriteThenAnswer(t *testing.T) {
+	up, peer := backendPair(t)
 	if rawOf(up) == nil {
 		t.Fatal("dialBackend kept no syscall.RawConn")
 	}
-	var x exchange
+	var x backendTrip
 	x.reset(up)
 	req := []byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 	if !x.deferWrite(req) {
@@ -98,8 +98,8 @@ func TestExchange_DeferredWriteThenAnswer(t *testing.T) {
 
 // A request larger than the socket buffers can take at once: the deferred write stops at
 // EAGAIN and Read writes the rest the usual way before it reads the answer.
-func TestExchange_WriteLargerThanSocketBuffers(t *testing.T) {
-	up, peer := exchangePair(t)
+func TestBackendTrip_WriteLargerThanSocketBuffers(t *testing.T) {
+	up, peer := backendPair(t)
 	if rawOf(up) == nil {
 		t.Fatal("dialBackend kept no syscall.RawConn")
 	}
@@ -110,7 +110,7 @@ func TestExchange_WriteLargerThanSocketBuffers(t *testing.T) {
 		t.Fatal(err)
 	}
 	req := append([]byte("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4194304\r\n\r\n"), bytes.Repeat([]byte("x"), 4<<20)...)
-	var x exchange
+	var x backendTrip
 	x.reset(up)
 	if !x.deferWrite(req) {
 		t.Fatal("deferWrite refused")
@@ -147,8 +147,8 @@ func TestExchange_WriteLargerThanSocketBuffers(t *testing.T) {
 
 // A backend that reset the connection: the deferred write's error comes out of Read, with
 // nothing counted as written, so the fast path may retry on a new connection.
-func TestExchange_WriteToResetConnection(t *testing.T) {
-	up, peer := exchangePair(t)
+func TestBackendTrip_WriteToResetConnection(t *testing.T) {
+	up, peer := backendPair(t)
 	if rawOf(up) == nil {
 		t.Fatal("dialBackend kept no syscall.RawConn")
 	}
@@ -157,7 +157,7 @@ func TestExchange_WriteToResetConnection(t *testing.T) {
 	}
 	_ = peer.Close() // RST
 	time.Sleep(50 * time.Millisecond)
-	var x exchange
+	var x backendTrip
 	x.reset(up)
 	if !x.deferWrite([]byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n")) {
 		t.Fatal("deferWrite refused")
@@ -210,7 +210,7 @@ func BenchmarkAlive(b *testing.B) {
 }
 
 func TestAlive(t *testing.T) {
-	up, peer := exchangePair(t)
+	up, peer := backendPair(t)
 	if !alive(up) {
 		t.Fatal("an idle connection reported not alive")
 	}
@@ -218,7 +218,7 @@ func TestAlive(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the byte to be seen", func() bool { return !alive(up) })
-	up2, peer2 := exchangePair(t)
+	up2, peer2 := backendPair(t)
 	_ = peer2.Close()
 	waitFor(t, "the close to be seen", func() bool { return !alive(up2) })
 	if alive(&net.TCPConn{}) {

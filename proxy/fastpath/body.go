@@ -1,13 +1,34 @@
-package proxy
+package fastpath
 
 import (
 	"bufio"
 	"errors"
 	"io"
 	"strconv"
+	"sync"
 )
 
 var errLineTooLong = errors.New("line too long")
+
+// bufferSize is the size of the buffers bodies of unknown length are copied through.
+const bufferSize = 32 << 10
+
+// bufferPool lends copy buffers of bufferSize; it stores array pointers so that Put does
+// not allocate.
+type bufferPool struct{ pool sync.Pool }
+
+func (bp *bufferPool) Get() []byte {
+	if b, ok := bp.pool.Get().(*[bufferSize]byte); ok {
+		return b[:]
+	}
+	return new([bufferSize]byte)[:]
+}
+
+func (bp *bufferPool) Put(b []byte) {
+	if cap(b) >= bufferSize {
+		bp.pool.Put((*[bufferSize]byte)(b[:bufferSize]))
+	}
+}
 
 // source is where a body is copied from: the client's connection (conn) or a backend's
 // (upReader). Buffered and bufferedLine tell whether the next read would block, so that the

@@ -1,4 +1,4 @@
-package proxy
+package fastpath
 
 import (
 	"bufio"
@@ -125,7 +125,7 @@ func FuzzRequestHead(f *testing.F) {
 			return
 		}
 		head := s[:n]
-		var r fastReq
+		var r Request
 		if !parseRequest(head, &r) {
 			return
 		}

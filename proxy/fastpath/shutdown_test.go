@@ -1,4 +1,4 @@
-package proxy
+package fastpath
 
 import (
 	"context"
@@ -14,14 +14,14 @@ import (
 	"time"
 )
 
-// stoppable serves ln with p until stop, which begins the stop and returns the channel
-// ServeWith's result arrives on.
-func stoppable(tb testing.TB, p *Proxy, ln net.Listener) (stop func() <-chan error) {
+// stoppable serves ln with rt until stop, which begins the stop and returns the channel
+// Serve's result arrives on.
+func stoppable(tb testing.TB, rt *testRouter, ln net.Listener) (stop func() <-chan error) {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var err error
 	finished := make(chan struct{})
-	go func() { err = ServeWith(ctx, ln, func() *Proxy { return p }, false); close(finished) }()
+	go func() { err = Serve(ctx, ln, rt, rt.cfg); close(finished) }()
 	tb.Cleanup(func() { cancel(); <-finished })
 	return func() <-chan error {
 		cancel()
@@ -31,17 +31,13 @@ func stoppable(tb testing.TB, p *Proxy, ln net.Listener) (stop func() <-chan err
 	}
 }
 
-// oneBackend returns a proxy whose one revision has one backend at addr.
-func oneBackend(tb testing.TB, cfg Config, addr string) *Proxy {
+// oneBackend returns a router to the one backend at addr, which hands every request to
+// net/http with handOff.
+func oneBackend(tb testing.TB, cfg Config, handOff bool, addr string) *testRouter {
 	tb.Helper()
-	cfg.App = "shop"
-	if cfg.ShutdownGrace == 0 {
-		cfg.ShutdownGrace = 5 * time.Second
-	}
-	p := New(cfg)
-	tb.Cleanup(p.CloseIdleConnections)
-	mustUpdate(tb, p, Table{Split: weights("stable", 100), Backends: map[string][]Backend{"stable": {{ID: "b", Addr: addr}}}})
-	return p
+	rt := newRouter(tb, cfg, addr)
+	rt.handOff = handOff
+	return rt
 }
 
 // acceptSignal is a listener that reports each connection it hands to Serve.
@@ -94,29 +90,20 @@ func sharedSocket(tb testing.TB, ln net.Listener) net.Listener {
 }
 
 // handedConfigs are the two ways a connection is served: the fast path, and net/http
-// after a hand-off (with a Transport of its own, a proxy hands every request over).
-func handedConfigs(t *testing.T) map[string]func(t *testing.T) Config {
-	return map[string]func(t *testing.T) Config{
-		"fast path": func(*testing.T) Config { return Config{} },
-		"handed to net/http": func(t *testing.T) Config {
-			tr := newTransport()
-			t.Cleanup(tr.CloseIdleConnections)
-			return Config{Transport: tr}
-		},
-	}
-}
+// after a hand-off (the Router hands every request over): handOff for each.
+var handedConfigs = map[string]bool{"fast path": false, "handed to net/http": true}
 
 func TestServe_StopOnASharedSocketDropsNothing(t *testing.T) {
 	fastOnly(t)
-	for name, config := range handedConfigs(t) {
+	for name, handOff := range handedConfigs {
 		t.Run(name, func(t *testing.T) {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
 			}
 			shared := sharedSocket(t, ln)
-			stopOld := stoppable(t, oneBackend(t, config(t), startBackend(t, named("old"))), ln)
-			stopNext := stoppable(t, oneBackend(t, config(t), startBackend(t, named("next"))), shared)
+			stopOld := stoppable(t, oneBackend(t, Config{}, handOff, startBackend(t, named("old"))), ln)
+			stopNext := stoppable(t, oneBackend(t, Config{}, handOff, startBackend(t, named("next"))), shared)
 			url := "http://" + ln.Addr().String() + "/"
 			sharedLoad(t, url, stopOld)
 
@@ -127,7 +114,7 @@ func TestServe_StopOnASharedSocketDropsNothing(t *testing.T) {
 			}
 			c.CloseIdleConnections()
 			if err := <-stopNext(); err != nil {
-				t.Errorf("ServeWith of the next server: %v", err)
+				t.Errorf("Serve of the next server: %v", err)
 			}
 		})
 	}
@@ -169,7 +156,7 @@ func sharedLoad(t *testing.T, url string, stopOld func() <-chan error) {
 	}
 	time.Sleep(300 * time.Millisecond) // load on both servers
 	if err := <-stopOld(); err != nil {
-		t.Errorf("ServeWith of the stopped server: %v, want nil", err)
+		t.Errorf("Serve of the stopped server: %v, want nil", err)
 	}
 	time.Sleep(300 * time.Millisecond) // load on the one left
 	cancel()
@@ -203,9 +190,9 @@ func fetch(c *http.Client, url string) (string, error) {
 
 func TestServe_StopAnswersWhatArrivesOnAConnectionJustAccepted(t *testing.T) {
 	fastOnly(t)
-	for name, config := range handedConfigs(t) {
+	for name, handOff := range handedConfigs {
 		t.Run(name, func(t *testing.T) {
-			p := oneBackend(t, config(t), startBackend(t, named("stable")))
+			p := oneBackend(t, Config{}, handOff, startBackend(t, named("stable")))
 
 			t.Run("the request sent 100 ms after the stop", func(t *testing.T) {
 				ln := listen(t)
@@ -220,7 +207,7 @@ func TestServe_StopAnswersWhatArrivesOnAConnectionJustAccepted(t *testing.T) {
 						res.StatusCode, body, res.Close)
 				}
 				if err := <-stopped; err != nil {
-					t.Errorf("ServeWith: %v", err)
+					t.Errorf("Serve: %v", err)
 				}
 			})
 
@@ -241,12 +228,12 @@ func TestServe_StopAnswersWhatArrivesOnAConnectionJustAccepted(t *testing.T) {
 						res.StatusCode, body, res.Close)
 				}
 				if err := <-stopped; err != nil {
-					t.Errorf("ServeWith: %v", err)
+					t.Errorf("Serve: %v", err)
 				}
 			})
 
 			t.Run("a connection that sends nothing does not hold the stop", func(t *testing.T) {
-				q := oneBackend(t, Config{ShutdownGrace: time.Minute, Transport: config(t).Transport}, startBackend(t, named("stable")))
+				q := oneBackend(t, Config{ShutdownGrace: time.Minute}, handOff, startBackend(t, named("stable")))
 				ln := listen(t)
 				stop := stoppable(t, q, ln)
 				_, br := rawConn(t, ln.Addr().String())
@@ -255,7 +242,7 @@ func TestServe_StopAnswersWhatArrivesOnAConnectionJustAccepted(t *testing.T) {
 				select {
 				case err := <-stopped:
 					if err != nil {
-						t.Errorf("ServeWith: %v", err)
+						t.Errorf("Serve: %v", err)
 					}
 				case <-time.After(30 * time.Second):
 					t.Fatal("a silent connection held the stop for its whole grace period (1 min)")
@@ -271,19 +258,17 @@ func TestServe_StopAnswersWhatArrivesOnAConnectionJustAccepted(t *testing.T) {
 func TestServe_StopLetsAHandedOffRequestFinish(t *testing.T) {
 	fastOnly(t)
 	g, held := startGate(t, "held")
-	tr := newTransport()
-	t.Cleanup(tr.CloseIdleConnections)
-	p := oneBackend(t, Config{Transport: tr}, held)
+	p := oneBackend(t, Config{}, true, held)
 	ln := listen(t)
 	stop := stoppable(t, p, ln)
 	c, br := rawConn(t, ln.Addr().String())
 	write(t, c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-	waitFor(t, "the held request", func() bool { return p.InFlight("b") == 1 })
+	waitFor(t, "the held request", func() bool { return g.held.Load() == 1 })
 	stopped := stop()
 	time.Sleep(100 * time.Millisecond) // a stop that would not wait returns meanwhile
 	select {
 	case err := <-stopped:
-		t.Fatalf("ServeWith returned (%v) with a handed-off request in flight", err)
+		t.Fatalf("Serve returned (%v) with a handed-off request in flight", err)
 	default:
 	}
 	g.open()
@@ -291,32 +276,30 @@ func TestServe_StopLetsAHandedOffRequestFinish(t *testing.T) {
 		t.Errorf("handed-off request in flight during the stop: %q close %v, want \"held\" and Connection: close", body, res.Close)
 	}
 	if err := <-stopped; err != nil {
-		t.Errorf("ServeWith: %v", err)
+		t.Errorf("Serve: %v", err)
 	}
 }
 
 func TestServe_StopGivesUpAfterTheGracePeriod(t *testing.T) {
 	fastOnly(t)
-	for name, config := range handedConfigs(t) {
+	for name, handOff := range handedConfigs {
 		t.Run(name, func(t *testing.T) {
 			g, held := startGate(t, "held")
-			cfg := config(t)
-			cfg.ShutdownGrace = 200 * time.Millisecond
-			p := oneBackend(t, cfg, held)
+			p := oneBackend(t, Config{ShutdownGrace: 200 * time.Millisecond}, handOff, held)
 			ln := listen(t)
 			stop := stoppable(t, p, ln)
 			c, br := rawConn(t, ln.Addr().String())
 			write(t, c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-			waitFor(t, "the held request", func() bool { return p.InFlight("b") == 1 })
+			waitFor(t, "the held request", func() bool { return g.held.Load() == 1 })
 			stopped := stop()
 			select {
 			case err := <-stopped:
 				if err != nil {
-					t.Errorf("ServeWith: %v", err)
+					t.Errorf("Serve: %v", err)
 				}
 			case <-time.After(30 * time.Second):
 				g.open() // so that the stop at cleanup can end
-				t.Fatal("ServeWith waited for a request that never ends")
+				t.Fatal("Serve waited for a request that never ends")
 			}
 			if _, err := br.ReadByte(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 				t.Errorf("the connection of the request cut short: %v, want it closed", err)

@@ -1,13 +1,13 @@
-package proxy
+package fastpath
 
 import (
 	"net"
 	"syscall"
 )
 
-// exchange is the backend side of one request on the fast path: the backend connection as
-// the source of the response reader, with the request's write deferred into the first read
-// when the request is held whole.
+// backendTrip is the round trip of one request to its backend on the fast path: the backend
+// connection as the source of the response reader, with the request's write deferred into
+// the first read when the request is held whole.
 //
 // Why: Go's net.Conn.Read always tries a read before it waits for the socket, and the
 // runtime forgets what it knew of the socket's readiness when a read starts. A read right
@@ -16,7 +16,7 @@ import (
 // after the runtime has reset the readiness and before it waits, lets the first read wait
 // without trying: the answer's arrival cannot be missed, since it can only come after the
 // write. That is one system call fewer per request.
-type exchange struct {
+type backendTrip struct {
 	net.Conn // the backend connection: writes and later reads go straight to it
 
 	rc    syscall.RawConn // nil: nothing is deferred
@@ -30,17 +30,17 @@ type exchange struct {
 	stepf func(uintptr) bool // x.step, bound once
 }
 
-// reset makes x the exchange of one request on nc.
-func (x *exchange) reset(nc net.Conn) {
+// reset makes x the round trip of one request on nc.
+func (x *backendTrip) reset(nc net.Conn) {
 	x.Conn, x.rc, x.out, x.wrote, x.werr = nc, rawOf(nc), nil, 0, nil
 }
 
 // release drops the connection (it may be in the pool now, serving another request).
-func (x *exchange) release() { x.Conn, x.rc, x.out = nil, nil, nil }
+func (x *backendTrip) release() { x.Conn, x.rc, x.out = nil, nil, nil }
 
 // deferWrite defers writing out (the whole request) to the first Read, and reports whether
 // it did; out must stay untouched until then.
-func (x *exchange) deferWrite(out []byte) bool {
+func (x *backendTrip) deferWrite(out []byte) bool {
 	if x.rc == nil || len(out) == 0 {
 		return false
 	}
@@ -49,7 +49,7 @@ func (x *exchange) deferWrite(out []byte) bool {
 }
 
 // Read reads the response; the first Read after deferWrite writes the request first.
-func (x *exchange) Read(p []byte) (int, error) {
+func (x *backendTrip) Read(p []byte) (int, error) {
 	if len(x.out) == 0 {
 		if x.werr != nil {
 			return 0, x.werr
@@ -84,6 +84,6 @@ func (x *exchange) Read(p []byte) (int, error) {
 }
 
 // opError wraps a system call's error as net.Conn's methods do.
-func (x *exchange) opError(op string, err error) error {
+func (x *backendTrip) opError(op string, err error) error {
 	return &net.OpError{Op: op, Net: "tcp", Source: x.LocalAddr(), Addr: x.RemoteAddr(), Err: err}
 }

@@ -1,4 +1,4 @@
-package proxy
+package fastpath
 
 import (
 	"bufio"
@@ -19,15 +19,6 @@ import (
 // sees only the answers to its own requests. Request heads are here; response heads and
 // backend desync in smuggle_response_test.go, chunked bodies in smuggle_chunked_test.go,
 // sizes and limits in limits_test.go.
-
-// smuggleProxy serves a proxy (as serveMode says) in front of the backend at addr and
-// returns the proxy's host:port.
-func smuggleProxy(tb testing.TB, addr string) string {
-	tb.Helper()
-	p, url := newProxy(tb, Config{})
-	mustUpdate(tb, p, Table{Split: weights("stable", 100), Backends: map[string][]Backend{"stable": {{ID: "r", Addr: addr}}}})
-	return strings.TrimPrefix(url, "http://")
-}
 
 // dialProxy dials addr; reads and writes fail after 3 s, so that a test of a message left
 // unframed fails rather than hangs.

@@ -1,6 +1,6 @@
 //go:build unix
 
-package proxy
+package fastpath
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 	"syscall"
 )
 
-// dialBackend dials a backend connection, keeping its syscall.RawConn for the exchange's
+// dialBackend dials a backend connection, keeping its syscall.RawConn for the round trip's
 // deferred write and for alive.
 func dialBackend(d *net.Dialer, addr string) (net.Conn, error) {
 	nc, err := d.Dial("tcp", addr)
@@ -67,11 +67,11 @@ func alive(nc net.Conn) bool {
 	return c.rc.Read(c.peekf) == nil && c.quiet
 }
 
-// step is the exchange's syscall.RawConn.Read callback: it writes the request bytes not
+// step is the round trip's syscall.RawConn.Read callback: it writes the request bytes not
 // written yet, then (once they are all out) reports false so that the runtime waits until
 // the answer is readable, and then reads it. Reporting true with out not empty leaves the
 // rest of the write to Read (the socket buffer was full).
-func (x *exchange) step(fd uintptr) bool {
+func (x *backendTrip) step(fd uintptr) bool {
 	if len(x.out) > 0 {
 		n, wouldBlock, err := rawWrite(fd, x.out)
 		x.out, x.wrote = x.out[n:], x.wrote+n

@@ -1,9 +1,10 @@
-package proxy
+package fastpath
 
 import (
 	"bufio"
 	"bytes"
 	"errors"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -15,12 +16,47 @@ const (
 	maxRespHead   = 1 << 20
 	upReaderSize  = 16 << 10
 	clientBufSize = 16 << 10
+	// The dial timeout and TCP keep-alive of backend connections, how long one stays
+	// idle before it is closed, and how many idle ones a backend keeps: those of the
+	// http.Transport package proxy forwards with on its net/http path.
+	dialTimeout     = 5 * time.Second
+	keepAlive       = 30 * time.Second
+	idleConnTimeout = 90 * time.Second
+	maxIdleConns    = 512
 )
 
 var (
 	errBadResponse = errors.New("malformed response from backend")
 	errNoResponse  = errors.New("backend closed the connection before answering")
 )
+
+// Upstream is one backend as the fast path sees it: an address and the keep-alive
+// connections to it. Its Router keeps one per backend for as long as the backend lives,
+// so that connections are reused across requests, and Retires it when the backend goes.
+type Upstream struct {
+	addr   string
+	log    *slog.Logger
+	dialer net.Dialer
+	idle   idlePool
+}
+
+// NewUpstream returns the Upstream of the backend at addr (host:port). log receives what
+// goes wrong with its requests (with the attributes that name the backend); nil discards
+// it.
+func NewUpstream(addr string, log *slog.Logger) *Upstream {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Upstream{addr: addr, log: log, dialer: net.Dialer{Timeout: dialTimeout, KeepAlive: keepAlive}}
+}
+
+// CloseIdle closes the idle connections to the backend; connections in use are left
+// alone, and kept when their requests end.
+func (u *Upstream) CloseIdle() { u.closeIdle(false) }
+
+// Retire closes the idle connections to the backend, and every connection in use once its
+// request ends: the backend is gone.
+func (u *Upstream) Retire() { u.closeIdle(true) }
 
 // upConn is a keep-alive connection to a backend, used by one request at a time.
 type upConn struct {
@@ -32,8 +68,11 @@ type upConn struct {
 type idlePool struct {
 	mu     sync.Mutex
 	conns  []upConn
-	closed bool // the backend left the proxy: connections given back are closed
+	closed bool // the backend is retired: connections given back are closed
 }
+
+// dial dials a new connection to the backend.
+func (u *Upstream) dial() (net.Conn, error) { return dialBackend(&u.dialer, u.addr) }
 
 // get returns an idle connection (reused true) or dials a new one.
 //
@@ -43,18 +82,18 @@ type idlePool struct {
 // backend sent anything after its last answer (a body on HEAD, 204 or 304, bytes past
 // Content-Length, a second answer), which would otherwise be read as the answer to the
 // next request, another user's.
-func (b *backend) get(d *net.Dialer, now time.Time) (nc net.Conn, reused bool, err error) {
+func (u *Upstream) get(now time.Time) (nc net.Conn, reused bool, err error) {
 	for {
-		b.idle.mu.Lock()
-		n := len(b.idle.conns)
+		u.idle.mu.Lock()
+		n := len(u.idle.conns)
 		if n == 0 {
-			b.idle.mu.Unlock()
+			u.idle.mu.Unlock()
 			break
 		}
-		c := b.idle.conns[n-1]
-		b.idle.conns[n-1] = upConn{}
-		b.idle.conns = b.idle.conns[:n-1]
-		b.idle.mu.Unlock()
+		c := u.idle.conns[n-1]
+		u.idle.conns[n-1] = upConn{}
+		u.idle.conns = u.idle.conns[:n-1]
+		u.idle.mu.Unlock()
 		idle := now.Sub(c.since)
 		if idle > idleConnTimeout || !alive(c.nc) {
 			_ = c.nc.Close()
@@ -62,25 +101,25 @@ func (b *backend) get(d *net.Dialer, now time.Time) (nc net.Conn, reused bool, e
 		}
 		return c.nc, true, nil
 	}
-	nc, err = dialBackend(d, b.addr)
+	nc, err = u.dial()
 	return nc, false, err
 }
 
 // put gives nc back for reuse (or closes it when the pool is full or closed).
-func (b *backend) put(nc net.Conn, now time.Time) {
-	b.idle.mu.Lock()
-	if b.idle.closed || len(b.idle.conns) >= maxIdleConnsPerHost {
-		b.idle.mu.Unlock()
+func (u *Upstream) put(nc net.Conn, now time.Time) {
+	u.idle.mu.Lock()
+	if u.idle.closed || len(u.idle.conns) >= maxIdleConns {
+		u.idle.mu.Unlock()
 		_ = nc.Close()
 		return
 	}
 	var stale net.Conn
-	if len(b.idle.conns) > 0 && now.Sub(b.idle.conns[0].since) > idleConnTimeout {
-		stale = b.idle.conns[0].nc
-		b.idle.conns = append(b.idle.conns[:0], b.idle.conns[1:]...)
+	if len(u.idle.conns) > 0 && now.Sub(u.idle.conns[0].since) > idleConnTimeout {
+		stale = u.idle.conns[0].nc
+		u.idle.conns = append(u.idle.conns[:0], u.idle.conns[1:]...)
 	}
-	b.idle.conns = append(b.idle.conns, upConn{nc: nc, since: now})
-	b.idle.mu.Unlock()
+	u.idle.conns = append(u.idle.conns, upConn{nc: nc, since: now})
+	u.idle.mu.Unlock()
 	if stale != nil {
 		_ = stale.Close()
 	}
@@ -88,14 +127,14 @@ func (b *backend) put(nc net.Conn, now time.Time) {
 
 // closeIdle closes the idle connections; with retire, connections given back later are
 // closed too.
-func (b *backend) closeIdle(retire bool) {
-	b.idle.mu.Lock()
-	conns := b.idle.conns
-	b.idle.conns = nil
+func (u *Upstream) closeIdle(retire bool) {
+	u.idle.mu.Lock()
+	conns := u.idle.conns
+	u.idle.conns = nil
 	if retire {
-		b.idle.closed = true
+		u.idle.closed = true
 	}
-	b.idle.mu.Unlock()
+	u.idle.mu.Unlock()
 	for _, c := range conns {
 		_ = c.nc.Close()
 	}

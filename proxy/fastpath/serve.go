@@ -1,4 +1,4 @@
-package proxy
+package fastpath
 
 import (
 	"bufio"
@@ -32,43 +32,47 @@ const (
 	abandonAfter = time.Second
 )
 
-// Serve serves the main listener on ln until ctx ends: the same stages as ServeHTTP, by a
-// fast path for plain HTTP/1.x that does not go through net/http (see the package
-// documentation), with anything else (HTTP/2 with prior knowledge, upgrades, Expect,
-// unusual requests) handed to an http.Server on the same connection. It closes ln. It
-// returns an error only when accepting fails for good.
+// Config configures a listener served by Serve.
+type Config struct {
+	// Handler serves what the fast path hands to net/http (see Router.Route), behind an
+	// http.Server that speaks HTTP/1.1 and HTTP/2 with prior knowledge (h2c). Required.
+	Handler http.Handler
+	// ShutdownGrace is how long Serve lets requests in progress finish after its ctx ends,
+	// before it closes their connections; 0 means 30 s.
+	ShutdownGrace time.Duration
+	// MaxConns bounds the client connections open at once, those handed to net/http
+	// included: at the bound, Serve accepts no more until one closes, and new clients wait
+	// in the listen queue. 0 means no bound.
+	MaxConns int
+	// Log receives the listener's logs; nil discards them.
+	Log *slog.Logger
+}
+
+// Serve serves ln until ctx ends, each request where rt routes it: plain HTTP/1.x by the
+// fast path, which does not go through net/http (see the package documentation), and
+// anything else (HTTP/2 with prior knowledge, upgrades, Expect, unusual requests, and what
+// rt hands over) by cfg.Handler behind an http.Server on the same connection. It closes
+// ln. It returns an error only when accepting fails for good.
 //
-// When ctx ends, Serve stops without dropping a request, even when ln's socket is shared
+// When ctx ends, it stops without dropping a request, even when ln's socket is shared
 // with another server that goes on accepting (a restart in place): it stops accepting;
 // every request already sent, in full or in part, is answered, with Connection: close; a
-// connection accepted less than 500 ms before that has sent nothing yet may still send its
-// request, which is answered too; connections idle after a response are closed (the
+// connection accepted less than FreshGrace before that has sent nothing yet may still send
+// its request, which is answered too; connections idle after a response are closed (the
 // keep-alive race every server has: clients retry idempotent requests on them). Handed-off
 // connections get the same treatment from the http.Server (keep-alives off, then
-// Shutdown). Everything is bounded by Config.ShutdownGrace, after which Serve closes what
-// is left and returns nil.
-func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
-	return ServeWith(ctx, ln, func() *Proxy { return p }, false)
-}
-
-// ServePreview is Serve for the preview listener (the Preview handler's routing).
-func (p *Proxy) ServePreview(ctx context.Context, ln net.Listener) error {
-	return ServeWith(ctx, ln, func() *Proxy { return p }, true)
-}
-
-// ServeWith is Serve for a listener whose proxy may be replaced while it runs: current is
-// called for each request (it must not return nil), and preview selects the preview
-// listener's routing.
-func ServeWith(ctx context.Context, ln net.Listener, current func() *Proxy, preview bool) error {
-	s := newServer(ln, current, preview)
-	return s.run(ctx)
+// Shutdown). Everything is bounded by cfg.ShutdownGrace, after which it closes what is
+// left and returns nil.
+func Serve(ctx context.Context, ln net.Listener, rt Router, cfg Config) error {
+	return newServer(ln, rt, cfg).run(ctx)
 }
 
 // server is one listener served by Serve.
 type server struct {
 	ln       net.Listener
-	current  func() *Proxy
-	preview  bool
+	router   Router
+	log      *slog.Logger
+	grace    time.Duration
 	fast     bool // false hands every connection to net/http
 	handoff  *chanListener
 	fallback *http.Server
@@ -87,29 +91,36 @@ type server struct {
 	handed ConnStates // the http.Server's connections
 }
 
-func newServer(ln net.Listener, current func() *Proxy, preview bool) *server {
+func newServer(ln net.Listener, rt Router, cfg Config) *server {
 	s := &server{
 		ln:       ln,
-		current:  current,
-		preview:  preview,
+		router:   rt,
+		log:      cfg.Log,
+		grace:    cfg.ShutdownGrace,
 		fast:     fastPathEnabled,
 		handoff:  newChanListener(ln.Addr()),
 		conns:    map[*conn]struct{}{},
 		stop:     make(chan struct{}),
 		accepted: make(chan struct{}),
 	}
-	p := current()
-	if p.maxConns > 0 {
-		s.slots = make(chan struct{}, p.maxConns)
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
 	}
+	if s.grace <= 0 {
+		s.grace = defaultGrace
+	}
+	if cfg.MaxConns > 0 {
+		s.slots = make(chan struct{}, cfg.MaxConns)
+	}
+	var ps http.Protocols
+	ps.SetHTTP1(true)
+	ps.SetUnencryptedHTTP2(true)
 	s.fallback = &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s.current().serve(w, r, s.preview)
-		}),
-		Protocols:         Protocols(),
+		Handler:           cfg.Handler,
+		Protocols:         &ps,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
-		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		ConnState:         s.handed.Track,
 	}
 	return s
@@ -164,7 +175,7 @@ func (s *server) accept() error {
 			}
 			// Out of file descriptors and the like: wait and try again, as net/http does.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.current().log.Warn("accept failed; retrying", "err", err, "in", backoff)
+			s.log.Warn("accept failed; retrying", "err", err, "in", backoff)
 			time.Sleep(backoff)
 			continue
 		}
@@ -212,7 +223,7 @@ func (s *server) shutdown() {
 	_ = s.ln.Close()
 	s.fallback.SetKeepAlivesEnabled(false)
 	s.wake()
-	ctx, cancel := context.WithTimeout(context.Background(), s.current().grace)
+	ctx, cancel := context.WithTimeout(context.Background(), s.grace)
 	defer cancel()
 	if s.drain(ctx) {
 		if err := s.fallback.Shutdown(ctx); err == nil {
@@ -237,7 +248,7 @@ func (s *server) shutdown() {
 		}
 		go func() { _ = c.nc.Close() }()
 	}
-	s.current().log.Warn("listener closed before its requests finished", "addr", s.ln.Addr().String(), "connections", len(left))
+	s.log.Warn("listener closed before its requests finished", "addr", s.ln.Addr().String(), "connections", len(left))
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {

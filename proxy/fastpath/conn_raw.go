@@ -1,4 +1,4 @@
-package proxy
+package fastpath
 
 import (
 	"errors"
@@ -25,17 +25,19 @@ import (
 
 // Why loop returned.
 const (
-	loopSlow  = iota // serve the next request by the ordinary loop
-	loopClose        // close the connection
-	loopWoken        // shutdown woke the wait and the read got bytes or an error (see await)
+	loopSlow    = iota // serve the next request by the ordinary loop
+	loopClose          // close the connection
+	loopWoken          // shutdown woke the wait and the read got bytes or an error (see await)
+	loopHandOff        // the Router handed the request just read to net/http
 )
 
 // errInLoop is what fillMore returns when called inside the RawConn read: a bug, but one
 // that fails a request rather than deadlocks the connection.
-var errInLoop = errors.New("proxy: client read inside the raw read loop")
+var errInLoop = errors.New("fastpath: client read inside the raw read loop")
 
 // loop serves requests inside a RawConn read of the client connection until one needs the
-// ordinary loop (it reports true then) or the connection is done (false).
+// ordinary loop (it reports true then) or the connection is done (false), closed or handed
+// to net/http (c.handed).
 func (c *conn) loop() bool {
 	c.exit, c.exitErr, c.waiting, c.readIn = loopSlow, nil, false, false
 	if c.stepf == nil {
@@ -59,6 +61,8 @@ func (c *conn) loop() bool {
 		return err == nil
 	case loopSlow:
 		return true
+	case loopHandOff:
+		c.handed = c.handOff(c.req.head)
 	}
 	return false
 }
@@ -110,8 +114,7 @@ func (c *conn) step(fd uintptr) bool {
 			c.exit = loopSlow
 			return true
 		}
-		p := c.s.current()
-		if !p.fast || !parseRequest(string(c.buf[c.r:c.r+n]), &c.req) {
+		if !parseRequest(string(c.buf[c.r:c.r+n]), &c.req) {
 			c.exit = loopSlow // the ordinary loop parses again and hands off
 			return true
 		}
@@ -121,8 +124,12 @@ func (c *conn) step(fd uintptr) bool {
 			return true
 		}
 		c.r += n
-		if !c.serveRequest(p) {
+		switch c.serveRequest() {
+		case closeConn:
 			c.exit = loopClose
+			return true
+		case handOffConn:
+			c.exit = loopHandOff
 			return true
 		}
 		c.served = true

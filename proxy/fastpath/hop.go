@@ -1,4 +1,4 @@
-package proxy
+package fastpath
 
 import "strings"
 
@@ -103,7 +103,7 @@ func isHopHeader[T string | []byte](name T) bool {
 }
 
 // hopRequest reports whether a request header is not forwarded as is: hop-by-hop, or one
-// of the forwarding headers the proxy sets itself.
+// of the forwarding headers the fast path sets itself.
 func hopRequest(name string, t *connTokens) bool {
 	switch len(name) {
 	case 9, 15, 16, 17:

@@ -1,4 +1,4 @@
-package proxy
+package fastpath
 
 import "testing"
 
@@ -6,21 +6,21 @@ func TestParseRequest(t *testing.T) {
 	tests := []struct {
 		name, head string
 		ok         bool
-		check      func(r *fastReq) bool
+		check      func(r *Request) bool
 	}{
-		{"simple", "GET /a?b=1 HTTP/1.1\r\nHost: shop.test\r\nX-A:  v \r\n\r\n", true, func(r *fastReq) bool {
-			v, _ := r.lookup("x-a", 0)
+		{"simple", "GET /a?b=1 HTTP/1.1\r\nHost: shop.test\r\nX-A:  v \r\n\r\n", true, func(r *Request) bool {
+			v, _ := r.Header("x-a", 0)
 			return r.method == "GET" && r.target == "/a?b=1" && r.host == "shop.test" && v == "v" && !r.close && r.length == -1
 		}},
-		{"body length", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\n\r\n", true, func(r *fastReq) bool { return r.length == 12 && r.hasBody() }},
-		{"chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n", true, func(r *fastReq) bool { return r.chunked }},
-		{"close", "GET / HTTP/1.1\r\nHost: a\r\nConnection: foo, Close\r\n\r\n", true, func(r *fastReq) bool { return r.close }},
-		{"1.0 closes", "GET / HTTP/1.0\r\n\r\n", true, func(r *fastReq) bool { return r.close && !r.hasHost }},
-		{"1.0 keep-alive", "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", true, func(r *fastReq) bool { return !r.close && r.ka10 }},
-		{"repeated header", "GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nx-a: 2\r\n\r\n", true, func(r *fastReq) bool {
-			_, first := r.lookup("X-A", 0)
-			v, second := r.lookup("X-A", first+1)
-			_, none := r.lookup("X-A", second+1)
+		{"body length", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\n\r\n", true, func(r *Request) bool { return r.length == 12 && r.hasBody() }},
+		{"chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n", true, func(r *Request) bool { return r.chunked }},
+		{"close", "GET / HTTP/1.1\r\nHost: a\r\nConnection: foo, Close\r\n\r\n", true, func(r *Request) bool { return r.close }},
+		{"1.0 closes", "GET / HTTP/1.0\r\n\r\n", true, func(r *Request) bool { return r.close && !r.hasHost }},
+		{"1.0 keep-alive", "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", true, func(r *Request) bool { return !r.close && r.ka10 }},
+		{"repeated header", "GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nx-a: 2\r\n\r\n", true, func(r *Request) bool {
+			_, first := r.Header("X-A", 0)
+			v, second := r.Header("X-A", first+1)
+			_, none := r.Header("X-A", second+1)
 			return first == 1 && second == 2 && v == "2" && none == -1
 		}},
 		{"h2 preface", "PRI * HTTP/2.0\r\n\r\n", false, nil},
@@ -42,19 +42,19 @@ func TestParseRequest(t *testing.T) {
 		{"bad escape", "GET /% HTTP/1.1\r\nHost: a\r\n\r\n", false, nil},
 		{"short escape", "GET /a%2 HTTP/1.1\r\nHost: a\r\n\r\n", false, nil},
 		{"escape not hex", "GET /a%zz?b HTTP/1.1\r\nHost: a\r\n\r\n", false, nil},
-		{"escapes", "GET /a%2Fb%20?c=%&d=%zz HTTP/1.1\r\nHost: a\r\n\r\n", true, func(r *fastReq) bool {
+		{"escapes", "GET /a%2Fb%20?c=%&d=%zz HTTP/1.1\r\nHost: a\r\n\r\n", true, func(r *Request) bool {
 			return r.target == "/a%2Fb%20?c=%&d=%zz"
 		}},
 		{"chunked with a Kelvin sign", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chun\u212aed\r\n\r\n", false, nil},
-		{"close with a long s", "GET / HTTP/1.1\r\nHost: a\r\nConnection: clo\u017fe\r\n\r\n", true, func(r *fastReq) bool { return !r.close }},
+		{"close with a long s", "GET / HTTP/1.1\r\nHost: a\r\nConnection: clo\u017fe\r\n\r\n", true, func(r *Request) bool { return !r.close }},
 		{"Connection lists Content-Length", "POST / HTTP/1.1\r\nHost: a\r\nConnection: Content-Length\r\nContent-Length: 1\r\n\r\n", false, nil},
 		{"Connection lists Transfer-Encoding", "POST / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, transfer-encoding\r\nTransfer-Encoding: chunked\r\n\r\n", false, nil},
 		{"Connection lists Host", "GET / HTTP/1.1\r\nHost: a\r\nConnection: x\r\nConnection: HOST\r\n\r\n", false, nil},
-		{"Connection lists other headers", "GET / HTTP/1.1\r\nHost: a\r\nConnection: x-a, keep-alive\r\nX-A: 1\r\n\r\n", true, func(r *fastReq) bool { return !r.close }},
+		{"Connection lists other headers", "GET / HTTP/1.1\r\nHost: a\r\nConnection: x-a, keep-alive\r\nX-A: 1\r\n\r\n", true, func(r *Request) bool { return !r.close }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var r fastReq
+			var r Request
 			n := headEnd([]byte(tt.head), 0)
 			if n < 0 {
 				if tt.ok {

@@ -1,4 +1,4 @@
-package proxy
+package fastpath
 
 import (
 	"bytes"
@@ -23,10 +23,10 @@ import (
 func TestServe_RequestSentWhileThePreviousIsServed(t *testing.T) {
 	fastOnly(t)
 	g, held := startGate(t, "held")
-	p, px := fastProxy(t, Config{}, held)
+	rt, px := fastProxy(t, Config{}, held)
 	c, br := rawConn(t, px)
 	write(t, c, "GET /1 HTTP/1.1\r\nHost: a\r\n\r\n")
-	waitFor(t, "the first request at the backend", func() bool { return p.InFlight("b0") == 1 })
+	waitFor(t, "the first request at the backend", func() bool { return rt.inFlight() == 1 })
 	write(t, c, "GET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
 	time.Sleep(50 * time.Millisecond) // the second request is in the proxy's socket buffer
 	g.open()
@@ -150,16 +150,16 @@ func TestServe_ClientGoneMidAnswer(t *testing.T) {
 			}
 		}
 	})
-	p, px := fastProxy(t, Config{}, startBackend(t, h))
+	rt, px := fastProxy(t, Config{}, startBackend(t, h))
 	c, br := rawConn(t, px)
 	write(t, c, "GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
 	if _, err := http.ReadResponse(br, nil); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the request at the backend", func() bool { return p.InFlight("b0") == 1 })
+	waitFor(t, "the request at the backend", func() bool { return rt.inFlight() == 1 })
 	if err := c.(*net.TCPConn).SetLinger(0); err != nil { // close with a reset
 		t.Fatal(err)
 	}
 	c.Close()
-	waitFor(t, "the request counted out", func() bool { return p.InFlight("b0") == 0 })
+	waitFor(t, "the request counted out", func() bool { return rt.inFlight() == 0 })
 }

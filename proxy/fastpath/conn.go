@@ -1,4 +1,4 @@
-package proxy
+package fastpath
 
 import (
 	"bufio"
@@ -32,14 +32,17 @@ type conn struct {
 	r, w     int
 	bw       *bufio.Writer // to the client, while a request is served
 	ip       string        // the client's IP, for X-Forwarded-For
-	req      fastReq
+	req      Request
 	rh       respHead
-	x        exchange  // the backend side of the current request
-	now      time.Time // when the current request started, or the last one ended
-	out      []byte    // the request head sent to a backend
-	consumed bool      // body bytes of the current request were taken from the client
-	deadline time.Time // the read deadline set on nc (zero for none)
-	linger   bool      // closing with request body bytes maybe unread: lingerClose
+	x        backendTrip // the backend side of the current request
+	code     int         // the status of the current request's answer, for Done
+	header   string      // the Router's header lines for the current request's answer
+	now      time.Time   // when the current request started, or the last one ended
+	out      []byte      // the request head sent to a backend
+	consumed bool        // body bytes of the current request were taken from the client
+	deadline time.Time   // the read deadline set on nc (zero for none)
+	linger   bool        // closing with request body bytes maybe unread: lingerClose
+	handed   bool        // the connection went to net/http: it is not closed here
 
 	// The RawConn read loop (conn_raw.go).
 	rc      syscall.RawConn // nil: the ordinary loop only; set before serve starts
@@ -88,12 +91,11 @@ func (c *conn) setDeadline(t time.Time) error {
 }
 
 func (c *conn) serve() {
-	handed := false
 	defer func() {
 		if v := recover(); v != nil {
-			c.s.current().log.Error("fast path panicked; connection closed", "panic", v)
+			c.s.log.Error("fast path panicked; connection closed", "panic", v)
 		}
-		if !handed {
+		if !c.handed {
 			if c.linger {
 				c.lingerClose()
 			}
@@ -127,13 +129,16 @@ func (c *conn) serve() {
 			}
 			return
 		}
-		p := c.s.current()
-		if !p.fast || !parseRequest(string(c.buf[c.r:c.r+n]), &c.req) {
-			handed = c.handOff()
+		if !parseRequest(string(c.buf[c.r:c.r+n]), &c.req) {
+			c.handed = c.handOff("")
 			return
 		}
 		c.r += n
-		if !c.serveRequest(p) {
+		switch c.serveRequest() {
+		case closeConn:
+			return
+		case handOffConn:
+			c.handed = c.handOff(c.req.head)
 			return
 		}
 		c.served = true
@@ -255,17 +260,26 @@ func (c *conn) Buffered() int { return c.w - c.r }
 
 func (c *conn) bufferedLine() bool { return bytes.IndexByte(c.buf[c.r:c.w], '\n') >= 0 }
 
-// handOff gives the connection, with the bytes not consumed yet, to the http.Server. It
-// reports false when that server has shut down (the connection is closed then).
-func (c *conn) handOff() bool {
-	pending := bytes.Clone(c.buf[c.r:c.w])
+// handOff gives the connection to the http.Server, with head (a request head read already,
+// or "") and then the bytes not consumed yet. It reports false when that server has shut
+// down (the connection is closed then).
+func (c *conn) handOff(head string) bool {
+	pending := make([]byte, 0, len(head)+c.w-c.r)
+	pending = append(append(pending, head...), c.buf[c.r:c.w]...)
 	_ = c.setDeadline(time.Time{})
 	return c.s.handOver(&replayConn{Conn: c.nc, pending: pending, slot: c.slot})
 }
 
-// serveRequest serves the request whose head was just read; it reports whether the
-// connection stays open for another.
-func (c *conn) serveRequest(p *Proxy) (keep bool) {
+// What serveRequest leaves the connection to do.
+const (
+	nextRequest = iota // serve the next request
+	closeConn          // close the connection
+	handOffConn        // hand the connection to net/http, the request just read first
+)
+
+// serveRequest serves the request whose head was just read, where the Router sends it; it
+// returns what the connection does next.
+func (c *conn) serveRequest() int {
 	start := time.Now()
 	c.now = start
 	r := &c.req
@@ -273,15 +287,19 @@ func (c *conn) serveRequest(p *Proxy) (keep bool) {
 	var body []byte
 	if r.hasBody() {
 		if err := c.setDeadline(time.Time{}); err != nil {
-			return false
+			return closeConn
 		}
 		if !r.chunked && r.length <= maxReplayBody {
 			n := int(r.length)
 			if err := c.fill(n); err != nil {
-				return false
+				return closeConn
 			}
 			body = c.buf[c.r : c.r+n]
 		}
+	}
+	x := c.s.router.Route(r)
+	if x == nil {
+		return handOffConn
 	}
 	if c.rc != nil {
 		c.bw = c.s.getWriter(&c.rw)
@@ -295,45 +313,52 @@ func (c *conn) serveRequest(p *Proxy) (keep bool) {
 			c.out = nil
 		}
 	}()
-	rs := p.states.Get().(*reqState)
-	rs.fr, rs.preview = r, c.s.preview
-	be := p.acquire(rs)
-	if be == nil {
-		keep = c.replyKeep(body)
+	c.code, c.header = 0, x.ResponseHeader()
+	u := x.Upstream()
+	if u == nil {
+		keep := c.replyKeep(body)
 		c.linger = !keep && r.hasBody()
-		c.reply(r, http.StatusServiceUnavailable, "Service Unavailable", rs.setCookie, p.noBackend, keep, "Retry-After: 1\r\n")
-		rs.reset()
-		p.states.Put(rs)
+		c.reply(r, http.StatusServiceUnavailable, "Service Unavailable", x.Unavailable(), keep, "Retry-After: 1\r\n")
+		x.Done(http.StatusServiceUnavailable, start, time.Now())
 		c.r += len(body)
-		return keep && c.bw.Flush() == nil
-	}
-	if m := rs.rev.metrics; m != nil {
-		m.inflight.Inc()
+		return next(keep && c.bw.Flush() == nil)
 	}
 	finished := false
 	defer func() {
-		if !finished { // a panic: still count the request out
-			p.finish(rs, start)
+		if !finished { // a panic: still end the exchange
+			x.Done(c.code, start, time.Now())
 		}
 	}()
-	keep = c.forward(p, rs, body)
+	keep := c.forward(x, u, body)
 	c.x.release()
 	c.r += len(body)
 	c.linger = !keep && r.hasBody() && body == nil
-	// As on the net/http path, the request is accounted before its last bytes are flushed.
+	// As a handler on net/http returns before the server flushes its answer, the exchange
+	// ends before the answer's last bytes are flushed.
 	finished = true
-	c.now = p.finish(rs, start)
-	return c.bw.Flush() == nil && keep
+	end := time.Now()
+	x.Done(c.code, start, end)
+	c.now = end
+	return next(c.bw.Flush() == nil && keep)
 }
 
-// replyKeep reports whether the connection may stay open after an answer the proxy makes
-// itself: only when the request body, if any, is consumed with it.
+// next returns nextRequest when keep holds, else closeConn.
+func next(keep bool) int {
+	if keep {
+		return nextRequest
+	}
+	return closeConn
+}
+
+// replyKeep reports whether the connection may stay open after an answer the fast path
+// makes itself: only when the request body, if any, is consumed with it.
 func (c *conn) replyKeep(body []byte) bool {
 	return !c.req.close && (!c.req.hasBody() || body != nil) && !c.s.closing.Load()
 }
 
-// reply writes a response of the proxy's own (503, 502) into bw.
-func (c *conn) reply(r *fastReq, code int, status, cookie string, body []byte, keep bool, extra string) {
+// reply writes a response of the fast path's own (503, 502) into bw: extra, then the
+// Router's header lines, among its header.
+func (c *conn) reply(r *Request, code int, status string, body []byte, keep bool, extra string) {
 	bw := c.bw
 	_, _ = bw.WriteString("HTTP/1.1 ")
 	_, _ = bw.WriteString(strconv.Itoa(code))
@@ -341,11 +366,7 @@ func (c *conn) reply(r *fastReq, code int, status, cookie string, body []byte, k
 	_, _ = bw.WriteString(status)
 	_, _ = bw.WriteString("\r\nContent-Type: text/plain; charset=utf-8\r\n")
 	_, _ = bw.WriteString(extra)
-	if cookie != "" {
-		_, _ = bw.WriteString("Set-Cookie: ")
-		_, _ = bw.WriteString(cookie)
-		_, _ = bw.WriteString("\r\n")
-	}
+	_, _ = bw.WriteString(c.header)
 	_, _ = bw.WriteString("Content-Length: ")
 	_, _ = bw.WriteString(strconv.Itoa(len(body)))
 	_, _ = bw.WriteString("\r\n")
@@ -357,7 +378,7 @@ func (c *conn) reply(r *fastReq, code int, status, cookie string, body []byte, k
 }
 
 // writeConnection writes the Connection header the response needs, if any.
-func (c *conn) writeConnection(r *fastReq, keep bool) {
+func (c *conn) writeConnection(r *Request, keep bool) {
 	switch {
 	case !keep:
 		_, _ = c.bw.WriteString("Connection: close\r\n")
@@ -368,59 +389,73 @@ func (c *conn) writeConnection(r *fastReq, keep bool) {
 
 var badGatewayBody = []byte("slipway: bad gateway\n")
 
-// badGateway answers 502 after the backend failed and no retry was possible.
-func (c *conn) badGateway(p *Proxy, rs *reqState, body []byte, err error) bool {
-	p.log.Warn("backend request failed", "revision", rs.be.revision, "backend", rs.be.id, "err", err)
-	rs.code = http.StatusBadGateway
+// statusClientClosed is the status Done is given (it is not sent) when the client went
+// away before the backend answered: nginx's 499.
+const statusClientClosed = 499
+
+// idempotent reports whether method may be sent twice.
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
+// badGateway answers 502 after backend u failed and no retry was possible.
+func (c *conn) badGateway(u *Upstream, body []byte, err error) bool {
+	u.log.Warn("backend request failed", "err", err)
+	c.code = http.StatusBadGateway
 	keep := c.replyKeep(body) && !c.consumed
-	c.reply(&c.req, http.StatusBadGateway, "Bad Gateway", rs.setCookie, badGatewayBody, keep, "")
+	c.reply(&c.req, http.StatusBadGateway, "Bad Gateway", badGatewayBody, keep, "")
 	return keep
 }
 
-// forward sends the request to rs.be and copies the response back, retrying under the
-// same rules as the net/http path (retryOn). It reports whether the client connection
-// stays open.
-func (c *conn) forward(p *Proxy, rs *reqState, body []byte) bool {
+// forward sends the request to backend u and copies the response back; when the backend
+// fails before it answers, it asks the Exchange for another (Retry). It reports whether
+// the client connection stays open.
+func (c *conn) forward(x Exchange, u *Upstream, body []byte) bool {
 	r := &c.req
-	// As on the net/http path, only a body the proxy holds whole can be sent again.
+	// As with net/http's forwarder (a body without GetBody), only a body the fast path
+	// holds whole can be sent again.
 	replayable := !r.hasBody() || body != nil
 	fresh := false // the last try was on a reused connection that failed: dial a new one
 	for {
-		be := rs.be
 		var (
 			nc     net.Conn
 			reused bool
 			err    error
 		)
 		if fresh {
-			nc, err = dialBackend(p.dialer, be.addr)
+			nc, err = u.dial()
 		} else {
-			nc, reused, err = be.get(p.dialer, c.now)
+			nc, reused, err = u.get(c.now)
 		}
 		fresh = false
 		if err != nil { // nothing was sent
-			if p.retryOn(rs, err, r.method, replayable) != nil {
+			if next := x.Retry(err, replayable); next != nil {
+				u = next
 				continue
 			}
-			return c.badGateway(p, rs, body, err)
+			return c.badGateway(u, body, err)
 		}
 		c.x.reset(nc)
 		br := c.s.getReader(&c.x)
-		nothingSent, err := c.send(nc, be, body)
+		nothingSent, err := c.send(nc, u, body)
 		if errors.Is(err, errBadChunk) {
 			// The client's chunked body is malformed: net/http's forwarder answers 502 too,
 			// and the backend has part of a request, so its connection goes.
 			c.s.putReader(br)
 			_ = nc.Close()
-			p.log.Debug("malformed chunked request body", "err", err)
-			rs.code = http.StatusBadGateway
-			c.reply(r, http.StatusBadGateway, "Bad Gateway", rs.setCookie, badGatewayBody, false, "")
+			c.s.log.Debug("malformed chunked request body", "err", err)
+			c.code = http.StatusBadGateway
+			c.reply(r, http.StatusBadGateway, "Bad Gateway", badGatewayBody, false, "")
 			return false
 		}
 		if err != nil && isReadError(err) { // the client went away while sending its body
 			c.s.putReader(br)
 			_ = nc.Close()
-			rs.code = statusClientClosed
+			c.code = statusClientClosed
 			return false
 		}
 		got := false
@@ -430,7 +465,7 @@ func (c *conn) forward(p *Proxy, rs *reqState, body []byte) bool {
 			var rerr error
 			got, rerr = c.rh.read(br)
 			if rerr == nil {
-				return c.respond(p, rs, nc, br, err == nil)
+				return c.respond(u, nc, br, err == nil)
 			}
 			if werr := c.x.werr; werr != nil { // the deferred write failed
 				err, nothingSent = werr, c.x.wrote == 0
@@ -449,25 +484,26 @@ func (c *conn) forward(p *Proxy, rs *reqState, body []byte) bool {
 		if !got && errors.Is(err, io.EOF) {
 			err = errNoResponse
 		}
-		if p.retryOn(rs, err, r.method, replayable && !c.consumed) != nil {
+		if next := x.Retry(err, replayable && !c.consumed); next != nil {
+			u = next
 			continue
 		}
-		return c.badGateway(p, rs, body, err)
+		return c.badGateway(u, body, err)
 	}
 }
 
 // send writes the request to the backend: the head, then the body (held whole, or
 // streamed from the client). nothingSent reports a write that failed before any byte left.
-func (c *conn) send(nc net.Conn, be *backend, body []byte) (nothingSent bool, err error) {
+func (c *conn) send(nc net.Conn, u *Upstream, body []byte) (nothingSent bool, err error) {
 	r := &c.req
-	out := appendHead(c.out[:0], r, c.ip, be.addr)
+	out := appendHead(c.out[:0], r, c.ip, u.addr)
 	streamed := r.hasBody() && body == nil
 	if !streamed {
 		out = append(out, body...)
 	}
 	c.out = out
 	if !streamed && c.x.deferWrite(out) {
-		return false, nil // written by the first read of the response (see exchange)
+		return false, nil // written by the first read of the response (see backendTrip)
 	}
 	n, err := nc.Write(out)
 	if err != nil || !streamed {
@@ -493,7 +529,7 @@ func (c *conn) send(nc net.Conn, be *backend, body []byte) (nothingSent bool, er
 // ("Transfer-Encoding: chunked", Content-Length without leading zeros), as net/http
 // writes them: a backend that took "CHUNKED" for no coding would read the body as a
 // request.
-func appendHead(out []byte, r *fastReq, ip, addr string) []byte {
+func appendHead(out []byte, r *Request, ip, addr string) []byte {
 	out = append(out, r.method...)
 	out = append(out, ' ')
 	out = append(out, r.target...)
@@ -544,9 +580,9 @@ const (
 )
 
 // respond copies the response whose head was just read (c.rh) to the client, then gives
-// the backend connection back for reuse when its response ended cleanly. sent reports
+// the connection back to backend u for reuse when its response ended cleanly. sent reports
 // whether the whole request went out (else the client connection is closed after).
-func (c *conn) respond(p *Proxy, rs *reqState, nc net.Conn, br *bufio.Reader, sent bool) bool {
+func (c *conn) respond(u *Upstream, nc net.Conn, br *bufio.Reader, sent bool) bool {
 	r, h, bw := &c.req, &c.rh, c.bw
 	for h.code < 200 && h.code != http.StatusSwitchingProtocols { // 103 Early Hints and the like
 		if r.proto == 11 {
@@ -561,15 +597,15 @@ func (c *conn) respond(p *Proxy, rs *reqState, nc net.Conn, br *bufio.Reader, se
 		if _, err := h.read(br); err != nil {
 			c.s.putReader(br)
 			_ = nc.Close()
-			return c.badGateway(p, rs, nil, err)
+			return c.badGateway(u, nil, err)
 		}
 	}
 	if h.code == http.StatusSwitchingProtocols { // not asked for: upgrades go to net/http
 		c.s.putReader(br)
 		_ = nc.Close()
-		return c.badGateway(p, rs, nil, errBadResponse)
+		return c.badGateway(u, nil, errBadResponse)
 	}
-	rs.code = h.code
+	c.code = h.code
 	mode := bodyLength
 	switch {
 	case r.method == http.MethodHead || h.code == http.StatusNoContent || h.code == http.StatusNotModified:
@@ -586,7 +622,8 @@ func (c *conn) respond(p *Proxy, rs *reqState, nc net.Conn, br *bufio.Reader, se
 	if chunkOut {
 		extra = "Transfer-Encoding: chunked\r\n"
 	}
-	c.writeHead(h, mode == bodyChunked && chunkOut, extra+cookieLine(rs.setCookie))
+	c.writeHead(h, mode == bodyChunked && chunkOut, extra)
+	_, _ = bw.WriteString(c.header)
 	c.writeConnection(r, keep)
 	_, _ = bw.WriteString("\r\n")
 
@@ -607,24 +644,16 @@ func (c *conn) respond(p *Proxy, rs *reqState, nc net.Conn, br *bufio.Reader, se
 	// to the next request. Those that come later are found before the next use (get).
 	if err == nil && sent && mode != bodyToEOF && !h.close && br.Buffered() == 0 {
 		c.s.putReader(br)
-		rs.be.put(nc, c.now) // the request's start: the idle time is over-estimated, never under
+		u.put(nc, c.now) // the request's start: the idle time is over-estimated, never under
 	} else {
 		c.s.putReader(br)
 		_ = nc.Close()
 	}
 	if err != nil {
-		p.log.Debug("response cut short", "backend", rs.be.id, "err", err)
+		u.log.Debug("response cut short", "err", err)
 		return false
 	}
 	return keep
-}
-
-// cookieLine returns a Set-Cookie header line for v ("" for none).
-func cookieLine(v string) string {
-	if v == "" {
-		return ""
-	}
-	return "Set-Cookie: " + v + "\r\n"
 }
 
 // writeHead writes the status line and the forwarded headers of h, then extra; it does not

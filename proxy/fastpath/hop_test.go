@@ -1,4 +1,4 @@
-package proxy
+package fastpath
 
 import (
 	"fmt"
@@ -50,7 +50,7 @@ func TestAppendHead_StripsWhatConnectionLists(t *testing.T) {
 	}
 	head := "POST /p HTTP/1.1\r\nHost: shop.test\r\nConnection: " + hop.String() + "keep-alive\r\n" + fields.String() +
 		"Te: gzip, trailers\r\nKeep-Alive: 5\r\nX-Forwarded-For: 6.6.6.6\r\nContent-Length: 0\r\n\r\n"
-	var r fastReq
+	var r Request
 	if !parseRequest(head, &r) {
 		t.Fatal("parseRequest refused the head")
 	}

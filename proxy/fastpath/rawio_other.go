@@ -1,6 +1,6 @@
 //go:build !unix
 
-package proxy
+package fastpath
 
 import (
 	"net"
@@ -10,7 +10,7 @@ import (
 // dialBackend dials a backend connection.
 func dialBackend(d *net.Dialer, addr string) (net.Conn, error) { return d.Dial("tcp", addr) }
 
-// rawOf returns nil: the exchange writes and reads through net.Conn.
+// rawOf returns nil: the round trip writes and reads through net.Conn.
 func rawOf(net.Conn) syscall.RawConn { return nil }
 
 // alive reports false: without a non-blocking peek, an idle connection cannot be checked
@@ -18,7 +18,7 @@ func rawOf(net.Conn) syscall.RawConn { return nil }
 func alive(net.Conn) bool { return false }
 
 // step is never called (rawOf returns nil).
-func (x *exchange) step(uintptr) bool { return true }
+func (x *backendTrip) step(uintptr) bool { return true }
 
 // rawConnOf returns nil: the client side uses the ordinary loop only.
 func rawConnOf(net.Conn) syscall.RawConn { return nil }
