@@ -123,7 +123,7 @@ func (c *Client) Gather() ([]*dto.MetricFamily, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("data plane metrics: %s", resp.Status)
 	}
-	dec := expfmt.NewDecoder(io.LimitReader(resp.Body, maxBody), format)
+	dec := expfmt.NewDecoder(io.LimitReader(resp.Body, maxReply), format)
 	var out []*dto.MetricFamily
 	for {
 		mf := &dto.MetricFamily{}
@@ -178,7 +178,7 @@ func (c *Client) call(ctx context.Context, timeout time.Duration, method, path s
 		return c.unreachable(err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	lr := io.LimitReader(resp.Body, maxBody)
+	lr := io.LimitReader(resp.Body, maxReply)
 	if resp.StatusCode >= 300 {
 		var e slipway.Error
 		if err := json.NewDecoder(lr).Decode(&e); err != nil || e.Code == "" {

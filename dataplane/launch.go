@@ -95,6 +95,11 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Client, Info, error) {
 	defer tick.Stop()
 	for {
 		info, err := c.Info(ctx)
+		if err == nil && info.Protocol != Protocol {
+			// The executable on disk is another build than this process (it was replaced).
+			_ = cmd.Process.Kill()
+			return nil, Info{}, fmt.Errorf("data plane started from %s speaks protocol %d, this server %d: restart the server from the new executable", cfg.Command[0], info.Protocol, Protocol)
+		}
 		if err == nil {
 			log.Info("data plane started", "pid", info.PID, "log", logPath)
 			return c, info, nil

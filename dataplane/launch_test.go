@@ -26,6 +26,13 @@ func TestMain(m *testing.M) {
 	case "fail":
 		fmt.Fprintln(os.Stderr, "cannot serve: told to fail")
 		os.Exit(3)
+	case "other-protocol":
+		dataplane.SetServeProtocol(dataplane.Protocol + 1)
+		if err := dataplane.Serve(context.Background(), dataplane.ServeConfig{Dir: os.Getenv(envServe + "_DIR")}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	default:
 		if err := dataplane.Serve(context.Background(), dataplane.ServeConfig{Dir: dir, Version: "child"}); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -202,5 +209,27 @@ func TestLaunch_EndedContextStartsNothing(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "logs", "dataplane.log")); err == nil {
 		t.Errorf("Launch with an ended context opened the data plane's log")
+	}
+}
+
+// TestLaunch_RefusesANewDataPlaneOfAnotherProtocol: the executable on disk was replaced by a
+// build of another protocol; the data plane it starts is stopped, not driven.
+func TestLaunch_RefusesANewDataPlaneOfAnotherProtocol(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(envServe, "other-protocol")
+	t.Setenv(envServe+"_DIR", dir)
+	_, _, err := dataplane.Launch(t.Context(), dataplane.LaunchConfig{Dir: dir, Command: []string{os.Args[0]}})
+	if err == nil || !strings.Contains(err.Error(), "speaks protocol") {
+		t.Fatalf("Launch of a data plane of another protocol: %v, want an error naming the protocols", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := dataplane.Dial(dir).Info(t.Context()); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the data plane of another protocol still answers")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -35,9 +35,16 @@ const (
 	// maxBody caps a request body on the control socket: a table of 10,000 backends is
 	// about 1 MiB.
 	maxBody = 16 << 20
+	// maxReply caps an answer a client reads: the state of every app, at most a few hundred
+	// apps of 10,000 backends.
+	maxReply = 512 << 20
 	// maxDrainWait caps the drain a client may ask for.
 	maxDrainWait = time.Minute
 )
+
+// serveProtocol is the protocol Serve reports: Protocol (tests of an older data plane
+// change it).
+var serveProtocol = Protocol
 
 // ServeConfig configures Serve.
 type ServeConfig struct {
@@ -262,7 +269,7 @@ type stateReply struct {
 func (h *handler) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/state", func(w http.ResponseWriter, r *http.Request) {
-		reply := stateReply{Protocol: Protocol, Version: h.version, PID: os.Getpid(), Boot: h.boot}
+		reply := stateReply{Protocol: serveProtocol, Version: h.version, PID: os.Getpid(), Boot: h.boot}
 		// ?apps=none: who the data plane is, without the tables (Client.Boot, every second).
 		if r.URL.Query().Get("apps") != "none" {
 			apps, err := h.plane.State(r.Context())
