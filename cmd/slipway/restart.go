@@ -47,6 +47,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"slipway.dev/slipway"
 	"slipway.dev/slipway/engine"
 	"slipway.dev/slipway/handover"
 )
@@ -100,7 +101,7 @@ func (l *lifetime) run(ctx context.Context) (handedOver bool, err error) {
 	// Streams (SSE) end when the server stops, so stopping does not wait on them. The API's
 	// socket may be shared with the next server, so the stop drops no request (Graceful).
 	srv := handover.NewGraceful(&http.Server{ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return gctx },
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*l.handler.Load()).ServeHTTP(w, r) })})
+		Handler: l.routes()})
 	apiLn := l.api
 	if l.tls != nil {
 		apiLn = tls.NewListener(l.api, l.tls)
@@ -176,6 +177,15 @@ func (l *lifetime) awaitSettled(ctx, gctx context.Context) bool {
 	case <-gctx.Done():
 		return false
 	}
+}
+
+// routes serves the API and OFREP: the default environment's at the root, and each
+// environment's under /env/NAME/ (envs.go). The handler of the engine running now serves.
+func (l *lifetime) routes() http.Handler {
+	current := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*l.handler.Load()).ServeHTTP(w, r) })
+	return routeEnvironments(current, func(name string) (http.Handler, bool) {
+		return current, name == slipway.DefaultEnvironment
+	})
 }
 
 // nextEngine returns a new engine and points the API at it.

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
+	"slipway.dev/slipway"
 	"slipway.dev/slipway/httpapi"
 )
 
@@ -24,6 +25,7 @@ import (
 const (
 	defaultServer = "http://127.0.0.1:7070"
 	envServer     = "SLIPWAY_SERVER"
+	envEnv        = "SLIPWAY_ENV"
 )
 
 // Output formats of -o.
@@ -36,6 +38,7 @@ const (
 // globals holds the global flags every client command reads.
 type globals struct {
 	server string
+	env    string
 	output string
 	token  string
 	tlsCA  string
@@ -60,6 +63,11 @@ recorded as made by the token's name.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if g.env != "" {
+				if err := slipway.ValidEnvironmentName(g.env); err != nil {
+					return fmt.Errorf("--env: %s", slipway.ErrorMessage(err))
+				}
+			}
 			switch g.output {
 			case outputText, outputJSON, outputYAML:
 				return nil
@@ -78,6 +86,7 @@ recorded as made by the token's name.`,
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.server, "server", server, "slipway server address ($"+envServer+")")
+	pf.StringVarP(&g.env, "env", "e", os.Getenv(envEnv), "environment the command is about ($"+envEnv+"; default: "+slipway.DefaultEnvironment+")")
 	pf.StringVarP(&g.output, "output", "o", outputText, "output format: text, json or yaml")
 	pf.StringVar(&g.token, "token", "", "API token ($"+envToken+"; default: the local server's admin token)")
 	pf.StringVar(&g.tlsCA, "tls-ca", os.Getenv(envTLSCA), "PEM file of the CA that signed an https server's certificate ($"+envTLSCA+")")
@@ -110,7 +119,7 @@ recorded as made by the token's name.`,
 // client returns an API client with the token found for the server (see credentials.go).
 // A CA file that cannot be read is reported by the first request.
 func (g *globals) client() *httpapi.Client {
-	c := httpapi.NewClient(g.server, g.httpClient())
+	c := httpapi.NewClient(serverFor(g.server, g.env), g.httpClient())
 	token := strings.TrimSpace(g.token)
 	if token == "" {
 		token = strings.TrimSpace(os.Getenv(envToken))

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"slipway.dev/slipway"
+	"slipway.dev/slipway/httpapi"
+)
+
+// envPrefix starts the paths of one environment's API and OFREP: /env/NAME/api/v1/...,
+// /env/NAME/ofrep/v1/... Paths without it are the default environment's.
+const envPrefix = "/env/"
+
+// routeEnvironments serves /env/NAME/... by environment NAME's handler (with the prefix
+// removed) and every other path by def. lookup returns the handler of an environment the
+// server serves; an unknown one gets 404 with a slipway error, never another environment's
+// answer.
+func routeEnvironments(def http.Handler, lookup func(name string) (http.Handler, bool)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rest, ok := strings.CutPrefix(r.URL.Path, envPrefix)
+		if !ok {
+			def.ServeHTTP(w, r)
+			return
+		}
+		name, path, _ := strings.Cut(rest, "/")
+		if err := slipway.ValidEnvironmentName(name); err != nil {
+			writeEnvError(w, http.StatusBadRequest, err.(*slipway.Error))
+			return
+		}
+		h, ok := lookup(name)
+		if !ok {
+			writeEnvError(w, http.StatusNotFound, slipway.Errorf(slipway.ENOTFOUND,
+				"environment %s does not exist on this server; it serves %s", name, slipway.DefaultEnvironment))
+			return
+		}
+		r2 := r.Clone(r.Context())
+		r2.URL.Path = "/" + path
+		r2.URL.RawPath = ""
+		h.ServeHTTP(w, r2.WithContext(slipway.WithEnvironment(r.Context(), name)))
+	})
+}
+
+func writeEnvError(w http.ResponseWriter, status int, e *slipway.Error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(httpapi.ErrorBody{Error: e})
+}
+
+// serverFor returns the base address of environment env on server (server itself for the
+// default environment).
+func serverFor(server, env string) string {
+	if env == "" || env == slipway.DefaultEnvironment {
+		return server
+	}
+	return strings.TrimRight(server, "/") + envPrefix + env
+}
