@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"os"
+	"slipway.dev/slipway/proxy/fastpath"
 	"strconv"
 	"strings"
 	"testing"
@@ -131,7 +132,7 @@ func BenchmarkReverseProxyBaseline(b *testing.B) {
 		},
 		Transport:     tr,
 		FlushInterval: -1,
-		BufferPool:    &bufferPool{},
+		BufferPool:    &fastpath.BufferPool{},
 	}
 	r := httptest.NewRequest(http.MethodGet, "http://shop.test/", nil)
 	w := &discardWriter{h: http.Header{}}

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,7 +25,6 @@ const (
 	keepAlive           = 30 * time.Second
 	idleConnTimeout     = 90 * time.Second
 	maxIdleConnsPerHost = 512
-	bufferSize          = 32 << 10
 )
 
 // backend is the long-lived state of one instance: its in-flight count and its forwarder.
@@ -339,22 +337,5 @@ func newTransport() *http.Transport {
 		IdleConnTimeout:       idleConnTimeout,
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,
-	}
-}
-
-// bufferPool lends the forwarders their 32 KiB copy buffers; it stores array pointers so
-// that Put does not allocate.
-type bufferPool struct{ pool sync.Pool }
-
-func (bp *bufferPool) Get() []byte {
-	if b, ok := bp.pool.Get().(*[bufferSize]byte); ok {
-		return b[:]
-	}
-	return new([bufferSize]byte)[:]
-}
-
-func (bp *bufferPool) Put(b []byte) {
-	if cap(b) >= bufferSize {
-		bp.pool.Put((*[bufferSize]byte)(b[:bufferSize]))
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/proxy/fastpath"
 )
 
 // drainPoll is how often Drain looks at a backend's in-flight count.
@@ -82,14 +83,14 @@ type Proxy struct {
 	backends map[string]*backend // by ID; outlives tables so counts survive route changes
 
 	states  sync.Pool // *reqState
-	buffers bufferPool
+	buffers fastpath.BufferPool
 	preview previewHandler
 }
 
 var (
 	_ http.Handler        = (*Proxy)(nil)
 	_ http.Handler        = (*previewHandler)(nil)
-	_ httputil.BufferPool = (*bufferPool)(nil)
+	_ httputil.BufferPool = (*fastpath.BufferPool)(nil)
 )
 
 // New returns a Proxy with an empty table (every request gets 503 until Update). It starts

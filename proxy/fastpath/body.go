@@ -13,18 +13,20 @@ var errLineTooLong = errors.New("line too long")
 // bufferSize is the size of the buffers bodies of unknown length are copied through.
 const bufferSize = 32 << 10
 
-// bufferPool lends copy buffers of bufferSize; it stores array pointers so that Put does
-// not allocate.
-type bufferPool struct{ pool sync.Pool }
+// BufferPool lends 32 KiB copy buffers (an httputil.BufferPool); it stores array pointers
+// so that Put does not allocate. The proxy's net/http path shares the type.
+type BufferPool struct{ pool sync.Pool }
 
-func (bp *bufferPool) Get() []byte {
+// Get returns a buffer of 32 KiB.
+func (bp *BufferPool) Get() []byte {
 	if b, ok := bp.pool.Get().(*[bufferSize]byte); ok {
 		return b[:]
 	}
 	return new([bufferSize]byte)[:]
 }
 
-func (bp *bufferPool) Put(b []byte) {
+// Put gives b back; a buffer smaller than 32 KiB is dropped.
+func (bp *BufferPool) Put(b []byte) {
 	if cap(b) >= bufferSize {
 		bp.pool.Put((*[bufferSize]byte)(b[:bufferSize]))
 	}

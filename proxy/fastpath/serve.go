@@ -78,7 +78,7 @@ type server struct {
 	fallback *http.Server
 	writers  sync.Pool // *bufio.Writer to clients
 	readers  sync.Pool // *bufio.Reader from backends
-	buffers  bufferPool
+	buffers  BufferPool
 
 	mu       sync.Mutex // guards conns; held by shutdown while it sets waiting connections' deadlines
 	conns    map[*conn]struct{}
