@@ -80,7 +80,8 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Client, Info, error) {
 		return nil, Info{}, fmt.Errorf("data plane: %w", err)
 	}
 	defer func() { _ = out.Close() }()
-	cmd := exec.Command(cfg.Command[0], cfg.Command[1:]...) //nolint:gosec // the server's own executable
+	// Not CommandContext: the data plane outlives this process's contexts, and the server.
+	cmd := exec.Command(cfg.Command[0], cfg.Command[1:]...) //nolint:gosec,noctx // the server's own executable
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(os.Environ(), EnvMark+"="+abs)
 	cmd.SysProcAttr = detached()
@@ -106,7 +107,10 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Client, Info, error) {
 		}
 		select {
 		case err := <-exited:
-			return nil, Info{}, fmt.Errorf("data plane exited at start (%v): %s", err, lastLines(logPath, 5))
+			if err == nil {
+				err = errors.New("exit status 0")
+			}
+			return nil, Info{}, fmt.Errorf("data plane exited at start (%w): %s", err, lastLines(logPath, 5))
 		case <-deadline.C:
 			_ = cmd.Process.Kill()
 			return nil, Info{}, fmt.Errorf("data plane did not answer within %s: %s", startTimeout, lastLines(logPath, 5))

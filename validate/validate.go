@@ -179,9 +179,10 @@ func Documents(docs []Document, templateKnown func(name string) bool) []Problem 
 		}
 	}
 	var out []Problem
-	for i, ps := range found {
-		for _, p := range ps {
-			out = append(out, Problem{Doc: i, Kind: docs[i].Kind(), Name: docs[i].Name(), Path: p.path, Message: p.msg})
+	for i := range docs {
+		d := &docs[i]
+		for _, p := range found[i] {
+			out = append(out, Problem{Doc: i, Kind: d.Kind(), Name: d.Name(), Path: p.path, Message: p.msg})
 		}
 	}
 	return out

@@ -26,7 +26,7 @@ func routeEnvironments(def http.Handler, lookup func(name string) (http.Handler,
 		}
 		name, path, _ := strings.Cut(rest, "/")
 		if err := slipway.ValidEnvironmentName(name); err != nil {
-			writeEnvError(w, http.StatusBadRequest, err.(*slipway.Error))
+			writeEnvError(w, http.StatusBadRequest, &slipway.Error{Code: slipway.EINVALID, Message: slipway.ErrorMessage(err)})
 			return
 		}
 		h, ok := lookup(name)
