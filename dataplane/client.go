@@ -139,15 +139,30 @@ func (c *Client) Gather() ([]*dto.MetricFamily, error) {
 
 // Stop asks the data plane to stop (its listeners close, requests in flight finish) and
 // waits until its process is gone, at most until ctx ends.
+//
+// A data plane that does not answer (hung, or stopped with SIGSTOP) is killed instead: the
+// process its pid file names, once its environment shows it is this directory's data plane
+// (EnvMark), so that a clean stop of the server never leaves it holding the apps' ports.
 func (c *Client) Stop(ctx context.Context) error {
 	info, err := c.Info(ctx)
-	if err != nil {
-		return err
+	if err == nil {
+		err = c.call(ctx, callTimeout, http.MethodPost, "/v1/stop", nil, nil)
 	}
-	if err := c.call(ctx, callTimeout, http.MethodPost, "/v1/stop", nil, nil); err != nil {
-		return err
+	if err == nil {
+		if err = waitGone(ctx, info.PID); err == nil {
+			return nil
+		}
 	}
-	return waitGone(ctx, info.PID)
+	pid, kerr := killDataPlane(c.dir)
+	if kerr != nil {
+		return fmt.Errorf("%w; and it could not be killed: %w", err, kerr)
+	}
+	if pid == 0 {
+		return nil // no data plane runs
+	}
+	kctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	return waitGone(kctx, pid)
 }
 
 // CloseIdleConnections closes the client's idle control connections.

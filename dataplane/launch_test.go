@@ -233,3 +233,46 @@ func TestLaunch_RefusesANewDataPlaneOfAnotherProtocol(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestStop_KillsAHungDataPlane: a data plane stopped with SIGSTOP does not answer; Stop
+// kills it (it is this directory's, by its mark), so a clean stop leaves nothing behind.
+func TestStop_KillsAHungDataPlane(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(envServe, dir)
+	c, info, err := dataplane.Launch(t.Context(), dataplane.LaunchConfig{Dir: dir, Command: []string{os.Args[0]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseIdleConnections()
+	t.Cleanup(func() { _ = syscall.Kill(info.PID, syscall.SIGKILL) })
+	if err := syscall.Kill(info.PID, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	if err := c.Stop(ctx); err != nil {
+		t.Fatalf("Stop of a hung data plane: %v", err)
+	}
+	if err := syscall.Kill(info.PID, 0); err == nil {
+		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", info.PID)); !strings.Contains(string(b), ") Z") {
+			t.Errorf("the hung data plane (pid %d) still runs after Stop", info.PID)
+		}
+	}
+	// With no data plane at all, Stop has nothing to do.
+	if err := dataplane.Dial(t.TempDir()).Stop(t.Context()); err != nil {
+		t.Errorf("Stop with no data plane: %v", err)
+	}
+}
+
+// TestStop_LeavesAnUnmarkedProcessAlone: a pid file naming a process that is not this
+// directory's data plane (here, the test itself) gets an error, never a kill.
+func TestStop_LeavesAnUnmarkedProcessAlone(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/"+dataplane.PIDName, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := dataplane.Dial(dir).Stop(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "left alone") {
+		t.Errorf("Stop with a pid file naming another process: %v, want an error that leaves it alone", err)
+	}
+}

@@ -19,3 +19,7 @@ func detached() *syscall.SysProcAttr { return nil }
 func alive(pid int) bool { return false }
 
 func unlinked(*os.File) bool { return false }
+
+func killDataPlane(string) (int, error) {
+	return 0, errors.New("data plane: cannot kill it on this system")
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -72,4 +73,38 @@ func alive(pid int) bool {
 		return true
 	}
 	return syscall.Kill(pid, 0) == nil
+}
+
+// killDataPlane sends SIGKILL to the process dir's pid file names when its environment
+// marks it as dir's data plane (EnvMark), and returns its pid; 0 when none runs.
+func killDataPlane(dir string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(dir, PIDName))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("data plane pid file: %q is not a pid", b)
+	}
+	if !alive(pid) {
+		return 0, nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return 0, err
+	}
+	env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		return 0, fmt.Errorf("data plane pid %d: %w", pid, err)
+	}
+	if !slices.Contains(strings.Split(string(env), "\x00"), EnvMark+"="+abs) {
+		return 0, fmt.Errorf("process %d is not the data plane of %s (no %s mark); left alone", pid, dir, EnvMark)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return 0, fmt.Errorf("kill data plane %d: %w", pid, err)
+	}
+	return pid, nil
 }
