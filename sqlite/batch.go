@@ -121,29 +121,30 @@ func (s *Store) writeBatch(batch []*pending) {
 // that failed the transaction as a whole.
 func (s *Store) tryBatch(ctx context.Context, batch []*pending) (culprit int, err error) {
 	ws := &s.ws
-	tx, err := s.w.BeginTx(ctx, nil)
+	sqlTx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return -1, internal("commit: begin", err)
 	}
+	tx := newWtx(ctx, sqlTx)
 	ok := 0
 	for i, p := range batch {
 		if len(batch) == 1 {
 			p.res, p.err = s.write(ctx, tx, p.c)
 		} else {
-			if _, err := tx.StmtContext(ctx, ws.savepoint).ExecContext(ctx); err != nil {
+			if _, err := tx.stmt(ws.savepoint).ExecContext(ctx); err != nil {
 				_ = tx.Rollback()
 				p.err = internal("commit: savepoint", err)
 				return i, nil
 			}
 			p.res, p.err = s.write(ctx, tx, p.c)
 			if p.err != nil && slipway.ErrorCode(p.err) != slipway.EINTERNAL {
-				if _, err := tx.StmtContext(ctx, ws.rollbackTo).ExecContext(ctx); err != nil {
+				if _, err := tx.stmt(ws.rollbackTo).ExecContext(ctx); err != nil {
 					_ = tx.Rollback()
 					return -1, internal("commit: rollback to savepoint", err)
 				}
 			}
 			if p.err == nil || slipway.ErrorCode(p.err) != slipway.EINTERNAL {
-				if _, err := tx.StmtContext(ctx, ws.release).ExecContext(ctx); err != nil {
+				if _, err := tx.stmt(ws.release).ExecContext(ctx); err != nil {
 					_ = tx.Rollback()
 					return -1, internal("commit: release savepoint", err)
 				}
