@@ -24,6 +24,10 @@ const (
 	DefaultResync = 10 * time.Second
 	// DefaultFlagStatsFlush is how often flag evaluation counts are written to the store.
 	DefaultFlagStatsFlush = 10 * time.Second
+	// DefaultReconcilers is how many reconcile passes run at once: enough to keep group
+	// commit's transactions full and the platform busy, few enough that a pass is not slowed
+	// by thousands of others sharing the CPU.
+	DefaultReconcilers = 64
 )
 
 // Executor measures an analysis run until it ends (analysis.Runner).
@@ -45,9 +49,17 @@ type Config struct {
 	// MaxReplicas is the most replicas plan and apply accept for one app
 	// (slipway.DefaultMaxReplicas when zero; never above slipway.MaxReplicas).
 	MaxReplicas int
+	// Reconcilers is how many reconcile passes run at once (DefaultReconcilers when 0). The
+	// others wait their turn, first come first served: when one apply starts thousands of
+	// rollouts, each pass then takes its own time instead of the whole burst's, and the
+	// burst is carried out in the order it arrived.
+	Reconcilers int
 	// OnReconcile, when set, is called with the duration of every reconcile pass (metrics,
 	// benchmarks).
 	OnReconcile func(time.Duration)
+	// OnReconcileWait, when set, is called with how long each reconcile pass waited for its
+	// turn (see Reconcilers) before it started.
+	OnReconcileWait func(time.Duration)
 
 	// FlagStore keeps flag sets; nil means Store, when it implements slipway.FlagStore.
 	// Without one, documents of kind FlagSet are refused.
@@ -79,6 +91,9 @@ type Config struct {
 type Engine struct {
 	cfg Config
 	log *slog.Logger
+
+	// slots holds a token for every reconcile pass in progress (Config.Reconcilers).
+	slots chan struct{}
 
 	mu      sync.Mutex
 	ctx     context.Context // the Run context; nil before Run
@@ -124,6 +139,9 @@ func New(cfg Config) *Engine {
 	if cfg.Resync <= 0 {
 		cfg.Resync = DefaultResync
 	}
+	if cfg.Reconcilers <= 0 {
+		cfg.Reconcilers = DefaultReconcilers
+	}
 	if cfg.Flags == nil {
 		cfg.Flags = flags.NewCurrent(nil)
 	}
@@ -148,7 +166,7 @@ func New(cfg Config) *Engine {
 	if measure == nil {
 		measure, _ = cfg.Analysis.(slipway.Provider)
 	}
-	return &Engine{cfg: cfg, log: cfg.Log, workers: map[string]*worker{}, applied: map[string]slipway.Desired{}, flagsDB: fst,
+	return &Engine{cfg: cfg, log: cfg.Log, slots: make(chan struct{}, cfg.Reconcilers), workers: map[string]*worker{}, applied: map[string]slipway.Desired{}, flagsDB: fst,
 		rampsDB: rst, measurer: measure, rampWorkers: map[string]*rampWorker{}}
 }
 
@@ -339,6 +357,25 @@ func (e *Engine) retire(w *worker) bool {
 	}
 	return true
 }
+
+// acquire waits for a reconcile pass's turn; it reports false when ctx ended first. A
+// channel's waiting senders are served in the order they came, so turns are first come first
+// served.
+func (e *Engine) acquire(ctx context.Context) bool {
+	start := time.Now()
+	select {
+	case e.slots <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	if f := e.cfg.OnReconcileWait; f != nil {
+		f(time.Since(start))
+	}
+	return true
+}
+
+// release ends a turn taken with acquire.
+func (e *Engine) release() { <-e.slots }
 
 // commit writes c, retrying nothing: a conflict means state moved and the caller decides again.
 func (e *Engine) commit(ctx context.Context, c *slipway.Change) error {

@@ -31,6 +31,8 @@ type harness struct {
 	done   chan error
 	// providers measure besides web and job (builtin, say).
 	providers map[string]slipway.Provider
+	// reconcilers is engine.Config.Reconcilers for the next start.
+	reconcilers int
 }
 
 func newHarness(t testing.TB) *harness {
@@ -67,7 +69,8 @@ func (h *harness) start(wrapStore func(slipway.Store) slipway.Store, wrapPlatfor
 	providers := map[string]slipway.Provider{"web": web.New(http.DefaultClient), "job": job.New()}
 	maps.Copy(providers, h.providers)
 	runner := analysis.NewRunner(analysis.Config{Store: s, Providers: providers})
-	h.eng = engine.New(engine.Config{Store: s, Platform: p, Analysis: runner, Poll: 5 * time.Millisecond, Resync: 50 * time.Millisecond})
+	h.eng = engine.New(engine.Config{Store: s, Platform: p, Analysis: runner, Poll: 5 * time.Millisecond, Resync: 50 * time.Millisecond,
+		Reconcilers: h.reconcilers})
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan error, 1)
 	go func() { h.done <- h.eng.Run(ctx) }()

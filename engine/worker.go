@@ -55,7 +55,12 @@ func (w *worker) poke() {
 func (w *worker) run(ctx context.Context) {
 	log := w.e.log.With("app", w.app)
 	for {
+		if !w.e.acquire(ctx) {
+			w.stopRuns()
+			return
+		}
 		nx, err := w.reconcile(ctx)
+		w.e.release()
 		if ctx.Err() != nil {
 			w.stopRuns()
 			return
