@@ -298,8 +298,14 @@ func (e *Engine) Poke(app string) { e.wake(app, true) }
 func (e *Engine) wake(app string, changed bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.wakeLocked(app, changed)
+}
+
+// wakeLocked is wake for a caller that holds e.mu; it returns the app's worker (nil before
+// Run).
+func (e *Engine) wakeLocked(app string, changed bool) *worker {
 	if e.ctx == nil || e.ctx.Err() != nil {
-		return
+		return nil
 	}
 	w, ok := e.workers[app]
 	if !ok {
@@ -315,9 +321,46 @@ func (e *Engine) wake(app string, changed bool) {
 		}()
 	}
 	if changed {
-		w.dirty.Store(true)
+		w.dirty, w.seed = true, nil
+		w.gen++
 	}
 	w.poke()
+	return w
+}
+
+// seed is what a writer of an app's state committed, handed to the app's worker (see
+// worker.seed): the app, its latest rollout, and revisions it added.
+type seed struct {
+	st     slipway.AppState
+	latest slipway.Rollout
+	revs   []slipway.Revision
+}
+
+// generations returns the worker generation (worker.gen) of each app, taken before a commit
+// that may seed them (pokeSeeded).
+func (e *Engine) generations(apps []string) map[string]uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	gens := make(map[string]uint64, len(apps))
+	for _, app := range apps {
+		if w, ok := e.workers[app]; ok {
+			gens[app] = w.gen
+		}
+	}
+	return gens
+}
+
+// pokeSeeded is Poke for a commit that wrote s (nil: nothing to hand over): the worker
+// starts from s instead of reading the store, unless its generation moved since gen was
+// taken before the commit (something else changed the app, or the worker read it since:
+// either may be newer than s). Then it reads the store, as after Poke.
+func (e *Engine) pokeSeeded(app string, s *seed, gen uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	// The wake moves the generation by one: the commit's own announcement.
+	if w := e.wakeLocked(app, true); w != nil && s != nil && w.gen == gen+1 {
+		w.seed, w.dirty = s, false
+	}
 }
 
 func (e *Engine) lastApplied(app string) (slipway.Desired, bool) {

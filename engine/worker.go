@@ -6,7 +6,6 @@ import (
 	"reflect"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"slipway.dev/slipway"
@@ -29,12 +28,18 @@ type worker struct {
 	runWG sync.WaitGroup
 	// st and latest cache the app and its latest rollout between passes while cached is true.
 	// Only this worker writes the rollout; everyone else who writes the app or the rollout
-	// pokes the worker, which drops the cache. A stale cache can never be acted on: commits
-	// carry optimistic versions.
+	// pokes the worker, which drops the cache (or hands it what it wrote, see seed). A stale
+	// cache can never be committed: commits carry optimistic versions.
 	st     slipway.AppState
 	latest *slipway.Rollout
 	cached bool
-	dirty  atomic.Bool // set by Poke: the stored state changed
+	// dirty says the stored state changed (Poke); seed is state a writer just committed,
+	// handed over so that the next pass need not read it back; gen counts the events after
+	// which a seed may no longer be the newest state: every change announced and every
+	// read of the store by this worker. All three are guarded by Engine.mu.
+	dirty bool
+	seed  *seed
+	gen   uint64
 	// revs caches the app's revisions: they are immutable, so they are read again only when
 	// one the app needs is missing.
 	revs map[string]slipway.Revision
@@ -59,6 +64,7 @@ func (w *worker) run(ctx context.Context) {
 			w.stopRuns()
 			return
 		}
+		w.refresh()
 		nx, err := w.reconcile(ctx)
 		w.e.release()
 		if ctx.Err() != nil {
@@ -76,7 +82,6 @@ func (w *worker) run(ctx context.Context) {
 			if w.e.retire(w) {
 				return
 			}
-			w.cached = w.cached && !w.dirty.Swap(false)
 			continue
 		}
 		// Sleep until a nudge, the time the rollout waits for, or the next observation when
@@ -103,11 +108,41 @@ func (w *worker) run(ctx context.Context) {
 			w.stopRuns()
 			return
 		case <-w.wake:
-			w.cached = w.cached && !w.dirty.Swap(false)
 		case <-timer:
 		}
 		stopTimer(t)
 	}
+}
+
+// refresh takes in what others told the worker since its last pass: a seed becomes its
+// cache, a change without one drops the cache.
+func (w *worker) refresh() {
+	w.e.mu.Lock()
+	dirty, s := w.dirty, w.seed
+	w.dirty, w.seed = false, nil
+	w.e.mu.Unlock()
+	switch {
+	case s != nil:
+		w.st, w.latest, w.cached, w.deleted = s.st, &s.latest, true, false
+		// Revisions are immutable: add the new ones to a map read whole before. A worker
+		// that has none reads them all when it needs them.
+		if w.revs != nil {
+			for _, r := range s.revs {
+				w.revs[r.ID] = r
+			}
+		}
+	case dirty:
+		w.cached = false
+	}
+}
+
+// reading records that the worker reads the stored state now: no seed handed over before
+// is newer than what it reads.
+func (w *worker) reading() {
+	w.e.mu.Lock()
+	w.gen++
+	w.seed = nil
+	w.e.mu.Unlock()
 }
 
 func stopTimer(t *time.Timer) {
@@ -142,6 +177,7 @@ func (w *worker) reconcile(ctx context.Context) (nx pass, err error) {
 	applied := false
 	for range 64 {
 		if !fresh {
+			w.reading()
 			st, err = store.App(ctx, w.app)
 			if isCode(err, slipway.ENOTFOUND) {
 				// The app is gone: make sure nothing of it runs (Remove is idempotent).
