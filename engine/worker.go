@@ -209,7 +209,11 @@ func (w *worker) reconcile(ctx context.Context) (nx pass, err error) {
 				return pass{active: true}, err
 			}
 			now := w.e.cfg.Now()
-			next, eff := Next(*latest, Input{App: st.Spec, Observed: obs, Runs: runs, Templates: w.e.templateMap()}, now)
+			in := Input{App: st.Spec, Observed: obs, Runs: runs, Templates: w.e.templateMap()}
+			next, eff := Next(*latest, in, now)
+			if !reflect.DeepEqual(next, *latest) || !eff.Empty() {
+				next, eff = w.chain(st, *latest, next, eff, in, now)
+			}
 			nx.wakeAt, nx.poll = eff.WakeAt, eff.Poll
 			if !reflect.DeepEqual(next, *latest) || !eff.Empty() {
 				c, err := w.e.transition(ctx, st, next, eff, now)
@@ -254,6 +258,37 @@ func (w *worker) reconcile(ctx context.Context) (nx pass, err error) {
 		return nx, nil
 	}
 	return pass{active: true}, fmt.Errorf("reconcile %s: state kept changing underneath", w.app)
+}
+
+// maxChain bounds how many decisions one commit carries (see chain).
+const maxChain = 8
+
+// chain takes the decisions that follow prev -> next at once, while each one leaves the
+// platform's desired state as it was and writes nothing but the rollout and events (an
+// advance past a pause, say, is followed by the next step's weight). They are committed
+// together: the platform hears of none before all are durable, and a crash before the
+// commit loses none that was acted on. It returns the last state and the effects of all.
+func (w *worker) chain(st slipway.AppState, prev, next slipway.Rollout, eff Effects, in Input, now time.Time) (slipway.Rollout, Effects) {
+	if !hasRevisions(w.revs, st, &prev) || !hasRevisions(w.revs, st, &next) {
+		return next, eff
+	}
+	for range maxChain - 1 {
+		if len(eff.StartRuns) > 0 || len(eff.StopRuns) > 0 || eff.Stable != "" {
+			return next, eff
+		}
+		if !reflect.DeepEqual(Desired(st, &prev, w.revs), Desired(st, &next, w.revs)) {
+			return next, eff
+		}
+		after, more := Next(next, in, now)
+		if reflect.DeepEqual(after, next) && more.Empty() {
+			// Nothing more to decide: keep when and how the last decision wants to wake.
+			eff.WakeAt, eff.Poll = more.WakeAt, more.Poll
+			return next, eff
+		}
+		more.Events = append(eff.Events, more.Events...)
+		prev, next, eff = next, after, more
+	}
+	return next, eff
 }
 
 // transition commits a decision: the rollout, the runs it starts and stops, the app's new
