@@ -27,7 +27,7 @@ type pending struct {
 // queued Changes in a single transaction, each in its own savepoint. Under load this
 // writes the shared pages (the events table, its indexes) and syncs the log once per
 // batch instead of once per Change; alone, a Commit pays one ordinary transaction.
-// Nothing runs in the background: the leader is a caller.
+// The leader is a caller; only checkpoints run in the background (checkpoint.go).
 func (s *Store) enqueue(ctx context.Context, c *slipway.Change) (*pending, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, internal("commit", err)
@@ -165,5 +165,12 @@ func (s *Store) tryBatch(ctx context.Context, batch []*pending) (culprit int, er
 	if err := tx.Commit(); err != nil {
 		return -1, internal("commit", err)
 	}
+	n := 0
+	for _, p := range batch {
+		if p.err == nil {
+			n += records(p.c)
+		}
+	}
+	s.wrote(n)
 	return -1, nil
 }

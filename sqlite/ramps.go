@@ -148,5 +148,6 @@ func (s *Store) writeTx(ctx context.Context, op string, fn func(*sql.Tx) error) 
 	if err := tx.Commit(); err != nil {
 		return internal(op, err)
 	}
+	s.wrote(1)
 	return nil
 }
