@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,10 +25,11 @@ const (
 	DefaultResync = 10 * time.Second
 	// DefaultFlagStatsFlush is how often flag evaluation counts are written to the store.
 	DefaultFlagStatsFlush = 10 * time.Second
-	// DefaultReconcilers is how many reconcile passes run at once: enough to keep group
-	// commit's transactions full and the platform busy, few enough that a pass is not slowed
-	// by thousands of others sharing the CPU.
-	DefaultReconcilers = 64
+	// DefaultReconcilersPerCPU sets how many reconcile passes run at once by default, per
+	// CPU the process may use (runtime.GOMAXPROCS): enough to keep group commit's
+	// transactions full and the platform busy, few enough that a pass is not slowed by
+	// thousands of others sharing the CPU.
+	DefaultReconcilersPerCPU = 8
 )
 
 // Executor measures an analysis run until it ends (analysis.Runner).
@@ -49,10 +51,11 @@ type Config struct {
 	// MaxReplicas is the most replicas plan and apply accept for one app
 	// (slipway.DefaultMaxReplicas when zero; never above slipway.MaxReplicas).
 	MaxReplicas int
-	// Reconcilers is how many reconcile passes run at once (DefaultReconcilers when 0). The
-	// others wait their turn, first come first served: when one apply starts thousands of
-	// rollouts, each pass then takes its own time instead of the whole burst's, and the
-	// burst is carried out in the order it arrived.
+	// Reconcilers is how many reconcile passes run at once (DefaultReconcilersPerCPU per
+	// CPU when 0). The others wait their turn, first come first served: when one apply
+	// starts thousands of rollouts, each pass then takes its own time instead of the whole
+	// burst's, and the burst is carried out in the order it arrived. A platform whose calls
+	// wait on the network may want more.
 	Reconcilers int
 	// OnReconcile, when set, is called with the duration of every reconcile pass (metrics,
 	// benchmarks).
@@ -92,8 +95,9 @@ type Engine struct {
 	cfg Config
 	log *slog.Logger
 
-	// slots holds a token for every reconcile pass in progress (Config.Reconcilers).
-	slots chan struct{}
+	// passes hands reconcile passes to the Config.Reconcilers goroutines that run them
+	// (runPass).
+	passes chan func()
 
 	mu      sync.Mutex
 	ctx     context.Context // the Run context; nil before Run
@@ -140,7 +144,7 @@ func New(cfg Config) *Engine {
 		cfg.Resync = DefaultResync
 	}
 	if cfg.Reconcilers <= 0 {
-		cfg.Reconcilers = DefaultReconcilers
+		cfg.Reconcilers = DefaultReconcilersPerCPU * runtime.GOMAXPROCS(0)
 	}
 	if cfg.Flags == nil {
 		cfg.Flags = flags.NewCurrent(nil)
@@ -166,7 +170,7 @@ func New(cfg Config) *Engine {
 	if measure == nil {
 		measure, _ = cfg.Analysis.(slipway.Provider)
 	}
-	return &Engine{cfg: cfg, log: cfg.Log, slots: make(chan struct{}, cfg.Reconcilers), workers: map[string]*worker{}, applied: map[string]slipway.Desired{}, flagsDB: fst,
+	return &Engine{cfg: cfg, log: cfg.Log, passes: make(chan func()), workers: map[string]*worker{}, applied: map[string]slipway.Desired{}, flagsDB: fst,
 		rampsDB: rst, measurer: measure, rampWorkers: map[string]*rampWorker{}}
 }
 
@@ -185,10 +189,17 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	defer e.wg.Wait()
+	for range e.cfg.Reconcilers {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			e.reconciler(ctx)
+		}()
+	}
 	e.mu.Lock()
 	e.ctx = ctx
 	e.mu.Unlock()
-	defer e.wg.Wait()
 	if e.flagsDB != nil {
 		e.flushMu.Lock()
 		e.lastFlush = e.cfg.Now()
@@ -401,24 +412,38 @@ func (e *Engine) retire(w *worker) bool {
 	return true
 }
 
-// acquire waits for a reconcile pass's turn; it reports false when ctx ended first. A
-// channel's waiting senders are served in the order they came, so turns are first come first
-// served.
-func (e *Engine) acquire(ctx context.Context) bool {
+// runPass runs pass on one of the reconciler goroutines once its turn comes, and returns
+// when it has run; it reports false, having run nothing, when ctx ended first. Waiting
+// senders on a channel are served in the order they came, so turns are first come first
+// served. The passes run on a few long-lived goroutines rather than on each worker's own:
+// a worker's goroutine, idle most of the time, would have its stack shrunk by every garbage
+// collection and grown again by every pass.
+func (e *Engine) runPass(ctx context.Context, pass func()) bool {
 	start := time.Now()
+	done := make(chan struct{})
 	select {
-	case e.slots <- struct{}{}:
+	case e.passes <- func() { defer close(done); pass() }:
 	case <-ctx.Done():
 		return false
 	}
 	if f := e.cfg.OnReconcileWait; f != nil {
 		f(time.Since(start))
 	}
+	<-done
 	return true
 }
 
-// release ends a turn taken with acquire.
-func (e *Engine) release() { <-e.slots }
+// reconciler runs the passes handed to it until ctx ends.
+func (e *Engine) reconciler(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case pass := <-e.passes:
+			pass()
+		}
+	}
+}
 
 // commit writes c, retrying nothing: a conflict means state moved and the caller decides again.
 func (e *Engine) commit(ctx context.Context, c *slipway.Change) error {

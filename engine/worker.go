@@ -13,7 +13,9 @@ import (
 )
 
 // worker owns one app while it has an active rollout: it is the only goroutine that moves
-// the app's rollout on. Others nudge it through its one-slot wake channel.
+// the app's rollout on. Others nudge it through its one-slot wake channel. Its reconcile
+// passes run on one of the engine's reconciler goroutines while it waits for them
+// (Engine.runPass), one at a time, so the fields below belong to whichever runs the pass.
 type worker struct {
 	e    *Engine
 	app  string
@@ -60,13 +62,17 @@ func (w *worker) poke() {
 func (w *worker) run(ctx context.Context) {
 	log := w.e.log.With("app", w.app)
 	for {
-		if !w.e.acquire(ctx) {
+		var (
+			nx  pass
+			err error
+		)
+		if !w.e.runPass(ctx, func() {
+			w.refresh()
+			nx, err = w.reconcile(ctx)
+		}) {
 			w.stopRuns()
 			return
 		}
-		w.refresh()
-		nx, err := w.reconcile(ctx)
-		w.e.release()
 		if ctx.Err() != nil {
 			w.stopRuns()
 			return
