@@ -54,7 +54,8 @@ func (e Effects) Empty() bool {
 func Next(r slipway.Rollout, in Input, now time.Time) (slipway.Rollout, Effects) {
 	m := machine{r: r, in: in, now: now}
 	m.decide()
-	if !reflect.DeepEqual(m.r, r) {
+	// Pointers: DeepEqual would copy each rollout to the heap to box it.
+	if !reflect.DeepEqual(&m.r, &r) {
 		m.r.UpdatedAt = now
 		m.r.LastProgressAt = now
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -217,11 +218,11 @@ func (w *worker) reconcile(ctx context.Context) (nx pass, err error) {
 			now := w.e.cfg.Now()
 			in := Input{App: st.Spec, Observed: obs, Runs: runs, Templates: w.e.templateMap()}
 			next, eff := Next(*latest, in, now)
-			if !reflect.DeepEqual(next, *latest) || !eff.Empty() {
+			if !reflect.DeepEqual(&next, latest) || !eff.Empty() {
 				next, eff = w.chain(st, *latest, next, eff, in, now)
 			}
 			nx.wakeAt, nx.poll = eff.WakeAt, eff.Poll
-			if !reflect.DeepEqual(next, *latest) || !eff.Empty() {
+			if !reflect.DeepEqual(&next, latest) || !eff.Empty() {
 				c, err := w.e.transition(ctx, st, next, eff, now)
 				if isCode(err, slipway.ECONFLICT) {
 					fresh = false
@@ -282,11 +283,11 @@ func (w *worker) chain(st slipway.AppState, prev, next slipway.Rollout, eff Effe
 		if len(eff.StartRuns) > 0 || len(eff.StopRuns) > 0 || eff.Stable != "" {
 			return next, eff
 		}
-		if !reflect.DeepEqual(Desired(st, &prev, w.revs), Desired(st, &next, w.revs)) {
+		if !sameDesired(Desired(st, &prev, w.revs), Desired(st, &next, w.revs)) {
 			return next, eff
 		}
 		after, more := Next(next, in, now)
-		if reflect.DeepEqual(after, next) && more.Empty() {
+		if reflect.DeepEqual(&after, &next) && more.Empty() {
 			// Nothing more to decide: keep when and how the last decision wants to wake.
 			eff.WakeAt, eff.Poll = more.WakeAt, more.Poll
 			return next, eff
@@ -295,6 +296,16 @@ func (w *worker) chain(st slipway.AppState, prev, next slipway.Rollout, eff Effe
 		prev, next, eff = next, after, more
 	}
 	return next, eff
+}
+
+// sameDesired reports whether two desired states of one app, made from the same app state
+// and revisions, ask the same of the platform: the same instances of the same revisions, the
+// same split and preview. (Revisions and traffic come from what both were made from.)
+func sameDesired(a, b slipway.Desired) bool {
+	return a.Preview == b.Preview && slices.Equal(a.Split.Weights, b.Split.Weights) && a.Split.Equal(b.Split) &&
+		slices.EqualFunc(a.Revisions, b.Revisions, func(x, y slipway.Placement) bool {
+			return x.Revision.ID == y.Revision.ID && x.Replicas == y.Replicas
+		})
 }
 
 // transition commits a decision: the rollout, the runs it starts and stops, the app's new
@@ -344,7 +355,7 @@ func (w *worker) converge(ctx context.Context, st slipway.AppState, latest *slip
 		evs = append(evs, ev)
 		announced = hold.Held()
 	}
-	if last, ok := w.e.lastApplied(w.app); detectDrift && ok && reflect.DeepEqual(last, d) {
+	if last, ok := w.e.lastApplied(w.app); detectDrift && ok && reflect.DeepEqual(&last, &d) {
 		drift := DriftOf(d, obs)
 		if !repairable(drift) && len(evs) == 0 && hold.Equal(w.hold) {
 			return false, nil
