@@ -60,9 +60,10 @@ type Config struct {
 	// OnReconcile, when set, is called with the duration of every reconcile pass (metrics,
 	// benchmarks).
 	OnReconcile func(time.Duration)
-	// OnReconcileWait, when set, is called with how long each reconcile pass waited for its
-	// turn (see Reconcilers) before it started.
-	OnReconcileWait func(time.Duration)
+	// OnReconcileTurn, when set, is called after every reconcile pass with how long it
+	// waited for its turn (see Reconcilers) and how long it took from when it was due (its
+	// worker was woken) until it ended: the wait and the pass.
+	OnReconcileTurn func(wait, total time.Duration)
 
 	// FlagStore keeps flag sets; nil means Store, when it implements slipway.FlagStore.
 	// Without one, documents of kind FlagSet are refused.
@@ -420,16 +421,17 @@ func (e *Engine) retire(w *worker) bool {
 // collection and grown again by every pass.
 func (e *Engine) runPass(ctx context.Context, pass func()) bool {
 	start := time.Now()
+	var wait time.Duration
 	done := make(chan struct{})
 	select {
-	case e.passes <- func() { defer close(done); pass() }:
+	case e.passes <- func() { wait = time.Since(start); defer close(done); pass() }:
 	case <-ctx.Done():
 		return false
 	}
-	if f := e.cfg.OnReconcileWait; f != nil {
-		f(time.Since(start))
-	}
 	<-done
+	if f := e.cfg.OnReconcileTurn; f != nil {
+		f(wait, time.Since(start))
+	}
 	return true
 }
 
