@@ -54,8 +54,10 @@ func (e Effects) Empty() bool {
 func Next(r slipway.Rollout, in Input, now time.Time) (slipway.Rollout, Effects) {
 	m := machine{r: r, in: in, now: now}
 	m.decide()
-	// Pointers: DeepEqual would copy each rollout to the heap to box it.
-	if !reflect.DeepEqual(&m.r, &r) {
+	// Pointers, and to a copy: DeepEqual would copy each rollout to the heap to box it, and
+	// a pointer into m would move all of m (the input too) to the heap.
+	after := m.r
+	if !reflect.DeepEqual(&after, &r) {
 		m.r.UpdatedAt = now
 		m.r.LastProgressAt = now
 	}

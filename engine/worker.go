@@ -355,7 +355,14 @@ func (w *worker) converge(ctx context.Context, st slipway.AppState, latest *slip
 		evs = append(evs, ev)
 		announced = hold.Held()
 	}
-	if last, ok := w.e.lastApplied(w.app); detectDrift && ok && reflect.DeepEqual(&last, &d) {
+	last, ok := w.e.lastApplied(w.app)
+	same := ok && reflect.DeepEqual(&last, &d) && len(evs) == 0 && hold.Equal(w.hold)
+	if same && !detectDrift {
+		// The platform was given exactly this already (earlier in the pass, as a rule);
+		// whether the live world has caught up with it is for the next pass to judge.
+		return false, nil
+	}
+	if detectDrift && ok && reflect.DeepEqual(&last, &d) {
 		drift := DriftOf(d, obs)
 		if !repairable(drift) && len(evs) == 0 && hold.Equal(w.hold) {
 			return false, nil
