@@ -38,11 +38,6 @@ var _ slipway.Store = (*Store)(nil)
 // (another slipway on the same file) before it fails with SQLITE_BUSY.
 const busyTimeoutMillis = 10000
 
-// writeCacheKiB is the page cache of the write connection. Its pages stay valid across
-// transactions (no other connection writes), so a cache that holds the rows and index pages
-// the engine keeps rewriting spares a read from the file for each of them.
-const writeCacheKiB = 64 << 10
-
 // minReaders is the least number of read connections kept open.
 const minReaders = 8
 
@@ -90,7 +85,6 @@ func Open(path string, now func() time.Time) (*Store, error) {
 	w, err := sql.Open("sqlite", path+"?_txlock=immediate"+
 		fmt.Sprintf("&_busy_timeout=%d", busyTimeoutMillis)+
 		"&_foreign_keys=1&_journal_mode=WAL&_synchronous=NORMAL"+
-		fmt.Sprintf("&_pragma=cache_size(-%d)", writeCacheKiB)+
 		// The store checkpoints on a connection of its own (checkpoint.go).
 		"&_pragma=wal_autocheckpoint(0)")
 	if err != nil {
