@@ -96,9 +96,9 @@ type Engine struct {
 	cfg Config
 	log *slog.Logger
 
-	// passes hands reconcile passes to the Config.Reconcilers goroutines that run them
-	// (runPass).
-	passes chan func()
+	// passes hands workers' reconcile passes to the Config.Reconcilers goroutines that run
+	// them (runPass).
+	passes chan *worker
 
 	mu      sync.Mutex
 	ctx     context.Context // the Run context; nil before Run
@@ -171,7 +171,7 @@ func New(cfg Config) *Engine {
 	if measure == nil {
 		measure, _ = cfg.Analysis.(slipway.Provider)
 	}
-	return &Engine{cfg: cfg, log: cfg.Log, passes: make(chan func()), workers: map[string]*worker{}, applied: map[string]slipway.Desired{}, flagsDB: fst,
+	return &Engine{cfg: cfg, log: cfg.Log, passes: make(chan *worker), workers: map[string]*worker{}, applied: map[string]slipway.Desired{}, flagsDB: fst,
 		rampsDB: rst, measurer: measure, rampWorkers: map[string]*rampWorker{}}
 }
 
@@ -321,7 +321,7 @@ func (e *Engine) wakeLocked(app string, changed bool) *worker {
 	}
 	w, ok := e.workers[app]
 	if !ok {
-		w = &worker{e: e, app: app, wake: make(chan struct{}, 1), runs: map[string]context.CancelFunc{}}
+		w = &worker{e: e, app: app, wake: make(chan struct{}, 1), done: make(chan struct{}, 1), runs: map[string]context.CancelFunc{}}
 		e.workers[app] = w
 	}
 	if !w.running {
@@ -413,24 +413,22 @@ func (e *Engine) retire(w *worker) bool {
 	return true
 }
 
-// runPass runs pass on one of the reconciler goroutines once its turn comes, and returns
-// when it has run; it reports false, having run nothing, when ctx ended first. Waiting
-// senders on a channel are served in the order they came, so turns are first come first
-// served. The passes run on a few long-lived goroutines rather than on each worker's own:
-// a worker's goroutine, idle most of the time, would have its stack shrunk by every garbage
-// collection and grown again by every pass.
-func (e *Engine) runPass(ctx context.Context, pass func()) bool {
-	start := time.Now()
-	var wait time.Duration
-	done := make(chan struct{})
+// runPass runs w's next reconcile pass on one of the reconciler goroutines once its turn
+// comes, and returns when it has run; it reports false, having run nothing, when ctx ended
+// first. Waiting senders on a channel are served in the order they came, so turns are first
+// come first served. The passes run on a few long-lived goroutines rather than on each
+// worker's own: a worker's goroutine, idle most of the time, would have its stack shrunk by
+// every garbage collection and grown again by every pass.
+func (e *Engine) runPass(ctx context.Context, w *worker) bool {
+	w.due = time.Now()
 	select {
-	case e.passes <- func() { wait = time.Since(start); defer close(done); pass() }:
+	case e.passes <- w:
 	case <-ctx.Done():
 		return false
 	}
-	<-done
+	<-w.done
 	if f := e.cfg.OnReconcileTurn; f != nil {
-		f(wait, time.Since(start))
+		f(w.waited, time.Since(w.due))
 	}
 	return true
 }
@@ -441,8 +439,8 @@ func (e *Engine) reconciler(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case pass := <-e.passes:
-			pass()
+		case w := <-e.passes:
+			w.runTurn(ctx)
 		}
 	}
 }

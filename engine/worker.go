@@ -21,6 +21,13 @@ type worker struct {
 	e    *Engine
 	app  string
 	wake chan struct{}
+	// due is when the pass handed to a reconciler was due, waited how long it waited for
+	// its turn, and nx and err what it left; done says it ended.
+	due    time.Time
+	waited time.Duration
+	nx     pass
+	err    error
+	done   chan struct{}
 	// running (guarded by Engine.mu) says the worker's goroutine is alive.
 	running bool
 	// deleted says the app is gone from the store.
@@ -62,19 +69,16 @@ func (w *worker) poke() {
 
 func (w *worker) run(ctx context.Context) {
 	log := w.e.log.With("app", w.app)
+	var t *time.Timer // reused from one sleep to the next
 	for {
-		var (
-			nx  pass
-			err error
-		)
-		if !w.e.runPass(ctx, func() {
-			w.refresh()
-			nx, err = w.reconcile(ctx)
-		}) {
+		if !w.e.runPass(ctx, w) {
+			stopTimer(t)
 			w.stopRuns()
 			return
 		}
+		nx, err := w.nx, w.err
 		if ctx.Err() != nil {
+			stopTimer(t)
 			w.stopRuns()
 			return
 		}
@@ -87,6 +91,7 @@ func (w *worker) run(ctx context.Context) {
 			// started for this worker owns them.
 			w.stopRuns()
 			if w.e.retire(w) {
+				stopTimer(t)
 				return
 			}
 			continue
@@ -104,9 +109,12 @@ func (w *worker) run(ctx context.Context) {
 				delay = d
 			}
 		}
-		var t *time.Timer
 		if delay >= 0 {
-			t = time.NewTimer(delay)
+			if t == nil {
+				t = time.NewTimer(delay)
+			} else {
+				t.Reset(delay)
+			}
 			timer = t.C
 		}
 		select {
@@ -119,6 +127,15 @@ func (w *worker) run(ctx context.Context) {
 		}
 		stopTimer(t)
 	}
+}
+
+// runTurn runs one reconcile pass for the worker's goroutine, which waits for done (see
+// Engine.runPass).
+func (w *worker) runTurn(ctx context.Context) {
+	w.waited = time.Since(w.due)
+	w.refresh()
+	w.nx, w.err = w.reconcile(ctx)
+	w.done <- struct{}{}
 }
 
 // refresh takes in what others told the worker since its last pass: a seed becomes its
