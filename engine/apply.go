@@ -33,6 +33,13 @@ func (e *Engine) Apply(ctx context.Context, s slipway.Set, opts slipway.ApplyOpt
 		if err != nil {
 			return slipway.Plan{}, err
 		}
+		var changed []string
+		for _, ch := range p.Changes {
+			if ch.Kind == slipway.KindApp && ch.Action != slipway.ActionUnchanged {
+				changed = append(changed, ch.Name)
+			}
+		}
+		gens := e.generations(changed)
 		err = e.commit(ctx, c)
 		if isCode(err, slipway.ECONFLICT) {
 			continue
@@ -51,15 +58,45 @@ func (e *Engine) Apply(ctx context.Context, s slipway.Set, opts slipway.ApplyOpt
 			}
 		}
 		// Each changed app's worker carries the change out; for a deleted app it removes what
-		// runs (only the app's worker talks to the platform about it, so nothing races).
-		for _, ch := range p.Changes {
-			if ch.Kind == slipway.KindApp && ch.Action != slipway.ActionUnchanged {
-				e.Poke(ch.Name)
-			}
+		// runs (only the app's worker talks to the platform about it, so nothing races). A
+		// worker whose app and new rollout were just written starts from them.
+		seeds := seedsOf(c)
+		for _, name := range changed {
+			e.pokeSeeded(name, seeds[name], gens[name])
 		}
 		return p, nil
 	}
 	return slipway.Plan{}, slipway.Errorf(slipway.ECONFLICT, "apply: state kept changing; try again")
+}
+
+// seedsOf returns, by app, what a committed c leaves its workers to start from: for each app
+// c wrote together with a new rollout, the app, that rollout (the app's latest: only Apply
+// and rollback create rollouts, one at a time) and the revisions c added.
+func seedsOf(c *slipway.Change) map[string]*seed {
+	seeds := map[string]*seed{}
+	for _, r := range c.Rollouts {
+		if r.Version == 1 {
+			seeds[r.App] = &seed{latest: r}
+		}
+	}
+	written := make(map[string]bool, len(c.Apps))
+	for _, a := range c.Apps {
+		if s, ok := seeds[a.Spec.Name]; ok {
+			s.st = a
+			written[a.Spec.Name] = true
+		}
+	}
+	for app := range seeds {
+		if !written[app] {
+			delete(seeds, app)
+		}
+	}
+	for _, r := range c.Revisions {
+		if s, ok := seeds[r.App]; ok {
+			s.revs = append(s.revs, r)
+		}
+	}
+	return seeds
 }
 
 // plan computes the plan and the change that carries it out.

@@ -34,6 +34,9 @@ func Desired(app slipway.AppState, latest *slipway.Rollout, revs map[string]slip
 				return
 			}
 		}
+		if d.Revisions == nil {
+			d.Revisions = make([]slipway.Placement, 0, 2) // at most the two of a rollout
+		}
 		d.Revisions = append(d.Revisions, slipway.Placement{Revision: rev, Replicas: n})
 	}
 	split := func(ws ...slipway.Weight) {

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,11 @@ const (
 	DefaultResync = 10 * time.Second
 	// DefaultFlagStatsFlush is how often flag evaluation counts are written to the store.
 	DefaultFlagStatsFlush = 10 * time.Second
+	// DefaultReconcilersPerCPU sets how many reconcile passes run at once by default, per
+	// CPU the process may use (runtime.GOMAXPROCS): enough to keep group commit's
+	// transactions full and the platform busy, few enough that a pass is not slowed by
+	// thousands of others sharing the CPU.
+	DefaultReconcilersPerCPU = 8
 )
 
 // Executor measures an analysis run until it ends (analysis.Runner).
@@ -51,9 +57,19 @@ type Config struct {
 	// apply refuse an app of another environment and one its target cannot run.
 	Environment string
 	Target      string
+	// Reconcilers is how many reconcile passes run at once (DefaultReconcilersPerCPU per
+	// CPU when 0). The others wait their turn, first come first served: when one apply
+	// starts thousands of rollouts, each pass then takes its own time instead of the whole
+	// burst's, and the burst is carried out in the order it arrived. A platform whose calls
+	// wait on the network may want more.
+	Reconcilers int
 	// OnReconcile, when set, is called with the duration of every reconcile pass (metrics,
 	// benchmarks).
 	OnReconcile func(time.Duration)
+	// OnReconcileTurn, when set, is called after every reconcile pass with how long it
+	// waited for its turn (see Reconcilers) and how long it took from when it was due (its
+	// worker was woken) until it ended: the wait and the pass.
+	OnReconcileTurn func(wait, total time.Duration)
 
 	// FlagStore keeps flag sets; nil means Store, when it implements slipway.FlagStore.
 	// Without one, documents of kind FlagSet are refused.
@@ -85,6 +101,10 @@ type Config struct {
 type Engine struct {
 	cfg Config
 	log *slog.Logger
+
+	// passes hands workers' reconcile passes to the Config.Reconcilers goroutines that run
+	// them (runPass).
+	passes chan *worker
 
 	mu      sync.Mutex
 	ctx     context.Context // the Run context; nil before Run
@@ -130,6 +150,9 @@ func New(cfg Config) *Engine {
 	if cfg.Resync <= 0 {
 		cfg.Resync = DefaultResync
 	}
+	if cfg.Reconcilers <= 0 {
+		cfg.Reconcilers = DefaultReconcilersPerCPU * runtime.GOMAXPROCS(0)
+	}
 	if cfg.Flags == nil {
 		cfg.Flags = flags.NewCurrent(nil)
 	}
@@ -154,7 +177,7 @@ func New(cfg Config) *Engine {
 	if measure == nil {
 		measure, _ = cfg.Analysis.(slipway.Provider)
 	}
-	return &Engine{cfg: cfg, log: cfg.Log, workers: map[string]*worker{}, applied: map[string]slipway.Desired{}, flagsDB: fst,
+	return &Engine{cfg: cfg, log: cfg.Log, passes: make(chan *worker), workers: map[string]*worker{}, applied: map[string]slipway.Desired{}, flagsDB: fst,
 		rampsDB: rst, measurer: measure, rampWorkers: map[string]*rampWorker{}}
 }
 
@@ -173,10 +196,17 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	defer e.wg.Wait()
+	for range e.cfg.Reconcilers {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			e.reconciler(ctx)
+		}()
+	}
 	e.mu.Lock()
 	e.ctx = ctx
 	e.mu.Unlock()
-	defer e.wg.Wait()
 	if e.flagsDB != nil {
 		e.flushMu.Lock()
 		e.lastFlush = e.cfg.Now()
@@ -286,12 +316,18 @@ func (e *Engine) Poke(app string) { e.wake(app, true) }
 func (e *Engine) wake(app string, changed bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.wakeLocked(app, changed)
+}
+
+// wakeLocked is wake for a caller that holds e.mu; it returns the app's worker (nil before
+// Run).
+func (e *Engine) wakeLocked(app string, changed bool) *worker {
 	if e.ctx == nil || e.ctx.Err() != nil {
-		return
+		return nil
 	}
 	w, ok := e.workers[app]
 	if !ok {
-		w = &worker{e: e, app: app, wake: make(chan struct{}, 1), runs: map[string]context.CancelFunc{}}
+		w = &worker{e: e, app: app, wake: make(chan struct{}, 1), done: make(chan struct{}, 1), runs: map[string]context.CancelFunc{}}
 		e.workers[app] = w
 	}
 	if !w.running {
@@ -303,9 +339,46 @@ func (e *Engine) wake(app string, changed bool) {
 		}()
 	}
 	if changed {
-		w.dirty.Store(true)
+		w.dirty, w.seed = true, nil
+		w.gen++
 	}
 	w.poke()
+	return w
+}
+
+// seed is what a writer of an app's state committed, handed to the app's worker (see
+// worker.seed): the app, its latest rollout, and revisions it added.
+type seed struct {
+	st     slipway.AppState
+	latest slipway.Rollout
+	revs   []slipway.Revision
+}
+
+// generations returns the worker generation (worker.gen) of each app, taken before a commit
+// that may seed them (pokeSeeded).
+func (e *Engine) generations(apps []string) map[string]uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	gens := make(map[string]uint64, len(apps))
+	for _, app := range apps {
+		if w, ok := e.workers[app]; ok {
+			gens[app] = w.gen
+		}
+	}
+	return gens
+}
+
+// pokeSeeded is Poke for a commit that wrote s (nil: nothing to hand over): the worker
+// starts from s instead of reading the store, unless its generation moved since gen was
+// taken before the commit (something else changed the app, or the worker read it since:
+// either may be newer than s). Then it reads the store, as after Poke.
+func (e *Engine) pokeSeeded(app string, s *seed, gen uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	// The wake moves the generation by one: the commit's own announcement.
+	if w := e.wakeLocked(app, true); w != nil && s != nil && w.gen == gen+1 {
+		w.seed, w.dirty = s, false
+	}
 }
 
 func (e *Engine) lastApplied(app string) (slipway.Desired, bool) {
@@ -344,6 +417,38 @@ func (e *Engine) retire(w *worker) bool {
 		delete(e.workers, w.app)
 	}
 	return true
+}
+
+// runPass runs w's next reconcile pass on one of the reconciler goroutines once its turn
+// comes, and returns when it has run; it reports false, having run nothing, when ctx ended
+// first. Waiting senders on a channel are served in the order they came, so turns are first
+// come first served. The passes run on a few long-lived goroutines rather than on each
+// worker's own: a worker's goroutine, idle most of the time, would have its stack shrunk by
+// every garbage collection and grown again by every pass.
+func (e *Engine) runPass(ctx context.Context, w *worker) bool {
+	w.due = time.Now()
+	select {
+	case e.passes <- w:
+	case <-ctx.Done():
+		return false
+	}
+	<-w.done
+	if f := e.cfg.OnReconcileTurn; f != nil {
+		f(w.waited, time.Since(w.due))
+	}
+	return true
+}
+
+// reconciler runs the passes handed to it until ctx ends.
+func (e *Engine) reconciler(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case w := <-e.passes:
+			w.runTurn(ctx)
+		}
+	}
 }
 
 // commit writes c, retrying nothing: a conflict means state moved and the caller decides again.

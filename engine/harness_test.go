@@ -33,6 +33,8 @@ type harness struct {
 	providers map[string]slipway.Provider
 	// configure, when set, changes the engine's configuration before it starts.
 	configure func(*engine.Config)
+	// reconcilers is engine.Config.Reconcilers for the next start.
+	reconcilers int
 }
 
 func newHarness(t testing.TB) *harness {
@@ -78,7 +80,8 @@ func (h *harness) start(wrapStore func(slipway.Store) slipway.Store, wrapPlatfor
 	providers := map[string]slipway.Provider{"web": web.New(http.DefaultClient), "job": job.New()}
 	maps.Copy(providers, h.providers)
 	runner := analysis.NewRunner(analysis.Config{Store: s, Providers: providers})
-	cfg := engine.Config{Store: s, Platform: p, Analysis: runner, Poll: 5 * time.Millisecond, Resync: 50 * time.Millisecond}
+	cfg := engine.Config{Store: s, Platform: p, Analysis: runner, Poll: 5 * time.Millisecond, Resync: 50 * time.Millisecond,
+		Reconcilers: h.reconcilers}
 	if h.configure != nil {
 		h.configure(&cfg)
 	}

@@ -54,7 +54,10 @@ func (e Effects) Empty() bool {
 func Next(r slipway.Rollout, in Input, now time.Time) (slipway.Rollout, Effects) {
 	m := machine{r: r, in: in, now: now}
 	m.decide()
-	if !reflect.DeepEqual(m.r, r) {
+	// Pointers, and to a copy: DeepEqual would copy each rollout to the heap to box it, and
+	// a pointer into m would move all of m (the input too) to the heap.
+	after := m.r
+	if !reflect.DeepEqual(&after, &r) {
 		m.r.UpdatedAt = now
 		m.r.LastProgressAt = now
 	}
@@ -539,7 +542,16 @@ func orNone(s string) string {
 	return s
 }
 
+// eventData is the Data of a rollout's events: where the rollout stands after the event. Its
+// fields are in name order, as the map it replaced encoded them.
+type eventData struct {
+	Phase    slipway.Phase `json:"phase"`
+	Revision string        `json:"revision"`
+	Step     int           `json:"step"`
+	Weight   int           `json:"weight"`
+}
+
 func newEvent(r slipway.Rollout, kind, actor, msg, reason string, now time.Time) slipway.Event {
-	data, _ := json.Marshal(map[string]any{"phase": r.Phase, "step": r.Step, "weight": r.Weight, "revision": r.To})
+	data, _ := json.Marshal(eventData{Phase: r.Phase, Revision: r.To, Step: r.Step, Weight: r.Weight})
 	return slipway.Event{Time: now, App: r.App, Rollout: r.ID, Kind: kind, Actor: actor, Message: msg, Reason: reason, Data: data}
 }

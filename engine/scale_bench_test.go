@@ -21,7 +21,9 @@ import (
 
 // BenchmarkConcurrentRollouts runs N canary rollouts at once on the sim platform with a real
 // SQLite store, and reports the engine's reconcile latency (p50, p99 of every reconcile pass
-// while the rollouts run), the time until all completed, and the process's peak memory.
+// while the rollouts run), how long passes waited for their turn (engine.Config.Reconcilers)
+// and how long from when a pass was due until it ended (turn: the wait and the pass), the
+// time until all completed, and the process's peak memory.
 //
 //	go test -run '^$' -bench BenchmarkConcurrentRollouts -benchtime 1x ./engine/
 //
@@ -75,9 +77,10 @@ func runScale(b *testing.B, n int, lockstep bool) {
 	}
 	defer st.Close()
 	p := sim.New(sim.Config{ReadyDelay: 500 * time.Millisecond, MaxOps: 16})
-	lat := &latencies{}
+	lat, wait, turn := &latencies{}, &latencies{}, &latencies{}
 	ts := &timedStore{Store: st, d: map[string][]time.Duration{}}
-	eng := engine.New(engine.Config{Store: ts, Platform: p, OnReconcile: lat.add})
+	eng := engine.New(engine.Config{Store: ts, Platform: p, OnReconcile: lat.add,
+		OnReconcileTurn: func(w, t time.Duration) { wait.add(w); turn.add(t) }})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- eng.Run(ctx) }()
@@ -153,9 +156,11 @@ func runScale(b *testing.B, n int, lockstep bool) {
 			}
 		}
 	}()
-	lat.mu.Lock()
-	lat.on = true
-	lat.mu.Unlock()
+	for _, l := range []*latencies{lat, wait, turn} {
+		l.mu.Lock()
+		l.on = true
+		l.mu.Unlock()
+	}
 	start := time.Now()
 	waves := 100
 	if lockstep {
@@ -182,6 +187,10 @@ func runScale(b *testing.B, n int, lockstep bool) {
 	b.Log(ts.summary())
 	b.ReportMetric(float64(lat.quantile(0.50).Microseconds())/1000, "p50-reconcile-ms")
 	b.ReportMetric(float64(lat.quantile(0.99).Microseconds())/1000, "p99-reconcile-ms")
+	b.ReportMetric(float64(wait.quantile(0.50).Microseconds())/1000, "p50-wait-ms")
+	b.ReportMetric(float64(wait.quantile(0.99).Microseconds())/1000, "p99-wait-ms")
+	b.ReportMetric(float64(turn.quantile(0.50).Microseconds())/1000, "p50-turn-ms")
+	b.ReportMetric(float64(turn.quantile(0.99).Microseconds())/1000, "p99-turn-ms")
 	b.ReportMetric(float64(len(lat.d)), "reconciles")
 	b.ReportMetric(applyTook.Seconds(), "applies-s")
 	b.ReportMetric(float64(inFlight), "in-flight-at-last-apply")

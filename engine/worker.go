@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"slipway.dev/slipway"
@@ -14,11 +14,20 @@ import (
 )
 
 // worker owns one app while it has an active rollout: it is the only goroutine that moves
-// the app's rollout on. Others nudge it through its one-slot wake channel.
+// the app's rollout on. Others nudge it through its one-slot wake channel. Its reconcile
+// passes run on one of the engine's reconciler goroutines while it waits for them
+// (Engine.runPass), one at a time, so the fields below belong to whichever runs the pass.
 type worker struct {
 	e    *Engine
 	app  string
 	wake chan struct{}
+	// due is when the pass handed to a reconciler was due, waited how long it waited for
+	// its turn, and nx and err what it left; done says it ended.
+	due    time.Time
+	waited time.Duration
+	nx     pass
+	err    error
+	done   chan struct{}
 	// running (guarded by Engine.mu) says the worker's goroutine is alive.
 	running bool
 	// deleted says the app is gone from the store.
@@ -29,12 +38,18 @@ type worker struct {
 	runWG sync.WaitGroup
 	// st and latest cache the app and its latest rollout between passes while cached is true.
 	// Only this worker writes the rollout; everyone else who writes the app or the rollout
-	// pokes the worker, which drops the cache. A stale cache can never be acted on: commits
-	// carry optimistic versions.
+	// pokes the worker, which drops the cache (or hands it what it wrote, see seed). A stale
+	// cache can never be committed: commits carry optimistic versions.
 	st     slipway.AppState
 	latest *slipway.Rollout
 	cached bool
-	dirty  atomic.Bool // set by Poke: the stored state changed
+	// dirty says the stored state changed (Poke); seed is state a writer just committed,
+	// handed over so that the next pass need not read it back; gen counts the events after
+	// which a seed may no longer be the newest state: every change announced and every
+	// read of the store by this worker. All three are guarded by Engine.mu.
+	dirty bool
+	seed  *seed
+	gen   uint64
 	// revs caches the app's revisions: they are immutable, so they are read again only when
 	// one the app needs is missing.
 	revs map[string]slipway.Revision
@@ -54,9 +69,16 @@ func (w *worker) poke() {
 
 func (w *worker) run(ctx context.Context) {
 	log := w.e.log.With("app", w.app)
+	var t *time.Timer // reused from one sleep to the next
 	for {
-		nx, err := w.reconcile(ctx)
+		if !w.e.runPass(ctx, w) {
+			stopTimer(t)
+			w.stopRuns()
+			return
+		}
+		nx, err := w.nx, w.err
 		if ctx.Err() != nil {
+			stopTimer(t)
 			w.stopRuns()
 			return
 		}
@@ -69,9 +91,9 @@ func (w *worker) run(ctx context.Context) {
 			// started for this worker owns them.
 			w.stopRuns()
 			if w.e.retire(w) {
+				stopTimer(t)
 				return
 			}
-			w.cached = w.cached && !w.dirty.Swap(false)
 			continue
 		}
 		// Sleep until a nudge, the time the rollout waits for, or the next observation when
@@ -87,9 +109,12 @@ func (w *worker) run(ctx context.Context) {
 				delay = d
 			}
 		}
-		var t *time.Timer
 		if delay >= 0 {
-			t = time.NewTimer(delay)
+			if t == nil {
+				t = time.NewTimer(delay)
+			} else {
+				t.Reset(delay)
+			}
 			timer = t.C
 		}
 		select {
@@ -98,11 +123,50 @@ func (w *worker) run(ctx context.Context) {
 			w.stopRuns()
 			return
 		case <-w.wake:
-			w.cached = w.cached && !w.dirty.Swap(false)
 		case <-timer:
 		}
 		stopTimer(t)
 	}
+}
+
+// runTurn runs one reconcile pass for the worker's goroutine, which waits for done (see
+// Engine.runPass).
+func (w *worker) runTurn(ctx context.Context) {
+	w.waited = time.Since(w.due)
+	w.refresh()
+	w.nx, w.err = w.reconcile(ctx)
+	w.done <- struct{}{}
+}
+
+// refresh takes in what others told the worker since its last pass: a seed becomes its
+// cache, a change without one drops the cache.
+func (w *worker) refresh() {
+	w.e.mu.Lock()
+	dirty, s := w.dirty, w.seed
+	w.dirty, w.seed = false, nil
+	w.e.mu.Unlock()
+	switch {
+	case s != nil:
+		w.st, w.latest, w.cached, w.deleted = s.st, &s.latest, true, false
+		// Revisions are immutable: add the new ones to a map read whole before. A worker
+		// that has none reads them all when it needs them.
+		if w.revs != nil {
+			for _, r := range s.revs {
+				w.revs[r.ID] = r
+			}
+		}
+	case dirty:
+		w.cached = false
+	}
+}
+
+// reading records that the worker reads the stored state now: no seed handed over before
+// is newer than what it reads.
+func (w *worker) reading() {
+	w.e.mu.Lock()
+	w.gen++
+	w.seed = nil
+	w.e.mu.Unlock()
 }
 
 func stopTimer(t *time.Timer) {
@@ -137,6 +201,7 @@ func (w *worker) reconcile(ctx context.Context) (nx pass, err error) {
 	applied := false
 	for range 64 {
 		if !fresh {
+			w.reading()
 			st, err = store.App(ctx, w.app)
 			if isCode(err, slipway.ENOTFOUND) {
 				// The app is gone: make sure nothing of it runs (Remove is idempotent).
@@ -168,9 +233,13 @@ func (w *worker) reconcile(ctx context.Context) (nx pass, err error) {
 				return pass{active: true}, err
 			}
 			now := w.e.cfg.Now()
-			next, eff := Next(*latest, Input{App: st.Spec, Observed: obs, Runs: runs, Templates: w.e.templateMap()}, now)
+			in := Input{App: st.Spec, Observed: obs, Runs: runs, Templates: w.e.templateMap()}
+			next, eff := Next(*latest, in, now)
+			if !reflect.DeepEqual(&next, latest) || !eff.Empty() {
+				next, eff = w.chain(st, *latest, next, eff, in, now)
+			}
 			nx.wakeAt, nx.poll = eff.WakeAt, eff.Poll
-			if !reflect.DeepEqual(next, *latest) || !eff.Empty() {
+			if !reflect.DeepEqual(&next, latest) || !eff.Empty() {
 				c, err := w.e.transition(ctx, st, next, eff, now)
 				if isCode(err, slipway.ECONFLICT) {
 					fresh = false
@@ -213,6 +282,47 @@ func (w *worker) reconcile(ctx context.Context) (nx pass, err error) {
 		return nx, nil
 	}
 	return pass{active: true}, fmt.Errorf("reconcile %s: state kept changing underneath", w.app)
+}
+
+// maxChain bounds how many decisions one commit carries (see chain).
+const maxChain = 8
+
+// chain takes the decisions that follow prev -> next at once, while each one leaves the
+// platform's desired state as it was and writes nothing but the rollout and events (an
+// advance past a pause, say, is followed by the next step's weight). They are committed
+// together: the platform hears of none before all are durable, and a crash before the
+// commit loses none that was acted on. It returns the last state and the effects of all.
+func (w *worker) chain(st slipway.AppState, prev, next slipway.Rollout, eff Effects, in Input, now time.Time) (slipway.Rollout, Effects) {
+	if !hasRevisions(w.revs, st, &prev) || !hasRevisions(w.revs, st, &next) {
+		return next, eff
+	}
+	for range maxChain - 1 {
+		if len(eff.StartRuns) > 0 || len(eff.StopRuns) > 0 || eff.Stable != "" {
+			return next, eff
+		}
+		if !sameDesired(Desired(st, &prev, w.revs), Desired(st, &next, w.revs)) {
+			return next, eff
+		}
+		after, more := Next(next, in, now)
+		if reflect.DeepEqual(&after, &next) && more.Empty() {
+			// Nothing more to decide: keep when and how the last decision wants to wake.
+			eff.WakeAt, eff.Poll = more.WakeAt, more.Poll
+			return next, eff
+		}
+		more.Events = append(eff.Events, more.Events...)
+		prev, next, eff = next, after, more
+	}
+	return next, eff
+}
+
+// sameDesired reports whether two desired states of one app, made from the same app state
+// and revisions, ask the same of the platform: the same instances of the same revisions, the
+// same split and preview. (Revisions and traffic come from what both were made from.)
+func sameDesired(a, b slipway.Desired) bool {
+	return a.Preview == b.Preview && slices.Equal(a.Split.Weights, b.Split.Weights) && a.Split.Equal(b.Split) &&
+		slices.EqualFunc(a.Revisions, b.Revisions, func(x, y slipway.Placement) bool {
+			return x.Revision.ID == y.Revision.ID && x.Replicas == y.Replicas
+		})
 }
 
 // transition commits a decision: the rollout, the runs it starts and stops, the app's new
@@ -262,7 +372,14 @@ func (w *worker) converge(ctx context.Context, st slipway.AppState, latest *slip
 		evs = append(evs, ev)
 		announced = hold.Held()
 	}
-	if last, ok := w.e.lastApplied(w.app); detectDrift && ok && reflect.DeepEqual(last, d) {
+	last, ok := w.e.lastApplied(w.app)
+	same := ok && reflect.DeepEqual(&last, &d) && len(evs) == 0 && hold.Equal(w.hold)
+	if same && !detectDrift {
+		// The platform was given exactly this already (earlier in the pass, as a rule);
+		// whether the live world has caught up with it is for the next pass to judge.
+		return false, nil
+	}
+	if detectDrift && ok && reflect.DeepEqual(&last, &d) {
 		drift := DriftOf(d, obs)
 		if !repairable(drift) && len(evs) == 0 && hold.Equal(w.hold) {
 			return false, nil

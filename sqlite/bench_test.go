@@ -138,3 +138,53 @@ func BenchmarkRollout(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkCommitBatch measures the cost of one engine-like transition (a rollout update
+// and the event that records it) when group commit writes it in a batch of size changes
+// sharing one transaction, against a store of 10,000 apps with one active rollout each (as
+// the engine's scale benchmark has). ns/op is per change, whole batch included.
+func BenchmarkCommitBatch(b *testing.B) {
+	for _, size := range []int{1, 8, 32, 128, 512} {
+		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
+			s := openTest(b)
+			ros := seedApps(b, s, benchRollouts)
+			i := 0
+			batch := make([]*pending, 0, size)
+			flush := func() {
+				s.writeBatch(batch)
+				for _, p := range batch {
+					if p.err != nil {
+						b.Fatal(p.err)
+					}
+				}
+				for k, p := range batch {
+					ros[(i-len(batch)+k)%len(ros)].Version = p.res.rollouts[0]
+				}
+				batch = batch[:0]
+			}
+			for b.Loop() {
+				batch = append(batch, &pending{c: step(&ros[i%len(ros)], i), done: make(chan struct{})})
+				i++
+				if len(batch) == size {
+					flush()
+				}
+			}
+			if len(batch) > 0 {
+				flush()
+			}
+		})
+	}
+}
+
+// seedApps stores n apps with one active rollout each and returns the rollouts as stored.
+func seedApps(tb testing.TB, s *Store, n int) []slipway.Rollout {
+	tb.Helper()
+	c := &slipway.Change{}
+	for i := range n {
+		name := fmt.Sprintf("app-%05d", i)
+		c.Apps = append(c.Apps, testApp(name))
+		c.Rollouts = append(c.Rollouts, testRollout(name+"-1", name, 1, "from", "to"))
+	}
+	commit(tb, s, c)
+	return c.Rollouts
+}

@@ -48,9 +48,11 @@ func (ws *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 			data = ?, version = version + 1 WHERE id = ? AND version = ?`,
 		&ws.rolloutVersion: `SELECT version FROM rollouts WHERE id = ?`,
 		// The common update leaves the indexed columns alone, so SQLite rewrites no index
-		// page; it matches only when they are unchanged.
-		&ws.rolloutUpdateData: `UPDATE rollouts SET phase = ?3, from_rev = ?4, to_rev = ?5, data = ?6,
-			version = version + 1 WHERE id = ?1 AND version = ?2 AND app = ?7 AND number = ?8 AND active = ?9`,
+		// page; it matches only when they are unchanged. It leaves what revision pruning
+		// depends on (active, from_rev, to_rev) alone too, so a Change that only moves a
+		// rollout on need not prune.
+		&ws.rolloutUpdateData: `UPDATE rollouts SET phase = ?3, data = ?4, version = version + 1
+			WHERE id = ?1 AND version = ?2 AND app = ?5 AND number = ?6 AND active = ?7 AND from_rev = ?8 AND to_rev = ?9`,
 		&ws.runInsert: `INSERT INTO analysis_runs (id, rollout, app, phase, started_at, data, version)
 			VALUES (?, ?, ?, ?, ?, ?, 1) ON CONFLICT (id) DO NOTHING`,
 		&ws.runUpdate: `UPDATE analysis_runs SET rollout = ?, app = ?, phase = ?, started_at = ?, data = ?,
@@ -155,9 +157,32 @@ func withPeer(peer string, events []slipway.Event) []slipway.Event {
 	return out
 }
 
+// wtx is a write transaction with the store's statements bound to it once each: binding a
+// statement to a transaction (sql.Tx.StmtContext) allocates and is remembered by the
+// transaction until it ends, and a batch runs the same few statements hundreds of times.
+type wtx struct {
+	*sql.Tx
+	ctx   context.Context
+	bound map[*sql.Stmt]*sql.Stmt
+}
+
+func newWtx(ctx context.Context, tx *sql.Tx) *wtx {
+	return &wtx{Tx: tx, ctx: ctx, bound: make(map[*sql.Stmt]*sql.Stmt, 8)}
+}
+
+// stmt returns st bound to t.
+func (t *wtx) stmt(st *sql.Stmt) *sql.Stmt {
+	b, ok := t.bound[st]
+	if !ok {
+		b = t.StmtContext(t.ctx, st)
+		t.bound[st] = b
+	}
+	return b
+}
+
 // write runs c's statements in tx. It changes nothing outside tx (c included), so that a
 // batch can run it again after a rollback.
-func (s *Store) write(ctx context.Context, tx *sql.Tx, c *slipway.Change) (committed, error) {
+func (s *Store) write(ctx context.Context, tx *wtx, c *slipway.Change) (committed, error) {
 	ws := &s.ws
 	res := committed{
 		apps:     make([]int64, len(c.Apps)),
@@ -166,18 +191,25 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, c *slipway.Change) (commi
 		seqs:     make([]int64, len(c.Events)),
 		times:    make([]time.Time, len(c.Events)),
 	}
-	var touched []string
+	// touched lists, once each and in the order first met, the apps whose revisions may
+	// now be pruned.
+	var (
+		touched []string
+		seen    map[string]bool
+	)
 	touch := func(app string) {
-		for _, a := range touched {
-			if a == app {
-				return
-			}
+		if seen[app] {
+			return
 		}
+		if seen == nil {
+			seen = map[string]bool{}
+		}
+		seen[app] = true
 		touched = append(touched, app)
 	}
 
 	for _, name := range c.DeleteApps {
-		if err := deleteOne(ctx, tx.StmtContext(ctx, ws.appDelete), "app", name); err != nil {
+		if err := deleteOne(ctx, tx.stmt(ws.appDelete), "app", name); err != nil {
 			return res, err
 		}
 	}
@@ -186,7 +218,7 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, c *slipway.Change) (commi
 		if err != nil {
 			return res, internal("encode app "+a.Spec.Name, err)
 		}
-		v, err := writeVersioned(ctx, tx, versioned{
+		v, _, err := writeVersioned(ctx, tx, versioned{
 			kind: "app", key: a.Spec.Name, version: a.Version,
 			insert: ws.appInsert, update: ws.appUpdate, current: ws.appVersion,
 			args: []any{string(spec), a.Stable, a.Spec.HistoryLimit(), formatTime(a.CreatedAt), formatTime(a.UpdatedAt)},
@@ -198,7 +230,7 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, c *slipway.Change) (commi
 		touch(a.Spec.Name)
 	}
 	for _, name := range c.DeleteTemplates {
-		if err := deleteOne(ctx, tx.StmtContext(ctx, ws.templateDelete), "analysis template", name); err != nil {
+		if err := deleteOne(ctx, tx.stmt(ws.templateDelete), "analysis template", name); err != nil {
 			return res, err
 		}
 	}
@@ -207,7 +239,7 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, c *slipway.Change) (commi
 		if err != nil {
 			return res, internal("encode analysis template "+t.Name, err)
 		}
-		if _, err := tx.StmtContext(ctx, ws.templateUpsert).ExecContext(ctx, t.Name, string(data)); err != nil {
+		if _, err := tx.stmt(ws.templateUpsert).ExecContext(ctx, t.Name, string(data)); err != nil {
 			return res, internal("write analysis template "+t.Name, err)
 		}
 	}
@@ -216,7 +248,7 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, c *slipway.Change) (commi
 		if err != nil {
 			return res, internal("encode revision "+r.ID, err)
 		}
-		if _, err := tx.StmtContext(ctx, ws.revisionInsert).ExecContext(ctx,
+		if _, err := tx.stmt(ws.revisionInsert).ExecContext(ctx,
 			r.App, r.ID, r.Number, r.Version, string(spec), formatTime(r.CreatedAt)); err != nil {
 			if isForeignKey(err) {
 				return res, fmt.Errorf("write revision %s: %w", r.ID, notFound("app", r.App))
@@ -232,18 +264,20 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, c *slipway.Change) (commi
 		if err != nil {
 			return res, internal("encode rollout "+r.ID, err)
 		}
-		v, err := writeVersioned(ctx, tx, versioned{
+		v, dataOnly, err := writeVersioned(ctx, tx, versioned{
 			kind: "rollout", key: r.ID, version: next - 1, parent: "app", parentKey: r.App,
 			insert: ws.rolloutInsert, update: ws.rolloutUpdate, current: ws.rolloutVersion,
 			args:       []any{r.App, r.Number, string(r.Phase), r.Active(), r.From, r.To, string(data)},
 			updateData: ws.rolloutUpdateData,
-			dataArgs:   []any{string(r.Phase), r.From, r.To, string(data), r.App, r.Number, r.Active()},
+			dataArgs:   []any{string(r.Phase), string(data), r.App, r.Number, r.Active(), r.From, r.To},
 		})
 		if err != nil {
 			return res, err
 		}
 		res.rollouts[i] = v
-		touch(r.App)
+		if !dataOnly {
+			touch(r.App)
+		}
 	}
 	for i, run := range c.Runs {
 		next := run.Version + 1
@@ -252,7 +286,7 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, c *slipway.Change) (commi
 		if err != nil {
 			return res, internal("encode analysis run "+run.ID, err)
 		}
-		v, err := writeVersioned(ctx, tx, versioned{
+		v, _, err := writeVersioned(ctx, tx, versioned{
 			kind: "analysis run", key: run.ID, version: next - 1, parent: "rollout", parentKey: run.Rollout,
 			insert: ws.runInsert, update: ws.runUpdate, current: ws.runVersion,
 			args:       []any{run.Rollout, run.App, string(run.Phase), unixNanos(run.StartedAt), string(data)},
@@ -265,14 +299,14 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, c *slipway.Change) (commi
 		res.runs[i] = v
 	}
 	if len(c.FlagSets)+len(c.DeleteFlagSets) > 0 {
-		v, err := s.writeFlagSets(ctx, tx, c)
+		v, err := s.writeFlagSets(ctx, tx.Tx, c)
 		if err != nil {
 			return res, err
 		}
 		res.flagSets = v
 	}
 	if len(c.Events) > 0 {
-		seqs, times, err := s.writeEvents(ctx, tx, c.Events)
+		seqs, times, err := s.writeEvents(ctx, tx.stmt(s.ws.eventInsert), c.Events)
 		if err != nil {
 			return res, err
 		}
@@ -280,18 +314,17 @@ func (s *Store) write(ctx context.Context, tx *sql.Tx, c *slipway.Change) (commi
 		copy(res.times, times)
 	}
 	for _, app := range touched {
-		if _, err := tx.StmtContext(ctx, ws.prune).ExecContext(ctx, app); err != nil {
+		if _, err := tx.stmt(ws.prune).ExecContext(ctx, app); err != nil {
 			return res, internal("prune revisions of "+app, err)
 		}
 	}
 	return res, nil
 }
 
-// writeEvents inserts events in tx and returns their Seqs and times (the store's clock for
-// events without one).
-func (s *Store) writeEvents(ctx context.Context, tx *sql.Tx, events []slipway.Event) ([]int64, []time.Time, error) {
+// writeEvents inserts events with st (the event insert bound to a transaction) and returns
+// their Seqs and times (the store's clock for events without one).
+func (s *Store) writeEvents(ctx context.Context, st *sql.Stmt, events []slipway.Event) ([]int64, []time.Time, error) {
 	now := s.now().UTC()
-	st := tx.StmtContext(ctx, s.ws.eventInsert)
 	seqs, times := make([]int64, len(events)), make([]time.Time, len(events))
 	for i, e := range events {
 		if e.Time.IsZero() {
@@ -329,53 +362,52 @@ type versioned struct {
 }
 
 // writeVersioned inserts (version 0) or updates (version > 0) one record and returns its
-// stored version.
-func writeVersioned(ctx context.Context, tx *sql.Tx, w versioned) (int64, error) {
-	op := fmt.Sprintf("write %s %s", w.kind, w.key)
+// stored version, and whether the update took the updateData path (it changed no column
+// but the data).
+func writeVersioned(ctx context.Context, tx *wtx, w versioned) (v int64, dataOnly bool, err error) {
 	if w.version < 0 {
-		return 0, fmt.Errorf("%s: %w", op, slipway.Errorf(slipway.EINVALID, "%s %q has negative version %d", w.kind, w.key, w.version))
+		return 0, false, fmt.Errorf("write %s %s: %w", w.kind, w.key, slipway.Errorf(slipway.EINVALID, "%s %q has negative version %d", w.kind, w.key, w.version))
 	}
-	var (
-		r   sql.Result
-		err error
-	)
+	var r sql.Result
 	if w.version == 0 {
-		r, err = tx.StmtContext(ctx, w.insert).ExecContext(ctx, append([]any{w.key}, w.args...)...)
+		r, err = tx.stmt(w.insert).ExecContext(ctx, append([]any{w.key}, w.args...)...)
 	} else if w.updateData != nil {
-		r, err = tx.StmtContext(ctx, w.updateData).ExecContext(ctx, append([]any{w.key, w.version}, w.dataArgs...)...)
+		r, err = tx.stmt(w.updateData).ExecContext(ctx, append([]any{w.key, w.version}, w.dataArgs...)...)
 		if err == nil {
-			if n, _ := r.RowsAffected(); n == 0 {
-				r, err = tx.StmtContext(ctx, w.update).ExecContext(ctx, append(w.args, w.key, w.version)...)
+			if n, _ := r.RowsAffected(); n == 1 {
+				return w.version + 1, true, nil
 			}
+			r, err = tx.stmt(w.update).ExecContext(ctx, append(w.args, w.key, w.version)...)
 		}
 	} else {
-		r, err = tx.StmtContext(ctx, w.update).ExecContext(ctx, append(w.args, w.key, w.version)...)
+		r, err = tx.stmt(w.update).ExecContext(ctx, append(w.args, w.key, w.version)...)
 	}
+	op := func() string { return fmt.Sprintf("write %s %s", w.kind, w.key) }
 	if err != nil {
 		if isForeignKey(err) && w.parent != "" {
-			return 0, fmt.Errorf("%s: %w", op, notFound(w.parent, w.parentKey))
+			return 0, false, fmt.Errorf("%s: %w", op(), notFound(w.parent, w.parentKey))
 		}
-		return 0, internal(op, err)
+		return 0, false, internal(op(), err)
 	}
 	n, err := r.RowsAffected()
 	if err != nil {
-		return 0, internal(op, err)
+		return 0, false, internal(op(), err)
 	}
 	if n == 1 {
-		return w.version + 1, nil
+		return w.version + 1, false, nil
 	}
 	if w.version == 0 {
-		return 0, fmt.Errorf("%s: %w", op, slipway.Errorf(slipway.ECONFLICT, "%s %q already exists", w.kind, w.key))
+		return 0, false, fmt.Errorf("%s: %w", op(), slipway.Errorf(slipway.ECONFLICT, "%s %q already exists", w.kind, w.key))
 	}
 	var stored int64
-	err = tx.StmtContext(ctx, w.current).QueryRowContext(ctx, w.key).Scan(&stored)
+	err = tx.stmt(w.current).QueryRowContext(ctx, w.key).Scan(&stored)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("%s: %w", op, notFound(w.kind, w.key))
+		return 0, false, fmt.Errorf("%s: %w", op(), notFound(w.kind, w.key))
 	}
 	if err != nil {
-		return 0, internal(op, err)
+		return 0, false, internal(op(), err)
 	}
-	return 0, fmt.Errorf("%s: %w", op, slipway.Errorf(slipway.ECONFLICT,
+	return 0, false, fmt.Errorf("%s: %w", op(), slipway.Errorf(slipway.ECONFLICT,
 		"%s %q changed since it was read (version %d, stored %d)", w.kind, w.key, w.version, stored))
 }
 

@@ -217,5 +217,6 @@ func (s *Store) SaveFlagStats(ctx context.Context, stats []slipway.FlagStat) err
 	if err := tx.Commit(); err != nil {
 		return internal(op, err)
 	}
+	s.wrote(len(stats))
 	return nil
 }

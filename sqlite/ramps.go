@@ -105,7 +105,7 @@ func (s *Store) SaveRamp(ctx context.Context, r *slipway.Ramp, events ...slipway
 		if peer := slipway.PeerFrom(ctx); peer != "" {
 			stamped = withPeer(peer, events)
 		}
-		seqs, times, err := s.writeEvents(ctx, tx, stamped)
+		seqs, times, err := s.writeEvents(ctx, tx.StmtContext(ctx, s.ws.eventInsert), stamped)
 		if err != nil {
 			return err
 		}
@@ -148,5 +148,6 @@ func (s *Store) writeTx(ctx context.Context, op string, fn func(*sql.Tx) error) 
 	if err := tx.Commit(); err != nil {
 		return internal(op, err)
 	}
+	s.wrote(1)
 	return nil
 }

@@ -3,13 +3,13 @@
 //
 // Start reading at Open (this file), then Commit (commit.go), which writes a whole
 // slipway.Change in one transaction with optimistic versions, group commit (batch.go),
-// and the readers (read.go). The schema lives in migrations/, applied by migrate
-// (migrate.go).
+// checkpoints (checkpoint.go) and the readers (read.go). The schema lives in migrations/,
+// applied by migrate (migrate.go).
 //
 // The Store keeps two connection pools on the same file: one write connection, which
 // serialises every Commit (concurrent Commits share a transaction, each in its own
 // savepoint), and a pool of read-only connections, so that reads never wait behind a
-// write (the file is in WAL mode). Each record is kept whole as JSON beside the columns
+// write (the file is in WAL mode); a third connection runs checkpoints. Each record is kept whole as JSON beside the columns
 // that queries filter and sort on. Time columns hold RFC 3339 UTC text with nanoseconds,
 // so a time reads back as the same instant, in UTC. The store enforces versions and keys;
 // business rules belong to the engine.
@@ -23,6 +23,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sqlite3 "modernc.org/sqlite"
@@ -53,6 +54,17 @@ type Store struct {
 	w     *sql.DB
 	r     *sql.DB
 
+	// ckpt is the connection checkpoints run on (checkpoint.go); checkpointing says one
+	// runs, checkpoints waits for it, sinceCheckpoint counts the records written since the
+	// last one began, and maxLog is maxLogFrames (tests lower it).
+	ckpt            *sql.DB
+	maxLog          int
+	closing         chan struct{} // closed when Close begins
+	closeOnce       sync.Once
+	checkpointing   atomic.Bool
+	checkpoints     sync.WaitGroup
+	sinceCheckpoint atomic.Int64
+
 	ws writeStmts
 	rs readStmts
 }
@@ -67,11 +79,14 @@ func Open(path string, now func() time.Time) (*Store, error) {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Store{path: path, now: now, wlock: make(chan struct{}, 1)}
+	s := &Store{path: path, now: now, wlock: make(chan struct{}, 1), maxLog: maxLogFrames,
+		closing: make(chan struct{})}
 
 	w, err := sql.Open("sqlite", path+"?_txlock=immediate"+
 		fmt.Sprintf("&_busy_timeout=%d", busyTimeoutMillis)+
-		"&_foreign_keys=1&_journal_mode=WAL&_synchronous=NORMAL")
+		"&_foreign_keys=1&_journal_mode=WAL&_synchronous=NORMAL"+
+		// The store checkpoints on a connection of its own (checkpoint.go).
+		"&_pragma=wal_autocheckpoint(0)")
 	if err != nil {
 		return nil, internal("open "+path, err)
 	}
@@ -109,6 +124,11 @@ func Open(path string, now func() time.Time) (*Store, error) {
 	r.SetConnMaxIdleTime(0)
 	s.r = r
 
+	if s.ckpt, err = openCheckpointer(path); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+
 	if err := s.ws.prepare(ctx, w); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -126,13 +146,19 @@ func (s *Store) Path() string { return s.path }
 // Close closes the store's connections, after the Commit in progress, if any. The store
 // must not be used afterwards.
 func (s *Store) Close() error {
+	// A checkpoint waiting for the write lock gives up once closing is closed.
+	s.closeOnce.Do(func() { close(s.closing) })
 	s.wlock <- struct{}{}
 	defer func() { <-s.wlock }()
+	s.checkpoints.Wait()
 	var errs []error
 	errs = append(errs, s.ws.close()...)
 	errs = append(errs, s.rs.close()...)
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
+	}
+	if s.ckpt != nil {
+		errs = append(errs, s.ckpt.Close())
 	}
 	if s.w != nil {
 		// PRAGMA optimize keeps the query planner's statistics current; it is cheap when

@@ -465,6 +465,34 @@ func TestStore_PrunesRevisions(t *testing.T) {
 	commit(t, s, &slipway.Change{Apps: []slipway.AppState{a}})
 	assertRevisionNumbers(t, s, "web", []int{9, 8, 7})
 
+	// A rollout that, still active, moves on to another revision releases the one it left;
+	// one that only moves a step (the update that writes its data alone) keeps both.
+	job := testApp("job")
+	job.Spec.RevisionHistoryLimit = 2
+	var jobRevs []slipway.Revision
+	for n := 1; n <= 4; n++ {
+		jobRevs = append(jobRevs, testRevision("job", n))
+	}
+	moving := testRollout("job-1", "job", 1, jobRevs[0].ID, jobRevs[1].ID)
+	c4 := &slipway.Change{Apps: []slipway.AppState{job}, Revisions: jobRevs, Rollouts: []slipway.Rollout{moving}}
+	commit(t, s, c4)
+	assertRevisionNumbers(t, s, "job", []int{4, 3, 2, 1})
+	for _, step := range []struct {
+		move func(r *slipway.Rollout)
+		want []int
+	}{
+		{func(r *slipway.Rollout) { r.Step++ }, []int{4, 3, 2, 1}},
+		{func(r *slipway.Rollout) { r.To = jobRevs[2].ID }, []int{4, 3, 1}},
+		{func(r *slipway.Rollout) { r.Weight++ }, []int{4, 3, 1}},
+		{func(r *slipway.Rollout) { r.From = jobRevs[3].ID }, []int{4, 3}},
+	} {
+		moving = c4.Rollouts[0]
+		step.move(&moving)
+		c4 = &slipway.Change{Rollouts: []slipway.Rollout{moving}}
+		commit(t, s, c4)
+		assertRevisionNumbers(t, s, "job", step.want)
+	}
+
 	// Other apps are not pruned by this app's limit.
 	other := testApp("api")
 	var otherRevs []slipway.Revision

@@ -70,3 +70,38 @@ func BenchmarkApplyObserve(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkReplicas measures the platform's work for one app of n replicas through a
+// rollout: start n instances of v1, start n of v2 beside them, retire v1, scale v2 down to
+// n/2, observing after each step, then remove the app. Every step is linear in n, so
+// ns/replica should stay about flat from 10 to 10,000 replicas (the server's maximum).
+func BenchmarkReplicas(b *testing.B) {
+	ctx := context.Background()
+	for _, n := range []int{10, 100, 1000, 10_000} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			p := sim.New(sim.Config{MaxOps: 64})
+			v1, v2 := revs("app")
+			steps := []slipway.Desired{
+				{App: "app", Revisions: []slipway.Placement{place(v1, n)}, Split: slipway.Split{Weights: weights(v1, 100)}},
+				{App: "app", Revisions: []slipway.Placement{place(v1, n), place(v2, n)}, Split: slipway.Split{Weights: weights(v1, 50, v2, 50)}},
+				{App: "app", Revisions: []slipway.Placement{place(v2, n)}, Split: slipway.Split{Weights: weights(v2, 100)}},
+				{App: "app", Revisions: []slipway.Placement{place(v2, n/2)}, Split: slipway.Split{Weights: weights(v2, 100)}},
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, d := range steps {
+					if err := p.Apply(ctx, d); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := p.Observe(ctx, "app"); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := p.Remove(ctx, "app"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/replica")
+		})
+	}
+}

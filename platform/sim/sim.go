@@ -152,8 +152,7 @@ func (p *Platform) Apply(ctx context.Context, d slipway.Desired) error {
 			r = &revision{id: id}
 			a.revs[id] = r
 		}
-		for len(r.instances) < pl.Replicas {
-			in := r.start(now, delay)
+		for _, in := range r.start(pl.Replicas-len(r.instances), now, delay) {
 			p.record(a, now, OpStart, id, in.id, "")
 		}
 	}
@@ -170,8 +169,9 @@ func (p *Platform) Apply(ctx context.Context, d slipway.Desired) error {
 		if r == nil || len(r.instances) <= pl.Replicas {
 			continue
 		}
-		for _, in := range r.victims(len(r.instances)-pl.Replicas, now, a.failing[r.id]) {
-			r.remove(in)
+		victims := r.victims(len(r.instances)-pl.Replicas, now, a.failing[r.id])
+		r.remove(victims...)
+		for _, in := range victims {
 			p.record(a, now, OpStop, r.id, in.id, "")
 		}
 		if len(r.instances) == 0 {
@@ -272,22 +272,27 @@ func (p *Platform) SetReadyDelay(d time.Duration) {
 	p.readyDelay.Store(int64(d))
 }
 
-// start adds an instance with the lowest free ordinal and returns it.
-func (r *revision) start(now time.Time, delay time.Duration) *instance {
+// start adds k instances (none when k <= 0), each with the lowest ordinal still free, and
+// returns them in the order they took their ordinals. It takes time linear in the instances
+// there are and k: a revision scaled to thousands of instances is started in one pass.
+func (r *revision) start(k int, now time.Time, delay time.Duration) []*instance {
+	if k <= 0 {
+		return nil
+	}
 	used := make(map[int]bool, len(r.instances))
 	for _, in := range r.instances {
 		used[in.ordinal] = true
 	}
-	n := 0
-	for used[n] {
-		n++
+	started := make([]*instance, 0, k)
+	for n := 0; len(started) < k; n++ {
+		if used[n] {
+			continue
+		}
+		started = append(started, &instance{id: r.id + "-" + strconv.Itoa(n), ordinal: n, started: now, readyAt: now.Add(delay)})
 	}
-	in := &instance{id: r.id + "-" + strconv.Itoa(n), ordinal: n, started: now, readyAt: now.Add(delay)}
-	i, _ := slices.BinarySearchFunc(r.instances, in.id, func(x *instance, id string) int {
-		return strings.Compare(x.id, id)
-	})
-	r.instances = slices.Insert(r.instances, i, in)
-	return in
+	r.instances = append(r.instances, started...)
+	slices.SortFunc(r.instances, func(x, y *instance) int { return strings.Compare(x.id, y.id) })
+	return started
 }
 
 // byOrdinalDesc returns r's instances, highest ordinal first.
@@ -297,9 +302,17 @@ func (r *revision) byOrdinalDesc() []*instance {
 	return c
 }
 
-// remove deletes in from r.
-func (r *revision) remove(in *instance) {
-	r.instances = slices.DeleteFunc(r.instances, func(x *instance) bool { return x == in })
+// remove deletes gone from r, in one pass over its instances.
+func (r *revision) remove(gone ...*instance) {
+	if len(gone) == 1 {
+		r.instances = slices.DeleteFunc(r.instances, func(x *instance) bool { return x == gone[0] })
+		return
+	}
+	set := make(map[*instance]bool, len(gone))
+	for _, in := range gone {
+		set[in] = true
+	}
+	r.instances = slices.DeleteFunc(r.instances, func(x *instance) bool { return set[x] })
 }
 
 // victims picks the n instances to stop when scaling down: unready ones first, then the

@@ -326,6 +326,55 @@ func TestPlatform_ObserveSortsByID(t *testing.T) {
 	}
 }
 
+// TestPlatform_ScalesManyAtOnce: one Apply that starts or stops many instances of a
+// revision does what as many Applies of one would: new instances take the lowest free
+// ordinals in order, and a scale-down stops the unready ones first, then the highest
+// ordinals, one op each, in that order.
+func TestPlatform_ScalesManyAtOnce(t *testing.T) {
+	p, clock := newSim(t, time.Second)
+	const app = "many"
+	v1, _ := revs(app)
+	id := func(n int) string { return fmt.Sprintf("%s-%d", v1.ID, n) }
+	at := func(n int) slipway.Desired {
+		return slipway.Desired{App: app, Revisions: []slipway.Placement{place(v1, n)}, Split: slipway.Split{Weights: weights(v1, 100)}}
+	}
+	mustApply(t, p, at(12))
+	clock.Advance(time.Second)
+	for _, n := range []int{3, 7, 10} {
+		if err := p.Kill(app, id(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := len(p.Ops(app))
+	mustApply(t, p, at(14))
+	want := []string{}
+	for _, n := range []int{3, 7, 10, 12, 13} {
+		want = append(want, "start "+v1.ID+" "+id(n)+" -")
+	}
+	if got := opLines(p.Ops(app)[before:]); !slices.Equal(got, want) {
+		t.Errorf("scale-up ops %q, want %q", got, want)
+	}
+	ids := instanceIDs(mustObserve(t, p, app).Revision(v1.ID))
+	if len(ids) != 14 || !slices.IsSorted(ids) {
+		t.Errorf("instances %v, want 14 sorted by ID", ids)
+	}
+
+	// The five just started are not ready yet: they go first, highest ordinal first, then
+	// the highest ready ones.
+	before = len(p.Ops(app))
+	mustApply(t, p, at(7))
+	want = want[:0]
+	for _, n := range []int{13, 12, 10, 7, 3, 11, 9} {
+		want = append(want, "stop "+v1.ID+" "+id(n)+" -")
+	}
+	if got := opLines(p.Ops(app)[before:]); !slices.Equal(got, want) {
+		t.Errorf("scale-down ops %q, want %q", got, want)
+	}
+	if got, want := instanceIDs(mustObserve(t, p, app).Revision(v1.ID)), []string{id(0), id(1), id(2), id(4), id(5), id(6), id(8)}; !slices.Equal(got, want) {
+		t.Errorf("after scale-down: %v, want %v", got, want)
+	}
+}
+
 func TestPlatform_FailRevisionAndHeal(t *testing.T) {
 	p, clock := newSim(t, time.Second)
 	const app = "faulty"
