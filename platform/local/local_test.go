@@ -332,9 +332,23 @@ func TestPlatform_WritesAndRotatesLogs(t *testing.T) {
 			t.Errorf("ReadLog of instance %q: %v, want %s", bad, err, slipway.EINVALID)
 		}
 	}
-	lines, end, err := s.TailLog(ctx, app, id, 3)
-	if err != nil || len(lines) != 3 || end <= 0 {
-		t.Fatalf("TailLog = %d lines, %d, %v; want 3 lines", len(lines), end, err)
+	// The log is written to all the time (and rotated): a tail of 3 finds 3 lines once the
+	// live file holds them.
+	var end slipway.LogPosition
+	deadline = time.Now().Add(waitFor)
+	for {
+		lines, e, err := s.TailLog(ctx, app, id, 3)
+		if err != nil || len(lines) > 3 {
+			t.Fatalf("TailLog = %d lines, %v; want at most 3", len(lines), err)
+		}
+		if len(lines) == 3 && e > 0 {
+			end = e
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("TailLog never found 3 lines: %d, %d", len(lines), e)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	// Reading on from the tail's end returns only what was written after it.
 	deadline = time.Now().Add(waitFor)
