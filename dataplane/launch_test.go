@@ -42,15 +42,25 @@ func TestMain(m *testing.M) {
 	}
 }
 
-func TestLaunch_StartsFindsAndStops(t *testing.T) {
-	dir := t.TempDir()
+// launchChild launches a data plane for dir: this test binary, serving it (TestMain). It is
+// killed when the test ends.
+func launchChild(t *testing.T, dir string) (*dataplane.Client, dataplane.Info) {
+	t.Helper()
 	t.Setenv(envServe, dir)
 	c, info, err := dataplane.Launch(t.Context(), dataplane.LaunchConfig{Dir: dir, Command: []string{os.Args[0]}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.CloseIdleConnections()
-	t.Cleanup(func() { _ = syscall.Kill(info.PID, syscall.SIGKILL) })
+	t.Cleanup(func() {
+		c.CloseIdleConnections()
+		_ = syscall.Kill(info.PID, syscall.SIGKILL)
+	})
+	return c, info
+}
+
+func TestLaunch_StartsFindsAndStops(t *testing.T) {
+	dir := t.TempDir()
+	c, info := launchChild(t, dir)
 	if info.PID == os.Getpid() || info.Version != "child" {
 		t.Fatalf("launched %+v: want a process of its own", info)
 	}
@@ -238,13 +248,7 @@ func TestLaunch_RefusesANewDataPlaneOfAnotherProtocol(t *testing.T) {
 // kills it (it is this directory's, by its mark), so a clean stop leaves nothing behind.
 func TestStop_KillsAHungDataPlane(t *testing.T) {
 	dir := t.TempDir()
-	t.Setenv(envServe, dir)
-	c, info, err := dataplane.Launch(t.Context(), dataplane.LaunchConfig{Dir: dir, Command: []string{os.Args[0]}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseIdleConnections()
-	t.Cleanup(func() { _ = syscall.Kill(info.PID, syscall.SIGKILL) })
+	c, info := launchChild(t, dir)
 	if err := syscall.Kill(info.PID, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
