@@ -99,6 +99,7 @@ func TestCLI_Golden(t *testing.T) {
 	}{
 		{name: "validate_ok", args: []string{"validate", "-f", "testdata/good.yaml"}},
 		{name: "validate_ok_json", args: []string{"validate", "-o", "json", "-f", "testdata/good.yaml"}},
+		{name: "validate_environments", args: []string{"validate", "-f", "testdata/environments.yaml"}},
 		{name: "validate_bad", args: []string{"validate", "-f", "testdata/bad.yaml"}, code: exitError},
 		{name: "validate_bad_json", args: []string{"validate", "-o", "json", "-f", "testdata/bad.yaml"}, code: exitError},
 		{name: "validate_bad_yaml", args: []string{"validate", "-o", "yaml", "-f", "testdata/bad.yaml"}, code: exitError},

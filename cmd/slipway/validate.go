@@ -18,7 +18,8 @@ func newValidateCommand(g *globals) *cobra.Command {
 		Short: "Check slipway files without a server",
 		Long: `validate reads the files (or every .yaml and .yml file under the directories) and
 checks them as one set (a .json or .yaml file that is a plain flagd flag file is read as one
-FlagSet). It prints "ok: N apps, M templates", or every problem as
+FlagSet). It prints "ok: N apps, M templates" (and the flag sets and environments when there
+are any), or every problem as
 file:line:col: field.path: what is wrong; what would be valid. Exit status 1 on any problem.
 
 It needs no server, so AnalysisTemplates an app uses must be in the files given.`,
@@ -29,6 +30,7 @@ It needs no server, so AnalysisTemplates an app uses must be in the files given.
 				Apps      int      `json:"apps"`
 				Templates int      `json:"templates"`
 				FlagSets  int      `json:"flagSets,omitempty"`
+				Envs      int      `json:"environments,omitempty"`
 				Error     string   `json:"error,omitempty"`
 				Details   []string `json:"details,omitempty"`
 			}
@@ -46,11 +48,14 @@ It needs no server, so AnalysisTemplates an app uses must be in the files given.
 				}
 				return &exitStatus{code: exitError}
 			}
-			out := result{true, len(set.Apps), len(set.Templates), len(set.FlagSets), "", nil}
+			out := result{OK: true, Apps: len(set.Apps), Templates: len(set.Templates), FlagSets: len(set.FlagSets), Envs: len(set.Environments)}
 			return g.emit(cmd.OutOrStdout(), out, func(w io.Writer) error {
 				extra := ""
 				if out.FlagSets > 0 {
 					extra = fmt.Sprintf(", %d flag sets", out.FlagSets)
+				}
+				if out.Envs > 0 {
+					extra += fmt.Sprintf(", %d environments", out.Envs)
 				}
 				_, err := fmt.Fprintf(w, "ok: %d apps, %d templates%s\n", out.Apps, out.Templates, extra)
 				return err
