@@ -103,14 +103,22 @@ func (p *Platform) Resume() {
 	h.held = false
 	close(h.thaw)
 	h.mu.Unlock()
-	p.handedOver.Store(false)
+	handedOver := p.handedOver.Swap(false)
 	p.log.Info("hold ended")
 	p.persist()
 	p.mu.Lock()
-	for _, a := range p.apps {
+	apps := slices.Collect(maps.Values(p.apps))
+	p.mu.Unlock()
+	for _, a := range apps {
+		if handedOver {
+			// The next server may have set tables meanwhile (a restart in place that
+			// failed late): what this Platform last set is no longer known to be in effect.
+			a.mu.Lock()
+			a.sent = nil
+			a.mu.Unlock()
+		}
 		a.poke()
 	}
-	p.mu.Unlock()
 }
 
 // sweep stops, in the background, the strays of a running Platform: marked processes that

@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/dataplane"
 	"slipway.dev/slipway/platform/local"
+	"slipway.dev/slipway/slipwaytest"
 )
 
 // traffic sends GET requests to url from a few goroutines until stopped, half of them on
@@ -242,4 +244,45 @@ func stateOf(t testing.TB, dir string) []record {
 		t.Fatal(err)
 	}
 	return st.Instances
+}
+
+// TestHandover_ResumeSetsItsTablesAgain: a restart in place that fails late may leave the
+// next server's tables in effect; the old Platform, resumed, sets its own again even though
+// its desired state did not change.
+func TestHandover_ResumeSetsItsTablesAgain(t *testing.T) {
+	const app = "again"
+	v1 := revision(app, "v1", slipway.Health{Readiness: fastProbe("/healthz", 3)})
+	edge := startDataPlane(t)
+	s := start(t, local.Config{Edge: edge})
+	apply(t, s, slipway.Desired{
+		App: app, Traffic: slipway.Traffic{Listen: "127.0.0.1:0"},
+		Revisions: []slipway.Placement{place(v1, 2)}, Split: weights(v1, 100),
+	})
+	until(t, s, app, "ready", readyCount(map[string]int{v1.ID: 2}))
+	backends := func() int {
+		st, err := edge.State(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(st[app].Table.Backends[v1.ID])
+	}
+	slipwaytest.Eventually(t, waitFor, "both instances in the data plane's table", func() bool { return backends() == 2 })
+	if err := s.Handover(); err != nil {
+		t.Fatalf("Handover: %v", err)
+	}
+	// The next server set another table, then the restart failed.
+	st, err := edge.State(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := st[app]
+	cur.Table.Backends[v1.ID] = cur.Table.Backends[v1.ID][:1]
+	if _, err := edge.Set(t.Context(), app, dataplane.Spec{Table: cur.Table, Listen: cur.Listen.Addr}); err != nil {
+		t.Fatal(err)
+	}
+	if backends() != 1 {
+		t.Fatal("the next server's table did not take")
+	}
+	s.Resume()
+	slipwaytest.Eventually(t, waitFor, "the resumed platform's table with both instances", func() bool { return backends() == 2 })
 }
