@@ -33,6 +33,9 @@ type LaunchConfig struct {
 	Command []string
 	// Log receives what Launch did.
 	Log *slog.Logger
+	// OnExit, when set, is called when a data plane this process started ends (the one
+	// Launch started, once it answered).
+	OnExit func()
 }
 
 // Launch returns a Client for Dir's data plane: the one already running when it answers
@@ -89,7 +92,18 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Client, Info, error) {
 		return nil, Info{}, fmt.Errorf("data plane: start: %w", err)
 	}
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }() // reaps it when it stops while this process lives
+	answered := make(chan struct{})
+	go func() { // reaps it when it stops while this process lives
+		err := cmd.Wait()
+		exited <- err
+		select {
+		case <-answered:
+			if cfg.OnExit != nil {
+				cfg.OnExit()
+			}
+		default:
+		}
+	}()
 	deadline := time.NewTimer(startTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(startPoll)
@@ -103,6 +117,7 @@ func Launch(ctx context.Context, cfg LaunchConfig) (*Client, Info, error) {
 		}
 		if err == nil {
 			log.Info("data plane started", "pid", info.PID, "log", logPath)
+			close(answered)
 			return c, info, nil
 		}
 		select {
@@ -159,18 +174,33 @@ const relaunchEvery = time.Second
 type Supervisor struct {
 	*Client
 	cfg LaunchConfig
+	// changed gets a value when a data plane this process started ended, so that the
+	// platform asks for the boot word (and a new one is started) at once.
+	changed chan struct{}
 
 	mu   sync.Mutex
 	last time.Time
 }
 
+// Changed returns a channel that gets a value when a data plane this process started ends;
+// one started by another server is noticed by Boot only.
+func (s *Supervisor) Changed() <-chan struct{} { return s.changed }
+
 // Supervise launches Dir's data plane (Launch) and returns a Supervisor for it.
 func Supervise(ctx context.Context, cfg LaunchConfig) (*Supervisor, Info, error) {
-	c, info, err := Launch(ctx, cfg)
+	s := &Supervisor{cfg: cfg, changed: make(chan struct{}, 1)}
+	s.cfg.OnExit = func() {
+		select {
+		case s.changed <- struct{}{}:
+		default:
+		}
+	}
+	c, info, err := Launch(ctx, s.cfg)
 	if err != nil {
 		return nil, Info{}, err
 	}
-	return &Supervisor{Client: c, cfg: cfg, last: time.Now()}, info, nil
+	s.Client, s.last = c, time.Now()
+	return s, info, nil
 }
 
 // Boot returns the boot word of the data plane, starting a new one when none answers.

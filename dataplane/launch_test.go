@@ -127,6 +127,12 @@ func TestSupervisor_StartsANewDataPlaneWhenItDies(t *testing.T) {
 	if err := syscall.Kill(info.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
+	// This process started it, so it hears of its end without asking.
+	select {
+	case <-s.Changed():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Changed did not fire 10s after the data plane this process started was killed")
+	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		b, err := s.Boot(t.Context())

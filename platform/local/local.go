@@ -591,12 +591,17 @@ func (p *Platform) seedEdge(ctx context.Context, g *errgroup.Group) {
 func (p *Platform) watchEdge(ctx context.Context) {
 	t := time.NewTicker(retryEvery)
 	defer t.Stop()
+	var changed <-chan struct{} // a data plane the edge started ended: look at once
+	if c, ok := p.edge.(interface{ Changed() <-chan struct{} }); ok {
+		changed = c.Changed()
+	}
 	last, lastErr := p.edgeBoot, ""
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-changed:
 		}
 		cctx, cancel := context.WithTimeout(ctx, pushTimeout)
 		b, err := p.edge.Boot(cctx)
