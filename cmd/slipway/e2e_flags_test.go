@@ -47,9 +47,9 @@ func TestE2E_Flags(t *testing.T) {
 	}
 
 	// OpenFeature SDKs reach the same flags over OFREP on the server's address.
-	ofrep := func(key string) map[string]any {
+	ofrepAt := func(base, key string) map[string]any {
 		t.Helper()
-		resp, err := http.Post(e.server+"/ofrep/v1/evaluate/flags/"+key, "application/json", strings.NewReader(`{"context":{"email":"ann@example.com"}}`))
+		resp, err := http.Post(base+"/ofrep/v1/evaluate/flags/"+key, "application/json", strings.NewReader(`{"context":{"email":"ann@example.com"}}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,8 +60,16 @@ func TestE2E_Flags(t *testing.T) {
 		}
 		return v
 	}
+	ofrep := func(key string) map[string]any { return ofrepAt(e.server, key) }
 	if v := ofrep("new-checkout"); v["variant"] != "on" || v["reason"] != "TARGETING_MATCH" {
 		t.Errorf("OFREP new-checkout = %v", v)
+	}
+	// The default environment's base URL names it too; another environment's does not exist.
+	if v := ofrepAt(e.server+"/env/default", "new-checkout"); v["variant"] != "on" {
+		t.Errorf("OFREP through /env/default: %v", v)
+	}
+	if v := ofrepAt(e.server+"/env/staging", "new-checkout"); v["error"] == nil {
+		t.Errorf("OFREP through /env/staging: %v, want an error naming the environment", v)
 	}
 
 	e.must(0, "flags", "disable", "new-checkout", "--reason", "checkout errors")
