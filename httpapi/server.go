@@ -64,6 +64,9 @@ type Config struct {
 	State    slipway.StateReader
 	// Logs serves instance logs; nil when the platform keeps none (404 then).
 	Logs slipway.LogSource
+	// Environments lists the environments the server serves, with their targets (GET
+	// /api/v1/environments); nil answers the default environment alone, target unknown.
+	Environments func(ctx context.Context) ([]slipway.Environment, error)
 	// Flags and FlagOperator serve flag management under /api/v1/flags and
 	// /api/v1/flagsets (flags.go); when either is nil those routes answer 404.
 	Flags        slipway.FlagReader
@@ -137,6 +140,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /healthz", s.healthz)
 	read("GET /api/v1/healthz", s.healthz)
 	read("GET /api/v1/whoami", s.whoami)
+	read("GET /api/v1/environments", s.environments)
 	read("POST /api/v1/plan", s.plan)
 	// apply checks each app of the set against the caller's scope (permitSet).
 	m.HandleFunc("POST /api/v1/apply", s.allow(slipway.PermRead, s.apply))

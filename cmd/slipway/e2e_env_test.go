@@ -20,6 +20,13 @@ func TestE2E_Environments(t *testing.T) {
 	if out := e.must(0, "-e", "default", "get", "apps"); !strings.Contains(out, "web") {
 		t.Errorf("get apps in the default environment:\n%s", out)
 	}
+	out := e.must(0, "get", "environments")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 2 || strings.Join(strings.Fields(lines[1]), " ") != "default sim -" {
+		t.Errorf("get environments:\n%s", out)
+	}
+	if out := e.must(0, "get", "environments", "-o", "json"); !strings.Contains(out, `"kind": "sim"`) {
+		t.Errorf("get environments -o json:\n%s", out)
+	}
 	if _, stderr, code := e.run("-e", "staging", "get", "apps"); code != exitError || !strings.Contains(stderr, "environment staging does not exist") {
 		t.Errorf("-e staging: exit %d, %q", code, stderr)
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -14,8 +16,40 @@ import (
 func newGetCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "get",
-		Short: "List apps or analysis templates",
+		Short: "List apps, analysis templates or environments",
 	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "environments",
+		Short: "List the environments the server serves, with their targets",
+		Long: `get environments prints one row per environment the server serves: NAME, TARGET (local,
+sim or kubernetes) and LABELS. Use -e NAME on any command to address one. -o json|yaml
+prints them as the API returns them.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			envs, err := g.client().Environments(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if g.output != outputText {
+				return g.emit(cmd.OutOrStdout(), envs, nil)
+			}
+			var b strings.Builder
+			tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tTARGET\tLABELS")
+			for _, e := range envs {
+				var labels []string
+				for _, k := range slices.Sorted(maps.Keys(e.Labels)) {
+					labels = append(labels, escape(k)+"="+escape(e.Labels[k]))
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", escape(e.Name), orDash(escape(e.Target.Kind)), orDash(strings.Join(labels, ",")))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			_, err = io.WriteString(cmd.OutOrStdout(), b.String())
+			return err
+		},
+	})
 	cmd.AddCommand(&cobra.Command{
 		Use:   "apps",
 		Short: "List apps with their stable revision and latest rollout",

@@ -354,7 +354,10 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 		apiCfg := httpapi.Config{Deployer: eng, Operator: eng, Status: eng, State: store, Log: log.With("component", "api"),
 			Flags: eng, FlagOperator: eng, Ramps: eng, Outcomes: eng,
 			Tokens: tokens, AllowedHosts: cfg.allowedHosts, AllowedOrigins: cfg.allowedOrigins,
-			Health: store.Ping, Backup: store, Version: versionString(), Commit: func() string { _, c := buildInfo(); return c }()}
+			Health: store.Ping, Backup: store,
+			Environments: func(context.Context) ([]slipway.Environment, error) {
+				return []slipway.Environment{{Name: slipway.DefaultEnvironment, Target: slipway.Target{Kind: cfg.platform}}}, nil
+			}, Version: versionString(), Commit: func() string { _, c := buildInfo(); return c }()}
 		if logs, ok := platform.Platform.(slipway.LogSource); ok {
 			apiCfg.Logs = logs
 		}
