@@ -26,7 +26,11 @@ func lockDir(dir string) (*os.File, error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		_ = f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("data plane: another data plane serves %s (pid %s)", dir, readPID(dir))
+			holder := "unknown"
+			if pid, err := readPID(dir); err == nil && pid > 0 {
+				holder = strconv.Itoa(pid)
+			}
+			return nil, fmt.Errorf("data plane: another data plane serves %s (pid %s)", dir, holder)
 		}
 		return nil, fmt.Errorf("data plane: lock: %w", err)
 	}
@@ -44,16 +48,21 @@ func unlinked(f *os.File) bool {
 	return ok && st.Nlink == 0
 }
 
-// readPID returns the pid in dir's data-plane pid file, or "unknown".
-func readPID(dir string) string {
+// readPID returns the pid in dir's data-plane pid file: 0 when there is none, an error when
+// it holds no pid.
+func readPID(dir string) (int, error) {
 	b, err := os.ReadFile(filepath.Join(dir, PIDName))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
 	if err != nil {
-		return "unknown"
+		return 0, err
 	}
-	if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
-		return strconv.Itoa(pid)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("data plane pid file: %q is not a pid", b)
 	}
-	return "unknown"
+	return pid, nil
 }
 
 // detached starts a process in a session of its own: no signal sent to the server's
@@ -78,16 +87,9 @@ func alive(pid int) bool {
 // killDataPlane sends SIGKILL to the process dir's pid file names when its environment
 // marks it as dir's data plane (EnvMark), and returns its pid; 0 when none runs.
 func killDataPlane(dir string) (int, error) {
-	b, err := os.ReadFile(filepath.Join(dir, PIDName))
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
-	}
-	if err != nil {
+	pid, err := readPID(dir)
+	if err != nil || pid == 0 {
 		return 0, err
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return 0, fmt.Errorf("data plane pid file: %q is not a pid", b)
 	}
 	if !alive(pid) {
 		return 0, nil

@@ -75,12 +75,12 @@ func (t *tooLarge) Unwrap() error { return t.err }
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var tl *tooLarge
 	if errors.As(err, &tl) {
-		writeErrorStatus(w, http.StatusRequestEntityTooLarge, tl.err)
+		WriteError(w, http.StatusRequestEntityTooLarge, tl.err)
 		return
 	}
 	var tm *tooMany
 	if errors.As(err, &tm) {
-		writeErrorStatus(w, http.StatusTooManyRequests, tm.err)
+		WriteError(w, http.StatusTooManyRequests, tm.err)
 		return
 	}
 	var e *slipway.Error
@@ -90,14 +90,16 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		} else {
 			s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		}
-		writeErrorStatus(w, http.StatusInternalServerError, slipway.Errorf(slipway.EINTERNAL, "internal error"))
+		WriteError(w, http.StatusInternalServerError, slipway.Errorf(slipway.EINTERNAL, "internal error"))
 		return
 	}
 	// The domain error's own message is meant for the user; wrapping context is not sent.
-	writeErrorStatus(w, HTTPStatus(e.Code), e)
+	WriteError(w, HTTPStatus(e.Code), e)
 }
 
-func writeErrorStatus(w http.ResponseWriter, status int, e *slipway.Error) {
+// WriteError answers e with status as the API does ({"error": {...}}); a handler in front of
+// the API (the environment router) answers the same way.
+func WriteError(w http.ResponseWriter, status int, e *slipway.Error) {
 	b, err := json.Marshal(ErrorBody{Error: e})
 	if err != nil {
 		b = []byte(`{"error":{"code":"internal","message":"internal error"}}`)

@@ -81,7 +81,7 @@ func HostGuard(hosts []string, next http.Handler) http.Handler {
 	allowed := hostSet(hosts)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := checkHost(allowed, r.Host); err != nil {
-			writeErrorStatus(w, http.StatusForbidden, err)
+			WriteError(w, http.StatusForbidden, err)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -184,15 +184,15 @@ func (s *Server) authenticate(r *http.Request) (slipway.Token, string, error) {
 // writes the refusal and returns nil.
 func (s *Server) guard(w http.ResponseWriter, r *http.Request) *http.Request {
 	if err := checkHost(s.hosts, r.Host); err != nil {
-		writeErrorStatus(w, http.StatusForbidden, err)
+		WriteError(w, http.StatusForbidden, err)
 		return nil
 	}
 	if err := s.checkOrigin(r); err != nil {
-		writeErrorStatus(w, http.StatusForbidden, err)
+		WriteError(w, http.StatusForbidden, err)
 		return nil
 	}
 	if err := checkContentType(r); err != nil {
-		writeErrorStatus(w, http.StatusUnsupportedMediaType, err)
+		WriteError(w, http.StatusUnsupportedMediaType, err)
 		return nil
 	}
 	tok, secret, err := s.authenticate(r)

@@ -197,12 +197,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch probe.code {
 	case http.StatusMethodNotAllowed:
 		w.Header().Set("Allow", probe.header.Get("Allow"))
-		writeErrorStatus(w, http.StatusMethodNotAllowed, &slipway.Error{
+		WriteError(w, http.StatusMethodNotAllowed, &slipway.Error{
 			Code:    CodeMethodNotAllowed,
 			Message: fmt.Sprintf("method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, probe.header.Get("Allow")),
 		})
 	case http.StatusNotFound, 0:
-		writeErrorStatus(w, http.StatusNotFound, slipway.Errorf(slipway.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path))
+		WriteError(w, http.StatusNotFound, slipway.Errorf(slipway.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path))
 	default:
 		s.mux.ServeHTTP(w, r)
 	}
@@ -447,7 +447,7 @@ func nonNil[T any](v []T) []T {
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		writeErrorStatus(w, http.StatusInternalServerError, slipway.Errorf(slipway.EINTERNAL, "internal error"))
+		WriteError(w, http.StatusInternalServerError, slipway.Errorf(slipway.EINTERNAL, "internal error"))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -152,7 +152,7 @@ func sseField(s string) string {
 // context, derived from the server's base context, has ended before the stream started):
 // 503, which a client takes as "connect again" (Transient).
 func (s *Server) stopping(w http.ResponseWriter) {
-	writeErrorStatus(w, http.StatusServiceUnavailable, slipway.Errorf(slipway.EINTERNAL, "the server is stopping; connect again"))
+	WriteError(w, http.StatusServiceUnavailable, slipway.Errorf(slipway.EINTERNAL, "the server is stopping; connect again"))
 }
 
 // failStream answers an error before a stream has started; when the request's context ended

@@ -106,7 +106,7 @@ func TestProxy_WebSocketPassesThrough(t *testing.T) {
 		t.Errorf("open WebSocket counts %d in flight, want 1", n)
 	}
 	conn.Close()
-	waitFor(t, "the WebSocket to leave the in-flight count", func() bool { return p.InFlight("s1") == 0 })
+	slipwaytest.Eventually(t, 5*time.Second, "the WebSocket to leave the in-flight count", func() bool { return p.InFlight("s1") == 0 })
 }
 
 func TestProxy_H2C(t *testing.T) {
@@ -218,7 +218,7 @@ func TestProxy_DrainWaitsForInFlightRequest(t *testing.T) {
 		b, _ := io.ReadAll(res.Body)
 		answer <- fmt.Sprintf("%d %s", res.StatusCode, b)
 	}()
-	waitFor(t, "the request to reach the old backend", func() bool { return p.InFlight("old") == 1 })
+	slipwaytest.Eventually(t, 5*time.Second, "the request to reach the old backend", func() bool { return p.InFlight("old") == 1 })
 
 	if err := p.Drain(context.Background(), "old"); slipway.ErrorCode(err) != slipway.ECONFLICT {
 		t.Fatalf("Drain of a backend still in the table: %v, want ECONFLICT", err)
@@ -325,7 +325,7 @@ func TestProxy_UpdateUnderLoadFailsNoRequest(t *testing.T) {
 	for i := 1; i <= 200; i++ {
 		mustUpdate(t, p, table(i))
 		start := served.Load()
-		waitFor(t, "requests to flow", func() bool { return served.Load() > start })
+		slipwaytest.Eventually(t, 5*time.Second, "requests to flow", func() bool { return served.Load() > start })
 	}
 	stop.Store(true)
 	wg.Wait()
@@ -334,6 +334,6 @@ func TestProxy_UpdateUnderLoadFailsNoRequest(t *testing.T) {
 	}
 	// The client may read the last response before the handler has returned.
 	for _, b := range all {
-		waitFor(t, "backend "+b.ID+" to have no request in flight", func() bool { return p.InFlight(b.ID) == 0 })
+		slipwaytest.Eventually(t, 5*time.Second, "backend "+b.ID+" to have no request in flight", func() bool { return p.InFlight(b.ID) == 0 })
 	}
 }

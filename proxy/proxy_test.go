@@ -10,8 +10,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"slipway.dev/slipway"
+
+	"slipway.dev/slipway/slipwaytest"
 )
 
 // twoRevisions starts a backend for "canary" and one for "stable" and returns the backends
@@ -245,7 +248,7 @@ func TestProxy_LeastOutstanding(t *testing.T) {
 			res.Body.Close()
 			done <- string(b)
 		}()
-		waitFor(t, "a request to finish or be held", func() bool { return len(done) > 0 || p.InFlight("slow") > 0 })
+		slipwaytest.Eventually(t, 5*time.Second, "a request to finish or be held", func() bool { return len(done) > 0 || p.InFlight("slow") > 0 })
 		for len(done) > 0 {
 			if got := <-done; got != "fast" {
 				t.Fatalf("unexpected answer %q", got)
@@ -284,7 +287,7 @@ func TestProxy_RetriesOnDeadBackend(t *testing.T) {
 		if got := count(t, c, url, 60); got["live"] != 60 {
 			t.Errorf("got %v, want every request answered by live", got)
 		}
-		waitFor(t, "no request in flight", func() bool { return p.InFlight("dead")+p.InFlight("live") == 0 })
+		slipwaytest.Eventually(t, 5*time.Second, "no request in flight", func() bool { return p.InFlight("dead")+p.InFlight("live") == 0 })
 	})
 	t.Run("only backend dead", func(t *testing.T) {
 		mustUpdate(t, p, Table{Split: weights("stable", 100), Backends: map[string][]Backend{"stable": {{ID: "dead", Addr: deadAddr(t)}}}})

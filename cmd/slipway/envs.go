@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 
@@ -26,12 +25,12 @@ func routeEnvironments(def http.Handler, lookup func(name string) (http.Handler,
 		}
 		name, path, _ := strings.Cut(rest, "/")
 		if err := slipway.ValidEnvironmentName(name); err != nil {
-			writeEnvError(w, http.StatusBadRequest, &slipway.Error{Code: slipway.EINVALID, Message: slipway.ErrorMessage(err)})
+			httpapi.WriteError(w, http.StatusBadRequest, &slipway.Error{Code: slipway.EINVALID, Message: slipway.ErrorMessage(err)})
 			return
 		}
 		h, ok := lookup(name)
 		if !ok {
-			writeEnvError(w, http.StatusNotFound, slipway.Errorf(slipway.ENOTFOUND,
+			httpapi.WriteError(w, http.StatusNotFound, slipway.Errorf(slipway.ENOTFOUND,
 				"environment %s does not exist on this server; it serves %s", name, slipway.DefaultEnvironment))
 			return
 		}
@@ -40,13 +39,6 @@ func routeEnvironments(def http.Handler, lookup func(name string) (http.Handler,
 		r2.URL.RawPath = ""
 		h.ServeHTTP(w, r2.WithContext(slipway.WithEnvironment(r.Context(), name)))
 	})
-}
-
-func writeEnvError(w http.ResponseWriter, status int, e *slipway.Error) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(httpapi.ErrorBody{Error: e})
 }
 
 // serverFor returns the base address of environment env on server (server itself for the

@@ -21,11 +21,25 @@ import (
 func startDataPlane(t testing.TB) *dataplane.Client {
 	t.Helper()
 	dir := t.TempDir()
+	runDataPlane(t, dir, 3*time.Second)
+	c := dataplane.Dial(dir)
+	t.Cleanup(c.CloseIdleConnections)
+	return c
+}
+
+// runDataPlane serves a data plane for dir until the returned stop is called (at the
+// latest when the test ends), once it answers; stop fails the test if Serve failed.
+func runDataPlane(t testing.TB, dir string, drain time.Duration) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- dataplane.Serve(ctx, dataplane.ServeConfig{Dir: dir, DrainTimeout: 3 * time.Second}) }()
-	c := dataplane.Dial(dir)
-	t.Cleanup(func() {
+	go func() { done <- dataplane.Serve(ctx, dataplane.ServeConfig{Dir: dir, DrainTimeout: drain}) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		cancel()
 		select {
 		case err := <-done:
@@ -35,17 +49,22 @@ func startDataPlane(t testing.TB) *dataplane.Client {
 		case <-time.After(30 * time.Second):
 			t.Errorf("data plane did not stop 30s after its context ended")
 		}
-		c.CloseIdleConnections()
-	})
+	}
+	t.Cleanup(stop)
+	c := dataplane.Dial(dir)
+	defer c.CloseIdleConnections()
 	deadline := time.Now().Add(waitFor)
 	for {
-		if _, err := c.Info(t.Context()); err == nil {
-			return c
-		} else if time.Now().After(deadline) {
+		_, err := c.Info(t.Context())
+		if err == nil {
+			return stop
+		}
+		if time.Now().After(deadline) {
 			t.Fatalf("data plane not up: %v", err)
 		}
 		select {
 		case err := <-done:
+			stopped = true
 			t.Fatalf("data plane: %v", err)
 		case <-time.After(10 * time.Millisecond):
 		}
@@ -150,12 +169,9 @@ func TestDataPlane_EntryNobodyWantsIsRemoved(t *testing.T) {
 // notices its new boot word and sets every traffic entry again.
 func TestDataPlane_NewDataPlaneGetsEveryEntryAgain(t *testing.T) {
 	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- dataplane.Serve(ctx, dataplane.ServeConfig{Dir: dir, DrainTimeout: time.Second}) }()
+	stop := runDataPlane(t, dir, time.Second)
 	edge := dataplane.Dial(dir)
 	defer edge.CloseIdleConnections()
-	waitUp(t, edge)
 	c := client(t)
 	const app = "again"
 	v1 := revision(app, "v1", slipway.Health{Readiness: fastProbe("/healthz", 3)})
@@ -173,19 +189,12 @@ func TestDataPlane_NewDataPlaneGetsEveryEntryAgain(t *testing.T) {
 	}
 	old, _ := edge.Boot(t.Context())
 
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	ctx2, cancel2 := context.WithCancel(context.Background())
-	done2 := make(chan error, 1)
-	go func() { done2 <- dataplane.Serve(ctx2, dataplane.ServeConfig{Dir: dir, DrainTimeout: time.Second}) }()
+	stop()
+	stop2 := runDataPlane(t, dir, time.Second)
 	defer func() {
-		s.stop()
-		cancel2()
-		<-done2
+		s.stop() // before its data plane
+		stop2()
 	}()
-	waitUp(t, edge)
 	if b, _ := edge.Boot(t.Context()); b == old {
 		t.Fatalf("the new data plane has the old boot word %q", b)
 	}
@@ -199,22 +208,6 @@ func TestDataPlane_NewDataPlaneGetsEveryEntryAgain(t *testing.T) {
 			t.Fatalf("the app is not served by the new data plane after %v: %d %v", waitFor, code, err)
 		}
 		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// waitUp waits until the data plane behind c answers.
-func waitUp(t testing.TB, c *dataplane.Client) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for {
-		_, err := c.Info(t.Context())
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("data plane not up: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

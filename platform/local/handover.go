@@ -106,9 +106,7 @@ func (p *Platform) Resume() {
 	handedOver := p.handedOver.Swap(false)
 	p.log.Info("hold ended")
 	p.persist()
-	p.mu.Lock()
-	apps := slices.Collect(maps.Values(p.apps))
-	p.mu.Unlock()
+	apps := p.appList()
 	for _, a := range apps {
 		if handedOver {
 			// The next server may have set tables meanwhile (a restart in place that

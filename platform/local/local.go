@@ -330,9 +330,7 @@ func (p *Platform) checkSettled() {
 		return
 	default:
 	}
-	p.mu.Lock()
-	apps := slices.Collect(maps.Values(p.apps))
-	p.mu.Unlock()
+	apps := p.appList()
 	for _, a := range apps {
 		a.mu.Lock()
 		warm := a.warm()
@@ -347,6 +345,13 @@ func (p *Platform) checkSettled() {
 // keepOnExit reports whether the end of Run leaves every instance running: with
 // Config.KeepOnExit, or while held (handed over, or not yet taken over).
 func (p *Platform) keepOnExit() bool { return p.cfg.KeepOnExit || p.isHeld() }
+
+// appList returns the apps as they are now.
+func (p *Platform) appList() []*app {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Collect(maps.Values(p.apps))
+}
 
 // lookup returns the app named name, or nil.
 func (p *Platform) lookup(name string) *app {
@@ -649,9 +654,7 @@ func (p *Platform) resetEdge(ctx context.Context) {
 	if err != nil {
 		p.log.Error("traffic entries of the new data plane not known", "err", err)
 	}
-	p.mu.Lock()
-	apps := slices.Collect(maps.Values(p.apps))
-	p.mu.Unlock()
+	apps := p.appList()
 	for _, a := range apps {
 		a.mu.Lock()
 		a.sent, a.status = nil, st[a.name]

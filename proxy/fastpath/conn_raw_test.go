@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"slipway.dev/slipway/slipwaytest"
 )
 
 // The tests below aim at the RawConn read loop of the client side (conn_raw.go): it waits
@@ -26,7 +28,7 @@ func TestServe_RequestSentWhileThePreviousIsServed(t *testing.T) {
 	rt, px := fastProxy(t, Config{}, held)
 	c, br := rawConn(t, px)
 	write(t, c, "GET /1 HTTP/1.1\r\nHost: a\r\n\r\n")
-	waitFor(t, "the first request at the backend", func() bool { return rt.inFlight() == 1 })
+	slipwaytest.Eventually(t, 5*time.Second, "the first request at the backend", func() bool { return rt.inFlight() == 1 })
 	write(t, c, "GET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
 	time.Sleep(50 * time.Millisecond) // the second request is in the proxy's socket buffer
 	g.open()
@@ -156,10 +158,10 @@ func TestServe_ClientGoneMidAnswer(t *testing.T) {
 	if _, err := http.ReadResponse(br, nil); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the request at the backend", func() bool { return rt.inFlight() == 1 })
+	slipwaytest.Eventually(t, 5*time.Second, "the request at the backend", func() bool { return rt.inFlight() == 1 })
 	if err := c.(*net.TCPConn).SetLinger(0); err != nil { // close with a reset
 		t.Fatal(err)
 	}
 	c.Close()
-	waitFor(t, "the request counted out", func() bool { return rt.inFlight() == 0 })
+	slipwaytest.Eventually(t, 5*time.Second, "the request counted out", func() bool { return rt.inFlight() == 0 })
 }

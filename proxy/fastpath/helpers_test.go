@@ -293,18 +293,6 @@ func get(tb testing.TB, c *http.Client, method, url string, body io.Reader, head
 	return res.StatusCode, string(b), res.Header
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // gate is a handler that blocks each request until released (or the request ends).
 type gate struct {
 	name    string

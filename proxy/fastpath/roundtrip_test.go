@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"slipway.dev/slipway/slipwaytest"
 )
 
 // backendPair dials a real TCP connection the way the fast path does and returns it with
@@ -217,10 +219,10 @@ func TestAlive(t *testing.T) {
 	if _, err := io.WriteString(peer, "x"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the byte to be seen", func() bool { return !alive(up) })
+	slipwaytest.Eventually(t, 5*time.Second, "the byte to be seen", func() bool { return !alive(up) })
 	up2, peer2 := backendPair(t)
 	_ = peer2.Close()
-	waitFor(t, "the close to be seen", func() bool { return !alive(up2) })
+	slipwaytest.Eventually(t, 5*time.Second, "the close to be seen", func() bool { return !alive(up2) })
 	if alive(&net.TCPConn{}) {
 		t.Error("a connection dialBackend did not wrap reported alive")
 	}

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"slipway.dev/slipway/slipwaytest"
 )
 
 // rawConn dials addr; reads and writes fail after 10 s.
@@ -431,7 +433,7 @@ func TestServe_BackendClosesMidResponse(t *testing.T) {
 	if b, err := io.ReadAll(res.Body); err == nil {
 		t.Errorf("client read %q without error from a cut response", b)
 	}
-	waitFor(t, "the request to leave the in-flight count", func() bool { return rt.inFlight() == 0 })
+	slipwaytest.Eventually(t, 5*time.Second, "the request to leave the in-flight count", func() bool { return rt.inFlight() == 0 })
 }
 
 func TestServe_RetriesBufferedBodyButNotStreamedOne(t *testing.T) {
@@ -482,7 +484,7 @@ func TestServe_StaleBackendConnectionIsNotUsed(t *testing.T) {
 		}
 		// The backend closes the idle connection the proxy keeps: a POST (not retried
 		// after a failure) must not be sent on it.
-		waitFor(t, "the backend to close the idle connection", func() bool { return closed.Load() == int64(i+1) })
+		slipwaytest.Eventually(t, 5*time.Second, "the backend to close the idle connection", func() bool { return closed.Load() == int64(i+1) })
 	}
 }
 
@@ -511,7 +513,7 @@ func TestServe_ShutdownLetsRequestsFinish(t *testing.T) {
 	}
 	busy, busyBR := rawConn(t, ln.Addr().String())
 	write(t, busy, "GET / HTTP/1.1\r\nHost: a\r\nX-Hold: 1\r\n\r\n")
-	waitFor(t, "the held request", func() bool { return g.held.Load() == 1 })
+	slipwaytest.Eventually(t, 5*time.Second, "the held request", func() bool { return g.held.Load() == 1 })
 
 	cancel()
 	// The idle connection is closed at once; the busy one gets its answer, then Serve returns.
@@ -602,7 +604,7 @@ func TestServe_FollowsTheRouter(t *testing.T) {
 	if res, body := readResponse(t, br, http.MethodGet); res.StatusCode != 200 || body != "a" || res.Header.Get("X-Router") != "" {
 		t.Errorf("handed over: %d %q X-Router %q", res.StatusCode, body, res.Header.Get("X-Router"))
 	}
-	waitFor(t, "the exchanges to end", func() bool { return rt.inFlight() == 0 })
+	slipwaytest.Eventually(t, 5*time.Second, "the exchanges to end", func() bool { return rt.inFlight() == 0 })
 	if got, want := fmt.Sprint(rt.done()), "[200 200 200 502 503]"; got != want {
 		t.Errorf("Done got %s, want %s", got, want)
 	}

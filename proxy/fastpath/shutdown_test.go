@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"slipway.dev/slipway/slipwaytest"
 )
 
 // stoppable serves ln with rt until stop, which begins the stop and returns the channel
@@ -263,7 +265,7 @@ func TestServe_StopLetsAHandedOffRequestFinish(t *testing.T) {
 	stop := stoppable(t, p, ln)
 	c, br := rawConn(t, ln.Addr().String())
 	write(t, c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-	waitFor(t, "the held request", func() bool { return g.held.Load() == 1 })
+	slipwaytest.Eventually(t, 5*time.Second, "the held request", func() bool { return g.held.Load() == 1 })
 	stopped := stop()
 	time.Sleep(100 * time.Millisecond) // a stop that would not wait returns meanwhile
 	select {
@@ -290,7 +292,7 @@ func TestServe_StopGivesUpAfterTheGracePeriod(t *testing.T) {
 			stop := stoppable(t, p, ln)
 			c, br := rawConn(t, ln.Addr().String())
 			write(t, c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-			waitFor(t, "the held request", func() bool { return g.held.Load() == 1 })
+			slipwaytest.Eventually(t, 5*time.Second, "the held request", func() bool { return g.held.Load() == 1 })
 			stopped := stop()
 			select {
 			case err := <-stopped:
