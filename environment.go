@@ -99,3 +99,18 @@ func EnvironmentFrom(ctx context.Context) string {
 	}
 	return DefaultEnvironment
 }
+
+// Event kinds of environments.
+const (
+	EventEnvironmentCreated = "environment.created"
+	EventEnvironmentUpdated = "environment.updated"
+)
+
+// EnvironmentStore keeps the environments a server serves besides its default one.
+// Implementation: sqlite.Store.
+type EnvironmentStore interface {
+	// Environments lists them by name.
+	Environments(ctx context.Context) ([]Environment, error)
+	// PutEnvironments creates or replaces envs and stores events, in one transaction.
+	PutEnvironments(ctx context.Context, envs []Environment, events []Event) error
+}

@@ -17,10 +17,13 @@ type Event struct {
 	// Actor is "engine", "analysis", "drift" or the name of the API token that asked.
 	Actor string `json:"actor"`
 	// Peer is the network address the asking request came from ("" for slipway's own).
-	Peer    string          `json:"peer,omitempty"`
-	Message string          `json:"message"`
-	Reason  string          `json:"reason,omitempty"`
-	Data    json.RawMessage `json:"data,omitempty"`
+	Peer string `json:"peer,omitempty"`
+	// Environment is the environment the event happened in, given by the API that serves it
+	// ("" for default); each environment's store holds its own events.
+	Environment string          `json:"environment,omitempty"`
+	Message     string          `json:"message"`
+	Reason      string          `json:"reason,omitempty"`
+	Data        json.RawMessage `json:"data,omitempty"`
 }
 
 // Event kinds.

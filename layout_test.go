@@ -61,6 +61,7 @@ var allowed = map[string][]string{
 	"validate":            {"", "flags"},
 	"spec":                {"", "flagfile", "validate"},
 	"engine":              {"", "analysis", "flags", "validate"},
+	"fleet":               {"", "engine", "handover"},
 	"sqlite":              {""},
 	"httpapi":             {""},
 	"ofrep":               {"", "flags"},
@@ -82,7 +83,7 @@ var allowed = map[string][]string{
 	"bench/flags":         {"flagfile", "flags", "ofrep"},
 	"bench/proxy/backend": {},
 	"bench/proxy/slipway": {"", "proxy"},
-	"cmd/slipway": {"", "analysis", "auth", "dataplane", "demo", "engine", "flags", "handover", "httpapi", "metric/builtin",
+	"cmd/slipway": {"", "analysis", "auth", "dataplane", "demo", "engine", "flags", "fleet", "handover", "httpapi", "metric/builtin",
 		"metric/job", "metric/web", "ofrep", "platform/local", "platform/sim", "proxy", "spec", "sqlite"},
 }
 

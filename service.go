@@ -55,9 +55,12 @@ func (p Plan) HasChanges() bool {
 
 // PlanChange is one document's change.
 type PlanChange struct {
-	Kind   string `json:"kind"`
-	Name   string `json:"name"`
-	Action Action `json:"action"`
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	// Environment is the environment of an app or template applied across environments
+	// ("" for the environment the request was for).
+	Environment string `json:"environment,omitempty"`
+	Action      Action `json:"action"`
 	// Fields lists the changed field paths (for example "run.args", "replicas").
 	Fields       []string `json:"fields,omitempty"`
 	FromRevision string   `json:"fromRevision,omitempty"`

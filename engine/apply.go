@@ -121,6 +121,16 @@ func (e *Engine) plan(ctx context.Context, s slipway.Set, opts slipway.ApplyOpti
 	if err := e.checkLimits(s); err != nil {
 		return slipway.Plan{}, nil, err
 	}
+	// The store holds this environment's apps only: an app's environment is implicit there,
+	// so that the same app applied with and without metadata.environment is the same.
+	if len(s.Apps) > 0 {
+		apps := make([]slipway.App, len(s.Apps))
+		for i, a := range s.Apps {
+			a.Environment = ""
+			apps[i] = a
+		}
+		s.Apps = apps
+	}
 	now := e.cfg.Now()
 	actor := opts.Actor
 	if actor == "" {
@@ -598,28 +608,45 @@ func diffFields(a, b any) []string {
 	return out
 }
 
-// checkLimits refuses a set beyond this server's limits, before anything is planned: every
-// app's replicas, the canary scale and the preview at most Config.MaxReplicas.
+// checkLimits refuses a set beyond this server's limits, before anything is planned (Check).
 func (e *Engine) checkLimits(s slipway.Set) error {
+	return checkSet(s, e.cfg.Environment, e.cfg.Target, e.cfg.MaxReplicas)
+}
+
+// Check refuses a set that an engine of environment env (on a target of kind target, with
+// at most maxReplicas per app) would refuse, without a store: a set for an environment that
+// does not run yet. Templates the set uses must be in it.
+func Check(s slipway.Set, env, target string, maxReplicas int) error {
+	if err := validate.Set(s, func(string) bool { return false }); err != nil {
+		return err
+	}
+	if maxReplicas <= 0 {
+		maxReplicas = slipway.DefaultMaxReplicas
+	}
+	return checkSet(s, env, target, maxReplicas)
+}
+
+// checkSet refuses a set beyond the limits: every app's replicas, the canary scale and the
+// preview at most max; every app in environment env (an app that names none is taken as
+// env's) with the run form its target needs; no Environment document.
+func checkSet(s slipway.Set, env, target string, max int) error {
 	var details []string
-	max := e.cfg.MaxReplicas
 	over := func(app, path string, n int) {
 		if n > max {
 			details = append(details, fmt.Sprintf("App/%s: %s: %d exceeds this server's maximum of %d replicas per app (slipway server --max-replicas)", app, path, n, max))
 		}
 	}
-	env := e.cfg.Environment
 	if env == "" {
 		env = slipway.DefaultEnvironment
 	}
 	if len(s.Environments) > 0 {
-		details = append(details, fmt.Sprintf("Environment/%s: this server does not take Environment documents; it serves environment %s on its own platform", s.Environments[0].Name, env))
+		details = append(details, fmt.Sprintf("Environment/%s: environment %s does not take Environment documents; apply them to the default environment (without -e)", s.Environments[0].Name, env))
 	}
 	for _, a := range s.Apps {
-		if got := a.EnvironmentName(); got != env {
-			details = append(details, fmt.Sprintf("App/%s: metadata.environment: the app is in environment %s; this server serves environment %s", a.Name, got, env))
+		if a.Environment != "" && a.Environment != env {
+			details = append(details, fmt.Sprintf("App/%s: metadata.environment: the app is in environment %s; this request is for environment %s (apply it without -e, or with -e %s)", a.Name, a.Environment, env, a.Environment))
 		}
-		if msg := validate.RunFormProblem(&a, env, e.cfg.Target); msg != "" {
+		if msg := validate.RunFormProblem(&a, env, target); msg != "" {
 			details = append(details, fmt.Sprintf("App/%s: %s", a.Name, msg))
 		}
 		over(a.Name, "spec.replicas", a.Replicas)

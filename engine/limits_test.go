@@ -59,7 +59,7 @@ func TestApply_RefusesWhatThisEnvironmentCannotRun(t *testing.T) {
 		want string
 	}{
 		"another environment": {slipway.Set{Apps: []slipway.App{app(func(a *slipway.App) { a.Environment = "staging" })}},
-			"the app is in environment staging; this server serves environment default"},
+			"the app is in environment staging; this request is for environment default"},
 		"a container on local": {slipway.Set{Apps: []slipway.App{app(func(a *slipway.App) {
 			a.Run = slipway.RunSpec{}
 			a.Container = &slipway.ContainerSpec{Image: "registry.example/web:1"}
@@ -82,5 +82,31 @@ func TestApply_RefusesWhatThisEnvironmentCannotRun(t *testing.T) {
 	// The default environment's app, run as a process, is taken.
 	if _, err := h.eng.Apply(ctx, slipway.Set{Apps: []slipway.App{app(func(a *slipway.App) { a.Environment = slipway.DefaultEnvironment })}}, slipway.ApplyOptions{}); err != nil {
 		t.Errorf("apply of an app of this environment: %v", err)
+	}
+}
+
+// TestApply_AnAppNamingItsEnvironmentIsTheSameApp: an engine of environment staging takes
+// an app that names staging and one that names none as the same app (no new revision).
+func TestApply_AnAppNamingItsEnvironmentIsTheSameApp(t *testing.T) {
+	h := newHarnessWithConfig(t, func(c *engine.Config) { c.Environment = "staging"; c.Target = slipway.TargetSim })
+	ctx := context.Background()
+	a := slipway.App{Name: "web", Environment: "staging", Replicas: 1, Run: slipway.RunSpec{Command: "./web"}, Strategy: slipway.Strategy{Rolling: &slipway.RollingStrategy{}}}
+	if _, err := h.eng.Apply(ctx, slipway.Set{Apps: []slipway.App{a}}, slipway.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	a.Environment = ""
+	p, err := h.eng.Plan(ctx, slipway.Set{Apps: []slipway.App{a}}, slipway.ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Changes) != 1 || p.Changes[0].Action != slipway.ActionUnchanged {
+		t.Fatalf("plan = %+v, want web unchanged", p.Changes)
+	}
+	if err := engine.Check(slipway.Set{Apps: []slipway.App{a}}, "staging", slipway.TargetLocal, 0); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	a.Environment = "production"
+	if err := engine.Check(slipway.Set{Apps: []slipway.App{a}}, "staging", slipway.TargetLocal, 0); slipway.ErrorCode(err) != slipway.EINVALID {
+		t.Fatalf("Check of an app of another environment: %v, want EINVALID", err)
 	}
 }

@@ -76,6 +76,9 @@ type Config struct {
 	// answers 404 when its field is nil (ramps.go).
 	Ramps    slipway.RampOperator
 	Outcomes OutcomeRecorder
+	// Environment is the environment this API serves ("" for default); the events it
+	// answers with carry it.
+	Environment string
 	// Log receives request failures; nil discards them.
 	Log *slog.Logger
 	// EventPoll is how often an event stream polls State.Events for new events
@@ -402,7 +405,18 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		f.Limit = int(lim)
 	}
 	v, err := s.cfg.State.Events(r.Context(), f)
-	s.reply(w, r, nonNil(v), err)
+	s.reply(w, r, nonNil(s.stampEvents(v)), err)
+}
+
+// stampEvents marks events with the environment this API serves.
+func (s *Server) stampEvents(evs []slipway.Event) []slipway.Event {
+	if s.cfg.Environment == "" || s.cfg.Environment == slipway.DefaultEnvironment {
+		return evs
+	}
+	for i := range evs {
+		evs[i].Environment = s.cfg.Environment
+	}
+	return evs
 }
 
 // eventFilter reads app, rollout and after from the query.

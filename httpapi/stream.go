@@ -76,7 +76,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		if !s.reauth(ctx, &checked) {
 			return // the token was revoked or expired: the client's next request says so
 		}
-		for _, e := range batch {
+		for _, e := range s.stampEvents(batch) {
 			if err := writeEvent(w, e); err != nil {
 				log.Debug("event stream write failed", "err", err)
 				return

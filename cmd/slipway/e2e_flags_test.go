@@ -72,9 +72,24 @@ func TestE2E_Flags(t *testing.T) {
 		t.Errorf("OFREP through /env/staging: %v, want an error naming the environment", v)
 	}
 
+	// Once staging exists, its flags are its own: the same file applied there, then a flag
+	// disabled in default only.
+	envs := filepath.Join(e.dir, "environments.yaml")
+	if err := os.WriteFile(envs, []byte(e2eEnvironments), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.must(0, "apply", "-f", envs)
+	if v := ofrepAt(e.server+"/env/staging", "new-checkout"); v["errorCode"] != "FLAG_NOT_FOUND" {
+		t.Errorf("OFREP through /env/staging before its flags: %v, want FLAG_NOT_FOUND", v)
+	}
+	e.must(0, "-e", "staging", "apply", "-f", flagsFile)
+
 	e.must(0, "flags", "disable", "new-checkout", "--reason", "checkout errors")
 	if v := ofrep("new-checkout"); v["reason"] != "DISABLED" {
 		t.Errorf("OFREP new-checkout after disable = %v", v)
+	}
+	if v := ofrepAt(e.server+"/env/staging", "new-checkout"); v["variant"] != "on" || v["reason"] != "TARGETING_MATCH" {
+		t.Errorf("OFREP new-checkout in staging after default's disable = %v", v)
 	}
 	if v := eval("new-checkout", `{"email": "ann@example.com"}`); v["reason"] != "DISABLED" {
 		t.Errorf("new-checkout after disable = %v", v)

@@ -31,7 +31,7 @@ func routeEnvironments(def http.Handler, lookup func(name string) (http.Handler,
 		h, ok := lookup(name)
 		if !ok {
 			httpapi.WriteError(w, http.StatusNotFound, slipway.Errorf(slipway.ENOTFOUND,
-				"environment %s does not exist on this server; it serves %s", name, slipway.DefaultEnvironment))
+				"environment %s does not exist on this server (slipway get environments lists those it serves)", name))
 			return
 		}
 		r2 := r.Clone(r.Context())

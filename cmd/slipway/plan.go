@@ -118,6 +118,9 @@ func writePlan(w io.Writer, p slipway.Plan, applied bool) error {
 // from the server is escaped.
 func changeLine(c slipway.PlanChange) string {
 	doc := escape(c.Kind + " " + c.Name)
+	if c.Environment != "" {
+		doc += " in " + escape(c.Environment)
+	}
 	scaled := c.FromReplicas != c.ToReplicas && (c.FromReplicas != 0 || c.ToReplicas != 0)
 	switch c.Action {
 	case slipway.ActionCreate:

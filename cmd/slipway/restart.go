@@ -49,6 +49,7 @@ import (
 
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/engine"
+	"slipway.dev/slipway/fleet"
 	"slipway.dev/slipway/handover"
 )
 
@@ -68,6 +69,9 @@ type lifetime struct {
 	cfg      serverConfig
 	log      *slog.Logger
 	platform platformRun
+	// fleet is the environments besides the default one; a restart in place holds and
+	// resumes them with the default one's platform.
+	fleet *fleet.Fleet
 	// newEngine returns a new engine and the API handler that drives it; each start of the
 	// engine (the first one, and one after a handover that did not happen) takes a new one.
 	newEngine func() (*engine.Engine, http.Handler)
@@ -138,7 +142,7 @@ func (l *lifetime) run(ctx context.Context) (handedOver bool, err error) {
 			if !restart {
 				return err
 			}
-			if err := l.restartInPlace(ctx, l.platform.Platform.(handover.Platform)); err != nil {
+			if err := l.restartInPlace(ctx, l.handoverPlatform()); err != nil {
 				l.log.Error("restart in place failed; this server carries on", "err", err)
 				writePIDFile(l.cfg.dataDir, l.log) // in case the new server wrote its own
 				eng = l.nextEngine()
@@ -184,7 +188,13 @@ func (l *lifetime) awaitSettled(ctx, gctx context.Context) bool {
 func (l *lifetime) routes() http.Handler {
 	current := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*l.handler.Load()).ServeHTTP(w, r) })
 	return routeEnvironments(current, func(name string) (http.Handler, bool) {
-		return current, name == slipway.DefaultEnvironment
+		if name == slipway.DefaultEnvironment {
+			return current, true
+		}
+		if l.fleet == nil {
+			return nil, false
+		}
+		return l.fleet.Lookup(name)
 	})
 }
 
@@ -330,7 +340,8 @@ func (l *lifetime) restartInPlace(ctx context.Context, hp handover.Platform) err
 // inherited sockets it says "ready" to the old server, waits for it to exit, and resumes the
 // platform. An error leaves the platform held.
 func (l *lifetime) takeOver(ctx, gctx context.Context) error {
-	hp, ok := l.platform.Platform.(handover.Platform)
+	hp := l.handoverPlatform()
+	ok := hp != nil
 	if ok {
 		t := time.NewTimer(handoverTimeout)
 		defer t.Stop()
@@ -367,6 +378,20 @@ func (l *lifetime) takeOver(ctx, gctx context.Context) error {
 	}
 	l.log.Info("took over from the old server", "old", l.inh.Parent)
 	return nil
+}
+
+// handoverPlatform is what a restart in place holds and resumes: the default environment's
+// platform and every environment of the fleet; nil when the default platform cannot hand
+// its instances over.
+func (l *lifetime) handoverPlatform() handover.Platform {
+	hp, ok := l.platform.Platform.(handover.Platform)
+	if !ok {
+		return nil
+	}
+	if l.fleet == nil {
+		return hp
+	}
+	return handover.Join(func() []handover.Platform { return []handover.Platform{hp, l.fleet} })
 }
 
 // survivePipes keeps a write to a closed stdout or stderr pipe from killing the server

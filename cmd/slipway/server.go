@@ -12,28 +12,21 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"slipway.dev/slipway"
-	"slipway.dev/slipway/analysis"
 	"slipway.dev/slipway/auth"
 	"slipway.dev/slipway/dataplane"
 	"slipway.dev/slipway/engine"
-	"slipway.dev/slipway/flags"
+	"slipway.dev/slipway/fleet"
 	"slipway.dev/slipway/handover"
-	"slipway.dev/slipway/httpapi"
-	"slipway.dev/slipway/metric/builtin"
-	"slipway.dev/slipway/metric/job"
-	"slipway.dev/slipway/metric/web"
-	"slipway.dev/slipway/ofrep"
 	"slipway.dev/slipway/platform/local"
 	"slipway.dev/slipway/platform/sim"
-	"slipway.dev/slipway/proxy"
 	"slipway.dev/slipway/sqlite"
 )
 
@@ -324,57 +317,28 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 		_ = ln.Close()
 		return err
 	}
-	windows := platform.windows
-	if windows == nil {
-		windows = proxy.NewMetrics(reg) // no proxy: every window is empty
+	shared := &serverShared{cfg: cfg, log: log, tokens: tokens}
+	def := newEnvServing(shared, slipway.Environment{Name: slipway.DefaultEnvironment, Target: slipway.Target{Kind: cfg.platform}}, store, platform, reg, log)
+	// The environments besides the default one (kind: Environment), each with its own
+	// store, platform and engine under DATA/env/NAME (envs.go).
+	var current atomic.Pointer[engine.Engine]
+	fl, err := fleet.Open(ctx, fleet.Config{Store: store, Start: shared.startEnvironment(ctx),
+		Default: func() slipway.Deployer { return current.Load() }, DefaultTarget: cfg.platform,
+		Targets: environmentTargets(), MaxReplicas: cfg.maxReplicas, Log: log.With("component", "fleet")}, inh.Restarted())
+	if err != nil {
+		_ = ln.Close()
+		return err
 	}
-	gatherer := prometheus.Gatherer(reg)
-	if platform.metrics != nil {
-		gatherer = prometheus.Gatherers{reg, platform.metrics}
-	}
-	// The outcomes apps report per flag variant (POST /api/v1/flags/{key}/outcomes) outlive
-	// each engine; the builtin provider reads them for guarded flag ramps.
-	outcomes := flags.NewOutcomes(nil)
-	runner := analysis.NewRunner(analysis.Config{Store: store, Log: log.With("component", "analysis"), Providers: map[string]slipway.Provider{
-		"web":     web.New(&http.Client{}),
-		"job":     job.New(),
-		"builtin": builtin.NewWithOutcomes(windows, outcomes),
-	}})
-	// Each start of the engine takes a new one (restart.go); the API drives the latest.
-	// The flags in force and their evaluation counts outlive each engine (restart.go).
-	flagsNow, flagStats := flags.NewCurrent(nil), &flags.Stats{}
-	// OFREP (the protocol OpenFeature SDKs speak) is served beside the API, from the same
-	// flags; each change of them tells its event streams to refetch.
-	ofrepSrv := ofrep.New(ofrep.Config{Flags: flagsNow, Stats: flagStats, Metrics: reg, APIKeys: cfg.ofrepKeys,
-		RateLimit: cfg.ofrepRate, Burst: cfg.ofrepBurst, Log: log.With("component", "ofrep")})
+	defer func() {
+		if err := fl.Close(); err != nil {
+			log.Error("stop environments failed", "err", err)
+		}
+	}()
+	shared.fleet = fl
 	newEngine := func() (*engine.Engine, http.Handler) {
-		eng := engine.New(engine.Config{Store: store, Platform: platform, Analysis: runner, Log: log.With("component", "engine"),
-			Poll: cfg.poll, Resync: cfg.resync, MaxReplicas: cfg.maxReplicas, Target: cfg.platform, Flags: flagsNow, FlagStats: flagStats, OnFlagsChanged: ofrepSrv.Notify,
-			Outcomes: outcomes})
-		apiCfg := httpapi.Config{Deployer: eng, Operator: eng, Status: eng, State: store, Log: log.With("component", "api"),
-			Flags: eng, FlagOperator: eng, Ramps: eng, Outcomes: eng,
-			Tokens: tokens, AllowedHosts: cfg.allowedHosts, AllowedOrigins: cfg.allowedOrigins,
-			Health: store.Ping, Backup: store,
-			Environments: func(context.Context) ([]slipway.Environment, error) {
-				return []slipway.Environment{{Name: slipway.DefaultEnvironment, Target: slipway.Target{Kind: cfg.platform}}}, nil
-			}, Version: versionString(), Commit: func() string { _, c := buildInfo(); return c }()}
-		if logs, ok := platform.Platform.(slipway.LogSource); ok {
-			apiCfg.Logs = logs
-		}
-		mux := http.NewServeMux()
-		// Metrics need a token like the API (Prometheus sends one with authorization:
-		// credentials_file), unless --public-metrics. OFREP keeps its own access rule (OFREP
-		// keys); neither takes a Host that a DNS rebinding attack would send.
-		metricsHandler := promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}) // the server's own series even when the data plane does not answer
-		if cfg.publicMetrics {
-			mux.Handle("GET /metrics", httpapi.HostGuard(cfg.allowedHosts, metricsHandler))
-		} else {
-			apiCfg.Metrics = metricsHandler
-		}
-		api := httpapi.NewServer(apiCfg)
-		mux.Handle("/ofrep/", httpapi.HostGuard(cfg.allowedHosts, ofrepSrv))
-		mux.Handle("/", api)
-		return eng, mux
+		eng, h := def.newEngine(fl)
+		current.Store(eng)
+		return eng, h
 	}
 
 	scheme := "http"
@@ -388,7 +352,7 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 	}
 	pointers := writePointers(ln.Addr(), tokenPath, log)
 	fmt.Fprintf(stdout, "slipway server listening on %s://%s (platform %s, data %s)\n", scheme, ln.Addr(), cfg.platform, cfg.dataDir)
-	l := &lifetime{cfg: cfg, log: log, platform: platform, newEngine: newEngine, api: ln, tls: tlsCfg, lock: lock, inh: inh, stdout: stdout, stderr: stderr}
+	l := &lifetime{cfg: cfg, log: log, platform: platform, fleet: fl, newEngine: newEngine, api: ln, tls: tlsCfg, lock: lock, inh: inh, stdout: stdout, stderr: stderr}
 	handedOver, err := l.run(ctx)
 	if !handedOver {
 		removePointers(pointers, tokenPath)

@@ -1,0 +1,136 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"slipway.dev/slipway/dataplane"
+)
+
+const localEnvironments = `apiVersion: slipway.dev/v1alpha1
+kind: Environment
+metadata: {name: staging, labels: {tier: staging}}
+spec:
+  target: {kind: local}
+---
+apiVersion: slipway.dev/v1alpha1
+kind: Environment
+metadata: {name: production, labels: {tier: production}}
+spec:
+  target: {kind: local}
+`
+
+// inEnvironment writes a copy of the app file at path with the app in environment env.
+func (c *cluster) inEnvironment(path, name, env string) string {
+	c.t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	doc := strings.Replace(string(b), "metadata: {name: "+name+"}", fmt.Sprintf("metadata: {name: %s, environment: %s}", name, env), 1)
+	if doc == string(b) {
+		c.t.Fatalf("no metadata to edit in %s", path)
+	}
+	out := filepath.Join(c.dir, env+"-"+filepath.Base(path))
+	if err := os.WriteFile(out, []byte(doc), 0o600); err != nil {
+		c.t.Fatal(err)
+	}
+	return out
+}
+
+// TestLocal_TwoEnvironmentsSideBySide: one server, two environments on the local target,
+// the same app in each on its own address, each behind a data plane of its own. A rolling
+// update in staging under load leaves production's version and requests untouched; a
+// restart in place carries both environments over, and both roll out after it; a clean stop
+// stops every environment's data plane.
+func TestLocal_TwoEnvironmentsSideBySide(t *testing.T) {
+	c := newCluster(t)
+	envs := filepath.Join(c.dir, "environments.yaml")
+	if err := os.WriteFile(envs, []byte(localEnvironments), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stagingAddr, prodAddr := freePort(t), freePort(t)
+	rolling := "    rolling: {maxSurge: 1, maxUnavailable: 0}"
+	staging := func(v string) string {
+		return c.inEnvironment(c.appFile("web", stagingAddr, v, rolling, 2), "web", "staging")
+	}
+	production := func(v string) string {
+		return c.inEnvironment(c.appFile("web", prodAddr, v, rolling, 2), "web", "production")
+	}
+	// One apply: the environments and the app in each.
+	out := c.must("apply", "-f", envs, "-f", staging("v1"), "-f", production("v1"))
+	for _, want := range []string{"Environment staging (create)", "App web in staging (create)", "App web in production (create)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("apply output lacks %q:\n%s", want, out)
+		}
+	}
+	c.must("-e", "staging", "status", "web", "--wait", "--timeout", "60s")
+	c.must("-e", "production", "status", "web", "--wait", "--timeout", "60s")
+	for addr, want := range map[string]string{stagingAddr: "v1", prodAddr: "v1"} {
+		if v, code := versionAt(t, "http://"+addr+"/"); v != want || code != 200 {
+			t.Fatalf("%s answered %q (%d), want %s", addr, v, code, want)
+		}
+	}
+	if _, code := c.cli("status", "web"); code == 0 {
+		t.Error("web exists in the default environment")
+	}
+	planes := map[string]int{}
+	for _, env := range []string{"staging", "production"} {
+		pid := readPIDFile(filepath.Join(c.data, "env", env, dataplane.PIDName))
+		if !alive(pid) {
+			t.Fatalf("environment %s has no data plane running (pid %d)", env, pid)
+		}
+		planes[env] = pid
+		t.Cleanup(func() {
+			if alive(pid) {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		})
+	}
+	if planes["staging"] == planes["production"] {
+		t.Fatal("both environments share one data plane")
+	}
+
+	// staging rolls to v2 under load; production, under load too, sees v1 alone.
+	stagingLoad, prodLoad := startLoad(t, "http://"+stagingAddr+"/", 50), startLoad(t, "http://"+prodAddr+"/", 50)
+	c.must("-e", "staging", "apply", "-f", staging("v2"))
+	c.must("-e", "staging", "status", "web", "--wait", "--timeout", "60s")
+	noFailures(t, stagingLoad, "staging", "v2")
+	if byVer := noFailures(t, prodLoad, "production", "v1"); len(byVer) != 1 {
+		t.Errorf("production answered with versions %v during staging's rollout, want v1 alone", byVer)
+	}
+
+	// A restart in place carries both environments over; both still roll out after it.
+	prodLoad = startLoad(t, "http://"+prodAddr+"/", 50)
+	c.restartInPlace()
+	c.must("-e", "production", "apply", "-f", production("v2"))
+	c.must("-e", "production", "status", "web", "--wait", "--timeout", "60s")
+	noFailures(t, prodLoad, "production across the restart", "v2")
+	c.must("-e", "staging", "apply", "-f", staging("v3"))
+	c.must("-e", "staging", "status", "web", "--wait", "--timeout", "60s")
+	if v, _ := versionAt(t, "http://"+stagingAddr+"/"); v != "v3" {
+		t.Errorf("staging answers %q after its rollout, want v3", v)
+	}
+	for env, pid := range planes {
+		if got := readPIDFile(filepath.Join(c.data, "env", env, dataplane.PIDName)); got != pid {
+			t.Errorf("environment %s's data plane changed from %d to %d across the restart", env, pid, got)
+		}
+	}
+
+	// A clean stop stops each environment's data plane.
+	c.stopPID(c.serverPID())
+	deadline := time.Now().Add(20 * time.Second)
+	for env, pid := range planes {
+		for alive(pid) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if alive(pid) {
+			t.Errorf("environment %s's data plane (pid %d) outlived a clean stop", env, pid)
+		}
+	}
+}
