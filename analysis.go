@@ -237,9 +237,12 @@ const (
 // AnalysisRun is one execution of one or more templates for a rollout, with every
 // measurement taken.
 type AnalysisRun struct {
-	ID      string       `json:"id"`
+	ID string `json:"id"`
+	// App and Rollout are what a rollout's run judges; Flag is the flag whose ramp step a
+	// run of Kind AnalysisRamp judges.
 	App     string       `json:"app"`
 	Rollout string       `json:"rollout"`
+	Flag    string       `json:"flag,omitempty"`
 	Kind    AnalysisKind `json:"kind"`
 	// Step is the canary step index the run belongs to (step and background runs).
 	Step      int      `json:"step"`

@@ -33,28 +33,6 @@ type RampStep struct {
 	Pause Duration `json:"pause,omitempty"`
 }
 
-// RampPhase is where a ramp stands.
-type RampPhase string
-
-// Ramp phases. RolledBack means the ramped variant's share is 0.
-const (
-	RampProgressing RampPhase = "Progressing"
-	RampPaused      RampPhase = "Paused"
-	RampCompleted   RampPhase = "Completed"
-	RampRolledBack  RampPhase = "RolledBack"
-)
-
-// Terminal reports whether the ramp has ended.
-func (p RampPhase) Terminal() bool {
-	switch p {
-	case RampCompleted, RampRolledBack:
-		return true
-	case RampProgressing, RampPaused:
-		return false
-	}
-	return false
-}
-
 // Ramp is the state of one flag's ramp: everything the engine needs to resume it after a
 // restart. Its Version is the optimistic concurrency version (see RampStore).
 type Ramp struct {
@@ -62,8 +40,10 @@ type Ramp struct {
 	Flag string `json:"flag"`
 	Set  string `json:"set"`
 	// Spec is the ramp as declared when this ramp began; a changed declaration starts a new one.
-	Spec  FlagRamp  `json:"spec"`
-	Phase RampPhase `json:"phase"`
+	Spec FlagRamp `json:"spec"`
+	// Phase is where the ramp stands, in the rollouts' words: Aborted means the ramped
+	// variant's share is 0.
+	Phase Phase `json:"phase"`
 	// Pause says why a Paused ramp is paused: "manual" or "inconclusive".
 	Pause PauseCause `json:"pause,omitempty"`
 	// Step is the index of the step in force; StepStarted is when its weight took effect.
@@ -71,9 +51,11 @@ type Ramp struct {
 	StepStarted time.Time `json:"stepStarted,omitzero"`
 	// Weight is the ramped variant's share in basis points that the flag must serve.
 	Weight int `json:"weight"`
-	// Run is the analysis of the current step, kept whole: it is measured by the ramp's
-	// worker and stored with the ramp.
-	Run *AnalysisRun `json:"run,omitempty"`
+	// Run is the analysis of the current step, measured by the ramp's worker. It is stored
+	// with the other analysis runs (AnalysisRun.Flag names the ramp's flag) in the same
+	// transaction as the ramp, which keeps its ID (RunID).
+	Run   *AnalysisRun `json:"run,omitempty"`
+	RunID string       `json:"runId,omitempty"`
 	// Reason says, for people, why the ramp is where it is.
 	Reason    string    `json:"reason,omitempty"`
 	StartedAt time.Time `json:"startedAt"`
@@ -141,12 +123,12 @@ type OutcomeReport struct {
 
 // Ramp event kinds.
 const (
-	EventRampStarted    = "flag.ramp.started"
-	EventRampStep       = "flag.ramp.step"
-	EventRampPaused     = "flag.ramp.paused"
-	EventRampResumed    = "flag.ramp.resumed"
-	EventRampCompleted  = "flag.ramp.completed"
-	EventRampRolledBack = "flag.ramp.rolledBack"
+	EventRampStarted   = "flag.ramp.started"
+	EventRampStep      = "flag.ramp.step"
+	EventRampPaused    = "flag.ramp.paused"
+	EventRampResumed   = "flag.ramp.resumed"
+	EventRampCompleted = "flag.ramp.completed"
+	EventRampAborted   = "flag.ramp.aborted"
 )
 
 // AnalysisRamp is the kind of an analysis run that judges one step of a flag ramp.

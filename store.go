@@ -33,6 +33,8 @@ type StateReader interface {
 	AnalysisRun(ctx context.Context, id string) (AnalysisRun, error)
 	// AnalysisRuns returns a rollout's runs, oldest first.
 	AnalysisRuns(ctx context.Context, rollout string) ([]AnalysisRun, error)
+	// FlagAnalysisRuns returns the runs of a flag's ramps, oldest first.
+	FlagAnalysisRuns(ctx context.Context, flag string) ([]AnalysisRun, error)
 	Events(ctx context.Context, f EventFilter) ([]Event, error)
 }
 

@@ -72,7 +72,9 @@ func FlagVars(flag, variant string) map[string]string {
 // NewRun but with FlagVars for variables. The run belongs to no app or rollout; a builtin
 // metric of the proxy must then name its app and revision itself. It is pure.
 func NewFlagRun(id string, step int, flag, variant string, ref slipway.AnalysisRef, templates map[string]slipway.AnalysisTemplate, now time.Time) (slipway.AnalysisRun, error) {
-	return newRun(id, slipway.AnalysisRamp, step, slipway.Rollout{}, FlagVars(flag, variant), ref, templates, now)
+	run, err := newRun(id, slipway.AnalysisRamp, step, slipway.Rollout{}, FlagVars(flag, variant), ref, templates, now)
+	run.Flag = flag
+	return run, err
 }
 
 func newRun(id string, kind slipway.AnalysisKind, step int, r slipway.Rollout, base map[string]string, ref slipway.AnalysisRef, templates map[string]slipway.AnalysisTemplate, now time.Time) (slipway.AnalysisRun, error) {

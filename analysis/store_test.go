@@ -122,6 +122,10 @@ func (s *memStore) AnalysisRun(_ context.Context, id string) (slipway.AnalysisRu
 	return run, err
 }
 
+func (s *memStore) FlagAnalysisRuns(context.Context, string) ([]slipway.AnalysisRun, error) {
+	return nil, nil
+}
+
 func (s *memStore) AnalysisRuns(ctx context.Context, rollout string) ([]slipway.AnalysisRun, error) {
 	s.mu.Lock()
 	var ids []string

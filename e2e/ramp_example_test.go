@@ -108,7 +108,7 @@ func exampleRamp(t *testing.T) {
 		if err := json.Unmarshal([]byte(c.must("flags", "ramp", "new-payment", "-o", "json")), &ramp); err != nil {
 			t.Fatal(err)
 		}
-		if ramp.Phase == "RolledBack" {
+		if ramp.Phase == "Aborted" {
 			break
 		}
 		if ramp.Phase != "Progressing" || time.Now().After(deadline) {

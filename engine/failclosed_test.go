@@ -99,7 +99,7 @@ func TestRampWorker_ErroringAnalysisPauses(t *testing.T) {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		r, err = eng.Ramp(context.Background(), "checkout")
-		if err == nil && r.Phase != slipway.RampProgressing {
+		if err == nil && r.Phase != slipway.PhaseProgressing {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -107,7 +107,7 @@ func TestRampWorker_ErroringAnalysisPauses(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if r.Phase != slipway.RampPaused || r.Pause != slipway.PauseInconclusive || r.Weight != 1000 {
+	if r.Phase != slipway.PhasePaused || r.Pause != slipway.PauseInconclusive || r.Weight != 1000 {
 		t.Fatalf("ramp = %s (%s) at %d: %s; want Paused inconclusive at 10%%", r.Phase, r.Pause, r.Weight, r.Reason)
 	}
 	if !strings.Contains(r.Reason, "connection refused") {

@@ -33,7 +33,7 @@ type RampEffects struct {
 // StartRamp returns a new ramp of flag key declared by set: Progressing at its first step,
 // with the step's analysis run started.
 func StartRamp(key, set string, spec slipway.FlagRamp, in RampInput, now time.Time) (slipway.Ramp, RampEffects) {
-	r := slipway.Ramp{Flag: key, Set: set, Spec: spec, Phase: slipway.RampProgressing, StartedAt: now, UpdatedAt: now}
+	r := slipway.Ramp{Flag: key, Set: set, Spec: spec, Phase: slipway.PhaseProgressing, StartedAt: now, UpdatedAt: now}
 	var eff RampEffects
 	eff.Events = append(eff.Events, rampEvent(r, slipway.EventRampStarted, slipway.ActorEngine, now,
 		fmt.Sprintf("ramp of %s to variant %s started", key, spec.Variant), ""))
@@ -55,7 +55,7 @@ func NextRamp(r slipway.Ramp, in RampInput, now time.Time) (slipway.Ramp, RampEf
 	if op := in.Op; op != nil {
 		return operateRamp(r, *op, in, now)
 	}
-	if r.Phase != slipway.RampProgressing {
+	if r.Phase != slipway.PhaseProgressing {
 		return r, eff
 	}
 	if run := r.Run; run != nil {
@@ -64,7 +64,7 @@ func NextRamp(r slipway.Ramp, in RampInput, now time.Time) (slipway.Ramp, RampEf
 			rollBack(&r, slipway.ActorAnalysis, orDefault(run.Message, "analysis failed"), now, &eff)
 			return r, eff
 		case slipway.VerdictInconclusive:
-			r.Phase, r.Pause, r.UpdatedAt = slipway.RampPaused, slipway.PauseInconclusive, now
+			r.Phase, r.Pause, r.UpdatedAt = slipway.PhasePaused, slipway.PauseInconclusive, now
 			r.Reason = "analysis was inconclusive: " + run.Message
 			eff.Events = append(eff.Events, rampEvent(r, slipway.EventRampPaused, slipway.ActorAnalysis, now,
 				fmt.Sprintf("ramp of %s paused at %d%%", r.Flag, r.Weight/100), r.Reason))
@@ -81,7 +81,7 @@ func NextRamp(r slipway.Ramp, in RampInput, now time.Time) (slipway.Ramp, RampEf
 		return r, eff
 	}
 	if r.Step == len(r.Spec.Steps)-1 {
-		r.Phase, r.UpdatedAt, r.Reason = slipway.RampCompleted, now, "every step held"
+		r.Phase, r.UpdatedAt, r.Reason = slipway.PhaseCompleted, now, "every step held"
 		eff.Events = append(eff.Events, rampEvent(r, slipway.EventRampCompleted, slipway.ActorEngine, now,
 			fmt.Sprintf("ramp of %s completed: variant %s serves %d%%", r.Flag, r.Spec.Variant, r.Weight/100), r.Reason))
 		return r, eff
@@ -105,7 +105,7 @@ func enterStep(r *slipway.Ramp, i int, in RampInput, now time.Time, eff *RampEff
 	id := fmt.Sprintf("ramp-%s-%d-%d", r.Flag, now.UnixMilli(), i)
 	run, err := analysis.NewFlagRun(id, i, r.Flag, r.Spec.Variant, *r.Spec.Analysis, in.Templates, now)
 	if err != nil {
-		r.Phase, r.Pause = slipway.RampPaused, slipway.PauseInconclusive
+		r.Phase, r.Pause = slipway.PhasePaused, slipway.PauseInconclusive
 		r.Reason = "cannot start the step's analysis: " + err.Error()
 		eff.Events = append(eff.Events, rampEvent(*r, slipway.EventRampPaused, slipway.ActorEngine, now,
 			fmt.Sprintf("ramp of %s paused at %d%%", r.Flag, step.Weight), r.Reason))
@@ -122,8 +122,8 @@ func rollBack(r *slipway.Ramp, actor, reason string, now time.Time, eff *RampEff
 		r.Run = &run
 	}
 	from := r.Weight
-	r.Phase, r.Pause, r.Weight, r.UpdatedAt, r.Reason = slipway.RampRolledBack, slipway.PauseNone, 0, now, reason
-	eff.Events = append(eff.Events, rampEvent(*r, slipway.EventRampRolledBack, actor, now,
+	r.Phase, r.Pause, r.Weight, r.UpdatedAt, r.Reason = slipway.PhaseAborted, slipway.PauseNone, 0, now, reason
+	eff.Events = append(eff.Events, rampEvent(*r, slipway.EventRampAborted, actor, now,
 		fmt.Sprintf("ramp of %s rolled back: variant %s from %d%% to 0%%", r.Flag, r.Spec.Variant, from/100), reason))
 	eff.WakeAt = time.Time{}
 }
@@ -134,33 +134,33 @@ func operateRamp(r slipway.Ramp, op slipway.RampOperation, in RampInput, now tim
 	actor := orDefault(op.Actor, "unknown")
 	switch op.Op {
 	case slipway.RampPause:
-		if r.Phase != slipway.RampProgressing {
+		if r.Phase != slipway.PhaseProgressing {
 			return r, eff
 		}
-		r.Phase, r.Pause, r.UpdatedAt = slipway.RampPaused, slipway.PauseManual, now
+		r.Phase, r.Pause, r.UpdatedAt = slipway.PhasePaused, slipway.PauseManual, now
 		r.Reason = orDefault(op.Reason, "paused by "+actor)
 		eff.Events = append(eff.Events, rampEvent(r, slipway.EventRampPaused, actor, now,
 			fmt.Sprintf("ramp of %s paused at %d%%", r.Flag, r.Weight/100), r.Reason))
 	case slipway.RampResume:
 		switch r.Phase {
-		case slipway.RampPaused:
+		case slipway.PhasePaused:
 			reason := orDefault(op.Reason, "resumed by "+actor)
-			r.Phase, r.UpdatedAt = slipway.RampProgressing, now
+			r.Phase, r.UpdatedAt = slipway.PhaseProgressing, now
 			eff.Events = append(eff.Events, rampEvent(r, slipway.EventRampResumed, actor, now,
 				fmt.Sprintf("ramp of %s resumed at %d%%", r.Flag, r.Weight/100), reason))
 			if r.Pause == slipway.PauseInconclusive || (r.Run != nil && r.Run.Phase.Terminal() && r.Run.Phase != slipway.VerdictSuccessful) {
 				enterStep(&r, r.Step, in, now, &eff) // judge the step again
 			}
 			r.Pause = slipway.PauseNone
-			if r.Phase == slipway.RampProgressing {
+			if r.Phase == slipway.PhaseProgressing {
 				r.Reason = reason
 			}
-		case slipway.RampRolledBack:
+		case slipway.PhaseAborted:
 			eff.Events = append(eff.Events, rampEvent(r, slipway.EventRampResumed, actor, now,
 				fmt.Sprintf("ramp of %s started again", r.Flag), orDefault(op.Reason, "restarted by "+actor)))
-			r.Phase, r.Pause, r.StartedAt = slipway.RampProgressing, slipway.PauseNone, now
+			r.Phase, r.Pause, r.StartedAt = slipway.PhaseProgressing, slipway.PauseNone, now
 			enterStep(&r, 0, in, now, &eff)
-		case slipway.RampProgressing, slipway.RampCompleted:
+		case slipway.PhaseProgressing, slipway.PhaseCompleted:
 		}
 	case slipway.RampAbort:
 		if r.Phase.Terminal() {

@@ -125,7 +125,7 @@ func reportOutcomes(ctx context.Context, c *httpapi.Client, errorsOn int64) chan
 }
 
 // waitRamp polls the ramp over the API until it reaches phase, failing at the deadline.
-func waitRamp(t *testing.T, c *httpapi.Client, phase slipway.RampPhase) slipway.Ramp {
+func waitRamp(t *testing.T, c *httpapi.Client, phase slipway.Phase) slipway.Ramp {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	var last slipway.Ramp
@@ -197,7 +197,7 @@ func TestRamp_EndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		reported := reportOutcomes(ctx, w.client, 5) // half of "on" fails
-		r := waitRamp(t, w.client, slipway.RampRolledBack)
+		r := waitRamp(t, w.client, slipway.PhaseAborted)
 		stop()
 		if err := <-reported; err != nil {
 			t.Fatalf("report outcomes: %v", err)
@@ -221,7 +221,7 @@ func TestRamp_EndToEnd(t *testing.T) {
 		measured := 0
 		for i := range evs {
 			switch evs[i].Kind {
-			case slipway.EventRampRolledBack:
+			case slipway.EventRampAborted:
 				rolled = &evs[i]
 			case slipway.EventMeasurement:
 				measured++
@@ -248,13 +248,30 @@ func TestRamp_EndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		reported := reportOutcomes(ctx, w.client, 0)
-		r := waitRamp(t, w.client, slipway.RampCompleted)
+		r := waitRamp(t, w.client, slipway.PhaseCompleted)
 		stop()
 		if err := <-reported; err != nil {
 			t.Fatalf("report outcomes: %v", err)
 		}
 		if r.Weight != slipway.RampTotal || r.Step != 3 {
 			t.Fatalf("ramp = %+v; want the last step at 100%%", r)
+		}
+		// Each step's run lives with every other run: listed by the flag over the API,
+		// each one found by its ID, the ramp's current one among them.
+		runs, err := w.client.FlagAnalysisRuns(context.Background(), r.Flag)
+		if err != nil || len(runs) != 4 {
+			t.Fatalf("runs of the ramp over the API: %d, %v; want one per step (4)", len(runs), err)
+		}
+		for i, run := range runs {
+			if run.Flag != r.Flag || run.Kind != slipway.AnalysisRamp || run.Step != i || run.Phase != slipway.VerdictSuccessful {
+				t.Errorf("run %d: flag %q kind %q step %d phase %s", i, run.Flag, run.Kind, run.Step, run.Phase)
+			}
+			if got, err := w.client.AnalysisRun(context.Background(), run.ID); err != nil || got.ID != run.ID {
+				t.Errorf("run %s by its ID: %v", run.ID, err)
+			}
+		}
+		if r.Run == nil || runs[3].ID != r.Run.ID {
+			t.Errorf("the ramp's current run is not the last step's")
 		}
 		deadline := time.Now().Add(10 * time.Second)
 		for got := servedWeight(t, w.client); got != slipway.RampTotal; got = servedWeight(t, w.client) {

@@ -178,7 +178,7 @@ func (e *Engine) OperateRamp(ctx context.Context, op slipway.RampOperation) (sli
 		if err != nil {
 			return slipway.Ramp{}, err
 		}
-		if r.Phase == slipway.RampCompleted || (r.Phase == slipway.RampRolledBack && op.Op != slipway.RampResume) {
+		if r.Phase == slipway.PhaseCompleted || (r.Phase == slipway.PhaseAborted && op.Op != slipway.RampResume) {
 			return slipway.Ramp{}, slipway.Errorf(slipway.ECONFLICT, "the ramp of %s has ended (%s)", op.Flag, r.Phase)
 		}
 		now := e.cfg.Now()

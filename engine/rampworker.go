@@ -180,7 +180,7 @@ func (w *rampWorker) reconcile(ctx context.Context) (wakeAt time.Time, active bo
 		if err := e.serveRamp(ctx, w.key, events); err != nil {
 			return time.Time{}, true, err
 		}
-		if next.Phase != slipway.RampProgressing {
+		if next.Phase != slipway.PhaseProgressing {
 			return time.Time{}, false, nil
 		}
 		wakeAt = eff.WakeAt

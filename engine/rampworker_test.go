@@ -74,7 +74,7 @@ func TestRampWorker_ResumesAfterRestart(t *testing.T) {
 	var done slipway.Ramp
 	waitFor("the ramp to complete after the restart", func() bool {
 		done, err = eng.Ramp(context.Background(), "checkout")
-		return err == nil && done.Phase == slipway.RampCompleted
+		return err == nil && done.Phase == slipway.PhaseCompleted
 	})
 	if !done.StartedAt.Equal(first.StartedAt) || done.Weight != slipway.RampTotal {
 		t.Fatalf("ramp after restart = %+v; want the first one (started %v) at 100%%", done, first.StartedAt)
@@ -100,7 +100,7 @@ func TestRampWorker_ResumesAfterRestart(t *testing.T) {
 	}
 	waitFor("the changed ramp to start again", func() bool {
 		r, err := eng.Ramp(context.Background(), "checkout")
-		return err == nil && r.Phase == slipway.RampProgressing && r.Weight == 5000
+		return err == nil && r.Phase == slipway.PhaseProgressing && r.Weight == 5000
 	})
 	flag.Ramp = nil
 	if _, err := eng.Apply(context.Background(), set(flag), slipway.ApplyOptions{}); err != nil {
@@ -229,7 +229,7 @@ func TestRampWorker_AbortHoldsAgainstAStalePass(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if aborted.Phase != slipway.RampRolledBack || aborted.Weight != 0 {
+	if aborted.Phase != slipway.PhaseAborted || aborted.Weight != 0 {
 		t.Fatalf("abort returned %s at %d; want RolledBack at 0", aborted.Phase, aborted.Weight)
 	}
 	revs, ws := served()

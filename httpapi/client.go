@@ -115,6 +115,12 @@ func (c *Client) AnalysisRuns(ctx context.Context, rollout string) ([]slipway.An
 	return v, c.get(ctx, "/api/v1/rollouts/"+url.PathEscape(rollout)+"/analysisruns", &v)
 }
 
+// FlagAnalysisRuns returns the analysis runs of a flag's ramps, oldest first.
+func (c *Client) FlagAnalysisRuns(ctx context.Context, flag string) ([]slipway.AnalysisRun, error) {
+	var v []slipway.AnalysisRun
+	return v, c.get(ctx, "/api/v1/analysisruns?flag="+url.QueryEscape(flag), &v)
+}
+
 // AnalysisRun returns one analysis run.
 func (c *Client) AnalysisRun(ctx context.Context, id string) (slipway.AnalysisRun, error) {
 	var v slipway.AnalysisRun

@@ -161,6 +161,7 @@ func (s *Server) routes() {
 	}
 	read("GET /api/v1/rollouts/{id}", s.rollout)
 	read("GET /api/v1/rollouts/{id}/analysisruns", s.analysisRuns)
+	read("GET /api/v1/analysisruns", s.listAnalysisRuns)
 	read("GET /api/v1/analysisruns/{id}", s.analysisRun)
 	read("GET /api/v1/templates", s.templates)
 	read("GET /api/v1/templates/{name}", s.template)
@@ -375,6 +376,23 @@ func (s *Server) analysisRuns(w http.ResponseWriter, r *http.Request) {
 	}
 	v, err := s.cfg.State.AnalysisRuns(ctx, id)
 	s.reply(w, r, nonNil(v), err)
+}
+
+// listAnalysisRuns serves the runs of one rollout (?rollout=ID) or of one flag's ramps
+// (?flag=KEY), oldest first: one home for every analysis run.
+func (s *Server) listAnalysisRuns(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	rollout, flag := q.Get("rollout"), q.Get("flag")
+	switch {
+	case (rollout == "") == (flag == ""):
+		s.fail(w, r, slipway.Errorf(slipway.EINVALID, "give one of rollout=ID or flag=KEY"))
+	case rollout != "":
+		r.SetPathValue("id", rollout)
+		s.analysisRuns(w, r)
+	default:
+		v, err := s.cfg.State.FlagAnalysisRuns(r.Context(), flag)
+		s.reply(w, r, nonNil(v), err)
+	}
 }
 
 func (s *Server) analysisRun(w http.ResponseWriter, r *http.Request) {

@@ -12,26 +12,24 @@ import (
 
 var _ slipway.RampStore = (*Store)(nil)
 
+// rampSelect reads a ramp with its current analysis run, in one statement (one snapshot).
+const rampSelect = `SELECT r.data, r.version, a.data, a.version FROM ramps r
+	LEFT JOIN analysis_runs a ON a.id = json_extract(r.data, '$.runId') AND a.flag = r.flag`
+
 // Ramps returns every stored ramp, by flag key.
 func (s *Store) Ramps(ctx context.Context) ([]slipway.Ramp, error) {
 	const op = "read ramps"
-	rows, err := s.r.QueryContext(ctx, `SELECT data, version FROM ramps ORDER BY flag`)
+	rows, err := s.r.QueryContext(ctx, rampSelect+` ORDER BY r.flag`)
 	if err != nil {
 		return nil, internal(op, err)
 	}
 	defer rows.Close()
 	var out []slipway.Ramp
 	for rows.Next() {
-		var data string
-		var r slipway.Ramp
-		var v int64
-		if err := rows.Scan(&data, &v); err != nil {
+		r, err := scanRamp(rows)
+		if err != nil {
 			return nil, internal(op, err)
 		}
-		if err := json.Unmarshal([]byte(data), &r); err != nil {
-			return nil, internal(op, err)
-		}
-		r.Version = v
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
@@ -42,21 +40,41 @@ func (s *Store) Ramps(ctx context.Context) ([]slipway.Ramp, error) {
 
 // Ramp returns the ramp of flag key, or ENOTFOUND.
 func (s *Store) Ramp(ctx context.Context, key string) (slipway.Ramp, error) {
-	op := "read ramp " + key
-	var data string
-	var r slipway.Ramp
-	var v int64
-	err := s.r.QueryRowContext(ctx, `SELECT data, version FROM ramps WHERE flag = ?`, key).Scan(&data, &v)
+	r, err := scanRamp(s.r.QueryRowContext(ctx, rampSelect+` WHERE r.flag = ?`, key))
 	if errors.Is(err, sql.ErrNoRows) {
 		return slipway.Ramp{}, notFound("ramp", key)
 	}
 	if err != nil {
-		return slipway.Ramp{}, internal(op, err)
+		return slipway.Ramp{}, internal("read ramp "+key, err)
 	}
+	return r, nil
+}
+
+// scanRamp decodes a row of rampSelect.
+func scanRamp(sc scanner) (slipway.Ramp, error) {
+	var data string
+	var runData sql.NullString
+	var v int64
+	var runV sql.NullInt64
+	if err := sc.Scan(&data, &v, &runData, &runV); err != nil {
+		return slipway.Ramp{}, err
+	}
+	var r slipway.Ramp
 	if err := json.Unmarshal([]byte(data), &r); err != nil {
-		return slipway.Ramp{}, internal(op, err)
+		return slipway.Ramp{}, err
 	}
 	r.Version = v
+	if r.RunID != "" {
+		if !runData.Valid {
+			return slipway.Ramp{}, fmt.Errorf("ramp %s: its analysis run %s is missing", r.Flag, r.RunID)
+		}
+		var run slipway.AnalysisRun
+		if err := json.Unmarshal([]byte(runData.String), &run); err != nil {
+			return slipway.Ramp{}, err
+		}
+		run.Version = runV.Int64
+		r.Run = &run
+	}
 	return r, nil
 }
 
@@ -72,8 +90,22 @@ func (s *Store) SaveRamp(ctx context.Context, r *slipway.Ramp, events ...slipway
 	case r.Version < 0:
 		return fmt.Errorf("%s: %w", op, slipway.Errorf(slipway.EINVALID, "ramp %q has negative version %d", r.Flag, r.Version))
 	}
+	// The ramp's current run is stored with the other analysis runs; the ramp keeps its ID.
 	rec := *r
-	rec.Version = 0
+	rec.Version, rec.Run, rec.RunID = 0, nil, ""
+	var runData []byte
+	if r.Run != nil {
+		if r.Run.ID == "" {
+			return fmt.Errorf("%s: %w", op, slipway.Errorf(slipway.EINVALID, "the ramp's analysis run has no ID"))
+		}
+		run := *r.Run
+		run.Version, run.Flag = 0, r.Flag
+		var err error
+		if runData, err = json.Marshal(run); err != nil {
+			return internal(op, err)
+		}
+		rec.RunID = run.ID
+	}
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return internal(op, err)
@@ -101,6 +133,18 @@ func (s *Store) SaveRamp(ctx context.Context, r *slipway.Ramp, events ...slipway
 		if err != nil {
 			return internal(op, err)
 		}
+		if runData != nil {
+			res, err := tx.ExecContext(ctx, `INSERT INTO analysis_runs (id, rollout, flag, app, phase, started_at, data, version)
+				VALUES (?, NULL, ?, '', ?, ?, ?, 1)
+				ON CONFLICT (id) DO UPDATE SET phase = excluded.phase, data = excluded.data, version = version + 1
+				WHERE flag = excluded.flag`, r.Run.ID, r.Flag, string(r.Run.Phase), unixNanos(r.Run.StartedAt), string(runData))
+			if err != nil {
+				return internal(op, err)
+			}
+			if n, err := res.RowsAffected(); err != nil || n != 1 {
+				return fmt.Errorf("%s: %w", op, slipway.Errorf(slipway.ECONFLICT, "analysis run %s belongs to something else", r.Run.ID))
+			}
+		}
 		stamped := events
 		if peer := slipway.PeerFrom(ctx); peer != "" {
 			stamped = withPeer(peer, events)
@@ -113,6 +157,11 @@ func (s *Store) SaveRamp(ctx context.Context, r *slipway.Ramp, events ...slipway
 			events[i].Seq, events[i].Time, events[i].Peer = seqs[i], times[i], stamped[i].Peer
 		}
 		r.Version++
+		if r.Run != nil {
+			r.RunID, r.Run.Flag = r.Run.ID, r.Flag
+		} else {
+			r.RunID = ""
+		}
 		return nil
 	})
 }

@@ -21,7 +21,7 @@ func TestStore_Ramps(t *testing.T) {
 	if _, err := st.Ramp(ctx, "new-checkout"); slipway.ErrorCode(err) != slipway.ENOTFOUND {
 		t.Fatalf("Ramp of a flag without one: %v; want ENOTFOUND", err)
 	}
-	r := slipway.Ramp{Flag: "new-checkout", Set: "web", Phase: slipway.RampProgressing, Weight: 100,
+	r := slipway.Ramp{Flag: "new-checkout", Set: "web", Phase: slipway.PhaseProgressing, Weight: 100,
 		Spec: slipway.FlagRamp{Variant: "on", Steps: []slipway.RampStep{{Weight: 1}, {Weight: 100}}}}
 	if err := st.SaveRamp(ctx, &r); err != nil {
 		t.Fatal(err)
@@ -74,7 +74,7 @@ func TestStore_SaveRampWritesItsEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	r := slipway.Ramp{Flag: "f", Set: "web", Phase: slipway.RampProgressing,
+	r := slipway.Ramp{Flag: "f", Set: "web", Phase: slipway.PhaseProgressing,
 		Spec: slipway.FlagRamp{Variant: "on", Steps: []slipway.RampStep{{Weight: 100}}}}
 	ev := slipway.Event{Kind: slipway.EventMeasurement, Actor: slipway.ActorAnalysis, Message: "measured"}
 	if err := st.SaveRamp(ctx, &r, ev); err != nil {

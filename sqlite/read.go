@@ -18,7 +18,7 @@ type readStmts struct {
 	template, templates       *sql.Stmt
 	revision, revisions       *sql.Stmt
 	rollout, rollouts, active *sql.Stmt
-	run, runs                 *sql.Stmt
+	run, runs, flagRuns       *sql.Stmt
 }
 
 const (
@@ -39,12 +39,13 @@ func (rs *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		&rs.active:    `SELECT data, version FROM rollouts WHERE active = 1 ORDER BY app, number`,
 		&rs.run:       `SELECT data, version FROM analysis_runs WHERE id = ?`,
 		&rs.runs:      `SELECT data, version FROM analysis_runs WHERE rollout = ? ORDER BY started_at, rowid`,
+		&rs.flagRuns:  `SELECT data, version FROM analysis_runs WHERE flag = ? ORDER BY started_at, rowid`,
 	})
 }
 
 func (rs *readStmts) close() []error {
 	return closeAll(rs.app, rs.apps, rs.template, rs.templates, rs.revision, rs.revisions,
-		rs.rollout, rs.rollouts, rs.active, rs.run, rs.runs)
+		rs.rollout, rs.rollouts, rs.active, rs.run, rs.runs, rs.flagRuns)
 }
 
 // scanner is a *sql.Row or *sql.Rows.
@@ -202,6 +203,11 @@ func (s *Store) AnalysisRun(ctx context.Context, id string) (slipway.AnalysisRun
 // first.
 func (s *Store) AnalysisRuns(ctx context.Context, rollout string) ([]slipway.AnalysisRun, error) {
 	return queryAll(ctx, s.rs.runs, "read analysis runs of "+rollout, scanRun, rollout)
+}
+
+// FlagAnalysisRuns returns the analysis runs of flag's ramps, oldest first.
+func (s *Store) FlagAnalysisRuns(ctx context.Context, flag string) ([]slipway.AnalysisRun, error) {
+	return queryAll(ctx, s.rs.flagRuns, "read analysis runs of flag "+flag, scanRun, flag)
 }
 
 func scanRun(sc scanner) (slipway.AnalysisRun, error) {

@@ -183,7 +183,7 @@ type rampFake struct{}
 
 func (rampFake) ramp(key string) slipway.Ramp {
 	return slipway.Ramp{
-		Flag: key, Set: "shop", Phase: slipway.RampPaused, Pause: slipway.PauseInconclusive, Step: 0, Weight: 5000,
+		Flag: key, Set: "shop", Phase: slipway.PhasePaused, Pause: slipway.PauseInconclusive, Step: 0, Weight: 5000,
 		Spec:   slipway.FlagRamp{Variant: "on", Steps: []slipway.RampStep{{Weight: 50, Pause: slipway.Duration(time.Hour)}, {Weight: 100}}},
 		Run:    &slipway.AnalysisRun{ID: "ramp-1", Phase: slipway.VerdictInconclusive, Message: "error rate 0.5 of 1 measurement"},
 		Reason: "analysis inconclusive",

@@ -106,11 +106,11 @@ func TestCLI_FlagsRamp(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range evs {
-		if e.Kind == slipway.EventRampRolledBack && e.Actor == "tester" && e.Reason == "bad reviews" {
+		if e.Kind == slipway.EventRampAborted && e.Actor == "tester" && e.Reason == "bad reviews" {
 			sawRolledBack = true
 		}
 	}
 	if !sawRolledBack {
-		t.Fatalf("no flag.ramp.rolledBack event by tester with the reason in %+v", evs)
+		t.Fatalf("no flag.ramp.aborted event by tester with the reason in %+v", evs)
 	}
 }

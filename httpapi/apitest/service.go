@@ -80,12 +80,17 @@ func NewService() *Service {
 		Phase: slipway.VerdictSuccessful, StartedAt: epoch.Add(time.Hour), FinishedAt: &fin,
 		Results: []slipway.MetricResult{{Name: "success-rate", Phase: slipway.VerdictSuccessful, Count: 1, Successful: 1}},
 	}
+	rampRun := slipway.AnalysisRun{
+		ID: "ramp-new-checkout-1-0", Flag: "new-checkout", Kind: slipway.AnalysisRamp, Templates: []string{"success-rate"},
+		Phase: slipway.VerdictRunning, StartedAt: epoch.Add(time.Hour),
+		Results: []slipway.MetricResult{{Name: "success-rate", Phase: slipway.VerdictRunning}},
+	}
 	s := &Service{
 		apps:      []slipway.AppState{{Spec: web, Stable: rev1.ID, CreatedAt: epoch, UpdatedAt: epoch.Add(time.Hour), Version: 2}},
 		templates: []slipway.AnalysisTemplate{{Name: "success-rate", Metrics: []slipway.Metric{{Name: "success-rate", Provider: slipway.ProviderSpec{Job: &slipway.JobMetric{Command: "true"}}}}}},
 		revisions: []slipway.Revision{rev2, rev1},
 		rollouts:  []slipway.Rollout{ro},
-		runs:      []slipway.AnalysisRun{run},
+		runs:      []slipway.AnalysisRun{run, rampRun},
 		statuses: map[string]slipway.AppStatus{"web": {
 			App: "web", Replicas: 3, Stable: &slipway.RevisionRef{Revision: rev1.ID, Version: "v1"},
 			Rollout: &slipway.RolloutStatus{ID: "web-2", Revision: rev2.ID, Version: "v2", From: rev1.ID, Strategy: slipway.StrategyCanary,
@@ -414,6 +419,22 @@ func (s *Service) AnalysisRun(ctx context.Context, id string) (slipway.AnalysisR
 		}
 	}
 	return slipway.AnalysisRun{}, slipway.Errorf(slipway.ENOTFOUND, "analysis run %q not found", id)
+}
+
+// FlagAnalysisRuns returns the analysis runs of flag's ramps, oldest first.
+func (s *Service) FlagAnalysisRuns(ctx context.Context, flag string) ([]slipway.AnalysisRun, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.failure("FlagAnalysisRuns"); err != nil {
+		return nil, err
+	}
+	var out []slipway.AnalysisRun
+	for _, r := range s.runs {
+		if r.Flag == flag {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 // AnalysisRuns returns the analysis runs of rollout, oldest first.
