@@ -17,6 +17,7 @@ import (
 
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/flags"
+	"slipway.dev/slipway/progress"
 )
 
 // Defaults of Config.
@@ -106,9 +107,10 @@ type Engine struct {
 	// them (runPass).
 	passes chan *worker
 
+	// workers are the apps' workers, one per app (progress.Group): kept, idle, with their
+	// caches until the app is deleted.
+	workers *progress.Group[*worker]
 	mu      sync.Mutex
-	ctx     context.Context // the Run context; nil before Run
-	workers map[string]*worker
 	wg      sync.WaitGroup
 	// applied is the last Desired handed to the platform per app; drift is judged against it.
 	applied map[string]slipway.Desired
@@ -121,9 +123,9 @@ type Engine struct {
 	flushMu   sync.Mutex        // guards lastFlush; serialises flushes of flag stats
 	lastFlush time.Time
 
-	rampsDB     slipway.RampStore      // nil: the store keeps no ramps
-	measurer    slipway.Provider       // measures ramp analysis; may be nil
-	rampWorkers map[string]*rampWorker // guarded by mu
+	rampsDB     slipway.RampStore // nil: the store keeps no ramps
+	measurer    slipway.Provider  // measures ramp analysis; may be nil
+	rampWorkers *progress.Group[*rampWorker]
 	variants    atomic.Pointer[map[string][]string]
 }
 
@@ -177,8 +179,20 @@ func New(cfg Config) *Engine {
 	if measure == nil {
 		measure, _ = cfg.Analysis.(slipway.Provider)
 	}
-	return &Engine{cfg: cfg, log: cfg.Log, passes: make(chan *worker), workers: map[string]*worker{}, applied: map[string]slipway.Desired{}, flagsDB: fst,
-		rampsDB: rst, measurer: measure, rampWorkers: map[string]*rampWorker{}}
+	e := &Engine{cfg: cfg, log: cfg.Log, passes: make(chan *worker), applied: map[string]slipway.Desired{}, flagsDB: fst,
+		rampsDB: rst, measurer: measure}
+	e.workers = progress.NewGroup(progress.Config[*worker]{
+		New: func(app string) *worker {
+			return &worker{e: e, app: app, done: make(chan struct{}, 1), runs: map[string]context.CancelFunc{}}
+		},
+		Keep: func(w *worker) bool { return !w.deleted },
+		Poll: cfg.Poll, Now: cfg.Now, Log: cfg.Log, LogKey: "app",
+	})
+	e.rampWorkers = progress.NewGroup(progress.Config[*rampWorker]{
+		New:  func(key string) *rampWorker { return &rampWorker{e: e, key: key} },
+		Poll: cfg.Poll, Now: cfg.Now, Log: cfg.Log.With("component", "ramps"), LogKey: "flag",
+	})
+	return e
 }
 
 // Run resumes every active rollout from the store, then reconciles until ctx ends. It returns
@@ -197,6 +211,8 @@ func (e *Engine) Run(ctx context.Context) error {
 		return err
 	}
 	defer e.wg.Wait()
+	defer e.rampWorkers.Wait()
+	defer e.workers.Wait()
 	for range e.cfg.Reconcilers {
 		e.wg.Add(1)
 		go func() {
@@ -204,9 +220,8 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.reconciler(ctx)
 		}()
 	}
-	e.mu.Lock()
-	e.ctx = ctx
-	e.mu.Unlock()
+	e.workers.Start(ctx)
+	e.rampWorkers.Start(ctx)
 	if e.flagsDB != nil {
 		e.flushMu.Lock()
 		e.lastFlush = e.cfg.Now()
@@ -261,11 +276,7 @@ func (e *Engine) resync(ctx context.Context, spread time.Duration) error {
 			names = append(names, a.Spec.Name)
 		}
 	} else {
-		e.mu.Lock()
-		for name := range e.workers {
-			names = append(names, name)
-		}
-		e.mu.Unlock()
+		names = e.workers.Keys()
 	}
 	var gap time.Duration
 	if len(names) > 0 {
@@ -314,36 +325,17 @@ func (e *Engine) Poke(app string) { e.wake(app, true) }
 // wake asks app's worker to reconcile now; changed says the stored state moved, so the
 // worker must read it again.
 func (e *Engine) wake(app string, changed bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.wakeLocked(app, changed)
+	e.workers.Wake(app, func(w *worker) {
+		if changed {
+			w.announce()
+		}
+	})
 }
 
-// wakeLocked is wake for a caller that holds e.mu; it returns the app's worker (nil before
-// Run).
-func (e *Engine) wakeLocked(app string, changed bool) *worker {
-	if e.ctx == nil || e.ctx.Err() != nil {
-		return nil
-	}
-	w, ok := e.workers[app]
-	if !ok {
-		w = &worker{e: e, app: app, wake: make(chan struct{}, 1), done: make(chan struct{}, 1), runs: map[string]context.CancelFunc{}}
-		e.workers[app] = w
-	}
-	if !w.running {
-		w.running = true
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
-			w.run(e.ctx)
-		}()
-	}
-	if changed {
-		w.dirty, w.seed = true, nil
-		w.gen++
-	}
-	w.poke()
-	return w
+// announce tells w that its app's stored state moved; the group's lock is held.
+func (w *worker) announce() {
+	w.dirty, w.seed = true, nil
+	w.gen++
 }
 
 // seed is what a writer of an app's state committed, handed to the app's worker (see
@@ -357,13 +349,9 @@ type seed struct {
 // generations returns the worker generation (worker.gen) of each app, taken before a commit
 // that may seed them (pokeSeeded).
 func (e *Engine) generations(apps []string) map[string]uint64 {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	gens := make(map[string]uint64, len(apps))
 	for _, app := range apps {
-		if w, ok := e.workers[app]; ok {
-			gens[app] = w.gen
-		}
+		e.workers.With(app, func(w *worker) { gens[app] = w.gen })
 	}
 	return gens
 }
@@ -373,12 +361,13 @@ func (e *Engine) generations(apps []string) map[string]uint64 {
 // taken before the commit (something else changed the app, or the worker read it since:
 // either may be newer than s). Then it reads the store, as after Poke.
 func (e *Engine) pokeSeeded(app string, s *seed, gen uint64) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	// The wake moves the generation by one: the commit's own announcement.
-	if w := e.wakeLocked(app, true); w != nil && s != nil && w.gen == gen+1 {
-		w.seed, w.dirty = s, false
-	}
+	e.workers.Wake(app, func(w *worker) {
+		// The wake moves the generation by one: the commit's own announcement.
+		w.announce()
+		if s != nil && w.gen == gen+1 {
+			w.seed, w.dirty = s, false
+		}
+	})
 }
 
 func (e *Engine) lastApplied(app string) (slipway.Desired, bool) {
@@ -399,24 +388,6 @@ func (e *Engine) setApplied(app string, d slipway.Desired) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.applied[app] = d
-}
-
-// retire ends w's goroutine unless it was poked meanwhile; it reports whether w may exit.
-// The worker itself stays in the map with its caches, so an idle app's next reconcile (a
-// resync) need not read the store; it is forgotten once its app is deleted.
-func (e *Engine) retire(w *worker) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	select {
-	case <-w.wake:
-		return false
-	default:
-	}
-	w.running = false
-	if w.deleted {
-		delete(e.workers, w.app)
-	}
-	return true
 }
 
 // runPass runs w's next reconcile pass on one of the reconciler goroutines once its turn

@@ -9,25 +9,28 @@ import (
 
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/analysis"
+	"slipway.dev/slipway/progress"
 )
 
 // rampWorker owns one flag's ramp while it progresses: it is the only goroutine that moves
-// the ramp on by itself and measures its analysis. Operations (OperateRamp) write the ramp
-// with an optimistic version and nudge the worker through its one-slot wake channel.
+// the ramp on by itself and measures its analysis (a progress.Task of the engine's group of
+// ramp workers, keyed by flag). Operations (OperateRamp) write the ramp with an optimistic
+// version and wake the worker.
 type rampWorker struct {
-	e    *Engine
-	key  string
-	wake chan struct{}
-	// running (guarded by Engine.mu) says the worker's goroutine is alive.
-	running bool
+	e   *Engine
+	key string
 }
 
-func (w *rampWorker) poke() {
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
+var _ progress.Task = (*rampWorker)(nil)
+
+// Pass moves the ramp on (reconcile).
+func (w *rampWorker) Pass(ctx context.Context) (progress.Next, error) {
+	wakeAt, active, err := w.reconcile(ctx)
+	return progress.Next{Active: active, WakeAt: wakeAt}, err
 }
+
+// Idle does nothing: a ramp's measurements are taken within its passes.
+func (w *rampWorker) Idle() {}
 
 // wakeRamp asks the worker of flag key to look at its ramp now, starting one if none runs.
 // Before Run it does nothing (Run looks at every ramp when it starts).
@@ -35,25 +38,7 @@ func (e *Engine) wakeRamp(key string) {
 	if e.rampsDB == nil {
 		return
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.ctx == nil || e.ctx.Err() != nil {
-		return
-	}
-	w, ok := e.rampWorkers[key]
-	if !ok {
-		w = &rampWorker{e: e, key: key, wake: make(chan struct{}, 1)}
-		e.rampWorkers[key] = w
-	}
-	if !w.running {
-		w.running = true
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
-			w.run(e.ctx)
-		}()
-	}
-	w.poke()
+	e.rampWorkers.Wake(key, nil)
 }
 
 // wakeDeclaredRamps nudges the worker of every flag of sets that declares a ramp.
@@ -67,54 +52,6 @@ func (e *Engine) wakeDeclaredRamps(sets []slipway.FlagSetRecord) {
 				e.wakeRamp(key)
 			}
 		}
-	}
-}
-
-// retireRamp ends w's goroutine unless it was poked meanwhile; it reports whether w may exit.
-func (e *Engine) retireRamp(w *rampWorker) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	select {
-	case <-w.wake:
-		return false
-	default:
-	}
-	w.running = false
-	delete(e.rampWorkers, w.key)
-	return true
-}
-
-func (w *rampWorker) run(ctx context.Context) {
-	log := w.e.log.With("flag", w.key)
-	for {
-		wakeAt, active, err := w.reconcile(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			log.Warn("ramp reconcile failed", "err", err)
-			active, wakeAt = true, w.e.cfg.Now().Add(w.e.cfg.Poll)
-		}
-		if !active {
-			if w.e.retireRamp(w) {
-				return
-			}
-			continue
-		}
-		var timer <-chan time.Time
-		var t *time.Timer
-		if !wakeAt.IsZero() {
-			t = time.NewTimer(max(0, wakeAt.Sub(w.e.cfg.Now())))
-			timer = t.C
-		}
-		select {
-		case <-ctx.Done():
-			stopTimer(t)
-			return
-		case <-w.wake:
-		case <-timer:
-		}
-		stopTimer(t)
 	}
 }
 

@@ -11,16 +11,17 @@ import (
 
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/analysis"
+	"slipway.dev/slipway/progress"
 )
 
 // worker owns one app while it has an active rollout: it is the only goroutine that moves
-// the app's rollout on. Others nudge it through its one-slot wake channel. Its reconcile
-// passes run on one of the engine's reconciler goroutines while it waits for them
-// (Engine.runPass), one at a time, so the fields below belong to whichever runs the pass.
+// the app's rollout on (a progress.Task of the engine's group of workers, keyed by app).
+// Others wake it through the group. Its reconcile passes run on one of the engine's
+// reconciler goroutines while it waits for them (Engine.runPass), one at a time, so the
+// fields below belong to whichever runs the pass.
 type worker struct {
-	e    *Engine
-	app  string
-	wake chan struct{}
+	e   *Engine
+	app string
 	// due is when the pass handed to a reconciler was due, waited how long it waited for
 	// its turn, and nx and err what it left; done says it ended.
 	due    time.Time
@@ -46,7 +47,8 @@ type worker struct {
 	// dirty says the stored state changed (Poke); seed is state a writer just committed,
 	// handed over so that the next pass need not read it back; gen counts the events after
 	// which a seed may no longer be the newest state: every change announced and every
-	// read of the store by this worker. All three are guarded by Engine.mu.
+	// read of the store by this worker. All three are guarded by the group's lock
+	// (Engine.workers).
 	dirty bool
 	seed  *seed
 	gen   uint64
@@ -60,74 +62,24 @@ type worker struct {
 	announced bool
 }
 
-func (w *worker) poke() {
-	select {
-	case w.wake <- struct{}{}:
-	default:
+var _ progress.Task = (*worker)(nil)
+
+// Pass runs one reconcile pass on a reconciler goroutine (Engine.runPass) and says what the
+// app's rollout waits for.
+func (w *worker) Pass(ctx context.Context) (progress.Next, error) {
+	if !w.e.runPass(ctx, w) {
+		return progress.Next{}, ctx.Err()
 	}
+	if w.err != nil {
+		w.e.log.Warn("reconcile failed", "app", w.app, "err", w.err)
+		return progress.Next{Active: true, Poll: true}, nil // retry soon
+	}
+	return progress.Next{Active: w.nx.active, WakeAt: w.nx.wakeAt, Poll: w.nx.poll}, nil
 }
 
-func (w *worker) run(ctx context.Context) {
-	log := w.e.log.With("app", w.app)
-	var t *time.Timer // reused from one sleep to the next
-	for {
-		if !w.e.runPass(ctx, w) {
-			stopTimer(t)
-			w.stopRuns()
-			return
-		}
-		nx, err := w.nx, w.err
-		if ctx.Err() != nil {
-			stopTimer(t)
-			w.stopRuns()
-			return
-		}
-		if err != nil {
-			log.Warn("reconcile failed", "err", err)
-			nx.poll = true // retry soon
-		}
-		if !nx.active && err == nil {
-			// Stop the analysis executions before giving up the goroutine: the next one
-			// started for this worker owns them.
-			w.stopRuns()
-			if w.e.retire(w) {
-				stopTimer(t)
-				return
-			}
-			continue
-		}
-		// Sleep until a nudge, the time the rollout waits for, or the next observation when
-		// it waits on the platform.
-		var timer <-chan time.Time
-		delay := time.Duration(-1)
-		if nx.poll {
-			delay = w.e.cfg.Poll
-		}
-		if !nx.wakeAt.IsZero() {
-			d := max(0, nx.wakeAt.Sub(w.e.cfg.Now()))
-			if delay < 0 || d < delay {
-				delay = d
-			}
-		}
-		if delay >= 0 {
-			if t == nil {
-				t = time.NewTimer(delay)
-			} else {
-				t.Reset(delay)
-			}
-			timer = t.C
-		}
-		select {
-		case <-ctx.Done():
-			stopTimer(t)
-			w.stopRuns()
-			return
-		case <-w.wake:
-		case <-timer:
-		}
-		stopTimer(t)
-	}
-}
+// Idle stops the analysis executions this worker started: the next goroutine started for
+// the app owns them.
+func (w *worker) Idle() { w.stopRuns() }
 
 // runTurn runs one reconcile pass for the worker's goroutine, which waits for done (see
 // Engine.runPass).
@@ -141,10 +93,12 @@ func (w *worker) runTurn(ctx context.Context) {
 // refresh takes in what others told the worker since its last pass: a seed becomes its
 // cache, a change without one drops the cache.
 func (w *worker) refresh() {
-	w.e.mu.Lock()
-	dirty, s := w.dirty, w.seed
-	w.dirty, w.seed = false, nil
-	w.e.mu.Unlock()
+	var dirty bool
+	var s *seed
+	w.e.workers.Do(func() {
+		dirty, s = w.dirty, w.seed
+		w.dirty, w.seed = false, nil
+	})
 	switch {
 	case s != nil:
 		w.st, w.latest, w.cached, w.deleted = s.st, &s.latest, true, false
@@ -163,16 +117,10 @@ func (w *worker) refresh() {
 // reading records that the worker reads the stored state now: no seed handed over before
 // is newer than what it reads.
 func (w *worker) reading() {
-	w.e.mu.Lock()
-	w.gen++
-	w.seed = nil
-	w.e.mu.Unlock()
-}
-
-func stopTimer(t *time.Timer) {
-	if t != nil {
-		t.Stop()
-	}
+	w.e.workers.Do(func() {
+		w.gen++
+		w.seed = nil
+	})
 }
 
 // pass is what one reconcile pass leaves for the next: whether the app still has an active
@@ -525,3 +473,7 @@ func hasRevisions(revs map[string]slipway.Revision, st slipway.AppState, latest 
 	}
 	return revs != nil
 }
+
+// poke asks for a pass of this worker's app now (an analysis run moved on); the stored app
+// did not change.
+func (w *worker) poke() { w.e.wake(w.app, false) }
