@@ -60,7 +60,8 @@ var allowed = map[string][]string{
 	"flagfile":            {"", "flags"},
 	"validate":            {"", "flags"},
 	"spec":                {"", "flagfile", "validate"},
-	"engine":              {"", "analysis", "flags", "progress", "validate"},
+	"engine":              {"", "analysis", "flagops", "flags", "progress", "validate"},
+	"flagops":             {"", "analysis", "flags", "progress"},
 	"progress":            {},
 	"fleet":               {"", "engine", "handover"},
 	"sqlite":              {""},
@@ -84,7 +85,7 @@ var allowed = map[string][]string{
 	"bench/flags":         {"flagfile", "flags", "ofrep"},
 	"bench/proxy/backend": {},
 	"bench/proxy/slipway": {"", "proxy"},
-	"cmd/slipway": {"", "analysis", "auth", "dataplane", "demo", "engine", "flags", "fleet", "handover", "httpapi", "metric/builtin",
+	"cmd/slipway": {"", "analysis", "auth", "dataplane", "demo", "engine", "flagops", "flags", "fleet", "handover", "httpapi", "metric/builtin",
 		"metric/job", "metric/web", "ofrep", "platform/local", "platform/sim", "proxy", "spec", "sqlite"},
 }
 

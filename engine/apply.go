@@ -2,9 +2,7 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -53,7 +51,7 @@ func (e *Engine) Apply(ctx context.Context, s slipway.Set, opts slipway.ApplyOpt
 			}
 		}
 		if len(c.FlagSets) > 0 || len(c.DeleteFlagSets) > 0 {
-			if err := e.reloadFlags(ctx); err != nil {
+			if err := e.flags.Reload(ctx); err != nil {
 				return p, err
 			}
 		}
@@ -176,8 +174,8 @@ func (e *Engine) plan(ctx context.Context, s slipway.Set, opts slipway.ApplyOpti
 		switch {
 		case !ok:
 			ch.Action = slipway.ActionCreate
-		case !reflect.DeepEqual(jsonOf(old), jsonOf(t)):
-			ch.Action, ch.Fields = slipway.ActionUpdate, diffFields(old, t)
+		case len(slipway.ChangedFields(old, t)) > 0:
+			ch.Action, ch.Fields = slipway.ActionUpdate, slipway.ChangedFields(old, t)
 		}
 		if ch.Action != slipway.ActionUnchanged {
 			c.Templates = append(c.Templates, t)
@@ -186,7 +184,7 @@ func (e *Engine) plan(ctx context.Context, s slipway.Set, opts slipway.ApplyOpti
 		p.Changes = append(p.Changes, ch)
 	}
 
-	if err := e.planFlagSets(ctx, s, opts, &p, c, actor, now); err != nil {
+	if err := e.flags.Plan(ctx, s, opts, &p, c, actor, now); err != nil {
 		return slipway.Plan{}, nil, err
 	}
 
@@ -265,7 +263,7 @@ func (e *Engine) planApp(ctx context.Context, a slipway.App, cur map[string]slip
 		target = latest.To
 		ch.FromRevision = latest.To
 	}
-	fields := diffFields(old.Spec, a)
+	fields := slipway.ChangedFields(old.Spec, a)
 	if len(fields) > 0 {
 		st := old
 		st.Spec, st.UpdatedAt = a, now
@@ -560,51 +558,6 @@ func sortedKeys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	sort.Strings(out)
-	return out
-}
-
-func jsonOf(v any) any {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil
-	}
-	var out any
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil
-	}
-	return out
-}
-
-// diffFields lists the field paths (two levels deep, like "run.args") that differ.
-func diffFields(a, b any) []string {
-	var out []string
-	var walk func(x, y any, path string, depth int)
-	walk = func(x, y any, path string, depth int) {
-		if reflect.DeepEqual(x, y) {
-			return
-		}
-		mx, okx := x.(map[string]any)
-		my, oky := y.(map[string]any)
-		if !okx || !oky || depth == 2 {
-			out = append(out, path)
-			return
-		}
-		keys := map[string]bool{}
-		for k := range mx {
-			keys[k] = true
-		}
-		for k := range my {
-			keys[k] = true
-		}
-		for _, k := range sortedKeys(keys) {
-			p := k
-			if path != "" {
-				p = path + "." + k
-			}
-			walk(mx[k], my[k], p, depth+1)
-		}
-	}
-	walk(jsonOf(a), jsonOf(b), "", 0)
 	return out
 }
 

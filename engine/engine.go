@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/flagops"
 	"slipway.dev/slipway/flags"
 	"slipway.dev/slipway/progress"
 )
@@ -24,8 +25,6 @@ import (
 const (
 	DefaultPoll   = time.Second
 	DefaultResync = 10 * time.Second
-	// DefaultFlagStatsFlush is how often flag evaluation counts are written to the store.
-	DefaultFlagStatsFlush = 10 * time.Second
 	// DefaultReconcilersPerCPU sets how many reconcile passes run at once by default, per
 	// CPU the process may use (runtime.GOMAXPROCS): enough to keep group commit's
 	// transactions full and the platform busy, few enough that a pass is not slowed by
@@ -97,6 +96,10 @@ type Config struct {
 	Outcomes *flags.Outcomes
 }
 
+// FlagManager returns the manager of the store's feature flags (slipway.FlagReader,
+// slipway.FlagOperator, slipway.RampOperator, outcomes and evaluation counts).
+func (e *Engine) FlagManager() *flagops.Manager { return e.flags }
+
 // Engine carries rollouts through their steps. It implements slipway.Deployer,
 // slipway.Operator and slipway.StatusReader.
 type Engine struct {
@@ -118,15 +121,9 @@ type Engine struct {
 	templates atomic.Pointer[map[string]slipway.AnalysisTemplate]
 	applyMu   sync.Mutex // serialises Apply, rollback and flag changes so plans don't race each other
 
-	flagsDB   slipway.FlagStore // nil: the store keeps no flags
-	flagMu    sync.Mutex        // serialises rebuilding the flags in force
-	flushMu   sync.Mutex        // guards lastFlush; serialises flushes of flag stats
-	lastFlush time.Time
-
-	rampsDB     slipway.RampStore // nil: the store keeps no ramps
-	measurer    slipway.Provider  // measures ramp analysis; may be nil
-	rampWorkers *progress.Group[*rampWorker]
-	variants    atomic.Pointer[map[string][]string]
+	// flags manages the store's feature flags: the flag sets Apply plans, the flags in
+	// force, their operations and ramps (package flagops).
+	flags *flagops.Manager
 }
 
 var (
@@ -155,18 +152,6 @@ func New(cfg Config) *Engine {
 	if cfg.Reconcilers <= 0 {
 		cfg.Reconcilers = DefaultReconcilersPerCPU * runtime.GOMAXPROCS(0)
 	}
-	if cfg.Flags == nil {
-		cfg.Flags = flags.NewCurrent(nil)
-	}
-	if cfg.FlagStats == nil {
-		cfg.FlagStats = &flags.Stats{}
-	}
-	if cfg.Outcomes == nil {
-		cfg.Outcomes = flags.NewOutcomes(cfg.Now)
-	}
-	if cfg.FlagStatsFlush <= 0 {
-		cfg.FlagStatsFlush = DefaultFlagStatsFlush
-	}
 	fst := cfg.FlagStore
 	if fst == nil {
 		fst, _ = cfg.Store.(slipway.FlagStore)
@@ -179,8 +164,7 @@ func New(cfg Config) *Engine {
 	if measure == nil {
 		measure, _ = cfg.Analysis.(slipway.Provider)
 	}
-	e := &Engine{cfg: cfg, log: cfg.Log, passes: make(chan *worker), applied: map[string]slipway.Desired{}, flagsDB: fst,
-		rampsDB: rst, measurer: measure}
+	e := &Engine{cfg: cfg, log: cfg.Log, passes: make(chan *worker), applied: map[string]slipway.Desired{}}
 	e.workers = progress.NewGroup(progress.Config[*worker]{
 		New: func(app string) *worker {
 			return &worker{e: e, app: app, done: make(chan struct{}, 1), runs: map[string]context.CancelFunc{}}
@@ -188,17 +172,17 @@ func New(cfg Config) *Engine {
 		Keep: func(w *worker) bool { return !w.deleted },
 		Poll: cfg.Poll, Now: cfg.Now, Log: cfg.Log, LogKey: "app",
 	})
-	e.rampWorkers = progress.NewGroup(progress.Config[*rampWorker]{
-		New:  func(key string) *rampWorker { return &rampWorker{e: e, key: key} },
-		Poll: cfg.Poll, Now: cfg.Now, Log: cfg.Log.With("component", "ramps"), LogKey: "flag",
-	})
+	e.flags = flagops.New(flagops.Config{FlagStore: fst, RampStore: rst, Commit: e.commit, Lock: &e.applyMu,
+		Templates: e.templateMap, Measure: measure, Flags: cfg.Flags, OnFlagsChanged: cfg.OnFlagsChanged,
+		FlagStats: cfg.FlagStats, FlagStatsFlush: cfg.FlagStatsFlush, Outcomes: cfg.Outcomes,
+		Poll: cfg.Poll, Now: cfg.Now, Log: cfg.Log.With("component", "flags")})
 	return e
 }
 
 // Run resumes every active rollout from the store, then reconciles until ctx ends. It returns
 // after every goroutine it started has exited.
 func (e *Engine) Run(ctx context.Context) error {
-	if err := e.reloadFlags(ctx); err != nil {
+	if err := e.flags.Load(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -211,7 +195,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		return err
 	}
 	defer e.wg.Wait()
-	defer e.rampWorkers.Wait()
+	defer e.flags.Wait()
 	defer e.workers.Wait()
 	for range e.cfg.Reconcilers {
 		e.wg.Add(1)
@@ -221,22 +205,11 @@ func (e *Engine) Run(ctx context.Context) error {
 		}()
 	}
 	e.workers.Start(ctx)
-	e.rampWorkers.Start(ctx)
-	if e.flagsDB != nil {
-		e.flushMu.Lock()
-		e.lastFlush = e.cfg.Now()
-		e.flushMu.Unlock()
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
-			e.runFlagStats(ctx)
-		}()
-	}
 
 	if err := e.resync(ctx, 0); err != nil && ctx.Err() == nil {
 		return err
 	}
-	if err := e.resyncRamps(ctx); err != nil && ctx.Err() == nil {
+	if err := e.flags.Start(ctx); err != nil && ctx.Err() == nil {
 		return err
 	}
 	t := time.NewTicker(e.cfg.Resync)
@@ -249,7 +222,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			if err := e.resync(ctx, e.cfg.Resync/2); err != nil && ctx.Err() == nil {
 				e.log.Error("resync failed", "err", err)
 			}
-			if err := e.resyncRamps(ctx); err != nil && ctx.Err() == nil {
+			if err := e.flags.Resync(ctx); err != nil && ctx.Err() == nil {
 				e.log.Error("ramp resync failed", "err", err)
 			}
 		}

@@ -98,7 +98,7 @@ func TestRampWorker_ErroringAnalysisPauses(t *testing.T) {
 	var r slipway.Ramp
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		r, err = eng.Ramp(context.Background(), "checkout")
+		r, err = eng.FlagManager().Ramp(context.Background(), "checkout")
 		if err == nil && r.Phase != slipway.PhaseProgressing {
 			break
 		}

@@ -203,7 +203,7 @@ func TestEngine_FlagChangesHistoryRollback(t *testing.T) {
 		t.Fatal(err)
 	}
 	fe.clock.Advance(time.Minute)
-	fi, err := fe.eng.ChangeFlag(ctx, slipway.FlagChange{Kind: slipway.FlagDisable, Key: "banner", Actor: "bob", Reason: "incident 42"})
+	fi, err := fe.eng.FlagManager().ChangeFlag(ctx, slipway.FlagChange{Kind: slipway.FlagDisable, Key: "banner", Actor: "bob", Reason: "incident 42"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,30 +214,30 @@ func TestEngine_FlagChangesHistoryRollback(t *testing.T) {
 		t.Errorf("banner after disable = %+v", ev)
 	}
 	// Disabling again is no change and makes no version.
-	if fi, err := fe.eng.ChangeFlag(ctx, slipway.FlagChange{Kind: slipway.FlagDisable, Key: "banner", Actor: "bob"}); err != nil || fi.Version != 2 {
+	if fi, err := fe.eng.FlagManager().ChangeFlag(ctx, slipway.FlagChange{Kind: slipway.FlagDisable, Key: "banner", Actor: "bob"}); err != nil || fi.Version != 2 {
 		t.Errorf("second disable = %+v, %v; want version 2", fi, err)
 	}
 	fe.clock.Advance(time.Minute)
-	if _, err := fe.eng.ChangeFlag(ctx, slipway.FlagChange{Kind: slipway.FlagSetDefault, Key: "banner", Variant: "red", Actor: "cy"}); err != nil {
+	if _, err := fe.eng.FlagManager().ChangeFlag(ctx, slipway.FlagChange{Kind: slipway.FlagSetDefault, Key: "banner", Variant: "red", Actor: "cy"}); err != nil {
 		t.Fatal(err)
 	}
 
 	t.Run("errors", func(t *testing.T) {
-		_, err := fe.eng.ChangeFlag(ctx, slipway.FlagChange{Kind: slipway.FlagSetDefault, Key: "banner", Variant: "blue"})
+		_, err := fe.eng.FlagManager().ChangeFlag(ctx, slipway.FlagChange{Kind: slipway.FlagSetDefault, Key: "banner", Variant: "blue"})
 		if slipway.ErrorCode(err) != slipway.EINVALID {
 			t.Errorf("unknown variant: %v", err)
 		}
-		_, err = fe.eng.ChangeFlag(ctx, slipway.FlagChange{Kind: slipway.FlagEnable, Key: "nope"})
+		_, err = fe.eng.FlagManager().ChangeFlag(ctx, slipway.FlagChange{Kind: slipway.FlagEnable, Key: "nope"})
 		if slipway.ErrorCode(err) != slipway.ENOTFOUND {
 			t.Errorf("unknown flag: %v", err)
 		}
-		_, err = fe.eng.RollbackFlagSet(ctx, slipway.FlagRollback{Set: "web", Version: 9})
+		_, err = fe.eng.FlagManager().RollbackFlagSet(ctx, slipway.FlagRollback{Set: "web", Version: 9})
 		if slipway.ErrorCode(err) != slipway.ENOTFOUND {
 			t.Errorf("unknown version: %v", err)
 		}
 	})
 
-	hist, err := fe.eng.FlagHistory(ctx, "banner")
+	hist, err := fe.eng.FlagManager().FlagHistory(ctx, "banner")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +249,7 @@ func TestEngine_FlagChangesHistoryRollback(t *testing.T) {
 	}
 
 	fe.clock.Advance(time.Minute)
-	v, err := fe.eng.RollbackFlagSet(ctx, slipway.FlagRollback{Set: "web", Version: 1, Actor: "dee"})
+	v, err := fe.eng.FlagManager().RollbackFlagSet(ctx, slipway.FlagRollback{Set: "web", Version: 1, Actor: "dee"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,15 +305,15 @@ func TestEngine_FlagStatsAndStale(t *testing.T) {
 	}
 	fe.stats.Record("new-checkout", "on")
 	fe.stats.Record("new-checkout", "off")
-	if err := fe.eng.FlushFlagStats(ctx); err != nil {
+	if err := fe.eng.FlagManager().FlushFlagStats(ctx); err != nil {
 		t.Fatal(err)
 	}
 	fe.clock.Advance(24 * time.Hour)
 	fe.stats.Record("banner", "green")
-	if err := fe.eng.FlushFlagStats(ctx); err != nil {
+	if err := fe.eng.FlagManager().FlushFlagStats(ctx); err != nil {
 		t.Fatal(err)
 	}
-	fi, err := fe.eng.Flag(ctx, "banner")
+	fi, err := fe.eng.FlagManager().Flag(ctx, "banner")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +325,7 @@ func TestEngine_FlagStatsAndStale(t *testing.T) {
 	}
 
 	fe.clock.Advance(48 * time.Hour)
-	stale, err := fe.eng.StaleFlags(ctx, slipway.StaleQuery{UnevaluatedFor: 36 * time.Hour, SingleVariantFor: 24 * time.Hour})
+	stale, err := fe.eng.FlagManager().StaleFlags(ctx, slipway.StaleQuery{UnevaluatedFor: 36 * time.Hour, SingleVariantFor: 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,19 +337,19 @@ func TestEngine_FlagStatsAndStale(t *testing.T) {
 		!strings.HasPrefix(got["banner"], "not evaluated since") {
 		t.Errorf("stale = %v", got)
 	}
-	stale, err = fe.eng.StaleFlags(ctx, slipway.StaleQuery{SingleVariantFor: 24 * time.Hour})
+	stale, err = fe.eng.FlagManager().StaleFlags(ctx, slipway.StaleQuery{SingleVariantFor: 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(stale) != 1 || stale[0].Key != "banner" || !strings.Contains(stale[0].Stale, `served only variant "green"`) {
 		t.Errorf("single-variant stale = %+v", stale)
 	}
-	if _, err := fe.eng.StaleFlags(ctx, slipway.StaleQuery{UnevaluatedFor: -1}); slipway.ErrorCode(err) != slipway.EINVALID {
+	if _, err := fe.eng.FlagManager().StaleFlags(ctx, slipway.StaleQuery{UnevaluatedFor: -1}); slipway.ErrorCode(err) != slipway.EINVALID {
 		t.Errorf("negative duration: %v", err)
 	}
 
 	// Evaluating through the engine (the management API) is not counted.
-	if ev, err := fe.eng.EvaluateFlag(ctx, "banner", map[string]any{"tier": "gold"}); err != nil || ev.Variant != "red" {
+	if ev, err := fe.eng.FlagManager().EvaluateFlag(ctx, "banner", map[string]any{"tier": "gold"}); err != nil || ev.Variant != "red" {
 		t.Errorf("EvaluateFlag = %+v, %v", ev, err)
 	}
 	if n := len(fe.stats.Drain()); n != 0 {

@@ -53,7 +53,7 @@ func newRampWorld(t *testing.T) *rampWorld {
 	}
 	srv := httptest.NewServer(httpapi.NewServer(httpapi.Config{Tokens: tokens,
 		Deployer: eng, Operator: eng, Status: eng, State: st,
-		Flags: eng, FlagOperator: eng, Ramps: eng, Outcomes: eng,
+		Flags: eng.FlagManager(), FlagOperator: eng.FlagManager(), Ramps: eng.FlagManager(), Outcomes: eng.FlagManager(),
 	}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

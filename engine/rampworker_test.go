@@ -73,7 +73,7 @@ func TestRampWorker_ResumesAfterRestart(t *testing.T) {
 	defer stop()
 	var done slipway.Ramp
 	waitFor("the ramp to complete after the restart", func() bool {
-		done, err = eng.Ramp(context.Background(), "checkout")
+		done, err = eng.FlagManager().Ramp(context.Background(), "checkout")
 		return err == nil && done.Phase == slipway.PhaseCompleted
 	})
 	if !done.StartedAt.Equal(first.StartedAt) || done.Weight != slipway.RampTotal {
@@ -99,7 +99,7 @@ func TestRampWorker_ResumesAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor("the changed ramp to start again", func() bool {
-		r, err := eng.Ramp(context.Background(), "checkout")
+		r, err := eng.FlagManager().Ramp(context.Background(), "checkout")
 		return err == nil && r.Phase == slipway.PhaseProgressing && r.Weight == 5000
 	})
 	flag.Ramp = nil
@@ -107,7 +107,7 @@ func TestRampWorker_ResumesAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor("the ramp record to go", func() bool {
-		_, err := eng.Ramp(context.Background(), "checkout")
+		_, err := eng.FlagManager().Ramp(context.Background(), "checkout")
 		return slipway.ErrorCode(err) == slipway.ENOTFOUND
 	})
 }
@@ -225,7 +225,7 @@ func TestRampWorker_AbortHoldsAgainstAStalePass(t *testing.T) {
 		t.Fatal("the ramp's worker never read its ramp")
 	}
 	// The abort is saved, served and acknowledged meanwhile.
-	aborted, err := eng.OperateRamp(ctx, slipway.RampOperation{Flag: "checkout", Op: slipway.RampAbort, Actor: "test", Reason: "bad reviews"})
+	aborted, err := eng.FlagManager().OperateRamp(ctx, slipway.RampOperation{Flag: "checkout", Op: slipway.RampAbort, Actor: "test", Reason: "bad reviews"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +258,7 @@ func TestRampWorker_AbortHoldsAgainstAStalePass(t *testing.T) {
 	check("after the held pass")
 	stop()
 	check("after the engine stopped")
-	fi, err := eng.Flag(ctx, "checkout")
+	fi, err := eng.FlagManager().Flag(ctx, "checkout")
 	if err != nil {
 		t.Fatal(err)
 	}

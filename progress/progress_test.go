@@ -67,8 +67,8 @@ func TestGroup_OneWorkerPerKeyUntilInactive(t *testing.T) {
 	now := time.Now()
 	a := &task{answers: []answer{
 		{next: progress.Next{Active: true, WakeAt: now.Add(-time.Second)}}, // due at once
-		{next: progress.Next{Active: true, Poll: true}},                     // after the poll
-		{next: progress.Next{}},                                             // done
+		{next: progress.Next{Active: true, Poll: true}},                    // after the poll
+		{next: progress.Next{}},                                            // done
 	}, keep: true}
 	b := &task{answers: []answer{{next: progress.Next{}}}}
 	g, _ := group(t, map[string]*task{"a": a, "b": b}, 5*time.Millisecond)

@@ -285,7 +285,7 @@ func TestCLI_EscapesEveryServerString(t *testing.T) {
 			t.Fatalf("apply: %s", r)
 		}
 		env.stats.Record("new-checkout", "on")
-		if err := env.eng.FlushFlagStats(ctx); err != nil {
+		if err := env.eng.FlagManager().FlushFlagStats(ctx); err != nil {
 			t.Fatal(err)
 		}
 		env.clock.Advance(time.Hour)

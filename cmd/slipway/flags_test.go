@@ -39,7 +39,7 @@ func newFlagCLIEnv(t *testing.T) *flagCLIEnv {
 	eng := engine.New(engine.Config{Store: st, Platform: sim.New(sim.Config{}), Now: clock.Now, FlagStats: stats})
 	tokens := auth.New(auth.Config{Store: st})
 	srv := httptest.NewServer(httpapi.NewServer(httpapi.Config{Tokens: tokens,
-		Deployer: eng, Operator: eng, Status: eng, State: st, Flags: eng, FlagOperator: eng,
+		Deployer: eng, Operator: eng, Status: eng, State: st, Flags: eng.FlagManager(), FlagOperator: eng.FlagManager(),
 	}))
 	t.Cleanup(srv.Close)
 	t.Setenv(envServer, srv.URL)
@@ -60,7 +60,7 @@ func TestCLI_FlagsGolden(t *testing.T) {
 	env.stats.Record("banner-color", "green")
 	env.stats.Record("new-checkout", "on")
 	env.stats.Record("new-checkout", "off")
-	if err := env.eng.FlushFlagStats(ctx); err != nil {
+	if err := env.eng.FlagManager().FlushFlagStats(ctx); err != nil {
 		t.Fatal(err)
 	}
 

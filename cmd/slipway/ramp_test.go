@@ -42,7 +42,7 @@ func TestCLI_FlagsRamp(t *testing.T) {
 	eng := engine.New(engine.Config{Store: st, Platform: sim.New(sim.Config{})})
 	tokens := auth.New(auth.Config{Store: st})
 	srv := httptest.NewServer(httpapi.NewServer(httpapi.Config{Tokens: tokens,
-		Deployer: eng, Operator: eng, Status: eng, State: st, Flags: eng, FlagOperator: eng, Ramps: eng, Outcomes: eng,
+		Deployer: eng, Operator: eng, Status: eng, State: st, Flags: eng.FlagManager(), FlagOperator: eng.FlagManager(), Ramps: eng.FlagManager(), Outcomes: eng.FlagManager(),
 	}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -93,7 +93,7 @@ func TestCLI_FlagsRamp(t *testing.T) {
 			t.Errorf("%v: exit %d, want %d with %q\n%s", st.args, r.code, st.code, st.want, r)
 		}
 	}
-	fi, err := eng.Flag(ctx, "new-checkout")
+	fi, err := eng.FlagManager().Flag(ctx, "new-checkout")
 	if err != nil {
 		t.Fatal(err)
 	}

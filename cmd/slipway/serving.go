@@ -110,7 +110,7 @@ func (s *envServing) newEngine(fl *fleet.Fleet) (*engine.Engine, http.Handler) {
 		deployer = fl
 	}
 	apiCfg := httpapi.Config{Deployer: deployer, Operator: eng, Status: eng, State: s.store, Log: s.log.With("component", "api"),
-		Flags: eng, FlagOperator: eng, Ramps: eng, Outcomes: eng,
+		Flags: eng.FlagManager(), FlagOperator: eng.FlagManager(), Ramps: eng.FlagManager(), Outcomes: eng.FlagManager(),
 		Tokens: s.shared.tokens, AllowedHosts: cfg.allowedHosts, AllowedOrigins: cfg.allowedOrigins,
 		Health: s.store.Ping, Backup: s.store, Environments: s.shared.environments, Environment: s.env.Name,
 		Version: versionString(), Commit: func() string { _, c := buildInfo(); return c }()}

@@ -34,7 +34,7 @@ func TestOutcomeHook(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(httpapi.NewServer(httpapi.Config{Tokens: tokens,
-		Deployer: eng, Operator: eng, Status: eng, State: st, Flags: eng, FlagOperator: eng, Outcomes: eng,
+		Deployer: eng, Operator: eng, Status: eng, State: st, Flags: eng.FlagManager(), FlagOperator: eng.FlagManager(), Outcomes: eng.FlagManager(),
 	}))
 	t.Cleanup(srv.Close)
 	off := "off"
@@ -69,11 +69,11 @@ func TestOutcomeHook(t *testing.T) {
 	request("on", true)
 	request("off", false)
 
-	w := eng.Outcomes().Window("new-checkout", "on", time.Minute)
+	w := eng.FlagManager().Outcomes().Window("new-checkout", "on", time.Minute)
 	if w.Total != 3 || w.Counts["error"] != 2 {
 		t.Fatalf("on: %+v; want 3 outcomes, 2 errors", w)
 	}
-	if w := eng.Outcomes().Window("new-checkout", "off", time.Minute); w.Total != 1 || w.Counts["success"] != 1 {
+	if w := eng.FlagManager().Outcomes().Window("new-checkout", "off", time.Minute); w.Total != 1 || w.Counts["success"] != 1 {
 		t.Fatalf("off: %+v; want 1 success", w)
 	}
 	if err := rep.Report(context.Background(), "new-checkout", "maybe", "error", 1); err == nil {

@@ -1,6 +1,7 @@
-package engine
+package flagops
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -12,13 +13,13 @@ import (
 )
 
 var (
-	_ slipway.FlagReader   = (*Engine)(nil)
-	_ slipway.FlagOperator = (*Engine)(nil)
+	_ slipway.FlagReader   = (*Manager)(nil)
+	_ slipway.FlagOperator = (*Manager)(nil)
 )
 
 // findFlag returns the stored set that declares key, and every stored set.
-func (e *Engine) findFlag(ctx context.Context, key string) (slipway.FlagSetRecord, []slipway.FlagSetRecord, error) {
-	fst, err := e.flagStore()
+func (m *Manager) findFlag(ctx context.Context, key string) (slipway.FlagSetRecord, []slipway.FlagSetRecord, error) {
+	fst, err := m.flagStore()
 	if err != nil {
 		return slipway.FlagSetRecord{}, nil, err
 	}
@@ -36,12 +37,12 @@ func (e *Engine) findFlag(ctx context.Context, key string) (slipway.FlagSetRecor
 
 // ChangeFlag enables or disables a flag or sets its default variant, as a new version of the
 // flag's set with an event. A change that changes nothing writes nothing.
-func (e *Engine) ChangeFlag(ctx context.Context, ch slipway.FlagChange) (slipway.FlagInfo, error) {
-	e.applyMu.Lock()
-	defer e.applyMu.Unlock()
-	actor := orDefault(ch.Actor, "unknown")
+func (m *Manager) ChangeFlag(ctx context.Context, ch slipway.FlagChange) (slipway.FlagInfo, error) {
+	m.cfg.Lock.Lock()
+	defer m.cfg.Lock.Unlock()
+	actor := cmp.Or(ch.Actor, "unknown")
 	for range maxAttempts {
-		rec, _, err := e.findFlag(ctx, ch.Key)
+		rec, _, err := m.findFlag(ctx, ch.Key)
 		if err != nil {
 			return slipway.FlagInfo{}, err
 		}
@@ -50,12 +51,12 @@ func (e *Engine) ChangeFlag(ctx context.Context, ch slipway.FlagChange) (slipway
 		switch ch.Kind {
 		case slipway.FlagEnable:
 			if f.State == slipway.FlagEnabled {
-				return e.flagInfo(ctx, rec, ch.Key, true)
+				return m.flagInfo(ctx, rec, ch.Key, true)
 			}
 			f.State, msg = slipway.FlagEnabled, "flag "+ch.Key+" enabled"
 		case slipway.FlagDisable:
 			if f.State == slipway.FlagDisabled {
-				return e.flagInfo(ctx, rec, ch.Key, true)
+				return m.flagInfo(ctx, rec, ch.Key, true)
 			}
 			f.State, msg = slipway.FlagDisabled, "flag "+ch.Key+" disabled"
 		case slipway.FlagSetDefault:
@@ -64,7 +65,7 @@ func (e *Engine) ChangeFlag(ctx context.Context, ch slipway.FlagChange) (slipway
 					ch.Key, ch.Variant, strings.Join(slices.Sorted(maps.Keys(f.Variants)), ", "))
 			}
 			if f.DefaultVariant != nil && *f.DefaultVariant == ch.Variant {
-				return e.flagInfo(ctx, rec, ch.Key, true)
+				return m.flagInfo(ctx, rec, ch.Key, true)
 			}
 			from := "none"
 			if f.DefaultVariant != nil {
@@ -76,40 +77,40 @@ func (e *Engine) ChangeFlag(ctx context.Context, ch slipway.FlagChange) (slipway
 		default:
 			return slipway.FlagInfo{}, slipway.Errorf(slipway.EINVALID, "%q is not a flag change; use enable, disable or default", ch.Kind)
 		}
-		now := e.cfg.Now()
+		now := m.cfg.Now()
 		next := rec.Set
 		next.Flags = maps.Clone(rec.Set.Flags)
 		next.Flags[ch.Key] = f
-		reason := orDefault(ch.Reason, string(ch.Kind))
+		reason := cmp.Or(ch.Reason, string(ch.Kind))
 		nrec := slipway.FlagSetRecord{Set: next, Time: now, Actor: actor, Reason: reason}
 		c := &slipway.Change{
 			FlagSets: []slipway.FlagSetRecord{nrec},
 			Events:   []slipway.Event{flagEvent(slipway.EventFlagChanged, actor, reason, now, msg, rec.Set.ID, ch.Key)},
 		}
-		err = e.commit(ctx, c)
-		if isCode(err, slipway.ECONFLICT) {
+		err = m.cfg.Commit(ctx, c)
+		if slipway.ErrorCode(err) == slipway.ECONFLICT {
 			continue
 		}
 		if err != nil {
 			return slipway.FlagInfo{}, fmt.Errorf("change flag %s: %w", ch.Key, err)
 		}
-		if err := e.reloadFlags(ctx); err != nil {
+		if err := m.reloadFlags(ctx); err != nil {
 			return slipway.FlagInfo{}, err
 		}
-		return e.flagInfo(ctx, c.FlagSets[0], ch.Key, true)
+		return m.flagInfo(ctx, c.FlagSets[0], ch.Key, true)
 	}
 	return slipway.FlagInfo{}, slipway.Errorf(slipway.ECONFLICT, "flag %s: state kept changing; try again", ch.Key)
 }
 
 // RollbackFlagSet makes the content of an earlier version of a set its newest version.
-func (e *Engine) RollbackFlagSet(ctx context.Context, r slipway.FlagRollback) (slipway.FlagVersion, error) {
-	fst, err := e.flagStore()
+func (m *Manager) RollbackFlagSet(ctx context.Context, r slipway.FlagRollback) (slipway.FlagVersion, error) {
+	fst, err := m.flagStore()
 	if err != nil {
 		return slipway.FlagVersion{}, err
 	}
-	e.applyMu.Lock()
-	defer e.applyMu.Unlock()
-	actor := orDefault(r.Actor, "unknown")
+	m.cfg.Lock.Lock()
+	defer m.cfg.Lock.Unlock()
+	actor := cmp.Or(r.Actor, "unknown")
 	for range maxAttempts {
 		hist, err := fst.FlagSetHistory(ctx, r.Set)
 		if err != nil {
@@ -137,10 +138,10 @@ func (e *Engine) RollbackFlagSet(ctx context.Context, r slipway.FlagRollback) (s
 			}
 			others = append(others, s)
 		}
-		now := e.cfg.Now()
+		now := m.cfg.Now()
 		next := target.Set
 		next.Revision = read
-		reason := orDefault(r.Reason, fmt.Sprintf("rollback to version %d", r.Version))
+		reason := cmp.Or(r.Reason, fmt.Sprintf("rollback to version %d", r.Version))
 		if _, err := compileMerged(append(others, slipway.FlagSetRecord{Set: next})); err != nil {
 			return slipway.FlagVersion{}, fmt.Errorf("roll back flag set %s to version %d: %w", r.Set, r.Version, err)
 		}
@@ -149,14 +150,14 @@ func (e *Engine) RollbackFlagSet(ctx context.Context, r slipway.FlagRollback) (s
 			Events: []slipway.Event{flagEvent(slipway.EventFlagSetRolledBack, actor, reason, now,
 				fmt.Sprintf("flag set %s rolled back to version %d", r.Set, r.Version), r.Set, "")},
 		}
-		err = e.commit(ctx, c)
-		if isCode(err, slipway.ECONFLICT) {
+		err = m.cfg.Commit(ctx, c)
+		if slipway.ErrorCode(err) == slipway.ECONFLICT {
 			continue
 		}
 		if err != nil {
 			return slipway.FlagVersion{}, fmt.Errorf("roll back flag set %s: %w", r.Set, err)
 		}
-		if err := e.reloadFlags(ctx); err != nil {
+		if err := m.reloadFlags(ctx); err != nil {
 			return slipway.FlagVersion{}, err
 		}
 		w := c.FlagSets[0]
@@ -166,8 +167,8 @@ func (e *Engine) RollbackFlagSet(ctx context.Context, r slipway.FlagRollback) (s
 }
 
 // Flags returns every flag of every stored set, by key, with its evaluation statistics.
-func (e *Engine) Flags(ctx context.Context) ([]slipway.FlagInfo, error) {
-	fst, err := e.flagStore()
+func (m *Manager) Flags(ctx context.Context) ([]slipway.FlagInfo, error) {
+	fst, err := m.flagStore()
 	if err != nil {
 		return nil, err
 	}
@@ -175,13 +176,13 @@ func (e *Engine) Flags(ctx context.Context) ([]slipway.FlagInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	stats, err := e.statsByKey(ctx)
+	stats, err := m.statsByKey(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var out []slipway.FlagInfo
 	for _, r := range sets {
-		for _, key := range sortedKeys(r.Set.Flags) {
+		for _, key := range slices.Sorted(maps.Keys(r.Set.Flags)) {
 			out = append(out, info(r, key, stats[key], false))
 		}
 	}
@@ -190,24 +191,24 @@ func (e *Engine) Flags(ctx context.Context) ([]slipway.FlagInfo, error) {
 }
 
 // Flag returns one flag with its definition.
-func (e *Engine) Flag(ctx context.Context, key string) (slipway.FlagInfo, error) {
-	rec, _, err := e.findFlag(ctx, key)
+func (m *Manager) Flag(ctx context.Context, key string) (slipway.FlagInfo, error) {
+	rec, _, err := m.findFlag(ctx, key)
 	if err != nil {
 		return slipway.FlagInfo{}, err
 	}
-	return e.flagInfo(ctx, rec, key, true)
+	return m.flagInfo(ctx, rec, key, true)
 }
 
-func (e *Engine) flagInfo(ctx context.Context, rec slipway.FlagSetRecord, key string, withDef bool) (slipway.FlagInfo, error) {
-	stats, err := e.statsByKey(ctx)
+func (m *Manager) flagInfo(ctx context.Context, rec slipway.FlagSetRecord, key string, withDef bool) (slipway.FlagInfo, error) {
+	stats, err := m.statsByKey(ctx)
 	if err != nil {
 		return slipway.FlagInfo{}, err
 	}
 	return info(rec, key, stats[key], withDef), nil
 }
 
-func (e *Engine) statsByKey(ctx context.Context) (map[string]slipway.FlagStat, error) {
-	fst, err := e.flagStore()
+func (m *Manager) statsByKey(ctx context.Context) (map[string]slipway.FlagStat, error) {
+	fst, err := m.flagStore()
 	if err != nil {
 		return nil, err
 	}
@@ -215,11 +216,11 @@ func (e *Engine) statsByKey(ctx context.Context) (map[string]slipway.FlagStat, e
 	if err != nil {
 		return nil, err
 	}
-	m := make(map[string]slipway.FlagStat, len(list))
+	byKey := make(map[string]slipway.FlagStat, len(list))
 	for _, s := range list {
-		m[s.Key] = s
+		byKey[s.Key] = s
 	}
-	return m, nil
+	return byKey, nil
 }
 
 // info describes flag key of set rec.
@@ -248,12 +249,12 @@ func info(rec slipway.FlagSetRecord, key string, st slipway.FlagStat, withDef bo
 
 // FlagHistory returns the versions of the set declaring key, newest first, each with the
 // flag's definition in that version.
-func (e *Engine) FlagHistory(ctx context.Context, key string) ([]slipway.FlagVersion, error) {
-	rec, _, err := e.findFlag(ctx, key)
+func (m *Manager) FlagHistory(ctx context.Context, key string) ([]slipway.FlagVersion, error) {
+	rec, _, err := m.findFlag(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	hist, err := e.flagsDB.FlagSetHistory(ctx, rec.Set.ID)
+	hist, err := m.flagsDB.FlagSetHistory(ctx, rec.Set.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -271,15 +272,15 @@ func (e *Engine) FlagHistory(ctx context.Context, key string) ([]slipway.FlagVer
 // StaleFlags returns the flags not evaluated for q.UnevaluatedFor (a flag never evaluated
 // counts from when its set first declared it), or serving one variant to every evaluation
 // for q.SingleVariantFor.
-func (e *Engine) StaleFlags(ctx context.Context, q slipway.StaleQuery) ([]slipway.FlagInfo, error) {
+func (m *Manager) StaleFlags(ctx context.Context, q slipway.StaleQuery) ([]slipway.FlagInfo, error) {
 	if q.UnevaluatedFor < 0 || q.SingleVariantFor < 0 {
 		return nil, slipway.Errorf(slipway.EINVALID, "stale durations must not be negative")
 	}
-	all, err := e.Flags(ctx)
+	all, err := m.Flags(ctx)
 	if err != nil {
 		return nil, err
 	}
-	now := e.cfg.Now()
+	now := m.cfg.Now()
 	declared := map[string]map[string]time.Time{} // set -> key -> first declared
 	out := []slipway.FlagInfo{}
 	for _, fi := range all {
@@ -288,7 +289,7 @@ func (e *Engine) StaleFlags(ctx context.Context, q slipway.StaleQuery) ([]slipwa
 			fi.Stale = fmt.Sprintf("not evaluated since %s", fi.LastEvaluated.UTC().Format(time.RFC3339))
 		case q.UnevaluatedFor > 0 && fi.LastEvaluated == nil:
 			if declared[fi.Set] == nil {
-				if declared[fi.Set], err = e.firstDeclared(ctx, fi.Set); err != nil {
+				if declared[fi.Set], err = m.firstDeclared(ctx, fi.Set); err != nil {
 					return nil, err
 				}
 			}
@@ -309,8 +310,8 @@ func (e *Engine) StaleFlags(ctx context.Context, q slipway.StaleQuery) ([]slipwa
 
 // firstDeclared returns, for each flag of a set, the time of the earliest version from which
 // on every version declares it.
-func (e *Engine) firstDeclared(ctx context.Context, set string) (map[string]time.Time, error) {
-	hist, err := e.flagsDB.FlagSetHistory(ctx, set)
+func (m *Manager) firstDeclared(ctx context.Context, set string) (map[string]time.Time, error) {
+	hist, err := m.flagsDB.FlagSetHistory(ctx, set)
 	if err != nil {
 		return nil, err
 	}
@@ -336,17 +337,17 @@ func (e *Engine) firstDeclared(ctx context.Context, set string) (map[string]time
 
 // EvaluateFlag evaluates key for evalCtx with the flags in force. The evaluation is not
 // counted in the flag's statistics: asking about a flag does not keep it alive.
-func (e *Engine) EvaluateFlag(ctx context.Context, key string, evalCtx map[string]any) (slipway.Evaluation, error) {
-	s := e.cfg.Flags.Load()
+func (m *Manager) EvaluateFlag(ctx context.Context, key string, evalCtx map[string]any) (slipway.Evaluation, error) {
+	s := m.cfg.Flags.Load()
 	if s == nil {
-		if err := e.reloadFlags(ctx); err != nil {
+		if err := m.reloadFlags(ctx); err != nil {
 			return slipway.Evaluation{}, err
 		}
-		s = e.cfg.Flags.Load()
+		s = m.cfg.Flags.Load()
 	}
 	if s == nil {
 		return slipway.Evaluation{Key: key, Reason: slipway.ReasonError, ErrorCode: slipway.FlagNotFound,
 			ErrorDetails: "flag " + key + " not found"}, nil
 	}
-	return s.Evaluate(key, evalCtx, e.cfg.Now()), nil
+	return s.Evaluate(key, evalCtx, m.cfg.Now()), nil
 }

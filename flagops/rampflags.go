@@ -1,23 +1,24 @@
-package engine
+package flagops
 
 import (
 	"context"
 	"fmt"
 	"maps"
 	"reflect"
+	"slices"
 
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/flags"
 )
 
-var _ slipway.RampOperator = (*Engine)(nil)
+var _ slipway.RampOperator = (*Manager)(nil)
 
 // rampStore returns the store's ramp side, or an error when the store keeps no ramps.
-func (e *Engine) rampStore() (slipway.RampStore, error) {
-	if e.rampsDB == nil {
+func (m *Manager) rampStore() (slipway.RampStore, error) {
+	if m.rampsDB == nil {
 		return nil, slipway.Errorf(slipway.EINVALID, "this server's store keeps no flag ramps")
 	}
-	return e.rampsDB, nil
+	return m.rampsDB, nil
 }
 
 // withRampTargeting returns fs with the targeting of every ramped flag set by slipway: the
@@ -26,7 +27,7 @@ func (e *Engine) rampStore() (slipway.RampStore, error) {
 // for a ramp that CheckRamp refuses.
 func withRampTargeting(fs slipway.FlagSet, prev *slipway.FlagSet) (slipway.FlagSet, error) {
 	var out map[string]slipway.Flag
-	for _, key := range sortedKeys(fs.Flags) {
+	for _, key := range slices.Sorted(maps.Keys(fs.Flags)) {
 		f := fs.Flags[key]
 		if f.Ramp == nil {
 			continue
@@ -68,41 +69,41 @@ func withRampTargeting(fs slipway.FlagSet, prev *slipway.FlagSet) (slipway.FlagS
 // an operation saved a newer one: serving that copy after the operation's serve would undo the
 // operation (an acknowledged abort would serve the old weight again). Reading the ramp under
 // applyMu means that every serve begun after a save serves that save or a newer one.
-func (e *Engine) serveRamp(ctx context.Context, key string, events []slipway.Event) error {
-	rs, err := e.rampStore()
+func (m *Manager) serveRamp(ctx context.Context, key string, events []slipway.Event) error {
+	rs, err := m.rampStore()
 	if err != nil {
 		return err
 	}
-	e.applyMu.Lock()
-	defer e.applyMu.Unlock()
+	m.cfg.Lock.Lock()
+	defer m.cfg.Lock.Unlock()
 	for range maxAttempts {
 		r, err := rs.Ramp(ctx, key)
-		if isCode(err, slipway.ENOTFOUND) {
-			return e.commit(ctx, &slipway.Change{Events: events})
+		if slipway.ErrorCode(err) == slipway.ENOTFOUND {
+			return m.cfg.Commit(ctx, &slipway.Change{Events: events})
 		}
 		if err != nil {
 			return fmt.Errorf("serve ramp of %s: %w", key, err)
 		}
-		rec, _, err := e.findFlag(ctx, key)
-		if isCode(err, slipway.ENOTFOUND) {
-			return e.commit(ctx, &slipway.Change{Events: events})
+		rec, _, err := m.findFlag(ctx, key)
+		if slipway.ErrorCode(err) == slipway.ENOTFOUND {
+			return m.cfg.Commit(ctx, &slipway.Change{Events: events})
 		}
 		if err != nil {
 			return err
 		}
 		f := rec.Set.Flags[key]
 		if f.Ramp == nil || !reflect.DeepEqual(*f.Ramp, r.Spec) {
-			return e.commit(ctx, &slipway.Change{Events: events})
+			return m.cfg.Commit(ctx, &slipway.Change{Events: events})
 		}
 		if w, ok := flags.RampWeight(f); ok && w == r.Weight {
-			return e.commit(ctx, &slipway.Change{Events: events})
+			return m.cfg.Commit(ctx, &slipway.Change{Events: events})
 		}
 		tg, err := flags.RampTargeting(f, r.Weight)
 		if err != nil {
 			return err
 		}
 		f.Targeting = tg
-		now := e.cfg.Now()
+		now := m.cfg.Now()
 		next := rec.Set
 		next.Flags = maps.Clone(rec.Set.Flags)
 		next.Flags[key] = f
@@ -115,14 +116,14 @@ func (e *Engine) serveRamp(ctx context.Context, key string, events []slipway.Eve
 			c.Events = []slipway.Event{flagEvent(slipway.EventFlagChanged, slipway.ActorEngine, "ramp", now,
 				"flag "+key+" "+reason, rec.Set.ID, key)}
 		}
-		err = e.commit(ctx, c)
-		if isCode(err, slipway.ECONFLICT) {
+		err = m.cfg.Commit(ctx, c)
+		if slipway.ErrorCode(err) == slipway.ECONFLICT {
 			continue
 		}
 		if err != nil {
 			return fmt.Errorf("serve ramp of %s: %w", key, err)
 		}
-		return e.reloadFlags(ctx)
+		return m.reloadFlags(ctx)
 	}
 	return slipway.Errorf(slipway.ECONFLICT, "flag %s: state kept changing; try again", key)
 }
@@ -136,8 +137,8 @@ func percent(bp int) string {
 }
 
 // Ramps returns every ramp, by flag key.
-func (e *Engine) Ramps(ctx context.Context) ([]slipway.Ramp, error) {
-	rs, err := e.rampStore()
+func (m *Manager) Ramps(ctx context.Context) ([]slipway.Ramp, error) {
+	rs, err := m.rampStore()
 	if err != nil {
 		return nil, err
 	}
@@ -149,13 +150,13 @@ func (e *Engine) Ramps(ctx context.Context) ([]slipway.Ramp, error) {
 }
 
 // Ramp returns the ramp of flag key.
-func (e *Engine) Ramp(ctx context.Context, key string) (slipway.Ramp, error) {
-	rs, err := e.rampStore()
+func (m *Manager) Ramp(ctx context.Context, key string) (slipway.Ramp, error) {
+	rs, err := m.rampStore()
 	if err != nil {
 		return slipway.Ramp{}, err
 	}
 	r, err := rs.Ramp(ctx, key)
-	if isCode(err, slipway.ENOTFOUND) {
+	if slipway.ErrorCode(err) == slipway.ENOTFOUND {
 		return slipway.Ramp{}, slipway.Errorf(slipway.ENOTFOUND, "flag %q has no ramp; see `slipway flags list`", key)
 	}
 	return r, err
@@ -163,38 +164,38 @@ func (e *Engine) Ramp(ctx context.Context, key string) (slipway.Ramp, error) {
 
 // OperateRamp pauses, resumes or aborts a ramp: it decides with NextRamp, persists the
 // ramp, makes the flag serve its weight, and nudges the ramp's worker.
-func (e *Engine) OperateRamp(ctx context.Context, op slipway.RampOperation) (slipway.Ramp, error) {
+func (m *Manager) OperateRamp(ctx context.Context, op slipway.RampOperation) (slipway.Ramp, error) {
 	switch op.Op {
 	case slipway.RampPause, slipway.RampResume, slipway.RampAbort:
 	default:
 		return slipway.Ramp{}, slipway.Errorf(slipway.EINVALID, "%q is not a ramp operation; use pause, resume or abort", op.Op)
 	}
-	rs, err := e.rampStore()
+	rs, err := m.rampStore()
 	if err != nil {
 		return slipway.Ramp{}, err
 	}
 	for range maxAttempts {
-		r, err := e.Ramp(ctx, op.Flag)
+		r, err := m.Ramp(ctx, op.Flag)
 		if err != nil {
 			return slipway.Ramp{}, err
 		}
 		if r.Phase == slipway.PhaseCompleted || (r.Phase == slipway.PhaseAborted && op.Op != slipway.RampResume) {
 			return slipway.Ramp{}, slipway.Errorf(slipway.ECONFLICT, "the ramp of %s has ended (%s)", op.Flag, r.Phase)
 		}
-		now := e.cfg.Now()
-		next, eff := NextRamp(r, RampInput{Templates: e.templateMap(), Op: &op}, now)
+		now := m.cfg.Now()
+		next, eff := NextRamp(r, RampInput{Templates: m.cfg.Templates(), Op: &op}, now)
 		if reflect.DeepEqual(next, r) {
 			return r, nil
 		}
-		if err := rs.SaveRamp(ctx, &next, eff.Events...); isCode(err, slipway.ECONFLICT) {
+		if err := rs.SaveRamp(ctx, &next, eff.Events...); slipway.ErrorCode(err) == slipway.ECONFLICT {
 			continue
 		} else if err != nil {
 			return slipway.Ramp{}, fmt.Errorf("%s ramp of %s: %w", op.Op, op.Flag, err)
 		}
-		if err := e.serveRamp(ctx, op.Flag, nil); err != nil {
+		if err := m.serveRamp(ctx, op.Flag, nil); err != nil {
 			return next, err
 		}
-		e.wakeRamp(op.Flag)
+		m.wakeRamp(op.Flag)
 		return next, nil
 	}
 	return slipway.Ramp{}, slipway.Errorf(slipway.ECONFLICT, "ramp of %s: state kept changing; try again", op.Flag)

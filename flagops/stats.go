@@ -1,7 +1,9 @@
-package engine
+package flagops
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"time"
 
 	"slipway.dev/slipway"
@@ -12,21 +14,21 @@ const flushTimeout = 5 * time.Second
 
 // runFlagStats writes the evaluation counts to the store every Config.FlagStatsFlush, and
 // once more when ctx ends.
-func (e *Engine) runFlagStats(ctx context.Context) {
-	t := time.NewTicker(e.cfg.FlagStatsFlush)
+func (m *Manager) runFlagStats(ctx context.Context) {
+	t := time.NewTicker(m.cfg.FlagStatsFlush)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
 			defer cancel()
-			if err := e.FlushFlagStats(fctx); err != nil {
-				e.log.Error("flag stats flush failed", "err", err)
+			if err := m.FlushFlagStats(fctx); err != nil {
+				m.log.Error("flag stats flush failed", "err", err)
 			}
 			return
 		case <-t.C:
-			if err := e.FlushFlagStats(ctx); err != nil && ctx.Err() == nil {
-				e.log.Error("flag stats flush failed", "err", err)
+			if err := m.FlushFlagStats(ctx); err != nil && ctx.Err() == nil {
+				m.log.Error("flag stats flush failed", "err", err)
 			}
 		}
 	}
@@ -35,34 +37,34 @@ func (e *Engine) runFlagStats(ctx context.Context) {
 // FlushFlagStats writes the evaluations counted since the last flush to the store, in one
 // batch. A flag that served one variant in this period and the same one before keeps the
 // time it began serving it; one that began in this period counts from the period's start.
-func (e *Engine) FlushFlagStats(ctx context.Context) error {
-	if e.flagsDB == nil {
+func (m *Manager) FlushFlagStats(ctx context.Context) error {
+	if m.flagsDB == nil {
 		return nil
 	}
-	e.flushMu.Lock()
-	defer e.flushMu.Unlock()
-	counts := e.cfg.FlagStats.Drain()
-	now := e.cfg.Now()
-	start := e.lastFlush
+	m.flushMu.Lock()
+	defer m.flushMu.Unlock()
+	counts := m.cfg.FlagStats.Drain()
+	now := m.cfg.Now()
+	start := m.lastFlush
 	if start.IsZero() {
 		start = now
 	}
-	e.lastFlush = now
+	m.lastFlush = now
 	if len(counts) == 0 {
 		return nil
 	}
-	prev, err := e.statsByKey(ctx)
+	prev, err := m.statsByKey(ctx)
 	if err != nil {
 		return err
 	}
 	out := make([]slipway.FlagStat, 0, len(counts))
-	for _, key := range sortedKeys(counts) {
+	for _, key := range slices.Sorted(maps.Keys(counts)) {
 		variants := counts[key]
 		st := prev[key]
 		st.Key, st.LastEvaluated = key, now
 		var best string
 		var bestN int64 = -1
-		for _, v := range sortedKeys(variants) {
+		for _, v := range slices.Sorted(maps.Keys(variants)) {
 			st.Evaluations += variants[v]
 			if variants[v] > bestN {
 				best, bestN = v, variants[v]
@@ -77,5 +79,5 @@ func (e *Engine) FlushFlagStats(ctx context.Context) error {
 		st.LastVariant = best
 		out = append(out, st)
 	}
-	return e.flagsDB.SaveFlagStats(ctx, out)
+	return m.flagsDB.SaveFlagStats(ctx, out)
 }

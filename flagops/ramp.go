@@ -1,6 +1,7 @@
-package engine
+package flagops
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -61,7 +62,7 @@ func NextRamp(r slipway.Ramp, in RampInput, now time.Time) (slipway.Ramp, RampEf
 	if run := r.Run; run != nil {
 		switch run.Phase {
 		case slipway.VerdictFailed:
-			rollBack(&r, slipway.ActorAnalysis, orDefault(run.Message, "analysis failed"), now, &eff)
+			rollBack(&r, slipway.ActorAnalysis, cmp.Or(run.Message, "analysis failed"), now, &eff)
 			return r, eff
 		case slipway.VerdictInconclusive:
 			r.Phase, r.Pause, r.UpdatedAt = slipway.PhasePaused, slipway.PauseInconclusive, now
@@ -131,20 +132,20 @@ func rollBack(r *slipway.Ramp, actor, reason string, now time.Time, eff *RampEff
 // operateRamp carries out a person's operation.
 func operateRamp(r slipway.Ramp, op slipway.RampOperation, in RampInput, now time.Time) (slipway.Ramp, RampEffects) {
 	var eff RampEffects
-	actor := orDefault(op.Actor, "unknown")
+	actor := cmp.Or(op.Actor, "unknown")
 	switch op.Op {
 	case slipway.RampPause:
 		if r.Phase != slipway.PhaseProgressing {
 			return r, eff
 		}
 		r.Phase, r.Pause, r.UpdatedAt = slipway.PhasePaused, slipway.PauseManual, now
-		r.Reason = orDefault(op.Reason, "paused by "+actor)
+		r.Reason = cmp.Or(op.Reason, "paused by "+actor)
 		eff.Events = append(eff.Events, rampEvent(r, slipway.EventRampPaused, actor, now,
 			fmt.Sprintf("ramp of %s paused at %d%%", r.Flag, r.Weight/100), r.Reason))
 	case slipway.RampResume:
 		switch r.Phase {
 		case slipway.PhasePaused:
-			reason := orDefault(op.Reason, "resumed by "+actor)
+			reason := cmp.Or(op.Reason, "resumed by "+actor)
 			r.Phase, r.UpdatedAt = slipway.PhaseProgressing, now
 			eff.Events = append(eff.Events, rampEvent(r, slipway.EventRampResumed, actor, now,
 				fmt.Sprintf("ramp of %s resumed at %d%%", r.Flag, r.Weight/100), reason))
@@ -157,7 +158,7 @@ func operateRamp(r slipway.Ramp, op slipway.RampOperation, in RampInput, now tim
 			}
 		case slipway.PhaseAborted:
 			eff.Events = append(eff.Events, rampEvent(r, slipway.EventRampResumed, actor, now,
-				fmt.Sprintf("ramp of %s started again", r.Flag), orDefault(op.Reason, "restarted by "+actor)))
+				fmt.Sprintf("ramp of %s started again", r.Flag), cmp.Or(op.Reason, "restarted by "+actor)))
 			r.Phase, r.Pause, r.StartedAt = slipway.PhaseProgressing, slipway.PauseNone, now
 			enterStep(&r, 0, in, now, &eff)
 		case slipway.PhaseProgressing, slipway.PhaseCompleted:
@@ -166,7 +167,7 @@ func operateRamp(r slipway.Ramp, op slipway.RampOperation, in RampInput, now tim
 		if r.Phase.Terminal() {
 			return r, eff
 		}
-		rollBack(&r, actor, orDefault(op.Reason, "aborted by "+actor), now, &eff)
+		rollBack(&r, actor, cmp.Or(op.Reason, "aborted by "+actor), now, &eff)
 	}
 	return r, eff
 }

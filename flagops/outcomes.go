@@ -1,4 +1,4 @@
-package engine
+package flagops
 
 import (
 	"context"
@@ -12,30 +12,30 @@ import (
 
 // Outcomes returns where reported flag outcomes are counted (Config.Outcomes); the builtin
 // analysis provider reads them (builtin.NewWithOutcomes).
-func (e *Engine) Outcomes() *flags.Outcomes { return e.cfg.Outcomes }
+func (m *Manager) Outcomes() *flags.Outcomes { return m.cfg.Outcomes }
 
 // setVariants remembers every flag's variants, for checking reported outcomes without
 // reading the store.
-func (e *Engine) setVariants(sets []slipway.FlagSetRecord) {
-	m := map[string][]string{}
+func (m *Manager) setVariants(sets []slipway.FlagSetRecord) {
+	variants := map[string][]string{}
 	for _, rec := range sets {
 		for key, f := range rec.Set.Flags {
-			m[key] = slices.Sorted(maps.Keys(f.Variants))
+			variants[key] = slices.Sorted(maps.Keys(f.Variants))
 		}
 	}
-	e.variants.Store(&m)
+	m.variants.Store(&variants)
 }
 
 // RecordOutcomes counts outcomes an app reports for variants of flag key. It returns
 // ENOTFOUND for an unknown flag and EINVALID, counting nothing, when a report names an
 // unknown variant, a malformed outcome or a count out of range.
-func (e *Engine) RecordOutcomes(ctx context.Context, key string, reports []slipway.OutcomeReport) error {
-	p := e.variants.Load()
+func (m *Manager) RecordOutcomes(ctx context.Context, key string, reports []slipway.OutcomeReport) error {
+	p := m.variants.Load()
 	if p == nil {
-		if err := e.reloadFlags(ctx); err != nil {
+		if err := m.reloadFlags(ctx); err != nil {
 			return err
 		}
-		p = e.variants.Load()
+		p = m.variants.Load()
 	}
 	var variants []string
 	if p != nil {
@@ -63,7 +63,7 @@ func (e *Engine) RecordOutcomes(ctx context.Context, key string, reports []slipw
 		}
 	}
 	for _, o := range reports {
-		if !e.cfg.Outcomes.Record(key, o.Variant, o.Outcome, o.Count) {
+		if !m.cfg.Outcomes.Record(key, o.Variant, o.Outcome, o.Count) {
 			return slipway.Errorf(slipway.EINVALID, "flag %s variant %s: too many different outcomes; report at most 16 names per variant", key, o.Variant)
 		}
 	}

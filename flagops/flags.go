@@ -1,4 +1,4 @@
-package engine
+package flagops
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"maps"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -18,32 +17,32 @@ import (
 // Flag sets are stored one version per change (slipway.FlagStore); the flags in force are
 // all sets merged into one compiled flags.Set, swapped into Config.Flags after every commit
 // that changes a set. This file plans flag sets for Apply and rebuilds the merged set;
-// flagops.go holds the operations on single flags and flagstats.go the evaluation counts.
+// ops.go holds the operations on single flags and stats.go the evaluation counts.
 
 // flagStore returns the store's flag side, or an error when the store keeps no flags.
-func (e *Engine) flagStore() (slipway.FlagStore, error) {
-	if e.flagsDB == nil {
+func (m *Manager) flagStore() (slipway.FlagStore, error) {
+	if m.flagsDB == nil {
 		return nil, slipway.Errorf(slipway.EINVALID, "this server's store keeps no feature flags")
 	}
-	return e.flagsDB, nil
+	return m.flagsDB, nil
 }
 
 // CurrentFlags returns the flags in force: one compiled Set of every stored flag set,
 // replaced after every change (Config.Flags). Serve evaluations from it (OFREP).
-func (e *Engine) CurrentFlags() *flags.Current { return e.cfg.Flags }
+func (m *Manager) CurrentFlags() *flags.Current { return m.cfg.Flags }
 
 // FlagStats returns the evaluation counters the flag server records into (Stats.Record);
 // Run writes them to the store every Config.FlagStatsFlush.
-func (e *Engine) FlagStats() *flags.Stats { return e.cfg.FlagStats }
+func (m *Manager) FlagStats() *flags.Stats { return m.cfg.FlagStats }
 
 // planFlagSets adds to c and p what applying the declared flag sets implies: new versions
 // of created or changed sets, and deletions when pruning. It checks that the sets that would
 // be stored merge into one valid whole (a flag key declared by one set only).
-func (e *Engine) planFlagSets(ctx context.Context, s slipway.Set, opts slipway.ApplyOptions, p *slipway.Plan, c *slipway.Change, actor string, now time.Time) error {
+func (m *Manager) planFlagSets(ctx context.Context, s slipway.Set, opts slipway.ApplyOptions, p *slipway.Plan, c *slipway.Change, actor string, now time.Time) error {
 	if len(s.FlagSets) == 0 && !opts.Prune {
 		return nil
 	}
-	fst, err := e.flagStore()
+	fst, err := m.flagStore()
 	if err != nil {
 		if len(s.FlagSets) == 0 {
 			return nil
@@ -60,7 +59,7 @@ func (e *Engine) planFlagSets(ctx context.Context, s slipway.Set, opts slipway.A
 	}
 	result := maps.Clone(cur)
 	declared := map[string]bool{}
-	for _, fs := range sorted(s.FlagSets, func(f slipway.FlagSet) string { return f.ID }) {
+	for _, fs := range slices.SortedStableFunc(slices.Values(s.FlagSets), func(a, b slipway.FlagSet) int { return strings.Compare(a.ID, b.ID) }) {
 		declared[fs.ID] = true
 		ch := slipway.PlanChange{Kind: slipway.KindFlagSet, Name: fs.ID, Action: slipway.ActionUnchanged}
 		old, ok := cur[fs.ID]
@@ -78,8 +77,8 @@ func (e *Engine) planFlagSets(ctx context.Context, s slipway.Set, opts slipway.A
 		default:
 			prev := old.Set
 			prev.Revision = 0
-			if !reflect.DeepEqual(jsonOf(prev), jsonOf(fs)) {
-				ch.Action, ch.Fields = slipway.ActionUpdate, diffFields(prev, fs)
+			if fields := slipway.ChangedFields(prev, fs); len(fields) > 0 {
+				ch.Action, ch.Fields = slipway.ActionUpdate, fields
 			}
 			fs.Revision = old.Set.Revision
 		}
@@ -93,7 +92,7 @@ func (e *Engine) planFlagSets(ctx context.Context, s slipway.Set, opts slipway.A
 		p.Changes = append(p.Changes, ch)
 	}
 	if opts.Prune {
-		for _, id := range sortedKeys(cur) {
+		for _, id := range slices.Sorted(maps.Keys(cur)) {
 			if declared[id] {
 				continue
 			}
@@ -138,7 +137,7 @@ func merge(sets []slipway.FlagSetRecord) (slipway.FlagSet, error) {
 		for name, raw := range fs.Evaluators {
 			out.Evaluators[rename[name]] = renameRefs(raw, rename)
 		}
-		for _, key := range sortedKeys(fs.Flags) {
+		for _, key := range slices.Sorted(maps.Keys(fs.Flags)) {
 			f := fs.Flags[key]
 			if o, ok := owner[key]; ok {
 				dups = append(dups, fmt.Sprintf("flag %q is declared by flag sets %q and %q; declare each flag in one set", key, o, fs.ID))
@@ -212,13 +211,13 @@ func renameRefs(raw json.RawMessage, rename map[string]string) json.RawMessage {
 // reloadFlags compiles every stored flag set into one Set, puts it in force and tells
 // Config.OnFlagsChanged. Reloads are serialised and each reads the store anew, so the last
 // one always reflects the last commit.
-func (e *Engine) reloadFlags(ctx context.Context) error {
-	fst, err := e.flagStore()
+func (m *Manager) reloadFlags(ctx context.Context) error {
+	fst, err := m.flagStore()
 	if err != nil {
 		return nil
 	}
-	e.flagMu.Lock()
-	defer e.flagMu.Unlock()
+	m.flagMu.Lock()
+	defer m.flagMu.Unlock()
 	sets, err := fst.FlagSets(ctx)
 	if err != nil {
 		return fmt.Errorf("load flag sets: %w", err)
@@ -228,11 +227,11 @@ func (e *Engine) reloadFlags(ctx context.Context) error {
 		// Only sets that compiled together were committed; this is a store out of step.
 		return fmt.Errorf("compile flag sets: %w", err)
 	}
-	e.cfg.Flags.Swap(s)
-	e.setVariants(sets)
-	if e.cfg.OnFlagsChanged != nil {
-		e.cfg.OnFlagsChanged()
+	m.cfg.Flags.Swap(s)
+	m.setVariants(sets)
+	if m.cfg.OnFlagsChanged != nil {
+		m.cfg.OnFlagsChanged()
 	}
-	e.wakeDeclaredRamps(sets)
+	m.wakeDeclaredRamps(sets)
 	return nil
 }

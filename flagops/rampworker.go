@@ -1,10 +1,12 @@
-package engine
+package flagops
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"time"
 
 	"slipway.dev/slipway"
@@ -17,7 +19,7 @@ import (
 // ramp workers, keyed by flag). Operations (OperateRamp) write the ramp with an optimistic
 // version and wake the worker.
 type rampWorker struct {
-	e   *Engine
+	m   *Manager
 	key string
 }
 
@@ -34,22 +36,22 @@ func (w *rampWorker) Idle() {}
 
 // wakeRamp asks the worker of flag key to look at its ramp now, starting one if none runs.
 // Before Run it does nothing (Run looks at every ramp when it starts).
-func (e *Engine) wakeRamp(key string) {
-	if e.rampsDB == nil {
+func (m *Manager) wakeRamp(key string) {
+	if m.rampsDB == nil {
 		return
 	}
-	e.rampWorkers.Wake(key, nil)
+	m.rampWorkers.Wake(key, nil)
 }
 
 // wakeDeclaredRamps nudges the worker of every flag of sets that declares a ramp.
-func (e *Engine) wakeDeclaredRamps(sets []slipway.FlagSetRecord) {
-	if e.rampsDB == nil {
+func (m *Manager) wakeDeclaredRamps(sets []slipway.FlagSetRecord) {
+	if m.rampsDB == nil {
 		return
 	}
 	for _, rec := range sets {
-		for _, key := range sortedKeys(rec.Set.Flags) {
+		for _, key := range slices.Sorted(maps.Keys(rec.Set.Flags)) {
 			if rec.Set.Flags[key].Ramp != nil {
-				e.wakeRamp(key)
+				m.wakeRamp(key)
 			}
 		}
 	}
@@ -60,24 +62,24 @@ func (e *Engine) wakeDeclaredRamps(sets []slipway.FlagSetRecord) {
 // flag serve the ramp's weight, and takes the analysis measurements that are due. It reports
 // when it wants to run again and whether the ramp still progresses.
 func (w *rampWorker) reconcile(ctx context.Context) (wakeAt time.Time, active bool, err error) {
-	e, rs := w.e, w.e.rampsDB
+	m, rs := w.m, w.m.rampsDB
 	for range 64 {
 		var declared *slipway.FlagRamp
 		var set string
-		rec, _, err := e.findFlag(ctx, w.key)
+		rec, _, err := m.findFlag(ctx, w.key)
 		switch {
 		case err == nil:
 			declared, set = rec.Set.Flags[w.key].Ramp, rec.Set.ID
-		case !isCode(err, slipway.ENOTFOUND):
+		case slipway.ErrorCode(err) != slipway.ENOTFOUND:
 			return time.Time{}, true, err
 		}
 		r, err := rs.Ramp(ctx, w.key)
 		found := err == nil
-		if err != nil && !isCode(err, slipway.ENOTFOUND) {
+		if err != nil && slipway.ErrorCode(err) != slipway.ENOTFOUND {
 			return time.Time{}, true, err
 		}
-		now := e.cfg.Now()
-		in := RampInput{Templates: e.templateMap()}
+		now := m.cfg.Now()
+		in := RampInput{Templates: m.cfg.Templates()}
 		switch {
 		case declared == nil:
 			// The flag is gone or no longer ramps: its targeting is what was declared.
@@ -91,12 +93,12 @@ func (w *rampWorker) reconcile(ctx context.Context) (wakeAt time.Time, active bo
 			nr, eff := StartRamp(w.key, set, *declared, in, now)
 			nr.Version = r.Version
 			// The decision and its events are stored together; then the flag is served.
-			if err := rs.SaveRamp(ctx, &nr, eff.Events...); isCode(err, slipway.ECONFLICT) {
+			if err := rs.SaveRamp(ctx, &nr, eff.Events...); slipway.ErrorCode(err) == slipway.ECONFLICT {
 				continue
 			} else if err != nil {
 				return time.Time{}, true, err
 			}
-			if err := e.serveRamp(ctx, w.key, nil); err != nil {
+			if err := m.serveRamp(ctx, w.key, nil); err != nil {
 				return time.Time{}, true, err
 			}
 			continue
@@ -105,7 +107,7 @@ func (w *rampWorker) reconcile(ctx context.Context) (wakeAt time.Time, active bo
 		events := eff.Events
 		if !reflect.DeepEqual(next, r) {
 			// The decision and its events are stored together.
-			if err := rs.SaveRamp(ctx, &next, events...); isCode(err, slipway.ECONFLICT) {
+			if err := rs.SaveRamp(ctx, &next, events...); slipway.ErrorCode(err) == slipway.ECONFLICT {
 				continue
 			} else if err != nil {
 				return time.Time{}, true, err
@@ -114,7 +116,7 @@ func (w *rampWorker) reconcile(ctx context.Context) (wakeAt time.Time, active bo
 		}
 		// Persisted; now act. Serving serves the ramp as stored (an operation may have moved it
 		// since it was read) and is idempotent, so a restart between the two repairs it.
-		if err := e.serveRamp(ctx, w.key, events); err != nil {
+		if err := m.serveRamp(ctx, w.key, events); err != nil {
 			return time.Time{}, true, err
 		}
 		if next.Phase != slipway.PhaseProgressing {
@@ -141,21 +143,21 @@ func (w *rampWorker) reconcile(ctx context.Context) (wakeAt time.Time, active bo
 // measure takes measurement i of r's run and persists it with the ramp. A conflict (an
 // operation moved the ramp meanwhile) drops the measurement: the next pass decides anew.
 func (w *rampWorker) measure(ctx context.Context, r slipway.Ramp, i int) error {
-	e := w.e
+	mg := w.m
 	run := *r.Run
-	m := run.Metrics[i]
-	started := e.cfg.Now()
+	metric := run.Metrics[i]
+	started := mg.cfg.Now()
 	var value any
 	var merr error
-	if e.measurer == nil {
+	if mg.measurer == nil {
 		merr = slipway.Errorf(slipway.EINVALID, "this server measures no analysis")
 	} else {
-		value, merr = e.measurer.Measure(ctx, m)
+		value, merr = mg.measurer.Measure(ctx, metric)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	finished := e.cfg.Now()
+	finished := mg.cfg.Now()
 	analysis.Record(&run, i, value, merr, started, finished)
 	r.Run = &run
 	r.UpdatedAt = finished
@@ -164,11 +166,11 @@ func (w *rampWorker) measure(ctx context.Context, r slipway.Ramp, i int) error {
 		// Too small a sample yet: no measurement. The wait's first check is an event.
 		var evs []slipway.Event
 		if w.Checks == 1 {
-			data, _ := json.Marshal(map[string]any{"flag": r.Flag, "run": run.ID, "metric": m.Name, "waiting": w})
+			data, _ := json.Marshal(map[string]any{"flag": r.Flag, "run": run.ID, "metric": metric.Name, "waiting": w})
 			evs = append(evs, slipway.Event{Time: finished, Kind: slipway.EventAnalysisWaiting, Actor: slipway.ActorAnalysis,
-				Message: fmt.Sprintf("ramp of flag %s: metric %s waits for a minimum sample", r.Flag, m.Name), Reason: w.Message, Data: data})
+				Message: fmt.Sprintf("ramp of flag %s: metric %s waits for a minimum sample", r.Flag, metric.Name), Reason: w.Message, Data: data})
 		}
-		if err := e.rampsDB.SaveRamp(ctx, &r, evs...); err != nil && !isCode(err, slipway.ECONFLICT) {
+		if err := mg.rampsDB.SaveRamp(ctx, &r, evs...); err != nil && slipway.ErrorCode(err) != slipway.ECONFLICT {
 			return err
 		}
 		return nil
@@ -178,10 +180,10 @@ func (w *rampWorker) measure(ctx context.Context, r slipway.Ramp, i int) error {
 	if n := len(res.Measurements); n > 0 {
 		last = res.Measurements[n-1]
 	}
-	data, _ := json.Marshal(map[string]any{"flag": r.Flag, "run": run.ID, "metric": m.Name, "phase": last.Phase, "value": last.Value})
+	data, _ := json.Marshal(map[string]any{"flag": r.Flag, "run": run.ID, "metric": metric.Name, "phase": last.Phase, "value": last.Value})
 	ev := slipway.Event{Time: finished, Kind: slipway.EventMeasurement, Actor: slipway.ActorAnalysis,
-		Message: fmt.Sprintf("ramp of flag %s: metric %s measured %s", r.Flag, m.Name, last.Phase), Reason: last.Message, Data: data}
-	if err := e.rampsDB.SaveRamp(ctx, &r, ev); err != nil && !isCode(err, slipway.ECONFLICT) {
+		Message: fmt.Sprintf("ramp of flag %s: metric %s measured %s", r.Flag, metric.Name, last.Phase), Reason: last.Message, Data: data}
+	if err := mg.rampsDB.SaveRamp(ctx, &r, ev); err != nil && slipway.ErrorCode(err) != slipway.ECONFLICT {
 		return err
 	}
 	return nil
@@ -189,22 +191,22 @@ func (w *rampWorker) measure(ctx context.Context, r slipway.Ramp, i int) error {
 
 // resyncRamps nudges the worker of every ramp, declared or stored and unfinished (a stored
 // ramp whose flag no longer declares it is then removed).
-func (e *Engine) resyncRamps(ctx context.Context) error {
-	if e.rampsDB == nil || e.flagsDB == nil {
+func (m *Manager) resyncRamps(ctx context.Context) error {
+	if m.rampsDB == nil || m.flagsDB == nil {
 		return nil
 	}
-	sets, err := e.flagsDB.FlagSets(ctx)
+	sets, err := m.flagsDB.FlagSets(ctx)
 	if err != nil {
 		return err
 	}
-	e.wakeDeclaredRamps(sets)
-	stored, err := e.rampsDB.Ramps(ctx)
+	m.wakeDeclaredRamps(sets)
+	stored, err := m.rampsDB.Ramps(ctx)
 	if err != nil {
 		return err
 	}
 	for _, r := range stored {
 		if !r.Phase.Terminal() {
-			e.wakeRamp(r.Flag)
+			m.wakeRamp(r.Flag)
 		}
 	}
 	return nil
