@@ -75,6 +75,7 @@ var allowed = map[string][]string{
 	"metric/builtin":      {"", "flags"},
 	"metric/job":          {""},
 	"metric/web":          {""},
+	"metric/prometheus":   {""},
 	"demo":                {},
 	"slipwaytest":         {""},
 	"httpapi/apitest":     {"", "httpapi"},
@@ -84,7 +85,7 @@ var allowed = map[string][]string{
 	"bench/proxy/backend": {},
 	"bench/proxy/slipway": {"", "proxy"},
 	"cmd/slipway": {"", "analysis", "auth", "dataplane", "demo", "engine", "flags", "fleet", "handover", "httpapi", "metric/builtin",
-		"metric/job", "metric/web", "ofrep", "platform/local", "platform/sim", "proxy", "spec", "sqlite"},
+		"metric/job", "metric/prometheus", "metric/web", "ofrep", "platform/local", "platform/sim", "proxy", "spec", "sqlite"},
 }
 
 const module = "slipway.dev/slipway"
