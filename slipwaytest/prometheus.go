@@ -64,32 +64,35 @@ scrape_configs:
 	}
 	addr := freeAddr(tb)
 	var out lockedBuffer
-	cmd := exec.Command(bin,
+	ctx, stop := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin,
 		"--config.file="+configFile,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr,
 		"--log.level=warn",
 	)
 	cmd.Stdout, cmd.Stderr = &out, &out
+	// Stopping asks Prometheus to shut down cleanly, and kills it when it has not within 10s.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 10 * time.Second
 	if err := cmd.Start(); err != nil {
+		stop()
 		tb.Fatalf("start prometheus: %v", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := make(chan struct{})
+	var waitErr error // set before exited is closed
+	go func() {
+		waitErr = cmd.Wait()
+		close(exited)
+	}()
 	tb.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
+		stop()
+		<-exited
 	})
 	p := &Prometheus{URL: "http://" + addr}
 	ready := func() bool {
 		select {
-		case err := <-exited:
-			exited <- err
+		case <-exited:
 			return true
 		default:
 		}
@@ -105,8 +108,8 @@ scrape_configs:
 	}
 	Eventually(tb, PrometheusStartTimeout, "prometheus to be ready at "+p.URL, ready)
 	select {
-	case err := <-exited:
-		tb.Fatalf("prometheus exited: %v\n%s", err, out.String())
+	case <-exited:
+		tb.Fatalf("prometheus exited: %v\n%s", waitErr, out.String())
 	default:
 	}
 	return p

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-		"strings"
+	"strings"
 	"time"
 
 	"slipway.dev/slipway"
@@ -131,4 +131,3 @@ func checkPromHeaders(p *problems, pp string, pm *slipway.PrometheusMetric) {
 		}
 	}
 }
-
