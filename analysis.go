@@ -71,9 +71,10 @@ func (m Metric) ErrorLimit() int {
 
 // ProviderSpec configures exactly one provider.
 type ProviderSpec struct {
-	Web     *WebMetric     `json:"web,omitempty"`
-	Job     *JobMetric     `json:"job,omitempty"`
-	Builtin *BuiltinMetric `json:"builtin,omitempty"`
+	Web        *WebMetric        `json:"web,omitempty"`
+	Job        *JobMetric        `json:"job,omitempty"`
+	Builtin    *BuiltinMetric    `json:"builtin,omitempty"`
+	Prometheus *PrometheusMetric `json:"prometheus,omitempty"`
 }
 
 // Kind names the provider set in p, or "" when none is.
@@ -85,6 +86,8 @@ func (p ProviderSpec) Kind() string {
 		return "job"
 	case p.Builtin != nil:
 		return "builtin"
+	case p.Prometheus != nil:
+		return "prometheus"
 	}
 	return ""
 }
@@ -172,6 +175,74 @@ func (b BuiltinMetric) MinSample() int {
 		return b.MinRequests
 	}
 	return DefaultMinRequests
+}
+
+// Reductions: what PrometheusMetric.Reduce may be, how an answer with many samples (many
+// series, or a range query's points) becomes one number.
+const (
+	ReduceSum  = "sum"  // the sum of the samples
+	ReduceAvg  = "avg"  // their mean
+	ReduceMin  = "min"  // the smallest
+	ReduceMax  = "max"  // the largest
+	ReduceLast = "last" // the latest sample of the only series
+)
+
+// Reductions lists the reductions a Prometheus metric may name.
+func Reductions() []string {
+	return []string{ReduceSum, ReduceAvg, ReduceMin, ReduceMax, ReduceLast}
+}
+
+// DefaultPrometheusTimeout bounds a Prometheus query whose metric sets no timeout.
+const DefaultPrometheusTimeout = Duration(10 * time.Second)
+
+// MaxPrometheusQuery is the longest query (in bytes, after its placeholders are expanded) a
+// Prometheus metric may send.
+const MaxPrometheusQuery = 8 << 10
+
+// MaxPrometheusPoints is the most points per series a range query may ask for: range.duration
+// over range.step. Prometheus itself refuses more than 11,000.
+const MaxPrometheusPoints = 11000
+
+// PrometheusMetric measures by a PromQL query to a Prometheus server's HTTP API (or anything
+// that serves it: Thanos, Mimir, VictoriaMetrics). The result is one number: the answer's only
+// sample, or its samples reduced by Reduce. An answer with no sample, or whose value is NaN or
+// an infinity, is no data.
+type PrometheusMetric struct {
+	// Address is the server's base URL, http or https, like http://127.0.0.1:9090; the API's
+	// paths (/api/v1/query) are appended to it.
+	Address string `json:"address"`
+	// Query is the PromQL expression, with {{...}} placeholders expanded when the run starts.
+	Query string `json:"query"`
+	// Range, when set, makes the query a range query over the last Range.Duration, one point
+	// every Range.Step; its answer must be reduced.
+	Range *PrometheusRange `json:"range,omitempty"`
+	// Reduce is one of Reductions: how many samples become one number. Without it an answer
+	// with more than one sample is an error.
+	Reduce string `json:"reduce,omitempty"`
+	// Headers are sent with every query (a tenant header such as X-Scope-OrgID).
+	Headers map[string]string `json:"headers,omitempty"`
+	// HeadersFrom are headers whose values are read when each query is sent, from the
+	// server's environment or a file, so that a credential is kept in neither the template
+	// nor the runs, which every viewer may read.
+	HeadersFrom map[string]HeaderSource `json:"headersFrom,omitempty"`
+	// Timeout bounds the query, on the wire and in the server's evaluation;
+	// DefaultPrometheusTimeout when zero.
+	Timeout Duration `json:"timeout,omitempty"`
+}
+
+// PrometheusRange is the window of a range query: it ends when the measurement is taken.
+type PrometheusRange struct {
+	Duration Duration `json:"duration"`
+	Step     Duration `json:"step"`
+}
+
+// HeaderSource is where a header's value is read from: exactly one of an environment
+// variable of the server (Env) or a file (File), with Prefix put before it (like "Bearer ").
+// Surrounding white space, such as a file's final newline, is trimmed.
+type HeaderSource struct {
+	Env    string `json:"env,omitempty"`
+	File   string `json:"file,omitempty"`
+	Prefix string `json:"prefix,omitempty"`
 }
 
 // Provider takes one measurement of a metric whose template arguments are already expanded.
@@ -306,7 +377,8 @@ type Measurement struct {
 }
 
 // TemplateVars are the variables every AnalysisTemplate may use besides {{args.NAME}}: the
-// app's name and the stable and canary revisions and versions of the rollout.
+// app's name, its environment, and the stable and canary revisions and versions of the
+// rollout.
 func TemplateVars() []string {
-	return []string{"app", "stable.revision", "stable.version", "canary.revision", "canary.version"}
+	return []string{"app", "environment", "stable.revision", "stable.version", "canary.revision", "canary.version"}
 }

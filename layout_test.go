@@ -77,6 +77,7 @@ var allowed = map[string][]string{
 	"metric/builtin":      {"", "flags"},
 	"metric/job":          {""},
 	"metric/web":          {""},
+	"metric/prometheus":   {""},
 	"demo":                {},
 	"slipwaytest":         {""},
 	"httpapi/apitest":     {"", "httpapi"},
@@ -86,7 +87,7 @@ var allowed = map[string][]string{
 	"bench/proxy/backend": {},
 	"bench/proxy/slipway": {"", "proxy"},
 	"cmd/slipway": {"", "analysis", "auth", "dataplane", "demo", "engine", "flagops", "flags", "fleet", "handover", "httpapi", "metric/builtin",
-		"metric/job", "metric/web", "ofrep", "platform/local", "platform/sim", "proxy", "spec", "sqlite"},
+		"metric/job", "metric/prometheus", "metric/web", "ofrep", "platform/local", "platform/sim", "proxy", "spec", "sqlite"},
 }
 
 const module = "slipway.dev/slipway"

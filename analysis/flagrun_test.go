@@ -55,7 +55,7 @@ func TestNewFlagRun(t *testing.T) {
 		}
 	})
 	t.Run("rollout runs do not know flag variables", func(t *testing.T) {
-		_, err := NewRun("r3", slipway.AnalysisStep, 0, slipway.Rollout{ID: "web-1", App: "web", To: "abc"}, ref, templates, now)
+		_, err := NewRun("r3", slipway.AnalysisStep, 0, slipway.Rollout{ID: "web-1", App: "web", To: "abc"}, "", ref, templates, now)
 		if slipway.ErrorCode(err) != slipway.EINVALID {
 			t.Fatalf("err = %v; want EINVALID ({{variant}} is unknown to a rollout)", err)
 		}

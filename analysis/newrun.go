@@ -12,12 +12,17 @@ import (
 	"slipway.dev/slipway"
 )
 
-// Vars returns the values every template may use, from the rollout: {{app}},
+// Vars returns the values every template may use, from the rollout and the environment its
+// app runs in (slipway.DefaultEnvironment when env is ""): {{app}}, {{environment}},
 // {{stable.revision}}, {{stable.version}}, {{canary.revision}} and {{canary.version}}.
 // Arguments ({{args.NAME}}) are added per template by NewRun.
-func Vars(r slipway.Rollout) map[string]string {
+func Vars(r slipway.Rollout, env string) map[string]string {
+	if env == "" {
+		env = slipway.DefaultEnvironment
+	}
 	return map[string]string{
 		"app":             r.App,
+		"environment":     env,
 		"stable.revision": r.From,
 		"stable.version":  r.FromVersion,
 		"canary.revision": r.To,
@@ -49,7 +54,7 @@ func (e *expander) expand(s string) string {
 	})
 }
 
-// NewRun builds a run of ref's templates for rollout r. It resolves each template from
+// NewRun builds a run of ref's templates for rollout r of an app in environment env. It resolves each template from
 // templates, gives every argument its value (ref's args override template defaults), expands
 // {{...}} in every string of each metric (the provider's fields and both conditions), checks
 // the conditions compile, and returns a Running run with one MetricResult per metric,
@@ -58,8 +63,8 @@ func (e *expander) expand(s string) string {
 // It returns EINVALID when ref names no template, a required argument has no value, ref gives
 // an argument no template declares, a string uses an unknown name, two metrics share a name
 // or a condition does not compile; ENOTFOUND when a template does not exist.
-func NewRun(id string, kind slipway.AnalysisKind, step int, r slipway.Rollout, ref slipway.AnalysisRef, templates map[string]slipway.AnalysisTemplate, now time.Time) (slipway.AnalysisRun, error) {
-	return newRun(id, kind, step, r, Vars(r), ref, templates, now)
+func NewRun(id string, kind slipway.AnalysisKind, step int, r slipway.Rollout, env string, ref slipway.AnalysisRef, templates map[string]slipway.AnalysisTemplate, now time.Time) (slipway.AnalysisRun, error) {
+	return newRun(id, kind, step, r, Vars(r, env), ref, templates, now)
 }
 
 // FlagVars returns the values a template may use when it analyses a flag ramp: {{flag}} and
@@ -192,6 +197,21 @@ func expandMetric(m slipway.Metric, e *expander) slipway.Metric {
 		c.Variant = e.expand(b.Variant)
 		c.Outcome = e.expand(b.Outcome)
 		out.Provider.Builtin = &c
+	}
+	if p := m.Provider.Prometheus; p != nil {
+		c := *p
+		c.Address = e.expand(p.Address)
+		c.Query = e.expand(p.Query)
+		c.Reduce = e.expand(p.Reduce)
+		c.Headers = expandMap(p.Headers, e)
+		// HeadersFrom name where a credential is; they are not expanded, so that a template
+		// argument cannot point one at another variable or file.
+		c.HeadersFrom = maps.Clone(p.HeadersFrom)
+		if p.Range != nil {
+			rg := *p.Range
+			c.Range = &rg
+		}
+		out.Provider.Prometheus = &c
 	}
 	if j := m.Provider.Job; j != nil {
 		c := *j

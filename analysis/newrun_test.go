@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"slipway.dev/slipway"
 )
@@ -52,7 +53,7 @@ func testTemplates() map[string]slipway.AnalysisTemplate {
 func TestNewRun_ExpandsArguments(t *testing.T) {
 	templates := testTemplates()
 	ref := slipway.AnalysisRef{Templates: []string{"http", "smoke"}, Args: []slipway.Arg{{Name: "host", Value: "127.0.0.1:9"}}}
-	run, err := NewRun("api-7-step-2", slipway.AnalysisStep, 2, testRollout(), ref, templates, t0)
+	run, err := NewRun("api-7-step-2", slipway.AnalysisStep, 2, testRollout(), "", ref, templates, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +99,7 @@ func TestNewRun_ExpandsArguments(t *testing.T) {
 
 func TestNewRun_RefArgOverridesDefault(t *testing.T) {
 	ref := slipway.AnalysisRef{Templates: []string{"http"}, Args: []slipway.Arg{{Name: "host", Value: "h"}, {Name: "limit", Value: "0.5"}}}
-	run, err := NewRun("r", slipway.AnalysisBackground, 0, testRollout(), ref, testTemplates(), t0)
+	run, err := NewRun("r", slipway.AnalysisBackground, 0, testRollout(), "", ref, testTemplates(), t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +143,7 @@ func TestNewRun_Errors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := NewRun("r", slipway.AnalysisStep, 0, testRollout(), tt.ref, tt.templates, t0)
+			_, err := NewRun("r", slipway.AnalysisStep, 0, testRollout(), "", tt.ref, tt.templates, t0)
 			if code := slipway.ErrorCode(err); code != tt.code {
 				t.Fatalf("error %v has code %q, want %q", err, code, tt.code)
 			}
@@ -168,7 +169,7 @@ func TestNewRun_ResolvesBuiltinMetrics(t *testing.T) {
 			builtin("explicit", "ccc333", "other"),
 		}},
 	}
-	run, err := NewRun("r", slipway.AnalysisBackground, 0, testRollout(), slipway.AnalysisRef{Templates: []string{"proxy"}}, templates, t0)
+	run, err := NewRun("r", slipway.AnalysisBackground, 0, testRollout(), "", slipway.AnalysisRef{Templates: []string{"proxy"}}, templates, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,9 +190,48 @@ func TestNewRun_ResolvesBuiltinMetrics(t *testing.T) {
 	// A first rollout has no stable revision to measure.
 	first := testRollout()
 	first.From, first.FromVersion = "", ""
-	_, err = NewRun("r", slipway.AnalysisBackground, 0, first, slipway.AnalysisRef{Templates: []string{"proxy"}}, templates, t0)
+	_, err = NewRun("r", slipway.AnalysisBackground, 0, first, "", slipway.AnalysisRef{Templates: []string{"proxy"}}, templates, t0)
 	var se *slipway.Error
 	if !errors.As(err, &se) || se.Code != slipway.EINVALID || !strings.Contains(strings.Join(se.Details, "\n"), "metric stable measures the stable revision, but the rollout has none") {
 		t.Errorf("NewRun without a stable revision: %v (%+v)", err, se)
+	}
+}
+
+// TestNewRun_ExpandsPrometheus gives a Prometheus query every template variable, the
+// environment's among them, and leaves the sources of secret headers as they were written.
+func TestNewRun_ExpandsPrometheus(t *testing.T) {
+	templates := map[string]slipway.AnalysisTemplate{"prom": {
+		Name: "prom",
+		Args: []slipway.TemplateArg{{Name: "job", Value: ptr("{{app}}-job")}},
+		Metrics: []slipway.Metric{{
+			Name:             "canary-errors",
+			SuccessCondition: "result < 0.05",
+			Provider: slipway.ProviderSpec{Prometheus: &slipway.PrometheusMetric{
+				Address: "http://prom.{{environment}}:9090",
+				Query: `sum(rate(http_requests_total{job="{{args.job}}",env="{{environment}}",app="{{app}}",` +
+					`version="{{canary.version}}",revision="{{canary.revision}}",stable="{{stable.revision}}@{{stable.version}}"}[1m]))`,
+				Reduce:      "sum",
+				Range:       &slipway.PrometheusRange{Duration: slipway.Duration(time.Minute), Step: slipway.Duration(10 * time.Second)},
+				Headers:     map[string]string{"X-Scope-OrgID": "{{environment}}"},
+				HeadersFrom: map[string]slipway.HeaderSource{"Authorization": {Env: "TOKEN_{{app}}", Prefix: "Bearer "}},
+			}},
+		}},
+	}}
+	for _, tt := range []struct{ env, want string }{{"staging", "staging"}, {"", slipway.DefaultEnvironment}} {
+		run, err := NewRun("r", slipway.AnalysisStep, 0, testRollout(), tt.env, slipway.AnalysisRef{Templates: []string{"prom"}}, templates, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := run.Metrics[0].Provider.Prometheus
+		wantQuery := `sum(rate(http_requests_total{job="api-job",env="` + tt.want + `",app="api",version="v2",revision="bbb222",stable="aaa111@v1"}[1m]))`
+		if p.Query != wantQuery || p.Address != "http://prom."+tt.want+":9090" || p.Headers["X-Scope-OrgID"] != tt.want {
+			t.Errorf("env %q: prometheus = %+v\nwant query %s", tt.env, *p, wantQuery)
+		}
+		if got := p.HeadersFrom["Authorization"]; got.Env != "TOKEN_{{app}}" {
+			t.Errorf("headersFrom = %+v; want the source as written", got)
+		}
+		if p.Range == templates["prom"].Metrics[0].Provider.Prometheus.Range {
+			t.Error("the run shares its range with the template")
+		}
 	}
 }

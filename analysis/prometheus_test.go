@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/metric/prometheus"
+	"slipway.dev/slipway/slipwaytest"
 )
 
 // prometheusServer answers every request like Prometheus's query API answers an instant
@@ -54,5 +57,116 @@ func TestRunner_PrometheusValues(t *testing.T) {
 				t.Fatalf("run = %s %q; want %s", got.Phase, got.Message, tt.want)
 			}
 		})
+	}
+}
+
+// canaryApp is a service of one version behind real HTTP: it answers every failEvery-th
+// request 500 (none when 0) and counts its answers by version and code on target, as an
+// instrumented service does for Prometheus to scrape.
+type canaryApp struct {
+	url       string
+	failEvery atomic.Int64
+}
+
+func newCanaryApp(tb testing.TB, target *slipwaytest.Target, version string) *canaryApp {
+	tb.Helper()
+	a := &canaryApp{}
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code := http.StatusOK
+		if k := a.failEvery.Load(); k > 0 && n.Add(1)%k == 0 {
+			code = http.StatusInternalServerError
+		}
+		target.Add(fmt.Sprintf(`http_requests_total{version=%q,code="%d"}`, version, code), 1)
+		w.WriteHeader(code)
+	}))
+	tb.Cleanup(srv.Close)
+	a.url = srv.URL
+	return a
+}
+
+// send sends n requests to the app.
+func (a *canaryApp) send(tb testing.TB, n int) {
+	tb.Helper()
+	for range n {
+		resp, err := http.Get(a.url)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+}
+
+// TestRunner_RealPrometheus runs analysis runs of a template that asks a real Prometheus
+// server for the canary's error rate: the run succeeds while the canary answers few errors
+// (whatever the stable version does), and fails once its error rate rises.
+func TestRunner_RealPrometheus(t *testing.T) {
+	target := slipwaytest.NewTarget(t)
+	stable := newCanaryApp(t, target, "v1")
+	canary := newCanaryApp(t, target, "v2")
+	prom := slipwaytest.StartPrometheus(t, target)
+
+	templates := map[string]slipway.AnalysisTemplate{"error-rate": {
+		Name: "error-rate",
+		Args: []slipway.TemplateArg{{Name: "prometheus"}, {Name: "max", Value: ptr("0.05")}},
+		Metrics: []slipway.Metric{{
+			Name:             "canary-error-rate",
+			Count:            2,
+			Interval:         slipway.Duration(200 * time.Millisecond),
+			SuccessCondition: "result < {{args.max}}",
+			Provider: slipway.ProviderSpec{Prometheus: &slipway.PrometheusMetric{
+				Address: "{{args.prometheus}}",
+				// Counters, not rates, so that the expected values are exact: the share of
+				// the canary's answers that were errors. With no error series yet the
+				// numerator is 0, not nothing.
+				Query: `(sum(http_requests_total{version="{{canary.version}}",code=~"5.."}) or vector(0))` +
+					` / sum(http_requests_total{version="{{canary.version}}"})`,
+			}},
+		}},
+	}}
+	rollout := slipway.Rollout{ID: "api-2", App: "api", From: "aaa111", FromVersion: "v1", To: "bbb222", ToVersion: "v2"}
+	ref := slipway.AnalysisRef{Templates: []string{"error-rate"}, Args: []slipway.Arg{{Name: "prometheus", Value: prom.URL}}}
+	runner := func(s slipway.Store) *Runner {
+		return NewRunner(Config{Store: s, Providers: map[string]slipway.Provider{"prometheus": prometheus.New(prometheus.Config{})}})
+	}
+	analyse := func(t *testing.T, id string) slipway.AnalysisRun {
+		t.Helper()
+		run, err := NewRun(id, slipway.AnalysisStep, 1, rollout, "", ref, templates, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := newMemStore(t, run)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := runner(s).Execute(ctx, id, nil); err != nil {
+			t.Fatal(err)
+		}
+		return storedRun(t, s, id)
+	}
+
+	// The stable version fails a quarter of its requests, the canary 1 in 50 (0.02).
+	stable.failEvery.Store(4)
+	canary.failEvery.Store(50)
+	stable.send(t, 100)
+	canary.send(t, 100)
+	target.Scraped(t)
+	run := analyse(t, "api-2-run1")
+	if run.Phase != slipway.VerdictSuccessful {
+		t.Fatalf("healthy canary: run = %s %q; want Successful", run.Phase, run.Message)
+	}
+	if got := run.Results[0].Measurements[0].Value; got != "0.02" {
+		t.Errorf("healthy canary measured %s; want 0.02", got)
+	}
+
+	// The canary now fails every other request: 2 + 50 errors of 200 answers (0.26).
+	canary.failEvery.Store(2)
+	canary.send(t, 100)
+	target.Scraped(t)
+	run = analyse(t, "api-2-run2")
+	if run.Phase != slipway.VerdictFailed {
+		t.Fatalf("failing canary: run = %s %q; want Failed", run.Phase, run.Message)
+	}
+	if got := run.Results[0].Measurements[0].Value; got != "0.26" {
+		t.Errorf("failing canary measured %s; want 0.26", got)
 	}
 }

@@ -21,7 +21,7 @@ const maxConflictRetries = 10
 type Config struct {
 	// Store reads the run and commits its measurements.
 	Store slipway.Store
-	// Providers measure, by ProviderSpec.Kind(): "web", "job", "builtin" (a kind with no
+	// Providers measure, by ProviderSpec.Kind(): "web", "job", "builtin", "prometheus" (a kind with no
 	// provider here is measured as an error).
 	Providers map[string]slipway.Provider
 	// Now is the clock; time.Now when nil.
@@ -134,6 +134,8 @@ func measureTimeout(m slipway.Metric) time.Duration {
 		d = m.Provider.Web.Timeout
 	case m.Provider.Job != nil:
 		d = m.Provider.Job.Timeout
+	case m.Provider.Prometheus != nil:
+		d = m.Provider.Prometheus.Timeout
 	}
 	if d > 0 {
 		return d.D()

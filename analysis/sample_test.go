@@ -132,7 +132,7 @@ func TestNewRun_BoundsTheSampleWait(t *testing.T) {
 		{slipway.Strategy{BlueGreen: &slipway.BlueGreenStrategy{}}, slipway.DefaultProgressDeadline},
 	} {
 		r.Spec = tc.strategy
-		run, err := NewRun("api-7-run1", slipway.AnalysisStep, 0, r, ref, templates, t0)
+		run, err := NewRun("api-7-run1", slipway.AnalysisStep, 0, r, "", ref, templates, t0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,6 +14,9 @@ import (
 type Input struct {
 	// App is the app's current declared spec (its replica count may change mid-rollout).
 	App slipway.App
+	// Environment is the environment the app runs in: {{environment}} in its analysis
+	// templates (slipway.DefaultEnvironment when "").
+	Environment string
 	// Observed is the live state the platform reports.
 	Observed slipway.Observed
 	// Runs holds the rollout's analysis runs in force, by ID.
@@ -394,7 +397,7 @@ func (m *machine) newRun(kind slipway.AnalysisKind, ref slipway.AnalysisRef) (sl
 	r := &m.r
 	r.RunSeq++
 	id := fmt.Sprintf("%s-run%d", r.ID, r.RunSeq)
-	run, err := analysis.NewRun(id, kind, r.Step, *r, ref, m.in.Templates, m.now)
+	run, err := analysis.NewRun(id, kind, r.Step, *r, m.in.Environment, ref, m.in.Templates, m.now)
 	if err != nil {
 		m.abort(fmt.Sprintf("cannot start %s analysis: %s", kind, slipway.ErrorMessage(err)))
 		return slipway.AnalysisRun{}, false

@@ -301,6 +301,17 @@ func TestNext_CanaryAnalysisStep(t *testing.T) {
 		wantKinds(t, eff, slipway.EventAnalysisStarted)
 		waits(t, got, canaryInput(got, 1), now, time.Time{})
 	})
+	t.Run("gives the run the environment the app runs in", func(t *testing.T) {
+		r := canaryAt(2, 20)
+		in := canaryInput(r, 1)
+		in.Environment = "staging"
+		in.Templates = map[string]slipway.AnalysisTemplate{"ok": {Name: "ok", Metrics: []slipway.Metric{{Name: "errors",
+			Provider: slipway.ProviderSpec{Job: &slipway.JobMetric{Command: "check", Args: []string{"{{environment}}"}}}}}}}
+		_, eff := next(t, r, in, t0.Add(time.Second))
+		if len(eff.StartRuns) != 1 || !slices.Equal(eff.StartRuns[0].Metrics[0].Provider.Job.Args, []string{"staging"}) {
+			t.Fatalf("StartRuns = %+v; want one run with {{environment}} = staging", eff.StartRuns)
+		}
+	})
 	r := canaryAt(2, 20)
 	r.StepRun, r.RunSeq = "web-1-run1", 1
 	t.Run("waits while running, and never advances on a run marked Error", func(t *testing.T) {

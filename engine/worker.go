@@ -181,7 +181,7 @@ func (w *worker) reconcile(ctx context.Context) (nx pass, err error) {
 				return pass{active: true}, err
 			}
 			now := w.e.cfg.Now()
-			in := Input{App: st.Spec, Observed: obs, Runs: runs, Templates: w.e.templateMap()}
+			in := Input{App: st.Spec, Environment: w.e.cfg.Environment, Observed: obs, Runs: runs, Templates: w.e.templateMap()}
 			next, eff := Next(*latest, in, now)
 			if !reflect.DeepEqual(&next, latest) || !eff.Empty() {
 				next, eff = w.chain(st, *latest, next, eff, in, now)

@@ -147,17 +147,6 @@ func (f *Fleet) namesLocked() []string {
 	return names
 }
 
-// runtime returns environment name's runtime.
-func (f *Fleet) runtime(name string) (Runtime, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	e, ok := f.envs[name]
-	if !ok {
-		return nil, false
-	}
-	return e.rt, true
-}
-
 // Handover holds every environment for a restart in place, and refuses new environments
 // until Resume; when one cannot hold, those held are resumed and the error returned.
 func (f *Fleet) Handover() error {

@@ -1,7 +1,8 @@
 // Package slipwaytest holds what every slipway package's tests share: the conformance suite
 // each Platform implementation runs (TestPlatform), a fake clock (Clock), a poll for a
 // condition that becomes true (Eventually), builders for test
-// values (Revision) and a WebSocket echo handler for proxy tests (WebSocketEcho). It is an
+// values (Revision), a WebSocket echo handler for proxy tests (WebSocketEcho), and a real
+// Prometheus server scraping targets a test controls (StartPrometheus, prometheus.go). It is an
 // ordinary package so that any package's tests can import it; no production code does.
 //
 // Start reading at TestPlatform (platform.go).

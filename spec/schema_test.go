@@ -124,8 +124,8 @@ func TestExamplesAndValid_LoadAndMatchSchema(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load(testdata/valid): %v", err)
 	}
-	if len(set.Apps) != 7 || len(set.Templates) != 4 {
-		t.Errorf("testdata/valid holds %d apps and %d templates, want 7 and 4", len(set.Apps), len(set.Templates))
+	if len(set.Apps) != 7 || len(set.Templates) != 5 {
+		t.Errorf("testdata/valid holds %d apps and %d templates, want 7 and 5", len(set.Apps), len(set.Templates))
 	}
 }
 

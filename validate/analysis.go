@@ -63,7 +63,7 @@ func checkMetric(p *problems, path string, m slipway.Metric, declared map[string
 		nonNegativeInt(p, path+".consecutiveErrorLimit", *m.ConsecutiveErrorLimit)
 	}
 	nonNegative(p, path+".sampleTimeout", m.SampleTimeout)
-	if m.SampleTimeout != 0 && m.Provider.Builtin == nil && (m.Provider.Web != nil || m.Provider.Job != nil) {
+	if m.SampleTimeout != 0 && m.Provider.Builtin == nil && (m.Provider.Web != nil || m.Provider.Job != nil || m.Provider.Prometheus != nil) {
 		p.add(path+".sampleTimeout", "only builtin metrics wait for a minimum sample; remove sampleTimeout")
 	}
 	if m.Count > 1 && m.Interval == 0 {
@@ -79,13 +79,16 @@ func checkMetric(p *problems, path string, m slipway.Metric, declared map[string
 	texts := map[string]string{path + ".successCondition": m.SuccessCondition, path + ".failureCondition": m.FailureCondition}
 
 	pp := path + ".provider"
-	kinds := map[string]bool{"web": m.Provider.Web != nil, "job": m.Provider.Job != nil, "builtin": m.Provider.Builtin != nil}
-	switch set := setNames(kinds, "builtin", "web", "job"); len(set) {
+	kinds := map[string]bool{"web": m.Provider.Web != nil, "job": m.Provider.Job != nil, "builtin": m.Provider.Builtin != nil, "prometheus": m.Provider.Prometheus != nil}
+	switch set := setNames(kinds, "builtin", "prometheus", "web", "job"); len(set) {
 	case 0:
-		p.add(pp, "required; use exactly one of builtin, web or job")
+		p.add(pp, "required; use exactly one of builtin, prometheus, web or job")
 	case 1:
 	default:
-		p.add(pp, "sets %s; use exactly one of builtin, web or job", andList(set))
+		p.add(pp, "sets %s; use exactly one of builtin, prometheus, web or job", andList(set))
+	}
+	if pm := m.Provider.Prometheus; pm != nil {
+		checkPrometheus(p, path, m, pm, texts)
 	}
 	if b := m.Provider.Builtin; b != nil {
 		checkBuiltin(p, path, m, b, texts)

@@ -27,6 +27,7 @@ import (
 	"slipway.dev/slipway/httpapi"
 	"slipway.dev/slipway/metric/builtin"
 	"slipway.dev/slipway/metric/job"
+	prommetric "slipway.dev/slipway/metric/prometheus"
 	"slipway.dev/slipway/metric/web"
 	"slipway.dev/slipway/ofrep"
 	"slipway.dev/slipway/proxy"
@@ -84,9 +85,10 @@ func newEnvServing(shared *serverShared, env slipway.Environment, store *sqlite.
 	// each engine; the builtin provider reads them for guarded flag ramps.
 	s.outcomes = flags.NewOutcomes(nil)
 	s.runner = analysis.NewRunner(analysis.Config{Store: store, Log: log.With("component", "analysis"), Providers: map[string]slipway.Provider{
-		"web":     web.New(&http.Client{}),
-		"job":     job.New(),
-		"builtin": builtin.NewWithOutcomes(windows, s.outcomes),
+		"web":        web.New(&http.Client{}),
+		"job":        job.New(),
+		"builtin":    builtin.NewWithOutcomes(windows, s.outcomes),
+		"prometheus": prommetric.New(prommetric.Config{Log: log.With("component", "prometheus")}),
 	}})
 	// The flags in force and their evaluation counts outlive each engine (restart.go). OFREP
 	// (the protocol OpenFeature SDKs speak) is served beside the API, from the same flags;

@@ -1,0 +1,133 @@
+package validate
+
+import (
+	"maps"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"slipway.dev/slipway"
+)
+
+// headerName matches an HTTP header name (a token).
+var headerName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+// envName matches an environment variable's name.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// checkPrometheus checks a Prometheus metric: an http or https address, a query that is not
+// too long, a known reduction, a range the server will answer (which then needs a
+// reduction), headers that are valid and that the query does not set itself, sources of
+// header values that name exactly one variable or absolute file, and a condition.
+func checkPrometheus(p *problems, path string, m slipway.Metric, pm *slipway.PrometheusMetric, texts map[string]string) {
+	pp := path + ".provider.prometheus"
+	checkPromAddress(p, pp+".address", pm.Address)
+	switch q := pm.Query; {
+	case strings.TrimSpace(q) == "":
+		p.add(pp+".query", `required; write the PromQL to measure, like sum(rate(http_requests_total{code=~"5.."}[1m]))`)
+	case len(q) > slipway.MaxPrometheusQuery:
+		p.add(pp+".query", "is %d bytes, longer than the %d a query may be; record a rule in Prometheus and query it", len(q), slipway.MaxPrometheusQuery)
+	}
+	reductions := slipway.Reductions()
+	if r := pm.Reduce; r != "" && !strings.Contains(r, "{{") && !slices.Contains(reductions, r) {
+		p.add(pp+".reduce", "%q is not a reduction; use one of %s%s", r, orList(reductions), didYouMean(r, reductions))
+	}
+	if r := pm.Range; r != nil {
+		rp := pp + ".range"
+		switch {
+		case r.Duration <= 0:
+			p.add(rp+".duration", "%s is not a window; give how far back the range query looks, like 10m", r.Duration)
+		case r.Step <= 0:
+			p.add(rp+".step", "%s is not a step; give the time between the range query's points, like 30s", r.Step)
+		case r.Step > r.Duration:
+			p.add(rp+".step", "%s is longer than the range's duration %s; use a step of %s or less", r.Step, r.Duration, r.Duration)
+		case r.Duration/r.Step > slipway.MaxPrometheusPoints:
+			least := (r.Duration.D() + slipway.MaxPrometheusPoints - 1) / slipway.MaxPrometheusPoints
+			if rem := least % time.Second; rem != 0 {
+				least += time.Second - rem
+			}
+			p.add(rp+".step", "%s over %s is %d points, more than the %d Prometheus answers; use a step of %s or more",
+				r.Step, r.Duration, r.Duration/r.Step, slipway.MaxPrometheusPoints, least)
+		}
+		if pm.Reduce == "" {
+			p.add(pp+".reduce", "required with a range: a range query answers many points; use one of %s, like reduce: max", orList(reductions))
+		}
+	}
+	checkPromHeaders(p, pp, pm)
+	nonNegative(p, pp+".timeout", pm.Timeout)
+	if m.SuccessCondition == "" && m.FailureCondition == "" {
+		p.add(path, "a prometheus metric needs a successCondition or a failureCondition; add one, like successCondition: result < 0.05")
+	}
+	texts[pp+".address"] = pm.Address
+	texts[pp+".query"] = pm.Query
+	texts[pp+".reduce"] = pm.Reduce
+	for k, v := range pm.Headers {
+		texts[pp+".headers."+k] = v
+	}
+}
+
+// checkPromAddress checks a Prometheus server's base URL: absolute http or https, without a
+// query or fragment, unless a placeholder makes it known only when the run starts.
+func checkPromAddress(p *problems, path, raw string) {
+	switch {
+	case raw == "":
+		p.add(path, "required; give the server's base URL, like http://127.0.0.1:9090")
+		return
+	case strings.Contains(raw, "{{"):
+		return
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		p.add(path, "%q is not an http or https URL; use the server's base URL, like http://127.0.0.1:9090", raw)
+	case u.RawQuery != "" || u.Fragment != "":
+		p.add(path, "%q has a query or fragment; use the server's base URL, like http://127.0.0.1:9090 (the query goes in query)", raw)
+	}
+}
+
+// checkPromHeaders checks the headers and the sources of header values of a Prometheus
+// metric. Messages never quote a header's value, which may be a credential.
+func checkPromHeaders(p *problems, pp string, pm *slipway.PrometheusMetric) {
+	check := func(path, name string) {
+		switch {
+		case !headerName.MatchString(name):
+			p.add(path, "%q is not a header name; use letters, digits and '-', like X-Scope-OrgID", name)
+		case http.CanonicalHeaderKey(name) == "Content-Type" || http.CanonicalHeaderKey(name) == "Content-Length":
+			p.add(path, "the query sets %s itself; remove it", name)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(pm.Headers)) {
+		path := pp + ".headers." + k
+		check(path, k)
+		if strings.ContainsAny(pm.Headers[k], "\r\n\x00") {
+			p.add(path, "the value holds a line break or NUL; write it on one line")
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(pm.HeadersFrom)) {
+		path := pp + ".headersFrom." + k
+		check(path, k)
+		for h := range pm.Headers {
+			if http.CanonicalHeaderKey(h) == http.CanonicalHeaderKey(k) {
+				p.add(path, "%s is also in headers; set it in one of them", k)
+			}
+		}
+		src := pm.HeadersFrom[k]
+		switch {
+		case src.Env == "" && src.File == "":
+			p.add(path, "names no source; give env (a variable of the server) or file (an absolute path)")
+		case src.Env != "" && src.File != "":
+			p.add(path, "names both env and file; give one")
+		case src.Env != "" && !envName.MatchString(src.Env):
+			p.add(path+".env", "%q is not a variable name; use letters, digits and '_', like PROMETHEUS_TOKEN (placeholders are not expanded here)", src.Env)
+		case src.File != "" && (!filepath.IsAbs(src.File) || strings.Contains(src.File, "{{")):
+			p.add(path+".file", "%q is not an absolute path; give one, like /etc/slipway/prometheus-token (placeholders are not expanded here)", src.File)
+		}
+		if strings.ContainsAny(src.Prefix, "\r\n\x00") {
+			p.add(path+".prefix", "holds a line break or NUL; write it on one line, like \"Bearer \"")
+		}
+	}
+}
