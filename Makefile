@@ -1,16 +1,20 @@
 # slipway's tasks. `make test` is the command CI runs (.ci/run).
 GO ?= go
 
-.PHONY: build test vet lint bench bench-scale fuzz e2e
+.PHONY: build test test-deps vet lint bench bench-scale fuzz e2e
 
 build:
 	$(GO) build -o bin/slipway ./cmd/slipway
 
-# Every test, with the race detector, after vet and a gofmt check.
-test: vet
+# Every test, with the race detector, after vet and a gofmt check; scripts/test-deps first
+# installs what the tests run besides Go (Node and npm, Prometheus) when it is missing.
+test: test-deps vet
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+test-deps:
+	@scripts/test-deps
 
 vet:
 	$(GO) vet ./...
