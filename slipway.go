@@ -22,4 +22,7 @@ type Set struct {
 	Apps         []App              `json:"apps,omitempty"`
 	Templates    []AnalysisTemplate `json:"templates,omitempty"`
 	FlagSets     []FlagSet          `json:"flagSets,omitempty"`
+	// Pipelines carry releases through environments; like Environments they belong to the
+	// server, not to an environment.
+	Pipelines []Pipeline `json:"pipelines,omitempty"`
 }
