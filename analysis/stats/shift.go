@@ -81,15 +81,14 @@ func HodgesLehmann(x, y []float64, confidence float64, alt Alternative) (Shift, 
 // exactQuantile returns the smallest k with P(U <= k) > tail for samples of n1 and n2 values
 // with no ties (k <= n1*n2/2 for tail < 1/2).
 func exactQuantile(n1, n2 int, tail float64) int {
-	pmf := exactPMF(n1, n2, n1*n2/2)
-	var cdf float64
-	for k, p := range pmf {
-		cdf += p
-		if cdf > tail {
-			return k
+	cdf := lowerCDF(n1, n2)
+	k, _ := slices.BinarySearchFunc(cdf, tail, func(p, t float64) int {
+		if p > t {
+			return 1
 		}
-	}
-	return len(pmf)
+		return -1
+	})
+	return k
 }
 
 // kthDiff returns the k-th smallest (from 1) of the differences xs[i]-ys[j], xs and ys
