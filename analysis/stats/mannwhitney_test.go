@@ -310,26 +310,45 @@ func normals(rng *rand.Rand, n int, shift float64) []float64 {
 	return s
 }
 
-// monteCarloP estimates the permutation p-value of U with random relabellings.
+// monteCarloP estimates the permutation p-value of U with random relabellings. The pooled
+// values' midranks are counted the long way once (values below, plus half the others equal);
+// each relabelling's U is then its x-ranks' sum less n1(n1+1)/2.
 func monteCarloP(rng *rand.Rand, x, y []float64, alt Alternative, perms int) float64 {
 	u0 := pairU(x, y)
-	mean := float64(len(x)*len(y)) / 2
+	n1 := float64(len(x))
+	mean := n1 * float64(len(y)) / 2
 	pool := append(append([]float64{}, x...), y...)
+	ranks := make([]float64, len(pool))
+	for i, a := range pool {
+		ranks[i] = 1
+		for j, b := range pool {
+			switch {
+			case b < a:
+				ranks[i]++
+			case b == a && j != i:
+				ranks[i] += 0.5
+			}
+		}
+	}
 	var hit int
 	for range perms {
-		rng.Shuffle(len(pool), func(i, j int) { pool[i], pool[j] = pool[j], pool[i] })
-		u := pairU(pool[:len(x)], pool[len(x):])
+		rng.Shuffle(len(ranks), func(i, j int) { ranks[i], ranks[j] = ranks[j], ranks[i] })
+		var rx float64
+		for _, r := range ranks[:len(x)] {
+			rx += r
+		}
+		u := rx - n1*(n1+1)/2
 		switch alt {
 		case Greater:
-			if u >= u0 {
+			if u >= u0-1e-9 {
 				hit++
 			}
 		case Less:
-			if u <= u0 {
+			if u <= u0+1e-9 {
 				hit++
 			}
 		case TwoSided:
-			if math.Abs(u-mean) >= math.Abs(u0-mean) {
+			if math.Abs(u-mean) >= math.Abs(u0-mean)-1e-9 {
 				hit++
 			}
 		}

@@ -60,14 +60,38 @@ type RateTest struct {
 // RateDecision is a RateTest's answer for the counts so far.
 type RateDecision struct {
 	Decision Decision
-	// Reason says in words why; for display, never to branch on.
-	Reason string
 	// Difference is the canary's rate minus the baseline's (NaN without requests).
 	Difference float64
 	// FailEvidence and PassEvidence are the mixture likelihood ratios (e-values) against
 	// "the difference is exactly Tolerance", on the worse and the better side: the test fails
-	// at FailEvidence >= 1/Alpha and passes at PassEvidence >= 1/Beta.
+	// at FailEvidence >= 1/Alpha and passes at PassEvidence >= 1/Beta. Both 0 while waiting
+	// for the minimum sample.
 	FailEvidence, PassEvidence float64
+	// Canary and Baseline are the counts decided on, and Test the test that decided, with
+	// its defaults filled in.
+	Canary, Baseline Counts
+	Test             RateTest
+}
+
+// Reason says in words why the test decided as it did; for display, never to branch on. It
+// is a method, not a field, so that the decision after every batch formats nothing.
+func (d RateDecision) Reason() string {
+	r, c, b := d.Test, d.Canary, d.Baseline
+	counts := fmt.Sprintf("canary %d/%d, baseline %d/%d", c.Failures, c.Requests, b.Failures, b.Requests)
+	if c.Requests < r.MinRequests || b.Requests < r.MinRequests {
+		return fmt.Sprintf("waiting for %d requests on each side (%s)", r.MinRequests, counts)
+	}
+	desc := fmt.Sprintf("canary rate %.4f, baseline %.4f, difference %+.4f, tolerance %.4f (%s)",
+		c.Rate(), b.Rate(), d.Difference, r.Tolerance, counts)
+	switch d.Decision {
+	case DecisionFail:
+		return fmt.Sprintf("the canary fails more than tolerated: %s; evidence %.3g reached 1/alpha = %.3g", desc, d.FailEvidence, 1/r.Alpha)
+	case DecisionPass:
+		return fmt.Sprintf("the canary is within tolerance: %s; evidence %.3g reached 1/beta = %.3g", desc, d.PassEvidence, 1/r.Beta)
+	case DecisionContinue:
+	}
+	return fmt.Sprintf("not yet decided: %s; evidence to fail %.3g of %.3g, to pass %.3g of %.3g",
+		desc, d.FailEvidence, 1/r.Alpha, d.PassEvidence, 1/r.Beta)
 }
 
 // Decide weighs the counts so far. It returns an error for a RateTest out of range or
@@ -81,33 +105,24 @@ func (r RateTest) Decide(canary, baseline Counts) (RateDecision, error) {
 			return RateDecision{}, fmt.Errorf("stats: counts of %d failures in %d requests cannot be", c.Failures, c.Requests)
 		}
 	}
-	alpha, beta, minReq := r.alpha(), r.beta(), r.minRequests()
-	d := RateDecision{Decision: DecisionContinue, Difference: canary.Rate() - baseline.Rate()}
-	counts := fmt.Sprintf("canary %d/%d, baseline %d/%d", canary.Failures, canary.Requests, baseline.Failures, baseline.Requests)
-	if canary.Requests < minReq || baseline.Requests < minReq {
-		d.Reason = fmt.Sprintf("waiting for %d requests on each side (%s)", minReq, counts)
+	r.Alpha, r.Beta, r.MinRequests, r.Scale = r.alpha(), r.beta(), r.minRequests(), r.scale()
+	d := RateDecision{Decision: DecisionContinue, Difference: canary.Rate() - baseline.Rate(), Canary: canary, Baseline: baseline, Test: r}
+	if canary.Requests < r.MinRequests || baseline.Requests < r.MinRequests {
 		return d, nil
 	}
 	v := r.nullVariance(canary, baseline)
-	rho := 1 / (r.scale() * r.scale())
+	rho := 1 / (r.Scale * r.Scale)
 	// The continuity correction: counts are whole numbers, and at low rates on a canary of
 	// few requests the normal approximation underestimates the upper tail of its count.
 	dev := d.Difference - r.Tolerance
 	cc := 0.5/float64(canary.Requests) + 0.5/float64(baseline.Requests)
 	d.FailEvidence = math.Exp(logMixture(dev-cc, v, rho))
 	d.PassEvidence = math.Exp(logMixture(-dev-cc, v, rho))
-	desc := fmt.Sprintf("canary rate %.4f, baseline %.4f, difference %+.4f, tolerance %.4f (%s)",
-		canary.Rate(), baseline.Rate(), d.Difference, r.Tolerance, counts)
 	switch {
-	case d.FailEvidence >= 1/alpha:
+	case d.FailEvidence >= 1/r.Alpha:
 		d.Decision = DecisionFail
-		d.Reason = fmt.Sprintf("the canary fails more than tolerated: %s; evidence %.3g reached 1/alpha = %.3g", desc, d.FailEvidence, 1/alpha)
-	case d.PassEvidence >= 1/beta:
+	case d.PassEvidence >= 1/r.Beta:
 		d.Decision = DecisionPass
-		d.Reason = fmt.Sprintf("the canary is within tolerance: %s; evidence %.3g reached 1/beta = %.3g", desc, d.PassEvidence, 1/beta)
-	default:
-		d.Reason = fmt.Sprintf("not yet decided: %s; evidence to fail %.3g of %.3g, to pass %.3g of %.3g",
-			desc, d.FailEvidence, 1/alpha, d.PassEvidence, 1/beta)
 	}
 	return d, nil
 }

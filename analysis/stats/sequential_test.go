@@ -256,24 +256,25 @@ func TestLogMixture_MatchesNumericIntegration(t *testing.T) {
 func TestRateTest_Decide(t *testing.T) {
 	test := RateTest{Alpha: 0.05, Tolerance: 0.01, MinRequests: 100}
 	d, err := test.Decide(Counts{Requests: 99, Failures: 60}, Counts{Requests: 1000, Failures: 10})
-	if err != nil || d.Decision != DecisionContinue || !strings.Contains(d.Reason, "waiting for 100 requests") {
+	if err != nil || d.Decision != DecisionContinue || !strings.Contains(d.Reason(), "waiting for 100 requests") {
 		t.Errorf("under the minimum: %+v %v", d, err)
 	}
 	d, err = test.Decide(Counts{Requests: 100, Failures: 60}, Counts{Requests: 1000, Failures: 10})
 	if err != nil || d.Decision != DecisionFail || d.FailEvidence < 20 || math.Abs(d.Difference-0.59) > 1e-12 {
 		t.Errorf("60%% against 1%%: %+v %v", d, err)
 	}
-	if !strings.Contains(d.Reason, "fails more than tolerated") {
-		t.Errorf("reason %q", d.Reason)
+	if !strings.Contains(d.Reason(), "fails more than tolerated") || !strings.Contains(d.Reason(), "canary 60/100, baseline 10/1000") {
+		t.Errorf("reason %q", d.Reason())
 	}
 	d, err = test.Decide(Counts{Requests: 100000, Failures: 1000}, Counts{Requests: 100000, Failures: 1000})
-	if err != nil || d.Decision != DecisionPass || d.PassEvidence < 20 {
+	if err != nil || d.Decision != DecisionPass || d.PassEvidence < 20 || !strings.Contains(d.Reason(), "within tolerance") {
 		t.Errorf("1%% against 1%% over 100,000 each: %+v %v", d, err)
 	}
 	// Zero failures on both sides keeps a finite variance: no decision from nothing.
 	d, err = RateTest{}.Decide(Counts{Requests: 100}, Counts{Requests: 100})
-	if err != nil || d.Decision != DecisionContinue || math.IsNaN(d.FailEvidence) || math.IsInf(d.PassEvidence, 0) {
-		t.Errorf("no failures at all: %+v %v", d, err)
+	if err != nil || d.Decision != DecisionContinue || math.IsNaN(d.FailEvidence) || math.IsInf(d.PassEvidence, 0) ||
+		!strings.Contains(d.Reason(), "not yet decided") || d.Test.Alpha != DefaultAlpha || d.Test.MinRequests != DefaultMinRequests {
+		t.Errorf("no failures at all: %+v %q %v", d, d.Reason(), err)
 	}
 	for _, bad := range []struct {
 		test     RateTest
