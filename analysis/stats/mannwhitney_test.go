@@ -77,6 +77,7 @@ func permP(x, y []float64, alt Alternative) float64 {
 		return ge / n
 	case Less:
 		return le / n
+	case TwoSided:
 	}
 	return far / n
 }

@@ -23,7 +23,7 @@ func TestKthDiff_MatchesSortedDifferences(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	for _, c := range []struct{ x, y []float64 }{
 		{[]float64{1}, []float64{1}},
-		{[]float64{-3, 0.5, 2}, []float64{-0.0, 7}},
+		{[]float64{-3, 0.5, 2, 0}, []float64{math.Copysign(0, -1), 7}},
 		{tied(rng, 9, 3, 0), tied(rng, 7, 3, 0)},
 		{normals(rng, 13, 2), normals(rng, 11, -1)},
 		{[]float64{1e300, -1e300}, []float64{5e307, -5e307}},
