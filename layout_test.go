@@ -55,6 +55,7 @@ func TestLayout_RootImportsStandardLibraryOnly(t *testing.T) {
 var allowed = map[string][]string{
 	"":                    {},
 	"analysis":            {""},
+	"analysis/stats":      {},
 	"auth":                {""},
 	"flags":               {""},
 	"flagfile":            {"", "flags"},
