@@ -261,3 +261,6 @@ func PeerFrom(ctx context.Context) string {
 	p, _ := ctx.Value(peerKey{}).(string)
 	return p
 }
+
+// AtLeast reports whether r is a valid role that may do what role o may.
+func (r Role) AtLeast(o Role) bool { return r.Valid() && r.rank() >= o.rank() }

@@ -2,10 +2,12 @@ package spec
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -121,6 +123,22 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path, skip string) {
 		}
 		v.Set(reflect.ValueOf(dur))
 		return
+	case t == timeType:
+		if null {
+			return
+		}
+		// YAML's own timestamps (2026-12-20T00:00:00Z unquoted) and quoted strings alike.
+		if n.Kind != yaml.ScalarNode || !slices.Contains([]string{"!!str", "!!timestamp"}, n.ShortTag()) {
+			d.fail(n, path, "must be a time like 2026-12-20T00:00:00Z, not %s", describe(n))
+			return
+		}
+		at, err := time.Parse(time.RFC3339, n.Value)
+		if err != nil {
+			d.fail(n, path, "%q is not an RFC 3339 time; write it like 2026-12-20T00:00:00Z or 2026-12-20T00:00:00+01:00", n.Value)
+			return
+		}
+		v.Set(reflect.ValueOf(at))
+		return
 	case t == intOrPercentType:
 		var p slipway.IntOrPercent
 		var err error
@@ -232,6 +250,20 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path, skip string) {
 			return
 		}
 		v.SetInt(int64(i))
+	case reflect.Float64:
+		if null {
+			return
+		}
+		if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!float" && n.ShortTag() != "!!int") {
+			d.fail(n, path, "must be a number, not %s", describe(n))
+			return
+		}
+		var f float64
+		if err := n.Decode(&f); err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			d.fail(n, path, "%s is not a finite number", n.Value)
+			return
+		}
+		v.SetFloat(f)
 	case reflect.Bool:
 		if null {
 			return
@@ -354,8 +386,13 @@ func wanted(t reflect.Type) string {
 		}
 	case reflect.Bool:
 		return "true or false"
+	case reflect.Float64:
+		return "a number"
 	case reflect.String:
 		return "a string"
 	}
 	return "a value"
 }
+
+// timeType is time.Time, decoded from RFC 3339 text rather than as a struct.
+var timeType = reflect.TypeFor[time.Time]()

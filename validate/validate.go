@@ -24,6 +24,7 @@ import (
 // and FlagSet is set.
 type Document struct {
 	Environment *slipway.Environment
+	Pipeline    *slipway.Pipeline
 	App         *slipway.App
 	Template    *slipway.AnalysisTemplate
 	FlagSet     *slipway.FlagSet
@@ -45,6 +46,8 @@ func (d *Document) Kind() string {
 	switch {
 	case d.Environment != nil:
 		return slipway.KindEnvironment
+	case d.Pipeline != nil:
+		return slipway.KindPipeline
 	case d.App != nil:
 		return slipway.KindApp
 	case d.Template != nil:
@@ -60,6 +63,8 @@ func (d *Document) Name() string {
 	switch {
 	case d.Environment != nil:
 		return d.Environment.Name
+	case d.Pipeline != nil:
+		return d.Pipeline.Name
 	case d.App != nil:
 		return d.App.Name
 	case d.Template != nil:
@@ -132,6 +137,8 @@ func Documents(docs []Document, templateKnown func(name string) bool) []Problem 
 		switch {
 		case d.Environment != nil:
 			checkEnvironment(p, d.Environment)
+		case d.Pipeline != nil:
+			checkPipeline(p, d.Pipeline)
 		case d.FlagSet != nil && !d.FlagRulesChecked:
 			checkFlagSet(p, d)
 		case d.App != nil:
@@ -168,6 +175,7 @@ func Documents(docs []Document, templateKnown func(name string) bool) []Problem 
 	}
 	checkFlagKeys(docs, found)
 	checkRunForms(docs, found)
+	checkPipelineApps(docs, found)
 	r := resolver{templates: templates, names: templateNames, known: templateKnown}
 	for i := range docs {
 		d := &docs[i]
@@ -194,9 +202,12 @@ func Documents(docs []Document, templateKnown func(name string) bool) []Problem 
 // "App/web: spec.strategy.canary.steps[2].setWeight: 150 is out of range; use 0 to 100"; a
 // document without a name is called by its kind and index among its kind, like App[1].
 func Set(s slipway.Set, templateKnown func(name string) bool) error {
-	docs := make([]Document, 0, len(s.Environments)+len(s.Apps)+len(s.Templates)+len(s.FlagSets))
+	docs := make([]Document, 0, len(s.Environments)+len(s.Pipelines)+len(s.Apps)+len(s.Templates)+len(s.FlagSets))
 	for i := range s.Environments {
 		docs = append(docs, Document{Environment: &s.Environments[i]})
+	}
+	for i := range s.Pipelines {
+		docs = append(docs, Document{Pipeline: &s.Pipelines[i]})
 	}
 	for i := range s.Apps {
 		docs = append(docs, Document{App: &s.Apps[i]})

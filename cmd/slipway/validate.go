@@ -18,8 +18,8 @@ func newValidateCommand(g *globals) *cobra.Command {
 		Short: "Check slipway files without a server",
 		Long: `validate reads the files (or every .yaml and .yml file under the directories) and
 checks them as one set (a .json or .yaml file that is a plain flagd flag file is read as one
-FlagSet). It prints "ok: N apps, M templates" (and the flag sets and environments when there
-are any), or every problem as
+FlagSet). It prints "ok: N apps, M templates" (and the flag sets, environments and pipelines
+when there are any), or every problem as
 file:line:col: field.path: what is wrong; what would be valid. Exit status 1 on any problem.
 
 It needs no server, so AnalysisTemplates an app uses must be in the files given.`,
@@ -31,6 +31,7 @@ It needs no server, so AnalysisTemplates an app uses must be in the files given.
 				Templates int      `json:"templates"`
 				FlagSets  int      `json:"flagSets,omitempty"`
 				Envs      int      `json:"environments,omitempty"`
+				Pipelines int      `json:"pipelines,omitempty"`
 				Error     string   `json:"error,omitempty"`
 				Details   []string `json:"details,omitempty"`
 			}
@@ -48,7 +49,7 @@ It needs no server, so AnalysisTemplates an app uses must be in the files given.
 				}
 				return &exitStatus{code: exitError}
 			}
-			out := result{OK: true, Apps: len(set.Apps), Templates: len(set.Templates), FlagSets: len(set.FlagSets), Envs: len(set.Environments)}
+			out := result{OK: true, Apps: len(set.Apps), Templates: len(set.Templates), FlagSets: len(set.FlagSets), Envs: len(set.Environments), Pipelines: len(set.Pipelines)}
 			return g.emit(cmd.OutOrStdout(), out, func(w io.Writer) error {
 				extra := ""
 				if out.FlagSets > 0 {
@@ -56,6 +57,9 @@ It needs no server, so AnalysisTemplates an app uses must be in the files given.
 				}
 				if out.Envs > 0 {
 					extra += fmt.Sprintf(", %d environments", out.Envs)
+				}
+				if out.Pipelines > 0 {
+					extra += fmt.Sprintf(", %d pipelines", out.Pipelines)
 				}
 				_, err := fmt.Fprintf(w, "ok: %d apps, %d templates%s\n", out.Apps, out.Templates, extra)
 				return err
