@@ -65,6 +65,7 @@ var allowed = map[string][]string{
 	"flagops":             {"", "analysis", "flags", "progress"},
 	"progress":            {},
 	"fleet":               {"", "engine", "handover"},
+	"delivery":            {"", "progress", "validate"},
 	"sqlite":              {""},
 	"httpapi":             {""},
 	"ofrep":               {"", "flags"},

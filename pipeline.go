@@ -219,3 +219,48 @@ type ReleaseStore interface {
 	// SeenDelivery records a webhook delivery ID and reports whether it was seen before.
 	SeenDelivery(ctx context.Context, id string, at time.Time) (bool, error)
 }
+
+// PipelineStatus is where each stage of a pipeline stands.
+type PipelineStatus struct {
+	Pipeline Pipeline      `json:"pipeline"`
+	Stages   []StageStatus `json:"stages"`
+}
+
+// StageStatus is one stage of a pipeline now: the newest release that passed it, the one in
+// it and what that one waits for, and the releases queued before it.
+type StageStatus struct {
+	Name         string   `json:"name"`
+	Environments []string `json:"environments"`
+	// Passed is the newest release that passed the stage; Current the release in it.
+	Passed  *ReleaseRef `json:"passed,omitempty"`
+	Current *ReleaseRef `json:"current,omitempty"`
+	// Waiting says in words what Current waits for.
+	Waiting string `json:"waiting,omitempty"`
+	// Queue lists the releases still to come to this stage, oldest first.
+	Queue []ReleaseRef `json:"queue,omitempty"`
+}
+
+// ReleaseRef names a release and where it stands.
+type ReleaseRef struct {
+	ID      string `json:"id"`
+	App     string `json:"app"`
+	Version string `json:"version"`
+	State   string `json:"state,omitempty"`
+}
+
+// ReleaseOperator creates, reads and lets releases in. Implementation: delivery.Manager.
+type ReleaseOperator interface {
+	// CreateRelease starts a release of an app through its pipeline. ENOTFOUND when no
+	// pipeline carries the app; EINVALID for a bad request.
+	CreateRelease(ctx context.Context, nr NewRelease) (Release, error)
+	Releases(ctx context.Context, app string, limit int) ([]Release, error)
+	Release(ctx context.Context, id string) (Release, error)
+	// Approve records actor's approval (a token of role) for the stage the release waits
+	// to enter. EFORBIDDEN when role is below the stage's; ECONFLICT when it waits for none.
+	Approve(ctx context.Context, id, actor string, role Role, reason string) (Release, error)
+	// Override lets the release through the freeze and windows of the stage it waits at,
+	// recorded with actor and reason (an admin's).
+	Override(ctx context.Context, id, actor, reason string) (Release, error)
+	Pipelines(ctx context.Context) ([]Pipeline, error)
+	PipelineStatus(ctx context.Context, name string) (PipelineStatus, error)
+}

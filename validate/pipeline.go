@@ -49,7 +49,7 @@ func checkPipeline(p *problems, pl *slipway.Pipeline) {
 	seenApp := map[string]bool{}
 	for i, a := range pl.Apps {
 		path := fmt.Sprintf("spec.apps[%d]", i)
-		if msg := nameProblem(a); msg != "" {
+		if msg := NameProblem(a); msg != "" {
 			p.add(path, "%s", msg)
 		}
 		if seenApp[a] {
@@ -66,7 +66,7 @@ func checkPipeline(p *problems, pl *slipway.Pipeline) {
 	stageNames, envStage := map[string]bool{}, map[string]string{}
 	for i, st := range pl.Stages {
 		path := fmt.Sprintf("spec.stages[%d]", i)
-		if msg := nameProblem(st.Name); msg != "" {
+		if msg := NameProblem(st.Name); msg != "" {
 			p.add(path+".name", "%s", msg)
 		} else if stageNames[st.Name] {
 			p.add(path+".name", "stage %s is defined twice; give each stage its own name", st.Name)
@@ -167,7 +167,7 @@ func checkStageGates(p *problems, path string, st slipway.Stage) {
 	jobNames := map[string]bool{}
 	for i, v := range st.Verify {
 		vpath := fmt.Sprintf("%s.verify[%d]", path, i)
-		if msg := nameProblem(v.Name); msg != "" {
+		if msg := NameProblem(v.Name); msg != "" {
 			p.add(vpath+".name", "%s", msg)
 		} else if jobNames[v.Name] {
 			p.add(vpath+".name", "verification %s is defined twice in this stage", v.Name)
@@ -185,8 +185,8 @@ func checkStageGates(p *problems, path string, st slipway.Stage) {
 	}
 }
 
-// nameProblem says why s cannot name an app, a stage or a job, or "".
-func nameProblem(s string) string {
+// NameProblem says why s cannot name an app, a stage or a job, or "" when it can.
+func NameProblem(s string) string {
 	var p problems
 	checkName(&p, s)
 	if len(p) == 0 {
