@@ -191,7 +191,9 @@ func TestRelease_FailsWhenItsRolloutAborts(t *testing.T) {
 	p.Stages[1].Approval = nil
 	w.pipelines(p)
 	r := w.release("web", "v2", false)
-	r = w.waitRelease(r.ID, "deploying", func(r slipway.Release) bool { return r.Stages[0].State == slipway.StageDeploying })
+	r = w.waitRelease(r.ID, "waiting on the paused rollout", func(r slipway.Release) bool {
+		return r.Stages[0].State == slipway.StageDeploying && strings.Contains(r.Stages[0].Waiting, "is paused")
+	})
 	if _, err := w.places["staging"].eng.Operate(context.Background(), slipway.Operation{App: "web", Kind: slipway.OpAbort, Reason: "bad smell"}); err != nil {
 		t.Fatal(err)
 	}

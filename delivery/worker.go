@@ -125,7 +125,7 @@ func (m *Manager) advance(ctx context.Context, r *slipway.Release) (step, error)
 		event(slipway.EventReleaseStage, fmt.Sprintf("stage %s: deploying %s to %s", st.Name, r.Version, strings.Join(st.Environments, ", ")), "")
 		s.again = true
 	case slipway.StageDeploying:
-		done := true
+		done, waiting := true, ""
 		for i, ro := range rs.Rollouts {
 			if ro.Rollout == "" {
 				continue
@@ -145,10 +145,16 @@ func (m *Manager) advance(ctx context.Context, r *slipway.Release) (step, error)
 				fail(slipway.EventReleaseAborted, fmt.Sprintf("rollout %s in %s was aborted: %s", ru.ID, ro.Environment, ru.Reason))
 				return s, nil
 			case slipway.PhaseCompleted:
+			case slipway.PhasePaused:
+				done = false
+				if waiting == "" {
+					waiting = fmt.Sprintf("rollout %s in %s is paused: %s (slipway -e %s promote %s)", ru.ID, ro.Environment, ru.Reason, ro.Environment, r.App)
+				}
 			default:
 				done = false
 			}
 		}
+		rs.Waiting = waiting
 		if !done {
 			s.next = progress.Next{Active: true, Poll: true}
 			return s, nil

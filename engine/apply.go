@@ -595,6 +595,9 @@ func checkSet(s slipway.Set, env, target string, max int) error {
 	if len(s.Environments) > 0 {
 		details = append(details, fmt.Sprintf("Environment/%s: environment %s does not take Environment documents; apply them to the default environment (without -e)", s.Environments[0].Name, env))
 	}
+	if len(s.Pipelines) > 0 {
+		details = append(details, fmt.Sprintf("Pipeline/%s: environment %s does not take Pipeline documents; apply them to the default environment (without -e)", s.Pipelines[0].Name, env))
+	}
 	for _, a := range s.Apps {
 		if a.Environment != "" && a.Environment != env {
 			details = append(details, fmt.Sprintf("App/%s: metadata.environment: the app is in environment %s; this request is for environment %s (apply it without -e, or with -e %s)", a.Name, a.Environment, env, a.Environment))

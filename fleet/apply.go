@@ -52,6 +52,13 @@ func (f *Fleet) Apply(ctx context.Context, s slipway.Set, opts slipway.ApplyOpti
 			out.Changes = append(out.Changes, ch)
 		}
 	}
+	if len(sp.pipelines) > 0 {
+		pcs, err := f.cfg.Pipelines.ApplyPipelines(ctx, sp.pipelines, opts)
+		if err != nil {
+			return slipway.Plan{}, err
+		}
+		out.Changes = append(out.Changes, pcs...)
+	}
 	// Each environment's engine applies its apps under its own lock: the fleet's is not
 	// held, so that one environment's apply never waits on another's.
 	var applied []string
@@ -99,7 +106,7 @@ func (f *Fleet) prepare(ctx context.Context, s slipway.Set, opts slipway.ApplyOp
 
 // spans reports whether s is more than the default environment's documents.
 func spans(s slipway.Set) bool {
-	if len(s.Environments) > 0 {
+	if len(s.Environments) > 0 || len(s.Pipelines) > 0 {
 		return true
 	}
 	for _, a := range s.Apps {
@@ -116,6 +123,8 @@ type split struct {
 	envs []slipway.Environment
 	// created names those that create one.
 	created map[string]bool
+	// pipelines are the Pipeline documents, applied after the environments.
+	pipelines []slipway.Pipeline
 	// groups are each environment's documents; order is the order they apply in.
 	groups map[string]slipway.Set
 	order  []string
@@ -153,6 +162,7 @@ func (f *Fleet) planLocked(ctx context.Context, s slipway.Set, opts slipway.Appl
 				a.Name, name, strings.Join(append([]string{slipway.DefaultEnvironment}, f.namesLocked()...), ", ")))
 		}
 	}
+	details = append(details, f.checkPipelines(s.Pipelines, declared)...)
 	if opts.Prune {
 		details = append(details, "--prune works on one environment at a time: apply each environment's apps with -e NAME --prune, and Environment documents without --prune")
 	}
@@ -178,6 +188,14 @@ func (f *Fleet) planLocked(ctx context.Context, s slipway.Set, opts slipway.Appl
 	sp.order = slices.Sorted(maps.Keys(sp.groups))
 	if i := slices.Index(sp.order, slipway.DefaultEnvironment); i > 0 {
 		sp.order = append([]string{slipway.DefaultEnvironment}, slices.Delete(sp.order, i, i+1)...)
+	}
+	if len(s.Pipelines) > 0 {
+		pcs, err := f.cfg.Pipelines.PlanPipelines(ctx, s.Pipelines)
+		if err != nil {
+			return slipway.Plan{}, nil, err
+		}
+		p.Changes = append(p.Changes, pcs...)
+		sp.pipelines = s.Pipelines
 	}
 	var errs []error
 	for _, name := range sp.order {
@@ -337,4 +355,27 @@ func joinErrors(errs []error) error {
 	}
 	out.Message = fmt.Sprintf("%d errors in the set", len(out.Details))
 	return out
+}
+
+// checkPipelines refuses Pipeline documents this server cannot take: without a pipeline
+// manager, or naming an environment it does not serve and the set does not declare.
+func (f *Fleet) checkPipelines(ps []slipway.Pipeline, declared map[string]slipway.Environment) []string {
+	var details []string
+	for _, p := range ps {
+		if f.cfg.Pipelines == nil {
+			details = append(details, "Pipeline/"+p.Name+": this server runs no pipelines")
+			continue
+		}
+		for i, st := range p.Stages {
+			for j, env := range st.Environments {
+				_, known := f.envs[env]
+				_, decl := declared[env]
+				if !known && !decl && env != slipway.DefaultEnvironment {
+					details = append(details, fmt.Sprintf("Pipeline/%s: spec.stages[%d].environments[%d]: environment %s does not exist; declare it (kind: Environment) or use one of: %s",
+						p.Name, i, j, env, strings.Join(append([]string{slipway.DefaultEnvironment}, f.namesLocked()...), ", ")))
+				}
+			}
+		}
+	}
+	return details
 }

@@ -25,8 +25,9 @@ import (
 
 // Runtime is one environment served: what Start returns.
 type Runtime interface {
-	// Deployer applies the environment's apps (its engine).
+	// Deployer applies the environment's apps (its engine); State reads its store.
 	Deployer() slipway.Deployer
+	State() slipway.StateReader
 	// Handler serves the environment's API and OFREP, paths without the /env/NAME prefix.
 	Handler() http.Handler
 	// Handover holds the environment for a restart in place (its engine stops, its platform
@@ -35,6 +36,12 @@ type Runtime interface {
 	handover.Platform
 	// Close stops the environment: its engine, then its platform.
 	Close() error
+}
+
+// Pipelines plans and applies Pipeline documents: delivery.Manager.
+type Pipelines interface {
+	PlanPipelines(ctx context.Context, ps []slipway.Pipeline) ([]slipway.PlanChange, error)
+	ApplyPipelines(ctx context.Context, ps []slipway.Pipeline, opts slipway.ApplyOptions) ([]slipway.PlanChange, error)
 }
 
 // StartFunc starts the runtime of env. held says this server was started by a restart in
@@ -47,8 +54,13 @@ type Config struct {
 	Store slipway.EnvironmentStore
 	// Start starts an environment's runtime.
 	Start StartFunc
-	// Default returns the default environment's deployer (its engine now).
-	Default func() slipway.Deployer
+	// Default returns the default environment's deployer (its engine now); DefaultState
+	// reads its store.
+	Default      func() slipway.Deployer
+	DefaultState slipway.StateReader
+	// Pipelines plans and applies Pipeline documents (they belong to the server); without
+	// it they are refused.
+	Pipelines Pipelines
 	// DefaultTarget is the kind of target of the default environment (the server's
 	// platform).
 	DefaultTarget string
@@ -129,6 +141,21 @@ func (f *Fleet) Environments(context.Context) ([]slipway.Environment, error) {
 		out = append(out, f.envs[name].env)
 	}
 	return out, nil
+}
+
+// Place returns environment name's environment, deployer and store (the default
+// environment's too); false when the server does not serve it.
+func (f *Fleet) Place(name string) (slipway.Environment, slipway.Deployer, slipway.StateReader, bool) {
+	if name == slipway.DefaultEnvironment {
+		return slipway.Environment{Name: name, Target: slipway.Target{Kind: f.cfg.DefaultTarget}}, f.cfg.Default(), f.cfg.DefaultState, f.cfg.DefaultState != nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e, ok := f.envs[name]
+	if !ok {
+		return slipway.Environment{}, nil, nil, false
+	}
+	return e.env, e.rt.Deployer(), e.rt.State(), true
 }
 
 // Names returns the fleet's environments' names, sorted.

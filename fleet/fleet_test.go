@@ -31,6 +31,7 @@ type runtime struct {
 }
 
 func (r *runtime) Deployer() slipway.Deployer { return r.eng }
+func (r *runtime) State() slipway.StateReader { return r.store }
 func (r *runtime) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(r.env.Name)) })
 }

@@ -76,6 +76,9 @@ type Config struct {
 	// answers 404 when its field is nil (ramps.go).
 	Ramps    slipway.RampOperator
 	Outcomes OutcomeRecorder
+	// Releases serves pipelines and releases under /api/v1/pipelines and /api/v1/releases
+	// (releases.go); nil answers 404.
+	Releases slipway.ReleaseOperator
 	// Environment is the environment this API serves ("" for default); the events it
 	// answers with carry it.
 	Environment string
@@ -176,6 +179,7 @@ func (s *Server) routes() {
 	}
 	s.flagRoutes()
 	s.rampRoutes()
+	s.releaseRoutes()
 }
 
 // ServeHTTP checks r (guard.go) and routes it. Unknown routes and wrong methods answer in the

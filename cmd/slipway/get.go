@@ -16,8 +16,31 @@ import (
 func newGetCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "get",
-		Short: "List apps, analysis templates or environments",
+		Short: "List apps, analysis templates, environments or pipelines",
 	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "pipelines",
+		Short: "List the pipelines: their apps and stages",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ps, err := g.client().Pipelines(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return g.emit(cmd.OutOrStdout(), ps, func(w io.Writer) error {
+				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tAPPS\tSTAGES")
+				for _, p := range ps {
+					var stages []string
+					for _, st := range p.Stages {
+						stages = append(stages, escape(st.Name)+"("+escape(strings.Join(st.Environments, ","))+")")
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", escape(p.Name), escape(strings.Join(p.Apps, ",")), strings.Join(stages, " -> "))
+				}
+				return tw.Flush()
+			})
+		},
+	})
 	cmd.AddCommand(&cobra.Command{
 		Use:   "environments",
 		Short: "List the environments the server serves, with their targets",

@@ -72,6 +72,9 @@ type lifetime struct {
 	// fleet is the environments besides the default one; a restart in place holds and
 	// resumes them with the default one's platform.
 	fleet *fleet.Fleet
+	// alongside, when set, runs beside each run of the default environment's engine and
+	// stops with it (the pipelines' releases).
+	alongside func(ctx context.Context) error
 	// newEngine returns a new engine and the API handler that drives it; each start of the
 	// engine (the first one, and one after a handover that did not happen) takes a new one.
 	newEngine func() (*engine.Engine, http.Handler)
@@ -211,7 +214,7 @@ func (l *lifetime) runEngine(ctx, gctx context.Context, hup <-chan os.Signal, en
 	engCtx, stop := context.WithCancel(gctx)
 	defer stop()
 	done := make(chan error, 1)
-	go func() { done <- eng.Run(engCtx) }()
+	go func() { done <- l.runWithEngine(engCtx, eng) }()
 	for {
 		select {
 		case <-ctx.Done():
@@ -235,6 +238,17 @@ func (l *lifetime) runEngine(ctx, gctx context.Context, hup <-chan os.Signal, en
 		}
 		return true, nil
 	}
+}
+
+// runWithEngine runs eng, and beside it what runs alongside, until ctx ends or either fails.
+func (l *lifetime) runWithEngine(ctx context.Context, eng *engine.Engine) error {
+	if l.alongside == nil {
+		return eng.Run(ctx)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return eng.Run(gctx) })
+	g.Go(func() error { return l.alongside(gctx) })
+	return g.Wait()
 }
 
 // restartInPlace starts a new server process with this one's sockets and waits until it is

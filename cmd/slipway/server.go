@@ -22,9 +22,11 @@ import (
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/auth"
 	"slipway.dev/slipway/dataplane"
+	"slipway.dev/slipway/delivery"
 	"slipway.dev/slipway/engine"
 	"slipway.dev/slipway/fleet"
 	"slipway.dev/slipway/handover"
+	"slipway.dev/slipway/metric/job"
 	"slipway.dev/slipway/platform/local"
 	"slipway.dev/slipway/platform/sim"
 	"slipway.dev/slipway/sqlite"
@@ -322,8 +324,17 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 	// The environments besides the default one (kind: Environment), each with its own
 	// store, platform and engine under DATA/env/NAME (envs.go).
 	var current atomic.Pointer[engine.Engine]
-	fl, err := fleet.Open(ctx, fleet.Config{Store: store, Start: shared.startEnvironment(ctx),
-		Default: func() slipway.Deployer { return current.Load() }, DefaultTarget: cfg.platform,
+	// Pipelines carry releases through the environments (package delivery); they run beside
+	// the default environment's engine, and stop with it for a restart in place.
+	var fl *fleet.Fleet
+	releases := delivery.New(delivery.Config{Store: store, Measure: def.runner, Verify: job.New(), Log: log.With("component", "delivery"),
+		Places: func(name string) (delivery.Place, bool) {
+			env, d, st, ok := fl.Place(name)
+			return delivery.Place{Environment: env, Deployer: d, State: st}, ok
+		}})
+	shared.releases = releases
+	fl, err = fleet.Open(ctx, fleet.Config{Store: store, Start: shared.startEnvironment(ctx),
+		Default: func() slipway.Deployer { return current.Load() }, DefaultState: store, Pipelines: releases, DefaultTarget: cfg.platform,
 		Targets: environmentTargets(), MaxReplicas: cfg.maxReplicas, Log: log.With("component", "fleet")}, inh.Restarted())
 	if err != nil {
 		_ = ln.Close()
@@ -352,7 +363,7 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 	}
 	pointers := writePointers(ln.Addr(), tokenPath, log)
 	fmt.Fprintf(stdout, "slipway server listening on %s://%s (platform %s, data %s)\n", scheme, ln.Addr(), cfg.platform, cfg.dataDir)
-	l := &lifetime{cfg: cfg, log: log, platform: platform, fleet: fl, newEngine: newEngine, api: ln, tls: tlsCfg, lock: lock, inh: inh, stdout: stdout, stderr: stderr}
+	l := &lifetime{cfg: cfg, log: log, platform: platform, fleet: fl, newEngine: newEngine, alongside: releases.Run, api: ln, tls: tlsCfg, lock: lock, inh: inh, stdout: stdout, stderr: stderr}
 	handedOver, err := l.run(ctx)
 	if !handedOver {
 		removePointers(pointers, tokenPath)

@@ -45,6 +45,8 @@ type serverShared struct {
 	log    *slog.Logger
 	tokens slipway.TokenManager
 	fleet  *fleet.Fleet
+	// releases runs the pipelines; every environment's API serves them.
+	releases slipway.ReleaseOperator
 }
 
 // environments lists the environments the server serves (the fleet is made after the
@@ -114,7 +116,7 @@ func (s *envServing) newEngine(fl *fleet.Fleet) (*engine.Engine, http.Handler) {
 	apiCfg := httpapi.Config{Deployer: deployer, Operator: eng, Status: eng, State: s.store, Log: s.log.With("component", "api"),
 		Flags: eng.FlagManager(), FlagOperator: eng.FlagManager(), Ramps: eng.FlagManager(), Outcomes: eng.FlagManager(),
 		Tokens: s.shared.tokens, AllowedHosts: cfg.allowedHosts, AllowedOrigins: cfg.allowedOrigins,
-		Health: s.store.Ping, Backup: s.store, Environments: s.shared.environments, Environment: s.env.Name,
+		Health: s.store.Ping, Backup: s.store, Environments: s.shared.environments, Environment: s.env.Name, Releases: s.shared.releases,
 		Version: versionString(), Commit: func() string { _, c := buildInfo(); return c }()}
 	if logs, ok := s.platform.Platform.(slipway.LogSource); ok {
 		apiCfg.Logs = logs
@@ -213,6 +215,8 @@ type envRuntime struct {
 var _ fleet.Runtime = (*envRuntime)(nil)
 
 func (r *envRuntime) Deployer() slipway.Deployer { return r.deploy.Load() }
+
+func (r *envRuntime) State() slipway.StateReader { return r.serving.store }
 
 func (r *envRuntime) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { (*r.handler.Load()).ServeHTTP(w, req) })

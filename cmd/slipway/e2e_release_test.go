@@ -1,0 +1,120 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"slipway.dev/slipway"
+)
+
+const e2ePipeline = `apiVersion: slipway.dev/v1alpha1
+kind: Pipeline
+metadata: {name: web}
+spec:
+  apps: [web]
+  stages:
+    - name: staging
+      environments: [staging]
+      verify:
+        - name: smoke
+          job: {command: sh, args: ["-c", "test \"$SLIPWAY_VERSION\" = v2"]}
+    - name: production
+      environments: [production]
+      approval: {role: deployer}
+`
+
+// TestE2E_ReleaseThroughAPipeline: environments, a pipeline and the app in each are applied
+// from files; `slipway release` sends v2 through staging (verified) to production's gate,
+// where a viewer's approval is refused and the admin's lets it in; `release show`,
+// `releases` and `pipeline status` tell the journey.
+func TestE2E_ReleaseThroughAPipeline(t *testing.T) {
+	e := &e2e{t: t, bin: slipwayBin(t), data: t.TempDir(), dir: t.TempDir()}
+	e.startServer()
+	t.Cleanup(func() { e.stopServer(os.Interrupt) })
+
+	files := map[string]string{"environments.yaml": e2eEnvironments, "pipeline.yaml": e2ePipeline}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(e.dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.must(0, "validate", "-f", filepath.Join(e.dir, "pipeline.yaml"))
+	out := e.must(0, "apply", "-f", filepath.Join(e.dir, "environments.yaml"), "-f", filepath.Join(e.dir, "pipeline.yaml"))
+	if !strings.Contains(out, "+ Pipeline web (create)") {
+		t.Errorf("apply output:\n%s", out)
+	}
+	app := filepath.Join(e.dir, "web-rolling.yaml")
+	rolling := strings.Replace(strings.ReplaceAll(e2eApp, "VERSION", "v1"), `  strategy:
+    canary:
+      steps:
+        - setWeight: 30
+        - analysis: {templates: [smoke]}
+        - pause: {}
+        - setWeight: 60
+`, "  strategy: {rolling: {}}\n", 1)
+	if !strings.Contains(rolling, "rolling: {}") {
+		t.Fatalf("the app file has no canary to replace:\n%s", rolling)
+	}
+	if err := os.WriteFile(app, []byte(rolling), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, env := range []string{"staging", "production"} {
+		e.must(0, "-e", env, "apply", "-f", app)
+		e.must(0, "-e", env, "status", "web", "--wait", "--timeout", "20s")
+	}
+	if out := e.must(0, "get", "pipelines"); !strings.Contains(out, "staging(staging) -> production(production)") {
+		t.Errorf("get pipelines:\n%s", out)
+	}
+	out = e.must(0, "release", "web", "--version", "v2", "--commit", "4f2a9c1", "--url", "https://ci.example/runs/7")
+	if !strings.Contains(out, "release web-r1: web v2 through pipeline web") {
+		t.Fatalf("release output:\n%s", out)
+	}
+	show := func() slipway.Release {
+		var r slipway.Release
+		if err := json.Unmarshal([]byte(e.must(0, "release", "show", "web-r1", "-o", "json")), &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for r := show(); r.Stage != 1 || !strings.Contains(r.Stages[1].Waiting, "approval by a deployer"); r = show() {
+		if time.Now().After(deadline) || r.Phase.Terminal() {
+			t.Fatalf("release never waited for production's approval: %+v", r)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out := e.must(0, "pipeline", "status", "web"); !strings.Contains(out, "waits:   production: approval by a deployer") || !strings.Contains(out, "passed:  web-r1 web v2") {
+		t.Errorf("pipeline status:\n%s", out)
+	}
+	viewer := strings.TrimSpace(e.must(0, "token", "create", "watcher", "--role", "viewer"))
+	if _, stderr, code := e.runWith([]string{envToken + "=" + viewer}, "release", "approve", "web-r1"); code == 0 || !strings.Contains(stderr, "forbidden") && !strings.Contains(stderr, "deployer") {
+		t.Errorf("a viewer's approval: exit %d, %s", code, stderr)
+	}
+	e.must(0, "release", "approve", "web-r1", "--reason", "staging looks good")
+	deadline = time.Now().Add(30 * time.Second)
+	for r := show(); r.Phase != slipway.PhaseCompleted; r = show() {
+		if time.Now().After(deadline) || r.Phase.Terminal() {
+			t.Fatalf("release never completed: %+v", r)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if v := e.statusIn("production", "web").Stable.Version; v != "v2" {
+		t.Errorf("production runs %q, want v2", v)
+	}
+	out = e.must(0, "release", "show", "web-r1")
+	for _, want := range []string{"Source:    cli, commit 4f2a9c1, https://ci.example/runs/7", "verified: smoke", "approved by local-admin", "staging looks good", "Phase:     Completed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("release show lacks %q:\n%s", want, out)
+		}
+	}
+	if out := e.must(0, "releases", "web"); !strings.Contains(out, "web-r1") || !strings.Contains(out, "Completed") {
+		t.Errorf("releases:\n%s", out)
+	}
+	if out := e.must(0, "events", "web"); !strings.Contains(out, "release.created") && !strings.Contains(out, "created for pipeline web") {
+		t.Errorf("events lack the release:\n%s", out)
+	}
+}
