@@ -20,8 +20,8 @@ func (f *Fleet) Plan(ctx context.Context, s slipway.Set, opts slipway.ApplyOptio
 	if !spans(s) {
 		return f.cfg.Default().Plan(ctx, s, opts)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.change.Lock()
+	defer f.change.Unlock()
 	p, _, err := f.planLocked(ctx, s, opts)
 	return p, err
 }
@@ -71,28 +71,36 @@ func (f *Fleet) Apply(ctx context.Context, s slipway.Set, opts slipway.ApplyOpti
 	return out, nil
 }
 
-// prepare checks and plans s, then creates and updates its environments, under the fleet's
-// lock; it returns the deployer of each environment s has documents for.
+// prepare checks and plans s, then creates and updates its environments, holding f.change;
+// it returns the deployer of each environment s has documents for.
 func (f *Fleet) prepare(ctx context.Context, s slipway.Set, opts slipway.ApplyOptions) (slipway.Plan, *split, map[string]slipway.Deployer, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.change.Lock()
+	defer f.change.Unlock()
 	p, sp, err := f.planLocked(ctx, s, opts)
 	if err != nil {
 		return slipway.Plan{}, nil, nil, err
 	}
-	if f.held && len(sp.envs) > 0 {
+	f.mu.Lock()
+	held := f.held
+	f.mu.Unlock()
+	if held && len(sp.envs) > 0 {
 		return slipway.Plan{}, nil, nil, slipway.Errorf(slipway.EUNAVAILABLE, "the server is restarting; apply the environments again in a moment")
 	}
 	if err := f.putLocked(ctx, sp, opts); err != nil {
 		return slipway.Plan{}, nil, nil, err
 	}
+	envs := f.snapshot()
 	deployers := map[string]slipway.Deployer{}
 	for _, name := range sp.order {
 		if name == slipway.DefaultEnvironment {
 			deployers[name] = f.cfg.Default()
-		} else {
-			deployers[name] = f.envs[name].rt.Deployer()
+			continue
 		}
+		e, ok := envs[name]
+		if !ok || e.rt == nil { // the fleet closed meanwhile
+			return slipway.Plan{}, nil, nil, slipway.Errorf(slipway.EUNAVAILABLE, "the server is stopping")
+		}
+		deployers[name] = e.rt.Deployer()
 	}
 	return p, sp, deployers, nil
 }
@@ -121,14 +129,15 @@ type split struct {
 	order  []string
 }
 
-// planLocked checks s whole and plans it; f.mu is held.
+// planLocked checks s whole and plans it; f.change is held.
 func (f *Fleet) planLocked(ctx context.Context, s slipway.Set, opts slipway.ApplyOptions) (slipway.Plan, *split, error) {
+	envs := f.snapshot()
 	sp := &split{created: map[string]bool{}, groups: map[string]slipway.Set{}}
 	p := slipway.Plan{Changes: []slipway.PlanChange{}}
 	var details []string
 	declared := map[string]slipway.Environment{}
 	for _, env := range s.Environments {
-		ch, problem := f.planEnvironment(env)
+		ch, problem := f.planEnvironment(envs, env)
 		if problem != "" {
 			details = append(details, "Environment/"+env.Name+": "+problem)
 			continue
@@ -148,9 +157,9 @@ func (f *Fleet) planLocked(ctx context.Context, s slipway.Set, opts slipway.Appl
 		if _, ok := declared[name]; ok || name == slipway.DefaultEnvironment {
 			continue
 		}
-		if _, ok := f.envs[name]; !ok {
+		if _, ok := envs[name]; !ok {
 			details = append(details, fmt.Sprintf("App/%s: metadata.environment: environment %s does not exist; declare it (kind: Environment) or use one of: %s",
-				a.Name, name, strings.Join(append([]string{slipway.DefaultEnvironment}, f.namesLocked()...), ", ")))
+				a.Name, name, strings.Join(append([]string{slipway.DefaultEnvironment}, names(envs)...), ", ")))
 		}
 	}
 	if opts.Prune {
@@ -184,9 +193,11 @@ func (f *Fleet) planLocked(ctx context.Context, s slipway.Set, opts slipway.Appl
 		g := sp.groups[name]
 		var gp slipway.Plan
 		var err error
-		switch e, ok := f.envs[name]; {
+		switch e, ok := envs[name]; {
 		case name == slipway.DefaultEnvironment:
 			gp, err = f.cfg.Default().Plan(ctx, g, opts)
+		case ok && e.rt == nil:
+			err = e.unavailable()
 		case ok:
 			gp, err = e.rt.Deployer().Plan(ctx, g, opts)
 		default: // created by this set: nothing of it stored yet
@@ -205,8 +216,9 @@ func (f *Fleet) planLocked(ctx context.Context, s slipway.Set, opts slipway.Appl
 	return p, sp, nil
 }
 
-// planEnvironment says what applying env does, or why it cannot be applied.
-func (f *Fleet) planEnvironment(env slipway.Environment) (slipway.PlanChange, string) {
+// planEnvironment says what applying env does to the fleet's environments envs, or why it
+// cannot be applied.
+func (f *Fleet) planEnvironment(envs map[string]*entry, env slipway.Environment) (slipway.PlanChange, string) {
 	ch := slipway.PlanChange{Kind: slipway.KindEnvironment, Name: env.Name, Action: slipway.ActionCreate}
 	if env.Name == slipway.DefaultEnvironment {
 		return ch, "the default environment is the server's own (slipway server --platform " + f.cfg.DefaultTarget + "); it takes no Environment document, so name yours otherwise"
@@ -214,7 +226,7 @@ func (f *Fleet) planEnvironment(env slipway.Environment) (slipway.PlanChange, st
 	if !slices.Contains(f.cfg.Targets, env.Target.Kind) {
 		return ch, fmt.Sprintf("spec.target.kind: this server cannot run environments on %s targets; use one of: %s", env.Target.Kind, strings.Join(f.cfg.Targets, ", "))
 	}
-	old, ok := f.envs[env.Name]
+	old, ok := envs[env.Name]
 	if !ok {
 		return ch, ""
 	}
@@ -229,7 +241,8 @@ func (f *Fleet) planEnvironment(env slipway.Environment) (slipway.PlanChange, st
 }
 
 // putLocked creates and updates sp's environments: each new one is started, then all are
-// stored in one transaction with their events; nothing is kept when either fails.
+// stored in one transaction with their events; nothing is kept when either fails. f.change
+// is held; f.mu only to change the fleet's environments at the end.
 func (f *Fleet) putLocked(ctx context.Context, sp *split, opts slipway.ApplyOptions) error {
 	if len(sp.envs) == 0 {
 		return nil
@@ -267,13 +280,21 @@ func (f *Fleet) putLocked(ctx context.Context, sp *split, opts slipway.ApplyOpti
 		closeStarted()
 		return err
 	}
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		closeStarted()
+		return slipway.Errorf(slipway.EUNAVAILABLE, "the server is stopping; the environments are stored and start with it")
+	}
+	defer f.mu.Unlock()
 	for _, env := range sp.envs {
 		if rt, ok := started[env.Name]; ok {
 			f.envs[env.Name] = &entry{env: env, rt: rt}
 			f.cfg.Log.Info("environment started", "environment", env.Name, "target", env.Target.Kind)
 			continue
 		}
-		f.envs[env.Name].env = env
+		old := f.envs[env.Name]
+		f.envs[env.Name] = &entry{env: env, rt: old.rt, err: old.err}
 	}
 	return nil
 }

@@ -66,9 +66,24 @@ type world struct {
 	mu       sync.Mutex
 	runtimes map[string]*runtime
 	starts   int
+	// fail, when it names an environment, makes its start fail with that error; gate, when
+	// it names one, makes its start tell entered and wait until the gate is closed.
+	fail    map[string]error
+	gate    map[string]chan struct{}
+	entered chan string
 }
 
 func (w *world) start(_ context.Context, env slipway.Environment, _ bool) (fleet.Runtime, error) {
+	w.mu.Lock()
+	err, gate := w.fail[env.Name], w.gate[env.Name]
+	w.mu.Unlock()
+	if gate != nil {
+		w.entered <- env.Name
+		<-gate
+	}
+	if err != nil {
+		return nil, err
+	}
 	dir := filepath.Join(w.dir, "env", env.Name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -103,7 +118,8 @@ func (w *world) open(dir string, env slipway.Environment) (*runtime, error) {
 
 func newWorld(t *testing.T, platforms map[string]slipway.Platform) *world {
 	t.Helper()
-	w := &world{t: t, dir: t.TempDir(), platforms: platforms, runtimes: map[string]*runtime{}}
+	w := &world{t: t, dir: t.TempDir(), platforms: platforms, runtimes: map[string]*runtime{},
+		fail: map[string]error{}, gate: map[string]chan struct{}{}, entered: make(chan string, 1)}
 	def, err := w.open(w.dir, slipway.Environment{Name: slipway.DefaultEnvironment, Target: slipway.Target{Kind: slipway.TargetSim}})
 	if err != nil {
 		t.Fatal(err)
@@ -124,19 +140,37 @@ func newWorld(t *testing.T, platforms map[string]slipway.Platform) *world {
 // reopen opens the fleet again from the default store.
 func (w *world) reopen() {
 	w.t.Helper()
+	if err := w.reopenHeld(false); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// reopenHeld closes the fleet and opens it again, held or not (see fleet.StartFunc); when
+// Open fails, the fleet is an empty one.
+func (w *world) reopenHeld(held bool) error {
+	w.t.Helper()
 	if w.fleet != nil {
 		if err := w.fleet.Close(); err != nil {
 			w.t.Fatal(err)
 		}
 	}
-	f, err := fleet.Open(context.Background(), fleet.Config{Store: w.def.store, Start: w.start,
+	cfg := fleet.Config{Store: w.def.store, Start: w.start,
 		Default: func() slipway.Deployer { return w.def.eng }, DefaultTarget: slipway.TargetSim,
-		Targets: []string{slipway.TargetLocal, slipway.TargetSim}}, false)
+		Targets: []string{slipway.TargetLocal, slipway.TargetSim}}
+	f, err := fleet.Open(context.Background(), cfg, held)
 	if err != nil {
-		w.t.Fatal(err)
+		cfg.Store = noEnvironments{}
+		w.fleet, _ = fleet.Open(context.Background(), cfg, false)
+		return err
 	}
 	w.fleet = f
+	return nil
 }
+
+// noEnvironments is a store of no environments.
+type noEnvironments struct{ slipway.EnvironmentStore }
+
+func (noEnvironments) Environments(context.Context) ([]slipway.Environment, error) { return nil, nil }
 
 func (w *world) runtime(name string) *runtime {
 	w.mu.Lock()
@@ -253,7 +287,7 @@ func TestFleet_OneSetAcrossEnvironments(t *testing.T) {
 		t.Errorf("%d environment.created events, want 2", created)
 	}
 	w.reopen()
-	if _, ok := w.fleet.Lookup("staging"); !ok {
+	if _, err := w.fleet.Lookup("staging"); err != nil {
 		t.Fatal("staging not served after the fleet opened again")
 	}
 	waitCompleted(t, w.runtime("staging").eng, "web")

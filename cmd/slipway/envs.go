@@ -14,9 +14,10 @@ const envPrefix = "/env/"
 
 // routeEnvironments serves /env/NAME/... by environment NAME's handler (with the prefix
 // removed) and every other path by def. lookup returns the handler of an environment the
-// server serves; an unknown one gets 404 with a slipway error, never another environment's
+// server serves, or why there is none (ENOTFOUND: an unknown one; EUNAVAILABLE: one that
+// could not start), which is answered as a slipway error, never another environment's
 // answer.
-func routeEnvironments(def http.Handler, lookup func(name string) (http.Handler, bool)) http.Handler {
+func routeEnvironments(def http.Handler, lookup func(name string) (http.Handler, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rest, ok := strings.CutPrefix(r.URL.Path, envPrefix)
 		if !ok {
@@ -28,10 +29,10 @@ func routeEnvironments(def http.Handler, lookup func(name string) (http.Handler,
 			httpapi.WriteError(w, http.StatusBadRequest, &slipway.Error{Code: slipway.EINVALID, Message: slipway.ErrorMessage(err)})
 			return
 		}
-		h, ok := lookup(name)
-		if !ok {
-			httpapi.WriteError(w, http.StatusNotFound, slipway.Errorf(slipway.ENOTFOUND,
-				"environment %s does not exist on this server (slipway get environments lists those it serves)", name))
+		h, err := lookup(name)
+		if err != nil {
+			code := slipway.ErrorCode(err)
+			httpapi.WriteError(w, httpapi.HTTPStatus(code), &slipway.Error{Code: code, Message: slipway.ErrorMessage(err)})
 			return
 		}
 		r2 := r.Clone(r.Context())

@@ -17,11 +17,14 @@ func TestRouteEnvironments(t *testing.T) {
 			_, _ = io.WriteString(w, who+" "+slipway.EnvironmentFrom(r.Context())+" "+r.URL.Path)
 		})
 	}
-	h := routeEnvironments(echo("root"), func(name string) (http.Handler, bool) {
-		if name == "staging" {
-			return echo("staging-handler"), true
+	h := routeEnvironments(echo("root"), func(name string) (http.Handler, error) {
+		switch name {
+		case "staging":
+			return echo("staging-handler"), nil
+		case "broken":
+			return nil, slipway.Errorf(slipway.EUNAVAILABLE, "environment broken could not start")
 		}
-		return nil, false
+		return nil, slipway.Errorf(slipway.ENOTFOUND, "environment %s does not exist", name)
 	})
 	for _, tc := range []struct {
 		path string
@@ -32,6 +35,7 @@ func TestRouteEnvironments(t *testing.T) {
 		{"/env/staging/api/v1/apps/web", 200, "staging-handler staging /api/v1/apps/web"},
 		{"/env/staging/ofrep/v1/evaluate/flags", 200, "staging-handler staging /ofrep/v1/evaluate/flags"},
 		{"/env/production/api/v1/apps", 404, slipway.ENOTFOUND},
+		{"/env/broken/api/v1/apps", 503, slipway.EUNAVAILABLE},
 		{"/env/Bad_Name/api/v1/apps", 400, slipway.EINVALID},
 		{"/env/../api/v1/apps", 400, slipway.EINVALID},
 		{"/env//api/v1/apps", 400, slipway.EINVALID},

@@ -187,12 +187,12 @@ func (l *lifetime) awaitSettled(ctx, gctx context.Context) bool {
 // environment's under /env/NAME/ (envs.go). The handler of the engine running now serves.
 func (l *lifetime) routes() http.Handler {
 	current := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*l.handler.Load()).ServeHTTP(w, r) })
-	return routeEnvironments(current, func(name string) (http.Handler, bool) {
+	return routeEnvironments(current, func(name string) (http.Handler, error) {
 		if name == slipway.DefaultEnvironment {
-			return current, true
+			return current, nil
 		}
 		if l.fleet == nil {
-			return nil, false
+			return nil, slipway.Errorf(slipway.ENOTFOUND, "environment %s does not exist on this server", name)
 		}
 		return l.fleet.Lookup(name)
 	})

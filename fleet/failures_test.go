@@ -1,0 +1,129 @@
+package fleet_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"slipway.dev/slipway"
+)
+
+// TestFleet_AnEnvironmentThatCannotStart: a stored environment whose runtime cannot start
+// (a damaged store, a data plane that does not come up) keeps neither the fleet from
+// opening nor any other environment from serving. It is still listed; its requests, and
+// plans and applies of its apps, are refused as unavailable with the reason; it starts
+// again with the fleet once fixed. A restart in place (held) still fails whole, so that the
+// server handing over carries on.
+func TestFleet_AnEnvironmentThatCannotStart(t *testing.T) {
+	w := newWorld(t, nil)
+	ctx := context.Background()
+	if _, err := w.fleet.Apply(ctx, slipway.Set{Environments: []slipway.Environment{env("staging"), env("qa")},
+		Apps: []slipway.App{app("web", "staging", "v1"), app("web", "qa", "v1")}}, slipway.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitCompleted(t, w.runtime("qa").eng, "web")
+
+	w.mu.Lock()
+	w.fail["qa"] = errors.New("sqlite: file is not a database")
+	w.mu.Unlock()
+	if err := w.reopenHeld(true); err == nil || !strings.Contains(err.Error(), "environment qa") {
+		t.Errorf("held open with qa broken: %v; want it to fail naming qa", err)
+	}
+	if err := w.reopenHeld(false); err != nil {
+		t.Fatalf("open with qa broken: %v; want the other environments served", err)
+	}
+	if _, err := w.fleet.Lookup("staging"); err != nil {
+		t.Errorf("staging: %v", err)
+	}
+	waitCompleted(t, w.runtime("staging").eng, "web")
+	_, err := w.fleet.Lookup("qa")
+	if slipway.ErrorCode(err) != slipway.EUNAVAILABLE || !strings.Contains(err.Error(), "file is not a database") {
+		t.Errorf("qa: %v; want EUNAVAILABLE with the reason", err)
+	}
+	if _, err := w.fleet.Lookup("nowhere"); slipway.ErrorCode(err) != slipway.ENOTFOUND {
+		t.Errorf("nowhere: %v; want ENOTFOUND", err)
+	}
+	envs, err := w.fleet.Environments(ctx)
+	if err != nil || len(envs) != 3 || envs[1].Name != "qa" {
+		t.Errorf("environments = %+v, %v; want default, qa and staging", envs, err)
+	}
+	for call, f := range map[string]func(slipway.Set) error{
+		"plan":  func(s slipway.Set) error { _, err := w.fleet.Plan(ctx, s, slipway.ApplyOptions{}); return err },
+		"apply": func(s slipway.Set) error { _, err := w.fleet.Apply(ctx, s, slipway.ApplyOptions{}); return err },
+	} {
+		if err := f(slipway.Set{Apps: []slipway.App{app("web", "qa", "v2"), app("web", "staging", "v2")}}); slipway.ErrorCode(err) != slipway.EUNAVAILABLE || !strings.Contains(err.Error(), "environment qa") {
+			t.Errorf("%s of an app in qa: %v; want EUNAVAILABLE naming qa", call, err)
+		}
+	}
+	if st := waitCompleted(t, w.runtime("staging").eng, "web"); st.Rollout.ID != "web-1" {
+		t.Errorf("staging rolled out %s from a refused set", st.Rollout.ID)
+	}
+	// Fixed, it starts with the fleet again, its apps as they were.
+	w.mu.Lock()
+	delete(w.fail, "qa")
+	w.mu.Unlock()
+	w.reopen()
+	if _, err := w.fleet.Lookup("qa"); err != nil {
+		t.Fatalf("qa after the fix: %v", err)
+	}
+	waitCompleted(t, w.runtime("qa").eng, "web")
+}
+
+// TestFleet_AStartingEnvironmentHoldsUpNoRequest: while a new environment's runtime is
+// starting (a data plane may take seconds), requests to the other environments are routed
+// and the environments listed at once.
+func TestFleet_AStartingEnvironmentHoldsUpNoRequest(t *testing.T) {
+	w := newWorld(t, nil)
+	ctx := context.Background()
+	if _, err := w.fleet.Apply(ctx, slipway.Set{Environments: []slipway.Environment{env("staging")}}, slipway.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	gate := make(chan struct{})
+	w.mu.Lock()
+	w.gate["slow"] = gate
+	w.mu.Unlock()
+	applied := make(chan error, 1)
+	go func() {
+		_, err := w.fleet.Apply(ctx, slipway.Set{Environments: []slipway.Environment{env("slow")}}, slipway.ApplyOptions{})
+		applied <- err
+	}()
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(gate)
+		}
+	}
+	defer release()
+	select {
+	case <-w.entered:
+	case <-time.After(15 * time.Second):
+		t.Fatal("slow's start never began")
+	}
+	answered := make(chan error, 1)
+	go func() {
+		if _, err := w.fleet.Lookup("staging"); err != nil {
+			answered <- err
+			return
+		}
+		_, err := w.fleet.Environments(ctx)
+		answered <- err
+	}()
+	select {
+	case err := <-answered:
+		if err != nil {
+			t.Errorf("while slow starts: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("a request to staging waited on slow's start")
+	}
+	release()
+	if err := <-applied; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.fleet.Lookup("slow"); err != nil {
+		t.Errorf("slow after its start: %v", err)
+	}
+}
