@@ -56,6 +56,26 @@ func TestE2E_AnEnvironmentThatCannotStart(t *testing.T) {
 	}
 	e.startServer()
 	e.must(0, "-e", "staging", "status", "web", "--wait", "--timeout", "20s")
+
+	// A store that went missing is not started empty (its apps and history would be gone
+	// without a word): the environment is unavailable until the store is restored.
+	e.stopServer(os.Interrupt)
+	moved := filepath.Join(e.dir, "staging.db")
+	if err := os.Rename(db, moved); err != nil {
+		t.Fatal(err)
+	}
+	e.startServer()
+	if _, stderr, code := e.run("-e", "staging", "get", "apps"); code != exitError || !strings.Contains(stderr, "is missing") {
+		t.Errorf("staging with its store missing: exit %d, %q", code, stderr)
+	}
+	e.stopServer(os.Interrupt)
+	if err := os.Rename(moved, db); err != nil {
+		t.Fatal(err)
+	}
+	e.startServer()
+	if out := e.must(0, "-e", "staging", "get", "apps"); !strings.Contains(out, "web") {
+		t.Errorf("staging's apps after its store came back:\n%s", out)
+	}
 }
 
 // inEnv writes a copy of the app file at path with the app in environment env.

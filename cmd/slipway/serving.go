@@ -160,8 +160,18 @@ func (sh *serverShared) startEnvironment(ctx context.Context) fleet.StartFunc {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("create the environment's directory: %w", err)
 		}
-		store, err := sqlite.Open(filepath.Join(dir, "slipway.db"), time.Now)
+		// The checks of the default environment's store (storecheck.go): a store that went
+		// missing, was emptied or replaced is refused, not started empty.
+		dbPath := filepath.Join(dir, "slipway.db")
+		if err := checkStoreFile(dir, dbPath); err != nil {
+			return nil, err
+		}
+		store, err := sqlite.Open(dbPath, time.Now)
 		if err != nil {
+			return nil, err
+		}
+		if err := checkStoreID(ctx, dir, store); err != nil {
+			_ = store.Close()
 			return nil, err
 		}
 		log := sh.log.With("environment", env.Name)
