@@ -72,6 +72,8 @@ type lifetime struct {
 	// fleet is the environments besides the default one; a restart in place holds and
 	// resumes them with the default one's platform.
 	fleet *fleet.Fleet
+	// tokens authenticates a request about an environment that has no API to do it.
+	tokens slipway.TokenManager
 	// newEngine returns a new engine and the API handler that drives it; each start of the
 	// engine (the first one, and one after a handover that did not happen) takes a new one.
 	newEngine func() (*engine.Engine, http.Handler)
@@ -187,7 +189,8 @@ func (l *lifetime) awaitSettled(ctx, gctx context.Context) bool {
 // environment's under /env/NAME/ (envs.go). The handler of the engine running now serves.
 func (l *lifetime) routes() http.Handler {
 	current := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*l.handler.Load()).ServeHTTP(w, r) })
-	return routeEnvironments(current, func(name string) (http.Handler, error) {
+	gate := envGate{hosts: l.cfg.allowedHosts, tokens: l.tokens, ofrepKeys: l.cfg.ofrepKeys}
+	return routeEnvironments(current, gate, func(name string) (http.Handler, error) {
 		if name == slipway.DefaultEnvironment {
 			return current, nil
 		}
