@@ -268,7 +268,8 @@ func (f *Fleet) putLocked(ctx context.Context, sp *split, opts slipway.ApplyOpti
 			rt, err := f.cfg.Start(f.ctx, env, false)
 			if err != nil {
 				closeStarted()
-				return fmt.Errorf("environment %s: start: %w", env.Name, err)
+				f.cfg.Log.Error("environment could not start", "environment", env.Name, "target", env.Target.Kind, "err", err)
+				return slipway.Errorf(slipway.EUNAVAILABLE, "environment %s could not start: %s; nothing was changed", env.Name, startError(err))
 			}
 			started[env.Name] = rt
 			kind, verb = slipway.EventEnvironmentCreated, "created"
@@ -358,4 +359,15 @@ func joinErrors(errs []error) error {
 	}
 	out.Message = fmt.Sprintf("%d errors in the set", len(out.Details))
 	return out
+}
+
+// startError is what a runtime's start failure says to the client: a slipway error's
+// message, or the error itself (the operator fixes what it names, a directory or a data
+// plane, on the server's machine).
+func startError(err error) string {
+	var e *slipway.Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return err.Error()
 }

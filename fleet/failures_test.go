@@ -127,3 +127,30 @@ func TestFleet_AStartingEnvironmentHoldsUpNoRequest(t *testing.T) {
 		t.Errorf("slow after its start: %v", err)
 	}
 }
+
+// TestFleet_AnEnvironmentThatCannotBeCreated: an apply whose new environment cannot start
+// says why (not an internal error), stores nothing and applies none of the set's apps.
+func TestFleet_AnEnvironmentThatCannotBeCreated(t *testing.T) {
+	w := newWorld(t, nil)
+	ctx := context.Background()
+	w.mu.Lock()
+	w.fail["qa"] = errors.New("create the environment's directory: mkdir env/qa: not a directory")
+	w.mu.Unlock()
+	_, err := w.fleet.Apply(ctx, slipway.Set{Environments: []slipway.Environment{env("staging"), env("qa")},
+		Apps: []slipway.App{app("web", "qa", "v1"), app("api", "", "v1")}}, slipway.ApplyOptions{})
+	if slipway.ErrorCode(err) != slipway.EUNAVAILABLE || !strings.Contains(slipway.ErrorMessage(err), "environment qa could not start: create the environment's directory") {
+		t.Errorf("apply: %v (%s); want EUNAVAILABLE saying why qa could not start", err, slipway.ErrorCode(err))
+	}
+	if envs, _ := w.def.store.Environments(ctx); len(envs) != 0 {
+		t.Errorf("%d environments stored after a failed apply", len(envs))
+	}
+	if _, err := w.fleet.Lookup("staging"); slipway.ErrorCode(err) != slipway.ENOTFOUND {
+		t.Errorf("staging after a failed apply: %v; want ENOTFOUND", err)
+	}
+	if w.runtime("staging") == nil || !w.runtime("staging").closed {
+		t.Error("staging, started by the failed apply, was not stopped")
+	}
+	if apps, _ := w.def.store.Apps(ctx); len(apps) != 0 {
+		t.Errorf("default holds %d apps after a failed apply", len(apps))
+	}
+}

@@ -89,7 +89,7 @@ type entry struct {
 // unavailable is the refusal of anything about e, which could not start.
 func (e *entry) unavailable() error {
 	return slipway.Errorf(slipway.EUNAVAILABLE, "environment %s could not start: %s; fix it and restart the server (its log says more)",
-		e.env.Name, e.err)
+		e.env.Name, startError(e.err))
 }
 
 // Open starts the runtime of each stored environment (held: see StartFunc) and returns the
