@@ -136,10 +136,12 @@ func (f *Fleet) planLocked(ctx context.Context, s slipway.Set, opts slipway.Appl
 	p := slipway.Plan{Changes: []slipway.PlanChange{}}
 	var details []string
 	declared := map[string]slipway.Environment{}
+	refused := map[string]bool{}
 	for _, env := range s.Environments {
 		ch, problem := f.planEnvironment(envs, env)
 		if problem != "" {
 			details = append(details, "Environment/"+env.Name+": "+problem)
+			refused[env.Name] = true
 			continue
 		}
 		declared[env.Name] = env
@@ -154,8 +156,8 @@ func (f *Fleet) planLocked(ctx context.Context, s slipway.Set, opts slipway.Appl
 		g := sp.groups[name]
 		g.Apps = append(g.Apps, a)
 		sp.groups[name] = g
-		if _, ok := declared[name]; ok || name == slipway.DefaultEnvironment {
-			continue
+		if _, ok := declared[name]; ok || refused[name] || name == slipway.DefaultEnvironment {
+			continue // a refused environment's refusal says why its apps cannot go
 		}
 		if _, ok := envs[name]; !ok {
 			details = append(details, fmt.Sprintf("App/%s: metadata.environment: environment %s does not exist; declare it (kind: Environment) or use one of: %s",

@@ -154,3 +154,18 @@ func TestFleet_AnEnvironmentThatCannotBeCreated(t *testing.T) {
 		t.Errorf("default holds %d apps after a failed apply", len(apps))
 	}
 }
+
+// TestFleet_AnAppInARefusedEnvironment: an app in an environment the set declares but the
+// server refuses (a kubernetes target) is refused for that reason alone, not told that its
+// environment does not exist and should be declared.
+func TestFleet_AnAppInARefusedEnvironment(t *testing.T) {
+	w := newWorld(t, nil)
+	kube := slipway.Environment{Name: "cluster", Target: slipway.Target{Kind: slipway.TargetKubernetes, Kubernetes: &slipway.KubernetesTarget{Namespace: "shop"}}}
+	web := app("web", "cluster", "v1")
+	web.Run, web.Container = slipway.RunSpec{}, &slipway.ContainerSpec{Image: "web:1"}
+	_, err := w.fleet.Plan(context.Background(), slipway.Set{Environments: []slipway.Environment{kube}, Apps: []slipway.App{web}}, slipway.ApplyOptions{})
+	var e *slipway.Error
+	if !errors.As(err, &e) || e.Code != slipway.EINVALID || len(e.Details) != 1 || !strings.Contains(e.Details[0], "Environment/cluster: spec.target.kind") {
+		t.Errorf("plan: %+v; want one detail, about the environment's target", err)
+	}
+}
