@@ -3,6 +3,7 @@ package fleet_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -167,5 +168,46 @@ func TestFleet_AnAppInARefusedEnvironment(t *testing.T) {
 	var e *slipway.Error
 	if !errors.As(err, &e) || e.Code != slipway.EINVALID || len(e.Details) != 1 || !strings.Contains(e.Details[0], "Environment/cluster: spec.target.kind") {
 		t.Errorf("plan: %+v; want one detail, about the environment's target", err)
+	}
+}
+
+// TestFleet_AHandoverWaitsForAStartingEnvironment: a restart in place asked for while an
+// environment is being created holds it too, once it has started (the next server opens it
+// from the store); it is never left running unheld in the server that hands over. Each
+// round races a handover against the end of a start.
+func TestFleet_AHandoverWaitsForAStartingEnvironment(t *testing.T) {
+	w := newWorld(t, nil)
+	ctx := context.Background()
+	for i := range 10 {
+		name := fmt.Sprintf("slow-%d", i)
+		gate := make(chan struct{})
+		w.mu.Lock()
+		w.gate[name] = gate
+		w.mu.Unlock()
+		applied := make(chan error, 1)
+		go func() {
+			_, err := w.fleet.Apply(ctx, slipway.Set{Environments: []slipway.Environment{env(name)}}, slipway.ApplyOptions{})
+			applied <- err
+		}()
+		select {
+		case <-w.entered:
+		case <-time.After(15 * time.Second):
+			t.Fatalf("%s's start never began", name)
+		}
+		held := make(chan error, 1)
+		go func() { held <- w.fleet.Handover() }()
+		close(gate)
+		if err := <-held; err != nil {
+			t.Fatal(err)
+		}
+		err := <-applied
+		rt := w.runtime(name)
+		switch {
+		case err != nil && slipway.ErrorCode(err) != slipway.EUNAVAILABLE:
+			t.Fatalf("%s: %v", name, err)
+		case err == nil && (rt == nil || !rt.held.Load()):
+			t.Fatalf("%s, created while the fleet was handing over, is not held", name)
+		}
+		w.fleet.Resume()
 	}
 }

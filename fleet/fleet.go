@@ -170,11 +170,15 @@ func names(envs map[string]*entry) []string {
 }
 
 // Handover holds every environment for a restart in place, and refuses new environments
-// until Resume; when one cannot hold, those held are resumed and the error returned.
+// until Resume; when one cannot hold, those held are resumed and the error returned. An
+// environment being created is waited for, and held with the others: the next server opens
+// it from the store, so it must not go on unheld in this one.
 func (f *Fleet) Handover() error {
+	f.change.Lock()
 	f.mu.Lock()
 	f.held = true
 	f.mu.Unlock()
+	f.change.Unlock()
 	if err := handover.Join(f.platforms).Handover(); err != nil {
 		f.mu.Lock()
 		f.held = false

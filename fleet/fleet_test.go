@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +28,7 @@ type runtime struct {
 	cancel   context.CancelFunc
 	done     chan error
 	closed   bool
+	held     atomic.Bool
 	platform slipway.Platform
 }
 
@@ -34,8 +36,8 @@ func (r *runtime) Deployer() slipway.Deployer { return r.eng }
 func (r *runtime) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(r.env.Name)) })
 }
-func (r *runtime) Handover() error { return nil }
-func (r *runtime) Resume()         {}
+func (r *runtime) Handover() error { r.held.Store(true); return nil }
+func (r *runtime) Resume()         { r.held.Store(false) }
 func (r *runtime) Settled() <-chan struct{} {
 	c := make(chan struct{})
 	close(c)
