@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"slipway.dev/slipway/dataplane"
+	"slipway.dev/slipway/slipwaytest"
 )
 
 const localEnvironments = `apiVersion: slipway.dev/v1alpha1
@@ -133,4 +135,93 @@ func TestLocal_TwoEnvironmentsSideBySide(t *testing.T) {
 			t.Errorf("environment %s's data plane (pid %d) outlived a clean stop", env, pid)
 		}
 	}
+}
+
+// TestLocal_EnvironmentsSurviveAServerKill: with two environments on the local target under
+// load, the server is killed (SIGKILL); the next server adopts every environment's
+// instances and data plane (none started anew, none duplicated) without a failed request,
+// and rolls out in both; a clean stop then leaves no instance and no data plane of any
+// environment running.
+func TestLocal_EnvironmentsSurviveAServerKill(t *testing.T) {
+	c := newCluster(t)
+	envs := filepath.Join(c.dir, "environments.yaml")
+	if err := os.WriteFile(envs, []byte(localEnvironments), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addrs := map[string]string{"staging": freePort(t), "production": freePort(t)}
+	rolling := "    rolling: {maxSurge: 1, maxUnavailable: 0}"
+	file := func(env, v string) string {
+		return c.inEnvironment(c.appFile("web", addrs[env], v, rolling, 2), "web", env)
+	}
+	c.must("apply", "-f", envs, "-f", file("staging", "v1"), "-f", file("production", "v1"))
+	planes, instances := map[string]int{}, map[string]map[int]bool{}
+	for env := range addrs {
+		c.must("-e", env, "status", "web", "--wait", "--timeout", "60s")
+		dir := filepath.Join(c.data, "env", env)
+		pids := dataPlanes(dir)
+		if len(pids) != 1 {
+			t.Fatalf("environment %s: data planes %v, want one", env, pids)
+		}
+		planes[env], instances[env] = pids[0], statePIDs(t, dir)
+		for pid := range instances[env] {
+			t.Cleanup(func() {
+				if alive(pid) {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			})
+		}
+		t.Cleanup(func() {
+			if alive(pids[0]) {
+				_ = syscall.Kill(pids[0], syscall.SIGKILL)
+			}
+		})
+	}
+	loads := map[string]*load{}
+	for env, addr := range addrs {
+		loads[env] = startLoad(t, "http://"+addr+"/", 50)
+	}
+	if err := c.srv.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-c.done
+	c.srv = nil
+	c.start()
+	for env := range addrs {
+		c.must("-e", env, "status", "web", "--wait", "--timeout", "60s")
+		dir := filepath.Join(c.data, "env", env)
+		if pids := dataPlanes(dir); len(pids) != 1 || pids[0] != planes[env] {
+			t.Errorf("environment %s after the kill: data planes %v, want %d alone", env, pids, planes[env])
+		}
+		if got := statePIDs(t, dir); !maps.Equal(got, instances[env]) {
+			t.Errorf("environment %s after the kill: instances %v, want %v adopted", env, got, instances[env])
+		}
+	}
+	for env, l := range loads {
+		noFailures(t, l, env+" across the kill", "v1")
+	}
+	for env := range addrs {
+		c.must("-e", env, "apply", "-f", file(env, "v2"))
+		c.must("-e", env, "status", "web", "--wait", "--timeout", "60s")
+		if v, _ := versionAt(t, "http://"+addrs[env]+"/"); v != "v2" {
+			t.Errorf("%s answers %q after its rollout, want v2", env, v)
+		}
+	}
+	running := map[int]bool{}
+	for env := range addrs {
+		maps.Copy(running, statePIDs(t, filepath.Join(c.data, "env", env)))
+	}
+	left := func() []int {
+		var out []int
+		for env := range addrs {
+			out = append(out, dataPlanes(filepath.Join(c.data, "env", env))...)
+		}
+		for pid := range running {
+			if alive(pid) {
+				out = append(out, pid)
+			}
+		}
+		return out
+	}
+	c.stop()
+	slipwaytest.Eventually(t, 20*time.Second, "every environment's processes to stop after a clean stop", func() bool { return len(left()) == 0 })
 }
