@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -224,4 +225,39 @@ func TestLocal_EnvironmentsSurviveAServerKill(t *testing.T) {
 	}
 	c.stop()
 	slipwaytest.Eventually(t, 20*time.Second, "every environment's processes to stop after a clean stop", func() bool { return len(left()) == 0 })
+}
+
+// TestLocal_OneAddressInTwoEnvironments: the same app file applied to two environments on
+// the local target (its traffic.listen the same) is refused for the second, by its own API
+// (-e) and by a file that names the environment, instead of leaving the second app looking
+// healthy while the first one's data plane answers its address.
+func TestLocal_OneAddressInTwoEnvironments(t *testing.T) {
+	c := newCluster(t)
+	envs := filepath.Join(c.dir, "environments.yaml")
+	if err := os.WriteFile(envs, []byte(localEnvironments), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freePort(t)
+	web := c.appFile("web", addr, "v1", "    rolling: {maxSurge: 1, maxUnavailable: 0}", 1)
+	c.must("apply", "-f", envs)
+	c.must("-e", "staging", "apply", "-f", web)
+	c.must("-e", "staging", "status", "web", "--wait", "--timeout", "60s")
+	for _, args := range [][]string{
+		{"-e", "production", "apply", "-f", web},
+		{"-e", "production", "plan", "-f", web},
+		{"apply", "-f", c.inEnvironment(web, "web", "production")},
+	} {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "SLIPWAY_SERVER="+c.server)
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), addr+" is also the listen address of App web in environment staging") {
+			t.Errorf("slipway %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	if out := c.must("-e", "production", "get", "apps"); strings.Contains(out, "web") {
+		t.Errorf("web was applied to production:\n%s", out)
+	}
+	if v, code := versionAt(t, "http://"+addr+"/"); v != "v1" || code != 200 {
+		t.Errorf("%s answered %q (%d), want staging's v1", addr, v, code)
+	}
 }

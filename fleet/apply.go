@@ -18,7 +18,7 @@ var _ slipway.Deployer = (*Fleet)(nil)
 // Plan returns what Apply would change, changing nothing.
 func (f *Fleet) Plan(ctx context.Context, s slipway.Set, opts slipway.ApplyOptions) (slipway.Plan, error) {
 	if !spans(s) {
-		return f.cfg.Default().Plan(ctx, s, opts)
+		return f.PlanIn(ctx, slipway.DefaultEnvironment, f.cfg.Default(), s, opts)
 	}
 	f.change.Lock()
 	defer f.change.Unlock()
@@ -40,7 +40,11 @@ func (f *Fleet) Plan(ctx context.Context, s slipway.Set, opts slipway.ApplyOptio
 // default environment. --prune works on one environment at a time.
 func (f *Fleet) Apply(ctx context.Context, s slipway.Set, opts slipway.ApplyOptions) (slipway.Plan, error) {
 	if !spans(s) {
-		return f.cfg.Default().Apply(ctx, s, opts)
+		return f.ApplyIn(ctx, slipway.DefaultEnvironment, f.cfg.Default(), s, opts)
+	}
+	if len(f.setClaims(s)) > 0 {
+		f.addresses.Lock()
+		defer f.addresses.Unlock()
 	}
 	p, sp, deployers, err := f.prepare(ctx, s, opts)
 	if err != nil {
@@ -53,7 +57,8 @@ func (f *Fleet) Apply(ctx context.Context, s slipway.Set, opts slipway.ApplyOpti
 		}
 	}
 	// Each environment's engine applies its apps under its own lock: the fleet's is not
-	// held, so that one environment's apply never waits on another's.
+	// held, so that one environment's apply never waits on another's (but for a set whose
+	// apps take traffic addresses on the local target: see addresses.go).
 	var applied []string
 	for _, name := range sp.order {
 		gp, err := deployers[name].Apply(ctx, sp.groups[name], opts)
@@ -214,6 +219,17 @@ func (f *Fleet) planLocked(ctx context.Context, s slipway.Set, opts slipway.Appl
 	}
 	if len(errs) > 0 {
 		return slipway.Plan{}, nil, joinErrors(errs)
+	}
+	targets := map[string]string{}
+	for name, env := range declared {
+		targets[name] = env.Target.Kind
+	}
+	apps := map[string][]slipway.App{}
+	for name, g := range sp.groups {
+		apps[name] = g.Apps
+	}
+	if err := f.checkAddresses(ctx, envs, apps, targets, false); err != nil {
+		return slipway.Plan{}, nil, err
 	}
 	return p, sp, nil
 }

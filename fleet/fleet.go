@@ -33,6 +33,8 @@ type Runtime interface {
 	// holds); Resume undoes it; Settled is closed once its platform's adopted instances'
 	// readiness is known.
 	handover.Platform
+	// State reads the environment's store.
+	State() slipway.StateReader
 	// Close stops the environment: its engine, then its platform.
 	Close() error
 }
@@ -49,6 +51,9 @@ type Config struct {
 	Start StartFunc
 	// Default returns the default environment's deployer (its engine now).
 	Default func() slipway.Deployer
+	// DefaultState reads the default environment's store (its apps' traffic addresses are
+	// checked against the other environments'; nil: they are not).
+	DefaultState slipway.StateReader
 	// DefaultTarget is the kind of target of the default environment (the server's
 	// platform).
 	DefaultTarget string
@@ -71,6 +76,10 @@ type Fleet struct {
 	// held while a new environment starts (seconds, for a data plane), which mu never is,
 	// so that no request to another environment waits on a start.
 	change sync.Mutex
+	// addresses is held by an apply of apps with traffic addresses on the local target from
+	// its check of them (addresses.go) to its end, so that two environments' applies cannot
+	// take one address at once. It is taken before change.
+	addresses sync.Mutex
 	// mu guards envs, held and closed, held only to read or swap them; entries are never
 	// changed in place.
 	mu     sync.Mutex

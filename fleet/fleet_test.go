@@ -36,8 +36,9 @@ func (r *runtime) Deployer() slipway.Deployer { return r.eng }
 func (r *runtime) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(r.env.Name)) })
 }
-func (r *runtime) Handover() error { r.held.Store(true); return nil }
-func (r *runtime) Resume()         { r.held.Store(false) }
+func (r *runtime) State() slipway.StateReader { return r.store }
+func (r *runtime) Handover() error            { r.held.Store(true); return nil }
+func (r *runtime) Resume()                    { r.held.Store(false) }
 func (r *runtime) Settled() <-chan struct{} {
 	c := make(chan struct{})
 	close(c)
@@ -64,6 +65,8 @@ type world struct {
 	fleet *fleet.Fleet
 	// platforms, when set, gives an environment's platform (a slow one, say).
 	platforms map[string]slipway.Platform
+	// defaultTarget is the default environment's kind of target (sim when "").
+	defaultTarget string
 
 	mu       sync.Mutex
 	runtimes map[string]*runtime
@@ -120,7 +123,13 @@ func (w *world) open(dir string, env slipway.Environment) (*runtime, error) {
 
 func newWorld(t *testing.T, platforms map[string]slipway.Platform) *world {
 	t.Helper()
-	w := &world{t: t, dir: t.TempDir(), platforms: platforms, runtimes: map[string]*runtime{},
+	return newWorldOn(t, platforms, slipway.TargetSim)
+}
+
+// newWorldOn is newWorld with a default environment on a target of kind target.
+func newWorldOn(t *testing.T, platforms map[string]slipway.Platform, target string) *world {
+	t.Helper()
+	w := &world{t: t, dir: t.TempDir(), platforms: platforms, runtimes: map[string]*runtime{}, defaultTarget: target,
 		fail: map[string]error{}, gate: map[string]chan struct{}{}, entered: make(chan string, 1)}
 	def, err := w.open(w.dir, slipway.Environment{Name: slipway.DefaultEnvironment, Target: slipway.Target{Kind: slipway.TargetSim}})
 	if err != nil {
@@ -156,8 +165,12 @@ func (w *world) reopenHeld(held bool) error {
 			w.t.Fatal(err)
 		}
 	}
-	cfg := fleet.Config{Store: w.def.store, Start: w.start,
-		Default: func() slipway.Deployer { return w.def.eng }, DefaultTarget: slipway.TargetSim,
+	target := w.defaultTarget
+	if target == "" {
+		target = slipway.TargetSim
+	}
+	cfg := fleet.Config{Store: w.def.store, Start: w.start, DefaultState: w.def.store,
+		Default: func() slipway.Deployer { return w.def.eng }, DefaultTarget: target,
 		Targets: []string{slipway.TargetLocal, slipway.TargetSim}}
 	f, err := fleet.Open(context.Background(), cfg, held)
 	if err != nil {

@@ -322,7 +322,7 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 	// The environments besides the default one (kind: Environment), each with its own
 	// store, platform and engine under DATA/env/NAME (envs.go).
 	var current atomic.Pointer[engine.Engine]
-	fl, err := fleet.Open(ctx, fleet.Config{Store: store, Start: shared.startEnvironment(ctx),
+	fl, err := fleet.Open(ctx, fleet.Config{Store: store, Start: shared.startEnvironment(ctx), DefaultState: store,
 		Default: func() slipway.Deployer { return current.Load() }, DefaultTarget: cfg.platform,
 		Targets: environmentTargets(), MaxReplicas: cfg.maxReplicas, Log: log.With("component", "fleet")}, inh.Restarted())
 	if err != nil {

@@ -99,13 +99,14 @@ func newEnvServing(shared *serverShared, env slipway.Environment, store *sqlite.
 
 // newEngine returns a new engine of the environment and the handler that serves its API
 // (driving that engine), OFREP and metrics. The default environment's API applies through
-// the fleet (a set may span environments); the others' through their engine.
+// the fleet (a set may span environments); the others' through their engine, after the
+// fleet's check of what they share (envDeployer).
 func (s *envServing) newEngine(fl *fleet.Fleet) (*engine.Engine, http.Handler) {
 	cfg := s.shared.cfg
 	eng := engine.New(engine.Config{Store: s.store, Platform: s.platform, Analysis: s.runner, Log: s.log.With("component", "engine"),
 		Poll: cfg.poll, Resync: cfg.resync, MaxReplicas: cfg.maxReplicas, Environment: s.env.Name, Target: s.env.Target.Kind,
 		Flags: s.flagsNow, FlagStats: s.stats, OnFlagsChanged: s.ofrep.Notify, Outcomes: s.outcomes})
-	var deployer slipway.Deployer = eng
+	var deployer slipway.Deployer = envDeployer{shared: s.shared, env: s.env.Name, eng: eng}
 	if s.env.Name == slipway.DefaultEnvironment {
 		deployer = fl
 	}
@@ -130,6 +131,22 @@ func (s *envServing) newEngine(fl *fleet.Fleet) (*engine.Engine, http.Handler) {
 	mux.Handle("/ofrep/", httpapi.HostGuard(cfg.allowedHosts, s.ofrep))
 	mux.Handle("/", httpapi.NewServer(apiCfg))
 	return eng, mux
+}
+
+// envDeployer applies an environment's sets by its engine, after the fleet's check of the
+// traffic addresses its apps take against the other environments' (fleet.ApplyIn).
+type envDeployer struct {
+	shared *serverShared // its fleet is set once every environment has started
+	env    string
+	eng    *engine.Engine
+}
+
+func (d envDeployer) Plan(ctx context.Context, s slipway.Set, opts slipway.ApplyOptions) (slipway.Plan, error) {
+	return d.shared.fleet.PlanIn(ctx, d.env, d.eng, s, opts)
+}
+
+func (d envDeployer) Apply(ctx context.Context, s slipway.Set, opts slipway.ApplyOptions) (slipway.Plan, error) {
+	return d.shared.fleet.ApplyIn(ctx, d.env, d.eng, s, opts)
 }
 
 // environmentTargets are the kinds of targets this server runs environments on: those it
@@ -221,6 +238,8 @@ type envRuntime struct {
 var _ fleet.Runtime = (*envRuntime)(nil)
 
 func (r *envRuntime) Deployer() slipway.Deployer { return r.deploy.Load() }
+
+func (r *envRuntime) State() slipway.StateReader { return r.serving.store }
 
 func (r *envRuntime) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { (*r.handler.Load()).ServeHTTP(w, req) })
