@@ -75,7 +75,9 @@ func (f *Fleet) checkAddresses(ctx context.Context, envs map[string]*entry, grou
 		}
 	}
 	stored := func(name string, state slipway.StateReader) error {
-		if state == nil || target(name) != slipway.TargetLocal || (prune && named[name] != nil) {
+		// An environment's own apps are its engine's to check; with one environment in the
+		// set, its stored apps count for no other.
+		if state == nil || target(name) != slipway.TargetLocal || (named[name] != nil && (prune || len(groups) == 1)) {
 			return nil
 		}
 		apps, err := state.Apps(ctx)
