@@ -664,5 +664,9 @@ func checkSet(s slipway.Set, env, target string, max int) error {
 	if len(details) == 0 {
 		return nil
 	}
-	return &slipway.Error{Code: slipway.EINVALID, Message: fmt.Sprintf("%d errors in the set", len(details)), Details: details}
+	msg := fmt.Sprintf("%d errors in the set", len(details))
+	if len(details) == 1 {
+		msg = "1 error in the set"
+	}
+	return &slipway.Error{Code: slipway.EINVALID, Message: msg, Details: details}
 }

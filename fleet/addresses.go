@@ -121,7 +121,7 @@ func (f *Fleet) checkAddresses(ctx context.Context, envs map[string]*entry, grou
 		return nil
 	}
 	sort.Strings(details)
-	return &slipway.Error{Code: slipway.EINVALID, Message: fmt.Sprintf("%d errors in the set", len(details)), Details: details}
+	return &slipway.Error{Code: slipway.EINVALID, Message: errorsInSet(len(details)), Details: details}
 }
 
 // claims are the traffic addresses the apps of groups in local environments take.

@@ -173,7 +173,7 @@ func (f *Fleet) planLocked(ctx context.Context, s slipway.Set, opts slipway.Appl
 		details = append(details, "--prune works on one environment at a time: apply each environment's apps with -e NAME --prune, and Environment documents without --prune")
 	}
 	if len(details) > 0 {
-		return slipway.Plan{}, nil, &slipway.Error{Code: slipway.EINVALID, Message: fmt.Sprintf("%d errors in the set", len(details)), Details: details}
+		return slipway.Plan{}, nil, &slipway.Error{Code: slipway.EINVALID, Message: errorsInSet(len(details)), Details: details}
 	}
 	// Templates go with the apps; the default environment also takes the flag sets, and
 	// the templates when no environment has apps.
@@ -375,7 +375,7 @@ func joinErrors(errs []error) error {
 		}
 		out.Details = append(out.Details, e.Details...)
 	}
-	out.Message = fmt.Sprintf("%d errors in the set", len(out.Details))
+	out.Message = errorsInSet(len(out.Details))
 	return out
 }
 
@@ -388,4 +388,12 @@ func startError(err error) string {
 		return e.Message
 	}
 	return err.Error()
+}
+
+// errorsInSet is the message of a refusal of a set with n details.
+func errorsInSet(n int) string {
+	if n == 1 {
+		return "1 error in the set"
+	}
+	return fmt.Sprintf("%d errors in the set", n)
 }

@@ -168,6 +168,8 @@ func TestFleet_AnAppInARefusedEnvironment(t *testing.T) {
 	var e *slipway.Error
 	if !errors.As(err, &e) || e.Code != slipway.EINVALID || len(e.Details) != 1 || !strings.Contains(e.Details[0], "Environment/cluster: spec.target.kind") {
 		t.Errorf("plan: %+v; want one detail, about the environment's target", err)
+	} else if e.Message != "1 error in the set" {
+		t.Errorf("plan: message %q, want \"1 error in the set\"", e.Message)
 	}
 }
 
