@@ -148,7 +148,7 @@ func TestFleet_AnEnvironmentThatCannotBeCreated(t *testing.T) {
 	if _, err := w.fleet.Lookup("staging"); slipway.ErrorCode(err) != slipway.ENOTFOUND {
 		t.Errorf("staging after a failed apply: %v; want ENOTFOUND", err)
 	}
-	if w.runtime("staging") == nil || !w.runtime("staging").closed {
+	if w.runtime("staging") == nil || !w.runtime("staging").isClosed() {
 		t.Error("staging, started by the failed apply, was not stopped")
 	}
 	if apps, _ := w.def.store.Apps(ctx); len(apps) != 0 {
@@ -212,4 +212,35 @@ func TestFleet_AHandoverWaitsForAStartingEnvironment(t *testing.T) {
 		}
 		w.fleet.Resume()
 	}
+}
+
+// TestFleet_CloseWaitsForAStartingEnvironment: a server stopping while an environment is
+// being created stops that environment too before Close returns, so that its data plane is
+// not left running after the server has exited.
+func TestFleet_CloseWaitsForAStartingEnvironment(t *testing.T) {
+	w := newWorld(t, nil)
+	gate := make(chan struct{})
+	w.mu.Lock()
+	w.gate["slow"] = gate
+	w.mu.Unlock()
+	applied := make(chan error, 1)
+	go func() {
+		_, err := w.fleet.Apply(context.Background(), slipway.Set{Environments: []slipway.Environment{env("slow")}}, slipway.ApplyOptions{})
+		applied <- err
+	}()
+	select {
+	case <-w.entered:
+	case <-time.After(15 * time.Second):
+		t.Fatal("slow's start never began")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- w.fleet.Close() }()
+	close(gate)
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if rt := w.runtime("slow"); rt == nil || !rt.isClosed() {
+		t.Error("Close returned while slow, being created, still ran (or had not started)")
+	}
+	<-applied
 }

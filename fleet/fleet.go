@@ -220,8 +220,12 @@ func (f *Fleet) platforms() []handover.Platform {
 }
 
 // Close stops every environment, at once, and returns their errors. An environment being
-// created meanwhile is stopped by its apply, which then fails.
+// created is waited for (a start ends early when the server's context has) and stopped
+// with the others, so that nothing it started outlives the server; an apply after Close
+// creates none.
 func (f *Fleet) Close() error {
+	f.change.Lock()
+	defer f.change.Unlock()
 	f.mu.Lock()
 	var rts []Runtime
 	for _, e := range f.envs {

@@ -27,12 +27,19 @@ type runtime struct {
 	eng      *engine.Engine
 	cancel   context.CancelFunc
 	done     chan error
+	mu       sync.Mutex // guards closed
 	closed   bool
 	held     atomic.Bool
 	platform slipway.Platform
 }
 
 func (r *runtime) Deployer() slipway.Deployer { return r.eng }
+
+func (r *runtime) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
+}
 func (r *runtime) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(r.env.Name)) })
 }
@@ -45,6 +52,8 @@ func (r *runtime) Settled() <-chan struct{} {
 	return c
 }
 func (r *runtime) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.closed {
 		return nil
 	}
