@@ -626,6 +626,16 @@ func Check(s slipway.Set, env, target string, maxReplicas int) error {
 	return checkSet(s, env, target, maxReplicas)
 }
 
+// CheckEnvironments refuses Environment documents as slipway validate would: names that are
+// no DNS label, bad labels, a missing or unknown target. Those that come through the API
+// were never validated from a file.
+func CheckEnvironments(envs []slipway.Environment) error {
+	if len(envs) == 0 {
+		return nil
+	}
+	return validate.Set(slipway.Set{Environments: envs}, func(string) bool { return false })
+}
+
 // checkSet refuses a set beyond the limits: every app's replicas, the canary scale and the
 // preview at most max; every app in environment env (an app that names none is taken as
 // env's) with the run form its target needs; no Environment document.

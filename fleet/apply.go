@@ -142,7 +142,15 @@ func (f *Fleet) planLocked(ctx context.Context, s slipway.Set, opts slipway.Appl
 	var details []string
 	declared := map[string]slipway.Environment{}
 	refused := map[string]bool{}
+	var invalid *slipway.Error
+	if errors.As(engine.CheckEnvironments(s.Environments), &invalid) {
+		details = append(details, invalid.Details...)
+	}
 	for _, env := range s.Environments {
+		if invalid != nil && (slipway.ValidEnvironmentName(env.Name) != nil || slipway.RunField(env.Target.Kind) == "") {
+			refused[env.Name] = true // said above
+			continue
+		}
 		ch, problem := f.planEnvironment(envs, env)
 		if problem != "" {
 			details = append(details, "Environment/"+env.Name+": "+problem)

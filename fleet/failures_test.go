@@ -244,3 +244,40 @@ func TestFleet_CloseWaitsForAStartingEnvironment(t *testing.T) {
 	}
 	<-applied
 }
+
+// TestFleet_ChecksEnvironmentDocuments: Environment documents that come through the API
+// (never seen by slipway validate) are checked like a file's: a name that is no DNS label
+// (it names a directory), bad labels, a target without a kind are refused with every
+// problem at once, and nothing is started or stored.
+func TestFleet_ChecksEnvironmentDocuments(t *testing.T) {
+	w := newWorld(t, nil)
+	ctx := context.Background()
+	bad := []slipway.Environment{env("../x"), env("Staging"), env(strings.Repeat("a", 70)),
+		{Name: "labelled", Labels: map[string]string{"tier": "prod\x1b[31m"}, Target: slipway.Target{Kind: slipway.TargetSim}},
+		{Name: "nowhere"}}
+	for call, f := range map[string]func() error{
+		"plan": func() error {
+			_, err := w.fleet.Plan(ctx, slipway.Set{Environments: bad}, slipway.ApplyOptions{})
+			return err
+		},
+		"apply": func() error {
+			_, err := w.fleet.Apply(ctx, slipway.Set{Environments: bad}, slipway.ApplyOptions{})
+			return err
+		},
+	} {
+		err := f()
+		var e *slipway.Error
+		if !errors.As(err, &e) || e.Code != slipway.EINVALID {
+			t.Errorf("%s: %v; want EINVALID", call, err)
+			continue
+		}
+		for _, want := range []string{"../x", "Staging", "70 characters", "labelled", "Environment/nowhere: spec.target.kind"} {
+			if !strings.Contains(strings.Join(e.Details, "\n"), want) {
+				t.Errorf("%s: details %q lack %q", call, e.Details, want)
+			}
+		}
+	}
+	if envs, _ := w.def.store.Environments(ctx); len(envs) != 0 || w.starts != 0 {
+		t.Errorf("%d environments stored and %d started from refused documents", len(envs), w.starts)
+	}
+}
