@@ -88,7 +88,7 @@ var allowed = map[string][]string{
 	"bench/flags":         {"flagfile", "flags", "ofrep"},
 	"bench/proxy/backend": {},
 	"bench/proxy/slipway": {"", "proxy"},
-	"cmd/slipway": {"", "analysis", "auth", "dataplane", "demo", "engine", "flagops", "flags", "fleet", "handover", "httpapi", "metric/builtin",
+	"cmd/slipway": {"", "analysis", "auth", "dataplane", "delivery", "demo", "engine", "flagops", "flags", "fleet", "handover", "httpapi", "metric/builtin",
 		"metric/job", "metric/prometheus", "metric/web", "ofrep", "platform/local", "platform/sim", "proxy", "spec", "sqlite"},
 }
 

@@ -579,6 +579,16 @@ func Check(s slipway.Set, env, target string, maxReplicas int) error {
 	return checkSet(s, env, target, maxReplicas)
 }
 
+// CheckEnvironments refuses Environment documents as slipway validate would: names that are
+// no DNS label, bad labels, a missing or unknown target. Those that come through the API
+// were never validated from a file.
+func CheckEnvironments(envs []slipway.Environment) error {
+	if len(envs) == 0 {
+		return nil
+	}
+	return validate.Set(slipway.Set{Environments: envs}, func(string) bool { return false })
+}
+
 // checkSet refuses a set beyond the limits: every app's replicas, the canary scale and the
 // preview at most max; every app in environment env (an app that names none is taken as
 // env's) with the run form its target needs; no Environment document.
@@ -620,5 +630,9 @@ func checkSet(s slipway.Set, env, target string, max int) error {
 	if len(details) == 0 {
 		return nil
 	}
-	return &slipway.Error{Code: slipway.EINVALID, Message: fmt.Sprintf("%d errors in the set", len(details)), Details: details}
+	msg := fmt.Sprintf("%d errors in the set", len(details))
+	if len(details) == 1 {
+		msg = "1 error in the set"
+	}
+	return &slipway.Error{Code: slipway.EINVALID, Message: msg, Details: details}
 }

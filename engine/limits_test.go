@@ -34,6 +34,9 @@ func TestApply_RefusesReplicasOverTheServersMaximum(t *testing.T) {
 			if slipway.ErrorCode(err) != slipway.EINVALID || !strings.Contains(err.Error(), "exceeds this server's maximum") {
 				t.Errorf("%s: %v; want EINVALID naming the maximum", name, err)
 			}
+			if msg := slipway.ErrorMessage(err); msg != "1 error in the set" {
+				t.Errorf("%s: message %q, want \"1 error in the set\"", name, msg)
+			}
 		}
 	}
 	if apps, err := h.store.Apps(ctx); err != nil || len(apps) != 0 {

@@ -18,10 +18,10 @@ var _ slipway.Deployer = (*Fleet)(nil)
 // Plan returns what Apply would change, changing nothing.
 func (f *Fleet) Plan(ctx context.Context, s slipway.Set, opts slipway.ApplyOptions) (slipway.Plan, error) {
 	if !spans(s) {
-		return f.cfg.Default().Plan(ctx, s, opts)
+		return f.PlanIn(ctx, slipway.DefaultEnvironment, f.cfg.Default(), s, opts)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.change.Lock()
+	defer f.change.Unlock()
 	p, _, err := f.planLocked(ctx, s, opts)
 	return p, err
 }
@@ -40,7 +40,11 @@ func (f *Fleet) Plan(ctx context.Context, s slipway.Set, opts slipway.ApplyOptio
 // default environment. --prune works on one environment at a time.
 func (f *Fleet) Apply(ctx context.Context, s slipway.Set, opts slipway.ApplyOptions) (slipway.Plan, error) {
 	if !spans(s) {
-		return f.cfg.Default().Apply(ctx, s, opts)
+		return f.ApplyIn(ctx, slipway.DefaultEnvironment, f.cfg.Default(), s, opts)
+	}
+	if len(f.setClaims(s)) > 0 {
+		f.addresses.Lock()
+		defer f.addresses.Unlock()
 	}
 	p, sp, deployers, err := f.prepare(ctx, s, opts)
 	if err != nil {
@@ -60,7 +64,8 @@ func (f *Fleet) Apply(ctx context.Context, s slipway.Set, opts slipway.ApplyOpti
 		out.Changes = append(out.Changes, pcs...)
 	}
 	// Each environment's engine applies its apps under its own lock: the fleet's is not
-	// held, so that one environment's apply never waits on another's.
+	// held, so that one environment's apply never waits on another's (but for a set whose
+	// apps take traffic addresses on the local target: see addresses.go).
 	var applied []string
 	for _, name := range sp.order {
 		gp, err := deployers[name].Apply(ctx, sp.groups[name], opts)
@@ -78,28 +83,36 @@ func (f *Fleet) Apply(ctx context.Context, s slipway.Set, opts slipway.ApplyOpti
 	return out, nil
 }
 
-// prepare checks and plans s, then creates and updates its environments, under the fleet's
-// lock; it returns the deployer of each environment s has documents for.
+// prepare checks and plans s, then creates and updates its environments, holding f.change;
+// it returns the deployer of each environment s has documents for.
 func (f *Fleet) prepare(ctx context.Context, s slipway.Set, opts slipway.ApplyOptions) (slipway.Plan, *split, map[string]slipway.Deployer, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.change.Lock()
+	defer f.change.Unlock()
 	p, sp, err := f.planLocked(ctx, s, opts)
 	if err != nil {
 		return slipway.Plan{}, nil, nil, err
 	}
-	if f.held && len(sp.envs) > 0 {
+	f.mu.Lock()
+	held := f.held
+	f.mu.Unlock()
+	if held && len(sp.envs) > 0 {
 		return slipway.Plan{}, nil, nil, slipway.Errorf(slipway.EUNAVAILABLE, "the server is restarting; apply the environments again in a moment")
 	}
 	if err := f.putLocked(ctx, sp, opts); err != nil {
 		return slipway.Plan{}, nil, nil, err
 	}
+	envs := f.snapshot()
 	deployers := map[string]slipway.Deployer{}
 	for _, name := range sp.order {
 		if name == slipway.DefaultEnvironment {
 			deployers[name] = f.cfg.Default()
-		} else {
-			deployers[name] = f.envs[name].rt.Deployer()
+			continue
 		}
+		e, ok := envs[name]
+		if !ok || e.rt == nil { // the fleet closed meanwhile
+			return slipway.Plan{}, nil, nil, slipway.Errorf(slipway.EUNAVAILABLE, "the server is stopping")
+		}
+		deployers[name] = e.rt.Deployer()
 	}
 	return p, sp, deployers, nil
 }
@@ -130,16 +143,27 @@ type split struct {
 	order  []string
 }
 
-// planLocked checks s whole and plans it; f.mu is held.
+// planLocked checks s whole and plans it; f.change is held.
 func (f *Fleet) planLocked(ctx context.Context, s slipway.Set, opts slipway.ApplyOptions) (slipway.Plan, *split, error) {
+	envs := f.snapshot()
 	sp := &split{created: map[string]bool{}, groups: map[string]slipway.Set{}}
 	p := slipway.Plan{Changes: []slipway.PlanChange{}}
 	var details []string
 	declared := map[string]slipway.Environment{}
+	refused := map[string]bool{}
+	var invalid *slipway.Error
+	if errors.As(engine.CheckEnvironments(s.Environments), &invalid) {
+		details = append(details, invalid.Details...)
+	}
 	for _, env := range s.Environments {
-		ch, problem := f.planEnvironment(env)
+		if invalid != nil && (slipway.ValidEnvironmentName(env.Name) != nil || slipway.RunField(env.Target.Kind) == "") {
+			refused[env.Name] = true // said above
+			continue
+		}
+		ch, problem := f.planEnvironment(envs, env)
 		if problem != "" {
 			details = append(details, "Environment/"+env.Name+": "+problem)
+			refused[env.Name] = true
 			continue
 		}
 		declared[env.Name] = env
@@ -154,20 +178,20 @@ func (f *Fleet) planLocked(ctx context.Context, s slipway.Set, opts slipway.Appl
 		g := sp.groups[name]
 		g.Apps = append(g.Apps, a)
 		sp.groups[name] = g
-		if _, ok := declared[name]; ok || name == slipway.DefaultEnvironment {
-			continue
+		if _, ok := declared[name]; ok || refused[name] || name == slipway.DefaultEnvironment {
+			continue // a refused environment's refusal says why its apps cannot go
 		}
-		if _, ok := f.envs[name]; !ok {
+		if _, ok := envs[name]; !ok {
 			details = append(details, fmt.Sprintf("App/%s: metadata.environment: environment %s does not exist; declare it (kind: Environment) or use one of: %s",
-				a.Name, name, strings.Join(append([]string{slipway.DefaultEnvironment}, f.namesLocked()...), ", ")))
+				a.Name, name, strings.Join(append([]string{slipway.DefaultEnvironment}, names(envs)...), ", ")))
 		}
 	}
-	details = append(details, f.checkPipelines(s.Pipelines, declared)...)
+	details = append(details, f.checkPipelines(s.Pipelines, declared, envs)...)
 	if opts.Prune {
 		details = append(details, "--prune works on one environment at a time: apply each environment's apps with -e NAME --prune, and Environment documents without --prune")
 	}
 	if len(details) > 0 {
-		return slipway.Plan{}, nil, &slipway.Error{Code: slipway.EINVALID, Message: fmt.Sprintf("%d errors in the set", len(details)), Details: details}
+		return slipway.Plan{}, nil, &slipway.Error{Code: slipway.EINVALID, Message: errorsInSet(len(details)), Details: details}
 	}
 	// Templates go with the apps; the default environment also takes the flag sets, and
 	// the templates when no environment has apps.
@@ -202,9 +226,11 @@ func (f *Fleet) planLocked(ctx context.Context, s slipway.Set, opts slipway.Appl
 		g := sp.groups[name]
 		var gp slipway.Plan
 		var err error
-		switch e, ok := f.envs[name]; {
+		switch e, ok := envs[name]; {
 		case name == slipway.DefaultEnvironment:
 			gp, err = f.cfg.Default().Plan(ctx, g, opts)
+		case ok && e.rt == nil:
+			err = e.unavailable()
 		case ok:
 			gp, err = e.rt.Deployer().Plan(ctx, g, opts)
 		default: // created by this set: nothing of it stored yet
@@ -220,11 +246,23 @@ func (f *Fleet) planLocked(ctx context.Context, s slipway.Set, opts slipway.Appl
 	if len(errs) > 0 {
 		return slipway.Plan{}, nil, joinErrors(errs)
 	}
+	targets := map[string]string{}
+	for name, env := range declared {
+		targets[name] = env.Target.Kind
+	}
+	apps := map[string][]slipway.App{}
+	for name, g := range sp.groups {
+		apps[name] = g.Apps
+	}
+	if err := f.checkAddresses(ctx, envs, apps, targets, false); err != nil {
+		return slipway.Plan{}, nil, err
+	}
 	return p, sp, nil
 }
 
-// planEnvironment says what applying env does, or why it cannot be applied.
-func (f *Fleet) planEnvironment(env slipway.Environment) (slipway.PlanChange, string) {
+// planEnvironment says what applying env does to the fleet's environments envs, or why it
+// cannot be applied.
+func (f *Fleet) planEnvironment(envs map[string]*entry, env slipway.Environment) (slipway.PlanChange, string) {
 	ch := slipway.PlanChange{Kind: slipway.KindEnvironment, Name: env.Name, Action: slipway.ActionCreate}
 	if env.Name == slipway.DefaultEnvironment {
 		return ch, "the default environment is the server's own (slipway server --platform " + f.cfg.DefaultTarget + "); it takes no Environment document, so name yours otherwise"
@@ -232,7 +270,7 @@ func (f *Fleet) planEnvironment(env slipway.Environment) (slipway.PlanChange, st
 	if !slices.Contains(f.cfg.Targets, env.Target.Kind) {
 		return ch, fmt.Sprintf("spec.target.kind: this server cannot run environments on %s targets; use one of: %s", env.Target.Kind, strings.Join(f.cfg.Targets, ", "))
 	}
-	old, ok := f.envs[env.Name]
+	old, ok := envs[env.Name]
 	if !ok {
 		return ch, ""
 	}
@@ -247,7 +285,8 @@ func (f *Fleet) planEnvironment(env slipway.Environment) (slipway.PlanChange, st
 }
 
 // putLocked creates and updates sp's environments: each new one is started, then all are
-// stored in one transaction with their events; nothing is kept when either fails.
+// stored in one transaction with their events; nothing is kept when either fails. f.change
+// is held; f.mu only to change the fleet's environments at the end.
 func (f *Fleet) putLocked(ctx context.Context, sp *split, opts slipway.ApplyOptions) error {
 	if len(sp.envs) == 0 {
 		return nil
@@ -273,7 +312,8 @@ func (f *Fleet) putLocked(ctx context.Context, sp *split, opts slipway.ApplyOpti
 			rt, err := f.cfg.Start(f.ctx, env, false)
 			if err != nil {
 				closeStarted()
-				return fmt.Errorf("environment %s: start: %w", env.Name, err)
+				f.cfg.Log.Error("environment could not start", "environment", env.Name, "target", env.Target.Kind, "err", err)
+				return slipway.Errorf(slipway.EUNAVAILABLE, "environment %s could not start: %s; nothing was changed", env.Name, startError(err))
 			}
 			started[env.Name] = rt
 			kind, verb = slipway.EventEnvironmentCreated, "created"
@@ -285,13 +325,21 @@ func (f *Fleet) putLocked(ctx context.Context, sp *split, opts slipway.ApplyOpti
 		closeStarted()
 		return err
 	}
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		closeStarted()
+		return slipway.Errorf(slipway.EUNAVAILABLE, "the server is stopping; the environments are stored and start with it")
+	}
+	defer f.mu.Unlock()
 	for _, env := range sp.envs {
 		if rt, ok := started[env.Name]; ok {
 			f.envs[env.Name] = &entry{env: env, rt: rt}
 			f.cfg.Log.Info("environment started", "environment", env.Name, "target", env.Target.Kind)
 			continue
 		}
-		f.envs[env.Name].env = env
+		old := f.envs[env.Name]
+		f.envs[env.Name] = &entry{env: env, rt: old.rt, err: old.err}
 	}
 	return nil
 }
@@ -353,13 +401,13 @@ func joinErrors(errs []error) error {
 		}
 		out.Details = append(out.Details, e.Details...)
 	}
-	out.Message = fmt.Sprintf("%d errors in the set", len(out.Details))
+	out.Message = errorsInSet(len(out.Details))
 	return out
 }
 
 // checkPipelines refuses Pipeline documents this server cannot take: without a pipeline
 // manager, or naming an environment it does not serve and the set does not declare.
-func (f *Fleet) checkPipelines(ps []slipway.Pipeline, declared map[string]slipway.Environment) []string {
+func (f *Fleet) checkPipelines(ps []slipway.Pipeline, declared map[string]slipway.Environment, envs map[string]*entry) []string {
 	var details []string
 	for _, p := range ps {
 		if f.cfg.Pipelines == nil {
@@ -368,14 +416,33 @@ func (f *Fleet) checkPipelines(ps []slipway.Pipeline, declared map[string]slipwa
 		}
 		for i, st := range p.Stages {
 			for j, env := range st.Environments {
-				_, known := f.envs[env]
+				_, known := envs[env]
 				_, decl := declared[env]
 				if !known && !decl && env != slipway.DefaultEnvironment {
 					details = append(details, fmt.Sprintf("Pipeline/%s: spec.stages[%d].environments[%d]: environment %s does not exist; declare it (kind: Environment) or use one of: %s",
-						p.Name, i, j, env, strings.Join(append([]string{slipway.DefaultEnvironment}, f.namesLocked()...), ", ")))
+						p.Name, i, j, env, strings.Join(append([]string{slipway.DefaultEnvironment}, names(envs)...), ", ")))
 				}
 			}
 		}
 	}
 	return details
+}
+
+// startError is what a runtime's start failure says to the client: a slipway error's
+// message, or the error itself (the operator fixes what it names, a directory or a data
+// plane, on the server's machine).
+func startError(err error) string {
+	var e *slipway.Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return err.Error()
+}
+
+// errorsInSet is the message of a refusal of a set with n details.
+func errorsInSet(n int) string {
+	if n == 1 {
+		return "1 error in the set"
+	}
+	return fmt.Sprintf("%d errors in the set", n)
 }

@@ -13,9 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -54,9 +54,11 @@ type Config struct {
 	Store slipway.EnvironmentStore
 	// Start starts an environment's runtime.
 	Start StartFunc
-	// Default returns the default environment's deployer (its engine now); DefaultState
-	// reads its store.
-	Default      func() slipway.Deployer
+	// Default returns the default environment's deployer (its engine now).
+	Default func() slipway.Deployer
+	// DefaultState reads the default environment's store (its apps' traffic addresses are
+	// checked against the other environments'; nil: they are not), and gives pipelines the
+	// default environment's apps.
 	DefaultState slipway.StateReader
 	// Pipelines plans and applies Pipeline documents (they belong to the server); without
 	// it they are refused.
@@ -79,21 +81,41 @@ type Fleet struct {
 	// ctx is the context runtimes run under (Open's).
 	ctx context.Context
 
-	// mu guards envs and held, and serialises changes of environments; an apply to an
-	// environment's apps holds it only while it creates or updates environments.
-	mu   sync.Mutex
-	envs map[string]*entry
-	held bool
+	// change serialises changes of environments and the plans they are made from; it is
+	// held while a new environment starts (seconds, for a data plane), which mu never is,
+	// so that no request to another environment waits on a start.
+	change sync.Mutex
+	// addresses is held by an apply of apps with traffic addresses on the local target from
+	// its check of them (addresses.go) to its end, so that two environments' applies cannot
+	// take one address at once. It is taken before change.
+	addresses sync.Mutex
+	// mu guards envs, held and closed, held only to read or swap them; entries are never
+	// changed in place.
+	mu     sync.Mutex
+	envs   map[string]*entry
+	held   bool
+	closed bool
 }
 
+// entry is an environment of the fleet: its runtime, or why it could not start.
 type entry struct {
 	env slipway.Environment
 	rt  Runtime
+	err error // set when rt is nil
+}
+
+// unavailable is the refusal of anything about e, which could not start.
+func (e *entry) unavailable() error {
+	return slipway.Errorf(slipway.EUNAVAILABLE, "environment %s could not start: %s; fix it and restart the server (its log says more)",
+		e.env.Name, startError(e.err))
 }
 
 // Open starts the runtime of each stored environment (held: see StartFunc) and returns the
-// fleet; the runtimes run until ctx ends or Close. A runtime that cannot start fails Open,
-// after closing those that started.
+// fleet; the runtimes run until ctx ends or Close. An environment whose runtime cannot start
+// is logged and kept as unavailable (Lookup, Plan and Apply say why) so that one broken
+// environment keeps neither the server nor the others from serving; it starts again with
+// the next Open. Held (a restart in place), such an environment fails Open instead, after
+// closing those that started, so that the server handing over carries on with all of them.
 func Open(ctx context.Context, cfg Config, held bool) (*Fleet, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -111,9 +133,14 @@ func Open(ctx context.Context, cfg Config, held bool) (*Fleet, error) {
 	}
 	for _, env := range envs {
 		rt, err := cfg.Start(ctx, env, held)
-		if err != nil {
+		if err != nil && held {
 			_ = f.Close()
 			return nil, fmt.Errorf("environment %s: %w", env.Name, err)
+		}
+		if err != nil {
+			f.envs[env.Name] = &entry{env: env, err: err}
+			cfg.Log.Error("environment could not start; the others are served", "environment", env.Name, "target", env.Target.Kind, "err", err)
+			continue
 		}
 		f.envs[env.Name] = &entry{env: env, rt: rt}
 		cfg.Log.Info("environment started", "environment", env.Name, "target", env.Target.Kind)
@@ -121,24 +148,27 @@ func Open(ctx context.Context, cfg Config, held bool) (*Fleet, error) {
 	return f, nil
 }
 
-// Lookup returns the handler of environment name (DefaultEnvironment is not the fleet's).
-func (f *Fleet) Lookup(name string) (http.Handler, bool) {
+// Lookup returns the handler of environment name (DefaultEnvironment is not the fleet's):
+// ENOTFOUND when the fleet has no such environment, EUNAVAILABLE when it could not start.
+func (f *Fleet) Lookup(name string) (http.Handler, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	e, ok := f.envs[name]
-	if !ok {
-		return nil, false
+	f.mu.Unlock()
+	switch {
+	case !ok:
+		return nil, slipway.Errorf(slipway.ENOTFOUND, "environment %s does not exist on this server (slipway get environments lists those it serves)", name)
+	case e.rt == nil:
+		return nil, e.unavailable()
 	}
-	return e.rt.Handler(), true
+	return e.rt.Handler(), nil
 }
 
 // Environments lists the default environment and the fleet's, by name (default first).
 func (f *Fleet) Environments(context.Context) ([]slipway.Environment, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	envs := f.snapshot()
 	out := []slipway.Environment{{Name: slipway.DefaultEnvironment, Target: slipway.Target{Kind: f.cfg.DefaultTarget}}}
-	for _, name := range f.namesLocked() {
-		out = append(out, f.envs[name].env)
+	for _, name := range names(envs) {
+		out = append(out, envs[name].env)
 	}
 	return out, nil
 }
@@ -152,34 +182,36 @@ func (f *Fleet) Place(name string) (slipway.Environment, slipway.Deployer, slipw
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	e, ok := f.envs[name]
-	if !ok {
+	if !ok || e.rt == nil {
 		return slipway.Environment{}, nil, nil, false
 	}
 	return e.env, e.rt.Deployer(), e.rt.State(), true
 }
 
 // Names returns the fleet's environments' names, sorted.
-func (f *Fleet) Names() []string {
+func (f *Fleet) Names() []string { return names(f.snapshot()) }
+
+// snapshot returns a copy of the fleet's environments.
+func (f *Fleet) snapshot() map[string]*entry {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.namesLocked()
+	return maps.Clone(f.envs)
 }
 
-func (f *Fleet) namesLocked() []string {
-	names := make([]string, 0, len(f.envs))
-	for n := range f.envs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+func names(envs map[string]*entry) []string {
+	return slices.Sorted(maps.Keys(envs))
 }
 
 // Handover holds every environment for a restart in place, and refuses new environments
-// until Resume; when one cannot hold, those held are resumed and the error returned.
+// until Resume; when one cannot hold, those held are resumed and the error returned. An
+// environment being created is waited for, and held with the others: the next server opens
+// it from the store, so it must not go on unheld in this one.
 func (f *Fleet) Handover() error {
+	f.change.Lock()
 	f.mu.Lock()
 	f.held = true
 	f.mu.Unlock()
+	f.change.Unlock()
 	if err := handover.Join(f.platforms).Handover(); err != nil {
 		f.mu.Lock()
 		f.held = false
@@ -201,23 +233,31 @@ func (f *Fleet) Resume() {
 func (f *Fleet) Settled() <-chan struct{} { return handover.Join(f.platforms).Settled() }
 
 func (f *Fleet) platforms() []handover.Platform {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	ps := make([]handover.Platform, 0, len(f.envs))
-	for _, n := range f.namesLocked() {
-		ps = append(ps, f.envs[n].rt)
+	envs := f.snapshot()
+	ps := make([]handover.Platform, 0, len(envs))
+	for _, n := range names(envs) {
+		if rt := envs[n].rt; rt != nil {
+			ps = append(ps, rt)
+		}
 	}
 	return ps
 }
 
-// Close stops every environment, at once, and returns their errors.
+// Close stops every environment, at once, and returns their errors. An environment being
+// created is waited for (a start ends early when the server's context has) and stopped
+// with the others, so that nothing it started outlives the server; an apply after Close
+// creates none.
 func (f *Fleet) Close() error {
+	f.change.Lock()
+	defer f.change.Unlock()
 	f.mu.Lock()
-	rts := make([]Runtime, 0, len(f.envs))
+	var rts []Runtime
 	for _, e := range f.envs {
-		rts = append(rts, e.rt)
+		if e.rt != nil {
+			rts = append(rts, e.rt)
+		}
 	}
-	f.envs = map[string]*entry{}
+	f.envs, f.closed = map[string]*entry{}, true
 	f.mu.Unlock()
 	errs := make([]error, len(rts))
 	var wg sync.WaitGroup

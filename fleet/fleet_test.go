@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,23 +27,33 @@ type runtime struct {
 	eng      *engine.Engine
 	cancel   context.CancelFunc
 	done     chan error
+	mu       sync.Mutex // guards closed
 	closed   bool
+	held     atomic.Bool
 	platform slipway.Platform
 }
 
 func (r *runtime) Deployer() slipway.Deployer { return r.eng }
-func (r *runtime) State() slipway.StateReader { return r.store }
+
+func (r *runtime) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
+}
 func (r *runtime) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(r.env.Name)) })
 }
-func (r *runtime) Handover() error { return nil }
-func (r *runtime) Resume()         {}
+func (r *runtime) State() slipway.StateReader { return r.store }
+func (r *runtime) Handover() error            { r.held.Store(true); return nil }
+func (r *runtime) Resume()                    { r.held.Store(false) }
 func (r *runtime) Settled() <-chan struct{} {
 	c := make(chan struct{})
 	close(c)
 	return c
 }
 func (r *runtime) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.closed {
 		return nil
 	}
@@ -63,13 +74,30 @@ type world struct {
 	fleet *fleet.Fleet
 	// platforms, when set, gives an environment's platform (a slow one, say).
 	platforms map[string]slipway.Platform
+	// defaultTarget is the default environment's kind of target (sim when "").
+	defaultTarget string
 
 	mu       sync.Mutex
 	runtimes map[string]*runtime
 	starts   int
+	// fail, when it names an environment, makes its start fail with that error; gate, when
+	// it names one, makes its start tell entered and wait until the gate is closed.
+	fail    map[string]error
+	gate    map[string]chan struct{}
+	entered chan string
 }
 
 func (w *world) start(_ context.Context, env slipway.Environment, _ bool) (fleet.Runtime, error) {
+	w.mu.Lock()
+	err, gate := w.fail[env.Name], w.gate[env.Name]
+	w.mu.Unlock()
+	if gate != nil {
+		w.entered <- env.Name
+		<-gate
+	}
+	if err != nil {
+		return nil, err
+	}
 	dir := filepath.Join(w.dir, "env", env.Name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -104,7 +132,14 @@ func (w *world) open(dir string, env slipway.Environment) (*runtime, error) {
 
 func newWorld(t *testing.T, platforms map[string]slipway.Platform) *world {
 	t.Helper()
-	w := &world{t: t, dir: t.TempDir(), platforms: platforms, runtimes: map[string]*runtime{}}
+	return newWorldOn(t, platforms, slipway.TargetSim)
+}
+
+// newWorldOn is newWorld with a default environment on a target of kind target.
+func newWorldOn(t *testing.T, platforms map[string]slipway.Platform, target string) *world {
+	t.Helper()
+	w := &world{t: t, dir: t.TempDir(), platforms: platforms, runtimes: map[string]*runtime{}, defaultTarget: target,
+		fail: map[string]error{}, gate: map[string]chan struct{}{}, entered: make(chan string, 1)}
 	def, err := w.open(w.dir, slipway.Environment{Name: slipway.DefaultEnvironment, Target: slipway.Target{Kind: slipway.TargetSim}})
 	if err != nil {
 		t.Fatal(err)
@@ -125,19 +160,41 @@ func newWorld(t *testing.T, platforms map[string]slipway.Platform) *world {
 // reopen opens the fleet again from the default store.
 func (w *world) reopen() {
 	w.t.Helper()
+	if err := w.reopenHeld(false); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// reopenHeld closes the fleet and opens it again, held or not (see fleet.StartFunc); when
+// Open fails, the fleet is an empty one.
+func (w *world) reopenHeld(held bool) error {
+	w.t.Helper()
 	if w.fleet != nil {
 		if err := w.fleet.Close(); err != nil {
 			w.t.Fatal(err)
 		}
 	}
-	f, err := fleet.Open(context.Background(), fleet.Config{Store: w.def.store, Start: w.start,
-		Default: func() slipway.Deployer { return w.def.eng }, DefaultTarget: slipway.TargetSim,
-		Targets: []string{slipway.TargetLocal, slipway.TargetSim}}, false)
+	target := w.defaultTarget
+	if target == "" {
+		target = slipway.TargetSim
+	}
+	cfg := fleet.Config{Store: w.def.store, Start: w.start, DefaultState: w.def.store,
+		Default: func() slipway.Deployer { return w.def.eng }, DefaultTarget: target,
+		Targets: []string{slipway.TargetLocal, slipway.TargetSim}}
+	f, err := fleet.Open(context.Background(), cfg, held)
 	if err != nil {
-		w.t.Fatal(err)
+		cfg.Store = noEnvironments{}
+		w.fleet, _ = fleet.Open(context.Background(), cfg, false)
+		return err
 	}
 	w.fleet = f
+	return nil
 }
+
+// noEnvironments is a store of no environments.
+type noEnvironments struct{ slipway.EnvironmentStore }
+
+func (noEnvironments) Environments(context.Context) ([]slipway.Environment, error) { return nil, nil }
 
 func (w *world) runtime(name string) *runtime {
 	w.mu.Lock()
@@ -254,7 +311,7 @@ func TestFleet_OneSetAcrossEnvironments(t *testing.T) {
 		t.Errorf("%d environment.created events, want 2", created)
 	}
 	w.reopen()
-	if _, ok := w.fleet.Lookup("staging"); !ok {
+	if _, err := w.fleet.Lookup("staging"); err != nil {
 		t.Fatal("staging not served after the fleet opened again")
 	}
 	waitCompleted(t, w.runtime("staging").eng, "web")

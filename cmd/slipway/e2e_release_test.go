@@ -1,7 +1,12 @@
 package main
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,6 +38,11 @@ spec:
 // `releases` and `pipeline status` tell the journey.
 func TestE2E_ReleaseThroughAPipeline(t *testing.T) {
 	e := &e2e{t: t, bin: slipwayBin(t), data: t.TempDir(), dir: t.TempDir()}
+	secretFile := filepath.Join(e.dir, "hook.secret")
+	if err := os.WriteFile(secretFile, []byte(hookSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.serverFlags = []string{"--webhook-secret-file", secretFile}
 	e.startServer()
 	t.Cleanup(func() { e.stopServer(os.Interrupt) })
 
@@ -117,4 +127,41 @@ func TestE2E_ReleaseThroughAPipeline(t *testing.T) {
 	if out := e.must(0, "events", "web"); !strings.Contains(out, "release.created") && !strings.Contains(out, "created for pipeline web") {
 		t.Errorf("events lack the release:\n%s", out)
 	}
+
+	// A signed webhook delivery starts the next release, once; an unsigned one is refused.
+	hook := func(body, sig, id string) (int, string) {
+		req, err := http.NewRequest(http.MethodPost, e.server+"/hooks/releases", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sig != "" {
+			req.Header.Set("X-Slipway-Signature", sig)
+		}
+		req.Header.Set("X-Slipway-Delivery", id)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	body := `{"app":"web","version":"v3","commit":"77aa01"}`
+	mac := hmac.New(sha256.New, []byte(hookSecret))
+	mac.Write([]byte(body))
+	sig := "sha256=" + hex.EncodeToString(mac.Sum(nil))
+	if code, out := hook(body, "", "h-0"); code != http.StatusUnauthorized {
+		t.Errorf("unsigned delivery: %d %s", code, out)
+	}
+	if code, out := hook(body, sig, "h-1"); code != http.StatusCreated || !strings.Contains(out, "web-r2") {
+		t.Fatalf("signed delivery: %d %s", code, out)
+	}
+	if code, out := hook(body, sig, "h-1"); code != http.StatusOK || !strings.Contains(out, "duplicate") {
+		t.Errorf("replayed delivery: %d %s", code, out)
+	}
+	if out := e.must(0, "releases", "web"); strings.Count(out, "web-r") != 2 {
+		t.Errorf("releases after the webhook:\n%s", out)
+	}
 }
+
+const hookSecret = "a-webhook-secret-of-some-length"

@@ -75,6 +75,8 @@ type lifetime struct {
 	// alongside, when set, runs beside each run of the default environment's engine and
 	// stops with it (the pipelines' releases).
 	alongside func(ctx context.Context) error
+	// tokens authenticates a request about an environment that has no API to do it.
+	tokens slipway.TokenManager
 	// newEngine returns a new engine and the API handler that drives it; each start of the
 	// engine (the first one, and one after a handover that did not happen) takes a new one.
 	newEngine func() (*engine.Engine, http.Handler)
@@ -190,12 +192,13 @@ func (l *lifetime) awaitSettled(ctx, gctx context.Context) bool {
 // environment's under /env/NAME/ (envs.go). The handler of the engine running now serves.
 func (l *lifetime) routes() http.Handler {
 	current := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*l.handler.Load()).ServeHTTP(w, r) })
-	return routeEnvironments(current, func(name string) (http.Handler, bool) {
+	gate := envGate{hosts: l.cfg.allowedHosts, tokens: l.tokens, ofrepKeys: l.cfg.ofrepKeys}
+	return routeEnvironments(current, gate, func(name string) (http.Handler, error) {
 		if name == slipway.DefaultEnvironment {
-			return current, true
+			return current, nil
 		}
 		if l.fleet == nil {
-			return nil, false
+			return nil, slipway.Errorf(slipway.ENOTFOUND, "environment %s does not exist on this server", name)
 		}
 		return l.fleet.Lookup(name)
 	})

@@ -49,6 +49,7 @@ const (
 	envTLSKey         = "SLIPWAY_TLS_KEY"
 	envAllowedHosts   = "SLIPWAY_ALLOWED_HOSTS"
 	envAllowedOrigins = "SLIPWAY_ALLOWED_ORIGINS"
+	envWebhookSecret  = "SLIPWAY_WEBHOOK_SECRET_FILE"
 )
 
 // serverConfig is the server's one configuration: flag > environment > default.
@@ -75,6 +76,9 @@ type serverConfig struct {
 	// allowedHosts are names the Host header may give besides addresses and localhost;
 	// allowedOrigins are browser origins allowed besides the server's own.
 	allowedHosts, allowedOrigins []string
+	// webhookSecretFile holds the secret that signs release webhooks (POST /hooks/releases);
+	// none: the endpoint is off.
+	webhookSecretFile string
 }
 
 // runtimeDeps is what a platform may need from the server.
@@ -247,6 +251,7 @@ instances, and the old one exits. DATA/server.pid names the process serving.`,
 	f.StringVar(&cfg.tlsKey, "tls-key", os.Getenv(envTLSKey), "PEM private key of --tls-cert ($"+envTLSKey+")")
 	f.BoolVar(&cfg.insecurePlaintext, "insecure-plaintext", false, "allow a --listen address other machines can reach without TLS (tokens travel in clear text)")
 	f.StringSliceVar(&cfg.allowedHosts, "allowed-host", splitList(os.Getenv(envAllowedHosts)), "a host name clients use to reach the server, besides IP addresses and localhost; repeat for more ($"+envAllowedHosts+", comma-separated)")
+	f.StringVar(&cfg.webhookSecretFile, "webhook-secret-file", os.Getenv(envWebhookSecret), "file holding the secret of release webhooks (POST /hooks/releases: GitHub's X-Hub-Signature-256, GitLab's X-Gitlab-Token, X-Slipway-Signature); none: the endpoint is off ($"+envWebhookSecret+")")
 	f.StringSliceVar(&cfg.allowedOrigins, "allowed-origin", splitList(os.Getenv(envAllowedOrigins)), "a browser origin (https://host:port) allowed to call the API besides the server's own; repeat for more ($"+envAllowedOrigins+", comma-separated)")
 	root.AddCommand(cmd)
 }
@@ -333,6 +338,15 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 			return delivery.Place{Environment: env, Deployer: d, State: st}, ok
 		}})
 	shared.releases = releases
+	if cfg.webhookSecretFile != "" {
+		secret, err := readWebhookSecret(cfg.webhookSecretFile)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		shared.webhook = releases.Webhook(delivery.WebhookConfig{Secret: secret, Log: log.With("component", "webhook"),
+			Events: func(ctx context.Context, evs []slipway.Event) error { return store.Commit(ctx, &slipway.Change{Events: evs}) }})
+	}
 	fl, err = fleet.Open(ctx, fleet.Config{Store: store, Start: shared.startEnvironment(ctx),
 		Default: func() slipway.Deployer { return current.Load() }, DefaultState: store, Pipelines: releases, DefaultTarget: cfg.platform,
 		Targets: environmentTargets(), MaxReplicas: cfg.maxReplicas, Log: log.With("component", "fleet")}, inh.Restarted())
@@ -363,7 +377,7 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 	}
 	pointers := writePointers(ln.Addr(), tokenPath, log)
 	fmt.Fprintf(stdout, "slipway server listening on %s://%s (platform %s, data %s)\n", scheme, ln.Addr(), cfg.platform, cfg.dataDir)
-	l := &lifetime{cfg: cfg, log: log, platform: platform, fleet: fl, newEngine: newEngine, alongside: releases.Run, api: ln, tls: tlsCfg, lock: lock, inh: inh, stdout: stdout, stderr: stderr}
+	l := &lifetime{cfg: cfg, log: log, platform: platform, fleet: fl, tokens: tokens, newEngine: newEngine, alongside: releases.Run, api: ln, tls: tlsCfg, lock: lock, inh: inh, stdout: stdout, stderr: stderr}
 	handedOver, err := l.run(ctx)
 	if !handedOver {
 		removePointers(pointers, tokenPath)
@@ -380,4 +394,18 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// readWebhookSecret reads the release webhooks' secret: the file's content without the
+// surrounding white space, at least 16 bytes.
+func readWebhookSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--webhook-secret-file: %w", err)
+	}
+	b = []byte(strings.TrimSpace(string(b)))
+	if len(b) < 16 {
+		return nil, fmt.Errorf("--webhook-secret-file %s: the secret is %d bytes; use at least 16 (for example: openssl rand -hex 32)", path, len(b))
+	}
+	return b, nil
 }

@@ -45,8 +45,10 @@ type serverShared struct {
 	log    *slog.Logger
 	tokens slipway.TokenManager
 	fleet  *fleet.Fleet
-	// releases runs the pipelines; every environment's API serves them.
+	// releases runs the pipelines; every environment's API serves them. webhook, when set,
+	// serves POST /hooks/releases (the default environment's address only).
 	releases slipway.ReleaseOperator
+	webhook  http.Handler
 }
 
 // environments lists the environments the server serves (the fleet is made after the
@@ -103,13 +105,14 @@ func newEnvServing(shared *serverShared, env slipway.Environment, store *sqlite.
 
 // newEngine returns a new engine of the environment and the handler that serves its API
 // (driving that engine), OFREP and metrics. The default environment's API applies through
-// the fleet (a set may span environments); the others' through their engine.
+// the fleet (a set may span environments); the others' through their engine, after the
+// fleet's check of what they share (envDeployer).
 func (s *envServing) newEngine(fl *fleet.Fleet) (*engine.Engine, http.Handler) {
 	cfg := s.shared.cfg
 	eng := engine.New(engine.Config{Store: s.store, Platform: s.platform, Analysis: s.runner, Log: s.log.With("component", "engine"),
 		Poll: cfg.poll, Resync: cfg.resync, MaxReplicas: cfg.maxReplicas, Environment: s.env.Name, Target: s.env.Target.Kind,
 		Flags: s.flagsNow, FlagStats: s.stats, OnFlagsChanged: s.ofrep.Notify, Outcomes: s.outcomes})
-	var deployer slipway.Deployer = eng
+	var deployer slipway.Deployer = envDeployer{shared: s.shared, env: s.env.Name, eng: eng}
 	if s.env.Name == slipway.DefaultEnvironment {
 		deployer = fl
 	}
@@ -132,8 +135,28 @@ func (s *envServing) newEngine(fl *fleet.Fleet) (*engine.Engine, http.Handler) {
 		apiCfg.Metrics = metricsHandler
 	}
 	mux.Handle("/ofrep/", httpapi.HostGuard(cfg.allowedHosts, s.ofrep))
+	if s.shared.webhook != nil && s.env.Name == slipway.DefaultEnvironment {
+		// Signed by the sender, not authenticated by a token (delivery.Webhook).
+		mux.Handle("/hooks/releases", httpapi.HostGuard(cfg.allowedHosts, s.shared.webhook))
+	}
 	mux.Handle("/", httpapi.NewServer(apiCfg))
 	return eng, mux
+}
+
+// envDeployer applies an environment's sets by its engine, after the fleet's check of the
+// traffic addresses its apps take against the other environments' (fleet.ApplyIn).
+type envDeployer struct {
+	shared *serverShared // its fleet is set once every environment has started
+	env    string
+	eng    *engine.Engine
+}
+
+func (d envDeployer) Plan(ctx context.Context, s slipway.Set, opts slipway.ApplyOptions) (slipway.Plan, error) {
+	return d.shared.fleet.PlanIn(ctx, d.env, d.eng, s, opts)
+}
+
+func (d envDeployer) Apply(ctx context.Context, s slipway.Set, opts slipway.ApplyOptions) (slipway.Plan, error) {
+	return d.shared.fleet.ApplyIn(ctx, d.env, d.eng, s, opts)
 }
 
 // environmentTargets are the kinds of targets this server runs environments on: those it
@@ -164,8 +187,18 @@ func (sh *serverShared) startEnvironment(ctx context.Context) fleet.StartFunc {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("create the environment's directory: %w", err)
 		}
-		store, err := sqlite.Open(filepath.Join(dir, "slipway.db"), time.Now)
+		// The checks of the default environment's store (storecheck.go): a store that went
+		// missing, was emptied or replaced is refused, not started empty.
+		dbPath := filepath.Join(dir, "slipway.db")
+		if err := checkStoreFile(dir, dbPath); err != nil {
+			return nil, err
+		}
+		store, err := sqlite.Open(dbPath, time.Now)
 		if err != nil {
+			return nil, err
+		}
+		if err := checkStoreID(ctx, dir, store); err != nil {
+			_ = store.Close()
 			return nil, err
 		}
 		log := sh.log.With("environment", env.Name)

@@ -1,0 +1,293 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"slipway.dev/slipway"
+)
+
+// MaxWebhookBody caps a webhook delivery's body.
+const MaxWebhookBody = 1 << 20
+
+// Webhook headers of the plain form.
+const (
+	HeaderSignature = "X-Slipway-Signature" // sha256=HEX of HMAC-SHA256(secret, body)
+	HeaderDelivery  = "X-Slipway-Delivery"  // a unique ID per delivery
+)
+
+// WebhookConfig is what a Webhook handler needs.
+type WebhookConfig struct {
+	// Secret signs deliveries (GitHub's and the plain form's HMAC) and is GitLab's token.
+	Secret []byte
+	// Events records refusals and replays (the default environment's store).
+	Events func(ctx context.Context, events []slipway.Event) error
+	Log    *slog.Logger
+}
+
+// WebhookRelease is the plain form of a webhook delivery (POST /hooks/releases with
+// X-Slipway-Signature and X-Slipway-Delivery).
+type WebhookRelease struct {
+	App       string    `json:"app"`
+	Version   string    `json:"version"`
+	Commit    string    `json:"commit,omitempty"`
+	URL       string    `json:"url,omitempty"`
+	ChangedAt time.Time `json:"changedAt,omitzero"`
+	Fix       bool      `json:"fix,omitempty"`
+}
+
+// WebhookAnswer is what a webhook delivery gets back.
+type WebhookAnswer struct {
+	Release   string `json:"release,omitempty"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+	Ignored   string `json:"ignored,omitempty"`
+}
+
+// Webhook returns the handler of POST /hooks/releases: a delivery from GitHub
+// (X-Hub-Signature-256, X-GitHub-Delivery; push, tag creation and package events), from
+// GitLab (X-Gitlab-Token, X-Gitlab-Event-UUID; push and tag push hooks) or in the plain
+// form (X-Slipway-Signature, X-Slipway-Delivery; a WebhookRelease) starts a release. The app
+// is the body's (plain form) or the ?app= parameter's. A delivery whose signature or token
+// is missing or wrong gets 401 and changes nothing but an event that records the refusal;
+// a delivery ID seen before gets 200 with "duplicate" and starts nothing.
+func (m *Manager) Webhook(cfg WebhookConfig) http.Handler {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			writeHook(w, http.StatusMethodNotAllowed, slipway.Errorf(slipway.EINVALID, "use POST"))
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxWebhookBody))
+		if err != nil {
+			writeHook(w, http.StatusRequestEntityTooLarge, slipway.Errorf(slipway.EINVALID, "the body is over %d bytes", MaxWebhookBody))
+			return
+		}
+		ctx := slipway.WithPeer(r.Context(), r.RemoteAddr)
+		source, delivery, err := authenticate(cfg.Secret, r.Header, body)
+		if err != nil {
+			m.recordHook(ctx, cfg, slipway.EventWebhookRefused, "webhook delivery refused: "+err.Error(), "")
+			writeHook(w, http.StatusUnauthorized, slipway.Errorf(slipway.EUNAUTHORIZED, "%s", err))
+			return
+		}
+		nr, ignored, err := parseDelivery(source, r.Header, r.URL.Query().Get("app"), body)
+		if err != nil {
+			writeHook(w, http.StatusBadRequest, err)
+			return
+		}
+		if ignored != "" {
+			writeJSON(w, http.StatusOK, WebhookAnswer{Ignored: ignored})
+			return
+		}
+		seen, err := m.cfg.Store.SeenDelivery(ctx, source+":"+delivery, m.cfg.Now())
+		if err != nil {
+			writeHook(w, http.StatusServiceUnavailable, err)
+			return
+		}
+		if seen {
+			m.recordHook(ctx, cfg, slipway.EventWebhookDuplicate, fmt.Sprintf("webhook delivery %s from %s seen before; nothing done", delivery, source), nr.App)
+			writeJSON(w, http.StatusOK, WebhookAnswer{Duplicate: true})
+			return
+		}
+		nr.Actor, nr.Source.Trigger = "webhook", "webhook:"+source
+		if source == "plain" {
+			nr.Source.Trigger = "webhook"
+		}
+		rel, err := m.CreateRelease(ctx, nr)
+		if err != nil {
+			writeHook(w, statusOf(err), err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, WebhookAnswer{Release: rel.ID})
+	})
+}
+
+// authenticate checks a delivery's signature or token and returns its source (github,
+// gitlab, plain) and delivery ID.
+func authenticate(secret []byte, h http.Header, body []byte) (source, delivery string, err error) {
+	if len(secret) == 0 {
+		return "", "", errors.New("this server has no webhook secret")
+	}
+	sign := func() []byte {
+		mac := hmac.New(sha256.New, secret)
+		mac.Write(body)
+		return mac.Sum(nil)
+	}
+	checkSig := func(header, value string) error {
+		hexSig, ok := strings.CutPrefix(value, "sha256=")
+		got, err := hex.DecodeString(hexSig)
+		if !ok || err != nil || !hmac.Equal(got, sign()) {
+			return fmt.Errorf("%s does not match the body signed with the secret", header)
+		}
+		return nil
+	}
+	switch {
+	case h.Get("X-Hub-Signature-256") != "":
+		source, delivery = "github", h.Get("X-GitHub-Delivery")
+		err = checkSig("X-Hub-Signature-256", h.Get("X-Hub-Signature-256"))
+	case h.Get("X-Gitlab-Token") != "":
+		source, delivery = "gitlab", h.Get("X-Gitlab-Event-UUID")
+		if subtle.ConstantTimeCompare([]byte(h.Get("X-Gitlab-Token")), secret) != 1 {
+			err = errors.New("X-Gitlab-Token is not the secret")
+		}
+	case h.Get(HeaderSignature) != "":
+		source, delivery = "plain", h.Get(HeaderDelivery)
+		err = checkSig(HeaderSignature, h.Get(HeaderSignature))
+	default:
+		return "", "", errors.New("no signature: send X-Hub-Signature-256 (GitHub), X-Gitlab-Token (GitLab) or " + HeaderSignature)
+	}
+	if err != nil {
+		return "", "", err
+	}
+	if delivery == "" || len(delivery) > 128 {
+		return "", "", fmt.Errorf("a %s delivery needs its delivery ID header (at most 128 bytes), to recognise replays", source)
+	}
+	return source, delivery, nil
+}
+
+// parseDelivery reads the release a delivery asks for; ignored says why a delivery starts
+// none (a ping, a branch deletion).
+func parseDelivery(source string, h http.Header, app string, body []byte) (nr slipway.NewRelease, ignored string, err error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	bad := func(err error) error { return slipway.Errorf(slipway.EINVALID, "the %s delivery is not valid JSON of its kind: %v", source, err) }
+	switch source {
+	case "plain":
+		var p WebhookRelease
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&p); err != nil {
+			return nr, "", bad(err)
+		}
+		return slipway.NewRelease{App: p.App, Version: p.Version, Fix: p.Fix, ChangedAt: p.ChangedAt,
+			Source: slipway.ReleaseSource{Commit: p.Commit, URL: p.URL}}, "", nil
+	case "github":
+		var p struct {
+			Ref     string `json:"ref"`
+			RefType string `json:"ref_type"`
+			Deleted bool   `json:"deleted"`
+			After   string `json:"after"`
+			Head    *struct {
+				ID        string    `json:"id"`
+				URL       string    `json:"url"`
+				Timestamp time.Time `json:"timestamp"`
+			} `json:"head_commit"`
+			Package *struct {
+				Version *struct {
+					Version string `json:"version"`
+				} `json:"package_version"`
+			} `json:"package"`
+		}
+		if err := dec.Decode(&p); err != nil {
+			return nr, "", bad(err)
+		}
+		nr.App = app
+		switch event := h.Get("X-GitHub-Event"); {
+		case event == "ping":
+			return nr, "ping", nil
+		case event == "push" && p.Deleted:
+			return nr, "a deleted ref", nil
+		case event == "push" && p.Head != nil:
+			nr.Source.Commit, nr.Source.URL, nr.ChangedAt = p.Head.ID, p.Head.URL, p.Head.Timestamp
+			nr.Version = shortSHA(p.Head.ID)
+			if tag, ok := strings.CutPrefix(p.Ref, "refs/tags/"); ok {
+				nr.Version = tag
+			}
+		case event == "create" && p.RefType == "tag":
+			nr.Version = p.Ref
+		case (event == "package" || event == "registry_package") && p.Package != nil && p.Package.Version != nil:
+			nr.Version = p.Package.Version.Version
+		default:
+			return nr, fmt.Sprintf("GitHub event %q starts no release", event), nil
+		}
+	case "gitlab":
+		var p struct {
+			Ref         string `json:"ref"`
+			CheckoutSHA string `json:"checkout_sha"`
+			Commits     []struct {
+				ID        string    `json:"id"`
+				URL       string    `json:"url"`
+				Timestamp time.Time `json:"timestamp"`
+			} `json:"commits"`
+		}
+		if err := dec.Decode(&p); err != nil {
+			return nr, "", bad(err)
+		}
+		nr.App = app
+		event := h.Get("X-Gitlab-Event")
+		if (event != "Push Hook" && event != "Tag Push Hook") || p.CheckoutSHA == "" {
+			return nr, fmt.Sprintf("GitLab event %q starts no release", event), nil
+		}
+		nr.Source.Commit, nr.Version = p.CheckoutSHA, shortSHA(p.CheckoutSHA)
+		for _, c := range p.Commits {
+			if c.ID == p.CheckoutSHA {
+				nr.Source.URL, nr.ChangedAt = c.URL, c.Timestamp
+			}
+		}
+		if tag, ok := strings.CutPrefix(p.Ref, "refs/tags/"); ok {
+			nr.Version = tag
+		}
+	}
+	if nr.App == "" {
+		return nr, "", slipway.Errorf(slipway.EINVALID, "say which app the delivery releases: POST /hooks/releases?app=NAME")
+	}
+	return nr, "", nil
+}
+
+// recordHook stores an event about a delivery; a failure is logged (the answer stands).
+func (m *Manager) recordHook(ctx context.Context, cfg WebhookConfig, kind, msg, app string) {
+	if cfg.Events == nil {
+		return
+	}
+	ev := slipway.Event{Time: m.cfg.Now(), App: app, Kind: kind, Actor: "webhook", Message: msg}
+	if err := cfg.Events(ctx, []slipway.Event{ev}); err != nil {
+		cfg.Log.Warn("webhook event not recorded", "err", err)
+	}
+}
+
+func shortSHA(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}
+
+// statusOf is the HTTP status of an error from CreateRelease.
+func statusOf(err error) int {
+	switch slipway.ErrorCode(err) {
+	case slipway.EINVALID:
+		return http.StatusBadRequest
+	case slipway.ENOTFOUND:
+		return http.StatusNotFound
+	case slipway.ECONFLICT:
+		return http.StatusConflict
+	case slipway.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func writeHook(w http.ResponseWriter, status int, err error) {
+	var e *slipway.Error
+	if !errors.As(err, &e) {
+		e = &slipway.Error{Code: slipway.EINTERNAL, Message: "internal error"}
+	}
+	writeJSON(w, status, map[string]any{"error": e})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
