@@ -162,7 +162,9 @@ func authenticate(secret []byte, h http.Header, body []byte) (source, delivery s
 // none (a ping, a branch deletion).
 func parseDelivery(source string, h http.Header, app string, body []byte) (nr slipway.NewRelease, ignored string, err error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
-	bad := func(err error) error { return slipway.Errorf(slipway.EINVALID, "the %s delivery is not valid JSON of its kind: %v", source, err) }
+	bad := func(err error) error {
+		return slipway.Errorf(slipway.EINVALID, "the %s delivery is not valid JSON of its kind: %v", source, err)
+	}
 	switch source {
 	case "plain":
 		var p WebhookRelease

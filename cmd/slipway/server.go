@@ -345,7 +345,9 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 			return err
 		}
 		shared.webhook = releases.Webhook(delivery.WebhookConfig{Secret: secret, Log: log.With("component", "webhook"),
-			Events: func(ctx context.Context, evs []slipway.Event) error { return store.Commit(ctx, &slipway.Change{Events: evs}) }})
+			Events: func(ctx context.Context, evs []slipway.Event) error {
+				return store.Commit(ctx, &slipway.Change{Events: evs})
+			}})
 	}
 	fl, err = fleet.Open(ctx, fleet.Config{Store: store, Start: shared.startEnvironment(ctx),
 		Default: func() slipway.Deployer { return current.Load() }, DefaultState: store, Pipelines: releases, DefaultTarget: cfg.platform,
