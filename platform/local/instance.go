@@ -201,7 +201,11 @@ func (in *instance) start() error {
 		return err
 	}
 	ps := strconv.Itoa(port)
-	expand := func(s string) string { return strings.ReplaceAll(s, "${PORT}", ps) }
+	// ${PORT} is the instance's port and ${VERSION} its revision's version (a release picks
+	// its build: command: ./bin/web-${VERSION}).
+	expand := func(s string) string {
+		return strings.NewReplacer("${PORT}", ps, "${VERSION}", in.spec.Version).Replace(s)
+	}
 	run := in.spec.Run
 	args := make([]string, len(run.Args))
 	for i, a := range run.Args {

@@ -418,7 +418,7 @@ func TestPlatform_RunsTheRunSpec(t *testing.T) {
 	dir := t.TempDir()
 	spec := slipway.RevisionSpec{Version: "v1", Run: slipway.RunSpec{
 		Command: appBin,
-		Args:    []string{"-port=${PORT}"},
+		Args:    []string{"-port=${PORT}", "-build=web-${VERSION}"},
 		Env:     map[string]string{"VERSION": "v1", "GREETING": "hello"},
 		Dir:     dir,
 	}, Health: slipway.Health{Readiness: &slipway.Probe{
@@ -453,7 +453,9 @@ func TestPlatform_RunsTheRunSpec(t *testing.T) {
 	}
 	until(t, s, app, "ready by the exec probe", readyCount(map[string]int{v1.ID: 1}))
 
-	for path, want := range map[string]string{"/env?name=GREETING": "hello", "/cwd": dir, "/env?name=PORT": addr[strings.LastIndexByte(addr, ':')+1:]} {
+	port := addr[strings.LastIndexByte(addr, ':')+1:]
+	for path, want := range map[string]string{"/env?name=GREETING": "hello", "/cwd": dir, "/env?name=PORT": port,
+		"/args": "-port=" + port + " -build=web-v1"} { // ${PORT} and ${VERSION} expanded
 		if code, body, err := get(c, "http://"+addr+path); err != nil || code != http.StatusOK || body != want {
 			t.Errorf("GET %s: %d %q %v; want %q", path, code, body, err, want)
 		}

@@ -29,7 +29,9 @@ import (
 
 func main() {
 	port := os.Getenv("PORT")
+	var argv []string // the arguments as the process got them, for GET /args
 	for _, a := range os.Args[1:] {
+		argv = append(argv, a)
 		if v, ok := strings.CutPrefix(a, "-port="); ok {
 			if _, err := strconv.Atoi(v); err != nil {
 				fmt.Fprintln(os.Stderr, "bad -port:", v)
@@ -60,6 +62,9 @@ func main() {
 	})
 	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, os.Getenv(r.URL.Query().Get("name")))
+	})
+	mux.HandleFunc("/args", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, strings.Join(argv, " "))
 	})
 	mux.HandleFunc("/cwd", func(w http.ResponseWriter, r *http.Request) {
 		wd, _ := os.Getwd()
