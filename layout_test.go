@@ -66,6 +66,7 @@ var allowed = map[string][]string{
 	"progress":            {},
 	"fleet":               {"", "engine", "handover"},
 	"delivery":            {"", "progress", "validate"},
+	"notify":              {""},
 	"sqlite":              {""},
 	"httpapi":             {""},
 	"ofrep":               {"", "flags"},
@@ -89,7 +90,7 @@ var allowed = map[string][]string{
 	"bench/proxy/backend": {},
 	"bench/proxy/slipway": {"", "proxy"},
 	"cmd/slipway": {"", "analysis", "auth", "dataplane", "delivery", "demo", "engine", "flagops", "flags", "fleet", "handover", "httpapi", "metric/builtin",
-		"metric/job", "metric/prometheus", "metric/web", "ofrep", "platform/local", "platform/sim", "proxy", "spec", "sqlite"},
+		"metric/job", "metric/prometheus", "metric/web", "notify", "ofrep", "platform/local", "platform/sim", "proxy", "spec", "sqlite"},
 }
 
 const module = "slipway.dev/slipway"

@@ -25,4 +25,6 @@ type Set struct {
 	// Pipelines carry releases through environments; like Environments they belong to the
 	// server, not to an environment.
 	Pipelines []Pipeline `json:"pipelines,omitempty"`
+	// Notifications send events to URLs; they belong to the server too.
+	Notifications []Notification `json:"notifications,omitempty"`
 }

@@ -608,6 +608,9 @@ func checkSet(s slipway.Set, env, target string, max int) error {
 	if len(s.Pipelines) > 0 {
 		details = append(details, fmt.Sprintf("Pipeline/%s: environment %s does not take Pipeline documents; apply them to the default environment (without -e)", s.Pipelines[0].Name, env))
 	}
+	if len(s.Notifications) > 0 {
+		details = append(details, fmt.Sprintf("Notification/%s: environment %s does not take Notification documents; apply them to the default environment (without -e)", s.Notifications[0].Name, env))
+	}
 	for _, a := range s.Apps {
 		if a.Environment != "" && a.Environment != env {
 			details = append(details, fmt.Sprintf("App/%s: metadata.environment: the app is in environment %s; this request is for environment %s (apply it without -e, or with -e %s)", a.Name, a.Environment, env, a.Environment))

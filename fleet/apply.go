@@ -63,6 +63,13 @@ func (f *Fleet) Apply(ctx context.Context, s slipway.Set, opts slipway.ApplyOpti
 		}
 		out.Changes = append(out.Changes, pcs...)
 	}
+	if len(sp.notifications) > 0 {
+		ncs, err := f.cfg.Notifications.ApplyNotifications(ctx, sp.notifications, opts)
+		if err != nil {
+			return slipway.Plan{}, err
+		}
+		out.Changes = append(out.Changes, ncs...)
+	}
 	// Each environment's engine applies its apps under its own lock: the fleet's is not
 	// held, so that one environment's apply never waits on another's (but for a set whose
 	// apps take traffic addresses on the local target: see addresses.go).
@@ -119,7 +126,7 @@ func (f *Fleet) prepare(ctx context.Context, s slipway.Set, opts slipway.ApplyOp
 
 // spans reports whether s is more than the default environment's documents.
 func spans(s slipway.Set) bool {
-	if len(s.Environments) > 0 || len(s.Pipelines) > 0 {
+	if len(s.Environments) > 0 || len(s.Pipelines) > 0 || len(s.Notifications) > 0 {
 		return true
 	}
 	for _, a := range s.Apps {
@@ -136,8 +143,10 @@ type split struct {
 	envs []slipway.Environment
 	// created names those that create one.
 	created map[string]bool
-	// pipelines are the Pipeline documents, applied after the environments.
-	pipelines []slipway.Pipeline
+	// pipelines and notifications are the server's documents, applied after the
+	// environments.
+	pipelines     []slipway.Pipeline
+	notifications []slipway.Notification
 	// groups are each environment's documents; order is the order they apply in.
 	groups map[string]slipway.Set
 	order  []string
@@ -220,6 +229,17 @@ func (f *Fleet) planLocked(ctx context.Context, s slipway.Set, opts slipway.Appl
 		}
 		p.Changes = append(p.Changes, pcs...)
 		sp.pipelines = s.Pipelines
+	}
+	if len(s.Notifications) > 0 {
+		if f.cfg.Notifications == nil {
+			return slipway.Plan{}, nil, slipway.Errorf(slipway.EINVALID, "Notification/%s: this server sends no notifications", s.Notifications[0].Name)
+		}
+		ncs, err := f.cfg.Notifications.PlanNotifications(ctx, s.Notifications)
+		if err != nil {
+			return slipway.Plan{}, nil, err
+		}
+		p.Changes = append(p.Changes, ncs...)
+		sp.notifications = s.Notifications
 	}
 	var errs []error
 	for _, name := range sp.order {

@@ -44,6 +44,12 @@ type Pipelines interface {
 	ApplyPipelines(ctx context.Context, ps []slipway.Pipeline, opts slipway.ApplyOptions) ([]slipway.PlanChange, error)
 }
 
+// Notifications plans and applies Notification documents: notify.Notifier.
+type Notifications interface {
+	PlanNotifications(ctx context.Context, ns []slipway.Notification) ([]slipway.PlanChange, error)
+	ApplyNotifications(ctx context.Context, ns []slipway.Notification, opts slipway.ApplyOptions) ([]slipway.PlanChange, error)
+}
+
 // StartFunc starts the runtime of env. held says this server was started by a restart in
 // place: the runtime's platform must change nothing, and its engine not run, until Resume.
 type StartFunc func(ctx context.Context, env slipway.Environment, held bool) (Runtime, error)
@@ -60,9 +66,10 @@ type Config struct {
 	// checked against the other environments'; nil: they are not), and gives pipelines the
 	// default environment's apps.
 	DefaultState slipway.StateReader
-	// Pipelines plans and applies Pipeline documents (they belong to the server); without
-	// it they are refused.
-	Pipelines Pipelines
+	// Pipelines plans and applies Pipeline documents and Notifications Notification
+	// documents (they belong to the server); without them those documents are refused.
+	Pipelines     Pipelines
+	Notifications Notifications
 	// DefaultTarget is the kind of target of the default environment (the server's
 	// platform).
 	DefaultTarget string

@@ -240,7 +240,7 @@ func (s *Server) permitSet(r *http.Request, set slipway.Set, prune bool) error {
 		}
 	}
 	// Templates, flag sets, environments and pipelines belong to no one app.
-	if len(set.Templates) > 0 || len(set.FlagSets) > 0 || len(set.Environments) > 0 || len(set.Pipelines) > 0 || prune {
+	if len(set.Templates) > 0 || len(set.FlagSets) > 0 || len(set.Environments) > 0 || len(set.Pipelines) > 0 || len(set.Notifications) > 0 || prune {
 		return s.permit(r, slipway.PermDeployShared, "")
 	}
 	if len(set.Apps) == 0 {

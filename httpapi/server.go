@@ -79,6 +79,8 @@ type Config struct {
 	// Releases serves pipelines and releases under /api/v1/pipelines and /api/v1/releases
 	// (releases.go); nil answers 404.
 	Releases slipway.ReleaseOperator
+	// Notifications serves /api/v1/notifications (notifications.go); nil answers 404.
+	Notifications slipway.NotificationReader
 	// Environment is the environment this API serves ("" for default); the events it
 	// answers with carry it.
 	Environment string
@@ -180,6 +182,7 @@ func (s *Server) routes() {
 	s.flagRoutes()
 	s.rampRoutes()
 	s.releaseRoutes()
+	s.notificationRoutes()
 }
 
 // ServeHTTP checks r (guard.go) and routes it. Unknown routes and wrong methods answer in the

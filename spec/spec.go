@@ -65,6 +65,7 @@ type document struct {
 	name string
 	env  *slipway.Environment
 	pipe *slipway.Pipeline
+	note *slipway.Notification
 	app  *slipway.App
 	tmpl *slipway.AnalysisTemplate
 	fset *slipway.FlagSet
@@ -175,7 +176,7 @@ type metadata struct {
 	Labels map[string]string `json:"labels"`
 }
 
-var kinds = []string{slipway.KindEnvironment, slipway.KindPipeline, slipway.KindApp, slipway.KindAnalysisTemplate, slipway.KindFlagSet}
+var kinds = []string{slipway.KindEnvironment, slipway.KindPipeline, slipway.KindNotification, slipway.KindApp, slipway.KindAnalysisTemplate, slipway.KindFlagSet}
 
 // Load reads files or directories (recursively, every *.yaml and *.yml in lexical order) as
 // one set and checks it. Invalid input returns an *slipway.Error with Code EINVALID, Message
@@ -285,6 +286,8 @@ func finish(docs []*document, errs []issue, templateKnown func(string) bool, wha
 			s.Environments = append(s.Environments, *d.env)
 		case d.pipe != nil:
 			s.Pipelines = append(s.Pipelines, *d.pipe)
+		case d.note != nil:
+			s.Notifications = append(s.Notifications, *d.note)
 		case d.app != nil:
 			s.Apps = append(s.Apps, *d.app)
 		case d.tmpl != nil:
@@ -293,9 +296,9 @@ func finish(docs []*document, errs []issue, templateKnown func(string) bool, wha
 			s.FlagSets = append(s.FlagSets, *d.fset)
 		}
 	}
-	if len(s.Environments)+len(s.Pipelines)+len(s.Apps)+len(s.Templates)+len(s.FlagSets) == 0 {
+	if len(s.Environments)+len(s.Pipelines)+len(s.Notifications)+len(s.Apps)+len(s.Templates)+len(s.FlagSets) == 0 {
 		return slipway.Set{}, &slipway.Error{Code: slipway.EINVALID, Message: "1 error in " + what,
-			Details: []string{what + ": no documents; write at least one Environment, Pipeline, App, AnalysisTemplate or FlagSet"}}
+			Details: []string{what + ": no documents; write at least one Environment, Pipeline, Notification, App, AnalysisTemplate or FlagSet"}}
 	}
 	return s, nil
 }
@@ -307,7 +310,7 @@ func check(docs []*document, templateKnown func(string) bool) {
 	for i, d := range docs {
 		// flagd's rules were checked as each flag set was decoded (flagfile.ParseNode), with
 		// their problems placed in the file.
-		vds[i] = validate.Document{Environment: d.env, Pipeline: d.pipe, App: d.app, Template: d.tmpl, FlagSet: d.fset, FlagPath: d.flagPath,
+		vds[i] = validate.Document{Environment: d.env, Pipeline: d.pipe, Notify: d.note, App: d.app, Template: d.tmpl, FlagSet: d.fset, FlagPath: d.flagPath,
 			FlagRulesChecked: true, Where: d.where}
 	}
 	for _, p := range validate.Documents(vds, templateKnown) {
@@ -402,9 +405,9 @@ func decodeDocument(file string, n *yaml.Node) (*document, []issue) {
 		probs.add("apiVersion", "%q is not supported; use %s", h.APIVersion, slipway.APIVersion)
 	}
 	if h.Kind == "" {
-		probs.add("kind", "required; use Environment, Pipeline, App, AnalysisTemplate or FlagSet")
+		probs.add("kind", "required; use Environment, Pipeline, Notification, App, AnalysisTemplate or FlagSet")
 	} else if !slices.Contains(kinds, h.Kind) {
-		probs.add("kind", "%q is not a kind of document; use Environment, Pipeline, App, AnalysisTemplate or FlagSet%s", h.Kind, didYouMean(h.Kind, kinds))
+		probs.add("kind", "%q is not a kind of document; use Environment, Pipeline, Notification, App, AnalysisTemplate or FlagSet%s", h.Kind, didYouMean(h.Kind, kinds))
 	}
 	if h.Metadata.Environment != "" && h.Kind != slipway.KindApp {
 		probs.add("metadata.environment", "only an App names its environment; documents of kind %s belong to the environment they are applied to (slipway -e ENV apply)", h.Kind)
@@ -438,6 +441,12 @@ func decodeDocument(file string, n *yaml.Node) (*document, []issue) {
 			dec.decode(spec, reflect.ValueOf(pl).Elem(), "spec", "name")
 		}
 		d.pipe = pl
+	case slipway.KindNotification:
+		nt := &slipway.Notification{Name: h.Metadata.Name}
+		if spec != nil {
+			dec.decode(spec, reflect.ValueOf(nt).Elem(), "spec", "name")
+		}
+		d.note = nt
 	case slipway.KindApp:
 		a := &slipway.App{Name: h.Metadata.Name, Environment: h.Metadata.Environment}
 		if spec != nil {

@@ -320,7 +320,7 @@ func TestLoad_IOErrors(t *testing.T) {
 
 func TestParse_NoDocuments(t *testing.T) {
 	_, err := Parse("empty.yaml", []byte("# only a comment\n---\n"))
-	if got, want := errorText(t, err), "1 error in empty.yaml\nempty.yaml: no documents; write at least one Environment, Pipeline, App, AnalysisTemplate or FlagSet\n"; got != want {
+	if got, want := errorText(t, err), "1 error in empty.yaml\nempty.yaml: no documents; write at least one Environment, Pipeline, Notification, App, AnalysisTemplate or FlagSet\n"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }

@@ -673,7 +673,7 @@ func TestStore_ReopenKeepsState(t *testing.T) {
 
 	// Migrations ran once, at the first Open.
 	rows := migrationRows(t, s2)
-	assertEqual(t, "schema_migrations", rows, []string{"1 0001_init " + formatTime(t0), "2 0002_flags " + formatTime(t0), "3 0003_ramps " + formatTime(t0), "4 0004_tokens " + formatTime(t0), "5 0005_meta " + formatTime(t0), "6 0006_environments " + formatTime(t0), "7 0007_one_home_for_runs " + formatTime(t0), "8 0008_releases " + formatTime(t0)})
+	assertEqual(t, "schema_migrations", rows, []string{"1 0001_init " + formatTime(t0), "2 0002_flags " + formatTime(t0), "3 0003_ramps " + formatTime(t0), "4 0004_tokens " + formatTime(t0), "5 0005_meta " + formatTime(t0), "6 0006_environments " + formatTime(t0), "7 0007_one_home_for_runs " + formatTime(t0), "8 0008_releases " + formatTime(t0), "9 0009_notifications " + formatTime(t0)})
 }
 
 // migrationRows lists schema_migrations as "version name applied_at".

@@ -25,6 +25,7 @@ import (
 type Document struct {
 	Environment *slipway.Environment
 	Pipeline    *slipway.Pipeline
+	Notify      *slipway.Notification
 	App         *slipway.App
 	Template    *slipway.AnalysisTemplate
 	FlagSet     *slipway.FlagSet
@@ -48,6 +49,8 @@ func (d *Document) Kind() string {
 		return slipway.KindEnvironment
 	case d.Pipeline != nil:
 		return slipway.KindPipeline
+	case d.Notify != nil:
+		return slipway.KindNotification
 	case d.App != nil:
 		return slipway.KindApp
 	case d.Template != nil:
@@ -65,6 +68,8 @@ func (d *Document) Name() string {
 		return d.Environment.Name
 	case d.Pipeline != nil:
 		return d.Pipeline.Name
+	case d.Notify != nil:
+		return d.Notify.Name
 	case d.App != nil:
 		return d.App.Name
 	case d.Template != nil:
@@ -139,6 +144,8 @@ func Documents(docs []Document, templateKnown func(name string) bool) []Problem 
 			checkEnvironment(p, d.Environment)
 		case d.Pipeline != nil:
 			checkPipeline(p, d.Pipeline)
+		case d.Notify != nil:
+			checkNotification(p, d.Notify)
 		case d.FlagSet != nil && !d.FlagRulesChecked:
 			checkFlagSet(p, d)
 		case d.App != nil:
@@ -208,6 +215,9 @@ func Set(s slipway.Set, templateKnown func(name string) bool) error {
 	}
 	for i := range s.Pipelines {
 		docs = append(docs, Document{Pipeline: &s.Pipelines[i]})
+	}
+	for i := range s.Notifications {
+		docs = append(docs, Document{Notify: &s.Notifications[i]})
 	}
 	for i := range s.Apps {
 		docs = append(docs, Document{App: &s.Apps[i]})

@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,7 +48,19 @@ func TestE2E_ReleaseThroughAPipeline(t *testing.T) {
 	e.startServer()
 	t.Cleanup(func() { e.stopServer(os.Interrupt) })
 
-	files := map[string]string{"environments.yaml": e2eEnvironments, "pipeline.yaml": e2ePipeline}
+	// A receiver of the releases' events, as a team's chat would be.
+	var mu sync.Mutex
+	var notes []string
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		notes = append(notes, string(b))
+		mu.Unlock()
+	}))
+	defer recv.Close()
+	notification := "---\napiVersion: slipway.dev/v1alpha1\nkind: Notification\nmetadata: {name: chat}\nspec:\n  url: " + recv.URL +
+		"\n  format: slack\n  kinds: [\"release.*\"]\n"
+	files := map[string]string{"environments.yaml": e2eEnvironments, "pipeline.yaml": e2ePipeline + notification}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(e.dir, name), []byte(body), 0o600); err != nil {
 			t.Fatal(err)
@@ -54,7 +68,7 @@ func TestE2E_ReleaseThroughAPipeline(t *testing.T) {
 	}
 	e.must(0, "validate", "-f", filepath.Join(e.dir, "pipeline.yaml"))
 	out := e.must(0, "apply", "-f", filepath.Join(e.dir, "environments.yaml"), "-f", filepath.Join(e.dir, "pipeline.yaml"))
-	if !strings.Contains(out, "+ Pipeline web (create)") {
+	if !strings.Contains(out, "+ Pipeline web (create)") || !strings.Contains(out, "+ Notification chat (create)") {
 		t.Errorf("apply output:\n%s", out)
 	}
 	app := filepath.Join(e.dir, "web-rolling.yaml")
@@ -120,6 +134,25 @@ func TestE2E_ReleaseThroughAPipeline(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("release show lacks %q:\n%s", want, out)
 		}
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		got := strings.Join(notes, "\n")
+		mu.Unlock()
+		if strings.Contains(got, "release web-r1: web v2 went through every stage (release.completed") {
+			if strings.Contains(got, "rollout.") {
+				t.Errorf("the chat got events its kinds filter out:\n%s", got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the chat never heard of the release's completion; it got:\n%s", got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out := e.must(0, "notifications", "log", "chat"); !strings.Contains(out, "release.completed") || !strings.Contains(out, "delivered") {
+		t.Errorf("notifications log chat:\n%s", out)
 	}
 	if out := e.must(0, "releases", "web"); !strings.Contains(out, "web-r1") || !strings.Contains(out, "Completed") {
 		t.Errorf("releases:\n%s", out)

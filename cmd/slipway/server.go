@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/auth"
@@ -27,6 +28,7 @@ import (
 	"slipway.dev/slipway/fleet"
 	"slipway.dev/slipway/handover"
 	"slipway.dev/slipway/metric/job"
+	"slipway.dev/slipway/notify"
 	"slipway.dev/slipway/platform/local"
 	"slipway.dev/slipway/platform/sim"
 	"slipway.dev/slipway/sqlite"
@@ -338,6 +340,17 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 			return delivery.Place{Environment: env, Deployer: d, State: st}, ok
 		}})
 	shared.releases = releases
+	// Notifications follow every environment's event log (package notify).
+	notifier := notify.New(notify.Config{Store: store, Log: log.With("component", "notify"), Sources: func() []notify.Source {
+		srcs := []notify.Source{{Environment: slipway.DefaultEnvironment, Events: store.Events}}
+		for _, name := range fl.Names() {
+			if _, _, st, ok := fl.Place(name); ok {
+				srcs = append(srcs, notify.Source{Environment: name, Events: st.Events})
+			}
+		}
+		return srcs
+	}})
+	shared.notifications = notifier
 	if cfg.webhookSecretFile != "" {
 		secret, err := readWebhookSecret(cfg.webhookSecretFile)
 		if err != nil {
@@ -350,7 +363,7 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 			}})
 	}
 	fl, err = fleet.Open(ctx, fleet.Config{Store: store, Start: shared.startEnvironment(ctx),
-		Default: func() slipway.Deployer { return current.Load() }, DefaultState: store, Pipelines: releases, DefaultTarget: cfg.platform,
+		Default: func() slipway.Deployer { return current.Load() }, DefaultState: store, Pipelines: releases, Notifications: notifier, DefaultTarget: cfg.platform,
 		Targets: environmentTargets(), MaxReplicas: cfg.maxReplicas, Log: log.With("component", "fleet")}, inh.Restarted())
 	if err != nil {
 		_ = ln.Close()
@@ -379,7 +392,7 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 	}
 	pointers := writePointers(ln.Addr(), tokenPath, log)
 	fmt.Fprintf(stdout, "slipway server listening on %s://%s (platform %s, data %s)\n", scheme, ln.Addr(), cfg.platform, cfg.dataDir)
-	l := &lifetime{cfg: cfg, log: log, platform: platform, fleet: fl, tokens: tokens, newEngine: newEngine, alongside: releases.Run, api: ln, tls: tlsCfg, lock: lock, inh: inh, stdout: stdout, stderr: stderr}
+	l := &lifetime{cfg: cfg, log: log, platform: platform, fleet: fl, tokens: tokens, newEngine: newEngine, alongside: alongside(releases.Run, notifier.Run), api: ln, tls: tlsCfg, lock: lock, inh: inh, stdout: stdout, stderr: stderr}
 	handedOver, err := l.run(ctx)
 	if !handedOver {
 		removePointers(pointers, tokenPath)
@@ -410,4 +423,15 @@ func readWebhookSecret(path string) ([]byte, error) {
 		return nil, fmt.Errorf("--webhook-secret-file %s: the secret is %d bytes; use at least 16 (for example: openssl rand -hex 32)", path, len(b))
 	}
 	return b, nil
+}
+
+// alongside runs every one of runs until ctx ends or one fails.
+func alongside(runs ...func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		g, gctx := errgroup.WithContext(ctx)
+		for _, run := range runs {
+			g.Go(func() error { return run(gctx) })
+		}
+		return g.Wait()
+	}
 }

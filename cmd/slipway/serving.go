@@ -47,8 +47,9 @@ type serverShared struct {
 	fleet  *fleet.Fleet
 	// releases runs the pipelines; every environment's API serves them. webhook, when set,
 	// serves POST /hooks/releases (the default environment's address only).
-	releases slipway.ReleaseOperator
-	webhook  http.Handler
+	releases      slipway.ReleaseOperator
+	notifications slipway.NotificationReader
+	webhook       http.Handler
 }
 
 // environments lists the environments the server serves (the fleet is made after the
@@ -120,7 +121,8 @@ func (s *envServing) newEngine(fl *fleet.Fleet) (*engine.Engine, http.Handler) {
 		Flags: eng.FlagManager(), FlagOperator: eng.FlagManager(), Ramps: eng.FlagManager(), Outcomes: eng.FlagManager(),
 		Tokens: s.shared.tokens, AllowedHosts: cfg.allowedHosts, AllowedOrigins: cfg.allowedOrigins,
 		Health: s.store.Ping, Backup: s.store, Environments: s.shared.environments, Environment: s.env.Name, Releases: s.shared.releases,
-		Version: versionString(), Commit: func() string { _, c := buildInfo(); return c }()}
+		Notifications: s.shared.notifications,
+		Version:       versionString(), Commit: func() string { _, c := buildInfo(); return c }()}
 	if logs, ok := s.platform.Platform.(slipway.LogSource); ok {
 		apiCfg.Logs = logs
 	}
