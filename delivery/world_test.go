@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,7 +37,6 @@ type world struct {
 	m      *delivery.Manager
 	cancel context.CancelFunc
 	done   chan error
-	mu     sync.Mutex
 }
 
 func newWorld(t *testing.T, envs ...string) *world {

@@ -29,8 +29,6 @@ type worker struct {
 	nx     pass
 	err    error
 	done   chan struct{}
-	// running (guarded by Engine.mu) says the worker's goroutine is alive.
-	running bool
 	// deleted says the app is gone from the store.
 	deleted bool
 
@@ -70,11 +68,8 @@ func (w *worker) Pass(ctx context.Context) (progress.Next, error) {
 	if !w.e.runPass(ctx, w) {
 		return progress.Next{}, ctx.Err()
 	}
-	if w.err != nil {
-		w.e.log.Warn("reconcile failed", "app", w.app, "err", w.err)
-		return progress.Next{Active: true, Poll: true}, nil // retry soon
-	}
-	return progress.Next{Active: w.nx.active, WakeAt: w.nx.wakeAt, Poll: w.nx.poll}, nil
+	// A failed pass is logged by the group (with the app) and retried after a poll.
+	return progress.Next{Active: w.nx.active, WakeAt: w.nx.wakeAt, Poll: w.nx.poll}, w.err
 }
 
 // Idle stops the analysis executions this worker started: the next goroutine started for
