@@ -1,11 +1,14 @@
 package local_test
 
 import (
+	"bytes"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -134,10 +137,7 @@ func TestPlatform_ScaleDownAndRetireUnderLoadFailNothing(t *testing.T) {
 	waitOK := func(n int64) {
 		t.Helper()
 		target := ok.Load() + n
-		deadline := time.Now().Add(waitFor)
-		for ok.Load() < target && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
+		slipwaytest.Eventually(t, waitFor, fmt.Sprintf("%d more answered requests", n), func() bool { return ok.Load() >= target })
 	}
 
 	waitOK(100)
@@ -226,8 +226,15 @@ func TestPlatform_LivenessFailureRestarts(t *testing.T) {
 	// The same app with a passing liveness probe is left alone.
 	v2 := revision(app, "v2", slipway.Health{Liveness: fastProbe("/live", 2)})
 	apply(t, s, slipway.Desired{App: app, Revisions: []slipway.Placement{place(v2, 1)}, Split: weights(v2, 100)})
-	until(t, s, app, "v2 ready", readyCount(map[string]int{v2.ID: 1}))
-	time.Sleep(500 * time.Millisecond) // five liveness periods
+	obs = until(t, s, app, "v2 ready", readyCount(map[string]int{v2.ID: 1}))
+	// Five liveness probes answered by the same process: a restart would start the count anew.
+	c := client(t)
+	lives := "http://" + obs.Revision(v2.ID).Instances[0].Address + "/lives"
+	slipwaytest.Eventually(t, waitFor, "five liveness probes of v2", func() bool {
+		code, body, err := get(c, lives)
+		n, _ := strconv.Atoi(body)
+		return err == nil && code == http.StatusOK && n >= 5
+	})
 	if st := until(t, s, app, "v2 ready", readyCount(map[string]int{v2.ID: 1})).Revision(v2.ID); st.Instances[0].Restarts != 0 {
 		t.Errorf("healthy instance restarted: %+v", st.Instances[0])
 	}
@@ -422,8 +429,9 @@ func TestPlatform_RunsTheRunSpec(t *testing.T) {
 		Env:     map[string]string{"VERSION": "v1", "GREETING": "hello"},
 		Dir:     dir,
 	}, Health: slipway.Health{Readiness: &slipway.Probe{
-		// Ready once a file appears in its directory: an exec probe run in Dir.
-		Exec:   &slipway.ExecProbe{Command: []string{"sh", "-c", "test -f ready && test -n \"$PORT\""}},
+		// Ready once a file appears in its directory: an exec probe run in Dir. Each run
+		// leaves a line in probes.
+		Exec:   &slipway.ExecProbe{Command: []string{"sh", "-c", "echo >>probes; test -f ready && test -n \"$PORT\""}},
 		Period: slipway.Duration(100 * time.Millisecond),
 	}}}
 	v1 := slipway.Revision{App: app, ID: spec.Hash(), Version: "v1", Spec: spec}
@@ -444,7 +452,10 @@ func TestPlatform_RunsTheRunSpec(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(300 * time.Millisecond) // three exec probe periods
+	slipwaytest.Eventually(t, waitFor, "three runs of the exec probe", func() bool {
+		b, _ := os.ReadFile(dir + "/probes")
+		return bytes.Count(b, []byte("\n")) >= 3
+	})
 	if st := until(t, s, app, "observed", func(slipway.Observed) bool { return true }).Revision(v1.ID); st.Ready() != 0 {
 		t.Fatalf("ready before its exec probe could pass: %+v", st.Instances)
 	}
