@@ -8,3 +8,12 @@ func (p *Platform) HeldBack() int {
 	defer h.mu.Unlock()
 	return h.waiting
 }
+
+// Passes reports how many passes app's supervisor has finished (0 for an unknown app): a
+// test waits for a pass that began after an Apply instead of sleeping.
+func (p *Platform) Passes(app string) uint64 {
+	if a := p.lookup(app); a != nil {
+		return a.passes.Load()
+	}
+	return 0
+}
