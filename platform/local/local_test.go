@@ -309,16 +309,10 @@ func TestPlatform_WritesAndRotatesLogs(t *testing.T) {
 	}
 	// One more rotation must not make a fourth file.
 	first, _ := os.ReadFile(base + ".3")
-	for deadline := time.Now().Add(waitFor); ; {
+	slipwaytest.Eventually(t, waitFor, "the log to rotate again", func() bool {
 		now, _ := os.ReadFile(base + ".3")
-		if string(now) != string(first) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("log did not rotate again")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return string(now) != string(first)
+	})
 	if _, err := os.Stat(base + ".4"); !os.IsNotExist(err) {
 		t.Errorf("a fourth rotated file exists: %v", err)
 	}
@@ -442,16 +436,10 @@ func TestPlatform_RunsTheRunSpec(t *testing.T) {
 		return len(st.Instances) == 1 && st.Instances[0].Address != ""
 	})
 	addr := obs.Revision(v1.ID).Instances[0].Address
-	deadline := time.Now().Add(waitFor)
-	for {
-		if code, _, err := get(c, "http://"+addr+"/"); err == nil && code == http.StatusOK {
-			break // listening on the port given in ${PORT}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("instance at %s does not answer", addr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	slipwaytest.Eventually(t, waitFor, "the instance at "+addr+" to answer on the port given in ${PORT}", func() bool {
+		code, _, err := get(c, "http://"+addr+"/")
+		return err == nil && code == http.StatusOK
+	})
 	slipwaytest.Eventually(t, waitFor, "three runs of the exec probe", func() bool {
 		b, _ := os.ReadFile(dir + "/probes")
 		return bytes.Count(b, []byte("\n")) >= 3
@@ -523,20 +511,14 @@ func TestPlatform_StickinessAndH2C(t *testing.T) {
 	d.Traffic.Stickiness = &slipway.Stickiness{Enabled: true, Header: "X-User"}
 	apply(t, s, d)
 	c := client(t)
-	deadline := time.Now().Add(waitFor)
-	for {
+	slipwaytest.Eventually(t, waitFor, "a sticky cookie after stickiness was enabled", func() bool {
 		resp, err := c.Get("http://" + addr + "/")
-		if err == nil {
-			_ = resp.Body.Close()
-			if len(resp.Cookies()) > 0 {
-				break
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("no sticky cookie after stickiness was enabled")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		_ = resp.Body.Close()
+		return len(resp.Cookies()) > 0
+	})
 	seen := map[string]bool{}
 	for range 20 {
 		code, body, err := get(c, "http://"+addr+"/", "X-User", "alice")
