@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"slipway.dev/slipway/dataplane"
+	"slipway.dev/slipway/slipwaytest"
 )
 
 // envServe makes the test binary serve a data plane on the directory it names (Launch's
@@ -193,13 +194,9 @@ func TestServe_StopsWhenItsDataDirectoryIsDeleted(t *testing.T) {
 	if info.PID == oldInfo.PID {
 		t.Fatalf("Launch on the new directory found the old data plane (pid %d)", info.PID)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for syscall.Kill(oldInfo.PID, 0) == nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("the data plane of the deleted directory (pid %d) still runs 15s later", oldInfo.PID)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	slipwaytest.Eventually(t, 15*time.Second, fmt.Sprintf("the data plane of the deleted directory (pid %d) to stop", oldInfo.PID), func() bool {
+		return syscall.Kill(oldInfo.PID, 0) != nil
+	})
 	if now, err := c.Info(t.Context()); err != nil || now.PID != info.PID {
 		t.Fatalf("the new data plane after the old one stopped: %+v, %v", now, err)
 	}
@@ -238,16 +235,10 @@ func TestLaunch_RefusesANewDataPlaneOfAnotherProtocol(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "speaks protocol") {
 		t.Fatalf("Launch of a data plane of another protocol: %v, want an error naming the protocols", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := dataplane.Dial(dir).Info(t.Context()); err != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the data plane of another protocol still answers")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	slipwaytest.Eventually(t, 10*time.Second, "the data plane of another protocol to stop answering", func() bool {
+		_, err := dataplane.Dial(dir).Info(t.Context())
+		return err != nil
+	})
 }
 
 // TestStop_KillsAHungDataPlane: a data plane stopped with SIGSTOP does not answer; Stop

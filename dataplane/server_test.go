@@ -1,28 +1,38 @@
 package dataplane_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/dataplane"
 	"slipway.dev/slipway/proxy"
+	"slipway.dev/slipway/slipwaytest"
 )
 
 // serve runs Serve on dir until the test ends and returns a client once it answers.
 func serve(t *testing.T, dir string) *dataplane.Client {
 	t.Helper()
+	return serveLogged(t, dir, nil)
+}
+
+// serveLogged is serve with the data plane's logs sent to log (discarded when nil).
+func serveLogged(t *testing.T, dir string, log *slog.Logger) *dataplane.Client {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- dataplane.Serve(ctx, dataplane.ServeConfig{Dir: dir, Version: "test", DrainTimeout: 2 * time.Second})
+		done <- dataplane.Serve(ctx, dataplane.ServeConfig{Dir: dir, Version: "test", DrainTimeout: 2 * time.Second, Log: log})
 	}()
 	c := dataplane.Dial(dir)
 	t.Cleanup(func() {
@@ -201,7 +211,8 @@ func TestServe_ControlSocketRemovedOrDirectoryMoved(t *testing.T) {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	c := serve(t, dir)
+	logs := &logBuffer{}
+	c := serveLogged(t, dir, slog.New(slog.NewTextHandler(logs, nil)))
 	if err := os.Remove(filepath.Join(dir, dataplane.SocketName)); err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +240,11 @@ func TestServe_ControlSocketRemovedOrDirectoryMoved(t *testing.T) {
 	if err := os.Rename(dir, moved); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2500 * time.Millisecond)
+	// The data plane's watch looks at the directory after the move: it finds no socket at
+	// the old path and cannot bind one there; it keeps serving all the same.
+	slipwaytest.Eventually(t, 10*time.Second, "the data plane's watch to find the directory moved", func() bool {
+		return strings.Contains(logs.String(), "cannot be bound again")
+	})
 	get(t, st.Listen.Bound)
 	at := dataplane.Dial(moved)
 	defer at.CloseIdleConnections()
@@ -239,4 +254,22 @@ func TestServe_ControlSocketRemovedOrDirectoryMoved(t *testing.T) {
 	if err := os.Rename(moved, dir); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// logBuffer is a bytes.Buffer that a data plane's logger and the test may use at once.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

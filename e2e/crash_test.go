@@ -111,6 +111,8 @@ func TestLocal_ServerKilledAtRandomInstants(t *testing.T) {
 		slices.SortFunc(order, func(x, y *crashApp) int { return int(delays[y.name] - delays[x.name]) })
 		killAt := time.Now().Add(delays[order[0].name] + 200*time.Millisecond)
 		applied := map[string]time.Time{}
+		// The sleeps are the schedule under test: each apply lands its chosen distance
+		// before the kill.
 		for _, a := range order {
 			time.Sleep(time.Until(killAt.Add(-delays[a.name])))
 			c.must("apply", "-f", c.crashAppFile(a, version, marker))

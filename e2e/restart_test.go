@@ -262,7 +262,7 @@ func TestLocal_ServerKilledUnderLoadFailsNoRequest(t *testing.T) {
 		}
 	})
 	l := startLoad(t, "http://"+listen+"/", loadRate)
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // a load window: a second of traffic before the kill
 
 	killed := time.Now()
 	if err := c.srv.Process.Signal(syscall.SIGKILL); err != nil {
@@ -280,7 +280,7 @@ func TestLocal_ServerKilledUnderLoadFailsNoRequest(t *testing.T) {
 	}
 	// No server at all for a while: the data plane keeps serving.
 	beforeGap := l.total.Load() - l.failed.Load()
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(1500 * time.Millisecond) // the gap under test: no server at all for 1.5s
 	servedInGap := l.total.Load() - l.failed.Load() - beforeGap
 	if servedInGap == 0 {
 		t.Errorf("no request answered while no server ran")
@@ -302,7 +302,7 @@ func TestLocal_ServerKilledUnderLoadFailsNoRequest(t *testing.T) {
 	}
 	// The new server carries on: a rollout under the same load.
 	c.must("apply", "-f", c.appFile("web", listen, "v2", "    rolling: {maxSurge: 1, maxUnavailable: 0}", 3), "--wait", "--timeout", "60s")
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // a load window: traffic on v2 after the rollout
 	total, failed, byVer := l.report(t, "server SIGKILL")
 	t.Logf("%d requests answered while no server ran; %d in all, %d failed, by version %v", servedInGap, total, failed, byVer)
 	if failed != 0 {
@@ -371,7 +371,7 @@ func TestLocal_RestartInPlaceFailsAndTheServerCarriesOn(t *testing.T) {
 	c.must("apply", "-f", c.appFile("web", listen, "v1", strategy, 2), "--wait", "--timeout", "60s")
 	before := c.instancePIDs("web")
 	l := startLoad(t, "http://"+listen+"/", loadRate)
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // a load window: traffic before the failed restart
 
 	broken := exe + ".new"
 	if err := os.WriteFile(broken, []byte("#!/bin/sh\necho broken upgrade >&2\nexit 1\n"), 0o755); err != nil {
@@ -407,7 +407,7 @@ func TestLocal_RestartInPlaceFailsAndTheServerCarriesOn(t *testing.T) {
 
 	// The engine runs again: a rollout goes through, and the platform starts processes again.
 	c.must("apply", "-f", c.appFile("web", listen, "v2", strategy, 2), "--wait", "--timeout", "60s")
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // a load window: traffic on v2 after the rollout
 	total, failed, byVer := l.report(t, "failed restart")
 	if failed != 0 {
 		t.Errorf("%d of %d requests failed around a failed restart", failed, total)

@@ -22,9 +22,9 @@ func rollout(t *testing.T, name, strategy string, during func(c *cluster, listen
 	c.must("apply", "-f", c.appFile("web", listen, "v1", strategy, 3), "--wait", "--timeout", "60s")
 	l := startLoad(t, "http://"+listen+"/", loadRate)
 	start := time.Now()
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // a load window: a second of v1 alone under load
 	during(c, listen)
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // a load window: a second on the end state under load
 	total, failed, byVer := l.report(t, name)
 	t.Logf("%s: %.0f requests/s over %s", name, float64(total)/time.Since(start).Seconds(), time.Since(start).Round(time.Millisecond))
 	if failed != 0 {
@@ -96,7 +96,7 @@ func TestLocal_ManualAbortUnderLoad(t *testing.T) {
 	rollout(t, "manual abort", strategy, func(c *cluster, listen string) {
 		c.must("apply", "-f", c.appFile("web", listen, "v2", strategy, 3))
 		c.waitFor("web", "paused at 50%", func(s status) bool { return s.Rollout.Phase == "Paused" && s.Rollout.Weight == 50 })
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // a load window: a second split 50/50 under load
 		c.must("abort", "web", "--reason", "e2e")
 		if _, code := c.cli("status", "web", "--wait", "--timeout", "60s"); code != 3 {
 			t.Fatalf("status --wait after abort: exit %d, want 3", code)
@@ -204,7 +204,7 @@ func TestLocal_CanaryAbortedByAnalysisUnderLoad(t *testing.T) {
 	c.must("apply", "-f", tmpl, "-f", c.appFile("web", listen, "v1", strategy, 3), "--wait", "--timeout", "60s")
 	l := startLoad(t, "http://"+listen+"/", loadRate)
 	start := time.Now()
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // a load window: a second of v1 alone under load
 	c.must("apply", "-f", tmpl, "-f", c.appFile("web", listen, "v2", strategy, 3, "--error-rate", "0.2"))
 	if _, code := c.cli("status", "web", "--wait", "--timeout", "60s"); code != 3 {
 		t.Fatalf("status --wait for the bad canary: exit %d, want 3 (aborted)", code)
@@ -213,9 +213,11 @@ func TestLocal_CanaryAbortedByAnalysisUnderLoad(t *testing.T) {
 	if s.Stable.Version != "v1" || s.Rollout.Phase != "Aborted" || !strings.Contains(s.Rollout.Reason, "canary-error-rate") {
 		t.Fatalf("after the bad canary: stable %+v, rollout %s %q", s.Stable, s.Rollout.Phase, s.Rollout.Reason)
 	}
-	time.Sleep(300 * time.Millisecond) // requests sent before the rollback finish
+	// A margin, not an event: requests the load sent before the rollback are counted when
+	// they finish, so the window below starts once they have.
+	time.Sleep(300 * time.Millisecond)
 	before, _ := l.counts()
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // a load window: a second after the rollback, which v2 must not answer
 	after, _ := l.counts()
 	total, failed, byVer := l.report(t, "canary aborted by analysis")
 	t.Logf("canary aborted by analysis: %.0f requests/s over %s", float64(total)/time.Since(start).Seconds(), time.Since(start).Round(time.Millisecond))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/slipwaytest"
 )
 
 // errCrashed is what a crashed engine's store and platform answer: nothing it does after the
@@ -23,6 +24,7 @@ var errCrashed = errors.New("crashed")
 // store and platform call of that engine fails, and its context is cancelled.
 type crashSwitch struct {
 	tripped atomic.Bool
+	done    chan struct{} // closed when the switch trips
 	once    sync.Once
 	mu      sync.Mutex
 	cancel  context.CancelFunc
@@ -35,6 +37,7 @@ type crashSwitch struct {
 func (c *crashSwitch) trip() {
 	c.once.Do(func() {
 		c.tripped.Store(true)
+		close(c.done)
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if c.cancel != nil {
@@ -144,7 +147,7 @@ func crashRun(t *testing.T, set slipway.Set, crash func(h *harness, sw *crashSwi
 		}
 		// Restart with a crash switch armed for this attempt.
 		h.stop()
-		sw := &crashSwitch{}
+		sw := &crashSwitch{done: make(chan struct{})}
 		crash(h, sw, attempt)
 		h.start(func(s slipway.Store) slipway.Store { return crashStore{s, sw} },
 			func(p slipway.Platform) slipway.Platform { return crashPlatform{p, sw} })
@@ -152,7 +155,7 @@ func crashRun(t *testing.T, set slipway.Set, crash func(h *harness, sw *crashSwi
 		// Let it run until it crashes or a short while passes.
 		select {
 		case <-time.After(200 * time.Millisecond):
-		case <-wait(&sw.tripped):
+		case <-sw.done:
 		}
 		if sw.tripped.Load() {
 			continue
@@ -181,24 +184,16 @@ func crashRun(t *testing.T, set slipway.Set, crash func(h *harness, sw *crashSwi
 	h.stop()
 	h.start(nil, nil)
 	s := h.waitRollout("svc", "end", func(r slipway.RolloutStatus) bool { return r.Phase.Terminal() })
-	// Let the platform converge to the end state before reading the log.
-	time.Sleep(50 * time.Millisecond)
+	// The platform converges to the end state (no drift left) before the log is read.
+	slipwaytest.Eventually(t, 10*time.Second, "svc to converge to its end state", func() bool {
+		st, err := h.eng.Status(context.Background(), "svc")
+		return err == nil && len(st.Drift) == 0
+	})
 	var ops []string
 	for _, op := range h.sim.Ops("svc")[before:] {
 		ops = append(ops, fmt.Sprintf("%s %s %s %s", op.Kind, op.Revision, op.Instance, op.Detail))
 	}
 	return s, ops
-}
-
-func wait(b *atomic.Bool) <-chan struct{} {
-	ch := make(chan struct{})
-	go func() {
-		defer close(ch)
-		for i := 0; i < 400 && !b.Load(); i++ {
-			time.Sleep(time.Millisecond)
-		}
-	}()
-	return ch
 }
 
 // TestEngine_CrashAnywhereResumes abandons the engine at every step boundary and at random

@@ -294,10 +294,7 @@ func TestEngine_FlagStatsAndStale(t *testing.T) {
 		}
 	})
 	// Run loads the flags in force from the store.
-	deadline := time.Now().Add(5 * time.Second)
-	for fe.changes.Load() < 2 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	slipwaytest.Eventually(t, 5*time.Second, "Run to load the flags in force", func() bool { return fe.changes.Load() >= 2 })
 
 	fe.clock.Advance(time.Hour)
 	for range 5 {

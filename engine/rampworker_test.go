@@ -13,6 +13,7 @@ import (
 	"slipway.dev/slipway/engine"
 	"slipway.dev/slipway/flags"
 	"slipway.dev/slipway/platform/sim"
+	"slipway.dev/slipway/slipwaytest"
 	"slipway.dev/slipway/sqlite"
 )
 
@@ -38,16 +39,6 @@ func TestRampWorker_ResumesAfterRestart(t *testing.T) {
 			}
 		}
 	}
-	waitFor := func(what string, ok func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
 	off := "off"
 	flag := slipway.Flag{State: slipway.FlagEnabled, DefaultVariant: &off,
 		Variants: map[string]json.RawMessage{"on": json.RawMessage("true"), "off": json.RawMessage("false")},
@@ -63,7 +54,7 @@ func TestRampWorker_ResumesAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	var first slipway.Ramp
-	waitFor("the first step", func() bool {
+	slipwaytest.Eventually(t, 10*time.Second, "the first step", func() bool {
 		first, err = st.Ramp(context.Background(), "checkout")
 		return err == nil && first.Weight == 5000
 	})
@@ -72,7 +63,7 @@ func TestRampWorker_ResumesAfterRestart(t *testing.T) {
 	eng, stop = run()
 	defer stop()
 	var done slipway.Ramp
-	waitFor("the ramp to complete after the restart", func() bool {
+	slipwaytest.Eventually(t, 10*time.Second, "the ramp to complete after the restart", func() bool {
 		done, err = eng.FlagManager().Ramp(context.Background(), "checkout")
 		return err == nil && done.Phase == slipway.PhaseCompleted
 	})
@@ -98,7 +89,7 @@ func TestRampWorker_ResumesAfterRestart(t *testing.T) {
 	if _, err := eng.Apply(context.Background(), set(flag), slipway.ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("the changed ramp to start again", func() bool {
+	slipwaytest.Eventually(t, 10*time.Second, "the changed ramp to start again", func() bool {
 		r, err := eng.FlagManager().Ramp(context.Background(), "checkout")
 		return err == nil && r.Phase == slipway.PhaseProgressing && r.Weight == 5000
 	})
@@ -106,7 +97,7 @@ func TestRampWorker_ResumesAfterRestart(t *testing.T) {
 	if _, err := eng.Apply(context.Background(), set(flag), slipway.ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("the ramp record to go", func() bool {
+	slipwaytest.Eventually(t, 10*time.Second, "the ramp record to go", func() bool {
 		_, err := eng.FlagManager().Ramp(context.Background(), "checkout")
 		return slipway.ErrorCode(err) == slipway.ENOTFOUND
 	})

@@ -35,6 +35,8 @@ func (p *concurrency) exit() {
 func (p *concurrency) Apply(ctx context.Context, d slipway.Desired) error {
 	p.enter()
 	defer p.exit()
+	// A slow Apply on purpose: passes that overlap would show in top, so the bound is tested
+	// against passes that really do take time.
 	time.Sleep(2 * time.Millisecond)
 	return p.Platform.Apply(ctx, d)
 }

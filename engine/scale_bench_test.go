@@ -168,7 +168,7 @@ func runScale(b *testing.B, n int, lockstep bool) {
 	}
 	for w := range waves {
 		if w > 0 {
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond) // waves 50ms apart: applies arrive over time, not at once
 		}
 		if _, err := eng.Apply(ctx, set("v2", w*n/waves, (w+1)*n/waves), slipway.ApplyOptions{Actor: "bench"}); err != nil {
 			b.Fatal(err)

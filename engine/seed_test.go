@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/slipwaytest"
 )
 
 // commitLog is a store that records the events of every successful Commit.
@@ -56,29 +57,24 @@ func TestApply_SeedsTheWorker(t *testing.T) {
 	h.stop()
 	log := &commitLog{}
 	h.start(func(s slipway.Store) slipway.Store { log.Store = s; return log }, nil)
-	// The restarted engine reads each app once when it starts; wait for that to settle.
-	h.waitPhase("web", "web-1", slipway.PhaseCompleted)
-	time.Sleep(20 * time.Millisecond)
-	log.mu.Lock()
-	before := log.reads
-	log.mu.Unlock()
+	// The restarted engine's worker reads the app and its rollouts once each when it starts
+	// (nothing else reads through log: Status would); wait for those two reads.
+	reads := func() int {
+		log.mu.Lock()
+		defer log.mu.Unlock()
+		return log.reads
+	}
+	slipwaytest.Eventually(t, 10*time.Second, "the restarted engine's reads of web and its rollouts", func() bool { return reads() >= 2 })
+	before := reads()
 
 	h.apply(slipway.Set{Apps: []slipway.App{app("web", "v2", 2, st)}})
 	// Wait on the store itself: Status would read through the engine's store.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+	slipwaytest.Eventually(t, 10*time.Second, "web-2 completed in the store", func() bool {
 		r, err := h.store.Rollout(context.Background(), "web-2")
-		if err == nil && r.Phase == slipway.PhaseCompleted {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("web-2 did not complete: %+v %v", r, err)
-		}
-	}
-	log.mu.Lock()
-	reads := log.reads - before
-	log.mu.Unlock()
+		return err == nil && r.Phase == slipway.PhaseCompleted
+	})
 	// Apply itself reads the app and its latest rollout once each; the worker reads neither.
-	if reads != 2 {
-		t.Errorf("reads of the app and its rollouts after the apply = %d, want 2 (apply's own)", reads)
+	if n := reads() - before; n != 2 {
+		t.Errorf("reads of the app and its rollouts after the apply = %d, want 2 (apply's own)", n)
 	}
 }

@@ -70,7 +70,7 @@ func TestGraceful_StopOnASharedSocketDropsNothing(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // a load window: both servers take requests
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()
 	if err := old.Stop(sctx); err != nil {
@@ -79,7 +79,7 @@ func TestGraceful_StopOnASharedSocketDropsNothing(t *testing.T) {
 	if err := <-oldDone; err != nil {
 		t.Errorf("Serve after Stop: %v, want nil", err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // a load window: the one left takes them all
 	cancel()
 	wg.Wait()
 
@@ -110,7 +110,7 @@ func TestGraceful_StopLetsARequestInFlightFinish(t *testing.T) {
 	var finished atomic.Bool
 	g, done := serveGraceful(t, ln, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		close(started)
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // a slow request: the stop comes while it is in flight
 		_, _ = io.WriteString(w, "slow")
 		finished.Store(true)
 	}))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"slipway.dev/slipway/ofrep"
+	"slipway.dev/slipway/slipwaytest"
 )
 
 // stream is an open event stream read line by line.
@@ -114,16 +115,11 @@ func (tr *tracked) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (tr *tracked) waitIdle(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
+	slipwaytest.Eventually(t, 5*time.Second, "the handlers to finish", func() bool {
 		n := <-tr.active
 		tr.active <- n
-		if n == 0 {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatal("handlers still running after 5s")
+		return n == 0
+	})
 }
 
 func TestEvents(t *testing.T) {

@@ -151,6 +151,8 @@ func TestGroup_NoWakeLostAgainstRetirement(t *testing.T) {
 		g.Wake("a", func(*task) { at = a.passes.Load() })
 		slipwaytest.Eventually(t, 5*time.Second, "a pass after wake", func() bool { return a.passes.Load() > at })
 		if i%2 == 0 {
+			// A varied delay on purpose: the next wake lands at different points of the
+			// worker's retirement, where a lost wake would show.
 			time.Sleep(time.Duration(i%3) * 100 * time.Microsecond)
 		}
 	}

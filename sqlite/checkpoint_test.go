@@ -181,6 +181,8 @@ func killChild(path string) {
 			}
 		}()
 	}
+	// The parent kills this process while it commits; the minute only bounds a child whose
+	// parent died, so that it does not commit forever.
 	time.Sleep(time.Minute)
 	fmt.Fprintln(os.Stderr, "not killed within a minute")
 	os.Exit(2)

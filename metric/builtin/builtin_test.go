@@ -33,7 +33,7 @@ func newShop(tb testing.TB) *shop {
 		case "/fail":
 			w.WriteHeader(http.StatusInternalServerError)
 		case "/slow":
-			time.Sleep(200 * time.Millisecond)
+			time.Sleep(200 * time.Millisecond) // a slow backend: the latency under test
 		}
 	}))
 	tb.Cleanup(canary.Close)

@@ -229,7 +229,14 @@ func TestProvider_RequestShape(t *testing.T) {
 
 func TestProvider_Timeout(t *testing.T) {
 	release := make(chan struct{})
+	arrived := make(chan struct{}, 1) // a request to /in-flight reached the handler
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/in-flight" {
+			select {
+			case arrived <- struct{}{}:
+			default:
+			}
+		}
 		select {
 		case <-release:
 		case <-r.Context().Done():
@@ -246,8 +253,8 @@ func TestProvider_Timeout(t *testing.T) {
 	})
 	t.Run("caller's context", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
-		go func() { time.Sleep(10 * time.Millisecond); cancel() }()
-		_, err := New(nil).Measure(ctx, metric(slipway.WebMetric{URL: srv.URL}))
+		go func() { <-arrived; cancel() }() // cancelled while the request is in flight
+		_, err := New(nil).Measure(ctx, metric(slipway.WebMetric{URL: srv.URL + "/in-flight"}))
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("err = %v, want context.Canceled", err)
 		}

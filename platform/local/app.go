@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"slipway.dev/slipway"
@@ -42,6 +43,10 @@ type app struct {
 	// adopted holds the IDs of the instances when adoption started (adopt): a record is
 	// adopted once.
 	adopted map[string]bool
+
+	// passes counts the supervisor's finished passes. Only tests read it (export_test.go),
+	// to wait for a pass that saw an Apply instead of sleeping.
+	passes atomic.Uint64
 }
 
 func newApp(p *Platform, name string) *app {
@@ -75,6 +80,7 @@ func (a *app) supervise(ctx context.Context) error {
 	defer t.Stop()
 	for ctx.Err() == nil {
 		a.converge()
+		a.passes.Add(1)
 		a.p.checkSettled()
 		select {
 		case <-ctx.Done():

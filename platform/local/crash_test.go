@@ -2,6 +2,7 @@ package local_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/platform/local"
+	"slipway.dev/slipway/slipwaytest"
 )
 
 // crashed runs a first server on dir that applies d, waits until want is ready, and ends
@@ -143,16 +145,11 @@ func detached(t *testing.T, env ...string) int {
 		}
 	}
 	c := client(t)
-	deadline := time.Now().Add(waitFor)
-	for {
-		if code, _, err := get(c, "http://127.0.0.1:"+port+"/"); err == nil && code == http.StatusOK {
-			return pid
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the detached app (pid %d) does not answer", pid)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	slipwaytest.Eventually(t, waitFor, fmt.Sprintf("the detached app (pid %d) to answer", pid), func() bool {
+		code, _, err := get(c, "http://127.0.0.1:"+port+"/")
+		return err == nil && code == http.StatusOK
+	})
+	return pid
 }
 
 // A server killed after it recorded an instance as starting, but before it recorded the
@@ -212,14 +209,11 @@ func TestRun_DrainingRecordIsStoppedWithoutTraffic(t *testing.T) {
 	second := start(t, local.Config{DataDir: dir})
 	<-second.Settled()
 	var main string
-	deadline := time.Now().Add(waitFor)
-	for main == "" {
-		if time.Now().After(deadline) {
-			t.Fatal("no listener")
-		}
+	slipwaytest.Eventually(t, waitFor, "a listener", func() bool {
 		main, _ = second.ListenAddrs(app)
-		time.Sleep(10 * time.Millisecond)
-	}
+		return main != ""
+	})
+	deadline := time.Now().Add(waitFor)
 	for !gone(pids[leaving]) {
 		code, body, err := get(c, "http://"+main+"/")
 		if err != nil || code != http.StatusOK {

@@ -47,6 +47,9 @@ type holdState struct {
 	mu   sync.Mutex
 	held bool
 	thaw chan struct{} // closed when the hold ends
+	// waiting counts the instances waiting in awaitThaw: what the hold holds back. Only
+	// tests read it (export_test.go), to wait for a hold to take effect instead of sleeping.
+	waiting int
 }
 
 // Handover prepares a restart in place: it holds p (no process is started, restarted or
@@ -173,14 +176,24 @@ func (p *Platform) awaitThaw(ctx context.Context) bool {
 		h := &p.holdState
 		h.mu.Lock()
 		held, thaw := h.held, h.thaw
+		if held {
+			h.waiting++
+		}
 		h.mu.Unlock()
 		if !held {
 			return true
 		}
+		cancelled := false
 		select {
 		case <-ctx.Done():
-			return false
+			cancelled = true
 		case <-thaw:
+		}
+		h.mu.Lock()
+		h.waiting--
+		h.mu.Unlock()
+		if cancelled {
+			return false
 		}
 	}
 }

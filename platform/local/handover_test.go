@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -49,12 +50,20 @@ func startTraffic(t testing.TB, url string) *traffic {
 					}
 					tr.mu.Unlock()
 				}
-				time.Sleep(2 * time.Millisecond)
+				time.Sleep(2 * time.Millisecond) // paces the load: steady traffic, not a busy loop
 			}
 		})
 	}
 	t.Cleanup(tr.stop)
 	return tr
+}
+
+// waitAnswered waits until n more requests were answered: traffic that spans what happens
+// meanwhile.
+func (tr *traffic) waitAnswered(t testing.TB, n int64, what string) {
+	t.Helper()
+	target := tr.ok.Load() + n
+	slipwaytest.Eventually(t, waitFor, fmt.Sprintf("%d requests answered %s", n, what), func() bool { return tr.ok.Load() >= target })
 }
 
 func (tr *traffic) stop() {
@@ -102,7 +111,7 @@ func TestHandover_NextPlatformTakesOverUnderTraffic(t *testing.T) {
 	killOnCleanup(t, pids)
 	mainAddr, previewAddr := old.ListenAddrs(app)
 	tr := startTraffic(t, "http://"+mainAddr+"/")
-	time.Sleep(200 * time.Millisecond)
+	tr.waitAnswered(t, 50, "before the handover")
 
 	if err := old.Handover(); err != nil {
 		t.Fatalf("Handover: %v", err)
@@ -127,7 +136,7 @@ func TestHandover_NextPlatformTakesOverUnderTraffic(t *testing.T) {
 	}
 
 	// Both serve for a while; then the old one exits, leaving every instance running.
-	time.Sleep(300 * time.Millisecond)
+	tr.waitAnswered(t, 50, "while both platforms run")
 	old.stop()
 	for id, pid := range pids {
 		if gone(pid) {
@@ -143,7 +152,7 @@ func TestHandover_NextPlatformTakesOverUnderTraffic(t *testing.T) {
 	until(t, next, app, "the killed instance out of the table", func(o slipway.Observed) bool {
 		return o.Revision(v1.ID).Ready() == 2
 	})
-	time.Sleep(300 * time.Millisecond)
+	slipwaytest.Eventually(t, waitFor, "the killed instance held back from a restart", func() bool { return next.HeldBack() == 1 })
 	if o, _ := next.Observe(t.Context(), app); o.Revision(v1.ID).Ready() != 2 {
 		t.Errorf("a held platform brought the killed instance back: %+v", o)
 	}
@@ -191,7 +200,7 @@ func TestHandover_ResumeWhenNobodyTakesOver(t *testing.T) {
 		App: app, Traffic: slipway.Traffic{Listen: "127.0.0.1:0"},
 		Revisions: []slipway.Placement{place(v1, 3)}, Split: weights(v1, 100),
 	})
-	time.Sleep(300 * time.Millisecond)
+	slipwaytest.Eventually(t, waitFor, "the new instance held back from starting", func() bool { return s.HeldBack() == 1 })
 	if o, _ := s.Observe(t.Context(), app); o.Revision(v1.ID).Ready() != 2 {
 		t.Errorf("a held platform started an instance: %+v", o)
 	}

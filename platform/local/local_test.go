@@ -1,11 +1,14 @@
 package local_test
 
 import (
+	"bytes"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -134,10 +137,7 @@ func TestPlatform_ScaleDownAndRetireUnderLoadFailNothing(t *testing.T) {
 	waitOK := func(n int64) {
 		t.Helper()
 		target := ok.Load() + n
-		deadline := time.Now().Add(waitFor)
-		for ok.Load() < target && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
+		slipwaytest.Eventually(t, waitFor, fmt.Sprintf("%d more answered requests", n), func() bool { return ok.Load() >= target })
 	}
 
 	waitOK(100)
@@ -226,8 +226,15 @@ func TestPlatform_LivenessFailureRestarts(t *testing.T) {
 	// The same app with a passing liveness probe is left alone.
 	v2 := revision(app, "v2", slipway.Health{Liveness: fastProbe("/live", 2)})
 	apply(t, s, slipway.Desired{App: app, Revisions: []slipway.Placement{place(v2, 1)}, Split: weights(v2, 100)})
-	until(t, s, app, "v2 ready", readyCount(map[string]int{v2.ID: 1}))
-	time.Sleep(500 * time.Millisecond) // five liveness periods
+	obs = until(t, s, app, "v2 ready", readyCount(map[string]int{v2.ID: 1}))
+	// Five liveness probes answered by the same process: a restart would start the count anew.
+	c := client(t)
+	lives := "http://" + obs.Revision(v2.ID).Instances[0].Address + "/lives"
+	slipwaytest.Eventually(t, waitFor, "five liveness probes of v2", func() bool {
+		code, body, err := get(c, lives)
+		n, _ := strconv.Atoi(body)
+		return err == nil && code == http.StatusOK && n >= 5
+	})
 	if st := until(t, s, app, "v2 ready", readyCount(map[string]int{v2.ID: 1})).Revision(v2.ID); st.Instances[0].Restarts != 0 {
 		t.Errorf("healthy instance restarted: %+v", st.Instances[0])
 	}
@@ -302,16 +309,10 @@ func TestPlatform_WritesAndRotatesLogs(t *testing.T) {
 	}
 	// One more rotation must not make a fourth file.
 	first, _ := os.ReadFile(base + ".3")
-	for deadline := time.Now().Add(waitFor); ; {
+	slipwaytest.Eventually(t, waitFor, "the log to rotate again", func() bool {
 		now, _ := os.ReadFile(base + ".3")
-		if string(now) != string(first) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("log did not rotate again")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return string(now) != string(first)
+	})
 	if _, err := os.Stat(base + ".4"); !os.IsNotExist(err) {
 		t.Errorf("a fourth rotated file exists: %v", err)
 	}
@@ -422,8 +423,9 @@ func TestPlatform_RunsTheRunSpec(t *testing.T) {
 		Env:     map[string]string{"VERSION": "v1", "GREETING": "hello"},
 		Dir:     dir,
 	}, Health: slipway.Health{Readiness: &slipway.Probe{
-		// Ready once a file appears in its directory: an exec probe run in Dir.
-		Exec:   &slipway.ExecProbe{Command: []string{"sh", "-c", "test -f ready && test -n \"$PORT\""}},
+		// Ready once a file appears in its directory: an exec probe run in Dir. Each run
+		// leaves a line in probes.
+		Exec:   &slipway.ExecProbe{Command: []string{"sh", "-c", "echo >>probes; test -f ready && test -n \"$PORT\""}},
 		Period: slipway.Duration(100 * time.Millisecond),
 	}}}
 	v1 := slipway.Revision{App: app, ID: spec.Hash(), Version: "v1", Spec: spec}
@@ -434,17 +436,14 @@ func TestPlatform_RunsTheRunSpec(t *testing.T) {
 		return len(st.Instances) == 1 && st.Instances[0].Address != ""
 	})
 	addr := obs.Revision(v1.ID).Instances[0].Address
-	deadline := time.Now().Add(waitFor)
-	for {
-		if code, _, err := get(c, "http://"+addr+"/"); err == nil && code == http.StatusOK {
-			break // listening on the port given in ${PORT}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("instance at %s does not answer", addr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(300 * time.Millisecond) // three exec probe periods
+	slipwaytest.Eventually(t, waitFor, "the instance at "+addr+" to answer on the port given in ${PORT}", func() bool {
+		code, _, err := get(c, "http://"+addr+"/")
+		return err == nil && code == http.StatusOK
+	})
+	slipwaytest.Eventually(t, waitFor, "three runs of the exec probe", func() bool {
+		b, _ := os.ReadFile(dir + "/probes")
+		return bytes.Count(b, []byte("\n")) >= 3
+	})
 	if st := until(t, s, app, "observed", func(slipway.Observed) bool { return true }).Revision(v1.ID); st.Ready() != 0 {
 		t.Fatalf("ready before its exec probe could pass: %+v", st.Instances)
 	}
@@ -514,20 +513,14 @@ func TestPlatform_StickinessAndH2C(t *testing.T) {
 	d.Traffic.Stickiness = &slipway.Stickiness{Enabled: true, Header: "X-User"}
 	apply(t, s, d)
 	c := client(t)
-	deadline := time.Now().Add(waitFor)
-	for {
+	slipwaytest.Eventually(t, waitFor, "a sticky cookie after stickiness was enabled", func() bool {
 		resp, err := c.Get("http://" + addr + "/")
-		if err == nil {
-			_ = resp.Body.Close()
-			if len(resp.Cookies()) > 0 {
-				break
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("no sticky cookie after stickiness was enabled")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		_ = resp.Body.Close()
+		return len(resp.Cookies()) > 0
+	})
 	seen := map[string]bool{}
 	for range 20 {
 		code, body, err := get(c, "http://"+addr+"/", "X-User", "alice")

@@ -16,6 +16,7 @@ import (
 
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/platform/local"
+	"slipway.dev/slipway/slipwaytest"
 )
 
 func TestRun_ExitStopsEveryProcessAndGoroutine(t *testing.T) {
@@ -129,7 +130,10 @@ func TestRun_AdoptsInstancesAfterACrash(t *testing.T) {
 
 	// Re-applying what the first server was told changes nothing.
 	apply(t, second, d)
-	time.Sleep(200 * time.Millisecond)
+	// The second pass that finishes from now on began after the apply: it saw the re-applied
+	// state, and would have acted on it.
+	passes := second.Passes(app)
+	slipwaytest.Eventually(t, waitFor, "a supervisor pass after the re-apply", func() bool { return second.Passes(app) >= passes+2 })
 	if again := pidsOf(t, second, c, app); !maps.Equal(again, now) {
 		t.Errorf("re-apply after adoption changed processes: %v, then %v", now, again)
 	}

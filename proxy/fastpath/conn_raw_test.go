@@ -30,7 +30,9 @@ func TestServe_RequestSentWhileThePreviousIsServed(t *testing.T) {
 	write(t, c, "GET /1 HTTP/1.1\r\nHost: a\r\n\r\n")
 	slipwaytest.Eventually(t, 5*time.Second, "the first request at the backend", func() bool { return rt.inFlight() == 1 })
 	write(t, c, "GET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
-	time.Sleep(50 * time.Millisecond) // the second request is in the proxy's socket buffer
+	// Widens the window on purpose: the second request lies in the proxy's socket buffer
+	// (nothing the test can watch) before the first is answered.
+	time.Sleep(50 * time.Millisecond)
 	g.open()
 	for i := 1; i <= 2; i++ {
 		if res, body := readResponse(t, br, http.MethodGet); res.StatusCode != 200 || body != "held" {
@@ -74,6 +76,7 @@ func TestServe_SplitHeadAndLateBodyThenPlainRequests(t *testing.T) {
 	fastOnly(t)
 	_, px := fastProxy(t, Config{}, startBackend(t, echo))
 	c, br := rawConn(t, px)
+	// A client that trickles its request: each pause lets the proxy read what came so far.
 	write(t, c, "POST /split HTTP/1.1\r\nHost: a\r\n")
 	time.Sleep(30 * time.Millisecond)
 	write(t, c, "Content-Length: 5\r\n\r\n")

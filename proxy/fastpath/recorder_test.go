@@ -130,7 +130,7 @@ func (rec *recorder) serve(nc net.Conn) {
 			return
 		}
 		if later != "" {
-			time.Sleep(laterDelay)
+			time.Sleep(laterDelay) // late on purpose: bytes the proxy sees after the answer
 			if _, err := io.WriteString(nc, later); err != nil {
 				return
 			}

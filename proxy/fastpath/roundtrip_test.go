@@ -158,7 +158,7 @@ func TestBackendTrip_WriteToResetConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = peer.Close() // RST
-	time.Sleep(50 * time.Millisecond)
+	slipwaytest.Eventually(t, 5*time.Second, "the reset to reach the proxy's side", func() bool { return !alive(up) })
 	var x backendTrip
 	x.reset(up)
 	if !x.deferWrite([]byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n")) {

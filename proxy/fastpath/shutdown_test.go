@@ -223,7 +223,7 @@ func TestServe_StopAnswersWhatArrivesOnAConnectionJustAccepted(t *testing.T) {
 				// already sent get the request served.
 				time.Sleep(FreshGrace + 100*time.Millisecond)
 				stopped := stop()
-				time.Sleep(100 * time.Millisecond)
+				time.Sleep(100 * time.Millisecond) // the rest of the head comes well after the stop
 				write(t, c, "st: a\r\n\r\n")
 				if res, body := readResponse(t, br, http.MethodGet); res.StatusCode != http.StatusOK || body != "stable" || !res.Close {
 					t.Errorf("request whose head was cut by the stop: %d %q close %v, want 200 \"stable\" and Connection: close",

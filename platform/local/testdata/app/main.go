@@ -4,6 +4,7 @@
 //	/        "<VERSION> <PORT> <pid>"
 //	/healthz 200, or 503 when FAIL_READY=1
 //	/live    200, or 500 when FAIL_LIVE=1
+//	/lives   how many requests /live has had
 //	/env     the value of the environment variable named by ?name=
 //	/cwd     its working directory
 //
@@ -43,7 +44,7 @@ func main() {
 	version := os.Getenv("VERSION")
 	crashAfter, _ := strconv.Atoi(os.Getenv("CRASH_AFTER"))
 	sleep, _ := time.ParseDuration(os.Getenv("SLEEP"))
-	var served atomic.Int64
+	var served, lives atomic.Int64
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -77,7 +78,11 @@ func main() {
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	mux.HandleFunc("/lives", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, lives.Load())
+	})
 	mux.HandleFunc("/live", func(w http.ResponseWriter, r *http.Request) {
+		lives.Add(1)
 		if os.Getenv("FAIL_LIVE") == "1" {
 			http.Error(w, "dead", http.StatusInternalServerError)
 			return
