@@ -75,7 +75,7 @@ var allowed = map[string][]string{
 	"logfile":             {},
 	"platform/local":      {"", "dataplane", "handover", "logfile", "proxy"},
 	"platform/sim":        {""},
-	"metric/builtin":      {"", "flags"},
+	"metric/builtin":      {"", "analysis/stats", "flags"},
 	"metric/job":          {""},
 	"metric/web":          {""},
 	"metric/prometheus":   {""},

@@ -2,10 +2,12 @@ package spec
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -68,6 +70,7 @@ func fieldsOf(t reflect.Type) []field {
 var (
 	durationType     = reflect.TypeFor[slipway.Duration]()
 	intOrPercentType = reflect.TypeFor[slipway.IntOrPercent]()
+	timeType         = reflect.TypeFor[time.Time]()
 	nodeType         = reflect.TypeFor[*yaml.Node]()
 )
 
@@ -120,6 +123,17 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path, skip string) {
 			return
 		}
 		v.Set(reflect.ValueOf(dur))
+		return
+	case t == timeType:
+		if null {
+			return
+		}
+		var tm time.Time
+		if n.Kind != yaml.ScalarNode || n.Decode(&tm) != nil {
+			d.fail(n, path, "must be a time like 2026-01-02T15:04:05Z, not %s", describe(n))
+			return
+		}
+		v.Set(reflect.ValueOf(tm))
 		return
 	case t == intOrPercentType:
 		var p slipway.IntOrPercent
@@ -232,6 +246,20 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path, skip string) {
 			return
 		}
 		v.SetInt(int64(i))
+	case reflect.Float64:
+		if null {
+			return
+		}
+		if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!float" && n.ShortTag() != "!!int") {
+			d.fail(n, path, "must be a number like 0.01, not %s", describe(n))
+			return
+		}
+		f, err := strconv.ParseFloat(n.Value, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			d.fail(n, path, "must be a finite number like 0.01, not %s", describe(n))
+			return
+		}
+		v.SetFloat(f)
 	case reflect.Bool:
 		if null {
 			return
@@ -356,6 +384,8 @@ func wanted(t reflect.Type) string {
 		return "true or false"
 	case reflect.String:
 		return "a string"
+	case reflect.Float64:
+		return "a number"
 	}
 	return "a value"
 }
