@@ -80,6 +80,7 @@ var allowed = map[string][]string{
 	"metric/web":          {""},
 	"metric/prometheus":   {""},
 	"demo":                {},
+	"telemetry":           {""},
 	"slipwaytest":         {""},
 	"httpapi/apitest":     {"", "httpapi"},
 	"e2e":                 {},
@@ -88,7 +89,7 @@ var allowed = map[string][]string{
 	"bench/proxy/backend": {},
 	"bench/proxy/slipway": {"", "proxy"},
 	"cmd/slipway": {"", "analysis", "auth", "dataplane", "demo", "engine", "flagops", "flags", "fleet", "handover", "httpapi", "metric/builtin",
-		"metric/job", "metric/prometheus", "metric/web", "ofrep", "platform/local", "platform/sim", "proxy", "spec", "sqlite"},
+		"metric/job", "metric/prometheus", "metric/web", "ofrep", "platform/local", "platform/sim", "proxy", "spec", "sqlite", "telemetry"},
 }
 
 const module = "slipway.dev/slipway"

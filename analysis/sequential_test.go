@@ -29,8 +29,8 @@ func decided(decision string) map[string]any {
 	}
 }
 
-// notDecided is what it answers while the test has no decision.
-var notDecided = fmt.Errorf("not yet decided: canary 1/12, baseline 0/110; evidence to fail 1.3 of 20: %w", slipway.ErrInsufficientData)
+// errNotDecided is what it answers while the test has no decision.
+var errNotDecided = fmt.Errorf("not yet decided: canary 1/12, baseline 0/110; evidence to fail 1.3 of 20: %w", slipway.ErrInsufficientData)
 
 // TestRecord_Sequential: a sequential metric waits while its test has no decision (never a
 // pass), fails the run at once on Fail with failureLimit 0, passes on Pass, and never passes
@@ -38,7 +38,7 @@ var notDecided = fmt.Errorf("not yet decided: canary 1/12, baseline 0/110; evide
 func TestRecord_Sequential(t *testing.T) {
 	t.Run("no decision waits, then Fail fails the run at once", func(t *testing.T) {
 		run := testRun(sequentialMetric("errors"))
-		Record(&run, 0, nil, notDecided, t0, t0.Add(time.Millisecond))
+		Record(&run, 0, nil, errNotDecided, t0, t0.Add(time.Millisecond))
 		res := run.Results[0]
 		if run.Phase != slipway.VerdictRunning || res.Waiting == nil || res.Count != 0 || len(res.Measurements) != 0 {
 			t.Fatalf("after no decision: run %s, metric %+v", run.Phase, res)
@@ -81,8 +81,8 @@ func TestRecord_Sequential(t *testing.T) {
 	})
 	t.Run("no decision within the sample timeout is no data", func(t *testing.T) {
 		run := testRun(sequentialMetric("errors"))
-		Record(&run, 0, nil, notDecided, t0, t0)
-		Record(&run, 0, nil, notDecided, t0.Add(time.Minute), t0.Add(time.Minute))
+		Record(&run, 0, nil, errNotDecided, t0, t0)
+		Record(&run, 0, nil, errNotDecided, t0.Add(time.Minute), t0.Add(time.Minute))
 		if run.Phase != slipway.VerdictInconclusive || !strings.Contains(run.Message, "no decision of the sequential test within sampleTimeout 1m") {
 			t.Fatalf("run %s (%s); want Inconclusive naming the timeout", run.Phase, run.Message)
 		}
