@@ -120,11 +120,13 @@ const (
 	BuiltinLatencyP95  = "latency_p95"  // seconds
 	BuiltinLatencyP99  = "latency_p99"  // seconds
 	BuiltinRequests    = "requests"     // count over the window
+	// BuiltinSlowRate is the share (0-1) of requests slower than BuiltinMetric.SlowerThan.
+	BuiltinSlowRate = "slow_rate"
 )
 
 // BuiltinMetrics lists the builtin metric names.
 func BuiltinMetrics() []string {
-	return []string{BuiltinErrorRate, BuiltinRequestRate, BuiltinLatencyP50, BuiltinLatencyP95, BuiltinLatencyP99, BuiltinRequests}
+	return []string{BuiltinErrorRate, BuiltinRequestRate, BuiltinLatencyP50, BuiltinLatencyP95, BuiltinLatencyP99, BuiltinRequests, BuiltinSlowRate}
 }
 
 // Builtin revision selectors: the rollout's canary (new) or stable (old) revision.
@@ -167,7 +169,44 @@ type BuiltinMetric struct {
 	// outcome metric, how many outcomes were reported) before it is measured;
 	// DefaultMinRequests when zero.
 	MinRequests int `json:"minRequests,omitempty"`
+	// SlowerThan is the latency limit of slow_rate: a request that took longer counts as
+	// slow (and, for a sequential test, as a failure).
+	SlowerThan Duration `json:"slowerThan,omitempty"`
+	// Sequential, when set, judges the metric (error_rate or slow_rate) by a sequential test
+	// of the canary revision against the stable one instead of by conditions.
+	Sequential *SequentialTest `json:"sequential,omitempty"`
 }
+
+// SequentialTest judges a builtin metric by comparing the canary revision's failures (5xx
+// answers for error_rate, slow requests for slow_rate) with the baseline revision's, both
+// counted from the start of the analysis run, by an anytime-valid sequential test
+// (analysis/stats.RateTest). Each measurement fails when the canary is shown to fail more
+// than Tolerance more often than the baseline, passes when it is shown not to, and otherwise
+// is no measurement yet: the metric waits, as for a minimum sample (docs/analysis.md).
+type SequentialTest struct {
+	// Tolerance is how much worse the canary's rate may be, in rate units (0.01: one point).
+	Tolerance float64 `json:"tolerance"`
+	// Alpha bounds the chance that a canary within Tolerance is ever failed (default 0.05);
+	// Beta the chance that a worse one is ever passed (default Alpha).
+	Alpha float64 `json:"alpha,omitempty"`
+	Beta  float64 `json:"beta,omitempty"`
+	// MinRequests is the fewest requests each revision must have answered before any
+	// decision; DefaultSequentialMinRequests when zero.
+	MinRequests int `json:"minRequests,omitempty"`
+	// Scale is the difference beyond Tolerance the test decides on soonest (default
+	// Tolerance, or 0.01 when that is 0): 0.1 fails a canary that fails ten points more
+	// often after fewer requests, at the cost of more requests to pass a healthy one.
+	Scale float64 `json:"scale,omitempty"`
+	// Baseline is the revision compared with: "stable" (the default) or a revision ID. A run
+	// fills it with the rollout's stable revision ID.
+	Baseline string `json:"baseline,omitempty"`
+	// Since is when the counts start; a run sets it to its own start, a file never does.
+	Since *time.Time `json:"since,omitempty"`
+}
+
+// DefaultSequentialMinRequests is the fewest requests each revision must have answered
+// before a sequential test decides, when it sets no minRequests.
+const DefaultSequentialMinRequests = 50
 
 // MinSample returns the minimum sample in force: MinRequests, or DefaultMinRequests.
 func (b BuiltinMetric) MinSample() int {

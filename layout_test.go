@@ -77,11 +77,12 @@ var allowed = map[string][]string{
 	"logfile":             {},
 	"platform/local":      {"", "dataplane", "handover", "logfile", "proxy"},
 	"platform/sim":        {""},
-	"metric/builtin":      {"", "flags"},
+	"metric/builtin":      {"", "analysis/stats", "flags"},
 	"metric/job":          {""},
 	"metric/web":          {""},
 	"metric/prometheus":   {""},
 	"demo":                {},
+	"telemetry":           {""},
 	"slipwaytest":         {""},
 	"httpapi/apitest":     {"", "httpapi"},
 	"e2e":                 {},
@@ -90,7 +91,7 @@ var allowed = map[string][]string{
 	"bench/proxy/backend": {},
 	"bench/proxy/slipway": {"", "proxy"},
 	"cmd/slipway": {"", "analysis", "auth", "dataplane", "delivery", "demo", "engine", "flagops", "flags", "fleet", "handover", "httpapi", "metric/builtin",
-		"metric/job", "metric/prometheus", "metric/web", "notify", "ofrep", "platform/local", "platform/sim", "proxy", "spec", "sqlite"},
+		"metric/job", "metric/prometheus", "metric/web", "notify", "ofrep", "platform/local", "platform/sim", "proxy", "spec", "sqlite", "telemetry"},
 }
 
 const module = "slipway.dev/slipway"

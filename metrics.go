@@ -22,6 +22,30 @@ type RequestWindow struct {
 	P99 time.Duration `json:"p99"`
 	// Since is the start of the window.
 	Since time.Time `json:"since"`
+	// Latency is the window's latency histogram: the requests in each bucket, in order, that
+	// took more than Above and at most UpTo (UpTo is 0 for the last, unbounded bucket). Empty
+	// buckets may be left out.
+	Latency []LatencyBucket `json:"latency,omitempty"`
+}
+
+// LatencyBucket is one bucket of a RequestWindow's latency histogram.
+type LatencyBucket struct {
+	Above time.Duration `json:"above"`
+	UpTo  time.Duration `json:"upTo"`
+	Count int64         `json:"count"`
+}
+
+// SlowerThan returns how many of the window's requests may have taken longer than limit:
+// every request in a bucket that reaches beyond it. A bucket that straddles the limit counts
+// whole, so the count errs towards slow, by at most the width of that one bucket.
+func (w RequestWindow) SlowerThan(limit time.Duration) int64 {
+	var n int64
+	for _, b := range w.Latency {
+		if b.UpTo == 0 || b.UpTo > limit {
+			n += b.Count
+		}
+	}
+	return n
 }
 
 // RequestMetrics measures what each revision of an app served; the builtin analysis

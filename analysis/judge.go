@@ -11,8 +11,9 @@ import (
 	"slipway.dev/slipway"
 )
 
-// judge turns one measured value into a measurement verdict and a message. threshold is the
-// one judge today; canary-versus-baseline statistics will be another, beside it.
+// judge turns one measured value into a measurement verdict and a message: threshold by the
+// metric's CEL conditions, decision by a sequential test's decision (canary against
+// baseline).
 type judge interface {
 	judge(m slipway.Metric, value any) (slipway.Verdict, string)
 }
@@ -141,4 +142,30 @@ func exitCode(value any) (int, bool) {
 		return 0, false
 	}
 	return int(f), true
+}
+
+// sequential reports whether m is judged by a sequential test instead of conditions.
+func sequential(m slipway.Metric) bool {
+	return m.Provider.Builtin != nil && m.Provider.Builtin.Sequential != nil
+}
+
+// decision judges a metric with a sequential test: the builtin provider has already weighed
+// the canary against the baseline (metric/builtin), and the value holds its decision and its
+// reason in words. Fail is Failed and Pass Successful; a value without a decision is an Error,
+// never a pass. (No decision yet is no value at all: the provider answered
+// ErrInsufficientData and the metric waits.)
+type decision struct{}
+
+var _ judge = decision{}
+
+func (decision) judge(_ slipway.Metric, value any) (slipway.Verdict, string) {
+	v, _ := value.(map[string]any)
+	reason, _ := v["reason"].(string)
+	switch v["decision"] {
+	case "Fail":
+		return slipway.VerdictFailed, reason
+	case "Pass":
+		return slipway.VerdictSuccessful, reason
+	}
+	return slipway.VerdictError, fmt.Sprintf("the sequential test gave no decision: %v", value)
 }

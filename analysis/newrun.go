@@ -126,6 +126,7 @@ func newRun(id string, kind slipway.AnalysisKind, step int, r slipway.Rollout, b
 			e := &expander{vars: vars, unknown: map[string]bool{}}
 			em := expandMetric(m, e)
 			boundSample(&em, r)
+			startSequential(&em, now)
 			if p := resolveBuiltin(&em, r); p != "" {
 				problems = append(problems, fmt.Sprintf("template %s: metric %s %s", name, m.Name, p))
 			}
@@ -196,6 +197,11 @@ func expandMetric(m slipway.Metric, e *expander) slipway.Metric {
 		c.Flag = e.expand(b.Flag)
 		c.Variant = e.expand(b.Variant)
 		c.Outcome = e.expand(b.Outcome)
+		if b.Sequential != nil {
+			sq := *b.Sequential
+			sq.Baseline = e.expand(sq.Baseline)
+			c.Sequential = &sq
+		}
 		out.Provider.Builtin = &c
 	}
 	if p := m.Provider.Prometheus; p != nil {
@@ -241,6 +247,9 @@ func resolveBuiltin(m *slipway.Metric, r slipway.Rollout) string {
 		if b.App == "" || b.Revision == "" || b.Revision == slipway.BuiltinCanary || b.Revision == slipway.BuiltinStable {
 			return "measures an app's revision; outside a rollout name the app and a revision ID"
 		}
+		if s := b.Sequential; s != nil && (s.Baseline == "" || s.Baseline == slipway.BuiltinCanary || s.Baseline == slipway.BuiltinStable) {
+			return "compares revisions; outside a rollout name the baseline's revision ID"
+		}
 		return ""
 	}
 	if b.App == "" {
@@ -255,7 +264,27 @@ func resolveBuiltin(m *slipway.Metric, r slipway.Rollout) string {
 		}
 		b.Revision = r.From
 	}
+	if s := b.Sequential; s != nil {
+		switch s.Baseline {
+		case "", slipway.BuiltinStable:
+			if r.From == "" {
+				return "compares the canary with the stable revision, but the rollout has none"
+			}
+			s.Baseline = r.From
+		case slipway.BuiltinCanary:
+			s.Baseline = r.To
+		}
+	}
 	return ""
+}
+
+// startSequential sets the start of a sequential test to the run's start: both revisions'
+// requests are counted from then on.
+func startSequential(m *slipway.Metric, now time.Time) {
+	if b := m.Provider.Builtin; b != nil && b.Sequential != nil {
+		t := now
+		b.Sequential.Since = &t
+	}
 }
 
 // boundSample gives a builtin metric of a rollout's run that sets no sampleTimeout the

@@ -58,7 +58,11 @@ func record(run *slipway.AnalysisRun, i int, value any, err error, started, fini
 			noteWaiting(run)
 			return
 		}
-		err = fmt.Errorf("no minimum sample within sampleTimeout %s: %w", slipway.Duration(sampleTimeout(m)), err)
+		what := "no minimum sample"
+		if sequential(m) {
+			what = "no decision of the sequential test"
+		}
+		err = fmt.Errorf("%s within sampleTimeout %s: %w", what, slipway.Duration(sampleTimeout(m)), err)
 	}
 	res.Waiting = nil
 	ms := judgeMeasurement(m, value, err, j)
@@ -125,9 +129,13 @@ func noteWaiting(run *slipway.AnalysisRun) {
 		return
 	}
 	run.Message = ""
-	for _, res := range run.Results {
+	for i, res := range run.Results {
 		if w := res.Waiting; w != nil && !res.Phase.Terminal() {
-			run.Message = fmt.Sprintf("metric %s waits for a minimum sample: %s", res.Name, w.Message)
+			what := "a minimum sample"
+			if i < len(run.Metrics) && sequential(run.Metrics[i]) {
+				what = "its sequential test to decide"
+			}
+			run.Message = fmt.Sprintf("metric %s waits for %s: %s", res.Name, what, w.Message)
 			return
 		}
 	}
@@ -147,7 +155,11 @@ func judgeMeasurement(m slipway.Metric, value any, err error, j judge) slipway.M
 	case err != nil:
 		return slipway.Measurement{Phase: slipway.VerdictError, Message: err.Error()}
 	}
-	phase, msg := j.judge(m, value)
+	judged := j
+	if sequential(m) {
+		judged = decision{}
+	}
+	phase, msg := judged.judge(m, value)
 	return slipway.Measurement{Phase: phase, Value: formatValue(m, value), Message: msg}
 }
 
@@ -226,7 +238,7 @@ func describeLast(m slipway.Metric, res slipway.MetricResult) string {
 		return "no measurement"
 	}
 	last := res.Measurements[n-1]
-	if last.Value == "" || m.Provider.Job != nil {
+	if last.Value == "" || m.Provider.Job != nil || sequential(m) {
 		return "last: " + last.Message
 	}
 	// A number reads better in a reason with four significant digits (0.2245, not

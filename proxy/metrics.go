@@ -285,6 +285,17 @@ func (m *Metrics) Window(app, revision string, d time.Duration) slipway.RequestW
 	if w.Requests > 0 {
 		w.ErrorRate = float64(w.Errors5xx) / float64(w.Requests)
 	}
+	var above time.Duration
+	for i, c := range lat {
+		upTo := m.bounds[i]
+		if i == latBuckets-1 {
+			upTo = 0 // unbounded
+		}
+		if c > 0 {
+			w.Latency = append(w.Latency, slipway.LatencyBucket{Above: above, UpTo: upTo, Count: c})
+		}
+		above = m.bounds[i]
+	}
 	w.P50 = m.quantile(&lat, 0.50)
 	w.P95 = m.quantile(&lat, 0.95)
 	w.P99 = m.quantile(&lat, 0.99)

@@ -138,6 +138,26 @@ func TestMetrics_WindowQuantiles(t *testing.T) {
 	within("p50", w.P50, 10*time.Millisecond)
 	within("p95", w.P95, 200*time.Millisecond)
 	within("p99", w.P99, 200*time.Millisecond)
+	// The histogram: 100 requests in all, 10 slower than 100ms (the 200ms and 2s ones), 1
+	// slower than 1s, and none of the 10ms ones counted slow against 50ms.
+	var total int64
+	for _, b := range w.Latency {
+		total += b.Count
+		if b.UpTo != 0 && b.UpTo <= b.Above {
+			t.Errorf("bucket %+v is empty", b)
+		}
+	}
+	for _, c := range []struct {
+		limit time.Duration
+		want  int64
+	}{{50 * time.Millisecond, 10}, {100 * time.Millisecond, 10}, {time.Second, 1}, {time.Minute, 0}, {time.Millisecond, 100}} {
+		if got := w.SlowerThan(c.limit); got != c.want {
+			t.Errorf("SlowerThan(%v) = %d, want %d (histogram %+v)", c.limit, got, c.want, w.Latency)
+		}
+	}
+	if total != w.Requests {
+		t.Errorf("histogram holds %d requests, the window %d", total, w.Requests)
+	}
 	if w := m.Window("nope", "r1", time.Minute); w.Requests != 0 || w.P99 != 0 {
 		t.Errorf("unknown app: %+v", w)
 	}

@@ -70,6 +70,7 @@ func fieldsOf(t reflect.Type) []field {
 var (
 	durationType     = reflect.TypeFor[slipway.Duration]()
 	intOrPercentType = reflect.TypeFor[slipway.IntOrPercent]()
+	timeType         = reflect.TypeFor[time.Time]()
 	nodeType         = reflect.TypeFor[*yaml.Node]()
 )
 
@@ -393,6 +394,3 @@ func wanted(t reflect.Type) string {
 	}
 	return "a value"
 }
-
-// timeType is time.Time, decoded from RFC 3339 text rather than as a struct.
-var timeType = reflect.TypeFor[time.Time]()

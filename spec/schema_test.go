@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"gopkg.in/yaml.v3"
@@ -124,8 +125,8 @@ func TestExamplesAndValid_LoadAndMatchSchema(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load(testdata/valid): %v", err)
 	}
-	if len(set.Apps) != 7 || len(set.Templates) != 5 {
-		t.Errorf("testdata/valid holds %d apps and %d templates, want 7 and 5", len(set.Apps), len(set.Templates))
+	if len(set.Apps) != 8 || len(set.Templates) != 6 {
+		t.Errorf("testdata/valid holds %d apps and %d templates, want 8 and 6", len(set.Apps), len(set.Templates))
 	}
 }
 
@@ -186,6 +187,11 @@ func TestSchema_CoversEveryField(t *testing.T) {
 			typ = typ.Elem()
 		}
 		switch {
+		case typ == reflect.TypeFor[time.Time]():
+			if s["format"] != "date-time" {
+				t.Errorf("%s: schema for a time has no format date-time", path)
+			}
+			return
 		case typ == durationType || typ == intOrPercentType:
 			if _, ok := s["anyOf"]; !ok {
 				t.Errorf("%s: schema for %s has no anyOf", path, typ)
@@ -229,6 +235,10 @@ func TestSchema_CoversEveryField(t *testing.T) {
 		case reflect.Int:
 			if s["type"] != "integer" {
 				t.Errorf("%s: schema type %v, want integer", path, s["type"])
+			}
+		case reflect.Float64:
+			if s["type"] != "number" {
+				t.Errorf("%s: schema type %v, want number", path, s["type"])
 			}
 		case reflect.Bool:
 			if s["type"] != "boolean" {

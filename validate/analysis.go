@@ -173,12 +173,74 @@ func checkBuiltin(p *problems, path string, m slipway.Metric, b *slipway.Builtin
 	if b.App != "" && !strings.Contains(b.App, "{{") && (len(b.App) > 63 || !dnsLabel.MatchString(b.App)) {
 		p.add(bp+".app", "%q is not an app name; use lowercase letters, digits and '-', or omit it for the rollout's app", b.App)
 	}
-	if m.SuccessCondition == "" && m.FailureCondition == "" {
-		p.add(path, "a builtin metric needs a successCondition or a failureCondition; add one, like successCondition: result < 0.05")
+	checkSlowRate(p, bp, b)
+	switch {
+	case b.Sequential != nil:
+		checkSequential(p, path, m, b, texts)
+	case m.SuccessCondition == "" && m.FailureCondition == "":
+		p.add(path, "a builtin metric needs a successCondition or a failureCondition (or a sequential test); add one, like successCondition: result < 0.05")
 	}
 	texts[bp+".metric"] = b.Metric
 	texts[bp+".revision"] = b.Revision
 	texts[bp+".app"] = b.App
+}
+
+// checkSlowRate checks that slow_rate, and only slow_rate, sets a latency limit.
+func checkSlowRate(p *problems, bp string, b *slipway.BuiltinMetric) {
+	switch {
+	case b.Metric == slipway.BuiltinSlowRate && b.SlowerThan <= 0:
+		p.add(bp+".slowerThan", "required for slow_rate: the latency above which a request counts as slow, like 250ms")
+	case b.Metric != slipway.BuiltinSlowRate && b.SlowerThan != 0 && !strings.Contains(b.Metric, "{{"):
+		p.add(bp+".slowerThan", "only slow_rate counts slow requests; remove slowerThan, or use metric: slow_rate")
+	}
+}
+
+// checkSequential checks a builtin metric judged by a sequential test: a metric that counts
+// failures (error_rate or slow_rate), a tolerance and error bounds in range, a baseline that
+// is a revision, no start (the run sets it), and none of what the test replaces: conditions
+// (it judges), window (it counts from the run's start) and minRequests outside it.
+func checkSequential(p *problems, path string, m slipway.Metric, b *slipway.BuiltinMetric, texts map[string]string) {
+	bp := path + ".provider.builtin"
+	sp := bp + ".sequential"
+	s := b.Sequential
+	if b.Metric != slipway.BuiltinErrorRate && b.Metric != slipway.BuiltinSlowRate && !strings.Contains(b.Metric, "{{") {
+		p.add(bp+".metric", "%q counts no failures; a sequential test judges error_rate or slow_rate", b.Metric)
+	}
+	if !(s.Tolerance >= 0 && s.Tolerance < 1) {
+		p.add(sp+".tolerance", "%v is out of range; use a share of requests from 0 up to 1, like 0.01 (one point more failures than the baseline)", s.Tolerance)
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"alpha", s.Alpha}, {"beta", s.Beta}} {
+		if f.v != 0 && !(f.v > 0 && f.v < 1) {
+			p.add(sp+"."+f.name, "%v is out of range; use a probability between 0 and 1, like 0.05, or omit it (alpha: 0.05, beta: alpha)", f.v)
+		}
+	}
+	if !(s.Scale >= 0 && s.Scale <= 1) {
+		p.add(sp+".scale", "%v is out of range; use a difference of rates from 0 to 1, like 0.1, or omit it for the tolerance", s.Scale)
+	}
+	if s.MinRequests < 0 {
+		p.add(sp+".minRequests", "%d is out of range; use 1 or more, or omit it for the default %d", s.MinRequests, slipway.DefaultSequentialMinRequests)
+	}
+	switch r := s.Baseline; {
+	case r == "", r == slipway.BuiltinStable, strings.Contains(r, "{{"), builtinRevisionID.MatchString(r):
+	default:
+		p.add(sp+".baseline", "%q is not a revision; use stable (the default), {{stable.revision}} or a revision ID (12 hex digits)", r)
+	}
+	texts[sp+".baseline"] = s.Baseline
+	if s.Since != nil {
+		p.add(sp+".since", "is set by each analysis run to its start; remove since")
+	}
+	if m.SuccessCondition != "" || m.FailureCondition != "" {
+		p.add(path, "a sequential test judges the metric itself; remove successCondition and failureCondition")
+	}
+	if b.Window != 0 {
+		p.add(bp+".window", "a sequential test counts every request since its analysis run began; remove window")
+	}
+	if b.MinRequests != 0 {
+		p.add(bp+".minRequests", "a sequential test waits for its own minimum; move it to sequential.minRequests")
+	}
 }
 
 // outcomeName is what a reported outcome may be called (flags.CheckOutcome).

@@ -1,9 +1,10 @@
 // Package stats holds the statistics of canary-versus-baseline analysis: a judge that
 // classifies one metric from two samples (the Mann-Whitney U test and the Hodges-Lehmann
 // shift), a scorer that weighs the metrics' classes into a 0-100 score, and a sequential
-// test of failure rates that can be consulted after every batch of requests. It is the
-// library the canary judge will use; analysis runs do not call it yet. Pure functions over
-// numbers: no I/O, no clock, no project imports.
+// test of failure rates that can be consulted after every batch of requests. The builtin
+// analysis provider runs RateTest for metrics with a sequential test (metric/builtin); the
+// judge and the scorer are not used by analysis runs yet. Pure functions over numbers: no
+// I/O, no clock, no project imports.
 //
 // Start reading at Judge.Classify (judge.go), then Scorer.Score (score.go) and
 // RateTest.Decide (sequential.go). MannWhitney (mannwhitney.go) and HodgesLehmann

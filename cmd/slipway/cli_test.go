@@ -144,6 +144,10 @@ func TestCLI_Golden(t *testing.T) {
 		{name: "abort_conflict", args: []string{"abort", "web"}, code: exitError, setup: func(t testing.TB, f *apitest.Service) {
 			f.SetError("Operate", slipway.Errorf(slipway.ECONFLICT, "rollout web-2 has ended; nothing to abort"))
 		}},
+		{name: "analysis", args: []string{"analysis", "web"}},
+		{name: "analysis_sequential", args: []string{"analysis", "web", "--rollout", "web-2"}, setup: addSequentialRun},
+		{name: "analysis_sequential_json", args: []string{"analysis", "web", "-o", "json"}, setup: addSequentialRun},
+		{name: "analysis_missing", args: []string{"analysis", "nope"}, code: exitError},
 		{name: "bad_output", args: []string{"get", "apps", "-o", "xml"}, code: exitError},
 		{name: "wait_completed", args: []string{"status", "web", "--wait"}, setup: func(t testing.TB, f *apitest.Service) {
 			f.SetPhase(slipway.PhaseCompleted, "", slipway.EventRolloutCompleted)
@@ -300,4 +304,25 @@ func TestCLI_EventsFollow(t *testing.T) {
 	if strings.Contains(out.String(), `"seq":4`) {
 		t.Errorf("event of another app printed:\n%s", out.String())
 	}
+}
+
+// addSequentialRun adds a failed background run of rollout web-2 whose metric is judged by a
+// sequential test: one wait, then a Fail with its counts and evidence.
+func addSequentialRun(t testing.TB, f *apitest.Service) {
+	start := time.Date(2025, 3, 1, 13, 0, 0, 0, time.UTC)
+	end := start.Add(900 * time.Millisecond)
+	value := `{"baseline":{"failures":0,"rate":0,"requests":194,"revision":"02eba93290be"},"canary":{"failures":3,"rate":0.17647058823529413,"requests":17,"revision":"4193928e8b74"},` +
+		`"decision":"Fail","difference":0.17647058823529413,"failAt":20,"failEvidence":73.7,"passAt":20,"passEvidence":0.0012,"reason":"the canary fails more than tolerated","scale":0.1,"tolerance":0.01}`
+	f.AddAnalysisRun(slipway.AnalysisRun{
+		ID: "web-2-run2", App: "web", Rollout: "web-2", Kind: slipway.AnalysisBackground, Templates: []string{"watch"},
+		Metrics: []slipway.Metric{{Name: "errors", Interval: slipway.Duration(100 * time.Millisecond), Provider: slipway.ProviderSpec{Builtin: &slipway.BuiltinMetric{
+			Metric: slipway.BuiltinErrorRate, App: "web", Revision: "4193928e8b74",
+			Sequential: &slipway.SequentialTest{Tolerance: 0.01, Scale: 0.1, MinRequests: 10, Baseline: "02eba93290be", Since: &start}}}}},
+		Results: []slipway.MetricResult{{Name: "errors", Phase: slipway.VerdictFailed, Count: 1, Failed: 1,
+			Message: "1 failed measurement exceeds failureLimit 0; last: the canary fails more than tolerated",
+			Measurements: []slipway.Measurement{{Phase: slipway.VerdictFailed, Value: value, Message: "the canary fails more than tolerated: canary 3/17, baseline 0/194",
+				StartedAt: end, FinishedAt: end}}}},
+		Phase: slipway.VerdictFailed, Message: "metric errors: 1 failed measurement exceeds failureLimit 0; last: the canary fails more than tolerated",
+		StartedAt: start, FinishedAt: &end,
+	})
 }

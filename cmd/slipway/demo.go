@@ -50,6 +50,7 @@ type demoConfig struct {
 	runs int
 	json bool
 	rate int
+	app  demo.Options // the canary's first weight and the analysis
 }
 
 func newDemoCommand() *cobra.Command {
@@ -61,9 +62,14 @@ func newDemoCommand() *cobra.Command {
 local) in a temporary directory, deploys the app "demo" (4 instances of a small HTTP service,
 behind slipway's own proxy) and keeps a steady load on it, then:
 
-  v2  a healthy canary: 20% of the traffic, analysis, 50%, analysis, a pause; promoted.
+  v2  a healthy canary: 20% of the traffic (--weight), analysis, 50%, analysis, a pause;
+      promoted.
   v3  a canary that fails 20% of its requests: the builtin error-rate analysis fails and
       slipway rolls back to v2 by itself.
+
+The analysis (--analysis) compares the canary's errors with the stable's by a sequential
+test on every request since it began (sequential, the default), or judges a 2s window of
+the canary's error rate against 5% (threshold).
 
 It prints the progress as it goes and a summary: requests served per revision, requests
 that failed for users of the stable revision (0), and how long it took from v3's first
@@ -79,6 +85,12 @@ commands, until Ctrl-C. Every process the demo started stops when it exits.`,
 			if cfg.rate < 10 {
 				return errors.New("--rate must be 10 requests per second or more")
 			}
+			if w := cfg.app.Weight; w < 1 || w > 49 {
+				return errors.New("--weight must be from 1 to 49 percent")
+			}
+			if !slices.Contains(demo.Analyses(), cfg.app.Analysis) {
+				return fmt.Errorf("--analysis must be %s", strings.Join(demo.Analyses(), " or "))
+			}
 			out := cmd.OutOrStdout()
 			progress := out
 			if cfg.json {
@@ -90,6 +102,8 @@ commands, until Ctrl-C. Every process the demo started stops when it exits.`,
 	f := cmd.Flags()
 	f.BoolVar(&cfg.keep, "keep", false, "leave the server and the app running after the summary, until Ctrl-C")
 	f.IntVar(&cfg.rate, "rate", demo.DefaultRate, "requests per second the load generator sends")
+	f.IntVar(&cfg.app.Weight, "weight", demo.DefaultWeight, "the canary's weight, in percent, at its first step")
+	f.StringVar(&cfg.app.Analysis, "analysis", demo.AnalysisSequential, "how the canary is judged: sequential (canary against stable, fails as soon as the evidence is there) or threshold (a 2s error-rate window under 5%)")
 	f.IntVar(&cfg.runs, "runs", 1, "how many bad canaries to roll out and measure (v3, v4, ...)")
 	f.BoolVar(&cfg.json, "json", false, "print the measured figures as JSON on stdout (progress goes to stderr)")
 	_ = f.MarkHidden("runs")
@@ -322,7 +336,8 @@ func (d *demoRun) play(ctx context.Context) (demoResult, error) {
 	d.printf("slipway demo: a canary that is promoted, then a bad one that slipway rolls back by itself.\n")
 	d.printf("  server  %s (platform local; data and logs in %s)\n", d.apiURL, d.dir)
 	d.printf("  app     %s: %d instances of `slipway demo-app` behind slipway's proxy at http://%s\n", demo.AppName, demo.Replicas, listen)
-	d.printf("  load    %d requests/s, counted by the version that answers\n\n", d.cfg.rate)
+	d.printf("  load    %d requests/s, counted by the version that answers\n", d.cfg.rate)
+	d.printf("  canary  %d%% at first, judged by %s analysis\n\n", d.cfg.app.Weight, d.cfg.app.Analysis)
 
 	if _, err := d.deploy(ctx, "v1", "", demoFirstDeploy); err != nil {
 		return res, err
@@ -403,7 +418,7 @@ func (d *demoRun) play(ctx context.Context) (demoResult, error) {
 // and follows its rollout until it ends.
 func (d *demoRun) deploy(ctx context.Context, version, errorRate string, limit time.Duration) (demoRollout, error) {
 	name := fmt.Sprintf("demo-%s.yaml", version)
-	data := demo.File(d.exe, d.listen, version, errorRate)
+	data := demo.File(d.exe, d.listen, version, errorRate, d.cfg.app)
 	set, err := spec.Parse(name, data)
 	if err != nil {
 		return demoRollout{}, fmt.Errorf("the demo's own file %s is invalid: %w", name, err)
@@ -661,7 +676,7 @@ func (p *demoProgress) state(r *slipway.RolloutStatus) string {
 	if r == nil {
 		return "waiting"
 	}
-	steps := demo.Steps()
+	steps := demo.Steps(p.d.cfg.app)
 	switch {
 	case r.Phase.Terminal():
 		return fmt.Sprintf("%s %s", r.Version, r.Phase)

@@ -134,6 +134,16 @@ func TestDemo_EndToEnd(t *testing.T) {
 	if st.Stable == nil || st.Stable.Version != "v2" || st.Rollout == nil || st.Rollout.Version != "v3" || st.Rollout.Phase != slipway.PhaseAborted {
 		t.Errorf("status after the demo: stable %+v, rollout %+v; want stable v2 and v3 Aborted", st.Stable, st.Rollout)
 	}
+	// Its /metrics exports every series the shipped Grafana dashboard queries, and
+	// `slipway analysis` shows the sequential test that failed v3, with its counts.
+	checkDashboardSeries(t, server, discoverToken(server))
+	an := exec.CommandContext(ctx, bin, "analysis", "demo")
+	an.Env = append(os.Environ(), envServer+"="+server)
+	anOut, err := an.CombinedOutput()
+	if err != nil || !strings.Contains(string(anOut), "Rollout demo-3 of demo: v2 -> v3, Aborted") ||
+		!regexp.MustCompile(`Failed  Fail: canary \d+/\d+ failed`).Match(anOut) || !strings.Contains(string(anOut), "judged by: sequential test of builtin error_rate") {
+		t.Errorf("slipway analysis demo: %v\n%s", err, anOut)
+	}
 	appURL := regexp.MustCompile(`curl (http://\S+)`).FindStringSubmatch(text)
 	if appURL == nil {
 		t.Fatal("no curl hint in the output")

@@ -32,6 +32,7 @@ import (
 	"slipway.dev/slipway/ofrep"
 	"slipway.dev/slipway/proxy"
 	"slipway.dev/slipway/sqlite"
+	"slipway.dev/slipway/telemetry"
 )
 
 // envDirName is the directory under the data directory that holds the environments besides
@@ -85,6 +86,8 @@ func newEnvServing(shared *serverShared, env slipway.Environment, store *sqlite.
 	if platform.metrics != nil {
 		gatherer = prometheus.Gatherers{reg, platform.metrics}
 	}
+	// The rollouts' and analysis runs' own series, read from the store at each scrape.
+	reg.MustRegister(telemetry.New(store, env.Name, log.With("component", "telemetry")))
 	s := &envServing{shared: shared, env: env, store: store, platform: platform, log: log, gatherer: gatherer}
 	// The outcomes apps report per flag variant (POST /api/v1/flags/{key}/outcomes) outlive
 	// each engine; the builtin provider reads them for guarded flag ramps.

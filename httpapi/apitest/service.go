@@ -131,6 +131,13 @@ func (s *Service) SetPlan(p slipway.Plan) {
 	s.plan = &p
 }
 
+// AddAnalysisRun adds run to the runs the service answers about.
+func (s *Service) AddAnalysisRun(run slipway.AnalysisRun) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.runs = append(s.runs, run)
+}
+
 // SetStatus replaces what Status answers for st.App.
 func (s *Service) SetStatus(st slipway.AppStatus) {
 	s.mu.Lock()

@@ -31,20 +31,28 @@ var _ OutcomeWindows = (*flags.Outcomes)(nil)
 type Provider struct {
 	windows  slipway.RequestMetrics
 	outcomes OutcomeWindows
+	now      func() time.Time
 }
 
 var _ slipway.Provider = (*Provider)(nil)
 
 // New returns a Provider reading windows (the server's shared *proxy.Metrics).
 func New(windows slipway.RequestMetrics) *Provider {
-	return &Provider{windows: windows}
+	return &Provider{windows: windows, now: time.Now}
 }
 
 // NewWithOutcomes returns a Provider reading windows and, for the outcome metrics
 // (outcome_rate, outcome_count), the outcomes apps report per flag variant (the server's
 // shared *flags.Outcomes).
 func NewWithOutcomes(windows slipway.RequestMetrics, outcomes OutcomeWindows) *Provider {
-	return &Provider{windows: windows, outcomes: outcomes}
+	return &Provider{windows: windows, outcomes: outcomes, now: time.Now}
+}
+
+// WithClock makes p read the time from now: a sequential test counts from its run's start
+// up to now. It returns p.
+func (p *Provider) WithClock(now func() time.Time) *Provider {
+	p.now = now
+	return p
 }
 
 // Measure returns the metric's value over its window as a float64:
@@ -55,6 +63,10 @@ func NewWithOutcomes(windows slipway.RequestMetrics, outcomes OutcomeWindows) *P
 //	latency_p95
 //	latency_p99
 //	requests      how many requests were answered
+//	slow_rate     share (0-1) of the requests slower than SlowerThan
+//
+// A metric with a Sequential test is measured by it instead (measureSequential): the value
+// is the test's decision with the canary's and the baseline's counts since the run began.
 //
 // The metric's App and Revision must name the app and a revision ID; analysis.NewRun fills
 // them from the rollout ("canary" and "stable" become the rollout's revisions). A window in
@@ -80,16 +92,22 @@ func (p *Provider) Measure(ctx context.Context, m slipway.Metric) (any, error) {
 	case b.Revision == "", b.Revision == slipway.BuiltinCanary, b.Revision == slipway.BuiltinStable, strings.Contains(b.Revision, "{{"):
 		return nil, slipway.Errorf(slipway.EINVALID, "builtin metric %s: revision %q is not a revision ID; a run resolves canary and stable from its rollout", m.Name, b.Revision)
 	}
-	window := b.Window.D()
-	if window <= 0 {
-		window = slipway.DefaultBuiltinWindow.D()
-	}
-	if _, ok := value(b.Metric, slipway.RequestWindow{}); !ok {
+	if _, ok := value(b.Metric, slipway.RequestWindow{}, 0); !ok {
 		return nil, slipway.Errorf(slipway.EINVALID, "builtin metric %s: %q is not a metric; use one of %s",
 			m.Name, b.Metric, strings.Join(slipway.BuiltinMetrics(), ", "))
 	}
 	if p.windows == nil {
 		return nil, slipway.Errorf(slipway.EINVALID, "builtin metric %s: this server measures no request metrics", m.Name)
+	}
+	if b.Sequential != nil {
+		return p.measureSequential(ctx, m, b)
+	}
+	if b.Metric == slipway.BuiltinSlowRate && b.SlowerThan <= 0 {
+		return nil, slipway.Errorf(slipway.EINVALID, "builtin metric %s: slow_rate needs slowerThan", m.Name)
+	}
+	window := b.Window.D()
+	if window <= 0 {
+		window = slipway.DefaultBuiltinWindow.D()
 	}
 	w, err := p.windows.RequestWindow(ctx, b.App, b.Revision, window)
 	if err != nil {
@@ -99,7 +117,7 @@ func (p *Provider) Measure(ctx context.Context, m slipway.Metric) (any, error) {
 		return nil, fmt.Errorf("revision %s of app %s answered %d of the %d requests needed (minRequests) in the last %s: %w",
 			b.Revision, b.App, w.Requests, need, slipway.Duration(window), slipway.ErrInsufficientData)
 	}
-	v, _ := value(b.Metric, w)
+	v, _ := value(b.Metric, w, b.SlowerThan.D())
 	return v, nil
 }
 
@@ -138,9 +156,15 @@ func (p *Provider) measureOutcome(m slipway.Metric, b *slipway.BuiltinMetric) (a
 	return w.Rate(outcome), nil
 }
 
-// value reads metric from w; ok is false for an unknown metric.
-func value(metric string, w slipway.RequestWindow) (v float64, ok bool) {
+// value reads metric from w (slow_rate with the latency limit slow); ok is false for an
+// unknown metric.
+func value(metric string, w slipway.RequestWindow, slow time.Duration) (v float64, ok bool) {
 	switch metric {
+	case slipway.BuiltinSlowRate:
+		if w.Requests == 0 {
+			return 0, true
+		}
+		return float64(w.SlowerThan(slow)) / float64(w.Requests), true
 	case slipway.BuiltinErrorRate:
 		return w.ErrorRate, true
 	case slipway.BuiltinRequestRate:
