@@ -64,7 +64,7 @@ func (w *Watcher) open(ctx context.Context) (*git.Repository, *object.Commit, er
 	}
 	r, err := repo.Reference(ref, true)
 	if err != nil {
-		return nil, nil, unavailable("find branch "+w.cfg.Branch+" of "+w.cfg.Repo, err)
+		return nil, nil, unavailable("find branch "+w.cfg.Branch+" of "+redact(w.cfg.Repo), err)
 	}
 	c, err := repo.CommitObject(r.Hash())
 	if err != nil {

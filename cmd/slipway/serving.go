@@ -49,6 +49,9 @@ type serverShared struct {
 	// serves POST /hooks/releases (the default environment's address only).
 	releases slipway.ReleaseOperator
 	webhook  http.Handler
+	// git, when set, is the git source (--git-repo); the default environment's API serves
+	// POST /api/v1/git/sync with it.
+	git slipway.GitSyncer
 }
 
 // environments lists the environments the server serves (the fleet is made after the
@@ -121,6 +124,9 @@ func (s *envServing) newEngine(fl *fleet.Fleet) (*engine.Engine, http.Handler) {
 		Tokens: s.shared.tokens, AllowedHosts: cfg.allowedHosts, AllowedOrigins: cfg.allowedOrigins,
 		Health: s.store.Ping, Backup: s.store, Environments: s.shared.environments, Environment: s.env.Name, Releases: s.shared.releases,
 		Version: versionString(), Commit: func() string { _, c := buildInfo(); return c }()}
+	if s.shared.git != nil && s.env.Name == slipway.DefaultEnvironment {
+		apiCfg.Git = s.shared.git
+	}
 	if logs, ok := s.platform.Platform.(slipway.LogSource); ok {
 		apiCfg.Logs = logs
 	}
