@@ -67,6 +67,7 @@ var allowed = map[string][]string{
 	"fleet":               {"", "engine", "handover"},
 	"delivery":            {"", "progress", "validate"},
 	"notify":              {""},
+	"gitsource":           {"", "spec"},
 	"sqlite":              {""},
 	"httpapi":             {""},
 	"ofrep":               {"", "flags"},
@@ -90,7 +91,7 @@ var allowed = map[string][]string{
 	"bench/flags":         {"flagfile", "flags", "ofrep"},
 	"bench/proxy/backend": {},
 	"bench/proxy/slipway": {"", "proxy"},
-	"cmd/slipway": {"", "analysis", "auth", "dataplane", "delivery", "demo", "engine", "flagops", "flags", "fleet", "handover", "httpapi", "metric/builtin",
+	"cmd/slipway": {"", "analysis", "auth", "dataplane", "delivery", "demo", "engine", "flagops", "flags", "fleet", "gitsource", "handover", "httpapi", "metric/builtin",
 		"metric/job", "metric/prometheus", "metric/web", "notify", "ofrep", "platform/local", "platform/sim", "proxy", "spec", "sqlite", "telemetry"},
 }
 

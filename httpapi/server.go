@@ -81,6 +81,9 @@ type Config struct {
 	Releases slipway.ReleaseOperator
 	// Notifications serves /api/v1/notifications (notifications.go); nil answers 404.
 	Notifications slipway.NotificationReader
+	// Git serves POST /api/v1/git/sync (git.go) when the server watches a git repository;
+	// nil answers 404.
+	Git slipway.GitSyncer
 	// Environment is the environment this API serves ("" for default); the events it
 	// answers with carry it.
 	Environment string
@@ -183,6 +186,7 @@ func (s *Server) routes() {
 	s.rampRoutes()
 	s.releaseRoutes()
 	s.notificationRoutes()
+	s.gitRoutes()
 }
 
 // ServeHTTP checks r (guard.go) and routes it. Unknown routes and wrong methods answer in the

@@ -241,6 +241,26 @@ func expand(p string) ([]string, error) {
 	return files, nil
 }
 
+// File is one file's name (used in messages only) and content.
+type File struct {
+	Name string
+	Data []byte
+}
+
+// ParseFiles reads files as one set and checks it, as Load does with the files of a
+// directory; what names them in the message of an error ("deploy/ at commit 1a2b3c").
+// Errors are as for Load. It reads files from elsewhere than the disk (a git tree).
+func ParseFiles(templateKnown func(name string) bool, what string, files ...File) (slipway.Set, error) {
+	var docs []*document
+	var errs []issue
+	for _, f := range files {
+		d, e := parseFile(f.Name, f.Data)
+		docs = append(docs, d...)
+		errs = append(errs, e...)
+	}
+	return finish(docs, errs, templateKnown, what)
+}
+
 // Parse reads one file's bytes as a set and checks it; filename is used in messages only.
 // Errors are as for Load.
 func Parse(filename string, data []byte) (slipway.Set, error) {

@@ -430,3 +430,26 @@ spec:
 		t.Errorf("hash of a process app changed with the container field: %s", got)
 	}
 }
+
+// TestParseFiles_OneSetAcrossFiles: files read from elsewhere than the disk are one set, as
+// a directory's are: a document may use a template of another file, and every problem of
+// every file is named by its file:line.
+func TestParseFiles_OneSetAcrossFiles(t *testing.T) {
+	app := envelope + "kind: App\nmetadata: {name: web}\nspec:\n  replicas: 1\n  run: {command: ./web}\n  strategy:\n    canary:\n      steps: [{analysis: {templates: [smoke]}}]\n"
+	tmpl := envelope + "kind: AnalysisTemplate\nmetadata: {name: smoke}\nspec:\n  metrics:\n    - name: errors\n      interval: 10s\n      count: 1\n      successCondition: result < 1\n      provider: {builtin: {metric: error_rate}}\n"
+	set, err := ParseFiles(nil, "deploy/", File{Name: "deploy/a.yaml", Data: []byte(app)}, File{Name: "deploy/b.yaml", Data: []byte(tmpl)})
+	if err != nil {
+		t.Fatalf("ParseFiles: %v", err)
+	}
+	if len(set.Apps) != 1 || len(set.Templates) != 1 {
+		t.Errorf("set: %+v", set)
+	}
+	_, err = ParseFiles(nil, "deploy/ at commit 1a2b", File{Name: "deploy/a.yaml", Data: []byte(strings.Replace(app, "replicas", "replica", 1))},
+		File{Name: "deploy/b.yaml", Data: []byte("kind: [\n")})
+	var e *slipway.Error
+	// b.yaml's syntax error also leaves the template a.yaml uses undefined.
+	if !errors.As(err, &e) || e.Message != "3 errors in deploy/ at commit 1a2b" || len(e.Details) != 3 ||
+		!strings.HasPrefix(e.Details[0], "deploy/a.yaml:5:3: spec.replica") || !strings.HasPrefix(e.Details[2], "deploy/b.yaml:1: invalid YAML") {
+		t.Errorf("ParseFiles of bad files: %v", err)
+	}
+}

@@ -3,11 +3,14 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"slipway.dev/slipway"
 )
 
 // ID returns the store's id: made once when the store is created, and kept by every copy
@@ -98,3 +101,32 @@ func check(ctx context.Context, db *sql.DB, path string) error {
 	}
 	return nil
 }
+
+// Meta returns the value stored under key by PutMeta; "" when none.
+func (s *Store) Meta(ctx context.Context, key string) (string, error) {
+	var v string
+	err := s.r.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, metaPrefix+key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", internal("read "+key, err)
+	}
+	return v, nil
+}
+
+// PutMeta stores value under key, and events, in one transaction.
+func (s *Store) PutMeta(ctx context.Context, key, value string, events ...slipway.Event) error {
+	op := "write " + key
+	return s.writeTx(ctx, op, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, metaPrefix+key, value)
+		if err != nil {
+			return internal(op, err)
+		}
+		return s.writeTxEvents(ctx, tx, events)
+	})
+}
+
+// metaPrefix keeps the keys of PutMeta apart from the store's own (store_id, health).
+const metaPrefix = "x."

@@ -112,3 +112,30 @@ func TestStore_WriteFailuresSayWhy(t *testing.T) {
 		}
 	})
 }
+
+// TestStore_MetaKeepsValuesWithTheirEvents: PutMeta stores a value and its events in one
+// transaction; the keys are kept apart from the store's own (store_id).
+func TestStore_MetaKeepsValuesWithTheirEvents(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	if v, err := s.Meta(ctx, "store_id"); err != nil || v != "" {
+		t.Errorf("Meta(store_id) = %q, %v; want none (the store's own keys are not PutMeta's)", v, err)
+	}
+	if err := s.PutMeta(ctx, "gitsource", "one", slipway.Event{Kind: "git.applied", Message: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutMeta(ctx, "gitsource", "two"); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.Meta(ctx, "gitsource"); err != nil || v != "two" {
+		t.Errorf("Meta = %q, %v; want two", v, err)
+	}
+	evs, err := s.Events(ctx, slipway.EventFilter{})
+	if err != nil || len(evs) != 1 || evs[0].Message != "first" {
+		t.Errorf("events: %+v, %v", evs, err)
+	}
+	id, _ := s.ID(ctx)
+	if len(id) != 32 {
+		t.Errorf("store id %q changed", id)
+	}
+}

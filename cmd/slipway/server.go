@@ -26,6 +26,7 @@ import (
 	"slipway.dev/slipway/delivery"
 	"slipway.dev/slipway/engine"
 	"slipway.dev/slipway/fleet"
+	"slipway.dev/slipway/gitsource"
 	"slipway.dev/slipway/handover"
 	"slipway.dev/slipway/metric/job"
 	"slipway.dev/slipway/notify"
@@ -51,7 +52,9 @@ const (
 	envTLSKey         = "SLIPWAY_TLS_KEY"
 	envAllowedHosts   = "SLIPWAY_ALLOWED_HOSTS"
 	envAllowedOrigins = "SLIPWAY_ALLOWED_ORIGINS"
-	envWebhookSecret  = "SLIPWAY_WEBHOOK_SECRET_FILE" //nolint:gosec // the name of a variable that names a file, not a credential
+	envWebhookSecret  = "SLIPWAY_WEBHOOK_SECRET_FILE" //nolint:gosec // the name of an environment variable, not a secret
+	envGitRepo        = "SLIPWAY_GIT_REPO"
+	defaultGitBranch  = "main"
 )
 
 // serverConfig is the server's one configuration: flag > environment > default.
@@ -81,6 +84,11 @@ type serverConfig struct {
 	// webhookSecretFile holds the secret that signs release webhooks (POST /hooks/releases);
 	// none: the endpoint is off.
 	webhookSecretFile string
+	// gitRepo, when set, is the repository of slipway files the server applies (package
+	// gitsource): each new head of gitBranch, the files under gitPath, looked at every
+	// gitPoll.
+	gitRepo, gitBranch, gitPath string
+	gitPoll                     time.Duration
 }
 
 // runtimeDeps is what a platform may need from the server.
@@ -161,6 +169,9 @@ func (c serverConfig) validate() error {
 	}
 	if host, _, err := net.SplitHostPort(c.listen); err == nil && c.tlsCert == "" && !c.insecurePlaintext && !isLoopbackHost(host) {
 		errs = append(errs, fmt.Sprintf("--listen %s is reachable from other machines: give --tls-cert and --tls-key, or --insecure-plaintext to send tokens in clear text", c.listen))
+	}
+	if c.gitRepo != "" && c.gitPoll <= 0 {
+		errs = append(errs, fmt.Sprintf("--git-poll %v: use a positive duration like 30s", c.gitPoll))
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))
@@ -255,6 +266,10 @@ instances, and the old one exits. DATA/server.pid names the process serving.`,
 	f.StringSliceVar(&cfg.allowedHosts, "allowed-host", splitList(os.Getenv(envAllowedHosts)), "a host name clients use to reach the server, besides IP addresses and localhost; repeat for more ($"+envAllowedHosts+", comma-separated)")
 	f.StringVar(&cfg.webhookSecretFile, "webhook-secret-file", os.Getenv(envWebhookSecret), "file holding the secret of release webhooks (POST /hooks/releases: GitHub's X-Hub-Signature-256, GitLab's X-Gitlab-Token, X-Slipway-Signature); none: the endpoint is off ($"+envWebhookSecret+")")
 	f.StringSliceVar(&cfg.allowedOrigins, "allowed-origin", splitList(os.Getenv(envAllowedOrigins)), "a browser origin (https://host:port) allowed to call the API besides the server's own; repeat for more ($"+envAllowedOrigins+", comma-separated)")
+	f.StringVar(&cfg.gitRepo, "git-repo", os.Getenv(envGitRepo), "a git repository of slipway files to apply (a local path, or a URL cloned into DATA/git); each new commit on --git-branch is applied, pipeline apps released ($"+envGitRepo+"; docs/git.md)")
+	f.StringVar(&cfg.gitBranch, "git-branch", defaultGitBranch, "the branch of --git-repo to apply")
+	f.StringVar(&cfg.gitPath, "git-path", ".", "the directory of --git-repo that holds the files (as apply -f DIR reads it)")
+	f.DurationVar(&cfg.gitPoll, "git-poll", gitsource.DefaultPoll, "how often --git-repo's branch is looked at (slipway git sync looks at once)")
 	root.AddCommand(cmd)
 }
 
@@ -375,6 +390,20 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 		}
 	}()
 	shared.fleet = fl
+	runAlongside := alongside(releases.Run, notifier.Run)
+	if cfg.gitRepo != "" {
+		// The git source applies through the fleet and releases through the pipelines; it
+		// runs beside them, and stops with them for a restart in place.
+		watcher, err := gitsource.New(gitsource.Config{Repo: cfg.gitRepo, Branch: cfg.gitBranch, Path: cfg.gitPath,
+			CloneDir: gitCloneDir(cfg.dataDir, cfg.gitRepo), Poll: cfg.gitPoll, Deployer: fl, Releases: releases,
+			Apps: fleetApps{fl}, Store: store, Log: log.With("component", "git")})
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		shared.git = watcher
+		runAlongside = alongside(releases.Run, notifier.Run, watcher.Run)
+	}
 	newEngine := func() (*engine.Engine, http.Handler) {
 		eng, h := def.newEngine(fl)
 		current.Store(eng)
@@ -392,7 +421,7 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 	}
 	pointers := writePointers(ln.Addr(), tokenPath, log)
 	fmt.Fprintf(stdout, "slipway server listening on %s://%s (platform %s, data %s)\n", scheme, ln.Addr(), cfg.platform, cfg.dataDir)
-	l := &lifetime{cfg: cfg, log: log, platform: platform, fleet: fl, tokens: tokens, newEngine: newEngine, alongside: alongside(releases.Run, notifier.Run), api: ln, tls: tlsCfg, lock: lock, inh: inh, stdout: stdout, stderr: stderr}
+	l := &lifetime{cfg: cfg, log: log, platform: platform, fleet: fl, tokens: tokens, newEngine: newEngine, alongside: runAlongside, api: ln, tls: tlsCfg, lock: lock, inh: inh, stdout: stdout, stderr: stderr}
 	handedOver, err := l.run(ctx)
 	if !handedOver {
 		removePointers(pointers, tokenPath)

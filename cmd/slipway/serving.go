@@ -51,6 +51,9 @@ type serverShared struct {
 	releases      slipway.ReleaseOperator
 	notifications slipway.NotificationReader
 	webhook       http.Handler
+	// git, when set, is the git source (--git-repo); the default environment's API serves
+	// POST /api/v1/git/sync with it.
+	git slipway.GitSyncer
 }
 
 // environments lists the environments the server serves (the fleet is made after the
@@ -126,6 +129,9 @@ func (s *envServing) newEngine(fl *fleet.Fleet) (*engine.Engine, http.Handler) {
 		Health: s.store.Ping, Backup: s.store, Environments: s.shared.environments, Environment: s.env.Name, Releases: s.shared.releases,
 		Notifications: s.shared.notifications,
 		Version:       versionString(), Commit: func() string { _, c := buildInfo(); return c }()}
+	if s.shared.git != nil && s.env.Name == slipway.DefaultEnvironment {
+		apiCfg.Git = s.shared.git
+	}
 	if logs, ok := s.platform.Platform.(slipway.LogSource); ok {
 		apiCfg.Logs = logs
 	}
