@@ -66,6 +66,7 @@ var allowed = map[string][]string{
 	"progress":            {},
 	"fleet":               {"", "engine", "handover"},
 	"delivery":            {"", "progress", "validate"},
+	"insights":            {""},
 	"sqlite":              {""},
 	"httpapi":             {""},
 	"ofrep":               {"", "flags"},
@@ -88,7 +89,7 @@ var allowed = map[string][]string{
 	"bench/flags":         {"flagfile", "flags", "ofrep"},
 	"bench/proxy/backend": {},
 	"bench/proxy/slipway": {"", "proxy"},
-	"cmd/slipway": {"", "analysis", "auth", "dataplane", "delivery", "demo", "engine", "flagops", "flags", "fleet", "handover", "httpapi", "metric/builtin",
+	"cmd/slipway": {"", "analysis", "auth", "dataplane", "delivery", "demo", "engine", "flagops", "flags", "fleet", "handover", "httpapi", "insights", "metric/builtin",
 		"metric/job", "metric/prometheus", "metric/web", "ofrep", "platform/local", "platform/sim", "proxy", "spec", "sqlite"},
 }
 
