@@ -79,6 +79,9 @@ type Config struct {
 	// Releases serves pipelines and releases under /api/v1/pipelines and /api/v1/releases
 	// (releases.go); nil answers 404.
 	Releases slipway.ReleaseOperator
+	// Insights serves the delivery figures of every environment at GET /api/v1/insights
+	// (insights.go); nil answers 404.
+	Insights slipway.InsightsReader
 	// Environment is the environment this API serves ("" for default); the events it
 	// answers with carry it.
 	Environment string
@@ -180,6 +183,7 @@ func (s *Server) routes() {
 	s.flagRoutes()
 	s.rampRoutes()
 	s.releaseRoutes()
+	s.insightsRoutes()
 }
 
 // ServeHTTP checks r (guard.go) and routes it. Unknown routes and wrong methods answer in the
