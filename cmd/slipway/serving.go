@@ -49,6 +49,9 @@ type serverShared struct {
 	// serves POST /hooks/releases (the default environment's address only).
 	releases slipway.ReleaseOperator
 	webhook  http.Handler
+	// insights computes the delivery figures of every environment; every environment's API
+	// serves them.
+	insights slipway.InsightsReader
 }
 
 // environments lists the environments the server serves (the fleet is made after the
@@ -120,7 +123,7 @@ func (s *envServing) newEngine(fl *fleet.Fleet) (*engine.Engine, http.Handler) {
 		Flags: eng.FlagManager(), FlagOperator: eng.FlagManager(), Ramps: eng.FlagManager(), Outcomes: eng.FlagManager(),
 		Tokens: s.shared.tokens, AllowedHosts: cfg.allowedHosts, AllowedOrigins: cfg.allowedOrigins,
 		Health: s.store.Ping, Backup: s.store, Environments: s.shared.environments, Environment: s.env.Name, Releases: s.shared.releases,
-		Version: versionString(), Commit: func() string { _, c := buildInfo(); return c }()}
+		Insights: s.shared.insights, Version: versionString(), Commit: func() string { _, c := buildInfo(); return c }()}
 	if logs, ok := s.platform.Platform.(slipway.LogSource); ok {
 		apiCfg.Logs = logs
 	}
