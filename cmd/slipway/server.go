@@ -50,7 +50,7 @@ const (
 	envTLSKey         = "SLIPWAY_TLS_KEY"
 	envAllowedHosts   = "SLIPWAY_ALLOWED_HOSTS"
 	envAllowedOrigins = "SLIPWAY_ALLOWED_ORIGINS"
-	envWebhookSecret  = "SLIPWAY_WEBHOOK_SECRET_FILE"
+	envWebhookSecret  = "SLIPWAY_WEBHOOK_SECRET_FILE" //nolint:gosec // G101: the name of a variable that names a file, not a credential
 )
 
 // serverConfig is the server's one configuration: flag > environment > default.
