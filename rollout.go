@@ -80,6 +80,9 @@ type Rollout struct {
 	SkipAnalysis bool `json:"skipAnalysis,omitempty"`
 	// Rollback marks a rollout created by the rollback operation.
 	Rollback bool `json:"rollback,omitempty"`
+	// SupersededBy names the rollout that replaced this one before it ended (it is then
+	// Aborted, though nothing went wrong with it).
+	SupersededBy string `json:"supersededBy,omitempty"`
 
 	Phase  Phase      `json:"phase"`
 	Cause  PauseCause `json:"cause,omitempty"`

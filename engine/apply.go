@@ -336,6 +336,7 @@ func (e *Engine) supersede(ctx context.Context, latest *slipway.Rollout, by stri
 		r.ScaledDown = true
 	} else {
 		abort(&r, &eff, "superseded by rollout "+by, actor, now)
+		r.SupersededBy = by
 		eff.Events[len(eff.Events)-1].Kind = slipway.EventRolloutSuperseded
 	}
 	r.UpdatedAt = now

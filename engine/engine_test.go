@@ -284,3 +284,28 @@ func TestEngine_BlueGreenWaitsForApproval(t *testing.T) {
 		t.Fatalf("stable after instant rollback: %+v", s.Stable)
 	}
 }
+
+// TestEngine_SupersededRolloutNamesItsSuccessor: a rollout replaced by a newer apply before it
+// ended is aborted and names the rollout that replaced it, so that nothing needs to read its
+// reason to tell it from a failure.
+func TestEngine_SupersededRolloutNamesItsSuccessor(t *testing.T) {
+	h := newHarness(t)
+	st := canary(slipway.Step{SetWeight: intp(25)}, slipway.Step{Pause: &slipway.PauseStep{}})
+	set := func(v string) slipway.Set { return slipway.Set{Apps: []slipway.App{app("api", v, 2, st)}} }
+	h.apply(set("v1"))
+	h.waitPhase("api", "api-1", slipway.PhaseCompleted)
+	h.apply(set("v2"))
+	h.waitPhase("api", "api-2", slipway.PhasePaused)
+	h.apply(set("v3"))
+	h.waitPhase("api", "api-3", slipway.PhasePaused)
+	r, err := h.store.Rollout(context.Background(), "api-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Phase != slipway.PhaseAborted || r.SupersededBy != "api-3" {
+		t.Fatalf("superseded rollout: phase %s, supersededBy %q", r.Phase, r.SupersededBy)
+	}
+	if r, err = h.store.Rollout(context.Background(), "api-1"); err != nil || r.SupersededBy != "" {
+		t.Fatalf("completed rollout: supersededBy %q, %v", r.SupersededBy, err)
+	}
+}

@@ -84,6 +84,9 @@ type Config struct {
 	// Git serves POST /api/v1/git/sync (git.go) when the server watches a git repository;
 	// nil answers 404.
 	Git slipway.GitSyncer
+	// Insights serves the delivery figures of every environment at GET /api/v1/insights
+	// (insights.go); nil answers 404.
+	Insights slipway.InsightsReader
 	// Environment is the environment this API serves ("" for default); the events it
 	// answers with carry it.
 	Environment string
@@ -187,6 +190,7 @@ func (s *Server) routes() {
 	s.releaseRoutes()
 	s.notificationRoutes()
 	s.gitRoutes()
+	s.insightsRoutes()
 }
 
 // ServeHTTP checks r (guard.go) and routes it. Unknown routes and wrong methods answer in the

@@ -157,6 +157,33 @@ func TestE2E_ReleaseThroughAPipeline(t *testing.T) {
 	if out := e.must(0, "releases", "web"); !strings.Contains(out, "web-r1") || !strings.Contains(out, "Completed") {
 		t.Errorf("releases:\n%s", out)
 	}
+	// Delivery insights of the real server: production (tier: production) had two
+	// deployments of web, the apply of v1 and the release of v2 (with a lead time).
+	out, stderr, code := e.runWith([]string{envToken + "=" + viewer}, "-e", "production", "insights", "-o", "json")
+	var in slipway.Insights
+	if code != 0 || json.Unmarshal([]byte(out), &in) != nil {
+		t.Fatalf("insights: exit %d, %s %s", code, out, stderr)
+	}
+	if h := in.Headline; h == nil || h.Deployments != 2 || h.Failures != 0 || h.LeadTime == nil || h.LeadTime.Count != 1 ||
+		len(in.Deployments) != 2 || in.Deployments[1].Release != "web-r1" || in.Deployments[1].Version != "v2" {
+		t.Errorf("insights of production:\n%s", out)
+	}
+	req, err := http.NewRequest(http.MethodGet, e.server+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+viewer)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	for _, want := range []string{`slipway_deployments{app="web",environment="production"} 2`, `slipway_deployments{app="web",environment="staging"} 2`} {
+		if !strings.Contains(string(metrics), want+"\n") {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	if out := e.must(0, "events", "web"); !strings.Contains(out, "release.created") && !strings.Contains(out, "created for pipeline web") {
 		t.Errorf("events lack the release:\n%s", out)
 	}

@@ -108,6 +108,7 @@ recorded as made by the token's name.`,
 		newPipelineCommand(g),
 		newNotificationsCommand(g),
 		newGitCommand(g),
+		newInsightsCommand(g),
 		newTokenCommand(g),
 		newBackupCommand(g),
 		newVersionCommand(g),
@@ -124,8 +125,12 @@ recorded as made by the token's name.`,
 
 // client returns an API client with the token found for the server (see credentials.go).
 // A CA file that cannot be read is reported by the first request.
-func (g *globals) client() *httpapi.Client {
-	c := httpapi.NewClient(serverFor(g.server, g.env), g.httpClient())
+func (g *globals) client() *httpapi.Client { return g.clientOf(g.env) }
+
+// clientOf returns an API client of environment env's API ("" or default: the server's
+// own), with the token found for the server.
+func (g *globals) clientOf(env string) *httpapi.Client {
+	c := httpapi.NewClient(serverFor(g.server, env), g.httpClient())
 	token := strings.TrimSpace(g.token)
 	if token == "" {
 		token = strings.TrimSpace(os.Getenv(envToken))

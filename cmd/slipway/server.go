@@ -28,6 +28,7 @@ import (
 	"slipway.dev/slipway/fleet"
 	"slipway.dev/slipway/gitsource"
 	"slipway.dev/slipway/handover"
+	"slipway.dev/slipway/insights"
 	"slipway.dev/slipway/metric/job"
 	"slipway.dev/slipway/notify"
 	"slipway.dev/slipway/platform/local"
@@ -89,6 +90,9 @@ type serverConfig struct {
 	// gitPoll.
 	gitRepo, gitBranch, gitPath string
 	gitPoll                     time.Duration
+	// failureHorizon is how soon after a deployment a rollback or a fix release marks it
+	// failed (delivery insights).
+	failureHorizon time.Duration
 }
 
 // runtimeDeps is what a platform may need from the server.
@@ -163,6 +167,9 @@ func (c serverConfig) validate() error {
 	}
 	if c.maxReplicas < 1 || c.maxReplicas > slipway.MaxReplicas {
 		errs = append(errs, fmt.Sprintf("--max-replicas %d is out of range; use 1 to %d", c.maxReplicas, slipway.MaxReplicas))
+	}
+	if c.failureHorizon <= 0 {
+		errs = append(errs, fmt.Sprintf("--failure-horizon %s must be positive, like 24h", c.failureHorizon))
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		errs = append(errs, "--tls-cert and --tls-key go together: give both or neither")
@@ -265,6 +272,7 @@ instances, and the old one exits. DATA/server.pid names the process serving.`,
 	f.BoolVar(&cfg.insecurePlaintext, "insecure-plaintext", false, "allow a --listen address other machines can reach without TLS (tokens travel in clear text)")
 	f.StringSliceVar(&cfg.allowedHosts, "allowed-host", splitList(os.Getenv(envAllowedHosts)), "a host name clients use to reach the server, besides IP addresses and localhost; repeat for more ($"+envAllowedHosts+", comma-separated)")
 	f.StringVar(&cfg.webhookSecretFile, "webhook-secret-file", os.Getenv(envWebhookSecret), "file holding the secret of release webhooks (POST /hooks/releases: GitHub's X-Hub-Signature-256, GitLab's X-Gitlab-Token, X-Slipway-Signature); none: the endpoint is off ($"+envWebhookSecret+")")
+	f.DurationVar(&cfg.failureHorizon, "failure-horizon", slipway.DefaultFailureHorizon, "delivery insights: how soon after a deployment a rollback of it, or a release marked --fix, counts it failed")
 	f.StringSliceVar(&cfg.allowedOrigins, "allowed-origin", splitList(os.Getenv(envAllowedOrigins)), "a browser origin (https://host:port) allowed to call the API besides the server's own; repeat for more ($"+envAllowedOrigins+", comma-separated)")
 	f.StringVar(&cfg.gitRepo, "git-repo", os.Getenv(envGitRepo), "a git repository of slipway files to apply (a local path, or a URL cloned into DATA/git); each new commit on --git-branch is applied, pipeline apps released ($"+envGitRepo+"; docs/git.md)")
 	f.StringVar(&cfg.gitBranch, "git-branch", defaultGitBranch, "the branch of --git-repo to apply")
@@ -366,6 +374,17 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 		return srcs
 	}})
 	shared.notifications = notifier
+	// Delivery figures of every environment, from their stores and the releases (package
+	// insights): served by every environment's API and, as gauges, on the default one's
+	// /metrics.
+	reader := insights.NewReader(insights.Config{Releases: store, FailureHorizon: cfg.failureHorizon,
+		Environments: func(ctx context.Context) ([]slipway.Environment, error) { return fl.Environments(ctx) },
+		State: func(name string) (slipway.StateReader, bool) {
+			_, _, st, ok := fl.Place(name)
+			return st, ok
+		}})
+	shared.insights = reader
+	reg.MustRegister(insights.NewCollector(reader, insights.CollectorConfig{}))
 	if cfg.webhookSecretFile != "" {
 		secret, err := readWebhookSecret(cfg.webhookSecretFile)
 		if err != nil {

@@ -54,6 +54,9 @@ type serverShared struct {
 	// git, when set, is the git source (--git-repo); the default environment's API serves
 	// POST /api/v1/git/sync with it.
 	git slipway.GitSyncer
+	// insights computes the delivery figures of every environment; every environment's API
+	// serves them.
+	insights slipway.InsightsReader
 }
 
 // environments lists the environments the server serves (the fleet is made after the
@@ -127,8 +130,8 @@ func (s *envServing) newEngine(fl *fleet.Fleet) (*engine.Engine, http.Handler) {
 		Flags: eng.FlagManager(), FlagOperator: eng.FlagManager(), Ramps: eng.FlagManager(), Outcomes: eng.FlagManager(),
 		Tokens: s.shared.tokens, AllowedHosts: cfg.allowedHosts, AllowedOrigins: cfg.allowedOrigins,
 		Health: s.store.Ping, Backup: s.store, Environments: s.shared.environments, Environment: s.env.Name, Releases: s.shared.releases,
-		Notifications: s.shared.notifications,
-		Version:       versionString(), Commit: func() string { _, c := buildInfo(); return c }()}
+		Notifications: s.shared.notifications, Insights: s.shared.insights,
+		Version: versionString(), Commit: func() string { _, c := buildInfo(); return c }()}
 	if s.shared.git != nil && s.env.Name == slipway.DefaultEnvironment {
 		apiCfg.Git = s.shared.git
 	}
