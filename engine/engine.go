@@ -119,6 +119,7 @@ type Engine struct {
 	applied map[string]slipway.Desired
 
 	templates atomic.Pointer[map[string]slipway.AnalysisTemplate]
+	tmplMu    sync.Mutex // serialises loadTemplates
 	applyMu   sync.Mutex // serialises Apply, rollback and flag changes so plans don't race each other
 
 	// flags manages the store's feature flags: the flag sets Apply plans, the flags in
@@ -182,13 +183,16 @@ func New(cfg Config) *Engine {
 // Run resumes every active rollout from the store, then reconciles until ctx ends. It returns
 // after every goroutine it started has exited.
 func (e *Engine) Run(ctx context.Context) error {
-	if err := e.flags.Load(ctx); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
+	// Under the apply lock: an Apply that commits meanwhile loads what it wrote after these
+	// reads, never before them (flags and templates read before its commit and stored
+	// after its own load would hide what it applied).
+	e.applyMu.Lock()
+	err := e.flags.Load(ctx)
+	if err == nil {
+		err = e.loadTemplates(ctx)
 	}
-	if err := e.loadTemplates(ctx); err != nil {
+	e.applyMu.Unlock()
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -271,6 +275,10 @@ func (e *Engine) resync(ctx context.Context, spread time.Duration) error {
 }
 
 func (e *Engine) loadTemplates(ctx context.Context) error {
+	// One load at a time, each storing what it read: a load that read before a commit can
+	// never store its map after one that read after it.
+	e.tmplMu.Lock()
+	defer e.tmplMu.Unlock()
 	ts, err := e.cfg.Store.Templates(ctx)
 	if err != nil {
 		return err
