@@ -95,12 +95,7 @@ func (s *Server) evaluateFlag(w http.ResponseWriter, r *http.Request) {
 func (s *Server) changeFlag(kind slipway.FlagChangeKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req FlagChangeRequest
-		if err := decodeBody(w, r, &req, kind != slipway.FlagSetDefault); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		if err := checkReason(req.Reason); err != nil {
-			s.fail(w, r, err)
+		if !s.decodeRequest(w, r, &req, &req.Reason, kind != slipway.FlagSetDefault) {
 			return
 		}
 		if kind == slipway.FlagSetDefault && req.Variant == "" {

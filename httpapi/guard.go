@@ -250,6 +250,20 @@ func (s *Server) permitSet(r *http.Request, set slipway.Set, prune bool) error {
 	return nil
 }
 
+// decodeRequest decodes r's body into v (which may be empty when optional) and checks the
+// reason it gives (*reason, a field of v); on a problem it answers and reports false.
+func (s *Server) decodeRequest(w http.ResponseWriter, r *http.Request, v any, reason *string, optional bool) bool {
+	if err := decodeBody(w, r, v, optional); err != nil {
+		s.fail(w, r, err)
+		return false
+	}
+	if err := checkReason(*reason); err != nil {
+		s.fail(w, r, err)
+		return false
+	}
+	return true
+}
+
 // checkReason bounds the free-text reason a client gives.
 func checkReason(reason string) error {
 	if len(reason) > slipway.MaxReasonLen {

@@ -84,12 +84,7 @@ func (s *Server) ramp(w http.ResponseWriter, r *http.Request) {
 func (s *Server) operateRamp(op slipway.RampOp) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req RampRequest
-		if err := decodeBody(w, r, &req, true); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		if err := checkReason(req.Reason); err != nil {
-			s.fail(w, r, err)
+		if !s.decodeRequest(w, r, &req, &req.Reason, true) {
 			return
 		}
 		v, err := s.cfg.Ramps.OperateRamp(r.Context(), slipway.RampOperation{

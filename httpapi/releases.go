@@ -57,15 +57,10 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) createRelease(w http.ResponseWriter, r *http.Request) {
 	var req slipway.NewRelease
-	if err := decodeBody(w, r, &req, false); err != nil {
-		s.fail(w, r, err)
+	if !s.decodeRequest(w, r, &req, &req.Reason, false) {
 		return
 	}
 	if err := s.permit(r, slipway.PermDeploy, req.App); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := checkReason(req.Reason); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -88,12 +83,7 @@ func (s *Server) createRelease(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) approveRelease(w http.ResponseWriter, r *http.Request) {
 	var req ReleaseRequest
-	if err := decodeBody(w, r, &req, true); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := checkReason(req.Reason); err != nil {
-		s.fail(w, r, err)
+	if !s.decodeRequest(w, r, &req, &req.Reason, true) {
 		return
 	}
 	t, _ := caller(r)
@@ -113,12 +103,7 @@ func (s *Server) approveRelease(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) overrideRelease(w http.ResponseWriter, r *http.Request) {
 	var req ReleaseRequest
-	if err := decodeBody(w, r, &req, false); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := checkReason(req.Reason); err != nil {
-		s.fail(w, r, err)
+	if !s.decodeRequest(w, r, &req, &req.Reason, false) {
 		return
 	}
 	v, err := s.cfg.Releases.Override(r.Context(), r.PathValue("id"), actor(r), req.Reason)

@@ -297,12 +297,7 @@ type OperationRequest struct {
 
 func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
 	var req ApplyRequest
-	if err := decodeBody(w, r, &req, false); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := checkReason(req.Reason); err != nil {
-		s.fail(w, r, err)
+	if !s.decodeRequest(w, r, &req, &req.Reason, false) {
 		return
 	}
 	p, err := s.cfg.Deployer.Plan(r.Context(), req.Set, slipway.ApplyOptions{Prune: req.Prune, Actor: actor(r), Reason: req.Reason})
@@ -311,12 +306,7 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	var req ApplyRequest
-	if err := decodeBody(w, r, &req, false); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := checkReason(req.Reason); err != nil {
-		s.fail(w, r, err)
+	if !s.decodeRequest(w, r, &req, &req.Reason, false) {
 		return
 	}
 	if err := s.permitSet(r, req.Set, req.Prune); err != nil {
@@ -330,12 +320,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 func (s *Server) operate(kind slipway.OperationKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req OperationRequest
-		if err := decodeBody(w, r, &req, true); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		if err := checkReason(req.Reason); err != nil {
-			s.fail(w, r, err)
+		if !s.decodeRequest(w, r, &req, &req.Reason, true) {
 			return
 		}
 		ro, err := s.cfg.Operator.Operate(r.Context(), slipway.Operation{
