@@ -267,7 +267,32 @@ type PrometheusMetric struct {
 	// Timeout bounds the query, on the wire and in the server's evaluation;
 	// DefaultPrometheusTimeout when zero.
 	Timeout Duration `json:"timeout,omitempty"`
+	// Compare, when set, judges the range query's samples (the canary's) against a
+	// baseline's instead of conditions: canary versus baseline, statistically.
+	Compare *PrometheusCompare `json:"compare,omitempty"`
 }
+
+// PrometheusCompare judges a canary's samples against a baseline's with a Mann-Whitney U
+// test and an allowed shift (package analysis/stats): Pass is a successful measurement,
+// High or Low (worse beyond the allowance, with Confidence) a failed one, and too few or
+// non-finite samples no data, never a pass.
+type PrometheusCompare struct {
+	// Baseline is the PromQL of the baseline's samples, queried over the same range.
+	Baseline string `json:"baseline"`
+	// Direction is the way the metric gets worse: increase, decrease or either.
+	Direction string `json:"direction"`
+	// Confidence is 1 minus the chance of failing a canary within its allowance (0.95 when
+	// 0). Tolerance is the allowed shift as a fraction of the baseline's median (0.1: 10%
+	// worse), Margin the same in the metric's unit; the larger applies.
+	Confidence float64 `json:"confidence,omitempty"`
+	Tolerance  float64 `json:"tolerance,omitempty"`
+	Margin     float64 `json:"margin,omitempty"`
+	// MinSamples is the fewest samples either side may have (10 when 0).
+	MinSamples int `json:"minSamples,omitempty"`
+}
+
+// CompareDirections lists the directions a comparison may name.
+func CompareDirections() []string { return []string{"increase", "decrease", "either"} }
 
 // PrometheusRange is the window of a range query: it ends when the measurement is taken.
 type PrometheusRange struct {

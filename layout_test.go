@@ -82,7 +82,7 @@ var allowed = map[string][]string{
 	"metric/builtin":      {"", "analysis/stats", "flags"},
 	"metric/job":          {""},
 	"metric/web":          {""},
-	"metric/prometheus":   {""},
+	"metric/prometheus":   {"", "analysis/stats"},
 	"demo":                {},
 	"telemetry":           {""},
 	"slipwaytest":         {""},

@@ -144,6 +144,33 @@ func exitCode(value any) (int, bool) {
 	return int(f), true
 }
 
+// compared reports whether m is judged by comparing the canary's samples with a
+// baseline's instead of conditions.
+func compared(m slipway.Metric) bool {
+	return m.Provider.Prometheus != nil && m.Provider.Prometheus.Compare != nil
+}
+
+// comparison judges a metric from the class its provider gave (canary against baseline,
+// package analysis/stats): Pass is Successful, High and Low Failed, and NoData, or a value
+// without a class, an Error, never a pass.
+type comparison struct{}
+
+var _ judge = comparison{}
+
+func (comparison) judge(_ slipway.Metric, value any) (slipway.Verdict, string) {
+	v, _ := value.(map[string]any)
+	reason, _ := v["reason"].(string)
+	switch v["class"] {
+	case "Pass":
+		return slipway.VerdictSuccessful, reason
+	case "High", "Low":
+		return slipway.VerdictFailed, reason
+	case "NoData":
+		return slipway.VerdictError, "no data to compare: " + reason
+	}
+	return slipway.VerdictError, fmt.Sprintf("the comparison gave no class: %v", value)
+}
+
 // sequential reports whether m is judged by a sequential test instead of conditions.
 func sequential(m slipway.Metric) bool {
 	return m.Provider.Builtin != nil && m.Provider.Builtin.Sequential != nil

@@ -159,6 +159,9 @@ func judgeMeasurement(m slipway.Metric, value any, err error, j judge) slipway.M
 	if sequential(m) {
 		judged = decision{}
 	}
+	if compared(m) {
+		judged = comparison{}
+	}
 	phase, msg := judged.judge(m, value)
 	return slipway.Measurement{Phase: phase, Value: formatValue(m, value), Message: msg}
 }
@@ -238,7 +241,7 @@ func describeLast(m slipway.Metric, res slipway.MetricResult) string {
 		return "no measurement"
 	}
 	last := res.Measurements[n-1]
-	if last.Value == "" || m.Provider.Job != nil || sequential(m) {
+	if last.Value == "" || m.Provider.Job != nil || sequential(m) || compared(m) {
 		return "last: " + last.Message
 	}
 	// A number reads better in a reason with four significant digits (0.2245, not

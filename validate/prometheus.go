@@ -53,14 +53,18 @@ func checkPrometheus(p *problems, path string, m slipway.Metric, pm *slipway.Pro
 			p.add(rp+".step", "%s over %s is %d points, more than the %d Prometheus answers; use a step of %s or more",
 				r.Step, r.Duration, r.Duration/r.Step, slipway.MaxPrometheusPoints, least)
 		}
-		if pm.Reduce == "" {
+		if pm.Reduce == "" && pm.Compare == nil {
 			p.add(pp+".reduce", "required with a range: a range query answers many points; use one of %s, like reduce: max", orList(reductions))
 		}
 	}
+	checkPromCompare(p, pp, pm)
+	if pm.Compare != nil && (m.SuccessCondition != "" || m.FailureCondition != "") {
+		p.add(path, "a metric with compare takes no successCondition or failureCondition: the comparison judges it")
+	}
 	checkPromHeaders(p, pp, pm)
 	nonNegative(p, pp+".timeout", pm.Timeout)
-	if m.SuccessCondition == "" && m.FailureCondition == "" {
-		p.add(path, "a prometheus metric needs a successCondition or a failureCondition; add one, like successCondition: result < 0.05")
+	if m.SuccessCondition == "" && m.FailureCondition == "" && pm.Compare == nil {
+		p.add(path, "a prometheus metric needs a successCondition or a failureCondition (or compare); add one, like successCondition: result < 0.05")
 	}
 	texts[pp+".address"] = pm.Address
 	texts[pp+".query"] = pm.Query
@@ -129,5 +133,40 @@ func checkPromHeaders(p *problems, pp string, pm *slipway.PrometheusMetric) {
 		if strings.ContainsAny(src.Prefix, "\r\n\x00") {
 			p.add(path+".prefix", "holds a line break or NUL; write it on one line, like \"Bearer \"")
 		}
+	}
+}
+
+// checkPromCompare checks a comparison of the canary with a baseline: a range to sample
+// both over, a baseline query, no reduce and no conditions (the comparison judges), a known
+// direction, and figures in range.
+func checkPromCompare(p *problems, pp string, pm *slipway.PrometheusMetric) {
+	c := pm.Compare
+	if c == nil {
+		return
+	}
+	cp := pp + ".compare"
+	if pm.Range == nil {
+		p.add(cp, "needs a range: the samples compared are the range query's points, like range: {duration: 10m, step: 15s}")
+	}
+	if pm.Reduce != "" {
+		p.add(pp+".reduce", "not with compare: every sample counts; remove reduce")
+	}
+	switch b := c.Baseline; {
+	case strings.TrimSpace(b) == "":
+		p.add(cp+".baseline", "required; the PromQL of the baseline's samples, like the query with the stable revision's labels")
+	case len(b) > slipway.MaxPrometheusQuery:
+		p.add(cp+".baseline", "is %d bytes, longer than the %d a query may be", len(b), slipway.MaxPrometheusQuery)
+	}
+	if dirs := slipway.CompareDirections(); !slices.Contains(dirs, c.Direction) {
+		p.add(cp+".direction", "%q is not a direction; use one of %s: the way the metric gets worse", c.Direction, orList(dirs))
+	}
+	if c.Confidence != 0 && !(c.Confidence >= 0.5 && c.Confidence < 1) {
+		p.add(cp+".confidence", "%v is out of range; use 0.5 to below 1, like 0.95 (the default)", c.Confidence)
+	}
+	if c.Tolerance < 0 || c.Margin < 0 {
+		p.add(cp, "tolerance and margin may not be negative")
+	}
+	if c.MinSamples != 0 && c.MinSamples < 3 {
+		p.add(cp+".minSamples", "%d is too few to judge; use 3 or more (10 by default)", c.MinSamples)
 	}
 }

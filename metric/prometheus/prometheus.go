@@ -113,6 +113,18 @@ func (p *Provider) Measure(ctx context.Context, m slipway.Metric) (any, error) {
 	if err != nil {
 		return nil, queryError(ctx, pm.Address, timeout, err)
 	}
+	if c := pm.Compare; c != nil && pm.Range != nil {
+		// The baseline over the same range, then the two samples judged together.
+		r := pm.Range
+		base, bwarn, _, err := prom.QueryRange(ctx, c.Baseline, v1.Range{Start: now.Add(-r.Duration.D()), End: now, Step: r.Step.D()}, v1.WithTimeout(timeout))
+		if len(bwarn) > 0 {
+			log.Warn("prometheus answered the baseline with warnings", "query", c.Baseline, "warnings", []string(bwarn))
+		}
+		if err != nil {
+			return nil, queryError(ctx, pm.Address, timeout, err)
+		}
+		return compare(c, answer, base)
+	}
 	v, err := value(answer, pm.Reduce)
 	if err != nil {
 		return nil, err
@@ -122,6 +134,9 @@ func (p *Provider) Measure(ctx context.Context, m slipway.Metric) (any, error) {
 
 // check refuses what validation refuses too, for a metric that did not pass through it.
 func check(pm *slipway.PrometheusMetric) error {
+	if c := pm.Compare; c != nil && (pm.Range == nil || strings.TrimSpace(c.Baseline) == "") {
+		return fmt.Errorf("compare needs a range and a baseline query")
+	}
 	if err := checkAddress(pm.Address); err != nil {
 		return err
 	}

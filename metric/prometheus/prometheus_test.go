@@ -72,6 +72,9 @@ func TestProvider_RealPrometheus(t *testing.T) {
 	target.Set(`http_requests_total{version="v1",code="200"}`, 900)
 	target.Set(`http_requests_total{version="v1",code="500"}`, 100)
 	target.Set(`queue_depth`, 100)
+	for rev, v := range map[string]float64{"stable": 0.1, "slow": 0.5, "close": 0.105, "fast": 0.05} {
+		target.Set(`latency_seconds{rev="`+rev+`"}`, v)
+	}
 	target.Set(`idle_ratio{pool="a"}`, math.NaN())
 	target.Set(`idle_ratio{pool="b"}`, math.NaN())
 	prom := slipwaytest.StartPrometheus(t, target)
@@ -130,6 +133,40 @@ func TestProvider_RealPrometheus(t *testing.T) {
 		m := metric(addr, `queue_depth`)
 		m.Provider.Prometheus.Range = &slipway.PrometheusRange{Duration: slipway.Duration(time.Minute), Step: slipway.Duration(time.Second)}
 		wantError(t, m, false, "samples of", "queue_depth", "set reduce")
+	})
+	t.Run("canary compared with a baseline", func(t *testing.T) {
+		cmp := func(canary string, c slipway.PrometheusCompare) map[string]any {
+			t.Helper()
+			m := metric(addr, `latency_seconds{rev="`+canary+`"}`)
+			m.Provider.Prometheus.Range = &slipway.PrometheusRange{Duration: slipway.Duration(time.Minute), Step: slipway.Duration(100 * time.Millisecond)}
+			c.Baseline = `latency_seconds{rev="stable"}`
+			m.Provider.Prometheus.Compare = &c
+			v, err := measure(t, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v.(map[string]any)
+		}
+		// Slower by 5x: High, with the figures behind it.
+		got := cmp("slow", slipway.PrometheusCompare{Direction: "increase", Tolerance: 0.1})
+		if got["class"] != "High" || got["canaryMedian"] != 0.5 || got["baselineMedian"] != 0.1 || got["canarySamples"].(int) < 10 {
+			t.Errorf("a canary 5x slower: %v", got)
+		}
+		// 5% slower with 10% tolerated: Pass.
+		if got := cmp("close", slipway.PrometheusCompare{Direction: "increase", Tolerance: 0.1}); got["class"] != "Pass" {
+			t.Errorf("a canary 5%% slower with 10%% tolerated: %v", got)
+		}
+		// Faster, with higher worse: Pass; with lower worse: Low.
+		if got := cmp("fast", slipway.PrometheusCompare{Direction: "increase"}); got["class"] != "Pass" {
+			t.Errorf("a faster canary, increase is worse: %v", got)
+		}
+		if got := cmp("fast", slipway.PrometheusCompare{Direction: "decrease"}); got["class"] != "Low" {
+			t.Errorf("a faster canary, decrease is worse: %v", got)
+		}
+		// A canary with no series: no data, never a pass.
+		if got := cmp("gone", slipway.PrometheusCompare{Direction: "increase"}); got["class"] != "NoData" {
+			t.Errorf("a canary without samples: %v", got)
+		}
 	})
 	t.Run("string", func(t *testing.T) {
 		// client_golang's API client refuses a string answer itself.
