@@ -218,6 +218,9 @@ type ReleaseStore interface {
 	ActiveReleases(ctx context.Context) ([]Release, error)
 	// SeenDelivery records a webhook delivery ID and reports whether it was seen before.
 	SeenDelivery(ctx context.Context, id string, at time.Time) (bool, error)
+	// ForgetDelivery removes a webhook delivery ID recorded by SeenDelivery (its delivery
+	// started nothing, so that a redelivery is not taken for a replay).
+	ForgetDelivery(ctx context.Context, id string) error
 }
 
 // PipelineStatus is where each stage of a pipeline stands.

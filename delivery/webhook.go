@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"slipway.dev/slipway"
@@ -66,6 +67,7 @@ func (m *Manager) Webhook(cfg WebhookConfig) http.Handler {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	limit := &refusalLimit{}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			writeHook(w, http.StatusMethodNotAllowed, slipway.Errorf(slipway.EINVALID, "use POST"))
@@ -79,7 +81,15 @@ func (m *Manager) Webhook(cfg WebhookConfig) http.Handler {
 		ctx := slipway.WithPeer(r.Context(), r.RemoteAddr)
 		source, delivery, err := authenticate(cfg.Secret, r.Header, body)
 		if err != nil {
-			m.recordHook(ctx, cfg, slipway.EventWebhookRefused, "webhook delivery refused: "+err.Error(), "")
+			// Anyone who reaches the endpoint can be refused: a burst of refusals is recorded,
+			// then one in a while, with how many were not.
+			if ok, dropped := limit.take(m.cfg.Now()); ok {
+				msg := "webhook delivery refused: " + err.Error()
+				if dropped > 0 {
+					msg += fmt.Sprintf(" (%d more refused before it not recorded)", dropped)
+				}
+				m.recordHook(ctx, cfg, slipway.EventWebhookRefused, msg, "")
+			}
 			writeHook(w, http.StatusUnauthorized, slipway.Errorf(slipway.EUNAUTHORIZED, "%s", err))
 			return
 		}
@@ -92,7 +102,8 @@ func (m *Manager) Webhook(cfg WebhookConfig) http.Handler {
 			writeJSON(w, http.StatusOK, WebhookAnswer{Ignored: ignored})
 			return
 		}
-		seen, err := m.cfg.Store.SeenDelivery(ctx, source+":"+delivery, m.cfg.Now())
+		key := source + ":" + delivery
+		seen, err := m.cfg.Store.SeenDelivery(ctx, key, m.cfg.Now())
 		if err != nil {
 			writeHook(w, http.StatusServiceUnavailable, err)
 			return
@@ -108,11 +119,53 @@ func (m *Manager) Webhook(cfg WebhookConfig) http.Handler {
 		}
 		rel, err := m.CreateRelease(ctx, nr)
 		if err != nil {
+			// It started nothing: its redelivery (the same ID, once the cause is mended) is
+			// not a replay.
+			if ferr := m.cfg.Store.ForgetDelivery(context.WithoutCancel(ctx), key); ferr != nil {
+				cfg.Log.Warn("webhook delivery not forgotten after a failure", "delivery", delivery, "err", ferr)
+			}
 			writeHook(w, statusOf(err), err)
 			return
 		}
 		writeJSON(w, http.StatusCreated, WebhookAnswer{Release: rel.ID})
 	})
+}
+
+// Limits of the webhook.refused events: refusalBurst at once, then one every refusalEvery.
+const (
+	refusalBurst = 10
+	refusalEvery = 6 * time.Second
+)
+
+// refusalLimit is a token bucket of webhook.refused events, counting those it drops.
+type refusalLimit struct {
+	mu      sync.Mutex
+	tokens  float64
+	last    time.Time
+	dropped int
+}
+
+// take reports whether a refusal at now may be recorded, and how many were dropped since
+// the last one recorded.
+func (l *refusalLimit) take(now time.Time) (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.last.IsZero() {
+		l.tokens = refusalBurst
+	} else if d := now.Sub(l.last); d > 0 {
+		l.tokens = min(refusalBurst, l.tokens+float64(d)/float64(refusalEvery))
+	}
+	if now.After(l.last) {
+		l.last = now
+	}
+	if l.tokens < 1 {
+		l.dropped++
+		return false, 0
+	}
+	l.tokens--
+	dropped := l.dropped
+	l.dropped = 0
+	return true, dropped
 }
 
 // authenticate checks a delivery's signature or token and returns its source (github,

@@ -110,6 +110,16 @@ func (m *Manager) advance(ctx context.Context, r *slipway.Release) (step, error)
 			s.next = progress.Next{Active: true, WakeAt: g.until}
 			return s, nil
 		}
+		// An environment the server declares but does not run (it could not start) holds the
+		// release back until a restart brings it up; it does not end the release.
+		if msg := m.unserved(st.Environments); msg != "" {
+			if rs.Waiting != msg {
+				rs.Waiting = msg
+				event(slipway.EventReleaseWaiting, "waits to enter stage "+st.Name+": "+msg, "")
+			}
+			s.next = progress.Next{Active: true, Poll: true}
+			return s, nil
+		}
 		rs.Waiting = ""
 		for _, env := range st.Environments {
 			id, err := m.deploy(ctx, *r, st.Name, env)
@@ -132,8 +142,11 @@ func (m *Manager) advance(ctx context.Context, r *slipway.Release) (step, error)
 			}
 			p, ok := m.cfg.Places(ro.Environment)
 			if !ok {
-				fail(slipway.EventReleaseAborted, "environment "+ro.Environment+" is no longer served")
-				return s, nil
+				done = false
+				if waiting == "" {
+					waiting = m.unserved([]string{ro.Environment})
+				}
+				continue
 			}
 			ru, err := p.State.Rollout(ctx, ro.Rollout)
 			if err != nil {
@@ -185,6 +198,17 @@ func (m *Manager) advance(ctx context.Context, r *slipway.Release) (step, error)
 		m.startSoak(r, st, now)
 		s.again = true
 	case slipway.StageSoaking:
+		var envs []string
+		for _, ro := range rs.Rollouts {
+			envs = append(envs, ro.Environment)
+		}
+		if msg := m.unserved(envs); msg != "" {
+			// The soak cannot vouch for an environment it cannot see: it waits for it.
+			rs.Waiting = msg
+			s.next = progress.Next{Active: true, Poll: true}
+			return s, nil
+		}
+		rs.Waiting = ""
 		if problem, err := m.healthy(ctx, *r, *rs); err != nil {
 			return s, err
 		} else if problem != "" {
@@ -211,6 +235,16 @@ func (m *Manager) advance(ctx context.Context, r *slipway.Release) (step, error)
 		fail(slipway.EventReleaseAborted, "stage "+rs.Name+" is in an unknown state "+rs.State)
 	}
 	return s, nil
+}
+
+// unserved says which of envs this server does not run now, or "".
+func (m *Manager) unserved(envs []string) string {
+	for _, env := range envs {
+		if _, ok := m.cfg.Places(env); !ok {
+			return "environment " + env + " is not running on this server (it could not start; fix it and restart the server)"
+		}
+	}
+	return ""
 }
 
 // startSoak moves the stage to its soak, or past it when it has none.

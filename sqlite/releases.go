@@ -216,6 +216,17 @@ func (s *Store) SeenDelivery(ctx context.Context, id string, at time.Time) (bool
 	return seen, err
 }
 
+// ForgetDelivery removes webhook delivery id, recorded by SeenDelivery.
+func (s *Store) ForgetDelivery(ctx context.Context, id string) error {
+	const op = "forget webhook delivery"
+	return s.writeTx(ctx, op, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE id = ?`, id); err != nil {
+			return internal(op, err)
+		}
+		return nil
+	})
+}
+
 // writeTxEvents stores events within tx, stamped with the request's peer.
 func (s *Store) writeTxEvents(ctx context.Context, tx *sql.Tx, events []slipway.Event) error {
 	if len(events) == 0 {
