@@ -31,6 +31,16 @@ func (m *Manager) CreateRelease(ctx context.Context, nr slipway.NewRelease) (sli
 	if !ok {
 		return slipway.Release{}, slipway.Errorf(slipway.ENOTFOUND, "no pipeline carries app %s; declare one (kind: Pipeline) that lists it in spec.apps", nr.App)
 	}
+	// One release of a version at a time (a tag pushed and created sends two deliveries).
+	active, err := m.cfg.Store.ActiveReleases(ctx)
+	if err != nil {
+		return slipway.Release{}, err
+	}
+	for _, a := range active {
+		if a.App == nr.App && a.Version == nr.Version {
+			return a, slipway.Errorf(slipway.ECONFLICT, "release %s already carries %s %s through pipeline %s", a.ID, a.App, a.Version, a.Pipeline)
+		}
+	}
 	now := m.cfg.Now()
 	actor := nr.Actor
 	if actor == "" {

@@ -102,8 +102,16 @@ func (m *Manager) Webhook(cfg WebhookConfig) http.Handler {
 			writeJSON(w, http.StatusOK, WebhookAnswer{Ignored: ignored})
 			return
 		}
+		// A replay is the same delivery ID, or the same signed body under another ID (the
+		// ID and ?app= are not signed; the body is): each body starts one release at most.
 		key := source + ":" + delivery
+		bodyKey := "body:" + hex.EncodeToString(bodyMAC(cfg.Secret, body))
 		seen, err := m.cfg.Store.SeenDelivery(ctx, key, m.cfg.Now())
+		if err == nil && !seen {
+			if seen, err = m.cfg.Store.SeenDelivery(ctx, bodyKey, m.cfg.Now()); err == nil && seen {
+				_ = m.cfg.Store.ForgetDelivery(context.WithoutCancel(ctx), key)
+			}
+		}
 		if err != nil {
 			writeHook(w, http.StatusServiceUnavailable, err)
 			return
@@ -118,11 +126,19 @@ func (m *Manager) Webhook(cfg WebhookConfig) http.Handler {
 			nr.Source.Trigger = "webhook"
 		}
 		rel, err := m.CreateRelease(ctx, nr)
+		if slipway.ErrorCode(err) == slipway.ECONFLICT {
+			// The version is on its way already (a tag pushed and created: two deliveries).
+			m.recordHook(ctx, cfg, slipway.EventWebhookDuplicate, fmt.Sprintf("webhook delivery %s from %s: %s; nothing done", delivery, source, slipway.ErrorMessage(err)), nr.App)
+			writeJSON(w, http.StatusOK, WebhookAnswer{Duplicate: true, Release: rel.ID})
+			return
+		}
 		if err != nil {
 			// It started nothing: its redelivery (the same ID, once the cause is mended) is
 			// not a replay.
-			if ferr := m.cfg.Store.ForgetDelivery(context.WithoutCancel(ctx), key); ferr != nil {
-				cfg.Log.Warn("webhook delivery not forgotten after a failure", "delivery", delivery, "err", ferr)
+			for _, k := range []string{key, bodyKey} {
+				if ferr := m.cfg.Store.ForgetDelivery(context.WithoutCancel(ctx), k); ferr != nil {
+					cfg.Log.Warn("webhook delivery not forgotten after a failure", "delivery", delivery, "err", ferr)
+				}
 			}
 			writeHook(w, statusOf(err), err)
 			return
@@ -345,4 +361,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// bodyMAC is the HMAC-SHA256 of a delivery's body with the secret: what identifies a body
+// whatever its delivery ID.
+func bodyMAC(secret, body []byte) []byte {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write(body)
+	return mac.Sum(nil)
 }

@@ -66,6 +66,10 @@ func TestWebhook_StartsReleasesFromSignedDeliveriesOnly(t *testing.T) {
 	if code, a, _ := post("", plain, map[string]string{delivery.HeaderSignature: sign(plain), delivery.HeaderDelivery: "d-1"}); code != http.StatusOK || !a.Duplicate {
 		t.Fatalf("replay: %d %+v", code, a)
 	}
+	// The same signed body under another delivery ID is a replay too: the ID is not signed.
+	if code, a, _ := post("", plain, map[string]string{delivery.HeaderSignature: sign(plain), delivery.HeaderDelivery: "D-1"}); code != http.StatusOK || !a.Duplicate {
+		t.Fatalf("replay under a new delivery ID: %d %+v", code, a)
+	}
 	for name, headers := range map[string]map[string]string{
 		"no signature":       {delivery.HeaderDelivery: "d-2"},
 		"wrong signature":    {delivery.HeaderSignature: sign(plain + " "), delivery.HeaderDelivery: "d-3"},
@@ -99,6 +103,15 @@ func TestWebhook_StartsReleasesFromSignedDeliveriesOnly(t *testing.T) {
 	r, _ = w.m.Release(context.Background(), a.Release)
 	if r.Version != "abcdef012345" || r.Source.Trigger != "webhook:github" || r.Source.Commit != "abcdef0123456789abcd" || r.ChangedAt.Format("15:04") != "09:30" {
 		t.Fatalf("release from the github push: %+v", r)
+	}
+	// A tag pushed and created is two deliveries of one version: one release.
+	tagPush := `{"ref":"refs/tags/v7","after":"7777777777777777","head_commit":{"id":"7777777777777777aaaa","url":"https://github.example/c/7","timestamp":"2026-12-07T10:00:00Z"}}`
+	tagCreate := `{"ref":"v7","ref_type":"tag"}`
+	if code, a, body := post("?app=web", tagPush, map[string]string{"X-Hub-Signature-256": sign(tagPush), "X-GitHub-Event": "push", "X-GitHub-Delivery": "gh-t1"}); code != http.StatusCreated {
+		t.Fatalf("tag push: %d %+v %s", code, a, body)
+	}
+	if code, a, body := post("?app=web", tagCreate, map[string]string{"X-Hub-Signature-256": sign(tagCreate), "X-GitHub-Event": "create", "X-GitHub-Delivery": "gh-t2"}); code != http.StatusOK || !a.Duplicate {
+		t.Fatalf("tag create after its push: %d %+v %s; want a duplicate", code, a, body)
 	}
 	if code, a, _ := post("?app=web", `{"zen":"hi"}`, map[string]string{"X-Hub-Signature-256": sign(`{"zen":"hi"}`), "X-GitHub-Event": "ping", "X-GitHub-Delivery": "gh-2"}); code != http.StatusOK || a.Ignored != "ping" {
 		t.Fatalf("github ping: %d %+v", code, a)
