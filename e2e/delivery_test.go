@@ -16,11 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
-
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/slipwaytest"
 )
 
 // deliveryFiles are the files of a repository a server applies: two local environments, a
@@ -91,33 +88,9 @@ func TestLocal_ContinuousDeployment(t *testing.T) {
 	defer budget.Close()
 
 	repoDir := t.TempDir()
-	repo, err := git.PlainInitWithOptions(repoDir, &git.PlainInitOptions{InitOptions: git.InitOptions{DefaultBranch: plumbing.NewBranchReferenceName("main")}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	commit := func(msg string, files map[string]string) string {
 		t.Helper()
-		wt, err := repo.Worktree()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for name, body := range files {
-			p := filepath.Join(repoDir, filepath.FromSlash(name))
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := wt.Add(name); err != nil {
-				t.Fatal(err)
-			}
-		}
-		h, err := wt.Commit(msg, &git.CommitOptions{Author: &object.Signature{Name: "Dev", Email: "dev@example.com", When: time.Now()}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return h.String()
+		return slipwaytest.GitCommit(t, repoDir, msg, time.Now(), files)
 	}
 	stagingAddr, prodAddr := freePort(t), freePort(t)
 	commit("web v1 in staging and production", deliveryFiles(stagingAddr, prodAddr, budget.URL, "v1"))

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/analysis"
@@ -22,6 +20,7 @@ import (
 	"slipway.dev/slipway/fleet"
 	"slipway.dev/slipway/gitsource"
 	"slipway.dev/slipway/platform/sim"
+	"slipway.dev/slipway/slipwaytest"
 	"slipway.dev/slipway/sqlite"
 )
 
@@ -48,40 +47,9 @@ func newGitRepo(t *testing.T) *gitRepo {
 // current branch; it returns the commit's hash.
 func (g *gitRepo) commit(msg string, files map[string]string) string {
 	g.t.Helper()
-	wt, err := g.repo.Worktree()
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	names := make([]string, 0, len(files))
-	for name := range files {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		p := filepath.Join(g.dir, filepath.FromSlash(name))
-		if files[name] == "" {
-			if _, err := wt.Remove(name); err != nil {
-				g.t.Fatal(err)
-			}
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			g.t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(files[name]), 0o644); err != nil {
-			g.t.Fatal(err)
-		}
-		if _, err := wt.Add(name); err != nil {
-			g.t.Fatal(err)
-		}
-	}
-	sig := &object.Signature{Name: "Dev", Email: "dev@example.com", When: g.when}
+	h := slipwaytest.GitCommit(g.t, g.dir, msg, g.when, files)
 	g.when = g.when.Add(time.Minute)
-	h, err := wt.Commit(msg, &git.CommitOptions{Author: sig, AllowEmptyCommits: true})
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	return h.String()
+	return h
 }
 
 // resetTo moves the current branch (and the work tree) to commit sha: the history after

@@ -2,54 +2,15 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
-
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/slipwaytest"
 )
-
-// gitCommit writes files into the work tree of the repository in dir (made on the first
-// call, branch main) and commits them; it returns the commit's hash.
-func gitCommit(t *testing.T, dir, msg string, files map[string]string) string {
-	t.Helper()
-	r, err := git.PlainOpen(dir)
-	if errors.Is(err, git.ErrRepositoryNotExists) {
-		r, err = git.PlainInitWithOptions(dir, &git.PlainInitOptions{InitOptions: git.InitOptions{DefaultBranch: plumbing.NewBranchReferenceName("main")}})
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	wt, err := r.Worktree()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, body := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := wt.Add(name); err != nil {
-			t.Fatal(err)
-		}
-	}
-	h, err := wt.Commit(msg, &git.CommitOptions{Author: &object.Signature{Name: "Dev", Email: "dev@example.com", When: time.Now()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h.String()
-}
 
 // e2eGitApp is app web's document in environment env at version.
 func e2eGitApp(env, version string) string {
@@ -67,7 +28,7 @@ func TestE2E_GitSource(t *testing.T) {
 	e := &e2e{t: t, bin: slipwayBin(t), data: t.TempDir(), dir: t.TempDir()}
 	repo := filepath.Join(e.dir, "repo")
 	e.serverFlags = []string{"--git-repo", repo, "--git-branch", "main", "--git-path", "deploy", "--git-poll", "1h"}
-	gitCommit(t, repo, "first", map[string]string{"deploy/environments.yaml": e2eEnvironments, "deploy/pipeline.yaml": e2ePipeline,
+	slipwaytest.GitCommit(t, repo, "first", time.Now(), map[string]string{"deploy/environments.yaml": e2eEnvironments, "deploy/pipeline.yaml": e2ePipeline,
 		"deploy/web-staging.yaml": e2eGitApp("staging", "v1"), "deploy/web-production.yaml": e2eGitApp("production", "v1")})
 	e.startServer()
 	t.Cleanup(func() { e.stopServer(os.Interrupt) })
@@ -88,7 +49,7 @@ func TestE2E_GitSource(t *testing.T) {
 		e.must(0, "-e", env, "status", "web", "--wait", "--timeout", "20s")
 	}
 
-	second := gitCommit(t, repo, "web v2", map[string]string{"deploy/web-staging.yaml": e2eGitApp("staging", "v2"), "deploy/web-production.yaml": e2eGitApp("production", "v2")})
+	second := slipwaytest.GitCommit(t, repo, "web v2", time.Now(), map[string]string{"deploy/web-staging.yaml": e2eGitApp("staging", "v2"), "deploy/web-production.yaml": e2eGitApp("production", "v2")})
 	var s slipway.GitSync
 	if err := json.Unmarshal([]byte(e.must(0, "git", "sync", "-o", "json")), &s); err != nil {
 		t.Fatal(err)
@@ -107,7 +68,7 @@ func TestE2E_GitSource(t *testing.T) {
 		t.Errorf("production's web: %+v; the commit must not apply it there", v)
 	}
 
-	bad := gitCommit(t, repo, "typo", map[string]string{"deploy/web-staging.yaml": strings.Replace(e2eGitApp("staging", "v3"), "replicas", "replicaz", 1)})
+	bad := slipwaytest.GitCommit(t, repo, "typo", time.Now(), map[string]string{"deploy/web-staging.yaml": strings.Replace(e2eGitApp("staging", "v3"), "replicas", "replicaz", 1)})
 	out, _, code := e.run("git", "sync")
 	if code != 1 || !strings.Contains(out, "deploy/web-staging.yaml:5:3: spec.replicaz") || !strings.Contains(out, bad[:12]) {
 		t.Errorf("git sync of an invalid commit: exit %d\n%s", code, out)
