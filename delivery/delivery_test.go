@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/slipwaytest"
 )
 
 func twoStages(verifyCmd string, soak time.Duration) slipway.Pipeline {
@@ -186,6 +187,10 @@ func TestRelease_FailsWhenItsRolloutAborts(t *testing.T) {
 		if _, err := p.eng.Apply(context.Background(), slipway.Set{Apps: []slipway.App{a}}, slipway.ApplyOptions{}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// v1 must be stable first: a first rollout has no stable revision to canary against.
+	for env := range w.places {
+		slipwaytest.Eventually(t, 20*time.Second, "v1 stable in "+env, func() bool { return w.version(env, "web") == "v1" })
 	}
 	p := twoStages("exit 0", 0)
 	p.Stages[1].Approval = nil

@@ -321,6 +321,15 @@ func (s *Store) write(ctx context.Context, tx *wtx, c *slipway.Change) (committe
 	return res, nil
 }
 
+// writeTxEvents stores events within tx, stamped with the request's peer.
+func (s *Store) writeTxEvents(ctx context.Context, tx *sql.Tx, events []slipway.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	_, _, err := s.writeEvents(ctx, tx.StmtContext(ctx, s.ws.eventInsert), withPeer(slipway.PeerFrom(ctx), events))
+	return err
+}
+
 // writeEvents inserts events with st (the event insert bound to a transaction) and returns
 // their Seqs and times (the store's clock for events without one).
 func (s *Store) writeEvents(ctx context.Context, st *sql.Stmt, events []slipway.Event) ([]int64, []time.Time, error) {

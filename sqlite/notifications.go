@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 
 	"slipway.dev/slipway"
@@ -16,45 +15,12 @@ const maxDeliveriesKept = 1000
 
 // Notifications lists the notifications, by name.
 func (s *Store) Notifications(ctx context.Context) ([]slipway.Notification, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT data FROM notifications ORDER BY name`)
-	if err != nil {
-		return nil, internal("list notifications", err)
-	}
-	defer rows.Close()
-	var out []slipway.Notification
-	for rows.Next() {
-		var data string
-		if err := rows.Scan(&data); err != nil {
-			return nil, internal("list notifications", err)
-		}
-		var n slipway.Notification
-		if err := json.Unmarshal([]byte(data), &n); err != nil {
-			return nil, internal("decode notification", err)
-		}
-		out = append(out, n)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, internal("list notifications", err)
-	}
-	return out, nil
+	return listNamed[slipway.Notification](ctx, s, "notifications", "notifications")
 }
 
 // PutNotifications creates or replaces ns and stores events, in one transaction.
 func (s *Store) PutNotifications(ctx context.Context, ns []slipway.Notification, events []slipway.Event) error {
-	const op = "write notifications"
-	return s.writeTx(ctx, op, func(tx *sql.Tx) error {
-		for _, n := range ns {
-			data, err := json.Marshal(n)
-			if err != nil {
-				return internal(op, err)
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO notifications (name, data) VALUES (?, ?)
-				ON CONFLICT (name) DO UPDATE SET data = excluded.data`, n.Name, string(data)); err != nil {
-				return internal(op, err)
-			}
-		}
-		return s.writeTxEvents(ctx, tx, events)
-	})
+	return putNamed(ctx, s, "notifications", "notifications", ns, func(n slipway.Notification) string { return n.Name }, events)
 }
 
 // NotifyCursor returns how far notification name has dealt with environment env's events.

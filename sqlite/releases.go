@@ -15,45 +15,12 @@ var _ slipway.ReleaseStore = (*Store)(nil)
 
 // Pipelines lists the pipelines, by name.
 func (s *Store) Pipelines(ctx context.Context) ([]slipway.Pipeline, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT data FROM pipelines ORDER BY name`)
-	if err != nil {
-		return nil, internal("list pipelines", err)
-	}
-	defer rows.Close()
-	var out []slipway.Pipeline
-	for rows.Next() {
-		var data string
-		if err := rows.Scan(&data); err != nil {
-			return nil, internal("list pipelines", err)
-		}
-		var p slipway.Pipeline
-		if err := json.Unmarshal([]byte(data), &p); err != nil {
-			return nil, internal("decode pipeline", err)
-		}
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, internal("list pipelines", err)
-	}
-	return out, nil
+	return listNamed[slipway.Pipeline](ctx, s, "pipelines", "pipelines")
 }
 
 // PutPipelines creates or replaces ps and stores events, in one transaction.
 func (s *Store) PutPipelines(ctx context.Context, ps []slipway.Pipeline, events []slipway.Event) error {
-	const op = "write pipelines"
-	return s.writeTx(ctx, op, func(tx *sql.Tx) error {
-		for _, p := range ps {
-			data, err := json.Marshal(p)
-			if err != nil {
-				return internal(op, err)
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO pipelines (name, data) VALUES (?, ?)
-				ON CONFLICT (name) DO UPDATE SET data = excluded.data`, p.Name, string(data)); err != nil {
-				return internal(op, err)
-			}
-		}
-		return s.writeTxEvents(ctx, tx, events)
-	})
+	return putNamed(ctx, s, "pipelines", "pipelines", ps, func(p slipway.Pipeline) string { return p.Name }, events)
 }
 
 // CreateRelease stores r with the next number of its app, setting its Number, ID
@@ -225,13 +192,4 @@ func (s *Store) ForgetDelivery(ctx context.Context, id string) error {
 		}
 		return nil
 	})
-}
-
-// writeTxEvents stores events within tx, stamped with the request's peer.
-func (s *Store) writeTxEvents(ctx context.Context, tx *sql.Tx, events []slipway.Event) error {
-	if len(events) == 0 {
-		return nil
-	}
-	_, _, err := s.writeEvents(ctx, tx.StmtContext(ctx, s.ws.eventInsert), withPeer(slipway.PeerFrom(ctx), events))
-	return err
 }

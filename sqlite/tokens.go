@@ -33,8 +33,7 @@ func (s *Store) InsertToken(ctx context.Context, t slipway.Token, hash []byte, e
 			t.Name, hash, string(t.Role), string(data)); err != nil {
 			return internal(op, err)
 		}
-		_, _, err := s.writeEvents(ctx, tx.StmtContext(ctx, s.ws.eventInsert), withPeer(slipway.PeerFrom(ctx), []slipway.Event{ev}))
-		return err
+		return s.writeTxEvents(ctx, tx, []slipway.Event{ev})
 	})
 }
 
@@ -99,8 +98,7 @@ func (s *Store) RevokeToken(ctx context.Context, name string, at time.Time, ev s
 		if t, err = decodeToken(data, revoked); err != nil {
 			return err
 		}
-		_, _, err = s.writeEvents(ctx, tx.StmtContext(ctx, s.ws.eventInsert), withPeer(slipway.PeerFrom(ctx), []slipway.Event{ev}))
-		return err
+		return s.writeTxEvents(ctx, tx, []slipway.Event{ev})
 	})
 	return t, err
 }
