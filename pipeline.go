@@ -267,3 +267,28 @@ type ReleaseOperator interface {
 	Pipelines(ctx context.Context) ([]Pipeline, error)
 	PipelineStatus(ctx context.Context, name string) (PipelineStatus, error)
 }
+
+// MaxWebhookBody caps a release webhook delivery's body.
+const MaxWebhookBody = 1 << 20
+
+// WebhookDelivery is one delivery to POST /hooks/releases as it arrived: its headers
+// (canonical names, as net/http keeps them), the ?app= parameter and the body.
+type WebhookDelivery struct {
+	Header map[string][]string
+	App    string
+	Body   []byte
+}
+
+// WebhookAnswer is what a webhook delivery gets back: the release it started, or that it
+// was a duplicate (of a delivery, a body or an active release) or ignored, and why.
+type WebhookAnswer struct {
+	Release   string `json:"release,omitempty"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+	Ignored   string `json:"ignored,omitempty"`
+}
+
+// WebhookReceiver takes release webhook deliveries. Implementation: delivery.Hooks. A
+// delivery it refuses is an error with its code (EUNAUTHORIZED for a bad signature).
+type WebhookReceiver interface {
+	Receive(ctx context.Context, d WebhookDelivery) (WebhookAnswer, error)
+}

@@ -73,7 +73,7 @@ func (m *Manager) CreateRelease(ctx context.Context, nr slipway.NewRelease) (sli
 		return slipway.Release{}, err
 	}
 	if !pl.KeepWaiting {
-		if err := m.supersede(ctx, r); err != nil {
+		if err := m.supersede(ctx, r, active); err != nil {
 			m.log.Warn("supersede older releases failed", "release", r.ID, "err", err)
 		}
 	}
@@ -81,12 +81,9 @@ func (m *Manager) CreateRelease(ctx context.Context, nr slipway.NewRelease) (sli
 	return r, nil
 }
 
-// supersede ends the older releases of r's app that still wait at a gate.
-func (m *Manager) supersede(ctx context.Context, r slipway.Release) error {
-	active, err := m.cfg.Store.ActiveReleases(ctx)
-	if err != nil {
-		return err
-	}
+// supersede ends the older releases of r's app that still wait at a gate, among active
+// (read under the manager's lock before r was created; each is read again when it moved).
+func (m *Manager) supersede(ctx context.Context, r slipway.Release, active []slipway.Release) error {
 	for _, old := range active {
 		if old.App != r.App || old.ID == r.ID || old.Number > r.Number {
 			continue

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -19,9 +18,6 @@ import (
 
 	"slipway.dev/slipway"
 )
-
-// MaxWebhookBody caps a webhook delivery's body.
-const MaxWebhookBody = 1 << 20
 
 // Webhook headers of the plain form.
 const (
@@ -49,102 +45,91 @@ type WebhookRelease struct {
 	Fix       bool      `json:"fix,omitempty"`
 }
 
-// WebhookAnswer is what a webhook delivery gets back.
-type WebhookAnswer struct {
-	Release   string `json:"release,omitempty"`
-	Duplicate bool   `json:"duplicate,omitempty"`
-	Ignored   string `json:"ignored,omitempty"`
+// Hooks takes release webhook deliveries (httpapi.Webhooks serves them at POST
+// /hooks/releases): a delivery from GitHub (X-Hub-Signature-256, X-GitHub-Delivery; push,
+// tag creation and package events), from GitLab (X-Gitlab-Token, X-Gitlab-Event-UUID; push
+// and tag push hooks) or in the plain form (X-Slipway-Signature, X-Slipway-Delivery; a
+// WebhookRelease) starts a release. The app is the body's (plain form) or the ?app=
+// parameter's. A delivery whose signature or token is missing or wrong is refused
+// (EUNAUTHORIZED) and changes nothing but an event that records the refusal; a delivery ID
+// or a body seen before is a duplicate and starts nothing.
+type Hooks struct {
+	m     *Manager
+	cfg   WebhookConfig
+	limit *refusalLimit
 }
 
-// Webhook returns the handler of POST /hooks/releases: a delivery from GitHub
-// (X-Hub-Signature-256, X-GitHub-Delivery; push, tag creation and package events), from
-// GitLab (X-Gitlab-Token, X-Gitlab-Event-UUID; push and tag push hooks) or in the plain
-// form (X-Slipway-Signature, X-Slipway-Delivery; a WebhookRelease) starts a release. The app
-// is the body's (plain form) or the ?app= parameter's. A delivery whose signature or token
-// is missing or wrong gets 401 and changes nothing but an event that records the refusal;
-// a delivery ID seen before gets 200 with "duplicate" and starts nothing.
-func (m *Manager) Webhook(cfg WebhookConfig) http.Handler {
+var _ slipway.WebhookReceiver = (*Hooks)(nil)
+
+// Webhook returns the receiver of release webhook deliveries.
+func (m *Manager) Webhook(cfg WebhookConfig) *Hooks {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	limit := &refusalLimit{}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			writeHook(w, http.StatusMethodNotAllowed, slipway.Errorf(slipway.EINVALID, "use POST"))
-			return
-		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxWebhookBody))
-		if err != nil {
-			writeHook(w, http.StatusRequestEntityTooLarge, slipway.Errorf(slipway.EINVALID, "the body is over %d bytes", MaxWebhookBody))
-			return
-		}
-		ctx := slipway.WithPeer(r.Context(), r.RemoteAddr)
-		source, delivery, err := authenticate(cfg.Secret, r.Header, body)
-		if err != nil {
-			// Anyone who reaches the endpoint can be refused: a burst of refusals is recorded,
-			// then one in a while, with how many were not.
-			if ok, dropped := limit.take(m.cfg.Now()); ok {
-				msg := "webhook delivery refused: " + err.Error()
-				if dropped > 0 {
-					msg += fmt.Sprintf(" (%d more refused before it not recorded)", dropped)
-				}
-				m.recordHook(ctx, cfg, slipway.EventWebhookRefused, msg, "")
+	return &Hooks{m: m, cfg: cfg, limit: &refusalLimit{}}
+}
+
+// Receive takes one delivery.
+func (h *Hooks) Receive(ctx context.Context, d slipway.WebhookDelivery) (slipway.WebhookAnswer, error) {
+	m, cfg, header, body := h.m, h.cfg, http.Header(d.Header), d.Body
+	source, delivery, err := authenticate(cfg.Secret, header, body)
+	if err != nil {
+		// Anyone who reaches the endpoint can be refused: a burst of refusals is recorded,
+		// then one in a while, with how many were not.
+		if ok, dropped := h.limit.take(m.cfg.Now()); ok {
+			msg := "webhook delivery refused: " + err.Error()
+			if dropped > 0 {
+				msg += fmt.Sprintf(" (%d more refused before it not recorded)", dropped)
 			}
-			writeHook(w, http.StatusUnauthorized, slipway.Errorf(slipway.EUNAUTHORIZED, "%s", err))
-			return
+			m.recordHook(ctx, cfg, slipway.EventWebhookRefused, msg, "")
 		}
-		nr, ignored, err := parseDelivery(source, r.Header, r.URL.Query().Get("app"), body)
-		if err != nil {
-			writeHook(w, http.StatusBadRequest, err)
-			return
+		return slipway.WebhookAnswer{}, slipway.Errorf(slipway.EUNAUTHORIZED, "%s", err)
+	}
+	nr, ignored, err := parseDelivery(source, header, d.App, body)
+	if err != nil {
+		return slipway.WebhookAnswer{}, err
+	}
+	if ignored != "" {
+		return slipway.WebhookAnswer{Ignored: ignored}, nil
+	}
+	// A replay is the same delivery ID, or the same signed body under another ID (the ID
+	// and ?app= are not signed; the body is): each body starts one release at most.
+	key := source + ":" + delivery
+	bodyKey := "body:" + hex.EncodeToString(bodyMAC(cfg.Secret, body))
+	seen, err := m.cfg.Store.SeenDelivery(ctx, key, m.cfg.Now())
+	if err == nil && !seen {
+		if seen, err = m.cfg.Store.SeenDelivery(ctx, bodyKey, m.cfg.Now()); err == nil && seen {
+			_ = m.cfg.Store.ForgetDelivery(context.WithoutCancel(ctx), key)
 		}
-		if ignored != "" {
-			writeJSON(w, http.StatusOK, WebhookAnswer{Ignored: ignored})
-			return
-		}
-		// A replay is the same delivery ID, or the same signed body under another ID (the
-		// ID and ?app= are not signed; the body is): each body starts one release at most.
-		key := source + ":" + delivery
-		bodyKey := "body:" + hex.EncodeToString(bodyMAC(cfg.Secret, body))
-		seen, err := m.cfg.Store.SeenDelivery(ctx, key, m.cfg.Now())
-		if err == nil && !seen {
-			if seen, err = m.cfg.Store.SeenDelivery(ctx, bodyKey, m.cfg.Now()); err == nil && seen {
-				_ = m.cfg.Store.ForgetDelivery(context.WithoutCancel(ctx), key)
+	}
+	if err != nil {
+		return slipway.WebhookAnswer{}, slipway.Errorf(slipway.EUNAVAILABLE, "the delivery cannot be recorded: %s", slipway.ErrorMessage(err))
+	}
+	if seen {
+		m.recordHook(ctx, cfg, slipway.EventWebhookDuplicate, fmt.Sprintf("webhook delivery %s from %s seen before; nothing done", delivery, source), nr.App)
+		return slipway.WebhookAnswer{Duplicate: true}, nil
+	}
+	nr.Actor, nr.Source.Trigger = "webhook", "webhook:"+source
+	if source == "plain" {
+		nr.Source.Trigger = "webhook"
+	}
+	rel, err := m.CreateRelease(ctx, nr)
+	if slipway.ErrorCode(err) == slipway.ECONFLICT {
+		// The version is on its way already (a tag pushed and created: two deliveries).
+		m.recordHook(ctx, cfg, slipway.EventWebhookDuplicate, fmt.Sprintf("webhook delivery %s from %s: %s; nothing done", delivery, source, slipway.ErrorMessage(err)), nr.App)
+		return slipway.WebhookAnswer{Duplicate: true, Release: rel.ID}, nil
+	}
+	if err != nil {
+		// It started nothing: its redelivery (the same ID, once the cause is mended) is not a
+		// replay.
+		for _, k := range []string{key, bodyKey} {
+			if ferr := m.cfg.Store.ForgetDelivery(context.WithoutCancel(ctx), k); ferr != nil {
+				cfg.Log.Warn("webhook delivery not forgotten after a failure", "delivery", delivery, "err", ferr)
 			}
 		}
-		if err != nil {
-			writeHook(w, http.StatusServiceUnavailable, err)
-			return
-		}
-		if seen {
-			m.recordHook(ctx, cfg, slipway.EventWebhookDuplicate, fmt.Sprintf("webhook delivery %s from %s seen before; nothing done", delivery, source), nr.App)
-			writeJSON(w, http.StatusOK, WebhookAnswer{Duplicate: true})
-			return
-		}
-		nr.Actor, nr.Source.Trigger = "webhook", "webhook:"+source
-		if source == "plain" {
-			nr.Source.Trigger = "webhook"
-		}
-		rel, err := m.CreateRelease(ctx, nr)
-		if slipway.ErrorCode(err) == slipway.ECONFLICT {
-			// The version is on its way already (a tag pushed and created: two deliveries).
-			m.recordHook(ctx, cfg, slipway.EventWebhookDuplicate, fmt.Sprintf("webhook delivery %s from %s: %s; nothing done", delivery, source, slipway.ErrorMessage(err)), nr.App)
-			writeJSON(w, http.StatusOK, WebhookAnswer{Duplicate: true, Release: rel.ID})
-			return
-		}
-		if err != nil {
-			// It started nothing: its redelivery (the same ID, once the cause is mended) is
-			// not a replay.
-			for _, k := range []string{key, bodyKey} {
-				if ferr := m.cfg.Store.ForgetDelivery(context.WithoutCancel(ctx), k); ferr != nil {
-					cfg.Log.Warn("webhook delivery not forgotten after a failure", "delivery", delivery, "err", ferr)
-				}
-			}
-			writeHook(w, statusOf(err), err)
-			return
-		}
-		writeJSON(w, http.StatusCreated, WebhookAnswer{Release: rel.ID})
-	})
+		return slipway.WebhookAnswer{}, err
+	}
+	return slipway.WebhookAnswer{Release: rel.ID}, nil
 }
 
 // Limits of the webhook.refused events: refusalBurst at once, then one every refusalEvery.
@@ -332,35 +317,6 @@ func shortSHA(s string) string {
 		return s[:12]
 	}
 	return s
-}
-
-// statusOf is the HTTP status of an error from CreateRelease.
-func statusOf(err error) int {
-	switch slipway.ErrorCode(err) {
-	case slipway.EINVALID:
-		return http.StatusBadRequest
-	case slipway.ENOTFOUND:
-		return http.StatusNotFound
-	case slipway.ECONFLICT:
-		return http.StatusConflict
-	case slipway.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
-func writeHook(w http.ResponseWriter, status int, err error) {
-	var e *slipway.Error
-	if !errors.As(err, &e) {
-		e = &slipway.Error{Code: slipway.EINTERNAL, Message: "internal error"}
-	}
-	writeJSON(w, status, map[string]any{"error": e})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }
 
 // bodyMAC is the HMAC-SHA256 of a delivery's body with the secret: what identifies a body

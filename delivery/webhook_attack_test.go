@@ -11,6 +11,7 @@ import (
 
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/delivery"
+	"slipway.dev/slipway/httpapi"
 )
 
 // hookPoster posts to a Webhook handler over real HTTP.
@@ -46,7 +47,7 @@ func hookPoster(t *testing.T, h http.Handler) func(query, body string, headers m
 func TestWebhook_FailedDeliveryIsNotAReplay(t *testing.T) {
 	w := newWorld(t, "staging")
 	w.app("web")
-	post := hookPoster(t, w.m.Webhook(delivery.WebhookConfig{Secret: []byte(secret)}))
+	post := hookPoster(t, httpapi.Webhooks(nil, w.m.Webhook(delivery.WebhookConfig{Secret: []byte(secret)})))
 	plain := `{"app":"web","version":"v2"}`
 	headers := map[string]string{delivery.HeaderSignature: sign(plain), delivery.HeaderDelivery: "d-1"}
 	if code, body := post("", plain, headers); code != http.StatusNotFound {
@@ -67,9 +68,9 @@ func TestWebhook_FailedDeliveryIsNotAReplay(t *testing.T) {
 // event once the limit allows one again.
 func TestWebhook_RefusalsCannotFloodTheEventLog(t *testing.T) {
 	w := newWorld(t, "staging")
-	post := hookPoster(t, w.m.Webhook(delivery.WebhookConfig{Secret: []byte(secret), Events: func(ctx context.Context, evs []slipway.Event) error {
+	post := hookPoster(t, httpapi.Webhooks(nil, w.m.Webhook(delivery.WebhookConfig{Secret: []byte(secret), Events: func(ctx context.Context, evs []slipway.Event) error {
 		return w.store.Commit(ctx, &slipway.Change{Events: evs})
-	}}))
+	}})))
 	refused := func() []slipway.Event {
 		t.Helper()
 		evs, err := w.store.Events(context.Background(), slipway.EventFilter{})

@@ -13,6 +13,7 @@ import (
 
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/delivery"
+	"slipway.dev/slipway/httpapi"
 )
 
 const secret = "s3cret-for-hooks"
@@ -31,10 +32,10 @@ func TestWebhook_StartsReleasesFromSignedDeliveriesOnly(t *testing.T) {
 	w := newWorld(t, "staging")
 	w.app("web")
 	w.pipelines(slipway.Pipeline{Name: "web", Apps: []string{"web"}, Stages: []slipway.Stage{{Name: "staging", Environments: []string{"staging"}}}})
-	h := w.m.Webhook(delivery.WebhookConfig{Secret: []byte(secret), Events: func(ctx context.Context, evs []slipway.Event) error {
+	h := httpapi.Webhooks(nil, w.m.Webhook(delivery.WebhookConfig{Secret: []byte(secret), Events: func(ctx context.Context, evs []slipway.Event) error {
 		return w.store.Commit(ctx, &slipway.Change{Events: evs})
-	}})
-	post := func(query, body string, headers map[string]string) (int, delivery.WebhookAnswer, string) {
+	}}))
+	post := func(query, body string, headers map[string]string) (int, slipway.WebhookAnswer, string) {
 		t.Helper()
 		req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1/hooks/releases"+query, strings.NewReader(body))
 		for k, v := range headers {
@@ -42,7 +43,7 @@ func TestWebhook_StartsReleasesFromSignedDeliveriesOnly(t *testing.T) {
 		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
-		var a delivery.WebhookAnswer
+		var a slipway.WebhookAnswer
 		_ = json.Unmarshal(rec.Body.Bytes(), &a)
 		return rec.Code, a, rec.Body.String()
 	}
@@ -124,10 +125,10 @@ func TestWebhook_StartsReleasesFromSignedDeliveriesOnly(t *testing.T) {
 	if r, _ := w.m.Release(context.Background(), a.Release); r.Version != "v3.1.0" || r.Source.Trigger != "webhook:gitlab" {
 		t.Fatalf("release from the gitlab tag: %+v", r)
 	}
-	if code, _, body := post("", plain, map[string]string{delivery.HeaderSignature: sign(plain + strings.Repeat(" ", delivery.MaxWebhookBody)), delivery.HeaderDelivery: "big"}); code != http.StatusUnauthorized {
+	if code, _, body := post("", plain, map[string]string{delivery.HeaderSignature: sign(plain + strings.Repeat(" ", slipway.MaxWebhookBody)), delivery.HeaderDelivery: "big"}); code != http.StatusUnauthorized {
 		t.Errorf("a mismatched body: %d %s", code, body)
 	}
-	big := strings.Repeat("x", delivery.MaxWebhookBody+1)
+	big := strings.Repeat("x", slipway.MaxWebhookBody+1)
 	if code, _, _ := post("", big, map[string]string{delivery.HeaderSignature: sign(big), delivery.HeaderDelivery: "big"}); code != http.StatusRequestEntityTooLarge {
 		t.Errorf("an oversized body: %d; want 413", code)
 	}

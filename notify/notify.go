@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"reflect"
 	"sync"
 	"time"
 
@@ -161,7 +162,7 @@ func (n *Notifier) reconcile(ctx context.Context) {
 			}
 			k := senderKey{sub.Name, src.Environment}
 			want[k] = true
-			if r, ok := n.senders[k]; ok && equal(r.n, sub) {
+			if r, ok := n.senders[k]; ok && reflect.DeepEqual(r.n, sub) {
 				continue
 			} else if ok {
 				r.cancel()
@@ -312,5 +313,3 @@ func matchesAny(patterns []string, s string) bool {
 	}
 	return false
 }
-
-func equal(a, b slipway.Notification) bool { return len(slipway.ChangedFields(a, b)) == 0 }

@@ -50,7 +50,7 @@ type serverShared struct {
 	// serves POST /hooks/releases (the default environment's address only).
 	releases      slipway.ReleaseOperator
 	notifications slipway.NotificationReader
-	webhook       http.Handler
+	webhook       slipway.WebhookReceiver
 	// git, when set, is the git source (--git-repo); the default environment's API serves
 	// POST /api/v1/git/sync with it.
 	git slipway.GitSyncer
@@ -151,7 +151,7 @@ func (s *envServing) newEngine(fl *fleet.Fleet) (*engine.Engine, http.Handler) {
 	mux.Handle("/ofrep/", httpapi.HostGuard(cfg.allowedHosts, s.ofrep))
 	if s.shared.webhook != nil && s.env.Name == slipway.DefaultEnvironment {
 		// Signed by the sender, not authenticated by a token (delivery.Webhook).
-		mux.Handle("/hooks/releases", httpapi.HostGuard(cfg.allowedHosts, s.shared.webhook))
+		mux.Handle("/hooks/releases", httpapi.Webhooks(cfg.allowedHosts, s.shared.webhook))
 	}
 	mux.Handle("/", httpapi.NewServer(apiCfg))
 	return eng, mux
