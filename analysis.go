@@ -10,6 +10,50 @@ type AnalysisTemplate struct {
 	Name    string        `json:"name"`
 	Args    []TemplateArg `json:"args,omitempty"`
 	Metrics []Metric      `json:"metrics"`
+	// Scoring, when set, judges a run of the template by a 0-100 score of its metrics
+	// (Kayenta's model) instead of failing it at its first failed metric.
+	Scoring *Scoring `json:"scoring,omitempty"`
+}
+
+// Scoring judges an analysis run by a score: each metric is classified Pass, High, Low or
+// NoData from its latest measurement; a group scores the weighted share of its metrics that
+// pass, and the run the groups' weighted mean, from 0 to 100. While the run measures, a score
+// at or below Marginal, or a critical metric High or Low, fails it at once; when every metric
+// has ended, a score that reaches Pass (with no critical metric lacking data) passes it, one
+// under Marginal fails it, and one between is inconclusive: the rollout pauses for a person.
+type Scoring struct {
+	Marginal float64 `json:"marginal"`
+	Pass     float64 `json:"pass"`
+	// Groups weighs the metrics' groups against each other (relative weights). Empty: every
+	// group weighs the same; otherwise it must list every group its metrics name.
+	Groups map[string]float64 `json:"groups,omitempty"`
+}
+
+// RunScore is a scored run's latest scorecard.
+type RunScore struct {
+	Score float64 `json:"score"`
+	// Outcome is Pass, Marginal or Fail as the thresholds read the score now; Final is set
+	// once every metric has ended.
+	Outcome string `json:"outcome"`
+	Final   bool   `json:"final,omitempty"`
+	// Reason says in words why.
+	Reason string       `json:"reason"`
+	Groups []GroupScore `json:"groups"`
+	// Metrics are the classes the score weighed, by metric name.
+	Metrics map[string]string `json:"metrics"`
+}
+
+// GroupScore is one group's part of a RunScore.
+type GroupScore struct {
+	Name string `json:"name"`
+	// Score is the weighted share of the group's metrics that pass, 0-100.
+	Score float64 `json:"score"`
+	// Weight is the group's share of the run's score, 0-1.
+	Weight float64 `json:"weight"`
+	Pass   int     `json:"pass"`
+	High   int     `json:"high"`
+	Low    int     `json:"low"`
+	NoData int     `json:"noData"`
 }
 
 // TemplateArg declares an argument a template takes; without a Value it must be given by the
@@ -54,6 +98,12 @@ type Metric struct {
 	// answers ErrInsufficientData) before that counts as no data. Zero means the rollout's
 	// progress deadline (a run of a rollout fills it in), or DefaultSampleTimeout outside one.
 	SampleTimeout Duration `json:"sampleTimeout,omitempty"`
+	// Group, Weight and Critical place the metric in a scored template (Scoring): its group
+	// ("" is a group too), its weight within the group (0 means 1), and whether a High or Low
+	// fails the run whatever the score and NoData keeps it from passing.
+	Group    string  `json:"group,omitempty"`
+	Weight   float64 `json:"weight,omitempty"`
+	Critical bool    `json:"critical,omitempty"`
 }
 
 // DefaultSampleTimeout is how long a metric outside a rollout (a flag ramp's) waits for a
@@ -389,6 +439,10 @@ type AnalysisRun struct {
 	Message    string         `json:"message,omitempty"`
 	StartedAt  time.Time      `json:"startedAt"`
 	FinishedAt *time.Time     `json:"finishedAt,omitempty"`
+	// Scoring is the templates' scoring when the run is scored; Score its latest scorecard,
+	// set once every metric has a class.
+	Scoring *Scoring  `json:"scoring,omitempty"`
+	Score   *RunScore `json:"score,omitempty"`
 	// Version is the optimistic concurrency version (see Store).
 	Version int64 `json:"version"`
 }
@@ -434,8 +488,11 @@ const MaxMeasurementsKept = 50
 type Measurement struct {
 	Phase Verdict `json:"phase"`
 	// Value is the measured value as JSON, or the job's output.
-	Value      string    `json:"value,omitempty"`
-	Message    string    `json:"message,omitempty"`
+	Value   string `json:"value,omitempty"`
+	Message string `json:"message,omitempty"`
+	// Class is how a scored run weighs the measurement: Pass, High, Low or NoData (empty for
+	// an error, which is no measurement).
+	Class      string    `json:"class,omitempty"`
 	StartedAt  time.Time `json:"startedAt"`
 	FinishedAt time.Time `json:"finishedAt"`
 }

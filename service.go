@@ -187,6 +187,9 @@ type AnalysisBrief struct {
 	Kind    AnalysisKind `json:"kind"`
 	Phase   Verdict      `json:"phase"`
 	Message string       `json:"message,omitempty"`
+	// Verdict is where a run stands so far, in words: its score, or each metric's
+	// measurements and latest verdict.
+	Verdict string `json:"verdict,omitempty"`
 }
 
 // LogSource reads the logs of an app's instances as streams of lines; the API serves them

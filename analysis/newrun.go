@@ -3,6 +3,7 @@ package analysis
 import (
 	"fmt"
 	"maps"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -94,10 +95,22 @@ func newRun(id string, kind slipway.AnalysisKind, step int, r slipway.Rollout, b
 	var problems []string
 	var metrics []slipway.Metric
 	seen := map[string]string{}
+	var scoring *slipway.Scoring
+	scoredBy, unscored := "", ""
 	for _, name := range ref.Templates {
 		t, ok := templates[name]
 		if !ok {
 			return slipway.AnalysisRun{}, slipway.Errorf(slipway.ENOTFOUND, "analysis template %q not found", name)
+		}
+		switch {
+		case t.Scoring == nil:
+			unscored = name
+		case scoring == nil:
+			sc := *t.Scoring
+			sc.Groups = maps.Clone(t.Scoring.Groups)
+			scoring, scoredBy = &sc, name
+		case !reflect.DeepEqual(*scoring, *t.Scoring):
+			problems = append(problems, fmt.Sprintf("templates %s and %s score differently; templates scored together need the same scoring", scoredBy, name))
 		}
 		vars := maps.Clone(base)
 		argExp := &expander{vars: base, unknown: map[string]bool{}}
@@ -141,6 +154,9 @@ func newRun(id string, kind slipway.AnalysisKind, step int, r slipway.Rollout, b
 			problems = append(problems, fmt.Sprintf("argument %q is declared by no template of %s", a.Name, strings.Join(ref.Templates, ", ")))
 		}
 	}
+	if scoring != nil && unscored != "" {
+		problems = append(problems, fmt.Sprintf("template %s is scored and %s is not; give %s the same scoring, or run it in a step of its own", scoredBy, unscored, unscored))
+	}
 	if len(metrics) == 0 && len(problems) == 0 {
 		problems = append(problems, fmt.Sprintf("templates %s have no metrics", strings.Join(ref.Templates, ", ")))
 	}
@@ -163,6 +179,7 @@ func newRun(id string, kind slipway.AnalysisKind, step int, r slipway.Rollout, b
 		Results:   make([]slipway.MetricResult, len(metrics)),
 		Phase:     slipway.VerdictRunning,
 		StartedAt: now,
+		Scoring:   scoring,
 	}
 	for i, m := range metrics {
 		run.Results[i] = slipway.MetricResult{Name: m.Name, Phase: slipway.VerdictRunning, DryRun: m.DryRun}

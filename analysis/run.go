@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/analysis/stats"
 )
 
 // maxValueLen caps the measured value kept with a measurement.
@@ -147,11 +148,11 @@ func noteWaiting(run *slipway.AnalysisRun) {
 func judgeMeasurement(m slipway.Metric, value any, err error, j judge) slipway.Measurement {
 	switch {
 	case errors.Is(err, slipway.ErrNoData), errors.Is(err, slipway.ErrInsufficientData):
-		phase := slipway.VerdictInconclusive
+		phase, class := slipway.VerdictInconclusive, stats.ClassNoData
 		if m.NoData == slipway.NoDataFailure {
-			phase = slipway.VerdictFailed
+			phase, class = slipway.VerdictFailed, stats.ClassHigh
 		}
-		return slipway.Measurement{Phase: phase, Message: err.Error()}
+		return slipway.Measurement{Phase: phase, Message: err.Error(), Class: string(class)}
 	case err != nil:
 		return slipway.Measurement{Phase: slipway.VerdictError, Message: err.Error()}
 	}
@@ -163,7 +164,25 @@ func judgeMeasurement(m slipway.Metric, value any, err error, j judge) slipway.M
 		judged = comparison{}
 	}
 	phase, msg := judged.judge(m, value)
-	return slipway.Measurement{Phase: phase, Value: formatValue(m, value), Message: msg}
+	return slipway.Measurement{Phase: phase, Value: formatValue(m, value), Message: msg, Class: measuredClass(m, phase, value)}
+}
+
+// measuredClass is how a scored run weighs a measurement: a comparison's own class, Pass
+// for a success, High for a failure (a failed threshold, job or sequential test: the canary
+// is worse), NoData for an inconclusive one, and none for an error.
+func measuredClass(m slipway.Metric, phase slipway.Verdict, value any) string {
+	switch phase {
+	case slipway.VerdictSuccessful:
+		return string(stats.ClassPass)
+	case slipway.VerdictFailed:
+		if v, ok := value.(map[string]any); ok && compared(m) && v["class"] == string(stats.ClassLow) {
+			return string(stats.ClassLow)
+		}
+		return string(stats.ClassHigh)
+	case slipway.VerdictInconclusive:
+		return string(stats.ClassNoData)
+	}
+	return ""
 }
 
 // formatValue writes a value as JSON, or a job's output as is.
@@ -273,6 +292,10 @@ func verbS(n int) string {
 // once every metric has ended, with the worst verdict of its metrics that are not dry runs.
 // Metrics still running when the run ends are Terminated.
 func settle(run *slipway.AnalysisRun, now time.Time) {
+	if run.Scoring != nil {
+		settleScored(run, now)
+		return
+	}
 	worst, worstIdx := slipway.VerdictSuccessful, -1
 	failed, allEnded, boundedRunning := false, true, false
 	for i, res := range run.Results {
@@ -297,13 +320,17 @@ func settle(run *slipway.AnalysisRun, now time.Time) {
 	if !failed && !allEnded && !inconclusive {
 		return
 	}
-	run.Phase = worst
+	msg := runSuccessMessage(*run)
 	if worstIdx >= 0 {
 		res := run.Results[worstIdx]
-		run.Message = fmt.Sprintf("metric %s: %s", res.Name, res.Message)
-	} else {
-		run.Message = runSuccessMessage(*run)
+		msg = fmt.Sprintf("metric %s: %s", res.Name, res.Message)
 	}
+	end(run, worst, msg, now)
+}
+
+// end ends run with phase and message; its metrics still running end Terminated.
+func end(run *slipway.AnalysisRun, phase slipway.Verdict, msg string, now time.Time) {
+	run.Phase, run.Message = phase, msg
 	for i := range run.Results {
 		if res := &run.Results[i]; !res.Phase.Terminal() {
 			res.Phase = slipway.VerdictTerminated
@@ -311,8 +338,8 @@ func settle(run *slipway.AnalysisRun, now time.Time) {
 			res.Waiting = nil
 		}
 	}
-	end := now
-	run.FinishedAt = &end
+	t := now
+	run.FinishedAt = &t
 }
 
 // runSuccessMessage says how many metrics passed, and names a dry-run metric that did not.
@@ -405,6 +432,6 @@ func Terminate(run *slipway.AnalysisRun, reason string, now time.Time) {
 	}
 	run.Phase = slipway.VerdictTerminated
 	run.Message = reason
-	end := now
-	run.FinishedAt = &end
+	t := now
+	run.FinishedAt = &t
 }

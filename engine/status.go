@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/analysis"
 )
 
 // DriftOf lists where the live world differs from d. Instances that are draining do not
@@ -132,7 +133,7 @@ func (e *Engine) Status(ctx context.Context, app string) (slipway.AppStatus, err
 			return slipway.AppStatus{}, err
 		}
 		for _, run := range runs {
-			s.Analysis = append(s.Analysis, slipway.AnalysisBrief{ID: run.ID, Kind: run.Kind, Phase: run.Phase, Message: run.Message})
+			s.Analysis = append(s.Analysis, slipway.AnalysisBrief{ID: run.ID, Kind: run.Kind, Phase: run.Phase, Message: run.Message, Verdict: analysis.Brief(run)})
 		}
 	}
 	live := map[string]*slipway.RevisionLive{}

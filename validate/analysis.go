@@ -2,6 +2,8 @@ package validate
 
 import (
 	"fmt"
+	"maps"
+	"math"
 	"net/url"
 	"regexp"
 	"slices"
@@ -50,6 +52,69 @@ func checkTemplate(p *problems, t *slipway.AnalysisTemplate) {
 			names[m.Name] = i
 		}
 		checkMetric(p, path, m, declared)
+		checkScored(p, path, m, t.Scoring)
+	}
+	checkScoring(p, t)
+}
+
+// checkScoring checks a template's scoring: thresholds 0 <= marginal <= pass <= 100 with pass
+// above 0, finite group weights at least 0 that are not all 0, and, when groups are weighed,
+// a weight for every group a metric names and no group no metric names.
+func checkScoring(p *problems, t *slipway.AnalysisTemplate) {
+	sc := t.Scoring
+	if sc == nil {
+		return
+	}
+	finite := func(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+	switch {
+	case !finite(sc.Pass) || sc.Pass <= 0 || sc.Pass > 100:
+		p.add("spec.scoring.pass", "%v is not a threshold; use a score above 0 and at most 100, like 90", sc.Pass)
+	case !finite(sc.Marginal) || sc.Marginal < 0 || sc.Marginal > sc.Pass:
+		p.add("spec.scoring.marginal", "%v is not a threshold; use a score from 0 to pass (%v), like 75", sc.Marginal, sc.Pass)
+	}
+	if len(sc.Groups) == 0 {
+		return
+	}
+	used := map[string]bool{}
+	for i, m := range t.Metrics {
+		used[m.Group] = true
+		if _, ok := sc.Groups[m.Group]; !ok {
+			p.add(fmt.Sprintf("spec.metrics[%d].group", i), "%q has no weight in scoring.groups; add it there, or use one of %s", m.Group, strings.Join(slices.Sorted(maps.Keys(sc.Groups)), ", "))
+		}
+	}
+	total := 0.0
+	for _, g := range slices.Sorted(maps.Keys(sc.Groups)) {
+		w := sc.Groups[g]
+		if !finite(w) || w < 0 {
+			p.add("spec.scoring.groups."+g, "%v is not a weight; use a number at least 0, like 1", w)
+			continue
+		}
+		total += w
+		if !used[g] {
+			p.add("spec.scoring.groups."+g, "no metric is in group %q; remove it or put a metric in it", g)
+		}
+	}
+	if total == 0 {
+		p.add("spec.scoring.groups", "every group weighs 0; give at least one group a weight above 0")
+	}
+}
+
+// checkScored checks a metric's place in a scored template: a finite weight at least 0, and
+// group, weight and critical only when the template is scored.
+func checkScored(p *problems, path string, m slipway.Metric, sc *slipway.Scoring) {
+	if math.IsNaN(m.Weight) || math.IsInf(m.Weight, 0) || m.Weight < 0 {
+		p.add(path+".weight", "%v is not a weight; use a number at least 0 (0 means 1), like 2", m.Weight)
+	}
+	if sc != nil {
+		return
+	}
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"group", m.Group != ""}, {"weight", m.Weight != 0}, {"critical", m.Critical}} {
+		if f.set {
+			p.add(path+"."+f.name, "a metric takes %s only in a scored template; add scoring: {marginal: 75, pass: 90} to the template, or remove %s", f.name, f.name)
+		}
 	}
 }
 

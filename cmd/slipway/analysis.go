@@ -105,6 +105,7 @@ func writeRun(b *strings.Builder, run slipway.AnalysisRun, last int) {
 	if run.Message != "" {
 		fmt.Fprintf(b, "  why: %s\n", escape(run.Message))
 	}
+	writeScore(b, run)
 	for i, res := range run.Results {
 		var m slipway.Metric
 		if i < len(run.Metrics) {
@@ -117,6 +118,21 @@ func writeRun(b *strings.Builder, run slipway.AnalysisRun, last int) {
 		fmt.Fprintf(b, "  Metric %s%s: %s; %d measured (%d successful, %d failed, %d inconclusive), %s\n",
 			escape(res.Name), dry, escape(res.Phase), res.Count, res.Successful, res.Failed, res.Inconclusive, plural(res.Errors, "error"))
 		fmt.Fprintf(b, "    judged by: %s\n", judgedBy(m))
+		if run.Scoring != nil && !res.DryRun {
+			crit := ""
+			if m.Critical {
+				crit = ", critical"
+			}
+			w := m.Weight
+			if w == 0 {
+				w = 1
+			}
+			class := "not classed yet"
+			if sc := run.Score; sc != nil && sc.Metrics[res.Name] != "" {
+				class = sc.Metrics[res.Name]
+			}
+			fmt.Fprintf(b, "    scored: group %s, weight %s%s; class %s\n", escape(orDash(m.Group)), num(w), crit, escape(class))
+		}
 		if res.Message != "" {
 			fmt.Fprintf(b, "    why: %s\n", escape(res.Message))
 		}
@@ -131,6 +147,29 @@ func writeRun(b *strings.Builder, run slipway.AnalysisRun, last int) {
 		for _, x := range ms {
 			fmt.Fprintf(b, "    %s  %s  %s\n", x.FinishedAt.UTC().Format("15:04:05.000"), escape(x.Phase), measured(m, x))
 		}
+	}
+}
+
+// writeScore shows a scored run's thresholds and latest scorecard.
+func writeScore(b *strings.Builder, run slipway.AnalysisRun) {
+	sc := run.Scoring
+	if sc == nil {
+		return
+	}
+	fmt.Fprintf(b, "  scoring: marginal %s, pass %s", num(sc.Marginal), num(sc.Pass))
+	card := run.Score
+	if card == nil {
+		b.WriteString("; no score until every metric has a class\n")
+		return
+	}
+	when := "interim"
+	if card.Final {
+		when = "final"
+	}
+	fmt.Fprintf(b, "; %s score %.1f (%s): %s\n", when, card.Score, escape(card.Outcome), escape(card.Reason))
+	for _, g := range card.Groups {
+		fmt.Fprintf(b, "    group %s: %.1f, weight %.0f%% (%d pass, %d high, %d low, %d no data)\n",
+			escape(orDash(g.Name)), g.Score, 100*g.Weight, g.Pass, g.High, g.Low, g.NoData)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/analysis"
 	"slipway.dev/slipway/httpapi"
 	"slipway.dev/slipway/httpapi/apitest"
 
@@ -148,6 +149,7 @@ func TestCLI_Golden(t *testing.T) {
 		{name: "analysis_sequential", args: []string{"analysis", "web", "--rollout", "web-2"}, setup: addSequentialRun},
 		{name: "analysis_sequential_json", args: []string{"analysis", "web", "-o", "json"}, setup: addSequentialRun},
 		{name: "analysis_missing", args: []string{"analysis", "nope"}, code: exitError},
+		{name: "analysis_scored", args: []string{"analysis", "web", "--rollout", "web-2"}, setup: addScoredRun},
 		{name: "bad_output", args: []string{"get", "apps", "-o", "xml"}, code: exitError},
 		{name: "wait_completed", args: []string{"status", "web", "--wait"}, setup: func(t testing.TB, f *apitest.Service) {
 			f.SetPhase(slipway.PhaseCompleted, "", slipway.EventRolloutCompleted)
@@ -325,4 +327,30 @@ func addSequentialRun(t testing.TB, f *apitest.Service) {
 		Phase: slipway.VerdictFailed, Message: "metric errors: 1 failed measurement exceeds failureLimit 0; last: the canary fails more than tolerated",
 		StartedAt: start, FinishedAt: &end,
 	})
+}
+
+// addScoredRun adds a scored run whose p95 failed: its score is judged by analysis.Record.
+func addScoredRun(t testing.TB, f *apitest.Service) {
+	start := time.Date(2025, 3, 1, 13, 0, 0, 0, time.UTC)
+	metric := func(name, group string, weight float64, critical bool) slipway.Metric {
+		return slipway.Metric{Name: name, Group: group, Weight: weight, Critical: critical, SuccessCondition: "result < 1",
+			Provider: slipway.ProviderSpec{Web: &slipway.WebMetric{URL: "http://metrics.example/" + name}}}
+	}
+	run := slipway.AnalysisRun{
+		ID: "web-2-run3", App: "web", Rollout: "web-2", Kind: slipway.AnalysisStep, Step: 1, Templates: []string{"scored"},
+		Metrics: []slipway.Metric{metric("errors", "errors", 0, true), metric("p95", "latency", 2, false), metric("p50", "latency", 0, false)},
+		Phase:   slipway.VerdictRunning, StartedAt: start,
+		Scoring: &slipway.Scoring{Marginal: 75, Pass: 95, Groups: map[string]float64{"errors": 2, "latency": 1}},
+	}
+	for _, m := range run.Metrics {
+		run.Results = append(run.Results, slipway.MetricResult{Name: m.Name, Phase: slipway.VerdictRunning})
+	}
+	at := start.Add(time.Second)
+	analysis.Record(&run, 0, 0.2, nil, at, at)
+	analysis.Record(&run, 1, 3.5, nil, at, at)
+	analysis.Record(&run, 2, 0.4, nil, at, at)
+	if run.Phase != slipway.VerdictInconclusive {
+		t.Fatalf("scored run %s (%s), want Inconclusive", run.Phase, run.Message)
+	}
+	f.AddAnalysisRun(run)
 }

@@ -352,7 +352,12 @@ func writeStatus(w io.Writer, st slipway.AppStatus) error {
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  RUN\tKIND\tPHASE\tMESSAGE")
 		for _, a := range st.Analysis {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", escape(a.ID), escape(a.Kind), escape(a.Phase), escape(a.Message))
+			msg := a.Message
+			if a.Phase == slipway.VerdictRunning && a.Verdict != "" {
+				// A running run's verdict so far: its score, each metric's measurements.
+				msg = strings.TrimPrefix(msg+"; so far: "+a.Verdict, "; ")
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", escape(a.ID), escape(a.Kind), escape(a.Phase), escape(msg))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
