@@ -183,6 +183,9 @@ func BuiltinMetrics() []string {
 const (
 	BuiltinCanary = "canary"
 	BuiltinStable = "stable"
+	// BuiltinBaseline is the revision a canary is compared with: an experiment step's fresh
+	// baseline while it runs, the stable revision otherwise.
+	BuiltinBaseline = "baseline"
 )
 
 // DefaultBuiltinWindow is the window of a builtin metric that sets none.
@@ -501,5 +504,5 @@ type Measurement struct {
 // app's name, its environment, and the stable and canary revisions and versions of the
 // rollout.
 func TemplateVars() []string {
-	return []string{"app", "environment", "stable.revision", "stable.version", "canary.revision", "canary.version"}
+	return []string{"app", "environment", "stable.revision", "stable.version", "canary.revision", "canary.version", "baseline.revision", "baseline.version"}
 }

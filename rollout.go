@@ -104,6 +104,10 @@ type Rollout struct {
 	Weight      int          `json:"weight"`
 	CanaryScale *CanaryScale `json:"canaryScale,omitempty"`
 	HeaderRoute *HeaderRoute `json:"headerRoute,omitempty"`
+	// Experiment state of the current step: when the canary and the baseline were both
+	// ready, and whether the experiment has ended (its baseline removed).
+	ExperimentReadyAt *time.Time `json:"experimentReadyAt,omitempty"`
+	ExperimentDone    bool       `json:"experimentDone,omitempty"`
 
 	// Rolling update state: the instance counts the engine asked for.
 	NewReplicas int `json:"newReplicas,omitempty"`
@@ -132,6 +136,19 @@ type Rollout struct {
 // capacity still to scale down.
 func (r Rollout) Active() bool {
 	return !r.Phase.Terminal() || (r.ScaleDownAt != nil && !r.ScaledDown)
+}
+
+// Experiment returns the experiment of r's current step while its baseline runs: a canary
+// rollout in progress at an experiment step that has not ended. ok is false otherwise.
+func (r Rollout) Experiment() (e Experiment, baseline string, ok bool) {
+	if r.Phase.Terminal() || r.ExperimentDone || r.Step >= r.Steps() {
+		return Experiment{}, "", false
+	}
+	st := r.Spec.Canary.Steps[r.Step]
+	if st.Experiment == nil {
+		return Experiment{}, "", false
+	}
+	return *st.Experiment, r.From + BaselineSuffix, true
 }
 
 // Steps returns the number of canary steps: 0 for other strategies, for an app's first

@@ -103,6 +103,7 @@ type Step struct {
 	Analysis       *AnalysisRef `json:"analysis,omitempty"`
 	SetCanaryScale *CanaryScale `json:"setCanaryScale,omitempty"`
 	SetHeaderRoute *HeaderRoute `json:"setHeaderRoute,omitempty"`
+	Experiment     *Experiment  `json:"experiment,omitempty"`
 }
 
 // Kind names the kind of step s ("setWeight", "pause", ...), or "" when none is set.
@@ -118,8 +119,43 @@ func (s Step) Kind() string {
 		return "setCanaryScale"
 	case s.SetHeaderRoute != nil:
 		return "setHeaderRoute"
+	case s.Experiment != nil:
+		return "experiment"
 	}
 	return ""
+}
+
+// Experiment is a canary step that compares like with like: it starts a fresh baseline of
+// the stable revision at the canary's size beside the canary, gives each of them Weight
+// percent of the traffic (the stable revision keeps the rest), runs Analysis (where
+// {{baseline.revision}} and a builtin sequential test's default baseline are the fresh
+// baseline) and waits at least Duration once both are ready, then removes the baseline. The
+// canary's own weight returns to what the steps before set. Both are new instances under the
+// same share of the same traffic, so a difference between them is the canary's, not age or
+// warm caches.
+type Experiment struct {
+	// Weight is the share of traffic, in percent (1-50), that each of the canary and the
+	// baseline takes.
+	Weight int `json:"weight"`
+	// Replicas is how many instances each of them runs; default Weight percent of the app's
+	// replicas, rounded up.
+	Replicas *int `json:"replicas,omitempty"`
+	// Duration is how long the experiment runs at least once both are ready.
+	Duration Duration `json:"duration,omitempty"`
+	// Analysis compares them; a failure aborts the rollout, as an analysis step does.
+	Analysis *AnalysisRef `json:"analysis,omitempty"`
+}
+
+// BaselineSuffix ends the ID of an experiment's baseline: the stable revision's ID plus it.
+const BaselineSuffix = "-baseline"
+
+// BaselineOf returns the revision an experiment runs as its baseline: stable's spec and
+// version under an ID of its own, so that the platform starts fresh instances for it and
+// measures them apart from stable's.
+func BaselineOf(stable Revision) Revision {
+	b := stable
+	b.ID = stable.ID + BaselineSuffix
+	return b
 }
 
 // PauseStep waits for Duration, or until approved (promote or resume) when Duration is 0.

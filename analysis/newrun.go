@@ -22,13 +22,24 @@ func Vars(r slipway.Rollout, env string) map[string]string {
 		env = slipway.DefaultEnvironment
 	}
 	return map[string]string{
-		"app":             r.App,
-		"environment":     env,
-		"stable.revision": r.From,
-		"stable.version":  r.FromVersion,
-		"canary.revision": r.To,
-		"canary.version":  r.ToVersion,
+		"app":               r.App,
+		"environment":       env,
+		"stable.revision":   r.From,
+		"stable.version":    r.FromVersion,
+		"canary.revision":   r.To,
+		"canary.version":    r.ToVersion,
+		"baseline.revision": baselineOf(r),
+		"baseline.version":  r.FromVersion,
 	}
+}
+
+// baselineOf is the revision a canary is compared with: the fresh baseline while an
+// experiment step runs one (slipway.Experiment), the stable revision otherwise.
+func baselineOf(r slipway.Rollout) string {
+	if _, base, ok := r.Experiment(); ok {
+		return base
+	}
+	return r.From
 }
 
 // placeholder matches {{name}}, with optional spaces inside the braces.
@@ -261,10 +272,10 @@ func resolveBuiltin(m *slipway.Metric, r slipway.Rollout) string {
 	}
 	if r.ID == "" {
 		// A flag run: nothing to resolve from.
-		if b.App == "" || b.Revision == "" || b.Revision == slipway.BuiltinCanary || b.Revision == slipway.BuiltinStable {
+		if b.App == "" || b.Revision == "" || b.Revision == slipway.BuiltinCanary || b.Revision == slipway.BuiltinStable || b.Revision == slipway.BuiltinBaseline {
 			return "measures an app's revision; outside a rollout name the app and a revision ID"
 		}
-		if s := b.Sequential; s != nil && (s.Baseline == "" || s.Baseline == slipway.BuiltinCanary || s.Baseline == slipway.BuiltinStable) {
+		if s := b.Sequential; s != nil && (s.Baseline == "" || s.Baseline == slipway.BuiltinCanary || s.Baseline == slipway.BuiltinStable || s.Baseline == slipway.BuiltinBaseline) {
 			return "compares revisions; outside a rollout name the baseline's revision ID"
 		}
 		return ""
@@ -280,14 +291,23 @@ func resolveBuiltin(m *slipway.Metric, r slipway.Rollout) string {
 			return "measures the stable revision, but the rollout has none"
 		}
 		b.Revision = r.From
+	case slipway.BuiltinBaseline:
+		if r.From == "" {
+			return "measures the baseline, but the rollout has no stable revision"
+		}
+		b.Revision = baselineOf(r)
 	}
 	if s := b.Sequential; s != nil {
 		switch s.Baseline {
-		case "", slipway.BuiltinStable:
+		case "", slipway.BuiltinBaseline, slipway.BuiltinStable:
 			if r.From == "" {
 				return "compares the canary with the stable revision, but the rollout has none"
 			}
-			s.Baseline = r.From
+			if s.Baseline == slipway.BuiltinStable {
+				s.Baseline = r.From
+			} else {
+				s.Baseline = baselineOf(r)
+			}
 		case slipway.BuiltinCanary:
 			s.Baseline = r.To
 		}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"maps"
 	"slices"
 
 	"slipway.dev/slipway"
@@ -89,8 +90,22 @@ func Desired(app slipway.AppState, latest *slipway.Rollout, revs map[string]slip
 		}
 	case slipway.StrategyCanary:
 		place(r.From, replicas)
-		place(r.To, CanaryReplicas(*r, replicas))
-		split(slipway.Weight{Revision: r.To, Weight: r.Weight}, slipway.Weight{Revision: r.From, Weight: 100 - r.Weight})
+		if e, base, ok := r.Experiment(); ok {
+			// A fresh baseline of stable beside the canary, each at the experiment's size
+			// and weight.
+			if stable, ok := revs[r.From]; ok {
+				revs = maps.Clone(revs)
+				revs[base] = slipway.BaselineOf(stable)
+			}
+			n := ExperimentReplicas(e, replicas)
+			place(base, n)
+			place(r.To, max(n, CanaryReplicas(*r, replicas)))
+			split(slipway.Weight{Revision: r.To, Weight: e.Weight}, slipway.Weight{Revision: base, Weight: e.Weight},
+				slipway.Weight{Revision: r.From, Weight: 100 - 2*e.Weight})
+		} else {
+			place(r.To, CanaryReplicas(*r, replicas))
+			split(slipway.Weight{Revision: r.To, Weight: r.Weight}, slipway.Weight{Revision: r.From, Weight: 100 - r.Weight})
+		}
 		if r.HeaderRoute != nil && len(r.HeaderRoute.Match) > 0 {
 			d.Split.Routes = []slipway.Route{{Name: r.HeaderRoute.Name, Match: r.HeaderRoute.Match, Revision: r.To}}
 		}
@@ -132,6 +147,15 @@ func CanaryReplicas(r slipway.Rollout, replicas int) int {
 		}
 	}
 	return shareUp(r.Weight, replicas)
+}
+
+// ExperimentReplicas returns how many instances each of an experiment's canary and baseline
+// runs: its replicas, else its weight's share of the app's replicas rounded up.
+func ExperimentReplicas(e slipway.Experiment, replicas int) int {
+	if e.Replicas != nil {
+		return *e.Replicas
+	}
+	return shareUp(e.Weight, replicas)
 }
 
 // shareUp returns pct percent of n rounded up: at least 1 when pct > 0 and n > 0.

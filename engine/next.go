@@ -162,6 +162,10 @@ func (m *machine) canary() {
 				return
 			}
 			m.deadline(r.To, CanaryReplicas(*r, replicas))
+		case st.Experiment != nil:
+			if m.experiment(*st.Experiment) {
+				m.advance()
+			}
 		case st.SetHeaderRoute != nil:
 			var want *slipway.HeaderRoute
 			if len(st.SetHeaderRoute.Match) > 0 {
@@ -196,6 +200,47 @@ func (m *machine) canary() {
 	if m.splitConfirmed() {
 		m.complete()
 	}
+}
+
+// experiment runs an experiment step (slipway.Experiment) and reports true once it is over:
+// the baseline and the canary are started at the experiment's size and weight; once both
+// are ready and the split is in effect its analysis runs and its duration counts; when both
+// are done the baseline is removed and the canary's weight returns to the steps' weight.
+func (m *machine) experiment(e slipway.Experiment) bool {
+	r := &m.r
+	if r.ExperimentDone {
+		// The baseline is being removed: the step ends once its traffic has gone.
+		return m.splitConfirmed()
+	}
+	_, base, _ := r.Experiment()
+	n := ExperimentReplicas(e, m.in.App.Replicas)
+	if r.ExperimentReadyAt == nil {
+		if want := max(n, CanaryReplicas(*r, m.in.App.Replicas)); !m.ready(r.To, want) {
+			m.deadline(r.To, want)
+			return false
+		}
+		if !m.ready(base, n) {
+			m.deadline(base, n)
+			return false
+		}
+		if !m.splitConfirmed() {
+			return false
+		}
+		t := m.now
+		r.ExperimentReadyAt = &t
+		m.event(slipway.EventRolloutStep, fmt.Sprintf("experiment: canary %s and baseline %s ready, %d%% of traffic each", r.To, base, e.Weight), m.stepName())
+		return false
+	}
+	if e.Analysis != nil && !m.stagePassed(slipway.AnalysisStep, *e.Analysis) {
+		return false
+	}
+	if end := r.ExperimentReadyAt.Add(e.Duration.D()); m.now.Before(end) {
+		m.wake(end)
+		return false
+	}
+	r.ExperimentDone = true
+	m.event(slipway.EventRolloutStep, fmt.Sprintf("experiment ended: baseline %s removed, canary weight %d%%", base, r.Weight), m.stepName())
+	return false
 }
 
 func canaryScale(s slipway.CanaryScale) *slipway.CanaryScale {
@@ -367,6 +412,17 @@ func (m *machine) background() bool {
 // analysisStage runs one analysis as a stage of the rollout (StepRun) and reports true once
 // it passed. A failure aborts the rollout; an inconclusive run pauses it.
 func (m *machine) analysisStage(kind slipway.AnalysisKind, ref slipway.AnalysisRef) bool {
+	if m.stagePassed(kind, ref) {
+		m.r.StepRun = ""
+		return true
+	}
+	return false
+}
+
+// stagePassed is analysisStage that keeps a passed run as the step's run (StepRun), so that
+// a step that waits on something else after it (an experiment's duration) does not start
+// another.
+func (m *machine) stagePassed(kind slipway.AnalysisKind, ref slipway.AnalysisRef) bool {
 	r := &m.r
 	if r.StepRun == "" {
 		if run, ok := m.newRun(kind, ref); ok {
@@ -380,7 +436,6 @@ func (m *machine) analysisStage(kind slipway.AnalysisKind, ref slipway.AnalysisR
 	}
 	switch run.Phase {
 	case slipway.VerdictSuccessful, slipway.VerdictTerminated:
-		r.StepRun = ""
 		return true
 	case slipway.VerdictFailed:
 		m.abort(fmt.Sprintf("analysis %s failed: %s", run.ID, run.Message))
@@ -413,6 +468,7 @@ func (m *machine) advance() {
 	r.Step++
 	r.StepStartedAt = m.now
 	r.StepRun = ""
+	r.ExperimentReadyAt, r.ExperimentDone = nil, false
 	m.event(slipway.EventRolloutStep, fmt.Sprintf("step %d/%d done (%s)", r.Step, r.Steps(), name), "")
 }
 
@@ -510,8 +566,14 @@ func RolloutSplit(r slipway.Rollout) slipway.Split {
 			add(r.From, 100)
 		}
 	default:
-		add(r.To, r.Weight)
-		add(r.From, 100-r.Weight)
+		if e, base, ok := r.Experiment(); ok {
+			add(r.To, e.Weight)
+			add(base, e.Weight)
+			add(r.From, 100-2*e.Weight)
+		} else {
+			add(r.To, r.Weight)
+			add(r.From, 100-r.Weight)
+		}
 		if r.HeaderRoute != nil && len(r.HeaderRoute.Match) > 0 {
 			s.Routes = []slipway.Route{{Name: r.HeaderRoute.Name, Match: r.HeaderRoute.Match, Revision: r.To}}
 		}

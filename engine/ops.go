@@ -54,6 +54,7 @@ func Operate(r slipway.Rollout, op slipway.Operation, replicas int, runs map[str
 			stopStepRun(&r, &eff, "step skipped by "+who)
 			r.Step++
 			r.StepStartedAt = now
+			r.ExperimentReadyAt, r.ExperimentDone = nil, false
 			if r.Step < r.Steps() {
 				ev(slipway.EventRolloutPromoted, fmt.Sprintf("promoted to step %d/%d", r.Step+1, r.Steps()))
 			} else {
@@ -95,6 +96,7 @@ func Operate(r slipway.Rollout, op slipway.Operation, replicas int, runs map[str
 		case slipway.PauseAtStep:
 			r.Step++
 			r.StepStartedAt = now
+			r.ExperimentReadyAt, r.ExperimentDone = nil, false
 		case slipway.PauseApproval:
 			r.Approved = true
 		case slipway.PauseInconclusive:
@@ -143,6 +145,7 @@ func restart(r slipway.Rollout, replicas int, now time.Time) slipway.Rollout {
 	r.Attempt++
 	r.Step, r.StepStartedAt, r.LastProgressAt = 0, now, now
 	r.Weight, r.CanaryScale, r.HeaderRoute = 0, nil, nil
+	r.ExperimentReadyAt, r.ExperimentDone = nil, false
 	r.NewReplicas, r.OldReplicas = 0, replicas
 	r.PreviewReadyAt, r.Switched, r.Approved = nil, false, false
 	r.StepRun, r.BackgroundRun = "", ""

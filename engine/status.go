@@ -141,7 +141,11 @@ func (e *Engine) Status(ctx context.Context, app string) (slipway.AppStatus, err
 		if l, ok := live[id]; ok {
 			return l
 		}
-		l := &slipway.RevisionLive{Revision: id, Version: revs[id].Version, Weight: obs.Split.WeightOf(id)}
+		version := revs[id].Version
+		if stable, ok := strings.CutSuffix(id, slipway.BaselineSuffix); ok && version == "" {
+			version = revs[stable].Version // an experiment's baseline runs its stable revision
+		}
+		l := &slipway.RevisionLive{Revision: id, Version: version, Weight: obs.Split.WeightOf(id)}
 		live[id] = l
 		return l
 	}

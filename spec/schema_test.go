@@ -125,8 +125,8 @@ func TestExamplesAndValid_LoadAndMatchSchema(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load(testdata/valid): %v", err)
 	}
-	if len(set.Apps) != 8 || len(set.Templates) != 8 {
-		t.Errorf("testdata/valid holds %d apps and %d templates, want 8 and 8", len(set.Apps), len(set.Templates))
+	if len(set.Apps) != 9 || len(set.Templates) != 9 {
+		t.Errorf("testdata/valid holds %d apps and %d templates, want 9 and 9", len(set.Apps), len(set.Templates))
 	}
 }
 

@@ -195,7 +195,7 @@ func checkMetric(p *problems, path string, m slipway.Metric, declared map[string
 }
 
 // builtinRevisionID matches a revision ID (slipway.RevisionSpec.Hash).
-var builtinRevisionID = regexp.MustCompile(`^[0-9a-f]{12}$`)
+var builtinRevisionID = regexp.MustCompile(`^[0-9a-f]{12}(` + slipway.BaselineSuffix + `)?$`)
 
 // maxBuiltinWindow is as far back as the proxy keeps per-second counts.
 const maxBuiltinWindow = slipway.Duration(10 * time.Minute)
@@ -221,9 +221,9 @@ func checkBuiltin(p *problems, path string, m slipway.Metric, b *slipway.Builtin
 	switch r := b.Revision; {
 	case outcome && r != "":
 		p.add(bp+".revision", "an outcome metric measures a flag variant, not a revision; remove revision")
-	case r == "", r == slipway.BuiltinCanary, r == slipway.BuiltinStable, strings.Contains(r, "{{"), builtinRevisionID.MatchString(r):
+	case r == "", r == slipway.BuiltinCanary, r == slipway.BuiltinStable, r == slipway.BuiltinBaseline, strings.Contains(r, "{{"), builtinRevisionID.MatchString(r):
 	default:
-		p.add(bp+".revision", "%q is not a revision; use canary, stable, {{canary.revision}} or a revision ID (12 hex digits)", r)
+		p.add(bp+".revision", "%q is not a revision; use canary, stable, baseline, {{canary.revision}} or a revision ID (12 hex digits)", r)
 	}
 	switch {
 	case b.Window == 0:
@@ -289,9 +289,9 @@ func checkSequential(p *problems, path string, m slipway.Metric, b *slipway.Buil
 		p.add(sp+".minRequests", "%d is out of range; use 1 or more, or omit it for the default %d", s.MinRequests, slipway.DefaultSequentialMinRequests)
 	}
 	switch r := s.Baseline; {
-	case r == "", r == slipway.BuiltinStable, strings.Contains(r, "{{"), builtinRevisionID.MatchString(r):
+	case r == "", r == slipway.BuiltinBaseline, r == slipway.BuiltinStable, strings.Contains(r, "{{"), builtinRevisionID.MatchString(r):
 	default:
-		p.add(sp+".baseline", "%q is not a revision; use stable (the default), {{stable.revision}} or a revision ID (12 hex digits)", r)
+		p.add(sp+".baseline", "%q is not a revision; use baseline (the default: an experiment's fresh baseline, else stable), stable, {{baseline.revision}} or a revision ID (12 hex digits)", r)
 	}
 	texts[sp+".baseline"] = s.Baseline
 	if s.Since != nil {
@@ -414,6 +414,9 @@ func (r resolver) checkApp(p *problems, a *slipway.App) {
 	}
 	if c := a.Strategy.Canary; c != nil {
 		for i, st := range c.Steps {
+			if e := st.Experiment; e != nil && e.Analysis != nil {
+				r.checkRef(p, fmt.Sprintf("spec.strategy.canary.steps[%d].experiment.analysis", i), *e.Analysis, bgArgs)
+			}
 			if st.Analysis != nil {
 				r.checkRef(p, fmt.Sprintf("spec.strategy.canary.steps[%d].analysis", i), *st.Analysis, bgArgs)
 			}

@@ -167,12 +167,13 @@ func checkStrategy(p *problems, a *slipway.App) {
 	}
 }
 
-var stepKinds = []string{"setWeight", "pause", "analysis", "setCanaryScale", "setHeaderRoute"}
+var stepKinds = []string{"setWeight", "pause", "analysis", "setCanaryScale", "setHeaderRoute", "experiment"}
 
 func checkStep(p *problems, path string, st slipway.Step) {
 	set := setNames(map[string]bool{
 		"setWeight": st.SetWeight != nil, "pause": st.Pause != nil, "analysis": st.Analysis != nil,
 		"setCanaryScale": st.SetCanaryScale != nil, "setHeaderRoute": st.SetHeaderRoute != nil,
+		"experiment": st.Experiment != nil,
 	}, stepKinds...)
 	switch len(set) {
 	case 0:
@@ -202,6 +203,19 @@ func checkStep(p *problems, path string, st slipway.Step) {
 		}
 		if sc.Weight != nil {
 			percent(p, sp+".weight", *sc.Weight)
+		}
+	}
+	if e := st.Experiment; e != nil {
+		ep := path + ".experiment"
+		if e.Weight < 1 || e.Weight > 50 {
+			p.add(ep+".weight", "%d is out of range; each of the canary and the baseline takes this share, so use 1 to 50, like 10", e.Weight)
+		}
+		if e.Replicas != nil && *e.Replicas < 1 {
+			p.add(ep+".replicas", "%d is out of range; use 1 or more, or omit it for the weight's share of replicas", *e.Replicas)
+		}
+		nonNegative(p, ep+".duration", e.Duration)
+		if e.Duration == 0 && e.Analysis == nil {
+			p.add(ep, "compares nothing and ends at once; add an analysis (templates comparing the canary with {{baseline.revision}}), a duration, or both")
 		}
 	}
 	if hr := st.SetHeaderRoute; hr != nil {

@@ -89,7 +89,7 @@ func (p *Provider) Measure(ctx context.Context, m slipway.Metric) (any, error) {
 	switch {
 	case b.App == "":
 		return nil, slipway.Errorf(slipway.EINVALID, "builtin metric %s names no app", m.Name)
-	case b.Revision == "", b.Revision == slipway.BuiltinCanary, b.Revision == slipway.BuiltinStable, strings.Contains(b.Revision, "{{"):
+	case b.Revision == "", b.Revision == slipway.BuiltinCanary, b.Revision == slipway.BuiltinStable, b.Revision == slipway.BuiltinBaseline, strings.Contains(b.Revision, "{{"):
 		return nil, slipway.Errorf(slipway.EINVALID, "builtin metric %s: revision %q is not a revision ID; a run resolves canary and stable from its rollout", m.Name, b.Revision)
 	}
 	if _, ok := value(b.Metric, slipway.RequestWindow{}, 0); !ok {

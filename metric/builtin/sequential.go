@@ -31,7 +31,7 @@ func (p *Provider) measureSequential(ctx context.Context, m slipway.Metric, b *s
 		return nil, slipway.Errorf(slipway.EINVALID, "builtin metric %s: a sequential test judges error_rate or slow_rate, not %s", m.Name, b.Metric)
 	case b.Metric == slipway.BuiltinSlowRate && b.SlowerThan <= 0:
 		return nil, slipway.Errorf(slipway.EINVALID, "builtin metric %s: slow_rate needs slowerThan", m.Name)
-	case s.Baseline == "", s.Baseline == slipway.BuiltinStable, s.Baseline == slipway.BuiltinCanary, strings.Contains(s.Baseline, "{{"):
+	case s.Baseline == "", s.Baseline == slipway.BuiltinStable, s.Baseline == slipway.BuiltinBaseline, s.Baseline == slipway.BuiltinCanary, strings.Contains(s.Baseline, "{{"):
 		return nil, slipway.Errorf(slipway.EINVALID, "builtin metric %s: baseline %q is not a revision ID; a run resolves stable from its rollout", m.Name, s.Baseline)
 	case s.Since == nil:
 		return nil, slipway.Errorf(slipway.EINVALID, "builtin metric %s: the sequential test has no start; a run sets it", m.Name)

@@ -1,0 +1,208 @@
+package engine
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"slipway.dev/slipway"
+)
+
+// experimentApp is a canary of 10 replicas whose second step is an experiment at 10% each.
+func experimentApp(e slipway.Experiment) slipway.App {
+	return testApp(slipway.Strategy{Canary: &slipway.CanaryStrategy{Steps: []slipway.Step{
+		{SetWeight: intp(5)},
+		{Experiment: &e},
+		{SetWeight: intp(50)},
+	}}}, 10)
+}
+
+// experimentRollout is a rollout of app at the experiment step, the canary at weight 5.
+func experimentRollout(app slipway.App) slipway.Rollout {
+	r := newTestRollout(app, "v1")
+	r.Step, r.Weight = 1, 5
+	return r
+}
+
+func experimentInput(app slipway.App, r slipway.Rollout, ready map[string]int, runs ...slipway.AnalysisRun) Input {
+	in := Input{App: app, Observed: observed(RolloutSplit(r), ready), Templates: testTemplates(), Runs: map[string]slipway.AnalysisRun{}}
+	for _, run := range runs {
+		in.Runs[run.ID] = run
+	}
+	return in
+}
+
+func experimentRevs() map[string]slipway.Revision {
+	return map[string]slipway.Revision{
+		"v1": {App: "web", ID: "v1", Version: "v1", Spec: slipway.RevisionSpec{Run: slipway.RunSpec{Command: "old"}}},
+		"v2": {App: "web", ID: "v2", Version: "v2", Spec: slipway.RevisionSpec{Run: slipway.RunSpec{Command: "new"}}},
+	}
+}
+
+func placed(d slipway.Desired) map[string]int {
+	out := map[string]int{}
+	for _, p := range d.Revisions {
+		out[p.Revision.ID] = p.Replicas
+	}
+	return out
+}
+
+func TestExperiment_RunsAFreshBaselineBesideTheCanary(t *testing.T) {
+	app := experimentApp(slipway.Experiment{Weight: 10, Duration: dur(time.Minute), Analysis: okRef()})
+	r := experimentRollout(app)
+	state := slipway.AppState{Spec: app, Stable: "v1"}
+	const base = "v1" + slipway.BaselineSuffix
+
+	// The step starts: the baseline of v1 and the canary, each at 10% of replicas and
+	// traffic; the stable revision keeps 80% and its full size.
+	d := Desired(state, &r, experimentRevs())
+	if got := placed(d); got["v1"] != 10 || got["v2"] != 1 || got[base] != 1 {
+		t.Fatalf("placements %v, want v1 10, v2 1, %s 1", got, base)
+	}
+	for _, p := range d.Revisions {
+		if p.Revision.ID == base && (p.Revision.Spec.Run.Command != "old" || p.Revision.Version != "v1") {
+			t.Fatalf("baseline %+v is not the stable revision's spec and version", p.Revision)
+		}
+	}
+	want := []slipway.Weight{{Revision: "v2", Weight: 10}, {Revision: base, Weight: 10}, {Revision: "v1", Weight: 80}}
+	if !slices.Equal(d.Split.Weights, want) || !d.Split.Equal(RolloutSplit(r)) {
+		t.Fatalf("split %v (rollout split %v), want %v", d.Split.Weights, RolloutSplit(r).Weights, want)
+	}
+	if problems := d.Problems(); len(problems) > 0 {
+		t.Fatalf("the desired state is invalid: %v", problems)
+	}
+
+	// Nothing is measured before both are ready.
+	now := t0.Add(time.Second)
+	got, eff := next(t, r, experimentInput(app, r, map[string]int{"v1": 10, "v2": 1}), now)
+	if got.ExperimentReadyAt != nil || len(eff.StartRuns) != 0 || !eff.Poll {
+		t.Fatalf("the experiment began before its baseline was ready: %+v %+v", got, eff)
+	}
+	ready := map[string]int{"v1": 10, "v2": 1, base: 1}
+	got, eff = next(t, r, experimentInput(app, r, ready), now)
+	if got.ExperimentReadyAt == nil || !got.ExperimentReadyAt.Equal(now) {
+		t.Fatalf("ExperimentReadyAt %v, want %v", got.ExperimentReadyAt, now)
+	}
+	wantKinds(t, eff, slipway.EventRolloutStep)
+	r = got
+
+	// The analysis starts, with {{baseline.revision}} the fresh baseline.
+	in := experimentInput(app, r, ready)
+	in.Templates = map[string]slipway.AnalysisTemplate{"ok": {Name: "ok", Metrics: []slipway.Metric{{Name: "cmp",
+		Provider: slipway.ProviderSpec{Job: &slipway.JobMetric{Command: "cmp", Args: []string{"{{canary.revision}}", "{{baseline.revision}}", "{{stable.revision}}"}}}}}}}
+	got, eff = next(t, r, in, now)
+	if len(eff.StartRuns) != 1 || !slices.Equal(eff.StartRuns[0].Metrics[0].Provider.Job.Args, []string{"v2", base, "v1"}) {
+		t.Fatalf("StartRuns %+v; want one run comparing v2 with %s", eff.StartRuns, base)
+	}
+	r = got
+	run := runOf(r.StepRun, slipway.VerdictSuccessful, "")
+
+	// A passed analysis still waits for the duration.
+	waits(t, r, experimentInput(app, r, ready, run), now.Add(30*time.Second), now.Add(time.Minute))
+
+	// Then the baseline is removed and the canary's weight is 5% again.
+	end := now.Add(time.Minute)
+	got, eff = next(t, r, experimentInput(app, r, ready, run), end)
+	if !got.ExperimentDone || got.Step != 1 {
+		t.Fatalf("ExperimentDone %v step %d, want the experiment over at step 1", got.ExperimentDone, got.Step)
+	}
+	wantKinds(t, eff, slipway.EventRolloutStep)
+	r = got
+	d = Desired(state, &r, experimentRevs())
+	if got := placed(d); got[base] != 0 || got["v2"] != 1 || got["v1"] != 10 {
+		t.Fatalf("placements after the experiment %v, want no baseline", got)
+	}
+	if want := []slipway.Weight{{Revision: "v2", Weight: 5}, {Revision: "v1", Weight: 95}}; !slices.Equal(d.Split.Weights, want) {
+		t.Fatalf("split after the experiment %v, want %v", d.Split.Weights, want)
+	}
+
+	// The step ends once the split without the baseline is in effect.
+	stale := experimentInput(app, r, ready, run)
+	stale.Observed.Split = slipway.Split{Weights: []slipway.Weight{{Revision: "v2", Weight: 10}, {Revision: base, Weight: 10}, {Revision: "v1", Weight: 80}}}
+	if got, _ := next(t, r, stale, end); got.Step != 1 {
+		t.Fatalf("advanced to step %d before the baseline's traffic had gone", got.Step)
+	}
+	got, _ = next(t, r, experimentInput(app, r, map[string]int{"v1": 10, "v2": 1}, run), end)
+	if got.Step != 2 || got.ExperimentDone || got.ExperimentReadyAt != nil {
+		t.Fatalf("step %d, experiment state %v %v; want step 2 with the state reset", got.Step, got.ExperimentDone, got.ExperimentReadyAt)
+	}
+}
+
+func TestExperiment_AFailedComparisonAbortsAndRemovesTheBaseline(t *testing.T) {
+	app := experimentApp(slipway.Experiment{Weight: 20, Analysis: okRef()})
+	r := experimentRollout(app)
+	ready := map[string]int{"v1": 10, "v2": 2, "v1" + slipway.BaselineSuffix: 2}
+	now := t0.Add(time.Second)
+	r, _ = next(t, r, experimentInput(app, r, ready), now)
+	r, _ = next(t, r, experimentInput(app, r, ready), now)
+	if r.StepRun == "" {
+		t.Fatal("no analysis started")
+	}
+	got, eff := next(t, r, experimentInput(app, r, ready, runOf(r.StepRun, slipway.VerdictFailed, "canary worse than baseline")), now)
+	wantAborted(t, got, eff, "canary worse than baseline")
+	d := Desired(slipway.AppState{Spec: app, Stable: "v1"}, &got, experimentRevs())
+	if p := placed(d); p["v1"+slipway.BaselineSuffix] != 0 {
+		t.Fatalf("an aborted rollout keeps its baseline: %v", p)
+	}
+	if want := []slipway.Weight{{Revision: "v1", Weight: 100}}; !slices.Equal(d.Split.Weights, want) {
+		t.Fatalf("split %v, want all on v1", d.Split.Weights)
+	}
+}
+
+func TestExperiment_BaselineNeverReadyHitsTheDeadline(t *testing.T) {
+	app := experimentApp(slipway.Experiment{Weight: 10, Duration: dur(time.Minute)})
+	r := experimentRollout(app)
+	late := t0.Add(slipway.DefaultProgressDeadline.D() + time.Second)
+	got, eff := next(t, r, experimentInput(app, r, map[string]int{"v1": 10, "v2": 1}), late)
+	wantAborted(t, got, eff, "revision v1-baseline has 0 of 1 instances ready")
+}
+
+func TestExperiment_PromoteSkipsItAndRemovesTheBaseline(t *testing.T) {
+	app := experimentApp(slipway.Experiment{Weight: 10, Duration: dur(time.Hour)})
+	r := experimentRollout(app)
+	now := t0.Add(time.Second)
+	r, _ = next(t, r, experimentInput(app, r, map[string]int{"v1": 10, "v2": 1, "v1-baseline": 1}), now)
+	if r.ExperimentReadyAt == nil {
+		t.Fatal("the experiment did not begin")
+	}
+	got, _, err := Operate(r, slipway.Operation{Kind: slipway.OpPromote, Actor: "alice"}, 10, nil, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Step != 2 || got.ExperimentReadyAt != nil || got.ExperimentDone {
+		t.Fatalf("after promote: step %d, experiment state %v %v", got.Step, got.ExperimentReadyAt, got.ExperimentDone)
+	}
+	if _, _, ok := got.Experiment(); ok {
+		t.Fatal("the baseline still runs after the step was promoted")
+	}
+}
+
+func TestExperiment_ReplicasAndWeight(t *testing.T) {
+	for _, c := range []struct {
+		e        slipway.Experiment
+		replicas int
+		want     int
+	}{
+		{slipway.Experiment{Weight: 10}, 10, 1},
+		{slipway.Experiment{Weight: 10}, 3, 1},
+		{slipway.Experiment{Weight: 25}, 10, 3},
+		{slipway.Experiment{Weight: 50}, 4, 2},
+		{slipway.Experiment{Weight: 10, Replicas: intp(3)}, 10, 3},
+	} {
+		if got := ExperimentReplicas(c.e, c.replicas); got != c.want {
+			t.Errorf("ExperimentReplicas(%+v, %d) = %d, want %d", c.e, c.replicas, got, c.want)
+		}
+	}
+	// At 50% each, the stable revision serves nothing for the experiment but keeps its
+	// instances.
+	app := experimentApp(slipway.Experiment{Weight: 50, Duration: dur(time.Minute)})
+	r := experimentRollout(app)
+	d := Desired(slipway.AppState{Spec: app, Stable: "v1"}, &r, experimentRevs())
+	if p := placed(d); p["v1"] != 10 || p["v2"] != 5 || p["v1-baseline"] != 5 {
+		t.Fatalf("placements %v", p)
+	}
+	if len(d.Split.Weights) != 2 || !strings.Contains(d.Split.Weights[1].Revision, "v1-") {
+		t.Fatalf("split %v, want v2 and the baseline at 50 each", d.Split.Weights)
+	}
+}
