@@ -151,6 +151,9 @@ type WebMetric struct {
 	Body     string            `json:"body,omitempty"`
 	JSONPath string            `json:"jsonPath,omitempty"`
 	Timeout  Duration          `json:"timeout,omitempty"`
+	// Compare, when set, judges the answer as the canary's sample against the baseline's
+	// instead of by conditions.
+	Compare *WebCompare `json:"compare,omitempty"`
 }
 
 // JobMetric measures by running a command: exit 0 passes. Its output is kept with the
@@ -228,6 +231,10 @@ type BuiltinMetric struct {
 	// Sequential, when set, judges the metric (error_rate or slow_rate) by a sequential test
 	// of the canary revision against the stable one instead of by conditions.
 	Sequential *SequentialTest `json:"sequential,omitempty"`
+	// Compare, when set, judges a latency metric (latency_p50, latency_p95 or latency_p99,
+	// which then all mean the same: the whole distribution) by comparing the canary's
+	// request latencies with the baseline's instead of by conditions.
+	Compare *BuiltinCompare `json:"compare,omitempty"`
 }
 
 // SequentialTest judges a builtin metric by comparing the canary revision's failures (5xx
@@ -325,13 +332,10 @@ type PrometheusMetric struct {
 	Compare *PrometheusCompare `json:"compare,omitempty"`
 }
 
-// PrometheusCompare judges a canary's samples against a baseline's with a Mann-Whitney U
-// test and an allowed shift (package analysis/stats): Pass is a successful measurement,
-// High or Low (worse beyond the allowance, with Confidence) a failed one, and too few or
-// non-finite samples no data, never a pass.
-type PrometheusCompare struct {
-	// Baseline is the PromQL of the baseline's samples, queried over the same range.
-	Baseline string `json:"baseline"`
+// Comparison is how a comparative judge weighs a canary's sample against a baseline's: a
+// Mann-Whitney U test at Confidence with an allowed shift (analysis/stats.Judge). Each
+// measurement is classed Pass, High, Low or NoData; NoData is never a pass.
+type Comparison struct {
 	// Direction is the way the metric gets worse: increase, decrease or either.
 	Direction string `json:"direction"`
 	// Confidence is 1 minus the chance of failing a canary within its allowance (0.95 when
@@ -342,6 +346,32 @@ type PrometheusCompare struct {
 	Margin     float64 `json:"margin,omitempty"`
 	// MinSamples is the fewest samples either side may have (10 when 0).
 	MinSamples int `json:"minSamples,omitempty"`
+}
+
+// PrometheusCompare judges a range query's points (the canary's sample) against the
+// baseline query's points over the same range.
+type PrometheusCompare struct {
+	// Baseline is the PromQL of the baseline's samples, queried over the same range.
+	Baseline string `json:"baseline"`
+	Comparison
+}
+
+// BuiltinCompare judges a latency metric by comparing the latencies of the canary's
+// requests over the window with the baseline revision's, from slipway's own proxy: every
+// request is one value of its side's sample, at the upper bound of its latency bucket.
+type BuiltinCompare struct {
+	// Baseline is the revision compared with: "baseline" (the default: an experiment's
+	// fresh baseline, else stable), "stable" or a revision ID. A run fills it with an ID.
+	Baseline string `json:"baseline,omitempty"`
+	Comparison
+}
+
+// WebCompare judges a web metric's answer (the canary's sample: the JSON array of numbers
+// at the metric's jsonPath) against the same path in the answer of the Baseline URL.
+type WebCompare struct {
+	// Baseline is the URL of the baseline's sample, fetched like the metric's URL.
+	Baseline string `json:"baseline"`
+	Comparison
 }
 
 // CompareDirections lists the directions a comparison may name.

@@ -10,7 +10,7 @@ import (
 // a value without a class, are errors, never a pass.
 func TestComparison_JudgesByClass(t *testing.T) {
 	m := slipway.Metric{Name: "p95", Provider: slipway.ProviderSpec{Prometheus: &slipway.PrometheusMetric{
-		Range: &slipway.PrometheusRange{}, Compare: &slipway.PrometheusCompare{Direction: "increase"}}}}
+		Range: &slipway.PrometheusRange{}, Compare: &slipway.PrometheusCompare{Comparison: slipway.Comparison{Direction: "increase"}}}}}
 	if !compared(m) {
 		t.Fatal("a prometheus metric with compare is not judged by comparison")
 	}

@@ -147,7 +147,9 @@ func exitCode(value any) (int, bool) {
 // compared reports whether m is judged by comparing the canary's samples with a
 // baseline's instead of conditions.
 func compared(m slipway.Metric) bool {
-	return m.Provider.Prometheus != nil && m.Provider.Prometheus.Compare != nil
+	p := m.Provider
+	return (p.Prometheus != nil && p.Prometheus.Compare != nil) || (p.Builtin != nil && p.Builtin.Compare != nil) ||
+		(p.Web != nil && p.Web.Compare != nil)
 }
 
 // comparison judges a metric from the class its provider gave (canary against baseline,

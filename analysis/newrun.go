@@ -215,6 +215,11 @@ func expandMetric(m slipway.Metric, e *expander) slipway.Metric {
 		c.Body = e.expand(w.Body)
 		c.JSONPath = e.expand(w.JSONPath)
 		c.Headers = expandMap(w.Headers, e)
+		if w.Compare != nil {
+			cmp := *w.Compare
+			cmp.Baseline = e.expand(cmp.Baseline)
+			c.Compare = &cmp
+		}
 		out.Provider.Web = &c
 	}
 	if b := m.Provider.Builtin; b != nil {
@@ -229,6 +234,11 @@ func expandMetric(m slipway.Metric, e *expander) slipway.Metric {
 			sq := *b.Sequential
 			sq.Baseline = e.expand(sq.Baseline)
 			c.Sequential = &sq
+		}
+		if b.Compare != nil {
+			cmp := *b.Compare
+			cmp.Baseline = e.expand(cmp.Baseline)
+			c.Compare = &cmp
 		}
 		out.Provider.Builtin = &c
 	}
@@ -275,7 +285,10 @@ func resolveBuiltin(m *slipway.Metric, r slipway.Rollout) string {
 		if b.App == "" || b.Revision == "" || b.Revision == slipway.BuiltinCanary || b.Revision == slipway.BuiltinStable || b.Revision == slipway.BuiltinBaseline {
 			return "measures an app's revision; outside a rollout name the app and a revision ID"
 		}
-		if s := b.Sequential; s != nil && (s.Baseline == "" || s.Baseline == slipway.BuiltinCanary || s.Baseline == slipway.BuiltinStable || s.Baseline == slipway.BuiltinBaseline) {
+		if s := b.Sequential; s != nil && isSelector(s.Baseline) {
+			return "compares revisions; outside a rollout name the baseline's revision ID"
+		}
+		if c := b.Compare; c != nil && isSelector(c.Baseline) {
 			return "compares revisions; outside a rollout name the baseline's revision ID"
 		}
 		return ""
@@ -297,22 +310,39 @@ func resolveBuiltin(m *slipway.Metric, r slipway.Rollout) string {
 		}
 		b.Revision = baselineOf(r)
 	}
-	if s := b.Sequential; s != nil {
-		switch s.Baseline {
-		case "", slipway.BuiltinBaseline, slipway.BuiltinStable:
-			if r.From == "" {
-				return "compares the canary with the stable revision, but the rollout has none"
-			}
-			if s.Baseline == slipway.BuiltinStable {
-				s.Baseline = r.From
-			} else {
-				s.Baseline = baselineOf(r)
-			}
-		case slipway.BuiltinCanary:
-			s.Baseline = r.To
+	var base *string
+	switch {
+	case b.Sequential != nil:
+		base = &b.Sequential.Baseline
+	case b.Compare != nil:
+		base = &b.Compare.Baseline
+	default:
+		return ""
+	}
+	switch *base {
+	case "", slipway.BuiltinBaseline, slipway.BuiltinStable:
+		if r.From == "" {
+			return "compares the canary with the stable revision, but the rollout has none"
 		}
+		if *base == slipway.BuiltinStable {
+			*base = r.From
+		} else {
+			*base = baselineOf(r)
+		}
+	case slipway.BuiltinCanary:
+		*base = r.To
 	}
 	return ""
+}
+
+// isSelector reports whether a builtin revision is a name a rollout resolves ("" included),
+// not a revision ID.
+func isSelector(rev string) bool {
+	switch rev {
+	case "", slipway.BuiltinCanary, slipway.BuiltinStable, slipway.BuiltinBaseline:
+		return true
+	}
+	return false
 }
 
 // startSequential sets the start of a sequential test to the run's start: both revisions'

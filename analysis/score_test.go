@@ -158,7 +158,7 @@ func TestScored_CriticalNoDataIsNeverAPass(t *testing.T) {
 
 func TestScored_ComparisonLowIsKept(t *testing.T) {
 	m := slipway.Metric{Name: "latency", Count: 1, Provider: slipway.ProviderSpec{Prometheus: &slipway.PrometheusMetric{
-		Address: "http://127.0.0.1:1", Query: "q", Compare: &slipway.PrometheusCompare{Baseline: "b", Direction: "decrease"}}}}
+		Address: "http://127.0.0.1:1", Query: "q", Compare: &slipway.PrometheusCompare{Baseline: "b", Comparison: slipway.Comparison{Direction: "decrease"}}}}}
 	run := scoredRun(slipway.Scoring{Marginal: 60, Pass: 100}, m, scoredMetric("b", "", 0, 1, false))
 	Record(&run, 0, map[string]any{"class": "Low", "reason": "canary lower"}, nil, t0, t0)
 	measure(&run, 1, true, 0)

@@ -167,8 +167,18 @@ func checkMetric(p *problems, path string, m slipway.Metric, declared map[string
 			p.add(wp+".method", "%q is not supported; use GET or POST", w.Method)
 		}
 		nonNegative(p, wp+".timeout", w.Timeout)
-		if m.SuccessCondition == "" && m.FailureCondition == "" {
-			p.add(path, "a web metric needs a successCondition or a failureCondition; add one, like successCondition: result < 0.05")
+		switch c := w.Compare; {
+		case c != nil:
+			cp := wp + ".compare"
+			checkURL(p, cp+".baseline", c.Baseline)
+			checkComparison(p, cp, c.Comparison)
+			if w.JSONPath == "" {
+				p.add(wp+".jsonPath", "required with compare: the path of the array of numbers to compare, like $.latencies")
+			}
+			noConditions(p, path, m)
+			texts[cp+".baseline"] = c.Baseline
+		case m.SuccessCondition == "" && m.FailureCondition == "":
+			p.add(path, "a web metric needs a successCondition or a failureCondition (or compare); add one, like successCondition: result < 0.05")
 		}
 		texts[wp+".url"] = w.URL
 		texts[wp+".body"] = w.Body
@@ -239,11 +249,26 @@ func checkBuiltin(p *problems, path string, m slipway.Metric, b *slipway.Builtin
 		p.add(bp+".app", "%q is not an app name; use lowercase letters, digits and '-', or omit it for the rollout's app", b.App)
 	}
 	checkSlowRate(p, bp, b)
-	switch {
+	switch c := b.Compare; {
+	case b.Sequential != nil && c != nil:
+		p.add(bp+".compare", "a metric is judged one way; use sequential or compare, not both")
 	case b.Sequential != nil:
 		checkSequential(p, path, m, b, texts)
+	case c != nil:
+		cp := bp + ".compare"
+		if !slices.Contains([]string{slipway.BuiltinLatencyP50, slipway.BuiltinLatencyP95, slipway.BuiltinLatencyP99}, b.Metric) {
+			p.add(bp+".metric", "compare judges latency distributions; use latency_p95 (or p50, p99: all compare every request), or a sequential test for error_rate and slow_rate")
+		}
+		switch r := c.Baseline; {
+		case r == "", r == slipway.BuiltinBaseline, r == slipway.BuiltinStable, strings.Contains(r, "{{"), builtinRevisionID.MatchString(r):
+		default:
+			p.add(cp+".baseline", "%q is not a revision; use baseline (the default: an experiment's fresh baseline, else stable), stable, {{baseline.revision}} or a revision ID (12 hex digits)", r)
+		}
+		texts[cp+".baseline"] = c.Baseline
+		checkComparison(p, cp, c.Comparison)
+		noConditions(p, path, m)
 	case m.SuccessCondition == "" && m.FailureCondition == "":
-		p.add(path, "a builtin metric needs a successCondition or a failureCondition (or a sequential test); add one, like successCondition: result < 0.05")
+		p.add(path, "a builtin metric needs a successCondition or a failureCondition (or a sequential test, or compare); add one, like successCondition: result < 0.05")
 	}
 	texts[bp+".metric"] = b.Metric
 	texts[bp+".revision"] = b.Revision

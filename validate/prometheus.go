@@ -2,6 +2,7 @@ package validate
 
 import (
 	"maps"
+	"math"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -58,8 +59,8 @@ func checkPrometheus(p *problems, path string, m slipway.Metric, pm *slipway.Pro
 		}
 	}
 	checkPromCompare(p, pp, pm)
-	if pm.Compare != nil && (m.SuccessCondition != "" || m.FailureCondition != "") {
-		p.add(path, "a metric with compare takes no successCondition or failureCondition: the comparison judges it")
+	if pm.Compare != nil {
+		noConditions(p, path, m)
 	}
 	checkPromHeaders(p, pp, pm)
 	nonNegative(p, pp+".timeout", pm.Timeout)
@@ -157,16 +158,28 @@ func checkPromCompare(p *problems, pp string, pm *slipway.PrometheusMetric) {
 	case len(b) > slipway.MaxPrometheusQuery:
 		p.add(cp+".baseline", "is %d bytes, longer than the %d a query may be", len(b), slipway.MaxPrometheusQuery)
 	}
+	checkComparison(p, cp, c.Comparison)
+}
+
+// checkComparison checks a comparative judge's parameters (slipway.Comparison).
+func checkComparison(p *problems, cp string, c slipway.Comparison) {
 	if dirs := slipway.CompareDirections(); !slices.Contains(dirs, c.Direction) {
 		p.add(cp+".direction", "%q is not a direction; use one of %s: the way the metric gets worse", c.Direction, orList(dirs))
 	}
 	if c.Confidence != 0 && !(c.Confidence >= 0.5 && c.Confidence < 1) {
 		p.add(cp+".confidence", "%v is out of range; use 0.5 to below 1, like 0.95 (the default)", c.Confidence)
 	}
-	if c.Tolerance < 0 || c.Margin < 0 {
-		p.add(cp, "tolerance and margin may not be negative")
+	if !(c.Tolerance >= 0) || !(c.Margin >= 0) || math.IsInf(c.Tolerance, 0) || math.IsInf(c.Margin, 0) {
+		p.add(cp, "tolerance and margin must be finite numbers at least 0")
 	}
 	if c.MinSamples != 0 && c.MinSamples < 3 {
 		p.add(cp+".minSamples", "%d is too few to judge; use 3 or more (10 by default)", c.MinSamples)
+	}
+}
+
+// noConditions refuses conditions on a metric a comparison judges.
+func noConditions(p *problems, path string, m slipway.Metric) {
+	if m.SuccessCondition != "" || m.FailureCondition != "" {
+		p.add(path, "a metric with compare takes no successCondition or failureCondition: the comparison judges it")
 	}
 }

@@ -211,3 +211,27 @@ func median(s []float64) float64 {
 	}
 	return (c[n/2-1] + c[n/2]) / 2
 }
+
+// Measure classifies canary against baseline and returns the judgement as a measured value:
+// the class (Pass, High, Low, NoData), the reason in words, the sample sizes, and the
+// figures behind it (p, allowed, shift, canaryMedian, baselineMedian) when they are finite.
+// It returns an error only for a Judge that is not valid.
+func (j Judge) Measure(canary, baseline []float64) (map[string]any, error) {
+	got, err := j.Classify(canary, baseline)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]any{"class": string(got.Class), "reason": got.Reason, "canarySamples": got.N1, "baselineSamples": got.N2}
+	for k, v := range map[string]float64{"p": got.P, "allowed": got.Allowed, "shift": got.Shift.Estimate,
+		"canaryMedian": got.CanaryMedian, "baselineMedian": got.BaselineMedian} {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+// NewJudge returns the Judge of a comparison as a file spells it (slipway.Comparison).
+func NewJudge(direction string, confidence, tolerance, margin float64, minSamples int) Judge {
+	return Judge{Direction: Direction(direction), Confidence: confidence, Tolerance: tolerance, Margin: margin, MinSamples: minSamples}
+}

@@ -175,6 +175,15 @@ func writeScore(b *strings.Builder, run slipway.AnalysisRun) {
 
 // judgedBy says in words how metric m is judged.
 func judgedBy(m slipway.Metric) string {
+	if c, base := comparisonOf(m); c != nil {
+		conf := c.Confidence
+		if conf == 0 {
+			conf = 0.95
+		}
+		moves := map[string]string{"increase": "rises", "decrease": "falls", "either": "moves either way"}[c.Direction]
+		return escape(fmt.Sprintf("%s, canary compared with baseline %s (Mann-Whitney U): worse when it %s beyond tolerance %s or margin %s at %s%% confidence",
+			orDash(m.Provider.Kind()), base, orDash(moves), num(c.Tolerance), num(c.Margin), num(100*conf)))
+	}
 	var what string
 	if bm := m.Provider.Builtin; bm != nil {
 		what = "builtin " + bm.Metric
@@ -207,6 +216,20 @@ func judgedBy(m slipway.Metric) string {
 		conds = append(conds, "no condition")
 	}
 	return escape(fmt.Sprintf("%s, %s; failureLimit %d", orDash(what), strings.Join(conds, ", "), m.FailureLimit))
+}
+
+// comparisonOf returns the comparison that judges m and the baseline it names (nil for a
+// metric judged otherwise).
+func comparisonOf(m slipway.Metric) (*slipway.Comparison, string) {
+	switch p := m.Provider; {
+	case p.Prometheus != nil && p.Prometheus.Compare != nil:
+		return &p.Prometheus.Compare.Comparison, "query " + p.Prometheus.Compare.Baseline
+	case p.Builtin != nil && p.Builtin.Compare != nil:
+		return &p.Builtin.Compare.Comparison, "revision " + p.Builtin.Compare.Baseline
+	case p.Web != nil && p.Web.Compare != nil:
+		return &p.Web.Compare.Comparison, p.Web.Compare.Baseline
+	}
+	return nil, ""
 }
 
 // measured describes one measurement: a sequential test's counts and evidence, or the

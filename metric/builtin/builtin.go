@@ -102,6 +102,9 @@ func (p *Provider) Measure(ctx context.Context, m slipway.Metric) (any, error) {
 	if b.Sequential != nil {
 		return p.measureSequential(ctx, m, b)
 	}
+	if b.Compare != nil {
+		return p.measureCompare(ctx, m, b)
+	}
 	if b.Metric == slipway.BuiltinSlowRate && b.SlowerThan <= 0 {
 		return nil, slipway.Errorf(slipway.EINVALID, "builtin metric %s: slow_rate needs slowerThan", m.Name)
 	}

@@ -22,18 +22,9 @@ func compare(c *slipway.PrometheusCompare, canary, baseline any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := stats.Judge{Direction: stats.Direction(c.Direction), Confidence: c.Confidence, Tolerance: c.Tolerance,
-		Margin: c.Margin, MinSamples: c.MinSamples}
-	got, err := j.Classify(cs, bs)
+	out, err := stats.NewJudge(c.Direction, c.Confidence, c.Tolerance, c.Margin, c.MinSamples).Measure(cs, bs)
 	if err != nil {
 		return nil, slipway.Errorf(slipway.EINVALID, "compare: %v", err)
-	}
-	out := map[string]any{"class": string(got.Class), "reason": got.Reason, "canarySamples": got.N1, "baselineSamples": got.N2}
-	for k, v := range map[string]float64{"p": got.P, "allowed": got.Allowed, "shift": got.Shift.Estimate,
-		"canaryMedian": got.CanaryMedian, "baselineMedian": got.BaselineMedian} {
-		if !math.IsNaN(v) && !math.IsInf(v, 0) {
-			out[k] = v
-		}
 	}
 	return out, nil
 }

@@ -148,23 +148,23 @@ func TestProvider_RealPrometheus(t *testing.T) {
 			return v.(map[string]any)
 		}
 		// Slower by 5x: High, with the figures behind it.
-		got := cmp("slow", slipway.PrometheusCompare{Direction: "increase", Tolerance: 0.1})
+		got := cmp("slow", slipway.PrometheusCompare{Comparison: slipway.Comparison{Direction: "increase", Tolerance: 0.1}})
 		if got["class"] != "High" || got["canaryMedian"] != 0.5 || got["baselineMedian"] != 0.1 || got["canarySamples"].(int) < 10 {
 			t.Errorf("a canary 5x slower: %v", got)
 		}
 		// 5% slower with 10% tolerated: Pass.
-		if got := cmp("close", slipway.PrometheusCompare{Direction: "increase", Tolerance: 0.1}); got["class"] != "Pass" {
+		if got := cmp("close", slipway.PrometheusCompare{Comparison: slipway.Comparison{Direction: "increase", Tolerance: 0.1}}); got["class"] != "Pass" {
 			t.Errorf("a canary 5%% slower with 10%% tolerated: %v", got)
 		}
 		// Faster, with higher worse: Pass; with lower worse: Low.
-		if got := cmp("fast", slipway.PrometheusCompare{Direction: "increase"}); got["class"] != "Pass" {
+		if got := cmp("fast", slipway.PrometheusCompare{Comparison: slipway.Comparison{Direction: "increase"}}); got["class"] != "Pass" {
 			t.Errorf("a faster canary, increase is worse: %v", got)
 		}
-		if got := cmp("fast", slipway.PrometheusCompare{Direction: "decrease"}); got["class"] != "Low" {
+		if got := cmp("fast", slipway.PrometheusCompare{Comparison: slipway.Comparison{Direction: "decrease"}}); got["class"] != "Low" {
 			t.Errorf("a faster canary, decrease is worse: %v", got)
 		}
 		// A canary with no series: no data, never a pass.
-		if got := cmp("gone", slipway.PrometheusCompare{Direction: "increase"}); got["class"] != "NoData" {
+		if got := cmp("gone", slipway.PrometheusCompare{Comparison: slipway.Comparison{Direction: "increase"}}); got["class"] != "NoData" {
 			t.Errorf("a canary without samples: %v", got)
 		}
 	})

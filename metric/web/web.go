@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"slipway.dev/slipway"
+	"slipway.dev/slipway/analysis/stats"
 )
 
 // DefaultTimeout bounds a request when the metric sets no timeout.
@@ -72,7 +73,20 @@ func (p *Provider) Measure(ctx context.Context, m slipway.Metric) (any, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	canary, err := p.fetch(ctx, m, w.URL, steps, timeout)
+	if err != nil || w.Compare == nil {
+		return canary, err
+	}
+	baseline, err := p.fetch(ctx, m, w.Compare.Baseline, steps, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return compare(m, w.Compare, canary, baseline)
+}
 
+// fetch sends the metric's request to url and returns the value at its JSONPath.
+func (p *Provider) fetch(ctx context.Context, m slipway.Metric, url string, steps []step, timeout time.Duration) (any, error) {
+	w := m.Provider.Web
 	method := strings.ToUpper(strings.TrimSpace(w.Method))
 	if method == "" {
 		method = http.MethodGet
@@ -84,7 +98,7 @@ func (p *Provider) Measure(ctx context.Context, m slipway.Metric) (any, error) {
 	if w.Body != "" {
 		body = strings.NewReader(w.Body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, w.URL, body)
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
 		return nil, slipway.Errorf(slipway.EINVALID, "web metric %s: %v", m.Name, err)
 	}
@@ -102,25 +116,69 @@ func (p *Provider) Measure(ctx context.Context, m slipway.Metric) (any, error) {
 	resp, err := p.client.Do(req)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, fmt.Errorf("%s %s: timed out after %s: %w", method, w.URL, timeout, context.DeadlineExceeded)
+			return nil, fmt.Errorf("%s %s: timed out after %s: %w", method, url, timeout, context.DeadlineExceeded)
 		}
-		return nil, fmt.Errorf("%s %s: %w", method, w.URL, err)
+		return nil, fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody+1))
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, fmt.Errorf("%s %s: timed out after %s reading the body: %w", method, w.URL, timeout, context.DeadlineExceeded)
+			return nil, fmt.Errorf("%s %s: timed out after %s reading the body: %w", method, url, timeout, context.DeadlineExceeded)
 		}
-		return nil, fmt.Errorf("%s %s: read body: %w", method, w.URL, err)
+		return nil, fmt.Errorf("%s %s: read body: %w", method, url, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, fmt.Errorf("%s %s: status %s: %s", method, w.URL, resp.Status, snippet(data))
+		return nil, fmt.Errorf("%s %s: status %s: %s", method, url, resp.Status, snippet(data))
 	}
 	if len(data) > MaxBody {
-		return nil, fmt.Errorf("%s %s: response body is larger than %d bytes", method, w.URL, MaxBody)
+		return nil, fmt.Errorf("%s %s: response body is larger than %d bytes", method, url, MaxBody)
 	}
 	return extract(data, steps, w.JSONPath)
+}
+
+// compare judges the canary's sample against the baseline's: each must be a JSON array of
+// numbers (an empty one, or a value of another kind, is no data or an error, never a pass).
+func compare(m slipway.Metric, c *slipway.WebCompare, canary, baseline any) (any, error) {
+	var sides [2][]float64
+	for i, v := range []any{canary, baseline} {
+		name := [2]string{"canary", "baseline"}[i]
+		list, ok := v.([]any)
+		if !ok {
+			return nil, fmt.Errorf("web metric %s: the %s's answer at %q is %s, not an array of numbers to compare", m.Name, name, m.Provider.Web.JSONPath, kindOf(v))
+		}
+		for j, x := range list {
+			f, ok := x.(float64)
+			if !ok {
+				return nil, fmt.Errorf("web metric %s: the %s's sample holds %s at [%d], not a number", m.Name, name, kindOf(x), j)
+			}
+			sides[i] = append(sides[i], f)
+		}
+	}
+	out, err := stats.NewJudge(c.Direction, c.Confidence, c.Tolerance, c.Margin, c.MinSamples).Measure(sides[0], sides[1])
+	if err != nil {
+		return nil, slipway.Errorf(slipway.EINVALID, "web metric %s: compare: %v", m.Name, err)
+	}
+	return out, nil
+}
+
+// kindOf names a JSON value's kind for an error message.
+func kindOf(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case float64:
+		return "a number"
+	case string:
+		return "a string"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	}
+	return fmt.Sprintf("%T", v)
 }
 
 // extract returns the value at steps in the body.

@@ -341,3 +341,51 @@ func TestProvider_PrometheusStringValues(t *testing.T) {
 		}
 	})
 }
+
+func TestProvider_CompareJudgesTheCanarysSampleAgainstTheBaseline(t *testing.T) {
+	samples := map[string]string{
+		"/base":   `{"ms": [100, 102, 98, 101, 99, 103, 97, 100, 101, 99, 100, 102]}`,
+		"/same":   `{"ms": [101, 99, 100, 98, 102, 100, 103, 97, 99, 101, 100, 100]}`,
+		"/slow":   `{"ms": [150, 152, 148, 151, 149, 153, 147, 150, 151, 149, 150, 152]}`,
+		"/empty":  `{"ms": []}`,
+		"/string": `{"ms": "fast"}`,
+		"/mixed":  `{"ms": [1, "two", 3]}`,
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, ok := samples[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, body)
+	}))
+	defer srv.Close()
+	p := New(srv.Client())
+	m := func(canary string) slipway.Metric {
+		return slipway.Metric{Name: "latency", Provider: slipway.ProviderSpec{Web: &slipway.WebMetric{
+			URL: srv.URL + canary, JSONPath: "$.ms",
+			Compare: &slipway.WebCompare{Baseline: srv.URL + "/base", Comparison: slipway.Comparison{Direction: "increase", Tolerance: 0.1}}}}}
+	}
+	for path, want := range map[string]string{"/same": "Pass", "/slow": "High"} {
+		v, err := p.Measure(context.Background(), m(path))
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if got := v.(map[string]any); got["class"] != want || got["canarySamples"] != 12 {
+			t.Errorf("%s: %v, want %s on 12 samples", path, got, want)
+		}
+	}
+	if _, err := p.Measure(context.Background(), m("/empty")); !errors.Is(err, slipway.ErrNoData) {
+		t.Errorf("an empty sample: err %v, want no data", err)
+	}
+	for _, path := range []string{"/string", "/mixed", "/missing"} {
+		if v, err := p.Measure(context.Background(), m(path)); err == nil {
+			t.Errorf("%s: %v, want an error", path, v)
+		}
+	}
+	bad := m("/same")
+	bad.Provider.Web.Compare.Baseline = srv.URL + "/missing"
+	if v, err := p.Measure(context.Background(), bad); err == nil {
+		t.Errorf("a baseline that answers 404: %v, want an error", v)
+	}
+}
