@@ -60,7 +60,11 @@ func TestProvider_CompareRefusesWhatItCannotJudge(t *testing.T) {
 	p := New(s.metrics)
 	c := slipway.Comparison{Direction: "increase"}
 	for name, m := range map[string]slipway.Metric{
-		"error rate":          func() slipway.Metric { m := compareMetric("s1", c); m.Provider.Builtin.Metric = slipway.BuiltinErrorRate; return m }(),
+		"error rate": func() slipway.Metric {
+			m := compareMetric("s1", c)
+			m.Provider.Builtin.Metric = slipway.BuiltinErrorRate
+			return m
+		}(),
 		"unresolved baseline": compareMetric("baseline", c),
 		"placeholder":         compareMetric("{{baseline.revision}}", c),
 		"bad direction":       compareMetric("s1", slipway.Comparison{Direction: "up"}),
