@@ -317,6 +317,8 @@ start() {
 	done
 	env "${env[@]}" "$bin/$name" "$@" </dev/null >"$dir/logs/$name.log" 2>&1 &
 	echo $! >"$dir/$name.pid"
+	# Not a job of this shell's: stop_all's KILL is no news to report.
+	disown $!
 }
 
 # check_alive dies, with the end of its log, when a started component has exited.
@@ -578,6 +580,7 @@ stop_all() {
 	stop kwok kube-scheduler kube-controller-manager
 	stop kube-apiserver
 	SIGNAL=KILL stop etcd
+	rm -rf "$dir/etcd"
 	local pid
 	if [ -f "$dir/watchdog.pid" ]; then
 		pid=$(<"$dir/watchdog.pid")
@@ -617,7 +620,6 @@ down() {
 	[ -d "$dir" ] || die "$dir does not exist"
 	dir=$(cd "$dir" && pwd)
 	stop_all
-	rm -rf "$dir/etcd"
 }
 
 print_env() {
