@@ -38,7 +38,7 @@ readonly UNREADY_LABEL=slipway.dev/test-unready
 # The fake node's name and the annotation kwok selects the nodes it manages by.
 readonly NODE_NAME=kwok-node-0
 readonly NODE_ANNOTATION=kwok.x-k8s.io/node
-# Components, in the order they start; they stop in the reverse order.
+# The components, in the order they start (stop_all stops them in its own order).
 readonly COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 # How long `up` waits for the API server, the node and the CRDs, in seconds.
 readonly START_TIMEOUT=${SLIPWAY_KUBE_START_TIMEOUT:-120}
@@ -79,7 +79,9 @@ cache_dir() {
 # module_dir prints the directory of module@version in the module cache, downloading it.
 module_dir() {
 	local json dir
-	json=$(go mod download -json "$1@$2") || die "cannot download $1@$2 from the Go module proxy"
+	# Outside any module, so that no go.mod around the caller is read or changed.
+	json=$(cd / && GOFLAGS='' GOWORK=off go mod download -json "$1@$2") ||
+		die "cannot download $1@$2 from the Go module proxy"
 	dir=$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
 	[ -d "$dir" ] || die "no directory for $1@$2 in the module cache"
 	echo "$dir"
@@ -121,7 +123,7 @@ go_build() {
 	shift 2
 	(
 		cd "$dir"
-		export GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0
+		export GOFLAGS="-mod=mod -buildvcs=false" GOWORK=off CGO_ENABLED=0
 		go mod tidy >/dev/null 2>"$dir/tidy.log" || {
 			cat "$dir/tidy.log" >&2
 			die "go mod tidy failed in $dir"
@@ -151,17 +153,19 @@ build() {
 	mkdir -p "$bin" "$dir/crds" "$dir/stages"
 	log "building the test cluster's binaries into $dir (about 10 minutes the first time)"
 
+	local t=$SECONDS
 	log "etcd $ETCD_RELEASE"
 	scratch_module "$src/etcd" slipway.dev/kube-up/etcd \
 		go.etcd.io/etcd/server/v3 go.etcd.io/etcd/etcdctl/v3 </dev/null
-	(cd "$src/etcd" && go mod edit \
+	(cd "$src/etcd" && GOWORK=off go mod edit \
 		-require=go.etcd.io/etcd/server/v3@"$ETCD_RELEASE" \
 		-require=go.etcd.io/etcd/etcdctl/v3@"$ETCD_RELEASE")
 	LDFLAGS="" go_build "$src/etcd" "$bin" go.etcd.io/etcd/server/v3 go.etcd.io/etcd/etcdctl/v3
 	# go build names the server after its module's last element but one: server.
 	mv "$bin/server" "$bin/etcd"
 
-	log "kubernetes $KUBE_VERSION"
+	log "kubernetes $KUBE_VERSION (etcd took $((SECONDS - t)) s)"
+	t=$SECONDS
 	local kdir staging
 	kdir=$(module_dir k8s.io/kubernetes "$KUBE_VERSION")
 	# kubernetes requires its staging modules at v0.0.0 and replaces them with directories of
@@ -174,7 +178,7 @@ build() {
 	done | scratch_module "$src/kubernetes" slipway.dev/kube-up/kubernetes \
 		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
 		k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
-	(cd "$src/kubernetes" && go mod edit -require=k8s.io/kubernetes@"$KUBE_VERSION")
+	(cd "$src/kubernetes" && GOWORK=off go mod edit -require=k8s.io/kubernetes@"$KUBE_VERSION")
 	local minor=${KUBE_VERSION#v1.}
 	minor=${minor%%.*}
 	local v ld=""
@@ -186,9 +190,9 @@ build() {
 		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
 		k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
 
-	log "kwok $KWOK_VERSION"
+	log "kwok $KWOK_VERSION (kubernetes took $((SECONDS - t)) s)"
 	scratch_module "$src/kwok" slipway.dev/kube-up/kwok sigs.k8s.io/kwok/cmd/kwok </dev/null
-	(cd "$src/kwok" && go mod edit -require=sigs.k8s.io/kwok@"$KWOK_VERSION")
+	(cd "$src/kwok" && GOWORK=off go mod edit -require=sigs.k8s.io/kwok@"$KWOK_VERSION")
 	LDFLAGS="" go_build "$src/kwok" "$bin" sigs.k8s.io/kwok/cmd/kwok
 
 	local kwok gw
@@ -214,8 +218,8 @@ build() {
 # ---------------------------------------------------------------------------------------------
 # up
 
-# free_port prints a loopback TCP port that nothing listens on, below the ephemeral range and
-# not yet handed out by this run.
+# free_port VAR sets VAR to a loopback TCP port that nothing listens on, below the
+# ephemeral range (where the kernel picks the ports of :0) and not yet taken by this run.
 taken_ports=" "
 free_port() {
 	local p i
@@ -224,7 +228,7 @@ free_port() {
 		case $taken_ports in *" $p "*) continue ;; esac
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			taken_ports+="$p "
-			echo "$p"
+			printf -v "$1" '%s' "$p"
 			return
 		fi
 	done
@@ -315,7 +319,7 @@ start() {
 		env+=("$1")
 		shift
 	done
-	env "${env[@]}" "$bin/$name" "$@" </dev/null >"$dir/logs/$name.log" 2>&1 &
+	env "${env[@]}" "$bin/$name" "$@" </dev/null >"$dir/logs/$name.log" 2>&1 8>&- &
 	echo $! >"$dir/$name.pid"
 	# Not a job of this shell's: stop_all's KILL is no news to report.
 	disown $!
@@ -475,9 +479,12 @@ NODE
 up() {
 	need openssl "it makes the cluster's certificates"
 	dir=$1
-	if [ -e "$dir/kube-apiserver.pid" ]; then
-		die "$dir already holds a cluster; run: $0 down $dir"
-	fi
+	local c
+	for c in "${COMPONENTS[@]}"; do
+		if [ -f "$dir/$c.pid" ] && kill -0 "$(<"$dir/$c.pid")" 2>/dev/null; then
+			die "$dir already holds a running cluster ($c); run: $0 down $dir"
+		fi
+	done
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd)
 	cache=$(build)
@@ -487,10 +494,15 @@ up() {
 	mkdir -p "$dir/logs"
 	pki "$dir/pki"
 
-	local etcd_port peer_port
-	etcd_port=$(free_port)
-	peer_port=$(free_port)
-	api_port=$(free_port)
+	# Concurrent ups take turns from choosing their ports until the API server listens on its
+	# own, so that two clusters never pick the same free port.
+	exec 8>"$(cache_root)/ports.lock"
+	flock 8
+	local etcd_port="" peer_port=""
+	api_port="" # global: kubeconfig reads it
+	free_port etcd_port
+	free_port peer_port
+	free_port api_port
 	echo "$api_port" >"$dir/apiserver.port"
 	local u
 	for u in admin kube-controller-manager kube-scheduler kwok; do
@@ -507,7 +519,7 @@ up() {
 				sleep 1
 			done
 			[ -e "$dir/stopped" ] || "$self" down "$dir"
-		) </dev/null >>"$dir/logs/watchdog.log" 2>&1 &
+		) </dev/null >>"$dir/logs/watchdog.log" 2>&1 8>&- &
 		echo $! >"$dir/watchdog.pid"
 	fi
 
@@ -535,6 +547,7 @@ up() {
 		--profiling=false
 	local kubectl=("$bin/kubectl" --kubeconfig="$dir/admin.kubeconfig")
 	wait_for "the API server to be ready" "${kubectl[@]}" get --raw /readyz
+	exec 8>&-
 
 	start kube-controller-manager \
 		--kubeconfig="$dir/kube-controller-manager.kubeconfig" \
