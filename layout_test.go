@@ -87,13 +87,14 @@ var allowed = map[string][]string{
 	"telemetry":            {""},
 	"slipwaytest":          {""},
 	"slipwaytest/kubetest": {},
+	"kubesource":           {"", "spec"},
 	"httpapi/apitest":      {"", "httpapi"},
 	"e2e":                  {},
 	"examples/ramp-hook":   {},
 	"bench/flags":          {"flagfile", "flags", "ofrep"},
 	"bench/proxy/backend":  {},
 	"bench/proxy/slipway":  {"", "proxy"},
-	"cmd/slipway": {"", "analysis", "auth", "dataplane", "delivery", "demo", "engine", "flagops", "flags", "fleet", "gitsource", "handover", "httpapi", "insights", "metric/builtin",
+	"cmd/slipway": {"", "analysis", "auth", "dataplane", "delivery", "demo", "engine", "flagops", "flags", "fleet", "gitsource", "handover", "httpapi", "insights", "kubesource", "metric/builtin",
 		"metric/job", "metric/prometheus", "metric/web", "notify", "ofrep", "platform/local", "platform/sim", "proxy", "spec", "sqlite", "telemetry"},
 }
 

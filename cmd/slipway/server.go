@@ -90,6 +90,8 @@ type serverConfig struct {
 	// gitPoll.
 	gitRepo, gitBranch, gitPath string
 	gitPoll                     time.Duration
+	// kube says where the server watches slipway's custom resources.
+	kube kubeFlags
 	// failureHorizon is how soon after a deployment a rollback or a fix release marks it
 	// failed (delivery insights).
 	failureHorizon time.Duration
@@ -180,6 +182,7 @@ func (c serverConfig) validate() error {
 	if c.gitRepo != "" && c.gitPoll <= 0 {
 		errs = append(errs, fmt.Sprintf("--git-poll %v: use a positive duration like 30s", c.gitPoll))
 	}
+	errs = append(errs, c.kube.check()...)
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))
 	}
@@ -278,6 +281,7 @@ instances, and the old one exits. DATA/server.pid names the process serving.`,
 	f.StringVar(&cfg.gitBranch, "git-branch", defaultGitBranch, "the branch of --git-repo to apply")
 	f.StringVar(&cfg.gitPath, "git-path", ".", "the directory of --git-repo that holds the files (as apply -f DIR reads it)")
 	f.DurationVar(&cfg.gitPoll, "git-poll", gitsource.DefaultPoll, "how often --git-repo's branch is looked at (slipway git sync looks at once)")
+	cfg.kube.register(f)
 	root.AddCommand(cmd)
 }
 
@@ -422,6 +426,14 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 		}
 		shared.git = watcher
 		runAlongside = alongside(releases.Run, notifier.Run, watcher.Run)
+	}
+	kube, err := kubeSource(cfg.kube, fl, store, log)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	if kube != nil {
+		runAlongside = alongside(runAlongside, kube)
 	}
 	newEngine := func() (*engine.Engine, http.Handler) {
 		eng, h := def.newEngine(fl)
