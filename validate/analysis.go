@@ -429,9 +429,13 @@ type resolver struct {
 	templates map[string]*slipway.AnalysisTemplate
 	names     []string
 	known     func(string) bool
+	// container is set while checking an app that runs as a container (the kubernetes
+	// target), where slipway's proxy is not in the request path.
+	container bool
 }
 
 func (r resolver) checkApp(p *problems, a *slipway.App) {
+	r.container = a.Container != nil
 	var bgArgs []slipway.Arg
 	if a.Analysis != nil {
 		bgArgs = a.Analysis.Args
@@ -490,6 +494,14 @@ func (r resolver) checkRef(p *problems, path string, ref slipway.AnalysisRef, ex
 		case !ok:
 			p.add(tp, "AnalysisTemplate %q is not defined; add one named %q%s", name, name, didYouMean(name, r.names))
 			continue
+		}
+		if r.container {
+			for _, m := range t.Metrics {
+				if b := m.Provider.Builtin; b != nil && !slices.Contains(slipway.BuiltinOutcomeMetrics(), b.Metric) {
+					p.add(tp, "template %q measures %s with builtin metric %s, which counts what slipway's own proxy serves; an app that runs as a container (Kubernetes) is not behind that proxy, so use a prometheus metric instead (docs/kubernetes.md shows the equivalent)", name, m.Name, b.Metric)
+					break
+				}
+			}
 		}
 		for _, a := range t.Args {
 			if a.Value == nil && !given[a.Name] && !slices.Contains(missing, a.Name) {
