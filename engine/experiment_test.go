@@ -206,3 +206,36 @@ func TestExperiment_ReplicasAndWeight(t *testing.T) {
 		t.Fatalf("split %v, want v2 and the baseline at 50 each", d.Split.Weights)
 	}
 }
+
+// TestExperiment_UnreadyBaselineTrafficStaysOnStable: while the baseline starts (or after
+// its instances stop being ready), its share is the stable revision's, which it copies: the
+// guard never hands it to the canary, which would serve far more than any step gave it (all
+// of the traffic at weight 50).
+func TestExperiment_UnreadyBaselineTrafficStaysOnStable(t *testing.T) {
+	const base = "v1" + slipway.BaselineSuffix
+	for _, c := range []struct {
+		weight int
+		want   slipway.Split
+	}{
+		{10, weights("v2", 10, "v1", 90)},
+		{40, weights("v2", 40, "v1", 60)},
+		{50, weights("v2", 50, "v1", 50)},
+	} {
+		app := experimentApp(slipway.Experiment{Weight: c.weight, Duration: dur(time.Minute)})
+		r := experimentRollout(app)
+		revs := experimentRevs()
+		d := Desired(slipway.AppState{Spec: app, Stable: "v1"}, &r, revs)
+		for name, obs := range map[string]slipway.Observed{
+			"starting": observedLive(weights("v2", 5, "v1", 95), live("v1", 10, 10, 0), live("v2", 1, 1, 0), starting(base, 5)),
+			"unready":  observedLive(RolloutSplit(r), live("v1", 10, 10, 0), live("v2", 5, 5, 0), live(base, 0, 5, 0)),
+		} {
+			g, h := Guard(d, obs, revs)
+			if !slices.Equal(g.Split.Weights, c.want.Weights) {
+				t.Errorf("weight %d, baseline %s: guarded split %v, want %v", c.weight, name, g.Split.Weights, c.want.Weights)
+			}
+			if !slices.Equal(h.Unready, []string{base}) {
+				t.Errorf("weight %d, baseline %s: hold %+v, want the baseline held", c.weight, name, h)
+			}
+		}
+	}
+}
