@@ -57,9 +57,13 @@ func checkTemplate(p *problems, t *slipway.AnalysisTemplate) {
 	checkScoring(p, t)
 }
 
+// maxScoreWeight bounds a metric's and a group's weight: weights are relative, so a million
+// to one is more than any scorecard needs, and sums of weights stay far from overflowing.
+const maxScoreWeight = 1_000_000
+
 // checkScoring checks a template's scoring: thresholds 0 <= marginal <= pass <= 100 with pass
-// above 0, finite group weights at least 0 that are not all 0, and, when groups are weighed,
-// a weight for every group a metric names and no group no metric names.
+// above 0, group weights from 0 to maxScoreWeight that are not all 0, and, when groups are
+// weighed, a weight for every group a metric names and no group no metric names.
 func checkScoring(p *problems, t *slipway.AnalysisTemplate) {
 	sc := t.Scoring
 	if sc == nil {
@@ -85,8 +89,8 @@ func checkScoring(p *problems, t *slipway.AnalysisTemplate) {
 	total := 0.0
 	for _, g := range slices.Sorted(maps.Keys(sc.Groups)) {
 		w := sc.Groups[g]
-		if !finite(w) || w < 0 {
-			p.add("spec.scoring.groups."+g, "%v is not a weight; use a number at least 0, like 1", w)
+		if !finite(w) || w < 0 || w > maxScoreWeight {
+			p.add("spec.scoring.groups."+g, "%v is not a weight; use a number from 0 to %d, like 1", w, maxScoreWeight)
 			continue
 		}
 		total += w
@@ -99,11 +103,11 @@ func checkScoring(p *problems, t *slipway.AnalysisTemplate) {
 	}
 }
 
-// checkScored checks a metric's place in a scored template: a finite weight at least 0, and
-// group, weight and critical only when the template is scored.
+// checkScored checks a metric's place in a scored template: a weight from 0 to
+// maxScoreWeight, and group, weight and critical only when the template is scored.
 func checkScored(p *problems, path string, m slipway.Metric, sc *slipway.Scoring) {
-	if math.IsNaN(m.Weight) || math.IsInf(m.Weight, 0) || m.Weight < 0 {
-		p.add(path+".weight", "%v is not a weight; use a number at least 0 (0 means 1), like 2", m.Weight)
+	if math.IsNaN(m.Weight) || m.Weight < 0 || m.Weight > maxScoreWeight {
+		p.add(path+".weight", "%v is not a weight; use a number from 0 to %d (0 means 1), like 2", m.Weight, maxScoreWeight)
 	}
 	if sc != nil {
 		return
