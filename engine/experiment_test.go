@@ -239,3 +239,41 @@ func TestExperiment_UnreadyBaselineTrafficStaysOnStable(t *testing.T) {
 		}
 	}
 }
+
+// TestExperiment_BackgroundAnalysisComparesWithStable: a background run outlives the
+// experiment step, so its baseline is the stable revision even when it starts during the
+// experiment: compared with the fresh baseline, it would judge the canary against a
+// revision that stops serving when the step ends.
+func TestExperiment_BackgroundAnalysisComparesWithStable(t *testing.T) {
+	app := experimentApp(slipway.Experiment{Weight: 10, Duration: dur(time.Minute)})
+	app.Analysis = &slipway.BackgroundAnalysis{AnalysisRef: slipway.AnalysisRef{Templates: []string{"bg"}}, StartingStep: 1}
+	r := experimentRollout(app)
+	r.Analysis = app.Analysis
+	in := experimentInput(app, r, map[string]int{"v1": 10, "v2": 1})
+	in.Templates = map[string]slipway.AnalysisTemplate{"bg": {Name: "bg", Metrics: []slipway.Metric{
+		{Name: "cmp", Provider: slipway.ProviderSpec{Job: &slipway.JobMetric{Command: "cmp", Args: []string{"{{baseline.revision}}"}}}},
+		{Name: "latency", Count: 1, Provider: slipway.ProviderSpec{Builtin: &slipway.BuiltinMetric{Metric: slipway.BuiltinLatencyP95,
+			Compare: &slipway.BuiltinCompare{Comparison: slipway.Comparison{Direction: "increase"}}}}},
+		{Name: "errors", Count: 1, Provider: slipway.ProviderSpec{Builtin: &slipway.BuiltinMetric{Metric: slipway.BuiltinErrorRate,
+			Sequential: &slipway.SequentialTest{Tolerance: 0.01}}}},
+		{Name: "base-errors", Count: 1, SuccessCondition: "result < 0.1", Provider: slipway.ProviderSpec{Builtin: &slipway.BuiltinMetric{
+			Metric: slipway.BuiltinErrorRate, Revision: slipway.BuiltinBaseline}}},
+	}}}
+	_, eff := next(t, r, in, t0.Add(time.Second))
+	if len(eff.StartRuns) != 1 || eff.StartRuns[0].Kind != slipway.AnalysisBackground {
+		t.Fatalf("StartRuns %+v, want the background run", eff.StartRuns)
+	}
+	ms := eff.StartRuns[0].Metrics
+	if got := ms[0].Provider.Job.Args; !slices.Equal(got, []string{"v1"}) {
+		t.Errorf("{{baseline.revision}} of the background run = %v, want the stable revision v1", got)
+	}
+	if got := ms[1].Provider.Builtin.Compare.Baseline; got != "v1" {
+		t.Errorf("the background comparison's baseline = %q, want the stable revision v1", got)
+	}
+	if got := ms[2].Provider.Builtin.Sequential.Baseline; got != "v1" {
+		t.Errorf("the background sequential test's baseline = %q, want the stable revision v1", got)
+	}
+	if got := ms[3].Provider.Builtin.Revision; got != "v1" {
+		t.Errorf("revision: baseline in the background run = %q, want the stable revision v1", got)
+	}
+}
