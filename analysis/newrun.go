@@ -263,6 +263,11 @@ func expandMetric(m slipway.Metric, e *expander) slipway.Metric {
 			rg := *p.Range
 			c.Range = &rg
 		}
+		if p.Compare != nil {
+			cmp := *p.Compare
+			cmp.Baseline = e.expand(cmp.Baseline)
+			c.Compare = &cmp
+		}
 		out.Provider.Prometheus = &c
 	}
 	if j := m.Provider.Job; j != nil {

@@ -235,3 +235,32 @@ func TestNewRun_ExpandsPrometheus(t *testing.T) {
 		}
 	}
 }
+
+// TestNewRun_ExpandsThePrometheusBaselineQuery: a comparison's baseline PromQL takes the
+// same placeholders as its query ({{baseline.revision}}, as docs/analysis.md writes it);
+// left unexpanded, it matched no series and the metric could never measure.
+func TestNewRun_ExpandsThePrometheusBaselineQuery(t *testing.T) {
+	r := testRollout()
+	r.Spec.Canary = &slipway.CanaryStrategy{Steps: []slipway.Step{{Experiment: &slipway.Experiment{Weight: 10, Duration: slipway.Duration(time.Minute)}}}}
+	templates := map[string]slipway.AnalysisTemplate{"prom": {Name: "prom", Metrics: []slipway.Metric{{
+		Name: "p95",
+		Provider: slipway.ProviderSpec{Prometheus: &slipway.PrometheusMetric{
+			Address: "http://prom:9090",
+			Query:   `p95{app="{{app}}",revision="{{canary.revision}}"}`,
+			Range:   &slipway.PrometheusRange{Duration: slipway.Duration(time.Minute), Step: slipway.Duration(time.Second)},
+			Compare: &slipway.PrometheusCompare{Baseline: `p95{app="{{app}}",revision="{{ baseline.revision }}",stable="{{stable.revision}}"}`,
+				Comparison: slipway.Comparison{Direction: "increase"}},
+		}},
+	}}}}
+	run, err := NewRun("r", slipway.AnalysisStep, 0, r, "", slipway.AnalysisRef{Templates: []string{"prom"}}, templates, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := run.Metrics[0].Provider.Prometheus.Compare
+	if want := `p95{app="api",revision="aaa111-baseline",stable="aaa111"}`; c.Baseline != want {
+		t.Errorf("baseline query %s, want %s", c.Baseline, want)
+	}
+	if c == templates["prom"].Metrics[0].Provider.Prometheus.Compare {
+		t.Error("the run shares its comparison with the template")
+	}
+}
