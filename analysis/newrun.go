@@ -161,6 +161,8 @@ func newRun(id string, kind slipway.AnalysisKind, step int, r slipway.Rollout, b
 			startSequential(&em, now)
 			if p := resolveBuiltin(&em, r, kind); p != "" {
 				problems = append(problems, fmt.Sprintf("template %s: metric %s %s", name, m.Name, p))
+			} else if p := comparesItself(em); p != "" {
+				problems = append(problems, fmt.Sprintf("template %s: metric %s %s", name, m.Name, p))
 			}
 			metrics = append(metrics, em)
 			for _, u := range sortedKeys(e.unknown) {
@@ -344,6 +346,23 @@ func resolveBuiltin(m *slipway.Metric, r slipway.Rollout, kind slipway.AnalysisK
 		}
 	case slipway.BuiltinCanary:
 		*base = r.To
+	}
+	return ""
+}
+
+// comparesItself returns a problem when m, expanded and resolved, compares a sample with
+// itself (a baseline that is the canary's own revision, URL or query): such a comparison
+// can only ever pass.
+func comparesItself(m slipway.Metric) string {
+	switch p := m.Provider; {
+	case p.Builtin != nil && p.Builtin.Sequential != nil && p.Builtin.Revision != "" && p.Builtin.Sequential.Baseline == p.Builtin.Revision:
+		return fmt.Sprintf("compares revision %s with itself; its sequential test's baseline must be another revision (baseline, stable or a revision ID)", p.Builtin.Revision)
+	case p.Builtin != nil && p.Builtin.Compare != nil && p.Builtin.Revision != "" && p.Builtin.Compare.Baseline == p.Builtin.Revision:
+		return fmt.Sprintf("compares revision %s with itself; its compare baseline must be another revision (baseline, stable or a revision ID)", p.Builtin.Revision)
+	case p.Web != nil && p.Web.Compare != nil && p.Web.Compare.Baseline == p.Web.URL:
+		return fmt.Sprintf("compares the answer of %s with itself; its compare baseline must be the baseline's URL, like one with {{baseline.revision}}", p.Web.URL)
+	case p.Prometheus != nil && p.Prometheus.Compare != nil && strings.TrimSpace(p.Prometheus.Compare.Baseline) == strings.TrimSpace(p.Prometheus.Query):
+		return "compares its query with itself; its compare baseline must query the baseline, like with {{baseline.revision}}"
 	}
 	return ""
 }

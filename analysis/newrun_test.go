@@ -236,6 +236,34 @@ func TestNewRun_ExpandsPrometheus(t *testing.T) {
 	}
 }
 
+// TestNewRun_RefusesComparingARevisionWithItself: a comparison or sequential test whose two
+// sides are the same (the baseline written as {{canary.revision}}, the web baseline URL or
+// the PromQL baseline the canary's own) can only ever pass; the run is refused, naming the
+// metric, instead of promoting on a comparison that compares nothing.
+func TestNewRun_RefusesComparingARevisionWithItself(t *testing.T) {
+	cmp := slipway.Comparison{Direction: "increase"}
+	for name, m := range map[string]slipway.Metric{
+		"builtin compare with {{canary.revision}}": {Provider: slipway.ProviderSpec{Builtin: &slipway.BuiltinMetric{Metric: slipway.BuiltinLatencyP95,
+			Compare: &slipway.BuiltinCompare{Baseline: "{{canary.revision}}", Comparison: cmp}}}},
+		"sequential test with {{canary.revision}}": {Provider: slipway.ProviderSpec{Builtin: &slipway.BuiltinMetric{Metric: slipway.BuiltinErrorRate,
+			Sequential: &slipway.SequentialTest{Tolerance: 0.01, Baseline: "{{canary.revision}}"}}}},
+		"sequential test of stable against stable": {Provider: slipway.ProviderSpec{Builtin: &slipway.BuiltinMetric{Metric: slipway.BuiltinErrorRate,
+			Revision: slipway.BuiltinStable, Sequential: &slipway.SequentialTest{Tolerance: 0.01}}}},
+		"web compare of one URL": {Provider: slipway.ProviderSpec{Web: &slipway.WebMetric{URL: "http://lt/r?rev={{canary.revision}}", JSONPath: "$.l",
+			Compare: &slipway.WebCompare{Baseline: "http://lt/r?rev={{ canary.revision }}", Comparison: cmp}}}},
+		"prometheus compare of one query": {Provider: slipway.ProviderSpec{Prometheus: &slipway.PrometheusMetric{Address: "http://p:9090",
+			Query: `q{rev="{{canary.revision}}"}`, Range: &slipway.PrometheusRange{Duration: slipway.Duration(time.Minute), Step: slipway.Duration(time.Second)},
+			Compare: &slipway.PrometheusCompare{Baseline: `q{rev="{{canary.revision}}"}`, Comparison: cmp}}}},
+	} {
+		m.Name, m.Count = "cmp", 1
+		templates := map[string]slipway.AnalysisTemplate{"t": {Name: "t", Metrics: []slipway.Metric{m}}}
+		_, err := NewRun("r", slipway.AnalysisStep, 0, testRollout(), "", slipway.AnalysisRef{Templates: []string{"t"}}, templates, t0)
+		if slipway.ErrorCode(err) != slipway.EINVALID || !strings.Contains(err.Error(), "metric cmp compares") {
+			t.Errorf("%s: %v; want EINVALID naming metric cmp and what it compares", name, err)
+		}
+	}
+}
+
 // TestNewRun_ExpandsThePrometheusBaselineQuery: a comparison's baseline PromQL takes the
 // same placeholders as its query ({{baseline.revision}}, as docs/analysis.md writes it);
 // left unexpanded, it matched no series and the metric could never measure.
