@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math"
 	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -482,6 +483,7 @@ func (r resolver) checkRef(p *problems, path string, ref slipway.AnalysisRef, ex
 		given[a.Name] = true
 	}
 	var missing []string
+	r.checkScoredTogether(p, path, ref)
 	for i, name := range ref.Templates {
 		tp := fmt.Sprintf("%s.templates[%d]", path, i)
 		t, ok := r.templates[name]
@@ -500,6 +502,37 @@ func (r resolver) checkRef(p *problems, path string, ref slipway.AnalysisRef, ex
 				missing = append(missing, a.Name)
 				p.add(path+".args", "template %q needs argument %q; add {name: %s, value: ...}", name, a.Name, a.Name)
 			}
+		}
+	}
+}
+
+// checkScoredTogether checks that the templates of ref the set defines are all scored, with
+// the same scoring, or none is: a run of them is refused otherwise (analysis.NewRun), which
+// would abort the rollout at that step. Templates only the server knows are checked when
+// the run starts.
+func (r resolver) checkScoredTogether(p *problems, path string, ref slipway.AnalysisRef) {
+	var scoredBy, unscored string
+	var scoring *slipway.Scoring
+	for i, name := range ref.Templates {
+		t, ok := r.templates[name]
+		if !ok {
+			continue
+		}
+		tp := fmt.Sprintf("%s.templates[%d]", path, i)
+		switch {
+		case t.Scoring == nil && scoring != nil:
+			p.add(tp, "template %s is not scored and %s is; templates run together are all scored, with the same scoring, or none is", name, scoredBy)
+		case t.Scoring == nil:
+			if unscored == "" {
+				unscored = name
+			}
+		case scoring == nil:
+			scoring, scoredBy = t.Scoring, name
+			if unscored != "" {
+				p.add(tp, "template %s is scored and %s is not; templates run together are all scored, with the same scoring, or none is", name, unscored)
+			}
+		case !reflect.DeepEqual(*scoring, *t.Scoring):
+			p.add(tp, "template %s scores differently from %s; templates run together need the same scoring", name, scoredBy)
 		}
 	}
 }
