@@ -277,3 +277,41 @@ func TestExperiment_BackgroundAnalysisComparesWithStable(t *testing.T) {
 		t.Errorf("revision: baseline in the background run = %q, want the stable revision v1", got)
 	}
 }
+
+// TestExperiment_InconclusivePausesWithTheBaselineAndResumeMeasuresAgain: an inconclusive
+// comparison pauses the rollout with canary and baseline still running at the experiment's
+// split; resume starts a fresh run of the same comparison, abort removes the baseline.
+func TestExperiment_InconclusivePausesWithTheBaselineAndResumeMeasuresAgain(t *testing.T) {
+	app := experimentApp(slipway.Experiment{Weight: 10, Analysis: okRef()})
+	r := experimentRollout(app)
+	const base = "v1" + slipway.BaselineSuffix
+	ready := map[string]int{"v1": 10, "v2": 1, base: 1}
+	now := t0.Add(time.Second)
+	r, _ = next(t, r, experimentInput(app, r, ready), now)
+	r, _ = next(t, r, experimentInput(app, r, ready), now)
+	first := r.StepRun
+	r, _ = next(t, r, experimentInput(app, r, ready, runOf(first, slipway.VerdictInconclusive, "no data")), now)
+	if r.Phase != slipway.PhasePaused || r.Cause != slipway.PauseInconclusive {
+		t.Fatalf("phase %s cause %s, want paused as inconclusive", r.Phase, r.Cause)
+	}
+	d := Desired(slipway.AppState{Spec: app, Stable: "v1"}, &r, experimentRevs())
+	if p := placed(d); p[base] != 1 || !d.Split.Equal(RolloutSplit(r)) || len(d.Split.Weights) != 3 {
+		t.Fatalf("paused experiment: placements %v split %v, want the baseline kept at its share", p, d.Split.Weights)
+	}
+	runs := map[string]slipway.AnalysisRun{first: runOf(first, slipway.VerdictInconclusive, "no data")}
+	resumed, _, err := Operate(r, slipway.Operation{Kind: slipway.OpResume, Actor: "alice"}, 10, runs, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, eff := next(t, resumed, experimentInput(app, resumed, ready), now)
+	if len(eff.StartRuns) != 1 || got.StepRun == first || got.StepRun == "" || got.Step != 1 || got.ExperimentReadyAt == nil {
+		t.Fatalf("after resume: step %d run %q (was %q), %d runs started; want a fresh run of the experiment", got.Step, got.StepRun, first, len(eff.StartRuns))
+	}
+	aborted, _, err := Operate(r, slipway.Operation{Kind: slipway.OpAbort, Actor: "alice"}, 10, runs, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := placed(Desired(slipway.AppState{Spec: app, Stable: "v1"}, &aborted, experimentRevs())); p[base] != 0 {
+		t.Fatalf("an aborted experiment keeps its baseline: %v", p)
+	}
+}
