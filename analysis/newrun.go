@@ -15,9 +15,15 @@ import (
 
 // Vars returns the values every template may use, from the rollout and the environment its
 // app runs in (slipway.DefaultEnvironment when env is ""): {{app}}, {{environment}},
-// {{stable.revision}}, {{stable.version}}, {{canary.revision}} and {{canary.version}}.
-// Arguments ({{args.NAME}}) are added per template by NewRun.
+// {{stable.revision}}, {{stable.version}}, {{canary.revision}}, {{canary.version}},
+// {{baseline.revision}} and {{baseline.version}}, as a step's run has them. Arguments
+// ({{args.NAME}}) are added per template by NewRun.
 func Vars(r slipway.Rollout, env string) map[string]string {
+	return runVars(r, env, slipway.AnalysisStep)
+}
+
+// runVars is Vars for a run of kind.
+func runVars(r slipway.Rollout, env string, kind slipway.AnalysisKind) map[string]string {
 	if env == "" {
 		env = slipway.DefaultEnvironment
 	}
@@ -28,15 +34,17 @@ func Vars(r slipway.Rollout, env string) map[string]string {
 		"stable.version":    r.FromVersion,
 		"canary.revision":   r.To,
 		"canary.version":    r.ToVersion,
-		"baseline.revision": baselineOf(r),
+		"baseline.revision": baselineOf(r, kind),
 		"baseline.version":  r.FromVersion,
 	}
 }
 
-// baselineOf is the revision a canary is compared with: the fresh baseline while an
-// experiment step runs one (slipway.Experiment), the stable revision otherwise.
-func baselineOf(r slipway.Rollout) string {
-	if _, base, ok := r.Experiment(); ok {
+// baselineOf is the revision a run of kind compares a canary with: for the run of an
+// experiment step (slipway.Experiment), the fresh baseline it runs; otherwise the stable
+// revision. A background run started during an experiment outlives the step and its
+// baseline, so it compares with stable.
+func baselineOf(r slipway.Rollout, kind slipway.AnalysisKind) string {
+	if _, base, ok := r.Experiment(); ok && kind == slipway.AnalysisStep {
 		return base
 	}
 	return r.From
@@ -76,7 +84,7 @@ func (e *expander) expand(s string) string {
 // an argument no template declares, a string uses an unknown name, two metrics share a name
 // or a condition does not compile; ENOTFOUND when a template does not exist.
 func NewRun(id string, kind slipway.AnalysisKind, step int, r slipway.Rollout, env string, ref slipway.AnalysisRef, templates map[string]slipway.AnalysisTemplate, now time.Time) (slipway.AnalysisRun, error) {
-	return newRun(id, kind, step, r, Vars(r, env), ref, templates, now)
+	return newRun(id, kind, step, r, runVars(r, env, kind), ref, templates, now)
 }
 
 // FlagVars returns the values a template may use when it analyses a flag ramp: {{flag}} and
@@ -151,7 +159,9 @@ func newRun(id string, kind slipway.AnalysisKind, step int, r slipway.Rollout, b
 			em := expandMetric(m, e)
 			boundSample(&em, r)
 			startSequential(&em, now)
-			if p := resolveBuiltin(&em, r); p != "" {
+			if p := resolveBuiltin(&em, r, kind); p != "" {
+				problems = append(problems, fmt.Sprintf("template %s: metric %s %s", name, m.Name, p))
+			} else if p := comparesItself(em); p != "" {
 				problems = append(problems, fmt.Sprintf("template %s: metric %s %s", name, m.Name, p))
 			}
 			metrics = append(metrics, em)
@@ -255,6 +265,11 @@ func expandMetric(m slipway.Metric, e *expander) slipway.Metric {
 			rg := *p.Range
 			c.Range = &rg
 		}
+		if p.Compare != nil {
+			cmp := *p.Compare
+			cmp.Baseline = e.expand(cmp.Baseline)
+			c.Compare = &cmp
+		}
 		out.Provider.Prometheus = &c
 	}
 	if j := m.Provider.Job; j != nil {
@@ -275,7 +290,7 @@ func expandMetric(m slipway.Metric, e *expander) slipway.Metric {
 // sees only the metric. It returns a problem when the metric measures a stable revision the
 // rollout does not have, or, in a flag run (no rollout), names no app and revision ID.
 // Outcome metrics name a flag variant instead and are left alone.
-func resolveBuiltin(m *slipway.Metric, r slipway.Rollout) string {
+func resolveBuiltin(m *slipway.Metric, r slipway.Rollout, kind slipway.AnalysisKind) string {
 	b := m.Provider.Builtin
 	if b == nil || slices.Contains(slipway.BuiltinOutcomeMetrics(), b.Metric) {
 		return ""
@@ -308,7 +323,7 @@ func resolveBuiltin(m *slipway.Metric, r slipway.Rollout) string {
 		if r.From == "" {
 			return "measures the baseline, but the rollout has no stable revision"
 		}
-		b.Revision = baselineOf(r)
+		b.Revision = baselineOf(r, kind)
 	}
 	var base *string
 	switch {
@@ -327,10 +342,27 @@ func resolveBuiltin(m *slipway.Metric, r slipway.Rollout) string {
 		if *base == slipway.BuiltinStable {
 			*base = r.From
 		} else {
-			*base = baselineOf(r)
+			*base = baselineOf(r, kind)
 		}
 	case slipway.BuiltinCanary:
 		*base = r.To
+	}
+	return ""
+}
+
+// comparesItself returns a problem when m, expanded and resolved, compares a sample with
+// itself (a baseline that is the canary's own revision, URL or query): such a comparison
+// can only ever pass.
+func comparesItself(m slipway.Metric) string {
+	switch p := m.Provider; {
+	case p.Builtin != nil && p.Builtin.Sequential != nil && p.Builtin.Revision != "" && p.Builtin.Sequential.Baseline == p.Builtin.Revision:
+		return fmt.Sprintf("compares revision %s with itself; its sequential test's baseline must be another revision (baseline, stable or a revision ID)", p.Builtin.Revision)
+	case p.Builtin != nil && p.Builtin.Compare != nil && p.Builtin.Revision != "" && p.Builtin.Compare.Baseline == p.Builtin.Revision:
+		return fmt.Sprintf("compares revision %s with itself; its compare baseline must be another revision (baseline, stable or a revision ID)", p.Builtin.Revision)
+	case p.Web != nil && p.Web.Compare != nil && p.Web.Compare.Baseline == p.Web.URL:
+		return fmt.Sprintf("compares the answer of %s with itself; its compare baseline must be the baseline's URL, like one with {{baseline.revision}}", p.Web.URL)
+	case p.Prometheus != nil && p.Prometheus.Compare != nil && strings.TrimSpace(p.Prometheus.Compare.Baseline) == strings.TrimSpace(p.Prometheus.Query):
+		return "compares its query with itself; its compare baseline must query the baseline, like with {{baseline.revision}}"
 	}
 	return ""
 }

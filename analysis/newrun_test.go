@@ -235,3 +235,60 @@ func TestNewRun_ExpandsPrometheus(t *testing.T) {
 		}
 	}
 }
+
+// TestNewRun_RefusesComparingARevisionWithItself: a comparison or sequential test whose two
+// sides are the same (the baseline written as {{canary.revision}}, the web baseline URL or
+// the PromQL baseline the canary's own) can only ever pass; the run is refused, naming the
+// metric, instead of promoting on a comparison that compares nothing.
+func TestNewRun_RefusesComparingARevisionWithItself(t *testing.T) {
+	cmp := slipway.Comparison{Direction: "increase"}
+	for name, m := range map[string]slipway.Metric{
+		"builtin compare with {{canary.revision}}": {Provider: slipway.ProviderSpec{Builtin: &slipway.BuiltinMetric{Metric: slipway.BuiltinLatencyP95,
+			Compare: &slipway.BuiltinCompare{Baseline: "{{canary.revision}}", Comparison: cmp}}}},
+		"sequential test with {{canary.revision}}": {Provider: slipway.ProviderSpec{Builtin: &slipway.BuiltinMetric{Metric: slipway.BuiltinErrorRate,
+			Sequential: &slipway.SequentialTest{Tolerance: 0.01, Baseline: "{{canary.revision}}"}}}},
+		"sequential test of stable against stable": {Provider: slipway.ProviderSpec{Builtin: &slipway.BuiltinMetric{Metric: slipway.BuiltinErrorRate,
+			Revision: slipway.BuiltinStable, Sequential: &slipway.SequentialTest{Tolerance: 0.01}}}},
+		"web compare of one URL": {Provider: slipway.ProviderSpec{Web: &slipway.WebMetric{URL: "http://lt/r?rev={{canary.revision}}", JSONPath: "$.l",
+			Compare: &slipway.WebCompare{Baseline: "http://lt/r?rev={{ canary.revision }}", Comparison: cmp}}}},
+		"prometheus compare of one query": {Provider: slipway.ProviderSpec{Prometheus: &slipway.PrometheusMetric{Address: "http://p:9090",
+			Query: `q{rev="{{canary.revision}}"}`, Range: &slipway.PrometheusRange{Duration: slipway.Duration(time.Minute), Step: slipway.Duration(time.Second)},
+			Compare: &slipway.PrometheusCompare{Baseline: `q{rev="{{canary.revision}}"}`, Comparison: cmp}}}},
+	} {
+		m.Name, m.Count = "cmp", 1
+		templates := map[string]slipway.AnalysisTemplate{"t": {Name: "t", Metrics: []slipway.Metric{m}}}
+		_, err := NewRun("r", slipway.AnalysisStep, 0, testRollout(), "", slipway.AnalysisRef{Templates: []string{"t"}}, templates, t0)
+		if slipway.ErrorCode(err) != slipway.EINVALID || !strings.Contains(err.Error(), "metric cmp compares") {
+			t.Errorf("%s: %v; want EINVALID naming metric cmp and what it compares", name, err)
+		}
+	}
+}
+
+// TestNewRun_ExpandsThePrometheusBaselineQuery: a comparison's baseline PromQL takes the
+// same placeholders as its query ({{baseline.revision}}, as docs/analysis.md writes it);
+// left unexpanded, it matched no series and the metric could never measure.
+func TestNewRun_ExpandsThePrometheusBaselineQuery(t *testing.T) {
+	r := testRollout()
+	r.Spec.Canary = &slipway.CanaryStrategy{Steps: []slipway.Step{{Experiment: &slipway.Experiment{Weight: 10, Duration: slipway.Duration(time.Minute)}}}}
+	templates := map[string]slipway.AnalysisTemplate{"prom": {Name: "prom", Metrics: []slipway.Metric{{
+		Name: "p95",
+		Provider: slipway.ProviderSpec{Prometheus: &slipway.PrometheusMetric{
+			Address: "http://prom:9090",
+			Query:   `p95{app="{{app}}",revision="{{canary.revision}}"}`,
+			Range:   &slipway.PrometheusRange{Duration: slipway.Duration(time.Minute), Step: slipway.Duration(time.Second)},
+			Compare: &slipway.PrometheusCompare{Baseline: `p95{app="{{app}}",revision="{{ baseline.revision }}",stable="{{stable.revision}}"}`,
+				Comparison: slipway.Comparison{Direction: "increase"}},
+		}},
+	}}}}
+	run, err := NewRun("r", slipway.AnalysisStep, 0, r, "", slipway.AnalysisRef{Templates: []string{"prom"}}, templates, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := run.Metrics[0].Provider.Prometheus.Compare
+	if want := `p95{app="api",revision="aaa111-baseline",stable="aaa111"}`; c.Baseline != want {
+		t.Errorf("baseline query %s, want %s", c.Baseline, want)
+	}
+	if c == templates["prom"].Metrics[0].Provider.Prometheus.Compare {
+		t.Error("the run shares its comparison with the template")
+	}
+}

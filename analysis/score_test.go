@@ -228,3 +228,17 @@ func TestBrief_SaysWhereARunStands(t *testing.T) {
 		t.Fatalf("Brief = %q (phase %s), want %q", got, run.Phase, want)
 	}
 }
+
+// TestScored_OverflowingWeightsNeverPass: a scored run whose weights overflow (a template
+// applied with weight 1e308 on each metric) is Inconclusive, never Successful with a failed
+// metric in it.
+func TestScored_OverflowingWeightsNeverPass(t *testing.T) {
+	run := scoredRun(slipway.Scoring{Marginal: 50, Pass: 90},
+		scoredMetric("a", "", 1e308, 1, false), scoredMetric("b", "", 1e308, 1, false), scoredMetric("c", "", 1e308, 1, false))
+	measure(&run, 0, true, 0)
+	measure(&run, 1, true, 0)
+	measure(&run, 2, false, 0)
+	if run.Phase != slipway.VerdictInconclusive {
+		t.Fatalf("phase %s (%s), score %+v; want Inconclusive: the score cannot be computed", run.Phase, run.Message, run.Score)
+	}
+}

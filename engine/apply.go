@@ -590,9 +590,10 @@ func CheckEnvironments(envs []slipway.Environment) error {
 	return validate.Set(slipway.Set{Environments: envs}, func(string) bool { return false })
 }
 
-// checkSet refuses a set beyond the limits: every app's replicas, the canary scale and the
-// preview at most max; every app in environment env (an app that names none is taken as
-// env's) with the run form its target needs; no Environment document.
+// checkSet refuses a set beyond the limits: every app's replicas, the canary scale, an
+// experiment's replicas and the preview at most max; every app in environment env (an app
+// that names none is taken as env's) with the run form its target needs; no Environment
+// document.
 func checkSet(s slipway.Set, env, target string, max int) error {
 	var details []string
 	over := func(app, path string, n int) {
@@ -627,6 +628,9 @@ func checkSet(s slipway.Set, env, target string, max int) error {
 			for i, st := range c.Steps {
 				if st.SetCanaryScale != nil && st.SetCanaryScale.Replicas != nil {
 					over(a.Name, fmt.Sprintf("spec.strategy.canary.steps[%d].setCanaryScale.replicas", i), *st.SetCanaryScale.Replicas)
+				}
+				if st.Experiment != nil && st.Experiment.Replicas != nil {
+					over(a.Name, fmt.Sprintf("spec.strategy.canary.steps[%d].experiment.replicas", i), *st.Experiment.Replicas)
 				}
 			}
 		}

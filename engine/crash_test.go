@@ -120,6 +120,12 @@ func crashStrategies(url string) map[string]slipway.Set {
 			slipway.Step{SetWeight: intp(75)},
 			slipway.Step{SetHeaderRoute: &slipway.HeaderRoute{Name: "beta"}},
 		)),
+		// An experiment starts a baseline beside the canary and removes it: each once.
+		"experiment": mk(canary(
+			slipway.Step{SetWeight: intp(25)},
+			slipway.Step{Experiment: &slipway.Experiment{Weight: 20, Duration: pause, Analysis: &slipway.AnalysisRef{Templates: []string{"error-rate"}}}},
+			slipway.Step{SetWeight: intp(75)},
+		)),
 	}
 }
 

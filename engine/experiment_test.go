@@ -206,3 +206,112 @@ func TestExperiment_ReplicasAndWeight(t *testing.T) {
 		t.Fatalf("split %v, want v2 and the baseline at 50 each", d.Split.Weights)
 	}
 }
+
+// TestExperiment_UnreadyBaselineTrafficStaysOnStable: while the baseline starts (or after
+// its instances stop being ready), its share is the stable revision's, which it copies: the
+// guard never hands it to the canary, which would serve far more than any step gave it (all
+// of the traffic at weight 50).
+func TestExperiment_UnreadyBaselineTrafficStaysOnStable(t *testing.T) {
+	const base = "v1" + slipway.BaselineSuffix
+	for _, c := range []struct {
+		weight int
+		want   slipway.Split
+	}{
+		{10, weights("v2", 10, "v1", 90)},
+		{40, weights("v2", 40, "v1", 60)},
+		{50, weights("v2", 50, "v1", 50)},
+	} {
+		app := experimentApp(slipway.Experiment{Weight: c.weight, Duration: dur(time.Minute)})
+		r := experimentRollout(app)
+		revs := experimentRevs()
+		d := Desired(slipway.AppState{Spec: app, Stable: "v1"}, &r, revs)
+		for name, obs := range map[string]slipway.Observed{
+			"starting": observedLive(weights("v2", 5, "v1", 95), live("v1", 10, 10, 0), live("v2", 1, 1, 0), starting(base, 5)),
+			"unready":  observedLive(RolloutSplit(r), live("v1", 10, 10, 0), live("v2", 5, 5, 0), live(base, 0, 5, 0)),
+		} {
+			g, h := Guard(d, obs, revs)
+			if !slices.Equal(g.Split.Weights, c.want.Weights) {
+				t.Errorf("weight %d, baseline %s: guarded split %v, want %v", c.weight, name, g.Split.Weights, c.want.Weights)
+			}
+			if !slices.Equal(h.Unready, []string{base}) {
+				t.Errorf("weight %d, baseline %s: hold %+v, want the baseline held", c.weight, name, h)
+			}
+		}
+	}
+}
+
+// TestExperiment_BackgroundAnalysisComparesWithStable: a background run outlives the
+// experiment step, so its baseline is the stable revision even when it starts during the
+// experiment: compared with the fresh baseline, it would judge the canary against a
+// revision that stops serving when the step ends.
+func TestExperiment_BackgroundAnalysisComparesWithStable(t *testing.T) {
+	app := experimentApp(slipway.Experiment{Weight: 10, Duration: dur(time.Minute)})
+	app.Analysis = &slipway.BackgroundAnalysis{AnalysisRef: slipway.AnalysisRef{Templates: []string{"bg"}}, StartingStep: 1}
+	r := experimentRollout(app)
+	r.Analysis = app.Analysis
+	in := experimentInput(app, r, map[string]int{"v1": 10, "v2": 1})
+	in.Templates = map[string]slipway.AnalysisTemplate{"bg": {Name: "bg", Metrics: []slipway.Metric{
+		{Name: "cmp", Provider: slipway.ProviderSpec{Job: &slipway.JobMetric{Command: "cmp", Args: []string{"{{baseline.revision}}"}}}},
+		{Name: "latency", Count: 1, Provider: slipway.ProviderSpec{Builtin: &slipway.BuiltinMetric{Metric: slipway.BuiltinLatencyP95,
+			Compare: &slipway.BuiltinCompare{Comparison: slipway.Comparison{Direction: "increase"}}}}},
+		{Name: "errors", Count: 1, Provider: slipway.ProviderSpec{Builtin: &slipway.BuiltinMetric{Metric: slipway.BuiltinErrorRate,
+			Sequential: &slipway.SequentialTest{Tolerance: 0.01}}}},
+		{Name: "base-errors", Count: 1, SuccessCondition: "result < 0.1", Provider: slipway.ProviderSpec{Builtin: &slipway.BuiltinMetric{
+			Metric: slipway.BuiltinErrorRate, Revision: slipway.BuiltinBaseline}}},
+	}}}
+	_, eff := next(t, r, in, t0.Add(time.Second))
+	if len(eff.StartRuns) != 1 || eff.StartRuns[0].Kind != slipway.AnalysisBackground {
+		t.Fatalf("StartRuns %+v, want the background run", eff.StartRuns)
+	}
+	ms := eff.StartRuns[0].Metrics
+	if got := ms[0].Provider.Job.Args; !slices.Equal(got, []string{"v1"}) {
+		t.Errorf("{{baseline.revision}} of the background run = %v, want the stable revision v1", got)
+	}
+	if got := ms[1].Provider.Builtin.Compare.Baseline; got != "v1" {
+		t.Errorf("the background comparison's baseline = %q, want the stable revision v1", got)
+	}
+	if got := ms[2].Provider.Builtin.Sequential.Baseline; got != "v1" {
+		t.Errorf("the background sequential test's baseline = %q, want the stable revision v1", got)
+	}
+	if got := ms[3].Provider.Builtin.Revision; got != "v1" {
+		t.Errorf("revision: baseline in the background run = %q, want the stable revision v1", got)
+	}
+}
+
+// TestExperiment_InconclusivePausesWithTheBaselineAndResumeMeasuresAgain: an inconclusive
+// comparison pauses the rollout with canary and baseline still running at the experiment's
+// split; resume starts a fresh run of the same comparison, abort removes the baseline.
+func TestExperiment_InconclusivePausesWithTheBaselineAndResumeMeasuresAgain(t *testing.T) {
+	app := experimentApp(slipway.Experiment{Weight: 10, Analysis: okRef()})
+	r := experimentRollout(app)
+	const base = "v1" + slipway.BaselineSuffix
+	ready := map[string]int{"v1": 10, "v2": 1, base: 1}
+	now := t0.Add(time.Second)
+	r, _ = next(t, r, experimentInput(app, r, ready), now)
+	r, _ = next(t, r, experimentInput(app, r, ready), now)
+	first := r.StepRun
+	r, _ = next(t, r, experimentInput(app, r, ready, runOf(first, slipway.VerdictInconclusive, "no data")), now)
+	if r.Phase != slipway.PhasePaused || r.Cause != slipway.PauseInconclusive {
+		t.Fatalf("phase %s cause %s, want paused as inconclusive", r.Phase, r.Cause)
+	}
+	d := Desired(slipway.AppState{Spec: app, Stable: "v1"}, &r, experimentRevs())
+	if p := placed(d); p[base] != 1 || !d.Split.Equal(RolloutSplit(r)) || len(d.Split.Weights) != 3 {
+		t.Fatalf("paused experiment: placements %v split %v, want the baseline kept at its share", p, d.Split.Weights)
+	}
+	runs := map[string]slipway.AnalysisRun{first: runOf(first, slipway.VerdictInconclusive, "no data")}
+	resumed, _, err := Operate(r, slipway.Operation{Kind: slipway.OpResume, Actor: "alice"}, 10, runs, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, eff := next(t, resumed, experimentInput(app, resumed, ready), now)
+	if len(eff.StartRuns) != 1 || got.StepRun == first || got.StepRun == "" || got.Step != 1 || got.ExperimentReadyAt == nil {
+		t.Fatalf("after resume: step %d run %q (was %q), %d runs started; want a fresh run of the experiment", got.Step, got.StepRun, first, len(eff.StartRuns))
+	}
+	aborted, _, err := Operate(r, slipway.Operation{Kind: slipway.OpAbort, Actor: "alice"}, 10, runs, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := placed(Desired(slipway.AppState{Spec: app, Stable: "v1"}, &aborted, experimentRevs())); p[base] != 0 {
+		t.Fatalf("an aborted experiment keeps its baseline: %v", p)
+	}
+}

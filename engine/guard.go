@@ -45,7 +45,9 @@ func (h Hold) Message() string {
 // a rollback, the end of a rollout):
 //
 //   - the weight of a revision with no ready instance goes to the revisions of d's split
-//     that have ready ones, in proportion to their weights;
+//     that have ready ones, in proportion to their weights; an experiment's baseline's
+//     weight goes to the revision it copies (the stable one), when that one has ready
+//     instances;
 //   - when none of d's split has a ready instance, traffic stays where it is served now
 //     (obs's split, on its revisions with ready instances), or else goes to the revision with
 //     the most ready instances; such a revision keeps a placement of its live instances, so
@@ -62,18 +64,32 @@ func Guard(d slipway.Desired, obs slipway.Observed, revs map[string]slipway.Revi
 		live[rs.Revision], ready[rs.Revision] = liveCounts(rs)
 	}
 	var h Hold
-	var serve []slipway.Weight
+	var serve, back []slipway.Weight
 	for _, w := range d.Split.Weights {
 		switch {
 		case w.Weight <= 0:
 		case ready[w.Revision] == 0:
 			h.Unready = append(h.Unready, w.Revision)
+			// An experiment's baseline is a copy of the stable revision: its share is the
+			// stable revision's while it cannot serve, never the canary's (which would then
+			// serve more than any step gave it: everything at an experiment weight of 50).
+			if of, ok := strings.CutSuffix(w.Revision, slipway.BaselineSuffix); ok && ready[of] > 0 && placedIn(d, of) {
+				back = append(back, slipway.Weight{Revision: of, Weight: w.Weight})
+			}
 		default:
 			serve = append(serve, w)
 		}
 	}
 	if len(h.Unready) == 0 {
 		return d, Hold{}
+	}
+	for _, b := range back {
+		i := slices.IndexFunc(serve, func(w slipway.Weight) bool { return w.Revision == b.Revision })
+		if i < 0 {
+			serve = append(serve, b)
+			continue
+		}
+		serve[i].Weight += b.Weight
 	}
 	g := d
 	g.Revisions = slices.Clone(d.Revisions)
@@ -168,4 +184,9 @@ func scaleTo100(ws []slipway.Weight) []slipway.Weight {
 	}
 	out[0].Weight += left
 	return out
+}
+
+// placedIn reports whether d places instances of revision id.
+func placedIn(d slipway.Desired, id string) bool {
+	return slices.ContainsFunc(d.Revisions, func(p slipway.Placement) bool { return p.Revision.ID == id && p.Replicas > 0 })
 }

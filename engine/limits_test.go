@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/engine"
@@ -20,6 +21,9 @@ func TestApply_RefusesReplicasOverTheServersMaximum(t *testing.T) {
 		{Name: "web", Replicas: 1, Strategy: slipway.Strategy{BlueGreen: &slipway.BlueGreenStrategy{PreviewReplicas: ptr(slipway.DefaultMaxReplicas + 1)}}},
 		{Name: "web", Replicas: 1, Strategy: slipway.Strategy{Canary: &slipway.CanaryStrategy{Steps: []slipway.Step{
 			{SetCanaryScale: &slipway.CanaryScale{Replicas: ptr(slipway.DefaultMaxReplicas + 1)}}, {SetWeight: &two}}}}},
+		// An experiment runs this many of each of canary and baseline.
+		{Name: "web", Replicas: 1, Strategy: slipway.Strategy{Canary: &slipway.CanaryStrategy{Steps: []slipway.Step{
+			{Experiment: &slipway.Experiment{Weight: 10, Replicas: ptr(slipway.DefaultMaxReplicas + 1), Duration: slipway.Duration(time.Minute)}}, {SetWeight: &two}}}}},
 	} {
 		a.Run = slipway.RunSpec{Command: "./web"}
 		if a.Strategy.Kind() == "" {

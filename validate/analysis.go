@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math"
 	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -57,9 +58,13 @@ func checkTemplate(p *problems, t *slipway.AnalysisTemplate) {
 	checkScoring(p, t)
 }
 
+// maxScoreWeight bounds a metric's and a group's weight: weights are relative, so a million
+// to one is more than any scorecard needs, and sums of weights stay far from overflowing.
+const maxScoreWeight = 1_000_000
+
 // checkScoring checks a template's scoring: thresholds 0 <= marginal <= pass <= 100 with pass
-// above 0, finite group weights at least 0 that are not all 0, and, when groups are weighed,
-// a weight for every group a metric names and no group no metric names.
+// above 0, group weights from 0 to maxScoreWeight that are not all 0, and, when groups are
+// weighed, a weight for every group a metric names and no group no metric names.
 func checkScoring(p *problems, t *slipway.AnalysisTemplate) {
 	sc := t.Scoring
 	if sc == nil {
@@ -85,8 +90,8 @@ func checkScoring(p *problems, t *slipway.AnalysisTemplate) {
 	total := 0.0
 	for _, g := range slices.Sorted(maps.Keys(sc.Groups)) {
 		w := sc.Groups[g]
-		if !finite(w) || w < 0 {
-			p.add("spec.scoring.groups."+g, "%v is not a weight; use a number at least 0, like 1", w)
+		if !finite(w) || w < 0 || w > maxScoreWeight {
+			p.add("spec.scoring.groups."+g, "%v is not a weight; use a number from 0 to %d, like 1", w, maxScoreWeight)
 			continue
 		}
 		total += w
@@ -99,11 +104,11 @@ func checkScoring(p *problems, t *slipway.AnalysisTemplate) {
 	}
 }
 
-// checkScored checks a metric's place in a scored template: a finite weight at least 0, and
-// group, weight and critical only when the template is scored.
+// checkScored checks a metric's place in a scored template: a weight from 0 to
+// maxScoreWeight, and group, weight and critical only when the template is scored.
 func checkScored(p *problems, path string, m slipway.Metric, sc *slipway.Scoring) {
-	if math.IsNaN(m.Weight) || math.IsInf(m.Weight, 0) || m.Weight < 0 {
-		p.add(path+".weight", "%v is not a weight; use a number at least 0 (0 means 1), like 2", m.Weight)
+	if math.IsNaN(m.Weight) || m.Weight < 0 || m.Weight > maxScoreWeight {
+		p.add(path+".weight", "%v is not a weight; use a number from 0 to %d (0 means 1), like 2", m.Weight, maxScoreWeight)
 	}
 	if sc != nil {
 		return
@@ -482,6 +487,7 @@ func (r resolver) checkRef(p *problems, path string, ref slipway.AnalysisRef, ex
 		given[a.Name] = true
 	}
 	var missing []string
+	r.checkScoredTogether(p, path, ref)
 	for i, name := range ref.Templates {
 		tp := fmt.Sprintf("%s.templates[%d]", path, i)
 		t, ok := r.templates[name]
@@ -508,6 +514,37 @@ func (r resolver) checkRef(p *problems, path string, ref slipway.AnalysisRef, ex
 				missing = append(missing, a.Name)
 				p.add(path+".args", "template %q needs argument %q; add {name: %s, value: ...}", name, a.Name, a.Name)
 			}
+		}
+	}
+}
+
+// checkScoredTogether checks that the templates of ref the set defines are all scored, with
+// the same scoring, or none is: a run of them is refused otherwise (analysis.NewRun), which
+// would abort the rollout at that step. Templates only the server knows are checked when
+// the run starts.
+func (r resolver) checkScoredTogether(p *problems, path string, ref slipway.AnalysisRef) {
+	var scoredBy, unscored string
+	var scoring *slipway.Scoring
+	for i, name := range ref.Templates {
+		t, ok := r.templates[name]
+		if !ok {
+			continue
+		}
+		tp := fmt.Sprintf("%s.templates[%d]", path, i)
+		switch {
+		case t.Scoring == nil && scoring != nil:
+			p.add(tp, "template %s is not scored and %s is; templates run together are all scored, with the same scoring, or none is", name, scoredBy)
+		case t.Scoring == nil:
+			if unscored == "" {
+				unscored = name
+			}
+		case scoring == nil:
+			scoring, scoredBy = t.Scoring, name
+			if unscored != "" {
+				p.add(tp, "template %s is scored and %s is not; templates run together are all scored, with the same scoring, or none is", name, unscored)
+			}
+		case !reflect.DeepEqual(*scoring, *t.Scoring):
+			p.add(tp, "template %s scores differently from %s; templates run together need the same scoring", name, scoredBy)
 		}
 	}
 }

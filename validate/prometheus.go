@@ -69,6 +69,9 @@ func checkPrometheus(p *problems, path string, m slipway.Metric, pm *slipway.Pro
 	}
 	texts[pp+".address"] = pm.Address
 	texts[pp+".query"] = pm.Query
+	if pm.Compare != nil {
+		texts[pp+".compare.baseline"] = pm.Compare.Baseline
+	}
 	texts[pp+".reduce"] = pm.Reduce
 	for k, v := range pm.Headers {
 		texts[pp+".headers."+k] = v

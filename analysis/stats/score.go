@@ -69,7 +69,8 @@ type Scorecard struct {
 // Score weighs the metrics' classes. Each group scores the weighted share of its metrics
 // that passed, a NoData metric counting as not passed; the run's score is the groups'
 // weighted mean. It returns an error for an invalid Scorer, no metrics, a negative or
-// non-finite weight, an unknown class, or a group with no weight.
+// non-finite weight, weights whose sum overflows, an unknown class, or a group with no
+// weight.
 func (s Scorer) Score(metrics []MetricClass) (Scorecard, error) {
 	if err := s.validate(); err != nil {
 		return Scorecard{}, err
@@ -135,13 +136,23 @@ func (s Scorer) Score(metrics []MetricClass) (Scorecard, error) {
 	if total == 0 {
 		return Scorecard{}, fmt.Errorf("stats: the metrics' groups all weigh 0")
 	}
+	if math.IsInf(total, 0) {
+		return Scorecard{}, fmt.Errorf("stats: the groups' weights add up to more than a float64 holds; use smaller weights")
+	}
 	var sc Scorecard
 	for _, name := range slices.Sorted(maps.Keys(groups)) {
 		a := groups[name]
+		if math.IsInf(a.all, 0) {
+			return Scorecard{}, fmt.Errorf("stats: the weights of group %q add up to more than a float64 holds; use smaller weights", name)
+		}
 		a.g.Score = 100 * a.pass / a.all
 		a.g.Weight = a.groupWeigh / total
 		sc.Score += a.g.Weight * a.g.Score
 		sc.Groups = append(sc.Groups, a.g)
+	}
+	if math.IsNaN(sc.Score) || math.IsInf(sc.Score, 0) {
+		// Unreachable with finite weights that add up; never a score to compare.
+		return Scorecard{}, fmt.Errorf("stats: the score is %v, not a number to judge", sc.Score)
 	}
 	sc.Score = math.Min(100, sc.Score) // rounding of the weighted mean
 	switch {

@@ -133,3 +133,24 @@ func TestScorer_Refuses(t *testing.T) {
 		}
 	}
 }
+
+// TestScorer_HugeWeightsNeverPass: weights whose sums overflow make a group's score Inf/Inf,
+// NaN, which is under no threshold; such a scorecard is refused, never a pass (two passing
+// metrics and a failing one, each of weight 1e308, scored Pass).
+func TestScorer_HugeWeightsNeverPass(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		scorer  Scorer
+		metrics []MetricClass
+	}{
+		{"metric weights", Scorer{Marginal: 50, Pass: 90}, []MetricClass{
+			{Name: "a", Weight: 1e308, Class: ClassPass}, {Name: "b", Weight: 1e308, Class: ClassPass}, {Name: "c", Weight: 1e308, Class: ClassHigh}}},
+		{"group weights", Scorer{Marginal: 50, Pass: 90, GroupWeights: map[string]float64{"x": 1e308, "y": 1e308}}, []MetricClass{
+			{Name: "a", Group: "x", Class: ClassPass}, {Name: "b", Group: "y", Class: ClassHigh}}},
+	} {
+		got, err := c.scorer.Score(c.metrics)
+		if err == nil {
+			t.Errorf("%s: scored %v (%s), want an error: the weights overflow", c.name, got.Score, got.Outcome)
+		}
+	}
+}
