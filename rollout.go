@@ -148,7 +148,7 @@ func (r Rollout) Experiment() (e Experiment, baseline string, ok bool) {
 	if st.Experiment == nil {
 		return Experiment{}, "", false
 	}
-	return *st.Experiment, r.From + BaselineSuffix, true
+	return *st.Experiment, BaselineID(r.From, r.Number, r.Attempt), true
 }
 
 // Steps returns the number of canary steps: 0 for other strategies, for an app's first

@@ -1,5 +1,10 @@
 package slipway
 
+import (
+	"fmt"
+	"strings"
+)
+
 // StrategyKind names a strategy.
 type StrategyKind string
 
@@ -146,15 +151,33 @@ type Experiment struct {
 	Analysis *AnalysisRef `json:"analysis,omitempty"`
 }
 
-// BaselineSuffix ends the ID of an experiment's baseline: the stable revision's ID plus it.
+// BaselineSuffix marks the ID of an experiment's baseline: the stable revision's ID, the
+// suffix, and the rollout's number and attempt (BaselineID).
 const BaselineSuffix = "-baseline"
 
-// BaselineOf returns the revision an experiment runs as its baseline: stable's spec and
+// BaselineID names the baseline of an experiment of attempt attempt of rollout number
+// number: each rollout and each retry gets a baseline of its own, so that a superseding
+// rollout never inherits the instances, or the proxy's counts, of an earlier one's.
+func BaselineID(stable string, number, attempt int) string {
+	return fmt.Sprintf("%s%s-%d.%d", stable, BaselineSuffix, number, attempt)
+}
+
+// BaselineStable returns the ID of the stable revision a baseline copies; ok is false for an
+// ID that is not a baseline's.
+func BaselineStable(id string) (stable string, ok bool) {
+	i := strings.LastIndex(id, BaselineSuffix+"-")
+	if i <= 0 {
+		return "", false
+	}
+	return id[:i], true
+}
+
+// BaselineOf returns the revision an experiment runs as its baseline id: stable's spec and
 // version under an ID of its own, so that the platform starts fresh instances for it and
 // measures them apart from stable's.
-func BaselineOf(stable Revision) Revision {
+func BaselineOf(stable Revision, id string) Revision {
 	b := stable
-	b.ID = stable.ID + BaselineSuffix
+	b.ID = id
 	return b
 }
 

@@ -285,7 +285,7 @@ func TestNewRun_ExpandsThePrometheusBaselineQuery(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := run.Metrics[0].Provider.Prometheus.Compare
-	if want := `p95{app="api",revision="aaa111-baseline",stable="aaa111"}`; c.Baseline != want {
+	if want := `p95{app="api",revision="aaa111-baseline-0.0",stable="aaa111"}`; c.Baseline != want {
 		t.Errorf("baseline query %s, want %s", c.Baseline, want)
 	}
 	if c == templates["prom"].Metrics[0].Provider.Prometheus.Compare {

@@ -43,7 +43,7 @@ func TestLocal_ExperimentComparesWithAFreshBaseline(t *testing.T) {
 	}
 	c.must("apply", "-f", tmpl, "-f", c.appFile("web", listen, "v1", strategy, 4), "--wait", "--timeout", "60s")
 	stableV1 := c.status("web").Stable.Revision
-	baseline := stableV1 + "-baseline"
+	baselinePrefix := stableV1 + "-baseline-" // and the rollout's number and attempt
 	l := startLoad(t, "http://"+listen+"/", loadRate)
 
 	// A good canary: the baseline appears, fresh, beside the long-running stable instances.
@@ -58,14 +58,14 @@ func TestLocal_ExperimentComparesWithAFreshBaseline(t *testing.T) {
 	}
 	s := c.waitFor("web", "the experiment's baseline to be ready", func(s status) bool {
 		for _, lv := range s.Live {
-			if lv.Revision == baseline && lv.Ready >= 1 {
+			if strings.HasPrefix(lv.Revision, baselinePrefix) && lv.Ready >= 1 {
 				return true
 			}
 		}
 		return false
 	})
 	for _, lv := range s.Live {
-		if lv.Revision != baseline {
+		if !strings.HasPrefix(lv.Revision, baselinePrefix) {
 			continue
 		}
 		if lv.Version != "v1" {
@@ -85,11 +85,11 @@ func TestLocal_ExperimentComparesWithAFreshBaseline(t *testing.T) {
 		t.Fatalf("after the good canary: stable %+v, rollout %+v", s.Stable, s.Rollout)
 	}
 	out := c.must("analysis", "web")
-	if !strings.Contains(out, "against baseline "+baseline) || !strings.Contains(out, "Successful") {
-		t.Errorf("the experiment's analysis did not compare with the baseline %s:\n%s", baseline, out)
+	if !strings.Contains(out, "against baseline "+baselinePrefix) || !strings.Contains(out, "Successful") {
+		t.Errorf("the experiment's analysis did not compare with a baseline %s...:\n%s", baselinePrefix, out)
 	}
 	for _, lv := range s.Live {
-		if strings.HasSuffix(lv.Revision, "-baseline") {
+		if strings.Contains(lv.Revision, "-baseline-") {
 			t.Errorf("baseline %s still runs after the rollout: %+v", lv.Revision, lv)
 		}
 	}
@@ -105,7 +105,7 @@ func TestLocal_ExperimentComparesWithAFreshBaseline(t *testing.T) {
 	}
 	c.waitFor("web", "the baseline to be gone", func(s status) bool {
 		for _, lv := range s.Live {
-			if strings.HasSuffix(lv.Revision, "-baseline") && len(lv.List) > 0 {
+			if strings.Contains(lv.Revision, "-baseline-") && len(lv.List) > 0 {
 				return false
 			}
 		}

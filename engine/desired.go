@@ -95,7 +95,7 @@ func Desired(app slipway.AppState, latest *slipway.Rollout, revs map[string]slip
 			// and weight.
 			if stable, ok := revs[r.From]; ok {
 				revs = maps.Clone(revs)
-				revs[base] = slipway.BaselineOf(stable)
+				revs[base] = slipway.BaselineOf(stable, base)
 			}
 			n := ExperimentReplicas(e, replicas)
 			place(base, n)

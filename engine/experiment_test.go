@@ -52,7 +52,7 @@ func TestExperiment_RunsAFreshBaselineBesideTheCanary(t *testing.T) {
 	app := experimentApp(slipway.Experiment{Weight: 10, Duration: dur(time.Minute), Analysis: okRef()})
 	r := experimentRollout(app)
 	state := slipway.AppState{Spec: app, Stable: "v1"}
-	const base = "v1" + slipway.BaselineSuffix
+	base := slipway.BaselineID("v1", 1, 0)
 
 	// The step starts: the baseline of v1 and the canary, each at 10% of replicas and
 	// traffic; the stable revision keeps 80% and its full size.
@@ -132,7 +132,7 @@ func TestExperiment_RunsAFreshBaselineBesideTheCanary(t *testing.T) {
 func TestExperiment_AFailedComparisonAbortsAndRemovesTheBaseline(t *testing.T) {
 	app := experimentApp(slipway.Experiment{Weight: 20, Analysis: okRef()})
 	r := experimentRollout(app)
-	ready := map[string]int{"v1": 10, "v2": 2, "v1" + slipway.BaselineSuffix: 2}
+	ready := map[string]int{"v1": 10, "v2": 2, slipway.BaselineID("v1", 1, 0): 2}
 	now := t0.Add(time.Second)
 	r, _ = next(t, r, experimentInput(app, r, ready), now)
 	r, _ = next(t, r, experimentInput(app, r, ready), now)
@@ -142,7 +142,7 @@ func TestExperiment_AFailedComparisonAbortsAndRemovesTheBaseline(t *testing.T) {
 	got, eff := next(t, r, experimentInput(app, r, ready, runOf(r.StepRun, slipway.VerdictFailed, "canary worse than baseline")), now)
 	wantAborted(t, got, eff, "canary worse than baseline")
 	d := Desired(slipway.AppState{Spec: app, Stable: "v1"}, &got, experimentRevs())
-	if p := placed(d); p["v1"+slipway.BaselineSuffix] != 0 {
+	if p := placed(d); p[slipway.BaselineID("v1", 1, 0)] != 0 {
 		t.Fatalf("an aborted rollout keeps its baseline: %v", p)
 	}
 	if want := []slipway.Weight{{Revision: "v1", Weight: 100}}; !slices.Equal(d.Split.Weights, want) {
@@ -155,14 +155,14 @@ func TestExperiment_BaselineNeverReadyHitsTheDeadline(t *testing.T) {
 	r := experimentRollout(app)
 	late := t0.Add(slipway.DefaultProgressDeadline.D() + time.Second)
 	got, eff := next(t, r, experimentInput(app, r, map[string]int{"v1": 10, "v2": 1}), late)
-	wantAborted(t, got, eff, "revision v1-baseline has 0 of 1 instances ready")
+	wantAborted(t, got, eff, "revision v1-baseline-1.0 has 0 of 1 instances ready")
 }
 
 func TestExperiment_PromoteSkipsItAndRemovesTheBaseline(t *testing.T) {
 	app := experimentApp(slipway.Experiment{Weight: 10, Duration: dur(time.Hour)})
 	r := experimentRollout(app)
 	now := t0.Add(time.Second)
-	r, _ = next(t, r, experimentInput(app, r, map[string]int{"v1": 10, "v2": 1, "v1-baseline": 1}), now)
+	r, _ = next(t, r, experimentInput(app, r, map[string]int{"v1": 10, "v2": 1, slipway.BaselineID("v1", 1, 0): 1}), now)
 	if r.ExperimentReadyAt == nil {
 		t.Fatal("the experiment did not begin")
 	}
@@ -199,7 +199,7 @@ func TestExperiment_ReplicasAndWeight(t *testing.T) {
 	app := experimentApp(slipway.Experiment{Weight: 50, Duration: dur(time.Minute)})
 	r := experimentRollout(app)
 	d := Desired(slipway.AppState{Spec: app, Stable: "v1"}, &r, experimentRevs())
-	if p := placed(d); p["v1"] != 10 || p["v2"] != 5 || p["v1-baseline"] != 5 {
+	if p := placed(d); p["v1"] != 10 || p["v2"] != 5 || p[slipway.BaselineID("v1", 1, 0)] != 5 {
 		t.Fatalf("placements %v", p)
 	}
 	if len(d.Split.Weights) != 2 || !strings.Contains(d.Split.Weights[1].Revision, "v1-") {
@@ -212,7 +212,7 @@ func TestExperiment_ReplicasAndWeight(t *testing.T) {
 // guard never hands it to the canary, which would serve far more than any step gave it (all
 // of the traffic at weight 50).
 func TestExperiment_UnreadyBaselineTrafficStaysOnStable(t *testing.T) {
-	const base = "v1" + slipway.BaselineSuffix
+	base := slipway.BaselineID("v1", 1, 0)
 	for _, c := range []struct {
 		weight int
 		want   slipway.Split
@@ -284,7 +284,7 @@ func TestExperiment_BackgroundAnalysisComparesWithStable(t *testing.T) {
 func TestExperiment_InconclusivePausesWithTheBaselineAndResumeMeasuresAgain(t *testing.T) {
 	app := experimentApp(slipway.Experiment{Weight: 10, Analysis: okRef()})
 	r := experimentRollout(app)
-	const base = "v1" + slipway.BaselineSuffix
+	base := slipway.BaselineID("v1", 1, 0)
 	ready := map[string]int{"v1": 10, "v2": 1, base: 1}
 	now := t0.Add(time.Second)
 	r, _ = next(t, r, experimentInput(app, r, ready), now)
@@ -313,5 +313,33 @@ func TestExperiment_InconclusivePausesWithTheBaselineAndResumeMeasuresAgain(t *t
 	}
 	if p := placed(Desired(slipway.AppState{Spec: app, Stable: "v1"}, &aborted, experimentRevs())); p[base] != 0 {
 		t.Fatalf("an aborted experiment keeps its baseline: %v", p)
+	}
+}
+
+func TestExperiment_EachRolloutAndAttemptHasABaselineOfItsOwn(t *testing.T) {
+	app := experimentApp(slipway.Experiment{Weight: 10, Duration: dur(time.Minute)})
+	first := experimentRollout(app)
+	second := first
+	second.Number, second.ID = 2, "web-2"
+	retried := restart(first, 10, t0)
+	ids := map[string]bool{}
+	retried.Step = 1 // a retry starts over; at its experiment step again
+	for _, r := range []slipway.Rollout{first, second, retried} {
+		_, base, ok := r.Experiment()
+		if !ok {
+			t.Fatalf("rollout %s attempt %d: no experiment", r.ID, r.Attempt)
+		}
+		if stable, ok := slipway.BaselineStable(base); !ok || stable != "v1" {
+			t.Fatalf("BaselineStable(%q) = %q, %v; want v1", base, stable, ok)
+		}
+		ids[base] = true
+	}
+	if len(ids) != 3 {
+		t.Fatalf("baseline IDs %v: a superseding rollout or a retry would inherit an earlier baseline", ids)
+	}
+	for _, id := range []string{"v1", "v1-baseline", "-baseline-1.0", "v1-baselines-1.0"} {
+		if s, ok := slipway.BaselineStable(id); ok {
+			t.Errorf("BaselineStable(%q) = %q, true; want false", id, s)
+		}
 	}
 }

@@ -73,7 +73,7 @@ func Guard(d slipway.Desired, obs slipway.Observed, revs map[string]slipway.Revi
 			// An experiment's baseline is a copy of the stable revision: its share is the
 			// stable revision's while it cannot serve, never the canary's (which would then
 			// serve more than any step gave it: everything at an experiment weight of 50).
-			if of, ok := strings.CutSuffix(w.Revision, slipway.BaselineSuffix); ok && ready[of] > 0 && placedIn(d, of) {
+			if of, ok := slipway.BaselineStable(w.Revision); ok && ready[of] > 0 && placedIn(d, of) {
 				back = append(back, slipway.Weight{Revision: of, Weight: w.Weight})
 			}
 		default:

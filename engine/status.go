@@ -142,7 +142,7 @@ func (e *Engine) Status(ctx context.Context, app string) (slipway.AppStatus, err
 			return l
 		}
 		version := revs[id].Version
-		if stable, ok := strings.CutSuffix(id, slipway.BaselineSuffix); ok && version == "" {
+		if stable, ok := slipway.BaselineStable(id); ok && version == "" {
 			version = revs[stable].Version // an experiment's baseline runs its stable revision
 		}
 		l := &slipway.RevisionLive{Revision: id, Version: version, Weight: obs.Split.WeightOf(id)}

@@ -210,7 +210,7 @@ func checkMetric(p *problems, path string, m slipway.Metric, declared map[string
 }
 
 // builtinRevisionID matches a revision ID (slipway.RevisionSpec.Hash).
-var builtinRevisionID = regexp.MustCompile(`^[0-9a-f]{12}(` + slipway.BaselineSuffix + `)?$`)
+var builtinRevisionID = regexp.MustCompile(`^[0-9a-f]{12}(` + slipway.BaselineSuffix + `-[0-9]+\.[0-9]+)?$`)
 
 // maxBuiltinWindow is as far back as the proxy keeps per-second counts.
 const maxBuiltinWindow = slipway.Duration(10 * time.Minute)

@@ -137,6 +137,10 @@ func (p *Provider) fetch(ctx context.Context, m slipway.Metric, url string, step
 	return extract(data, steps, w.JSONPath)
 }
 
+// MaxCompareSample is the most values a side of a comparison may have: the judge's cost grows
+// as n log n, and past this a sample only narrows an interval far below any tolerance.
+const MaxCompareSample = 20000
+
 // compare judges the canary's sample against the baseline's: each must be a JSON array of
 // numbers (an empty one, or a value of another kind, is no data or an error, never a pass).
 func compare(m slipway.Metric, c *slipway.WebCompare, canary, baseline any) (any, error) {
@@ -146,6 +150,9 @@ func compare(m slipway.Metric, c *slipway.WebCompare, canary, baseline any) (any
 		list, ok := v.([]any)
 		if !ok {
 			return nil, fmt.Errorf("web metric %s: the %s's answer at %q is %s, not an array of numbers to compare", m.Name, name, m.Provider.Web.JSONPath, kindOf(v))
+		}
+		if len(list) > MaxCompareSample {
+			return nil, fmt.Errorf("web metric %s: the %s's sample has %d values, more than the %d a comparison takes; answer a sample of them", m.Name, name, len(list), MaxCompareSample)
 		}
 		for j, x := range list {
 			f, ok := x.(float64)

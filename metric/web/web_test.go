@@ -351,6 +351,11 @@ func TestProvider_CompareJudgesTheCanarysSampleAgainstTheBaseline(t *testing.T) 
 		"/string": `{"ms": "fast"}`,
 		"/mixed":  `{"ms": [1, "two", 3]}`,
 	}
+	big := make([]string, MaxCompareSample+1)
+	for i := range big {
+		big[i] = "1"
+	}
+	samples["/huge"] = `{"ms": [` + strings.Join(big, ",") + `]}`
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, ok := samples[r.URL.Path]
 		if !ok {
@@ -378,7 +383,7 @@ func TestProvider_CompareJudgesTheCanarysSampleAgainstTheBaseline(t *testing.T) 
 	if _, err := p.Measure(context.Background(), m("/empty")); !errors.Is(err, slipway.ErrNoData) {
 		t.Errorf("an empty sample: err %v, want no data", err)
 	}
-	for _, path := range []string{"/string", "/mixed", "/missing"} {
+	for _, path := range []string{"/string", "/mixed", "/missing", "/huge"} {
 		if v, err := p.Measure(context.Background(), m(path)); err == nil {
 			t.Errorf("%s: %v, want an error", path, v)
 		}
