@@ -25,6 +25,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -165,7 +166,8 @@ func failed(tb testing.TB, err error) {
 }
 
 // Namespace creates a namespace with a name of its own for the test (its name, lowercased,
-// and a suffix) and returns the name; a cleanup deletes it.
+// and a suffix) and returns the name once its default service account exists (until then
+// the API server refuses pods in it); a cleanup deletes it.
 func (k *Cluster) Namespace(tb testing.TB) string {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -182,7 +184,20 @@ func (k *Cluster) Namespace(tb testing.TB) string {
 			tb.Errorf("delete namespace %s: %v", ns.Name, err)
 		}
 	})
-	return ns.Name
+	for {
+		_, err := k.Client.CoreV1().ServiceAccounts(ns.Name).Get(ctx, "default", metav1.GetOptions{})
+		if err == nil {
+			return ns.Name
+		}
+		if !apierrors.IsNotFound(err) {
+			tb.Fatalf("get the default service account of namespace %s: %v", ns.Name, err)
+		}
+		select {
+		case <-ctx.Done():
+			tb.Fatalf("namespace %s has no default service account after 30s: is the controller manager running?\n%s", ns.Name, k.Logs())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // namespacePrefix turns a test's name into the start of a namespace's name: lowercase

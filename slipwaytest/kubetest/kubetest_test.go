@@ -87,25 +87,35 @@ func TestShared_UnreadyLabelKeepsPodsUnready(t *testing.T) {
 	ns := k.Namespace(t)
 	ctx := context.Background()
 
+	// A bare pod, created as soon as Namespace returns, and a ReplicaSet's pods.
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "bad-0", Labels: map[string]string{"app": "bad", kubetest.UnreadyLabel: "true"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.com/app:v1"}}},
+	}
+	if _, err := k.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	unready := replicaSet("bad", 2, map[string]string{kubetest.UnreadyLabel: "true"})
+	unready.Spec.Selector.MatchLabels["rs"] = "bad"
+	unready.Spec.Template.Labels["rs"] = "bad"
 	if _, err := k.Client.AppsV1().ReplicaSets(ns).Create(ctx, unready, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	// A ready ReplicaSet beside it shows kwok is handling the namespace's pods, so that the
-	// unready ones are unready because of their label.
+	// A ready ReplicaSet beside them shows kwok is handling the namespace's pods, so that
+	// the others are unready because of their label.
 	if _, err := k.Client.AppsV1().ReplicaSets(ns).Create(ctx, replicaSet("good", 1, nil), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	slipwaytest.Eventually(t, 60*time.Second, "2 running pods of bad and a ready one of good", func() bool {
+	slipwaytest.Eventually(t, 60*time.Second, "3 running pods of bad and a ready one of good", func() bool {
 		running, _ := readyPods(t, k, ns, map[string]string{"app": "bad"})
 		_, ready := readyPods(t, k, ns, map[string]string{"app": "good"})
-		return running == 2 && ready == 1
+		return running == 3 && ready == 1
 	})
 	// They stay unready: watch them for a few seconds.
 	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		running, ready := readyPods(t, k, ns, map[string]string{"app": "bad"})
-		if running != 2 || ready != 0 {
-			t.Fatalf("pods labelled %s: %d running, %d ready; want 2 running, 0 ready", kubetest.UnreadyLabel, running, ready)
+		if running != 3 || ready != 0 {
+			t.Fatalf("pods labelled %s: %d running, %d ready; want 3 running, 0 ready", kubetest.UnreadyLabel, running, ready)
 		}
 	}
 	rs, err := k.Client.AppsV1().ReplicaSets(ns).Get(ctx, "bad", metav1.GetOptions{})
