@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -252,26 +253,28 @@ func TestImage_ServesWithTheDeploymentsArgs(t *testing.T) {
 	}
 	ctr := deployment(t).Spec.Template.Spec.Containers[0]
 	dir := t.TempDir()
-	data := filepath.Join(dir, strings.TrimPrefix(dataDir, "/"))
 	secret := "slw_" + strings.Repeat("5a", 32)
 	tokenFile := filepath.Join(dir, "token")
 	if err := os.WriteFile(tokenFile, []byte(secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var args []string
-	for _, a := range ctr.Args {
-		name, _, _ := strings.Cut(a, "=")
-		switch name {
-		case "--data":
-			a = name + "=" + data
-		case "--admin-token-file":
-			a = name + "=" + tokenFile
-		case "--listen":
-			a = name + "=127.0.0.1:0"
+	// The Deployment's args with the data directory under root and the API on a free port.
+	argsIn := func(root string) []string {
+		var args []string
+		for _, a := range ctr.Args {
+			name, _, _ := strings.Cut(a, "=")
+			switch name {
+			case "--data":
+				a = name + "=" + filepath.Join(root, strings.TrimPrefix(dataDir, "/"))
+			case "--admin-token-file":
+				a = name + "=" + tokenFile
+			case "--listen":
+				a = name + "=127.0.0.1:0"
+			}
+			args = append(args, a)
 		}
-		args = append(args, a)
+		return args
 	}
-	args = append(args, "--platform=sim", "--sim-ready-delay=50ms", "--poll=50ms")
 	// Only the image's environment, as in the container.
 	cfg, err := image(t).ConfigFile()
 	if err != nil {
@@ -279,7 +282,10 @@ func TestImage_ServesWithTheDeploymentsArgs(t *testing.T) {
 	}
 	env := cfg.Config.Env
 
-	srv := startServer(t, bin, args, env)
+	// The Deployment's args as they are: the default platform, local, starts its data plane
+	// from the same binary.
+	root := filepath.Join(dir, "pod")
+	srv := startServer(t, bin, argsIn(root), env)
 	client := &http.Client{Timeout: 5 * time.Second}
 	get := func(path, host, token string) int {
 		t.Helper()
@@ -312,11 +318,16 @@ func TestImage_ServesWithTheDeploymentsArgs(t *testing.T) {
 			t.Errorf("GET %s (Host %q, token %t): %d, want %d", c.path, c.host, c.token != "", got, c.want)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(data, "admin.token")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(root, dataDir, "admin.token")); !os.IsNotExist(err) {
 		t.Errorf("DATA/admin.token: %v; with --admin-token-file the server makes none", err)
 	}
+	srv.stop(t)
 
-	// A rollout paused at its second step, the server killed as a pod is, then started again.
+	// On the sim platform (no processes to run): a rollout paused at its second step, the
+	// server killed as a pod is, then started again on the same data.
+	args := append(argsIn(filepath.Join(dir, "sim")), "--platform=sim", "--sim-ready-delay=50ms", "--poll=50ms")
+	srv = startServer(t, bin, args, env)
+
 	app := filepath.Join(dir, "web.yaml")
 	cli := func(args ...string) string {
 		t.Helper()
@@ -441,6 +452,23 @@ func startServer(t *testing.T, bin string, args, env []string) *server {
 		t.Fatalf("the server did not say where it listens: %s", stderr.String())
 	}
 	return s
+}
+
+// stop stops the server as the kubelet does first, with SIGTERM, and waits for it to exit
+// cleanly.
+func (s *server) stop(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the server did not stop within 15 s of SIGTERM")
+	}
+	if !s.cmd.ProcessState.Success() {
+		t.Errorf("the server exited with %v after SIGTERM", s.cmd.ProcessState)
+	}
 }
 
 // kill kills the server with SIGKILL, as the kubelet does after the grace period, and waits
