@@ -94,6 +94,7 @@ var allowed = map[string][]string{
 	"bench/flags":          {"flagfile", "flags", "ofrep"},
 	"bench/proxy/backend":  {},
 	"bench/proxy/slipway":  {"", "proxy"},
+	"cmd/slipway-image":    {},
 	"cmd/slipway": {"", "analysis", "auth", "dataplane", "delivery", "demo", "engine", "flagops", "flags", "fleet", "gitsource", "handover", "httpapi", "insights", "kubesource", "metric/builtin",
 		"metric/job", "metric/prometheus", "metric/web", "notify", "ofrep", "platform/local", "platform/sim", "proxy", "spec", "sqlite", "telemetry"},
 }

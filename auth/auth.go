@@ -28,6 +28,10 @@ const secretBytes = 32
 // maxSecretLen bounds what Authenticate hashes; a real secret is much shorter.
 const maxSecretLen = 256
 
+// minChosenSecret is the fewest characters after SecretPrefix of a secret chosen outside
+// slipway (ImportToken): 32 hexadecimal digits are 128 bits.
+const minChosenSecret = 32
+
 // Config is what a Service needs.
 type Config struct {
 	Store slipway.TokenStore
@@ -103,6 +107,53 @@ func (s *Service) CreateToken(ctx context.Context, n slipway.NewToken, actor str
 	if err != nil {
 		return slipway.CreatedToken{}, err
 	}
+	t, err := s.insert(ctx, n, secret, actor)
+	if err != nil {
+		return slipway.CreatedToken{}, err
+	}
+	return slipway.CreatedToken{Token: t, Secret: secret}, nil
+}
+
+// CheckChosenSecret returns EINVALID unless secret can be a token's secret chosen outside
+// slipway: SecretPrefix, then 32 to 252 letters, digits, '-' or '_' (slw_ and 64 hexadecimal
+// digits from openssl rand -hex 32, for example).
+func CheckChosenSecret(secret string) error {
+	body, ok := strings.CutPrefix(secret, SecretPrefix)
+	valid := ok && len(body) >= minChosenSecret && len(secret) <= maxSecretLen
+	for _, r := range body {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			valid = false
+		}
+	}
+	if !valid {
+		return slipway.Errorf(slipway.EINVALID, "a token secret is %s and %d to %d letters, digits, - or _ (for example: echo %s$(openssl rand -hex 32))",
+			SecretPrefix, minChosenSecret, maxSecretLen-len(SecretPrefix), SecretPrefix)
+	}
+	return nil
+}
+
+// ImportToken creates a token by actor whose secret was chosen outside slipway (an
+// operator's file, such as a Kubernetes Secret, that the server is told to accept);
+// EINVALID for a bad request or a secret CheckChosenSecret refuses, ECONFLICT when a token
+// of that name or with that secret exists.
+func (s *Service) ImportToken(ctx context.Context, n slipway.NewToken, secret, actor string) (slipway.Token, error) {
+	if err := n.Validate(); err != nil {
+		return slipway.Token{}, err
+	}
+	if err := CheckChosenSecret(secret); err != nil {
+		return slipway.Token{}, err
+	}
+	return s.insert(ctx, n, secret, actor)
+}
+
+// TokenBySecret returns the token whose secret this is, revoked and expired ones included
+// (Authenticate is the check of a request); ENOTFOUND when there is none.
+func (s *Service) TokenBySecret(ctx context.Context, secret string) (slipway.Token, error) {
+	return s.store.TokenByHash(ctx, Hash(secret))
+}
+
+// insert stores the token n with secret, created by actor, and its event.
+func (s *Service) insert(ctx context.Context, n slipway.NewToken, secret, actor string) (slipway.Token, error) {
 	now := s.now().UTC()
 	t := slipway.Token{Name: n.Name, Role: n.Role, Scope: n.Scope, CreatedAt: now, CreatedBy: actor}
 	if n.ExpiresIn > 0 {
@@ -118,9 +169,9 @@ func (s *Service) CreateToken(ctx context.Context, n slipway.NewToken, actor str
 	}
 	ev := slipway.Event{Time: now, Kind: slipway.EventTokenCreated, Actor: actor, Message: msg}
 	if err := s.store.InsertToken(ctx, t, Hash(secret), ev); err != nil {
-		return slipway.CreatedToken{}, err
+		return slipway.Token{}, err
 	}
-	return slipway.CreatedToken{Token: t, Secret: secret}, nil
+	return t, nil
 }
 
 // Tokens lists every token, revoked ones included, by name.

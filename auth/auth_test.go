@@ -174,3 +174,55 @@ func TestToken_Allow(t *testing.T) {
 		}
 	}
 }
+
+// TestService_ImportToken: a secret chosen outside slipway (an operator's file) becomes a
+// token that authenticates; a secret too short, without the prefix or with other
+// characters is refused, and so is a second token with the same secret. TokenBySecret
+// finds the token revoked too, which Authenticate does not.
+func TestService_ImportToken(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	secret := "slw_" + strings.Repeat("0123456789abcdef", 4)
+	imported, err := w.svc.ImportToken(ctx, slipway.NewToken{Name: "file-admin", Role: slipway.RoleAdmin}, secret, slipway.ActorEngine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if imported.Name != "file-admin" || imported.Role != slipway.RoleAdmin || imported.CreatedBy != slipway.ActorEngine {
+		t.Errorf("ImportToken = %+v", imported)
+	}
+	if got, err := w.svc.Authenticate(ctx, secret); err != nil || got.Name != "file-admin" {
+		t.Fatalf("Authenticate(the imported secret) = %+v, %v", got, err)
+	}
+	if _, err := w.svc.ImportToken(ctx, slipway.NewToken{Name: "other", Role: slipway.RoleViewer}, secret, slipway.ActorEngine); slipway.ErrorCode(err) != slipway.ECONFLICT {
+		t.Errorf("a second token with the same secret: %v, want ECONFLICT", err)
+	}
+	for _, bad := range []string{
+		"",
+		"slw_" + strings.Repeat("a", 31),         // too short
+		strings.Repeat("a", 40),                  // no prefix
+		"slw_" + strings.Repeat("a", 31) + "+",   // not base64url
+		"slw_" + strings.Repeat("a", 31) + " ",   // white space
+		"slw_" + strings.Repeat("a", 253),        // too long
+		"SLW_" + strings.Repeat("0123456789", 4), // the prefix is lowercase
+	} {
+		if _, err := w.svc.ImportToken(ctx, slipway.NewToken{Name: "bad", Role: slipway.RoleViewer}, bad, slipway.ActorEngine); slipway.ErrorCode(err) != slipway.EINVALID {
+			t.Errorf("ImportToken(%.24q) = %v, want EINVALID", bad, err)
+		}
+	}
+	if err := auth.CheckChosenSecret("slw_" + strings.Repeat("A-_z", 63)); err != nil {
+		t.Errorf("the longest secret: %v", err)
+	}
+	if _, err := w.svc.RevokeToken(ctx, "file-admin", slipway.ActorEngine, "rotated"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.Authenticate(ctx, secret); slipway.ErrorCode(err) != slipway.EUNAUTHORIZED {
+		t.Errorf("a revoked imported token authenticates: %v", err)
+	}
+	got, err := w.svc.TokenBySecret(ctx, secret)
+	if err != nil || got.Name != "file-admin" || got.RevokedAt == nil {
+		t.Errorf("TokenBySecret(a revoked token's secret) = %+v, %v", got, err)
+	}
+	if _, err := w.svc.TokenBySecret(ctx, "slw_unknown"); slipway.ErrorCode(err) != slipway.ENOTFOUND {
+		t.Errorf("TokenBySecret(unknown) = %v, want ENOTFOUND", err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/auth"
@@ -35,8 +36,11 @@ import (
 const (
 	adminTokenFile = "admin.token"
 	adminTokenName = "local-admin"
-	envToken       = "SLIPWAY_TOKEN"
-	envTLSCA       = "SLIPWAY_TLS_CA"
+	// fileAdminName names the admin token whose secret the server reads from
+	// --admin-token-file (file-admin, file-admin-2, ... after each new secret).
+	fileAdminName = "file-admin"
+	envToken      = "SLIPWAY_TOKEN"
+	envTLSCA      = "SLIPWAY_TLS_CA"
 	// maxTokenFile bounds what is read from a credential file.
 	maxTokenFile = 4 << 10
 )
@@ -57,14 +61,7 @@ func ensureAdminToken(ctx context.Context, tokens *auth.Service, dataDir string,
 	if err != nil {
 		return "", fmt.Errorf("admin token: %w", err)
 	}
-	taken := map[string]bool{}
-	for _, t := range existing {
-		taken[t.Name] = true
-	}
-	name := adminTokenName
-	for i := 2; taken[name]; i++ {
-		name = adminTokenName + "-" + strconv.Itoa(i)
-	}
+	name := freeName(existing, adminTokenName)
 	created, err := tokens.CreateToken(ctx, slipway.NewToken{Name: name, Role: slipway.RoleAdmin}, slipway.ActorEngine)
 	if err != nil {
 		return "", fmt.Errorf("admin token: %w", err)
@@ -76,6 +73,80 @@ func ensureAdminToken(ctx context.Context, tokens *auth.Service, dataDir string,
 	}
 	log.Info("admin token created", "token", name, "file", path)
 	return path, nil
+}
+
+// freeName returns the first name of base, base-2, base-3, ... that no token has.
+func freeName(existing []slipway.Token, base string) string {
+	taken := map[string]bool{}
+	for _, t := range existing {
+		taken[t.Name] = true
+	}
+	name := base
+	for i := 2; taken[name]; i++ {
+		name = base + "-" + strconv.Itoa(i)
+	}
+	return name
+}
+
+// ensureFileAdminToken makes the secret in path (--admin-token-file: a file the operator
+// keeps outside the data directory, such as a Kubernetes Secret) an active admin token. A
+// secret the store knows is used as it is; a new one becomes the token file-admin (or the
+// first free file-admin-N) and the file-admin tokens made from earlier secrets are revoked,
+// so that replacing the secret and restarting the server rotates the credential. A secret
+// whose token was revoked or expired is refused rather than revived.
+func ensureFileAdminToken(ctx context.Context, tokens *auth.Service, path string, now time.Time, log *slog.Logger) error {
+	secret, err := readSecret(path)
+	if err != nil {
+		return fmt.Errorf("--admin-token-file: %w", err)
+	}
+	if err := auth.CheckChosenSecret(secret); err != nil {
+		return fmt.Errorf("--admin-token-file %s: %w", path, err)
+	}
+	var current string
+	t, err := tokens.TokenBySecret(ctx, secret)
+	switch {
+	case err == nil && t.Active(now):
+		current = t.Name
+		log.Info("admin token from file", "token", t.Name, "file", path)
+	case err == nil:
+		return slipway.Errorf(slipway.EINVALID, "--admin-token-file %s: its secret is token %s's, which is revoked or expired; put a new secret in the file", path, t.Name)
+	case slipway.ErrorCode(err) != slipway.ENOTFOUND:
+		return fmt.Errorf("--admin-token-file: %w", err)
+	default:
+		existing, err := tokens.Tokens(ctx)
+		if err != nil {
+			return fmt.Errorf("--admin-token-file: %w", err)
+		}
+		current = freeName(existing, fileAdminName)
+		if _, err := tokens.ImportToken(ctx, slipway.NewToken{Name: current, Role: slipway.RoleAdmin}, secret, slipway.ActorEngine); err != nil {
+			return fmt.Errorf("--admin-token-file: %w", err)
+		}
+		log.Info("admin token created from file", "token", current, "file", path)
+	}
+	// Whatever an earlier start left undone: the file's token is the one active file-admin.
+	existing, err := tokens.Tokens(ctx)
+	if err != nil {
+		return fmt.Errorf("--admin-token-file: %w", err)
+	}
+	for _, old := range existing {
+		if old.Name != current && old.CreatedBy == slipway.ActorEngine && old.Active(now) && isFileAdmin(old.Name) {
+			if _, err := tokens.RevokeToken(ctx, old.Name, slipway.ActorEngine, "replaced by a new secret in --admin-token-file"); err != nil {
+				return fmt.Errorf("--admin-token-file: revoke the earlier token %s: %w", old.Name, err)
+			}
+			log.Info("earlier admin token from file revoked", "token", old.Name)
+		}
+	}
+	return nil
+}
+
+// isFileAdmin reports whether name is file-admin or file-admin-N.
+func isFileAdmin(name string) bool {
+	if name == fileAdminName {
+		return true
+	}
+	n, ok := strings.CutPrefix(name, fileAdminName+"-")
+	_, err := strconv.Atoi(n)
+	return ok && err == nil
 }
 
 // writeFileAtomic writes b to path with mode 0600 by a rename, so that no reader sees half.

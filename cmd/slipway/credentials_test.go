@@ -1,12 +1,20 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
+
+	"slipway.dev/slipway"
+	"slipway.dev/slipway/auth"
+	"slipway.dev/slipway/sqlite"
 )
 
 // TestDiscoverToken_OnlyForTheServerThatWroteIt: the CLI finds the admin token of a data
@@ -62,5 +70,82 @@ func TestDiscoverToken_OnlyForTheServerThatWroteIt(t *testing.T) {
 	// Never for a host that is not loopback.
 	if got := discoverToken("http://10.0.0.1:7070"); got != "" {
 		t.Errorf("a remote host: %q", got)
+	}
+}
+
+// TestEnsureFileAdminToken: the secret of --admin-token-file becomes the admin token
+// file-admin; the same secret again changes nothing; a new secret becomes file-admin-2 and
+// revokes file-admin (a rotated Kubernetes Secret); a revoked secret and a malformed one
+// stop the server with a reason.
+func TestEnsureFileAdminToken(t *testing.T) {
+	ctx := context.Background()
+	store, err := sqlite.Open(filepath.Join(t.TempDir(), "slipway.db"), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	tokens := auth.New(auth.Config{Store: store})
+	log := slog.New(slog.DiscardHandler)
+	file := filepath.Join(t.TempDir(), "token")
+	put := func(secret string) {
+		t.Helper()
+		if err := os.WriteFile(file, []byte(secret+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	active := func() []string {
+		t.Helper()
+		all, err := tokens.Tokens(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, tok := range all {
+			if tok.Active(time.Now()) {
+				names = append(names, tok.Name)
+			}
+		}
+		return names
+	}
+	first, second := "slw_"+strings.Repeat("1", 64), "slw_"+strings.Repeat("2", 64)
+
+	put(first)
+	for range 2 {
+		if err := ensureFileAdminToken(ctx, tokens, file, time.Now(), log); err != nil {
+			t.Fatal(err)
+		}
+		if got := active(); !slices.Equal(got, []string{"file-admin"}) {
+			t.Fatalf("active tokens %v, want [file-admin]", got)
+		}
+	}
+	if tok, err := tokens.Authenticate(ctx, first); err != nil || tok.Role != slipway.RoleAdmin {
+		t.Fatalf("the file's secret: %+v, %v", tok, err)
+	}
+
+	put(second)
+	if err := ensureFileAdminToken(ctx, tokens, file, time.Now(), log); err != nil {
+		t.Fatal(err)
+	}
+	if got := active(); !slices.Equal(got, []string{"file-admin-2"}) {
+		t.Errorf("after a new secret, active tokens %v, want [file-admin-2]", got)
+	}
+	if _, err := tokens.Authenticate(ctx, first); err == nil {
+		t.Error("the replaced secret still authenticates")
+	}
+
+	put(first)
+	err = ensureFileAdminToken(ctx, tokens, file, time.Now(), log)
+	if err == nil || !strings.Contains(err.Error(), "token file-admin's, which is revoked") {
+		t.Errorf("a revoked secret put back: %v, want a refusal naming file-admin", err)
+	}
+	put("hunter2")
+	if err := ensureFileAdminToken(ctx, tokens, file, time.Now(), log); slipway.ErrorCode(err) != slipway.EINVALID {
+		t.Errorf("a malformed secret: %v, want EINVALID", err)
+	}
+	if err := ensureFileAdminToken(ctx, tokens, filepath.Join(t.TempDir(), "missing"), time.Now(), log); err == nil {
+		t.Error("a missing file was accepted")
+	}
+	if got := active(); !slices.Equal(got, []string{"file-admin-2"}) {
+		t.Errorf("refusals changed the tokens: active %v", got)
 	}
 }

@@ -54,6 +54,7 @@ const (
 	envAllowedHosts   = "SLIPWAY_ALLOWED_HOSTS"
 	envAllowedOrigins = "SLIPWAY_ALLOWED_ORIGINS"
 	envWebhookSecret  = "SLIPWAY_WEBHOOK_SECRET_FILE" //nolint:gosec // the name of an environment variable, not a secret
+	envAdminTokenFile = "SLIPWAY_ADMIN_TOKEN_FILE"    //nolint:gosec // the name of an environment variable, not a secret
 	envGitRepo        = "SLIPWAY_GIT_REPO"
 	defaultGitBranch  = "main"
 )
@@ -82,6 +83,10 @@ type serverConfig struct {
 	// allowedHosts are names the Host header may give besides addresses and localhost;
 	// allowedOrigins are browser origins allowed besides the server's own.
 	allowedHosts, allowedOrigins []string
+	// adminTokenFile, when set, holds the secret of the server's admin token (a file kept
+	// outside the data directory, such as a Kubernetes Secret); the server then makes no
+	// DATA/admin.token.
+	adminTokenFile string
 	// webhookSecretFile holds the secret that signs release webhooks (POST /hooks/releases);
 	// none: the endpoint is off.
 	webhookSecretFile string
@@ -231,7 +236,8 @@ Prometheus metrics (the proxy's per-revision requests, errors and latency) are s
 
 Every API request needs a token (see slipway token --help). On first start the server
 creates an admin token in DATA/admin.token (readable by its user only), which the CLI on
-this machine finds by itself. The API refuses requests whose Host header is not an address,
+this machine finds by itself; with --admin-token-file it takes the admin token's secret from
+that file instead (a Kubernetes Secret: docs/kubernetes.md). The API refuses requests whose Host header is not an address,
 localhost or an --allowed-host (DNS rebinding), browser requests from other origins (unless
 --allowed-origin), and changes not sent as application/json.
 
@@ -274,6 +280,7 @@ instances, and the old one exits. DATA/server.pid names the process serving.`,
 	f.StringVar(&cfg.tlsKey, "tls-key", os.Getenv(envTLSKey), "PEM private key of --tls-cert ($"+envTLSKey+")")
 	f.BoolVar(&cfg.insecurePlaintext, "insecure-plaintext", false, "allow a --listen address other machines can reach without TLS (tokens travel in clear text)")
 	f.StringSliceVar(&cfg.allowedHosts, "allowed-host", splitList(os.Getenv(envAllowedHosts)), "a host name clients use to reach the server, besides IP addresses and localhost; repeat for more ($"+envAllowedHosts+", comma-separated)")
+	f.StringVar(&cfg.adminTokenFile, "admin-token-file", os.Getenv(envAdminTokenFile), "file holding the secret of the server's admin token (slw_ and 32 or more letters, digits, - or _; a Kubernetes Secret, for example): the server accepts it as the token file-admin, revokes the file-admin tokens of earlier secrets, and makes no DATA/admin.token ($"+envAdminTokenFile+")")
 	f.StringVar(&cfg.webhookSecretFile, "webhook-secret-file", os.Getenv(envWebhookSecret), "file holding the secret of release webhooks (POST /hooks/releases: GitHub's X-Hub-Signature-256, GitLab's X-Gitlab-Token, X-Slipway-Signature); none: the endpoint is off ($"+envWebhookSecret+")")
 	f.DurationVar(&cfg.failureHorizon, "failure-horizon", slipway.DefaultFailureHorizon, "delivery insights: how soon after a deployment a rollback of it, or a release marked --fix, counts it failed")
 	f.StringSliceVar(&cfg.allowedOrigins, "allowed-origin", splitList(os.Getenv(envAllowedOrigins)), "a browser origin (https://host:port) allowed to call the API besides the server's own; repeat for more ($"+envAllowedOrigins+", comma-separated)")
@@ -326,7 +333,12 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 		return err
 	}
 	tokens := auth.New(auth.Config{Store: store})
-	tokenPath, err := ensureAdminToken(ctx, tokens, cfg.dataDir, log)
+	var tokenPath string // the credential the CLI on this machine may find: DATA/admin.token
+	if cfg.adminTokenFile != "" {
+		err = ensureFileAdminToken(ctx, tokens, cfg.adminTokenFile, time.Now(), log)
+	} else {
+		tokenPath, err = ensureAdminToken(ctx, tokens, cfg.dataDir, log)
+	}
 	if err != nil {
 		return err
 	}
@@ -450,7 +462,10 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 	if !inh.Restarted() {
 		writePIDFile(cfg.dataDir, log)
 	}
-	pointers := writePointers(ln.Addr(), tokenPath, log)
+	var pointers []string
+	if tokenPath != "" {
+		pointers = writePointers(ln.Addr(), tokenPath, log)
+	}
 	fmt.Fprintf(stdout, "slipway server listening on %s://%s (platform %s, data %s)\n", scheme, ln.Addr(), cfg.platform, cfg.dataDir)
 	l := &lifetime{cfg: cfg, log: log, platform: platform, fleet: fl, tokens: tokens, newEngine: newEngine, alongside: runAlongside, api: ln, tls: tlsCfg, lock: lock, inh: inh, stdout: stdout, stderr: stderr}
 	handedOver, err := l.run(ctx)
