@@ -57,7 +57,29 @@ type ContainerSpec struct {
 	Env     map[string]string `json:"env,omitempty"`
 	// Port is the container port that serves traffic and probes.
 	Port int `json:"port,omitempty"`
+	// Ports are further ports the container listens on (metrics, admin), each with a name.
+	Ports []ContainerPort `json:"ports,omitempty"`
+	// Resources are what the container requests of its node and may use at most.
+	Resources *Resources `json:"resources,omitempty"`
 }
+
+// ContainerPort is a further named port of a container.
+type ContainerPort struct {
+	Name string `json:"name"`
+	Port int    `json:"port"`
+}
+
+// Resources are a container's requests (what the scheduler reserves for it) and limits
+// (what it may use at most), by resource name (cpu, memory, ephemeral-storage or an extended
+// resource like example.com/gpu), as Kubernetes quantities like 250m, 1 or 512Mi.
+type Resources struct {
+	Requests map[string]Quantity `json:"requests,omitempty"`
+	Limits   map[string]Quantity `json:"limits,omitempty"`
+}
+
+// Quantity is an amount of a resource as Kubernetes writes it: a number with an optional
+// suffix (250m, 1.5, 512Mi, 2G). A file may write it as a string or a number.
+type Quantity string
 
 // Health holds an instance's probes. Readiness decides when it may take traffic, liveness when
 // it must be restarted.
@@ -97,6 +119,18 @@ type Traffic struct {
 	Listen     string      `json:"listen,omitempty"`
 	Preview    string      `json:"preview,omitempty"`
 	Stickiness *Stickiness `json:"stickiness,omitempty"`
+	// Route names the Gateway API HTTPRoute that splits the app's traffic on kubernetes;
+	// without one, a split is approximated by the ratio of instances serving.
+	Route *RouteRef `json:"route,omitempty"`
+}
+
+// RouteRef names a Gateway API HTTPRoute. The route is the user's: slipway sets only the
+// weights of the app's own backends in the rules that send to the app, and adds and removes
+// the rules of its header routes.
+type RouteRef struct {
+	Name string `json:"name"`
+	// Namespace is the route's namespace ("" for the environment's own).
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // Stickiness keeps a user on one revision during a rollout: by a cookie slipway sets (the
@@ -146,6 +180,10 @@ func (t Traffic) Clone() Traffic {
 	if t.Stickiness != nil {
 		s := *t.Stickiness
 		t.Stickiness = &s
+	}
+	if t.Route != nil {
+		r := *t.Route
+		t.Route = &r
 	}
 	return t
 }
