@@ -79,6 +79,7 @@ var allowed = map[string][]string{
 	"logfile":             {},
 	"platform/local":      {"", "dataplane", "handover", "logfile", "proxy"},
 	"platform/sim":        {""},
+	"platform/kubernetes": {""},
 	"metric/builtin":      {"", "analysis/stats", "flags"},
 	"metric/job":          {""},
 	"metric/web":          {""},
