@@ -55,7 +55,7 @@ func TestClosestRatio_NeverStarves(t *testing.T) {
 				if s < 1 || c < 1 || s > sp || c > cp {
 					t.Fatalf("closestRatio(%d, %d, %d, %d) = %d:%d; want 1..%d stable and 1..%d canary", 100-w, w, sp, cp, s, c, sp, cp)
 				}
-				got := abs(100*c - w*(s+c)) * 1000 / (s + c)
+				got := abs(100*c-w*(s+c)) * 1000 / (s + c)
 				for a := 1; a <= sp; a++ {
 					for b := 1; b <= cp; b++ {
 						if e := abs(100*b-w*(a+b)) * 1000 / (a + b); e < got {
