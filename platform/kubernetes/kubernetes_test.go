@@ -153,7 +153,9 @@ func weights(ws ...any) slipway.Split {
 	return s
 }
 
-func place(r slipway.Revision, n int) slipway.Placement { return slipway.Placement{Revision: r, Replicas: n} }
+func place(r slipway.Revision, n int) slipway.Placement {
+	return slipway.Placement{Revision: r, Replicas: n}
+}
 
 // converged waits until p observes app with want ready instances per revision and split
 // equal to split, and returns the observation.
@@ -657,4 +659,3 @@ func TestPlatform_RefusalsSayWhatToDo(t *testing.T) {
 		t.Errorf("a revision without a container: %v, want EINVALID", err)
 	}
 }
-
