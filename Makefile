@@ -7,7 +7,8 @@ build:
 	$(GO) build -o bin/slipway ./cmd/slipway
 
 # Every test, with the race detector, after vet and a gofmt check; scripts/test-deps first
-# installs what the tests run besides Go (Node and npm, Prometheus) when it is missing.
+# installs what the tests run besides Go (Node and npm, Prometheus, openssl) when it is
+# missing, and builds the Kubernetes test cluster (scripts/kube-up.sh build; once, cached).
 test: test-deps vet
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi

@@ -23,7 +23,11 @@ import (
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/platform/kubernetes"
 	"slipway.dev/slipway/slipwaytest"
+	"slipway.dev/slipway/slipwaytest/kubetest"
 )
+
+// TestMain stops the test cluster the tests share.
+func TestMain(m *testing.M) { kubetest.Main(m) }
 
 // wait is how long a test waits for the cluster to converge.
 const wait = 30 * time.Second
@@ -37,12 +41,12 @@ type env struct {
 	cfg *rest.Config
 	ns  string
 	gw  gateway.Interface
-	k   *testKube
+	k   *kubetest.Cluster
 }
 
 func newEnv(t *testing.T) env {
 	t.Helper()
-	k := sharedKube(t)
+	k := kubetest.Shared(t)
 	gw, err := gateway.NewForConfig(k.Config)
 	if err != nil {
 		t.Fatal(err)
