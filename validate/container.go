@@ -51,7 +51,10 @@ func checkOnKubernetes(p *problems, a *slipway.App) {
 	if strings.TrimSpace(c.Image) == "" {
 		p.add("spec.container.image", "required; name the image to run, like registry.example/web:1.4")
 	}
-	if c.Port < 0 || c.Port > 65535 {
+	switch {
+	case c.Port == 0:
+		p.add("spec.container.port", "required; the port the container serves on, which the app's Services send to, like 8080")
+	case c.Port < 0 || c.Port > 65535:
 		p.add("spec.container.port", "%d is not a port; use 1 to 65535", c.Port)
 	}
 	for _, k := range sortedKeys(c.Env) {
@@ -63,8 +66,8 @@ func checkOnKubernetes(p *problems, a *slipway.App) {
 	if r := c.Resources; r != nil {
 		checkResources(p, "spec.container.resources", r)
 	}
-	checkKubeProbe(p, "spec.health.readiness", a.Health.Readiness, c.Port)
-	checkKubeProbe(p, "spec.health.liveness", a.Health.Liveness, c.Port)
+	checkKubeProbe(p, "spec.health.readiness", a.Health.Readiness)
+	checkKubeProbe(p, "spec.health.liveness", a.Health.Liveness)
 
 	t := a.Traffic
 	on := "on kubernetes an app is reached through its Services (NAME, NAME-stable, NAME-canary and NAME-preview) and an HTTPRoute it names in route"
@@ -181,18 +184,11 @@ func checkResources(p *problems, path string, r *slipway.Resources) {
 	}
 }
 
-// checkKubeProbe checks what a probe needs on kubernetes: a container port for http and
-// tcp, and times in whole seconds, which is all a Kubernetes probe counts.
-func checkKubeProbe(p *problems, path string, pr *slipway.Probe, port int) {
+// checkKubeProbe checks what a probe needs on kubernetes: times in whole seconds, which is
+// all a Kubernetes probe counts.
+func checkKubeProbe(p *problems, path string, pr *slipway.Probe) {
 	if pr == nil {
 		return
-	}
-	if port == 0 && (pr.HTTP != nil || pr.TCP != nil) {
-		kind := "http"
-		if pr.TCP != nil {
-			kind = "tcp"
-		}
-		p.add(path+"."+kind, "probes the container's port; set spec.container.port, or probe with exec")
 	}
 	for _, d := range []struct {
 		name string
