@@ -16,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gateway "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
@@ -661,5 +662,89 @@ func TestPlatform_RefusalsSayWhatToDo(t *testing.T) {
 	bad.Split = slipway.Split{}
 	if err := p.Apply(ctx, bad); slipway.ErrorCode(err) != slipway.EINVALID {
 		t.Errorf("a revision without a container: %v, want EINVALID", err)
+	}
+}
+
+// TestPlatform_WeightWaitsForReadyCanary: a canary whose pods are not ready takes no
+// traffic, with an HTTPRoute (its backend stays at weight 0) and without (no pod of it
+// serves, stable's serve in its stead); once its pod is ready, the weight moves.
+func TestPlatform_WeightWaitsForReadyCanary(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	kc := e.k.Client
+	p := e.start(t, nil)
+	if err := e.route(ctx, "routed", []gwv1.HTTPRouteRule{pathRule("/", backend("routed-stable", 1))}); err != nil {
+		t.Fatal(err)
+	}
+	for _, app := range []string{"routed", "pods"} {
+		t.Run(app, func(t *testing.T) {
+			v1, v2 := revisions(app)
+			d := slipway.Desired{App: app, Revisions: []slipway.Placement{place(v1, 2), place(v2, 0)}, Split: weights(v1, 100)}
+			if app == "routed" {
+				d.Traffic.Route = &slipway.RouteRef{Name: "routed"}
+			}
+			if err := p.Apply(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+			converged(t, p, app, map[string]int{v1.ID: 2}, d.Split)
+			// The canary's pods will stay unready: the test cluster keeps pods with this
+			// label from becoming Ready. A label of another field manager's on the template
+			// is not slipway's to remove.
+			rs := app + "-" + v2.ID
+			unready := fmt.Sprintf(`{"spec":{"template":{"metadata":{"labels":{%q:"true"}}}}}`, kubetest.UnreadyLabel)
+			if _, err := kc.AppsV1().ReplicaSets(e.ns).Patch(ctx, rs, types.MergePatchType, []byte(unready), metav1.PatchOptions{FieldManager: "test"}); err != nil {
+				t.Fatal(err)
+			}
+			d.Revisions = []slipway.Placement{place(v1, 2), place(v2, 1)}
+			d.Split = weights(v2, 20, v1, 80)
+			if err := p.Apply(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+			var pod string
+			slipwaytest.Eventually(t, wait, "the canary's pod running unready", func() bool {
+				obs, err := p.Observe(ctx, app)
+				if err != nil || len(obs.Revision(v2.ID).Instances) != 1 {
+					return false
+				}
+				pod = obs.Revision(v2.ID).Instances[0].ID
+				got, err := kc.CoreV1().Pods(e.ns).Get(ctx, pod, metav1.GetOptions{})
+				return err == nil && got.Status.Phase == corev1.PodRunning
+			})
+			time.Sleep(500 * time.Millisecond) // what the worker would do on the pod's news
+			obs, err := p.Observe(ctx, app)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !obs.Split.Equal(weights(v1, 100)) {
+				t.Errorf("split %+v with the canary unready, want everything on %s", obs.Split, v1.ID)
+			}
+			if app == "routed" {
+				rt, err := e.gw.GatewayV1().HTTPRoutes(e.ns).Get(ctx, "routed", metav1.GetOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r := findRule(rt, "/", "routed-stable"); r == nil || weightOf(*r, "routed-stable") != 100 || weightOf(*r, "routed-canary") != 0 {
+					t.Errorf("route rules %+v with the canary unready, want stable 100 and canary 0", rt.Spec.Rules)
+				}
+			} else if n := e.servingPods(t, app); n[v1.ID] != 2 || n[v2.ID] != 0 {
+				t.Errorf("serving pods %v with the canary unready, want both stable pods and no canary", n)
+			}
+
+			// A ready pod replaces it: the weight moves.
+			ready := fmt.Sprintf(`{"spec":{"template":{"metadata":{"labels":{%q:null}}}}}`, kubetest.UnreadyLabel)
+			if _, err := kc.AppsV1().ReplicaSets(e.ns).Patch(ctx, rs, types.MergePatchType, []byte(ready), metav1.PatchOptions{FieldManager: "test"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := kc.CoreV1().Pods(e.ns).Delete(ctx, pod, metav1.DeleteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			converged(t, p, app, map[string]int{v1.ID: 2, v2.ID: 1}, d.Split)
+			if app == "pods" {
+				slipwaytest.Eventually(t, wait, "a canary pod serving", func() bool {
+					n := e.servingPods(t, app)
+					return n[v1.ID] == 2 && n[v2.ID] == 1
+				})
+			}
+		})
 	}
 }
