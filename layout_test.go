@@ -95,7 +95,7 @@ var allowed = map[string][]string{
 	"bench/proxy/backend":  {},
 	"bench/proxy/slipway":  {"", "proxy"},
 	"cmd/slipway": {"", "analysis", "auth", "dataplane", "delivery", "demo", "engine", "flagops", "flags", "fleet", "gitsource", "handover", "httpapi", "insights", "metric/builtin",
-		"metric/job", "metric/prometheus", "metric/web", "notify", "ofrep", "platform/local", "platform/sim", "proxy", "spec", "sqlite", "telemetry"},
+		"metric/job", "metric/prometheus", "metric/web", "notify", "ofrep", "platform/kubernetes", "platform/local", "platform/sim", "proxy", "spec", "sqlite", "telemetry"},
 }
 
 const module = "slipway.dev/slipway"

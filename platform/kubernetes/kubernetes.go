@@ -33,6 +33,7 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/workqueue"
 	gateway "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
@@ -183,7 +184,7 @@ const (
 )
 
 // Run fills the caches, then converges the apps whose objects change until ctx ends. It
-// returns after its goroutines have exited.
+// returns after its goroutines have exited. Call it once.
 func (p *Platform) Run(ctx context.Context) error {
 	p.runCtx = ctx
 	p.factory.Start(ctx.Done())
@@ -358,4 +359,24 @@ func (p *Platform) problems(d slipway.Desired) []string {
 		out = append(out, "split.routes: header routes on kubernetes are rules of an HTTPRoute; name the app's route in spec.traffic.route")
 	}
 	return out
+}
+
+// Settled returns a channel closed once Run has filled the caches: from then on Observe
+// reports the cluster as it is, and the engine may decide on it.
+func (p *Platform) Settled() <-chan struct{} { return p.ready }
+
+// RESTConfig returns the client configuration of a kubeconfig file and context: the
+// default loading rules ($KUBECONFIG, ~/.kube/config, then the in-cluster configuration of
+// a pod's service account) when kubeconfig is "", the file's current context when context
+// is "".
+func RESTConfig(kubeconfig, context string) (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if kubeconfig != "" {
+		rules.ExplicitPath = kubeconfig
+	}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", slipway.Errorf(slipway.EINVALID, "cannot load the kubeconfig %q (context %q); name a readable kubeconfig and one of its contexts, or run slipway in the cluster", kubeconfig, context), err)
+	}
+	return cfg, nil
 }
