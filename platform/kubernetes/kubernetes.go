@@ -286,7 +286,10 @@ func (p *Platform) Apply(ctx context.Context, d slipway.Desired) error {
 	p.mu.Lock()
 	p.desired[d.App] = &cp
 	p.mu.Unlock()
-	return p.reconcile(ctx, cp)
+	var w wrote
+	err := p.reconcile(ctx, &w, cp)
+	p.await(ctx, w)
+	return err
 }
 
 // converge converges app to its recorded desired state, if it has one.
@@ -300,7 +303,10 @@ func (p *Platform) converge(ctx context.Context, app string) error {
 	if d == nil {
 		return nil
 	}
-	return p.reconcile(ctx, *d)
+	var w wrote
+	err := p.reconcile(ctx, &w, *d)
+	p.await(ctx, w)
+	return err
 }
 
 // Remove takes app's traffic off (its header rules and backend out of the HTTPRoute, its
@@ -316,13 +322,15 @@ func (p *Platform) Remove(ctx context.Context, app string) error {
 	p.mu.Lock()
 	delete(p.desired, app)
 	p.mu.Unlock()
+	var w wrote
+	defer func() { p.await(ctx, w) }()
 	if ref, ok := p.routeOf(app); ok {
-		if err := p.releaseRoute(ctx, app, ref); err != nil {
+		if err := p.releaseRoute(ctx, &w, app, ref); err != nil {
 			return err
 		}
 	}
 	for _, role := range roles {
-		if err := p.deleteService(ctx, app, serviceName(app, role)); err != nil {
+		if err := p.deleteService(ctx, &w, app, serviceName(app, role)); err != nil {
 			return err
 		}
 	}
@@ -331,7 +339,7 @@ func (p *Platform) Remove(ctx context.Context, app string) error {
 		return err
 	}
 	for _, rs := range rss {
-		if err := p.deleteReplicaSet(ctx, rs); err != nil {
+		if err := p.deleteReplicaSet(ctx, &w, rs); err != nil {
 			return err
 		}
 	}

@@ -143,7 +143,7 @@ func probe(pr *slipway.Probe, readiness bool) *corev1ac.ProbeApplyConfiguration 
 
 // applyReplicaSet applies want unless the fields slipway owns of the live ReplicaSet
 // already say the same.
-func (p *Platform) applyReplicaSet(ctx context.Context, want *appsv1ac.ReplicaSetApplyConfiguration) error {
+func (p *Platform) applyReplicaSet(ctx context.Context, w *wrote, want *appsv1ac.ReplicaSetApplyConfiguration) error {
 	live, err := p.rsets.ReplicaSets(p.ns).Get(*want.Name)
 	if err == nil {
 		have, err := appsv1ac.ExtractReplicaSet(live, p.manager)
@@ -151,7 +151,10 @@ func (p *Platform) applyReplicaSet(ctx context.Context, want *appsv1ac.ReplicaSe
 			return nil
 		}
 	}
-	_, err = p.kube.AppsV1().ReplicaSets(p.ns).Apply(ctx, want, metav1.ApplyOptions{FieldManager: p.manager, Force: true})
+	res, err := p.kube.AppsV1().ReplicaSets(p.ns).Apply(ctx, want, metav1.ApplyOptions{FieldManager: p.manager, Force: true})
+	if err == nil {
+		w.add(kindReplicaSet, res)
+	}
 	return apiError(err, "apply", "ReplicaSet", p.ns, *want.Name)
 }
 
@@ -176,7 +179,7 @@ func (p *Platform) service(app string, r role, sel map[string]string, port int, 
 
 // applyService applies want unless the fields slipway owns of the live Service already
 // say the same.
-func (p *Platform) applyService(ctx context.Context, want *corev1ac.ServiceApplyConfiguration) error {
+func (p *Platform) applyService(ctx context.Context, w *wrote, want *corev1ac.ServiceApplyConfiguration) error {
 	live, err := p.services.Services(p.ns).Get(*want.Name)
 	if err == nil {
 		have, err := corev1ac.ExtractService(live, p.manager)
@@ -184,12 +187,15 @@ func (p *Platform) applyService(ctx context.Context, want *corev1ac.ServiceApply
 			return nil
 		}
 	}
-	_, err = p.kube.CoreV1().Services(p.ns).Apply(ctx, want, metav1.ApplyOptions{FieldManager: p.manager, Force: true})
+	res, err := p.kube.CoreV1().Services(p.ns).Apply(ctx, want, metav1.ApplyOptions{FieldManager: p.manager, Force: true})
+	if err == nil {
+		w.add(kindService, res)
+	}
 	return apiError(err, "apply", "Service", p.ns, *want.Name)
 }
 
 // labelServing sets or clears a pod's serving label, owned by slipway's field manager.
-func (p *Platform) labelServing(ctx context.Context, pod *corev1.Pod, on bool) error {
+func (p *Platform) labelServing(ctx context.Context, w *wrote, pod *corev1.Pod, on bool) error {
 	ac := corev1ac.Pod(pod.Name, p.ns)
 	if on {
 		ac.WithLabels(map[string]string{LabelServing: "true"})
@@ -201,10 +207,13 @@ func (p *Platform) labelServing(ctx context.Context, pod *corev1.Pod, on bool) e
 	if err == nil && !on && serving(res) {
 		// The label was set by another manager (or before slipway owned it): remove it.
 		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]any{LabelServing: nil}}})
-		_, err = p.kube.CoreV1().Pods(p.ns).Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: p.manager})
+		res, err = p.kube.CoreV1().Pods(p.ns).Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: p.manager})
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
+	}
+	if err == nil {
+		w.add(kindPod, res)
 	}
 	return apiError(err, "label", "Pod", p.ns, pod.Name)
 }
@@ -235,7 +244,7 @@ func (p *Platform) appPods(app string) (map[string][]*corev1.Pod, error) {
 }
 
 // deleteReplicaSet deletes a ReplicaSet slipway created; the cluster then deletes its pods.
-func (p *Platform) deleteReplicaSet(ctx context.Context, rs *appsv1.ReplicaSet) error {
+func (p *Platform) deleteReplicaSet(ctx context.Context, w *wrote, rs *appsv1.ReplicaSet) error {
 	if rs.DeletionTimestamp != nil {
 		return nil
 	}
@@ -244,14 +253,15 @@ func (p *Platform) deleteReplicaSet(ctx context.Context, rs *appsv1.ReplicaSet) 
 		PropagationPolicy: &bg,
 		Preconditions:     &metav1.Preconditions{UID: &rs.UID},
 	})
-	if apierrors.IsNotFound(err) {
+	if err == nil || apierrors.IsNotFound(err) {
+		w.gone(kindReplicaSet, rs)
 		return nil
 	}
 	return apiError(err, "delete", "ReplicaSet", p.ns, rs.Name)
 }
 
 // deleteService deletes app's Service name if slipway created it.
-func (p *Platform) deleteService(ctx context.Context, app, name string) error {
+func (p *Platform) deleteService(ctx context.Context, w *wrote, app, name string) error {
 	svc, err := p.services.Services(p.ns).Get(name)
 	if apierrors.IsNotFound(err) {
 		return nil
@@ -263,7 +273,8 @@ func (p *Platform) deleteService(ctx context.Context, app, name string) error {
 		return nil
 	}
 	err = p.kube.CoreV1().Services(p.ns).Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &svc.UID}})
-	if apierrors.IsNotFound(err) {
+	if err == nil || apierrors.IsNotFound(err) {
+		w.gone(kindService, svc)
 		return nil
 	}
 	return apiError(err, "delete", "Service", p.ns, name)

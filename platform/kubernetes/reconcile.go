@@ -16,10 +16,10 @@ import (
 // ReplicaSets of d's revisions first, then the pods the main Service sends to, the Services,
 // the HTTPRoute, and last the ReplicaSets of revisions no longer wanted, once no traffic
 // goes to them. Every step writes only what differs.
-func (p *Platform) reconcile(ctx context.Context, d slipway.Desired) error {
+func (p *Platform) reconcile(ctx context.Context, w *wrote, d slipway.Desired) error {
 	app := d.App
 	for _, pl := range d.Revisions {
-		if err := p.applyReplicaSet(ctx, p.replicaSet(app, pl)); err != nil {
+		if err := p.applyReplicaSet(ctx, w, p.replicaSet(app, pl)); err != nil {
 			return err
 		}
 	}
@@ -46,12 +46,12 @@ func (p *Platform) reconcile(ctx context.Context, d slipway.Desired) error {
 		for rev, ps := range pods {
 			label, unlabel := servingPods(ps, pl.serving[rev])
 			for _, pod := range label {
-				if err := p.labelServing(ctx, pod, true); err != nil {
+				if err := p.labelServing(ctx, w, pod, true); err != nil {
 					return err
 				}
 			}
 			for _, pod := range unlabel {
-				if err := p.labelServing(ctx, pod, false); err != nil {
+				if err := p.labelServing(ctx, w, pod, false); err != nil {
 					return err
 				}
 			}
@@ -92,18 +92,18 @@ func (p *Platform) reconcile(ctx context.Context, d slipway.Desired) error {
 		{rolePreview, bySel(pl.preview), port(pl.preview), nil},
 	}
 	for _, s := range svcs {
-		if err := p.applyService(ctx, p.service(app, s.r, s.sel, s.port, s.ann)); err != nil {
+		if err := p.applyService(ctx, w, p.service(app, s.r, s.sel, s.port, s.ann)); err != nil {
 			return err
 		}
 	}
 
 	if old, ok := p.routeOf(app); ok && (d.Traffic.Route == nil || p.routeKey(*d.Traffic.Route) != p.routeKey(old)) {
-		if err := p.releaseRoute(ctx, app, old); err != nil {
+		if err := p.releaseRoute(ctx, w, app, old); err != nil {
 			return err
 		}
 	}
 	if r := d.Traffic.Route; r != nil {
-		if err := p.applyRoute(ctx, app, *r, pl, d.Split.Routes); err != nil {
+		if err := p.applyRoute(ctx, w, app, *r, pl, d.Split.Routes); err != nil {
 			return err
 		}
 	}
@@ -114,7 +114,7 @@ func (p *Platform) reconcile(ctx context.Context, d slipway.Desired) error {
 	}
 	for _, rs := range rss {
 		if !d.Places(rs.Labels[LabelRevision]) {
-			if err := p.deleteReplicaSet(ctx, rs); err != nil {
+			if err := p.deleteReplicaSet(ctx, w, rs); err != nil {
 				return err
 			}
 		}

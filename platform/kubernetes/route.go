@@ -288,7 +288,7 @@ func (p *Platform) nudgeRoute(obj any) {
 
 // applyRoute sets app's parts of HTTPRoute ref for plan pl and header routes routes, when
 // they differ from what the route holds.
-func (p *Platform) applyRoute(ctx context.Context, app string, ref slipway.RouteRef, pl plan, routes []slipway.Route) error {
+func (p *Platform) applyRoute(ctx context.Context, w *wrote, app string, ref slipway.RouteRef, pl plan, routes []slipway.Route) error {
 	ns := ref.Namespace
 	if ns == "" {
 		ns = p.ns
@@ -331,12 +331,12 @@ func (p *Platform) applyRoute(ctx context.Context, app string, ref slipway.Route
 		}
 		ann = string(b)
 	}
-	return p.writeRoute(ctx, live, app, rules, ann)
+	return p.writeRoute(ctx, w, live, app, rules, ann)
 }
 
 // releaseRoute takes app's parts out of HTTPRoute ref: its header rules and canary
 // backends. A route that is gone needs nothing.
-func (p *Platform) releaseRoute(ctx context.Context, app string, ref slipway.RouteRef) error {
+func (p *Platform) releaseRoute(ctx context.Context, w *wrote, app string, ref slipway.RouteRef) error {
 	ns := ref.Namespace
 	if ns == "" {
 		ns = p.ns
@@ -356,12 +356,12 @@ func (p *Platform) releaseRoute(ctx context.Context, app string, ref slipway.Rou
 	if err != nil {
 		return fmt.Errorf("HTTPRoute %s/%s: %w", ns, ref.Name, err)
 	}
-	return p.writeRoute(ctx, live, app, rules, "")
+	return p.writeRoute(ctx, w, live, app, rules, "")
 }
 
 // writeRoute applies rules and app's header-route annotation (none when "") to the route
 // live, unless it holds them already.
-func (p *Platform) writeRoute(ctx context.Context, live *gwv1.HTTPRoute, app string, rules []gwv1.HTTPRouteRule, ann string) error {
+func (p *Platform) writeRoute(ctx context.Context, w *wrote, live *gwv1.HTTPRoute, app string, rules []gwv1.HTTPRouteRule, ann string) error {
 	key := routesAnnotation(app)
 	if equality.Semantic.DeepEqual(live.Spec.Rules, rules) && live.Annotations[key] == ann {
 		return nil
@@ -380,8 +380,11 @@ func (p *Platform) writeRoute(ctx context.Context, live *gwv1.HTTPRoute, app str
 		return fmt.Errorf("HTTPRoute %s/%s: %w", live.Namespace, live.Name, err)
 	}
 	force := true
-	_, err = p.gw.GatewayV1().HTTPRoutes(live.Namespace).Patch(ctx, live.Name, types.ApplyPatchType, body,
+	res, err := p.gw.GatewayV1().HTTPRoutes(live.Namespace).Patch(ctx, live.Name, types.ApplyPatchType, body,
 		metav1.PatchOptions{FieldManager: p.manager, Force: &force})
+	if err == nil {
+		w.add(kindRoute, res)
+	}
 	return apiError(err, "apply", "HTTPRoute", live.Namespace, live.Name)
 }
 
