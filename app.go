@@ -18,12 +18,15 @@ type App struct {
 	Version string `json:"version,omitempty"`
 	// Run says how to run an instance as a process (targets local and sim); Container, as
 	// a container (target kubernetes). An app has the one its environment's target runs.
-	Run       RunSpec             `json:"run"`
-	Container *ContainerSpec      `json:"container,omitempty"`
-	Health    Health              `json:"health,omitempty"`
-	Traffic   Traffic             `json:"traffic,omitempty"`
-	Strategy  Strategy            `json:"strategy"`
-	Analysis  *BackgroundAnalysis `json:"analysis,omitempty"`
+	Run       RunSpec        `json:"run"`
+	Container *ContainerSpec `json:"container,omitempty"`
+	// Sidecars run beside Container in each instance's pod (a log shipper, a proxy); they
+	// take no traffic and no probes.
+	Sidecars []ContainerSpec     `json:"sidecars,omitempty"`
+	Health   Health              `json:"health,omitempty"`
+	Traffic  Traffic             `json:"traffic,omitempty"`
+	Strategy Strategy            `json:"strategy"`
+	Analysis *BackgroundAnalysis `json:"analysis,omitempty"`
 	// RevisionHistoryLimit is how many revisions are kept; 0 means DefaultRevisionHistoryLimit.
 	RevisionHistoryLimit int `json:"revisionHistoryLimit,omitempty"`
 }
@@ -51,6 +54,9 @@ type RunSpec struct {
 // ContainerSpec says how to run one instance as a container (the kubernetes target): its
 // image, command and arguments, environment and the port it serves on.
 type ContainerSpec struct {
+	// Name names the container in the pod: "app" when "" for the app's container; required
+	// of a sidecar.
+	Name    string            `json:"name,omitempty"`
 	Image   string            `json:"image"`
 	Command []string          `json:"command,omitempty"`
 	Args    []string          `json:"args,omitempty"`
@@ -144,16 +150,17 @@ type Stickiness struct {
 // RevisionSpec is the part of an App that affects how an instance runs. A change to it makes a
 // new Revision.
 type RevisionSpec struct {
-	Version   string         `json:"version,omitempty"`
-	Run       RunSpec        `json:"run"`
-	Container *ContainerSpec `json:"container,omitempty"`
-	Health    Health         `json:"health,omitempty"`
+	Version   string          `json:"version,omitempty"`
+	Run       RunSpec         `json:"run"`
+	Container *ContainerSpec  `json:"container,omitempty"`
+	Sidecars  []ContainerSpec `json:"sidecars,omitempty"`
+	Health    Health          `json:"health,omitempty"`
 }
 
-// RevisionSpec returns the part of a that makes its revision. A container is hashed only
-// when set, so the revisions of an app that runs a process keep their IDs.
+// RevisionSpec returns the part of a that makes its revision. A container and sidecars are
+// hashed only when set, so the revisions of an app that runs a process keep their IDs.
 func (a App) RevisionSpec() RevisionSpec {
-	return RevisionSpec{Version: a.Version, Run: a.Run, Container: a.Container, Health: a.Health}
+	return RevisionSpec{Version: a.Version, Run: a.Run, Container: a.Container, Sidecars: a.Sidecars, Health: a.Health}
 }
 
 // EnvironmentName returns the app's environment: DefaultEnvironment when it names none.

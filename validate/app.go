@@ -52,6 +52,9 @@ func checkApp(p *problems, a *slipway.App) {
 	default:
 		checkOnKubernetes(p, a)
 	}
+	if a.Container == nil && len(a.Sidecars) > 0 {
+		p.add("spec.sidecars", "sidecars run beside the app's container on kubernetes; an app that runs a process (spec.run) has none, so remove sidecars")
+	}
 	if a.Container == nil && a.Traffic.Route != nil {
 		p.add("spec.traffic.route", "only an app on kubernetes (spec.container) splits its traffic with an HTTPRoute; slipway's own proxy splits it on local and sim, so remove route")
 	}

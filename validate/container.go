@@ -48,23 +48,24 @@ func checkOnKubernetes(p *problems, a *slipway.App) {
 		p.add("metadata.name", "%q starts with %q; an app on kubernetes starts with a letter, as the names of its Services must", n, n[0])
 	}
 	c := a.Container
-	if strings.TrimSpace(c.Image) == "" {
-		p.add("spec.container.image", "required; name the image to run, like registry.example/web:1.4")
-	}
 	switch {
 	case c.Port == 0:
 		p.add("spec.container.port", "required; the port the container serves on, which the app's Services send to, like 8080")
 	case c.Port < 0 || c.Port > 65535:
 		p.add("spec.container.port", "%d is not a port; use 1 to 65535", c.Port)
 	}
-	for _, k := range sortedKeys(c.Env) {
-		if k == "" || strings.ContainsAny(k, "=") || !printableASCII(k) {
-			p.add("spec.container.env."+k, "%q is not an environment variable name; use printable ASCII letters, digits and '_' without '=', like LOG_LEVEL", k)
+	pod := podNames{containers: map[string]string{}, ports: map[string]string{}, numbers: map[int]string{}}
+	checkContainer(p, "spec.container", c, &pod)
+	for i := range a.Sidecars {
+		sc := &a.Sidecars[i]
+		path := fmt.Sprintf("spec.sidecars[%d]", i)
+		if sc.Name == "" {
+			p.add(path+".name", "required; name the sidecar, like log-shipper")
 		}
-	}
-	checkPorts(p, c)
-	if r := c.Resources; r != nil {
-		checkResources(p, "spec.container.resources", r)
+		if sc.Port != 0 {
+			p.add(path+".port", "a sidecar takes no traffic; list its ports under ports, with a name")
+		}
+		checkContainer(p, path, sc, &pod)
 	}
 	checkKubeProbe(p, "spec.health.readiness", a.Health.Readiness)
 	checkKubeProbe(p, "spec.health.liveness", a.Health.Liveness)
@@ -108,39 +109,69 @@ func checkOnKubernetes(p *problems, a *slipway.App) {
 	}
 }
 
-// checkPorts checks a container's further ports: named, unique, and not its main port.
-func checkPorts(p *problems, c *slipway.ContainerSpec) {
-	names, ports := map[string]int{}, map[int]int{}
-	if c.Port > 0 {
-		ports[c.Port] = -1
+// podNames are the names and ports already taken in a pod, each with the field path that
+// took it: two containers of a pod share its network, so a port number is taken once.
+type podNames struct {
+	containers, ports map[string]string
+	numbers           map[int]string
+}
+
+// checkContainer checks one container of the pod at path: its name, image, environment,
+// further ports and resources.
+func checkContainer(p *problems, path string, c *slipway.ContainerSpec, pod *podNames) {
+	name := c.Name
+	if name == "" && path == "spec.container" {
+		name = "app"
+	}
+	switch {
+	case name == "":
+	case len(name) > 63 || !dnsLabel.MatchString(name):
+		p.add(path+".name", "%q is not a container name; use at most 63 lowercase letters, digits and '-', like log-shipper", name)
+	default:
+		if at, ok := pod.containers[name]; ok {
+			p.add(path+".name", "%q already names %s; give each container its own name", name, at)
+		}
+		pod.containers[name] = path
+	}
+	if strings.TrimSpace(c.Image) == "" {
+		p.add(path+".image", "required; name the image to run, like registry.example/web:1.4")
+	}
+	for _, k := range sortedKeys(c.Env) {
+		if k == "" || strings.ContainsAny(k, "=") || !printableASCII(k) {
+			p.add(path+".env."+k, "%q is not an environment variable name; use printable ASCII letters, digits and '_' without '=', like LOG_LEVEL", k)
+		}
+	}
+	if c.Port > 0 && c.Port <= 65535 {
+		pod.numbers[c.Port] = path + ".port"
+		pod.ports["http"] = path + ".port"
 	}
 	for i, pt := range c.Ports {
-		path := fmt.Sprintf("spec.container.ports[%d]", i)
+		pp := fmt.Sprintf("%s.ports[%d]", path, i)
 		switch {
 		case pt.Name == "":
-			p.add(path+".name", "required; name the port, like metrics")
+			p.add(pp+".name", "required; name the port, like metrics")
 		case len(pt.Name) > maxPortName || !portName.MatchString(pt.Name) || strings.Contains(pt.Name, "--") || !strings.ContainsAny(pt.Name, "abcdefghijklmnopqrstuvwxyz"):
-			p.add(path+".name", "%q is not a port name; use at most %d lowercase letters, digits and single '-', with at least one letter, like metrics", pt.Name, maxPortName)
+			p.add(pp+".name", "%q is not a port name; use at most %d lowercase letters, digits and single '-', with at least one letter, like metrics", pt.Name, maxPortName)
 		case pt.Name == "http":
-			p.add(path+".name", "\"http\" names the container's port (spec.container.port); use another name")
+			p.add(pp+".name", "\"http\" names the app's port (spec.container.port); use another name")
 		default:
-			if j, ok := names[pt.Name]; ok {
-				p.add(path+".name", "%q already names ports[%d]; give each port its own name", pt.Name, j)
+			if at, ok := pod.ports[pt.Name]; ok {
+				p.add(pp+".name", "%q already names %s; give each port of the pod its own name", pt.Name, at)
 			}
-			names[pt.Name] = i
+			pod.ports[pt.Name] = pp
 		}
 		if pt.Port < 1 || pt.Port > 65535 {
-			p.add(path+".port", "%d is not a port; use 1 to 65535", pt.Port)
+			p.add(pp+".port", "%d is not a port; use 1 to 65535", pt.Port)
 			continue
 		}
-		switch j, ok := ports[pt.Port]; {
-		case ok && j < 0:
-			p.add(path+".port", "%d is already the container's port (spec.container.port); list each port once", pt.Port)
-		case ok:
-			p.add(path+".port", "%d is already ports[%d]; list each port once", pt.Port, j)
-		default:
-			ports[pt.Port] = i
+		if at, ok := pod.numbers[pt.Port]; ok {
+			p.add(pp+".port", "%d is already %s; the containers of a pod share its ports, so list each once", pt.Port, at)
+			continue
 		}
+		pod.numbers[pt.Port] = pp
+	}
+	if r := c.Resources; r != nil {
+		checkResources(p, path+".resources", r)
 	}
 }
 

@@ -47,7 +47,9 @@ const wait = 30 * time.Second
 
 // container is what the tests' revisions run; kwok makes its pods Ready without running it.
 var container = slipway.ContainerSpec{Image: "registry.example/web:1", Port: 8080,
-	Resources: &slipway.Resources{Requests: map[string]slipway.Quantity{"cpu": "10m", "memory": "16Mi"}}}
+	Ports:     []slipway.ContainerPort{{Name: "metrics", Port: 9090}},
+	Env:       map[string]string{"B": "2", "A": "1"},
+	Resources: &slipway.Resources{Requests: map[string]slipway.Quantity{"cpu": "0.01", "memory": "16Mi"}, Limits: map[string]slipway.Quantity{"memory": "1e9"}}}
 
 // env is a namespace of the test cluster with clients.
 type env struct {
@@ -758,5 +760,64 @@ func TestPlatform_WeightWaitsForReadyCanary(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// TestPlatform_PodTemplate: a revision's ReplicaSet runs its container with its command,
+// environment, ports, resources and slipway's probes, and its sidecars beside it, in pods
+// labelled for the Services.
+func TestPlatform_PodTemplate(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	p := e.start(t, nil)
+	c := container
+	c.Command, c.Args = []string{"/bin/web"}, []string{"--listen", ":8080"}
+	spec := slipway.RevisionSpec{Version: "v1", Container: &c,
+		Sidecars: []slipway.ContainerSpec{{Name: "shipper", Image: "registry.example/shipper:2", Ports: []slipway.ContainerPort{{Name: "fluent", Port: 24224}}}},
+		Health: slipway.Health{
+			Readiness: &slipway.Probe{HTTP: &slipway.HTTPProbe{Path: "/ready"}, Period: slipway.Duration(2 * time.Second), FailureThreshold: 3},
+			Liveness:  &slipway.Probe{Exec: &slipway.ExecProbe{Command: []string{"/bin/check"}}, Timeout: slipway.Duration(1500 * time.Millisecond)},
+		}}
+	rev := slipway.Revision{App: "web", ID: spec.Hash(), Version: "v1", Spec: spec}
+	d := slipway.Desired{App: "web", Revisions: []slipway.Placement{place(rev, 1)}, Split: weights(rev, 100)}
+	if err := p.Apply(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	converged(t, p, "web", map[string]int{rev.ID: 1}, d.Split)
+	rs, err := e.k.Client.AppsV1().ReplicaSets(e.ns).Get(ctx, "web-"+rev.ID, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := rs.Spec.Template.Labels; l[kubernetes.LabelApp] != "web" || l[kubernetes.LabelRevision] != rev.ID || l[kubernetes.LabelManagedBy] != kubernetes.ManagedBy {
+		t.Errorf("pod labels %v", l)
+	}
+	cs := rs.Spec.Template.Spec.Containers
+	if len(cs) != 2 || cs[0].Name != "app" || cs[1].Name != "shipper" || cs[1].Image != "registry.example/shipper:2" {
+		t.Fatalf("containers %+v, want app and shipper", cs)
+	}
+	app := cs[0]
+	if app.Image != c.Image || app.Command[0] != "/bin/web" || app.Args[1] != ":8080" {
+		t.Errorf("app container %+v", app)
+	}
+	if len(app.Env) != 2 || app.Env[0].Name != "A" || app.Env[1].Value != "2" {
+		t.Errorf("env %+v, want A=1 and B=2 in order", app.Env)
+	}
+	if len(app.Ports) != 2 || app.Ports[0].Name != "http" || app.Ports[0].ContainerPort != 8080 || app.Ports[1].Name != "metrics" {
+		t.Errorf("ports %+v", app.Ports)
+	}
+	if q := app.Resources.Requests[corev1.ResourceCPU]; q.String() != "10m" {
+		t.Errorf("cpu request %s, want 10m", q.String())
+	}
+	if q := app.Resources.Limits[corev1.ResourceMemory]; q.Value() != 1e9 {
+		t.Errorf("memory limit %s, want 1e9", q.String())
+	}
+	if r := app.ReadinessProbe; r == nil || r.HTTPGet == nil || r.HTTPGet.Path != "/ready" || r.HTTPGet.Port.StrVal != "http" || r.PeriodSeconds != 2 || r.FailureThreshold != 3 {
+		t.Errorf("readiness probe %+v", r)
+	}
+	if l := app.LivenessProbe; l == nil || l.Exec == nil || l.Exec.Command[0] != "/bin/check" || l.TimeoutSeconds != 2 {
+		t.Errorf("liveness probe %+v, want exec with a 2 s timeout (1.5 s rounded up)", l)
+	}
+	if cs[1].ReadinessProbe != nil || len(cs[1].Ports) != 1 {
+		t.Errorf("sidecar %+v, want no probe and its port", cs[1])
 	}
 }

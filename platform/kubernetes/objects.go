@@ -25,7 +25,7 @@ import (
 	"slipway.dev/slipway"
 )
 
-// containerName is the name of the app's container in its pods.
+// containerName is the name of the app's container in its pods when it names none.
 const containerName = "app"
 
 // portName names the container port that serves traffic, which the Services target.
@@ -47,7 +47,7 @@ func (p *Platform) replicaSet(app string, pl slipway.Placement) *appsv1ac.Replic
 	lbl[LabelRevision] = rev.ID
 	tmpl := corev1ac.PodTemplateSpec().
 		WithLabels(lbl).
-		WithSpec(corev1ac.PodSpec().WithContainers(container(rev.Spec)))
+		WithSpec(corev1ac.PodSpec().WithContainers(containers(rev.Spec)...))
 	return appsv1ac.ReplicaSet(replicaSetName(app, rev.ID), p.ns).
 		WithLabels(lbl).
 		WithAnnotations(map[string]string{annotationVersion: rev.Version}).
@@ -57,11 +57,27 @@ func (p *Platform) replicaSet(app string, pl slipway.Placement) *appsv1ac.Replic
 			WithTemplate(tmpl))
 }
 
-// container is the pod's one container for a revision: its image, command, environment,
-// ports, resources and the app's probes.
-func container(spec slipway.RevisionSpec) *corev1ac.ContainerApplyConfiguration {
-	c := spec.Container
-	ac := corev1ac.Container().WithName(containerName).WithImage(c.Image)
+// containers are the containers of a revision's pods: the app's, with its probes, then
+// its sidecars.
+func containers(spec slipway.RevisionSpec) []*corev1ac.ContainerApplyConfiguration {
+	main := container(*spec.Container)
+	if pr := spec.Health.Readiness; pr != nil {
+		main.WithReadinessProbe(probe(pr, true))
+	}
+	if pr := spec.Health.Liveness; pr != nil {
+		main.WithLivenessProbe(probe(pr, false))
+	}
+	out := []*corev1ac.ContainerApplyConfiguration{main}
+	for _, sc := range spec.Sidecars {
+		out = append(out, container(sc))
+	}
+	return out
+}
+
+// container is one container of a pod: its image, command, environment, ports and
+// resources.
+func container(c slipway.ContainerSpec) *corev1ac.ContainerApplyConfiguration {
+	ac := corev1ac.Container().WithName(cmp.Or(c.Name, containerName)).WithImage(c.Image)
 	if len(c.Command) > 0 {
 		ac.WithCommand(c.Command...)
 	}
@@ -88,12 +104,6 @@ func container(spec slipway.RevisionSpec) *corev1ac.ContainerApplyConfiguration 
 			rr.WithLimits(resourceList(r.Limits))
 		}
 		ac.WithResources(rr)
-	}
-	if pr := spec.Health.Readiness; pr != nil {
-		ac.WithReadinessProbe(probe(pr, true))
-	}
-	if pr := spec.Health.Liveness; pr != nil {
-		ac.WithLivenessProbe(probe(pr, false))
 	}
 	return ac
 }
