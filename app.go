@@ -18,12 +18,15 @@ type App struct {
 	Version string `json:"version,omitempty"`
 	// Run says how to run an instance as a process (targets local and sim); Container, as
 	// a container (target kubernetes). An app has the one its environment's target runs.
-	Run       RunSpec             `json:"run"`
-	Container *ContainerSpec      `json:"container,omitempty"`
-	Health    Health              `json:"health,omitempty"`
-	Traffic   Traffic             `json:"traffic,omitempty"`
-	Strategy  Strategy            `json:"strategy"`
-	Analysis  *BackgroundAnalysis `json:"analysis,omitempty"`
+	Run       RunSpec        `json:"run"`
+	Container *ContainerSpec `json:"container,omitempty"`
+	// Sidecars run beside Container in each instance's pod (a log shipper, a proxy); they
+	// take no traffic and no probes.
+	Sidecars []ContainerSpec     `json:"sidecars,omitempty"`
+	Health   Health              `json:"health,omitempty"`
+	Traffic  Traffic             `json:"traffic,omitempty"`
+	Strategy Strategy            `json:"strategy"`
+	Analysis *BackgroundAnalysis `json:"analysis,omitempty"`
 	// RevisionHistoryLimit is how many revisions are kept; 0 means DefaultRevisionHistoryLimit.
 	RevisionHistoryLimit int `json:"revisionHistoryLimit,omitempty"`
 }
@@ -51,13 +54,38 @@ type RunSpec struct {
 // ContainerSpec says how to run one instance as a container (the kubernetes target): its
 // image, command and arguments, environment and the port it serves on.
 type ContainerSpec struct {
+	// Name names the container in the pod: "app" when "" for the app's container; required
+	// of a sidecar.
+	Name    string            `json:"name,omitempty"`
 	Image   string            `json:"image"`
 	Command []string          `json:"command,omitempty"`
 	Args    []string          `json:"args,omitempty"`
 	Env     map[string]string `json:"env,omitempty"`
 	// Port is the container port that serves traffic and probes.
 	Port int `json:"port,omitempty"`
+	// Ports are further ports the container listens on (metrics, admin), each with a name.
+	Ports []ContainerPort `json:"ports,omitempty"`
+	// Resources are what the container requests of its node and may use at most.
+	Resources *Resources `json:"resources,omitempty"`
 }
+
+// ContainerPort is a further named port of a container.
+type ContainerPort struct {
+	Name string `json:"name"`
+	Port int    `json:"port"`
+}
+
+// Resources are a container's requests (what the scheduler reserves for it) and limits
+// (what it may use at most), by resource name (cpu, memory, ephemeral-storage or an extended
+// resource like example.com/gpu), as Kubernetes quantities like 250m, 1 or 512Mi.
+type Resources struct {
+	Requests map[string]Quantity `json:"requests,omitempty"`
+	Limits   map[string]Quantity `json:"limits,omitempty"`
+}
+
+// Quantity is an amount of a resource as Kubernetes writes it: a number with an optional
+// suffix (250m, 1.5, 512Mi, 2G). A file may write it as a string or a number.
+type Quantity string
 
 // Health holds an instance's probes. Readiness decides when it may take traffic, liveness when
 // it must be restarted.
@@ -97,6 +125,18 @@ type Traffic struct {
 	Listen     string      `json:"listen,omitempty"`
 	Preview    string      `json:"preview,omitempty"`
 	Stickiness *Stickiness `json:"stickiness,omitempty"`
+	// Route names the Gateway API HTTPRoute that splits the app's traffic on kubernetes;
+	// without one, a split is approximated by the ratio of instances serving.
+	Route *RouteRef `json:"route,omitempty"`
+}
+
+// RouteRef names a Gateway API HTTPRoute. The route is the user's: slipway sets only the
+// weights of the app's own backends in the rules that send to the app, and adds and removes
+// the rules of its header routes.
+type RouteRef struct {
+	Name string `json:"name"`
+	// Namespace is the route's namespace ("" for the environment's own).
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // Stickiness keeps a user on one revision during a rollout: by a cookie slipway sets (the
@@ -110,16 +150,17 @@ type Stickiness struct {
 // RevisionSpec is the part of an App that affects how an instance runs. A change to it makes a
 // new Revision.
 type RevisionSpec struct {
-	Version   string         `json:"version,omitempty"`
-	Run       RunSpec        `json:"run"`
-	Container *ContainerSpec `json:"container,omitempty"`
-	Health    Health         `json:"health,omitempty"`
+	Version   string          `json:"version,omitempty"`
+	Run       RunSpec         `json:"run"`
+	Container *ContainerSpec  `json:"container,omitempty"`
+	Sidecars  []ContainerSpec `json:"sidecars,omitempty"`
+	Health    Health          `json:"health,omitempty"`
 }
 
-// RevisionSpec returns the part of a that makes its revision. A container is hashed only
-// when set, so the revisions of an app that runs a process keep their IDs.
+// RevisionSpec returns the part of a that makes its revision. A container and sidecars are
+// hashed only when set, so the revisions of an app that runs a process keep their IDs.
 func (a App) RevisionSpec() RevisionSpec {
-	return RevisionSpec{Version: a.Version, Run: a.Run, Container: a.Container, Health: a.Health}
+	return RevisionSpec{Version: a.Version, Run: a.Run, Container: a.Container, Sidecars: a.Sidecars, Health: a.Health}
 }
 
 // EnvironmentName returns the app's environment: DefaultEnvironment when it names none.
@@ -146,6 +187,10 @@ func (t Traffic) Clone() Traffic {
 	if t.Stickiness != nil {
 		s := *t.Stickiness
 		t.Stickiness = &s
+	}
+	if t.Route != nil {
+		r := *t.Route
+		t.Route = &r
 	}
 	return t
 }

@@ -79,6 +79,7 @@ var allowed = map[string][]string{
 	"logfile":              {},
 	"platform/local":       {"", "dataplane", "handover", "logfile", "proxy"},
 	"platform/sim":         {""},
+	"platform/kubernetes":  {""},
 	"metric/builtin":       {"", "analysis/stats", "flags"},
 	"metric/job":           {""},
 	"metric/web":           {"", "analysis/stats"},
@@ -96,7 +97,7 @@ var allowed = map[string][]string{
 	"bench/proxy/slipway":  {"", "proxy"},
 	"cmd/slipway-image":    {},
 	"cmd/slipway": {"", "analysis", "auth", "dataplane", "delivery", "demo", "engine", "flagops", "flags", "fleet", "gitsource", "handover", "httpapi", "insights", "kubesource", "metric/builtin",
-		"metric/job", "metric/prometheus", "metric/web", "notify", "ofrep", "platform/local", "platform/sim", "proxy", "spec", "sqlite", "telemetry"},
+		"metric/job", "metric/prometheus", "metric/web", "notify", "ofrep", "platform/kubernetes", "platform/local", "platform/sim", "proxy", "spec", "sqlite", "telemetry"},
 }
 
 const module = "slipway.dev/slipway"

@@ -51,6 +51,11 @@ type Split struct {
 	Weights []Weight `json:"weights,omitempty"`
 	// Routes send matching requests to a revision whatever the weights; first match wins.
 	Routes []Route `json:"routes,omitempty"`
+	// Approximate, in an observed split, says that the weights are met only roughly: the
+	// platform shares traffic by the number of instances that serve each revision (the
+	// kubernetes platform without an HTTPRoute), so a revision's share is the closest
+	// ratio its instances allow. Equal ignores it.
+	Approximate bool `json:"approximate,omitempty"`
 }
 
 // Weight is one revision's share of traffic in percent.
@@ -243,7 +248,7 @@ func (d Desired) Problems() []string {
 
 // Clone returns a deep copy of s.
 func (s Split) Clone() Split {
-	out := Split{Weights: slices.Clone(s.Weights)}
+	out := Split{Weights: slices.Clone(s.Weights), Approximate: s.Approximate}
 	if s.Routes != nil {
 		out.Routes = make([]Route, len(s.Routes))
 		for i, r := range s.Routes {

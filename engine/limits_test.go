@@ -69,7 +69,7 @@ func TestApply_RefusesWhatThisEnvironmentCannotRun(t *testing.T) {
 			"the app is in environment staging; this request is for environment default"},
 		"a container on local": {slipway.Set{Apps: []slipway.App{app(func(a *slipway.App) {
 			a.Run = slipway.RunSpec{}
-			a.Container = &slipway.ContainerSpec{Image: "registry.example/web:1"}
+			a.Container = &slipway.ContainerSpec{Image: "registry.example/web:1", Port: 8080}
 		})}}, "runs apps as processes (target local); use spec.run"},
 		"an Environment": {slipway.Set{Environments: []slipway.Environment{{Name: "staging", Target: slipway.Target{Kind: slipway.TargetLocal}}}},
 			"does not take Environment documents"},

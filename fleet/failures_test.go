@@ -163,7 +163,7 @@ func TestFleet_AnAppInARefusedEnvironment(t *testing.T) {
 	w := newWorld(t, nil)
 	kube := slipway.Environment{Name: "cluster", Target: slipway.Target{Kind: slipway.TargetKubernetes, Kubernetes: &slipway.KubernetesTarget{Namespace: "shop"}}}
 	web := app("web", "cluster", "v1")
-	web.Run, web.Container = slipway.RunSpec{}, &slipway.ContainerSpec{Image: "web:1"}
+	web.Run, web.Container = slipway.RunSpec{}, &slipway.ContainerSpec{Image: "web:1", Port: 8080}
 	_, err := w.fleet.Plan(context.Background(), slipway.Set{Environments: []slipway.Environment{kube}, Apps: []slipway.App{web}}, slipway.ApplyOptions{})
 	var e *slipway.Error
 	if !errors.As(err, &e) || e.Code != slipway.EINVALID || len(e.Details) != 1 || !strings.Contains(e.Details[0], "Environment/cluster: spec.target.kind") {

@@ -570,6 +570,7 @@ up() {
 		--manage-all-nodes=false \
 		--manage-nodes-with-annotation-selector="$NODE_ANNOTATION=fake" \
 		--node-ip=127.0.0.1 \
+		--node-lease-duration-seconds=40 \
 		--cidr=10.244.0.0/16
 
 	node | "${kubectl[@]}" create -f - >/dev/null || { stop_all; die "cannot create the node"; }

@@ -26,6 +26,9 @@ type PlatformHarness struct {
 	// that runs processes; anything for one that does not). The suite makes revisions of it
 	// that differ by version label only.
 	Run slipway.RunSpec
+	// Container, when set, is how to run an instance as a container (a platform that runs
+	// images): the suite's revisions carry it beside Run.
+	Container *slipway.ContainerSpec
 	// Wait is how long to poll Observe for convergence; 0 means DefaultWait.
 	Wait time.Duration
 }
@@ -60,6 +63,9 @@ type suite struct{ h PlatformHarness }
 
 // revs returns two revisions of app that differ only by version label.
 func (s suite) revs(app string) (v1, v2 slipway.Revision) {
+	if c := s.h.Container; c != nil {
+		return ContainerRevision(app, "v1", *c), ContainerRevision(app, "v2", *c)
+	}
 	return Revision(app, "v1", s.h.Run), Revision(app, "v2", s.h.Run)
 }
 

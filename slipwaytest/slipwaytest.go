@@ -73,3 +73,10 @@ func Revision(app, version string, run slipway.RunSpec) slipway.Revision {
 	spec := slipway.RevisionSpec{Version: version, Run: run}
 	return slipway.Revision{App: app, ID: spec.Hash(), Version: version, Spec: spec}
 }
+
+// ContainerRevision returns a revision of app that runs container c and is labelled
+// version, as Revision does for a process.
+func ContainerRevision(app, version string, c slipway.ContainerSpec) slipway.Revision {
+	spec := slipway.RevisionSpec{Version: version, Container: &c}
+	return slipway.Revision{App: app, ID: spec.Hash(), Version: version, Spec: spec}
+}

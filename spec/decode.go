@@ -72,6 +72,7 @@ var (
 	intOrPercentType = reflect.TypeFor[slipway.IntOrPercent]()
 	timeType         = reflect.TypeFor[time.Time]()
 	nodeType         = reflect.TypeFor[*yaml.Node]()
+	quantityType     = reflect.TypeFor[slipway.Quantity]()
 )
 
 // resolve follows aliases and charges the visit to the budget; it returns nil when the
@@ -139,6 +140,18 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path, skip string) {
 			return
 		}
 		v.Set(reflect.ValueOf(at))
+		return
+	case t == quantityType:
+		// A quantity is a string to Kubernetes, but cpu: 1 or memory: 1e9 are natural
+		// to write; package validate checks the value.
+		if null {
+			return
+		}
+		if n.Kind != yaml.ScalarNode || !slices.Contains([]string{"!!str", "!!int", "!!float"}, n.ShortTag()) {
+			d.fail(n, path, "must be a quantity like 250m, 1 or 512Mi, not %s", describe(n))
+			return
+		}
+		v.SetString(n.Value)
 		return
 	case t == intOrPercentType:
 		var p slipway.IntOrPercent

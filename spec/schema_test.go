@@ -125,8 +125,8 @@ func TestExamplesAndValid_LoadAndMatchSchema(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load(testdata/valid): %v", err)
 	}
-	if len(set.Apps) != 9 || len(set.Templates) != 9 {
-		t.Errorf("testdata/valid holds %d apps and %d templates, want 9 and 9", len(set.Apps), len(set.Templates))
+	if len(set.Apps) != 10 || len(set.Templates) != 9 {
+		t.Errorf("testdata/valid holds %d apps and %d templates, want 10 and 9", len(set.Apps), len(set.Templates))
 	}
 }
 
@@ -192,7 +192,7 @@ func TestSchema_CoversEveryField(t *testing.T) {
 				t.Errorf("%s: schema for a time has no format date-time", path)
 			}
 			return
-		case typ == durationType || typ == intOrPercentType:
+		case typ == durationType || typ == intOrPercentType || typ == quantityType:
 			if _, ok := s["anyOf"]; !ok {
 				t.Errorf("%s: schema for %s has no anyOf", path, typ)
 			}

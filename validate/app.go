@@ -50,7 +50,13 @@ func checkApp(p *problems, a *slipway.App) {
 	case a.Run.Command != "" || len(a.Run.Args) > 0 || len(a.Run.Env) > 0 || a.Run.Dir != "":
 		p.add("spec.container", "an app runs as a process (spec.run) or as a container (spec.container), not both; keep the one its environment's target runs")
 	default:
-		checkContainer(p, c)
+		checkOnKubernetes(p, a)
+	}
+	if a.Container == nil && len(a.Sidecars) > 0 {
+		p.add("spec.sidecars", "sidecars run beside the app's container on kubernetes; an app that runs a process (spec.run) has none, so remove sidecars")
+	}
+	if a.Container == nil && a.Traffic.Route != nil {
+		p.add("spec.traffic.route", "only an app on kubernetes (spec.container) splits its traffic with an HTTPRoute; slipway's own proxy splits it on local and sim, so remove route")
 	}
 	checkProbe(p, "spec.health.readiness", a.Health.Readiness)
 	checkProbe(p, "spec.health.liveness", a.Health.Liveness)
@@ -309,14 +315,4 @@ func list(s []string, conj string) string {
 		return strings.Join(s, "")
 	}
 	return strings.Join(s[:len(s)-1], ", ") + " " + conj + " " + s[len(s)-1]
-}
-
-// checkContainer checks how an app runs as a container (the kubernetes target).
-func checkContainer(p *problems, c *slipway.ContainerSpec) {
-	if strings.TrimSpace(c.Image) == "" {
-		p.add("spec.container.image", "required; name the image to run, like registry.example/web:1.4")
-	}
-	if c.Port < 0 || c.Port > 65535 {
-		p.add("spec.container.port", "%d is not a port; use 1 to 65535", c.Port)
-	}
 }

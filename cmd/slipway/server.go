@@ -31,6 +31,7 @@ import (
 	"slipway.dev/slipway/insights"
 	"slipway.dev/slipway/metric/job"
 	"slipway.dev/slipway/notify"
+	kubeplatform "slipway.dev/slipway/platform/kubernetes"
 	"slipway.dev/slipway/platform/local"
 	"slipway.dev/slipway/platform/sim"
 	"slipway.dev/slipway/sqlite"
@@ -109,6 +110,9 @@ type runtimeDeps struct {
 	// held says this server was started by a restart in place and must not touch a process
 	// until the old one has let go.
 	held bool
+	// target is the target of the environment the platform runs (its kubernetes cluster and
+	// namespace); the server's own environment has only a kind.
+	target slipway.Target
 }
 
 // platformRun is a platform and, for platforms that own goroutines, the function that runs
@@ -147,12 +151,33 @@ var platforms = map[string]func(cfg serverConfig, deps runtimeDeps) (platformRun
 		p := local.New(local.Config{DataDir: cfg.dataDir, Edge: edge, Log: deps.log.With("component", "local"), StartHeld: deps.held})
 		return platformRun{Platform: p, run: p.Run, settled: p.Settled, windows: edge, metrics: edge}, nil
 	},
+	// An environment's namespace of a cluster; never the server's own environment, which has
+	// no cluster to name (serverConfig.validate).
+	slipway.TargetKubernetes: func(_ serverConfig, deps runtimeDeps) (platformRun, error) {
+		k := deps.target.Kubernetes
+		if k == nil {
+			return platformRun{}, slipway.Errorf(slipway.EINVALID, "the kubernetes platform runs an Environment's apps; declare one with target kubernetes and its namespace")
+		}
+		rc, err := kubeplatform.RESTConfig(k.Kubeconfig, k.Context)
+		if err != nil {
+			return platformRun{}, err
+		}
+		p, err := kubeplatform.New(kubeplatform.Config{RESTConfig: rc, Namespace: k.Namespace, Log: deps.log.With("component", "kubernetes")})
+		if err != nil {
+			return platformRun{}, err
+		}
+		return platformRun{Platform: p, run: p.Run, settled: p.Settled}, nil
+	},
 }
 
+// platformNames lists the platforms the server's own environment may run on: all but
+// kubernetes, which runs declared Environments only.
 func platformNames() string {
 	var names []string
 	for n := range platforms {
-		names = append(names, n)
+		if n != slipway.TargetKubernetes {
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")
@@ -163,7 +188,10 @@ func (c serverConfig) validate() error {
 	if _, _, err := net.SplitHostPort(c.listen); err != nil {
 		errs = append(errs, fmt.Sprintf("--listen %q is not host:port (for example %s)", c.listen, defaultListen))
 	}
-	if _, ok := platforms[c.platform]; !ok {
+	switch _, ok := platforms[c.platform]; {
+	case c.platform == slipway.TargetKubernetes:
+		errs = append(errs, "--platform kubernetes: the server's own environment runs on local or sim; run apps on a cluster in an Environment with target kubernetes")
+	case !ok:
 		errs = append(errs, fmt.Sprintf("--platform %q is not a platform; use one of: %s", c.platform, platformNames()))
 	}
 	if _, err := parseLevel(c.logLevel); err != nil {
@@ -360,7 +388,7 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	platform, err := platforms[cfg.platform](cfg, runtimeDeps{ctx: ctx, log: log, held: inh.Restarted()})
+	platform, err := platforms[cfg.platform](cfg, runtimeDeps{ctx: ctx, log: log, held: inh.Restarted(), target: slipway.Target{Kind: cfg.platform}})
 	if err != nil {
 		_ = ln.Close()
 		return err

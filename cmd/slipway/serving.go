@@ -174,7 +174,7 @@ func (d envDeployer) Apply(ctx context.Context, s slipway.Set, opts slipway.Appl
 }
 
 // environmentTargets are the kinds of targets this server runs environments on: those it
-// has a platform for (the kubernetes target is not one yet).
+// has a platform for.
 func environmentTargets() []string {
 	var out []string
 	for _, k := range slipway.TargetKinds() {
@@ -219,7 +219,7 @@ func (sh *serverShared) startEnvironment(ctx context.Context) fleet.StartFunc {
 		rctx, cancel := context.WithCancel(ctx)
 		pcfg := sh.cfg
 		pcfg.dataDir = dir
-		platform, err := newPlatform(pcfg, runtimeDeps{ctx: rctx, log: log, held: held})
+		platform, err := newPlatform(pcfg, runtimeDeps{ctx: rctx, log: log, held: held, target: env.Target})
 		if err != nil {
 			cancel()
 			_ = store.Close()

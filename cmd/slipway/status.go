@@ -330,6 +330,9 @@ func writeStatus(w io.Writer, st slipway.AppStatus) error {
 			return err
 		}
 	}
+	if st.Split.Approximate {
+		b.WriteString("  weights are approximate: shared by the ratio of instances serving (no HTTPRoute)\n")
+	}
 	for _, rt := range st.Split.Routes {
 		fmt.Fprintf(&b, "  route %s → %s\n", escape(rt.Name), escape(rt.Revision))
 	}
