@@ -181,6 +181,7 @@ func measuredClass(m slipway.Metric, phase slipway.Verdict, value any) string {
 		return string(stats.ClassHigh)
 	case slipway.VerdictInconclusive:
 		return string(stats.ClassNoData)
+	case slipway.VerdictRunning, slipway.VerdictError, slipway.VerdictTerminated:
 	}
 	return ""
 }

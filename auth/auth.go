@@ -121,7 +121,8 @@ func CheckChosenSecret(secret string) error {
 	body, ok := strings.CutPrefix(secret, SecretPrefix)
 	valid := ok && len(body) >= minChosenSecret && len(secret) <= maxSecretLen
 	for _, r := range body {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+		letter := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+		if !letter && (r < '0' || r > '9') && r != '-' && r != '_' {
 			valid = false
 		}
 	}

@@ -184,7 +184,7 @@ func buildBinary(ctx context.Context, opts options) ([]byte, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	out := filepath.Join(dir, "slipway")
 	ldflags := "-s -w -buildid= -X main.version=" + opts.Version
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-ldflags", ldflags, "-o", out, "./cmd/slipway")
