@@ -342,6 +342,19 @@ func TestPlatform_RouteKeepsWhatIsNotSlipways(t *testing.T) {
 	}
 
 	p, stop := e.run(t, nil)
+	// A canary's first step: a header route to v2 before v2 takes any weight.
+	first := d
+	first.Split = weights(v1, 100)
+	first.Split.Routes = d.Split.Routes
+	if err := p.Apply(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	converged(t, p, "web", map[string]int{v1.ID: 2, v2.ID: 1}, first.Split)
+	check(p, 100, 0, 1)
+	if sel := e.service(t, "web-canary").Spec.Selector[kubernetes.LabelRevision]; sel != v2.ID {
+		t.Errorf("canary Service selects %q with only a header route to %s, want it", sel, v2.ID)
+	}
+
 	if err := p.Apply(ctx, d); err != nil {
 		t.Fatal(err)
 	}
