@@ -290,6 +290,10 @@ func (p *Platform) Apply(ctx context.Context, d slipway.Desired) error {
 	var w wrote
 	err := p.reconcile(ctx, &w, cp)
 	p.await(ctx, w)
+	if err != nil {
+		// The worker tries again, backing off, whether or not the caller does.
+		p.queue.AddRateLimited(d.App)
+	}
 	return err
 }
 

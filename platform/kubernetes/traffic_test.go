@@ -373,3 +373,36 @@ func TestPlatform_WeightWaitsForReadyCanary(t *testing.T) {
 		})
 	}
 }
+
+// TestPlatform_AppsShareARoute: two apps whose rules are in one HTTPRoute, applied at once,
+// each end with their own weights set: neither write undoes the other's.
+func TestPlatform_AppsShareARoute(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	p := e.start(t, nil)
+	if err := e.route(ctx, "shared", []gwv1.HTTPRouteRule{pathRule("/a", backend("a-stable", 1)), pathRule("/b", backend("b-stable", 1))}); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 2)
+	for i, app := range []string{"a", "b"} {
+		go func() {
+			v1, v2 := revisions(app)
+			errs <- p.Apply(ctx, slipway.Desired{App: app, Traffic: slipway.Traffic{Route: &slipway.RouteRef{Name: "shared"}},
+				Revisions: []slipway.Placement{place(v1, 1), place(v2, 1)}, Split: weights(v2, 10+10*i, v1, 90-10*i)})
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil && slipway.ErrorCode(err) != slipway.ECONFLICT {
+			t.Fatal(err)
+		}
+	}
+	slipwaytest.Eventually(t, wait, "both apps' weights on the shared route", func() bool {
+		rt, err := e.gw.GatewayV1().HTTPRoutes(e.ns).Get(ctx, "shared", metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		a, b := findRule(rt, "/a", "a-stable"), findRule(rt, "/b", "b-stable")
+		return a != nil && b != nil && weightOf(*a, "a-canary") == 10 && weightOf(*a, "a-stable") == 90 &&
+			weightOf(*b, "b-canary") == 20 && weightOf(*b, "b-stable") == 80 && weightOf(*a, "b-canary") == -1
+	})
+}
