@@ -11,10 +11,11 @@
 // slipway's own field manager, made only when the fields slipway owns differ from what it
 // wants, so applying the same Desired again writes nothing.
 //
-// Start reading at Platform.Apply (this file); objects.go builds the ReplicaSets and
-// Services, split.go decides which revision each Service selects and how many instances
-// serve, route.go edits the HTTPRoute, observe.go reports the live state, errors.go turns
-// API errors into slipway errors.
+// Start reading at Platform.Apply (this file), then reconcile.go (the order of the writes);
+// objects.go builds the ReplicaSets and Services, split.go decides which revision each
+// Service selects and how many instances serve, route.go edits the HTTPRoute, observe.go
+// reports the live state, await.go waits for the caches to hold a convergence's writes,
+// errors.go turns API errors into slipway errors that say what to do.
 package kubernetes
 
 import (
@@ -289,6 +290,10 @@ func (p *Platform) Apply(ctx context.Context, d slipway.Desired) error {
 	var w wrote
 	err := p.reconcile(ctx, &w, cp)
 	p.await(ctx, w)
+	if err != nil {
+		// The worker tries again, backing off, whether or not the caller does.
+		p.queue.AddRateLimited(d.App)
+	}
 	return err
 }
 

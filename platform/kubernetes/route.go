@@ -366,7 +366,10 @@ func (p *Platform) writeRoute(ctx context.Context, w *wrote, live *gwv1.HTTPRout
 	if equality.Semantic.DeepEqual(live.Spec.Rules, rules) && live.Annotations[key] == ann {
 		return nil
 	}
-	meta := map[string]any{"name": live.Name, "namespace": live.Namespace}
+	// The resource version makes the apply conditional: another app's write to the same
+	// route since it was read fails this one (ECONFLICT), which is retried on what the
+	// route holds then, instead of overwriting that app's parts.
+	meta := map[string]any{"name": live.Name, "namespace": live.Namespace, "resourceVersion": live.ResourceVersion}
 	if ann != "" {
 		meta["annotations"] = map[string]string{key: ann}
 	}

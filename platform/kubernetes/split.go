@@ -59,7 +59,8 @@ type plan struct {
 //
 // Traffic moves onto the canary only once it has ready pods: until then the HTTPRoute
 // keeps every request on stable, and stable's pods stand in for the canary's in the main
-// Service.
+// Service. A canary that takes no weight yet but has a header route is the canary all the
+// same: the canary Service selects it, at weight 0.
 func decide(d slipway.Desired, current string, ready map[string]int) plan {
 	var ws []slipway.Weight
 	for _, w := range d.Split.Weights {
@@ -95,6 +96,14 @@ func decide(d slipway.Desired, current string, ready map[string]int) plan {
 		pl.canary = pl.stable
 		if pl.stable != "" {
 			pl.stableWeight = 100
+		}
+		// A header route to another revision (a canary's first step, before it takes any
+		// weight) sends to the canary Service, which selects that revision.
+		for _, rt := range d.Split.Routes {
+			if rt.Revision != pl.stable && d.Places(rt.Revision) {
+				pl.canary = rt.Revision
+				break
+			}
 		}
 	}
 	pl.preview = cmp.Or(d.Preview, pl.stable)

@@ -95,6 +95,9 @@ func TestDecide(t *testing.T) {
 			plan{stable: "aaa", canary: "aaa", preview: "bbb", stableWeight: 100}},
 		{"blue-green switch moves the stable Service", slipway.Desired{Revisions: both, Split: split(w(v2, 100))}, "aaa", nil,
 			plan{stable: "bbb", canary: "bbb", preview: "bbb", stableWeight: 100}},
+		{"a header route before any weight makes its revision the canary", slipway.Desired{Revisions: both, Split: slipway.Split{
+			Weights: []slipway.Weight{w(v1, 100)}, Routes: []slipway.Route{{Name: "beta", Revision: "bbb"}}}}, "aaa", nil,
+			plan{stable: "aaa", canary: "bbb", preview: "aaa", stableWeight: 100}},
 		{"no traffic keeps the current stable revision placed", slipway.Desired{Revisions: both}, "aaa", nil,
 			plan{stable: "aaa", canary: "aaa", preview: "aaa", stableWeight: 100}},
 		{"no traffic and no revision", slipway.Desired{}, "aaa", nil, plan{}},
