@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"slipway.dev/slipway/dataplane"
+	"slipway.dev/slipway/slipwaytest"
 )
 
 // bin is the slipway binary built once for the package's tests.
@@ -46,7 +47,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/slipway").CombinedOutput(); err != nil {
+	if out, err := slipwaytest.GoBuild("../cmd/slipway", bin).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
 		os.Exit(1)
 	}

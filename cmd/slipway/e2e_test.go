@@ -13,13 +13,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"slipway.dev/slipway/slipwaytest"
 )
 
 // slipwayBin builds the slipway binary once per test run.
 func slipwayBin(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "slipway")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	out, err := slipwaytest.GoBuild(".", bin).CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
