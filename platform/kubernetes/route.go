@@ -286,23 +286,33 @@ func (p *Platform) nudgeRoute(obj any) {
 	}
 }
 
-// applyRoute sets app's parts of HTTPRoute ref for plan pl and header routes routes, when
-// they differ from what the route holds.
-func (p *Platform) applyRoute(ctx context.Context, w *wrote, app string, ref slipway.RouteRef, pl plan, routes []slipway.Route) error {
+// route reads HTTPRoute ref from the cache, with the namespace it is in (the platform's
+// when ref names none); a missing route is a NotFound error.
+func (p *Platform) route(ctx context.Context, ref slipway.RouteRef) (string, *gwv1.HTTPRoute, error) {
 	ns := ref.Namespace
 	if ns == "" {
 		ns = p.ns
 	}
 	lister, err := p.routeLister(ctx, ns)
 	if err != nil {
-		return err
+		return ns, nil, err
 	}
 	live, err := lister.Get(ref.Name)
+	if err != nil && !apierrors.IsNotFound(err) {
+		err = fmt.Errorf("read HTTPRoute %s/%s: %w", ns, ref.Name, err)
+	}
+	return ns, live, err
+}
+
+// applyRoute sets app's parts of HTTPRoute ref for plan pl and header routes routes, when
+// they differ from what the route holds.
+func (p *Platform) applyRoute(ctx context.Context, w *wrote, app string, ref slipway.RouteRef, pl plan, routes []slipway.Route) error {
+	ns, live, err := p.route(ctx, ref)
 	if apierrors.IsNotFound(err) {
 		return slipway.Errorf(slipway.ENOTFOUND, "HTTPRoute %s/%s, which app %s names in spec.traffic.route, does not exist; create it with a rule whose backend is Service %s, or remove route", ns, ref.Name, app, serviceName(app, roleStable))
 	}
 	if err != nil {
-		return fmt.Errorf("read HTTPRoute %s/%s: %w", ns, ref.Name, err)
+		return err
 	}
 	var hs []headerRule
 	for _, rt := range routes {
@@ -337,20 +347,12 @@ func (p *Platform) applyRoute(ctx context.Context, w *wrote, app string, ref sli
 // releaseRoute takes app's parts out of HTTPRoute ref: its header rules and canary
 // backends. A route that is gone needs nothing.
 func (p *Platform) releaseRoute(ctx context.Context, w *wrote, app string, ref slipway.RouteRef) error {
-	ns := ref.Namespace
-	if ns == "" {
-		ns = p.ns
-	}
-	lister, err := p.routeLister(ctx, ns)
-	if err != nil {
-		return err
-	}
-	live, err := lister.Get(ref.Name)
+	ns, live, err := p.route(ctx, ref)
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("read HTTPRoute %s/%s: %w", ns, ref.Name, err)
+		return err
 	}
 	rules, err := editRules(live.Spec.Rules, app, p.ns, ns, 0, 0, nil, true)
 	if err != nil {
