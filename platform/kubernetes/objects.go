@@ -204,28 +204,36 @@ func (p *Platform) applyService(ctx context.Context, w *wrote, want *corev1ac.Se
 	return apiError(err, "apply", "Service", p.ns, *want.Name)
 }
 
-// labelServing sets or clears a pod's serving label, owned by slipway's field manager.
+// labelServing sets or clears a pod's serving label, owned by slipway's field manager. The
+// pod's UID goes with each write, so that a pod deleted meanwhile is neither created anew
+// (an apply to an object that does not exist creates it, and the API server then refuses a
+// pod without containers as invalid) nor mistaken for a pod of the same name made since:
+// either is reported as nothing to do.
 func (p *Platform) labelServing(ctx context.Context, w *wrote, pod *corev1.Pod, on bool) error {
-	ac := corev1ac.Pod(pod.Name, p.ns)
+	ac := corev1ac.Pod(pod.Name, p.ns).WithUID(pod.UID)
 	if on {
 		ac.WithLabels(map[string]string{LabelServing: "true"})
 	}
 	res, err := p.kube.CoreV1().Pods(p.ns).Apply(ctx, ac, metav1.ApplyOptions{FieldManager: p.manager, Force: true})
-	if apierrors.IsNotFound(err) {
-		return nil // the pod is gone; nothing serves from it
-	}
 	if err == nil && !on && serving(res) {
 		// The label was set by another manager (or before slipway owned it): remove it.
-		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]any{LabelServing: nil}}})
+		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"uid": pod.UID, "labels": map[string]any{LabelServing: nil}}})
 		res, err = p.kube.CoreV1().Pods(p.ns).Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: p.manager})
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
+	}
+	if err != nil && p.podGone(ctx, pod) {
+		return nil // nothing serves from a pod that is gone
 	}
 	if err == nil {
 		w.add(kindPod, res)
 	}
 	return apiError(err, "label", "Pod", p.ns, pod.Name)
+}
+
+// podGone reports whether pod no longer exists: none of its name, or one made since with
+// another UID. It asks the API server, not the cache, which may not have seen the deletion.
+func (p *Platform) podGone(ctx context.Context, pod *corev1.Pod) bool {
+	live, err := p.kube.CoreV1().Pods(p.ns).Get(ctx, pod.Name, metav1.GetOptions{})
+	return apierrors.IsNotFound(err) || err == nil && live.UID != pod.UID
 }
 
 // appReplicaSets lists the ReplicaSets slipway created for app.
