@@ -41,8 +41,9 @@ func (k *Cluster) UnreadyImages(tb testing.TB, ns string) {
 				},
 			}}},
 			MatchConditions: []admissionv1.MatchCondition{{
-				Name:       "unready-image",
-				Expression: fmt.Sprintf("object.spec.containers.exists(c, c.image.endsWith(%q))", UnreadyImageSuffix),
+				Name: "unready-image",
+				// A pod without containers is invalid, but admission sees it before validation.
+				Expression: fmt.Sprintf("has(object.spec.containers) && object.spec.containers.exists(c, c.image.endsWith(%q))", UnreadyImageSuffix),
 			}},
 			FailurePolicy:      &fail,
 			ReinvocationPolicy: never,
