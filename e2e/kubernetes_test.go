@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"fmt"
 	"slices"
 	"testing"
+	"time"
+
+	"slipway.dev/slipway/slipwaytest"
 )
 
 // The kubernetes tests: the slipway binary's server beside a real control plane (package
@@ -53,5 +57,80 @@ func TestKubernetes_RollingUpdate(t *testing.T) {
 	}
 	if want := []int{1, 2, 3, 4}; !slices.Equal(news, want) {
 		t.Errorf("v2's replicas went %v, want %v", news, want)
+	}
+}
+
+// TestKubernetes_BlueGreen: a blue-green update brings v2 up in full behind the preview
+// Service while the main and stable Services stay on v1; promote switches their selectors to
+// v2 and keeps v1's ReplicaSet for scaleDownDelay; a rollback within it switches them back to
+// v1's pods as they are (its ReplicaSet never scaled, no pod of it made anew), and v2's goes
+// once the delay has passed.
+func TestKubernetes_BlueGreen(t *testing.T) {
+	ks := newKubeSlipway(t, kubeOptions{})
+	const delay = 6 * time.Second
+	strategy := fmt.Sprintf("  strategy:\n    blueGreen: {autoPromote: false, scaleDownDelay: %s}", delay)
+	ks.newKubeApp("web", 2, strategy)
+	v1 := ks.revisionOf("web", "v1")
+
+	ks.must("apply", "-f", ks.kubeApp("web", "v2", 2, strategy))
+	ks.waitPhase("web", "v2", "Paused")
+	v2 := ks.revisionOf("web", "v2")
+	slipwaytest.Eventually(t, kubeWait, "v2's pods ready", func() bool { return ready(ks.pods("web")[v2]) == 2 })
+	for svc, want := range map[string]string{"web": v1, "web-stable": v1, "web-preview": v2} {
+		if got := ks.selects(svc); got != want {
+			t.Errorf("before promotion: Service %s selects %q, want %q", svc, got, want)
+		}
+	}
+	before := ks.replicaSets("web")["v1"]
+	var pods []string
+	for _, p := range ks.pods("web")[v1] {
+		pods = append(pods, p.Name)
+	}
+
+	tl := ks.watchApp("web")
+	ks.slipway("promote", "web")
+	ks.slipway("status", "web", "--wait", "--timeout", kubeWait.String())
+	slipwaytest.Eventually(t, kubeWait, "the Services on v2", func() bool {
+		return ks.selects("web") == v2 && ks.selects("web-stable") == v2
+	})
+	if rs, ok := ks.replicaSets("web")["v1"]; !ok || *rs.Spec.Replicas != 2 {
+		t.Fatalf("after promotion, within scaleDownDelay: v1's ReplicaSet %v, want it kept with 2 replicas", keys(ks.replicaSets("web")))
+	}
+
+	start := time.Now()
+	ks.slipway("rollback", "web")
+	slipwaytest.Eventually(t, kubeWait, "the Services back on v1", func() bool {
+		return ks.selects("web") == v1 && ks.selects("web-stable") == v1
+	})
+	t.Logf("the Services were back on v1 %v after the rollback", time.Since(start).Round(time.Millisecond))
+	ks.slipway("status", "web", "--wait", "--timeout", kubeWait.String())
+	done := time.Now()
+	if s := ks.appStatus("web"); s.Stable == nil || s.Stable.Version != "v1" {
+		t.Fatalf("after the rollback: %+v", s.Stable)
+	}
+	after := ks.replicaSets("web")["v1"]
+	if after.UID != before.UID || after.Generation != before.Generation {
+		t.Errorf("v1's ReplicaSet: UID %s generation %d before promotion, %s %d after the rollback; want it untouched",
+			before.UID, before.Generation, after.UID, after.Generation)
+	}
+	replay(tl.stop(), func(c change, w world) {
+		if n := w.replicas(v1); n != 2 {
+			t.Errorf("at resource version %d: v1's ReplicaSet has %d replicas, want 2 throughout", c.rv, n)
+		}
+		if c.pod != nil && c.pod.Labels["slipway.dev/revision"] == v1 && !slices.Contains(pods, c.pod.Name) {
+			t.Errorf("at resource version %d: a new pod %s of v1", c.rv, c.pod.Name)
+		}
+	})
+
+	// v2's ReplicaSet, the old capacity now, stays for scaleDownDelay too.
+	if _, ok := ks.replicaSets("web")["v2"]; !ok {
+		t.Fatal("v2's ReplicaSet is gone as soon as the rollback completed; want it kept for scaleDownDelay")
+	}
+	slipwaytest.Eventually(t, kubeWait, "v2's ReplicaSet gone", func() bool {
+		_, ok := ks.replicaSets("web")["v2"]
+		return !ok
+	})
+	if gone := time.Since(done); gone < delay-time.Second {
+		t.Errorf("v2's ReplicaSet went %v after the rollback completed; want scaleDownDelay %v", gone, delay)
 	}
 }
