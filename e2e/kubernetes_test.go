@@ -1,10 +1,17 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"slipway.dev/slipway/slipwaytest"
 )
@@ -132,5 +139,178 @@ func TestKubernetes_BlueGreen(t *testing.T) {
 	})
 	if gone := time.Since(done); gone < delay-time.Second {
 		t.Errorf("v2's ReplicaSet went %v after the rollback completed; want scaleDownDelay %v", gone, delay)
+	}
+}
+
+// userRoute is the user's HTTPRoute the canary tests give their app: a rule for / that
+// sends to web-stable and to a backend of the user's (legacy, weight 10) through a filter of
+// the user's, and a rule for /admin of the user's alone.
+func (ks *kubeSlipway) userRoute(name string) *gwv1.HTTPRoute {
+	ks.t.Helper()
+	port := gwv1.PortNumber(8080)
+	prefix := gwv1.PathMatchPathPrefix
+	root, admin := "/", "/admin"
+	weight := func(w int32) *int32 { return &w }
+	rt := &gwv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ks.ns}, Spec: gwv1.HTTPRouteSpec{
+		CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: "public"}}},
+		Rules: []gwv1.HTTPRouteRule{
+			{
+				Matches: []gwv1.HTTPRouteMatch{{Path: &gwv1.HTTPPathMatch{Type: &prefix, Value: &root}}},
+				Filters: []gwv1.HTTPRouteFilter{{Type: gwv1.HTTPRouteFilterRequestHeaderModifier,
+					RequestHeaderModifier: &gwv1.HTTPHeaderFilter{Add: []gwv1.HTTPHeader{{Name: "X-Env", Value: "production"}}}}},
+				BackendRefs: []gwv1.HTTPBackendRef{
+					{BackendRef: gwv1.BackendRef{BackendObjectReference: gwv1.BackendObjectReference{Name: "web-stable", Port: &port}, Weight: weight(90)}},
+					{BackendRef: gwv1.BackendRef{BackendObjectReference: gwv1.BackendObjectReference{Name: "legacy", Port: &port}, Weight: weight(10)}},
+				},
+			},
+			{
+				Matches:     []gwv1.HTTPRouteMatch{{Path: &gwv1.HTTPPathMatch{Type: &prefix, Value: &admin}}},
+				BackendRefs: []gwv1.HTTPBackendRef{{BackendRef: gwv1.BackendRef{BackendObjectReference: gwv1.BackendObjectReference{Name: "admin", Port: &port}}}},
+			},
+		},
+	}}
+	rt, err := ks.gw.GatewayV1().HTTPRoutes(ks.ns).Create(ks.t.Context(), rt, metav1.CreateOptions{FieldManager: "user"})
+	if err != nil {
+		ks.t.Fatal(err)
+	}
+	return rt
+}
+
+// routeWeights are the weights of the backends web-stable and web-canary in a route's first
+// rule (-1 for one it lacks).
+type routeWeights struct{ stable, canary int }
+
+func weightsOf(rt *gwv1.HTTPRoute) routeWeights {
+	w := routeWeights{-1, -1}
+	for _, b := range rt.Spec.Rules[0].BackendRefs {
+		n := 1
+		if b.Weight != nil {
+			n = int(*b.Weight)
+		}
+		switch b.Name {
+		case "web-stable":
+			w.stable = n
+		case "web-canary":
+			w.canary = n
+		}
+	}
+	return w
+}
+
+// keptUsersParts fails the test unless route rt holds what userRoute wrote besides
+// slipway's backends: its parent, both rules' matches, the filter, the legacy backend and
+// its weight, and the /admin rule as it was.
+func keptUsersParts(t *testing.T, user, rt *gwv1.HTTPRoute) {
+	t.Helper()
+	if len(rt.Spec.Rules) != 2 {
+		t.Errorf("route version %s has %d rules, want the user's 2", rt.ResourceVersion, len(rt.Spec.Rules))
+		return
+	}
+	r, u := rt.Spec.Rules[0], user.Spec.Rules[0]
+	var legacy []gwv1.HTTPBackendRef
+	for _, b := range r.BackendRefs {
+		if b.Name != "web-stable" && b.Name != "web-canary" {
+			legacy = append(legacy, b)
+		}
+	}
+	switch {
+	case !equality.Semantic.DeepEqual(rt.Spec.ParentRefs, user.Spec.ParentRefs):
+		t.Errorf("route version %s: parents %+v, want the user's %+v", rt.ResourceVersion, rt.Spec.ParentRefs, user.Spec.ParentRefs)
+	case !equality.Semantic.DeepEqual(r.Matches, u.Matches) || !equality.Semantic.DeepEqual(r.Filters, u.Filters):
+		t.Errorf("route version %s: rule / has matches %+v and filters %+v, want the user's", rt.ResourceVersion, r.Matches, r.Filters)
+	case !equality.Semantic.DeepEqual(legacy, u.BackendRefs[1:]):
+		t.Errorf("route version %s: rule / has the user's backends %+v, want %+v", rt.ResourceVersion, legacy, u.BackendRefs[1:])
+	case !equality.Semantic.DeepEqual(rt.Spec.Rules[1], user.Spec.Rules[1]):
+		t.Errorf("route version %s: rule /admin is %+v, want the user's %+v", rt.ResourceVersion, rt.Spec.Rules[1], user.Spec.Rules[1])
+	}
+}
+
+// watchRoute records every version of HTTPRoute rt from its own on.
+func (ks *kubeSlipway) watchRoute(rt *gwv1.HTTPRoute) func() []*gwv1.HTTPRoute {
+	ks.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	w, err := ks.gw.GatewayV1().HTTPRoutes(ks.ns).Watch(ctx, metav1.ListOptions{
+		FieldSelector: "metadata.name=" + rt.Name, ResourceVersion: rt.ResourceVersion})
+	if err != nil {
+		cancel()
+		ks.t.Fatal(err)
+	}
+	var mu sync.Mutex
+	versions := []*gwv1.HTTPRoute{rt}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range w.ResultChan() {
+			if v, ok := ev.Object.(*gwv1.HTTPRoute); ok && ev.Type == watch.Modified {
+				mu.Lock()
+				versions = append(versions, v)
+				mu.Unlock()
+			}
+		}
+	}()
+	stop := func() []*gwv1.HTTPRoute {
+		cancel()
+		w.Stop()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(versions)
+	}
+	ks.t.Cleanup(func() { stop() })
+	return stop
+}
+
+// TestKubernetes_CanaryWithRoute: a canary of an app that names the user's HTTPRoute sets
+// the weights of web-stable and web-canary in its rule at each step, 80/20 then 50/50 while
+// paused, then 100/0 on v2 after promotion; every version of the route keeps the user's
+// parent, matches, filter, other backend and other rule; and slipway writes the route once
+// per weight, no more.
+func TestKubernetes_CanaryWithRoute(t *testing.T) {
+	ks := newKubeSlipway(t, kubeOptions{})
+	user := ks.userRoute("shop")
+	versions := ks.watchRoute(user)
+	const spec = `  traffic:
+    route: {name: shop}
+  strategy:
+    canary:
+      steps:
+      - setWeight: 20
+      - pause: {duration: 1s}
+      - setWeight: 50
+      - pause: {}`
+	ks.newKubeApp("web", 4, spec)
+	ks.must("apply", "-f", ks.kubeApp("web", "v2", 4, spec))
+	s := ks.waitPhase("web", "v2", "Paused")
+	if s.Rollout.Weight != 50 {
+		t.Errorf("paused at weight %d, want 50", s.Rollout.Weight)
+	}
+	slipwaytest.Eventually(t, kubeWait, "the route at 50/50", func() bool {
+		rt, err := ks.gw.GatewayV1().HTTPRoutes(ks.ns).Get(t.Context(), "shop", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return weightsOf(rt) == routeWeights{50, 50}
+	})
+	contains(t, "status while paused", ks.slipway("status", "web"), "Weight:    50%")
+	v1, v2 := ks.revisionOf("web", "v1"), ks.revisionOf("web", "v2")
+	if ks.selects("web-stable") != v1 || ks.selects("web-canary") != v2 {
+		t.Errorf("while paused: web-stable selects %q, web-canary %q; want v1 (%s) and v2 (%s)", ks.selects("web-stable"), ks.selects("web-canary"), v1, v2)
+	}
+
+	ks.slipway("promote", "web")
+	ks.slipway("status", "web", "--wait", "--timeout", kubeWait.String())
+	slipwaytest.Eventually(t, kubeWait, "v1's ReplicaSet gone", func() bool { return len(ks.replicaSets("web")) == 1 })
+	if ks.selects("web-stable") != v2 || ks.selects("web-canary") != v2 {
+		t.Errorf("after promotion: web-stable selects %q, web-canary %q; want v2 (%s)", ks.selects("web-stable"), ks.selects("web-canary"), v2)
+	}
+
+	var got []routeWeights
+	for _, rt := range versions() {
+		got = append(got, weightsOf(rt))
+		keptUsersParts(t, user, rt)
+	}
+	want := []routeWeights{{90, -1}, {100, 0}, {80, 20}, {50, 50}, {100, 0}}
+	if !slices.Equal(got, want) {
+		t.Errorf("the route's weights (web-stable, web-canary) went %v, want %v: one write per step", got, want)
 	}
 }
