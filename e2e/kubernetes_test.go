@@ -314,3 +314,54 @@ func TestKubernetes_CanaryWithRoute(t *testing.T) {
 		t.Errorf("the route's weights (web-stable, web-canary) went %v, want %v: one write per step", got, want)
 	}
 }
+
+// TestKubernetes_CanaryWithoutRoute: without an HTTPRoute the main Service carries the
+// split by the pods it selects: at 10% with 4 replicas, the canary's one pod and the 4 of
+// v1 are labelled serving and the Service selects the label (1 in 5, the closest ratio);
+// `slipway status` says the weights are approximate. Promotion puts the Service back on a
+// revision's selector.
+func TestKubernetes_CanaryWithoutRoute(t *testing.T) {
+	ks := newKubeSlipway(t, kubeOptions{})
+	const spec = `  strategy:
+    canary:
+      steps:
+      - setWeight: 10
+      - pause: {}`
+	ks.newKubeApp("web", 4, spec)
+	ks.must("apply", "-f", ks.kubeApp("web", "v2", 4, spec))
+	ks.waitPhase("web", "v2", "Paused")
+	v1, v2 := ks.revisionOf("web", "v1"), ks.revisionOf("web", "v2")
+	serving := func() map[string]int {
+		n := map[string]int{}
+		for rev, pods := range ks.pods("web") {
+			for _, p := range pods {
+				if p.Labels["slipway.dev/serving"] == "true" && podReady(&p) {
+					n[rev]++
+				}
+			}
+		}
+		return n
+	}
+	slipwaytest.Eventually(t, kubeWait, "4 pods of v1 and 1 of v2 serving", func() bool {
+		n := serving()
+		return n[v1] == 4 && n[v2] == 1
+	})
+	if sel := ks.service("web").Spec.Selector; sel["slipway.dev/serving"] != "true" || sel["slipway.dev/revision"] != "" {
+		t.Errorf("while paused: Service web selects %v, want the serving pods", sel)
+	}
+	s := ks.appStatus("web")
+	if !s.Split.Approximate || len(s.Split.Weights) != 2 {
+		t.Errorf("status split %+v, want two weights, approximate", s.Split)
+	}
+	contains(t, "status while paused", ks.slipway("status", "web"), "Weight:    10%", "weights are approximate")
+
+	ks.slipway("promote", "web")
+	ks.slipway("status", "web", "--wait", "--timeout", kubeWait.String())
+	slipwaytest.Eventually(t, kubeWait, "the Service on v2 and v1's ReplicaSet gone", func() bool {
+		sel := ks.service("web").Spec.Selector
+		return sel["slipway.dev/revision"] == v2 && sel["slipway.dev/serving"] == "" && len(ks.replicaSets("web")) == 1
+	})
+	if s := ks.appStatus("web"); s.Split.Approximate {
+		t.Errorf("after promotion: status split %+v, want exact", s.Split)
+	}
+}
