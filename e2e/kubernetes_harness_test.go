@@ -363,7 +363,7 @@ func ready(pods []corev1.Pod) int {
 // newKubeApp applies version v1 of app and waits for it to be stable with its pods ready.
 func (ks *kubeSlipway) newKubeApp(app string, replicas int, more string) {
 	ks.t.Helper()
-	ks.must("apply", "-f", ks.kubeApp(app, "v1", replicas, more))
+	ks.slipway("apply", "-f", ks.kubeApp(app, "v1", replicas, more))
 	ks.slipway("status", app, "--wait", "--timeout", kubeWait.String())
 	slipwaytest.Eventually(ks.t, kubeWait, app+" v1's pods ready", func() bool {
 		pods := ks.pods(app)

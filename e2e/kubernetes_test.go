@@ -3,6 +3,10 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -33,7 +37,7 @@ func TestKubernetes_RollingUpdate(t *testing.T) {
 	v1 := ks.revisionOf("web", "v1")
 
 	tl := ks.watchApp("web")
-	ks.must("apply", "-f", ks.kubeApp("web", "v2", 4, strategy))
+	ks.slipway("apply", "-f", ks.kubeApp("web", "v2", 4, strategy))
 	ks.slipway("status", "web", "--wait", "--timeout", kubeWait.String())
 	v2 := ks.waitStatus("web", "v2 stable", func(s status) bool { return s.Stable != nil && s.Stable.Version == "v2" }).Stable.Revision
 	if rss := ks.replicaSets("web"); len(rss) != 1 || *rss["v2"].Spec.Replicas != 4 {
@@ -79,7 +83,7 @@ func TestKubernetes_BlueGreen(t *testing.T) {
 	ks.newKubeApp("web", 2, strategy)
 	v1 := ks.revisionOf("web", "v1")
 
-	ks.must("apply", "-f", ks.kubeApp("web", "v2", 2, strategy))
+	ks.slipway("apply", "-f", ks.kubeApp("web", "v2", 2, strategy))
 	ks.waitPhase("web", "v2", "Paused")
 	v2 := ks.revisionOf("web", "v2")
 	slipwaytest.Eventually(t, kubeWait, "v2's pods ready", func() bool { return ready(ks.pods("web")[v2]) == 2 })
@@ -279,7 +283,7 @@ func TestKubernetes_CanaryWithRoute(t *testing.T) {
       - setWeight: 50
       - pause: {}`
 	ks.newKubeApp("web", 4, spec)
-	ks.must("apply", "-f", ks.kubeApp("web", "v2", 4, spec))
+	ks.slipway("apply", "-f", ks.kubeApp("web", "v2", 4, spec))
 	s := ks.waitPhase("web", "v2", "Paused")
 	if s.Rollout.Weight != 50 {
 		t.Errorf("paused at weight %d, want 50", s.Rollout.Weight)
@@ -328,7 +332,7 @@ func TestKubernetes_CanaryWithoutRoute(t *testing.T) {
       - setWeight: 10
       - pause: {}`
 	ks.newKubeApp("web", 4, spec)
-	ks.must("apply", "-f", ks.kubeApp("web", "v2", 4, spec))
+	ks.slipway("apply", "-f", ks.kubeApp("web", "v2", 4, spec))
 	ks.waitPhase("web", "v2", "Paused")
 	v1, v2 := ks.revisionOf("web", "v1"), ks.revisionOf("web", "v2")
 	serving := func() map[string]int {
@@ -364,4 +368,91 @@ func TestKubernetes_CanaryWithoutRoute(t *testing.T) {
 	if s := ks.appStatus("web"); s.Split.Approximate {
 		t.Errorf("after promotion: status split %+v, want exact", s.Split)
 	}
+}
+
+// TestKubernetes_AbortedByAnalysis: a canary whose analysis step measures a failing value (a
+// web metric against an HTTP server that answers an error rate of 0.5 for the canary's
+// revision) is aborted by itself: the route back at 100/0, every Service on v1, v2's
+// ReplicaSet gone and v1's untouched.
+func TestKubernetes_AbortedByAnalysis(t *testing.T) {
+	var mu sync.Mutex
+	var asked []string
+	metrics := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		asked = append(asked, r.URL.Query().Get("revision"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"errorRate": 0.5}`)
+	}))
+	defer metrics.Close()
+
+	ks := newKubeSlipway(t, kubeOptions{})
+	tmpl := filepath.Join(ks.dir, "errors.yaml")
+	doc := fmt.Sprintf(`apiVersion: slipway.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: errors}
+spec:
+  metrics:
+    - name: error-rate
+      interval: 200ms
+      count: 3
+      failureLimit: 0
+      successCondition: result < 0.05
+      provider:
+        web:
+          url: %s/errors?revision={{canary.revision}}
+          jsonPath: $.errorRate
+`, metrics.URL)
+	if err := os.WriteFile(tmpl, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ks.slipway("apply", "-f", tmpl)
+	user := ks.userRoute("shop")
+	const spec = `  traffic:
+    route: {name: shop}
+  strategy:
+    canary:
+      steps:
+      - setWeight: 25
+      - analysis: {templates: [errors]}
+      - setWeight: 100`
+	ks.newKubeApp("web", 2, spec)
+	v1 := ks.revisionOf("web", "v1")
+	before := ks.replicaSets("web")["v1"]
+
+	ks.slipway("apply", "-f", ks.kubeApp("web", "v2", 2, spec))
+	out, code := ks.cli("-e", kubeEnv, "status", "web", "--wait", "--timeout", kubeWait.String())
+	if code != 3 {
+		t.Fatalf("status --wait: exit %d, want 3 (aborted)\n%s", code, out)
+	}
+	s := ks.appStatus("web")
+	if s.Rollout.Phase != "Aborted" || s.Stable == nil || s.Stable.Revision != v1 {
+		t.Fatalf("after the analysis failed: rollout %+v, stable %+v; want aborted with v1 stable", s.Rollout, s.Stable)
+	}
+	t.Logf("aborted: %s", s.Rollout.Reason)
+	mu.Lock()
+	v2 := s.Rollout.Revision
+	if len(asked) == 0 || asked[0] != v2 {
+		t.Errorf("the metric's server was asked for revisions %v, want the canary %s", asked, v2)
+	}
+	mu.Unlock()
+
+	slipwaytest.Eventually(t, kubeWait, "everything back on v1", func() bool {
+		rt, err := ks.gw.GatewayV1().HTTPRoutes(ks.ns).Get(t.Context(), "shop", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, canary := ks.replicaSets("web")["v2"]
+		return weightsOf(rt) == routeWeights{100, 0} && !canary &&
+			ks.selects("web") == v1 && ks.selects("web-stable") == v1 && ks.selects("web-canary") == v1
+	})
+	rt, err := ks.gw.GatewayV1().HTTPRoutes(ks.ns).Get(t.Context(), "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keptUsersParts(t, user, rt)
+	if after := ks.replicaSets("web")["v1"]; after.UID != before.UID || after.Generation != before.Generation {
+		t.Errorf("v1's ReplicaSet changed during the canary: generation %d, then %d", before.Generation, after.Generation)
+	}
+	slipwaytest.Eventually(t, kubeWait, "v2's pods gone", func() bool { return len(ks.pods("web")[v2]) == 0 })
 }
