@@ -8,16 +8,19 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"slipway.dev/slipway/slipwaytest"
+	"slipway.dev/slipway/slipwaytest/kubetest"
 )
 
 // The kubernetes tests: the slipway binary's server beside a real control plane (package
@@ -455,4 +458,57 @@ spec:
 		t.Errorf("v1's ReplicaSet changed during the canary: generation %d, then %d", before.Generation, after.Generation)
 	}
 	slipwaytest.Eventually(t, kubeWait, "v2's pods gone", func() bool { return len(ks.pods("web")[v2]) == 0 })
+}
+
+// TestKubernetes_UnreadyAbortedAtProgressDeadline: a rolling update to a revision whose pods
+// run but never become ready (the test cluster keeps pods of an image ending in -unready
+// unready) never scales v1 down, and is aborted once its progressDeadline passes: v2's
+// ReplicaSet and pods go, v1 was never touched and keeps every Service.
+func TestKubernetes_UnreadyAbortedAtProgressDeadline(t *testing.T) {
+	ks := newKubeSlipway(t, kubeOptions{})
+	ks.k.UnreadyImages(t, ks.ns)
+	const deadline = 3 * time.Second
+	spec := fmt.Sprintf("  strategy:\n    rolling: {maxSurge: 1, maxUnavailable: 0, progressDeadline: %s}", deadline)
+	ks.newKubeApp("web", 2, spec)
+	v1 := ks.revisionOf("web", "v1")
+	before := ks.replicaSets("web")["v1"]
+
+	bad := "v2" + kubetest.UnreadyImageSuffix
+	start := time.Now()
+	ks.slipway("apply", "-f", ks.kubeApp("web", bad, 2, spec))
+	slipwaytest.Eventually(t, kubeWait, "v2's pod running unready", func() bool {
+		rs, ok := ks.replicaSets("web")[bad]
+		if !ok {
+			return false
+		}
+		pods := ks.pods("web")[rs.Labels["slipway.dev/revision"]]
+		return len(pods) == 1 && pods[0].Status.Phase == corev1.PodRunning && ready(pods) == 0
+	})
+	out, code := ks.cli("-e", kubeEnv, "status", "web", "--wait", "--timeout", kubeWait.String())
+	if code != 3 {
+		t.Fatalf("status --wait: exit %d, want 3 (aborted)\n%s", code, out)
+	}
+	took := time.Since(start)
+	s := ks.appStatus("web")
+	t.Logf("aborted after %v: %s", took.Round(time.Millisecond), s.Rollout.Reason)
+	if s.Rollout.Phase != "Aborted" || !strings.Contains(s.Rollout.Reason, "progress") || s.Stable == nil || s.Stable.Revision != v1 {
+		t.Errorf("rollout %+v, stable %+v; want aborted for its progress deadline, v1 stable", s.Rollout, s.Stable)
+	}
+	if took < deadline {
+		t.Errorf("aborted %v after the apply, before the progress deadline of %v", took, deadline)
+	}
+	v2 := s.Rollout.Revision
+	slipwaytest.Eventually(t, kubeWait, "v2's ReplicaSet and pods gone", func() bool {
+		_, ok := ks.replicaSets("web")[bad]
+		return !ok && len(ks.pods("web")[v2]) == 0
+	})
+	if after := ks.replicaSets("web")["v1"]; after.UID != before.UID || after.Generation != before.Generation {
+		t.Errorf("v1's ReplicaSet was changed (generation %d, then %d); a revision that is never ready must not scale it down", before.Generation, after.Generation)
+	}
+	if got := ready(ks.pods("web")[v1]); got != 2 {
+		t.Errorf("v1 has %d ready pods, want 2", got)
+	}
+	if ks.selects("web") != v1 || ks.selects("web-stable") != v1 {
+		t.Errorf("Services web and web-stable select %q and %q, want v1 (%s)", ks.selects("web"), ks.selects("web-stable"), v1)
+	}
 }
