@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -84,7 +85,13 @@ func (e env) run(t *testing.T, cfg *rest.Config) (*kubernetes.Platform, func()) 
 	if cfg == nil {
 		cfg = e.cfg
 	}
-	p, err := kubernetes.New(kubernetes.Config{RESTConfig: cfg, Namespace: e.ns})
+	return e.runConfig(t, kubernetes.Config{RESTConfig: cfg, Namespace: e.ns})
+}
+
+// runConfig is run with a platform configuration of the test's own.
+func (e env) runConfig(t *testing.T, c kubernetes.Config) (*kubernetes.Platform, func()) {
+	t.Helper()
+	p, err := kubernetes.New(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +138,15 @@ func TestPlatform_Conformance(t *testing.T) {
 	slipwaytest.TestPlatform(t, slipwaytest.PlatformHarness{
 		New: func(t *testing.T) slipway.Platform {
 			e := newEnv(t)
-			p := e.start(t, nil)
+			var r repairs
+			p, _ := e.runConfig(t, kubernetes.Config{RESTConfig: e.cfg, Namespace: e.ns, Repaired: r.add})
+			t.Cleanup(func() {
+				// Nothing changes the objects behind slipway's back here: its own changes,
+				// and the cluster catching up with them, are no drift.
+				if got := r.take(); len(got) > 0 {
+					t.Errorf("repairs reported with no other writer: %q", got)
+				}
+			})
 			return harnessPlatform{p: p, e: e}
 		},
 		Container: &container,
@@ -546,12 +561,14 @@ func TestPlatform_BlueGreenSwitchesSelectors(t *testing.T) {
 }
 
 // TestPlatform_RepairsDriftAndTouchesOnlyItsOwn: objects changed or deleted behind slipway's
-// back are put back; a revision no longer desired loses its ReplicaSet; removing the app
-// deletes what slipway created and nothing else.
+// back are put back, and each repair is reported, saying what was changed and by whom; a
+// revision no longer desired loses its ReplicaSet; removing the app deletes what slipway
+// created and nothing else. slipway's own changes are not reported as repairs.
 func TestPlatform_RepairsDriftAndTouchesOnlyItsOwn(t *testing.T) {
 	e := newEnv(t)
 	ctx := t.Context()
-	p := e.start(t, nil)
+	var reported repairs
+	p, _ := e.runConfig(t, kubernetes.Config{RESTConfig: e.cfg, Namespace: e.ns, Repaired: reported.add})
 	kc := e.k.Client
 	v1, v2 := revisions("web")
 	d := slipway.Desired{App: "web", Revisions: []slipway.Placement{place(v1, 2), place(v2, 1)}, Split: weights(v1, 100)}
@@ -567,8 +584,11 @@ func TestPlatform_RepairsDriftAndTouchesOnlyItsOwn(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if got := reported.take(); len(got) > 0 {
+		t.Errorf("repairs reported before anything changed behind slipway's back: %q", got)
+	}
 	rsName := "web-" + v1.ID
-	if _, err := kc.AppsV1().ReplicaSets(e.ns).UpdateScale(ctx, rsName, scale(rsName, e.ns, 5), metav1.UpdateOptions{}); err != nil {
+	if _, err := kc.AppsV1().ReplicaSets(e.ns).UpdateScale(ctx, rsName, scale(rsName, e.ns, 5), metav1.UpdateOptions{FieldManager: "kubectl-scale"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := kc.CoreV1().Services(e.ns).Delete(ctx, "web-stable", metav1.DeleteOptions{}); err != nil {
@@ -576,7 +596,7 @@ func TestPlatform_RepairsDriftAndTouchesOnlyItsOwn(t *testing.T) {
 	}
 	svc := e.service(t, "web")
 	svc.Spec.Selector = map[string]string{"app": "else"}
-	if _, err := kc.CoreV1().Services(e.ns).Update(ctx, svc, metav1.UpdateOptions{}); err != nil {
+	if _, err := kc.CoreV1().Services(e.ns).Update(ctx, svc, metav1.UpdateOptions{FieldManager: "kubectl-edit"}); err != nil {
 		t.Fatal(err)
 	}
 	slipwaytest.Eventually(t, wait, "drift repaired", func() bool {
@@ -591,6 +611,16 @@ func TestPlatform_RepairsDriftAndTouchesOnlyItsOwn(t *testing.T) {
 		m, err := kc.CoreV1().Services(e.ns).Get(ctx, "web", metav1.GetOptions{})
 		return err == nil && m.Spec.Selector[kubernetes.LabelRevision] == v1.ID && m.Spec.Selector["app"] == ""
 	})
+	got := reported.take()
+	slices.Sort(got)
+	want := []string{
+		fmt.Sprintf("web: ReplicaSet %s was scaled to 5 by kubectl-scale; scaled back to 2", rsName),
+		"web: Service web's selector was changed to {app=else} by kubectl-edit; put back to {slipway.dev/app=web,slipway.dev/revision=" + v1.ID + "}",
+		"web: Service web-stable was deleted by another writer; created again",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("repairs reported:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 
 	d.Revisions = []slipway.Placement{place(v1, 2)}
 	if err := p.Apply(ctx, d); err != nil {
@@ -604,6 +634,11 @@ func TestPlatform_RepairsDriftAndTouchesOnlyItsOwn(t *testing.T) {
 	if err := p.Remove(ctx, "web"); err != nil {
 		t.Fatal(err)
 	}
+	defer func() {
+		if got := reported.take(); len(got) > 0 {
+			t.Errorf("slipway's own changes reported as repairs: %q", got)
+		}
+	}()
 	slipwaytest.Eventually(t, wait, "the app's objects deleted", func() bool {
 		rss, err1 := kc.AppsV1().ReplicaSets(e.ns).List(ctx, metav1.ListOptions{LabelSelector: kubernetes.LabelApp + "=web"})
 		svcs, err2 := kc.CoreV1().Services(e.ns).List(ctx, metav1.ListOptions{LabelSelector: kubernetes.LabelApp + "=web"})
@@ -613,6 +648,26 @@ func TestPlatform_RepairsDriftAndTouchesOnlyItsOwn(t *testing.T) {
 		}
 		return len(rss.Items) == 0 && len(pods.Items) == 0 && len(svcs.Items) == 1 && svcs.Items[0].Name == "web-admin"
 	})
+}
+
+// repairs records the repairs a platform reports (Config.Repaired).
+type repairs struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (r *repairs) add(app, what string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.list = append(r.list, app+": "+what)
+}
+
+func (r *repairs) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.list
+	r.list = nil
+	return out
 }
 
 func scale(name, ns string, n int32) *autoscalingv1.Scale {
