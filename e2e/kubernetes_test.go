@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -511,4 +513,74 @@ func TestKubernetes_UnreadyAbortedAtProgressDeadline(t *testing.T) {
 	if ks.selects("web") != v1 || ks.selects("web-stable") != v1 {
 		t.Errorf("Services web and web-stable select %q and %q, want v1 (%s)", ks.selects("web"), ks.selects("web-stable"), v1)
 	}
+}
+
+// TestKubernetes_DriftRepaired: a managed ReplicaSet scaled by hand, the main Service's
+// selector edited by hand and the stable Service deleted by hand are each put back at once,
+// and a drift.repaired event of the app says what was changed, by whom, and how it was put
+// back; `slipway status` then shows no drift and the app's 2 ready instances. (The platform
+// repairs as soon as its informers see the change, so the drift shows in status only for as
+// long as it lasts: the extra pods of the scaled ReplicaSet while they terminate.)
+func TestKubernetes_DriftRepaired(t *testing.T) {
+	ks := newKubeSlipway(t, kubeOptions{})
+	ks.newKubeApp("web", 2, "  strategy:\n    rolling: {}")
+	v1 := ks.revisionOf("web", "v1")
+	rs := ks.replicaSets("web")["v1"].Name
+	ctx := t.Context()
+	apps, services := ks.k.Client.AppsV1().ReplicaSets(ks.ns), ks.k.Client.CoreV1().Services(ks.ns)
+
+	scale, err := apps.GetScale(ctx, rs, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scale.Spec.Replicas = 5
+	if _, err := apps.UpdateScale(ctx, rs, scale, metav1.UpdateOptions{FieldManager: "kubectl-scale"}); err != nil {
+		t.Fatal(err)
+	}
+	seen := false
+	slipwaytest.Eventually(t, kubeWait, "the ReplicaSet back at 2 ready pods, no drift", func() bool {
+		s := ks.appStatus("web")
+		seen = seen || len(s.Drift) > 0
+		return *ks.replicaSets("web")["v1"].Spec.Replicas == 2 && len(ks.pods("web")[v1]) == 2 && len(s.Drift) == 0 &&
+			len(s.Live) == 1 && s.Live[0].Ready == 2
+	})
+	t.Logf("status showed the scaled ReplicaSet's drift while it lasted: %v", seen)
+	ks.waitEvent("web", fmt.Sprintf("repaired drift: ReplicaSet %s was scaled to 5 by kubectl-scale; scaled back to 2", rs))
+
+	edit := []byte(`{"spec":{"selector":{"slipway.dev/revision":"someone-elses"}}}`)
+	if _, err := services.Patch(ctx, "web", types.MergePatchType, edit, metav1.PatchOptions{FieldManager: "kubectl-edit"}); err != nil {
+		t.Fatal(err)
+	}
+	ks.waitEvent("web", "repaired drift: Service web's selector was changed to {slipway.dev/app=web,slipway.dev/revision=someone-elses} by kubectl-edit; put back to {slipway.dev/app=web,slipway.dev/revision="+v1+"}")
+	if sel := ks.selects("web"); sel != v1 {
+		t.Errorf("Service web selects %q after the repair, want %s", sel, v1)
+	}
+
+	if err := services.Delete(ctx, "web-stable", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ks.waitEvent("web", "repaired drift: Service web-stable was deleted by another writer; created again")
+	if sel := ks.selects("web-stable"); sel != v1 {
+		t.Errorf("Service web-stable selects %q after the repair, want %s", sel, v1)
+	}
+	contains(t, "status after the repairs", ks.slipway("status", "web"), "Drift:     none")
+}
+
+// waitEvent waits for a drift.repaired event of app, by the actor drift, with message.
+func (ks *kubeSlipway) waitEvent(app, message string) {
+	ks.t.Helper()
+	var evs []struct{ Kind, Actor, Message string }
+	defer func() {
+		if ks.t.Failed() {
+			ks.t.Logf("events of %s: %+v", app, evs)
+		}
+	}()
+	slipwaytest.Eventually(ks.t, kubeWait, "event "+message, func() bool {
+		if err := json.Unmarshal([]byte(ks.slipway("events", app, "-o", "json")), &evs); err != nil {
+			ks.t.Fatal(err)
+		}
+		return slices.ContainsFunc(evs, func(e struct{ Kind, Actor, Message string }) bool {
+			return e.Kind == "drift.repaired" && e.Actor == "drift" && e.Message == message
+		})
+	})
 }
