@@ -286,10 +286,16 @@ spec:
 	return p
 }
 
-// replicaSets returns app's ReplicaSets by the version slipway annotates them with.
+// managedBy selects the objects slipway made for app.
+func managedBy(app string) metav1.ListOptions {
+	return metav1.ListOptions{LabelSelector: "slipway.dev/app=" + app + ",app.kubernetes.io/managed-by=slipway"}
+}
+
+// replicaSets returns the ReplicaSets slipway made for app by the version it annotates them
+// with.
 func (ks *kubeSlipway) replicaSets(app string) map[string]appsv1.ReplicaSet {
 	ks.t.Helper()
-	list, err := ks.k.Client.AppsV1().ReplicaSets(ks.ns).List(ks.t.Context(), metav1.ListOptions{LabelSelector: "slipway.dev/app=" + app})
+	list, err := ks.k.Client.AppsV1().ReplicaSets(ks.ns).List(ks.t.Context(), managedBy(app))
 	if err != nil {
 		ks.t.Fatal(err)
 	}
@@ -300,10 +306,10 @@ func (ks *kubeSlipway) replicaSets(app string) map[string]appsv1.ReplicaSet {
 	return out
 }
 
-// pods returns app's pods that are not being deleted, by revision.
+// pods returns the pods of app's ReplicaSets that are not being deleted, by revision.
 func (ks *kubeSlipway) pods(app string) map[string][]corev1.Pod {
 	ks.t.Helper()
-	list, err := ks.k.Client.CoreV1().Pods(ks.ns).List(ks.t.Context(), metav1.ListOptions{LabelSelector: "slipway.dev/app=" + app})
+	list, err := ks.k.Client.CoreV1().Pods(ks.ns).List(ks.t.Context(), managedBy(app))
 	if err != nil {
 		ks.t.Fatal(err)
 	}
@@ -405,7 +411,7 @@ func (ks *kubeSlipway) watchApp(app string) *timeline {
 	ctx, cancel := context.WithCancel(context.Background())
 	tl := &timeline{cancel: cancel}
 	ks.t.Cleanup(func() { tl.stop() })
-	opts := metav1.ListOptions{LabelSelector: "slipway.dev/app=" + app}
+	opts := managedBy(app)
 	rss, err := ks.k.Client.AppsV1().ReplicaSets(ks.ns).List(ctx, opts)
 	if err != nil {
 		ks.t.Fatal(err)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -583,4 +585,86 @@ func (ks *kubeSlipway) waitEvent(app, message string) {
 			return e.Kind == "drift.repaired" && e.Actor == "drift" && e.Message == message
 		})
 	})
+}
+
+// TestKubernetes_PruneDeletesOnlyWhatSlipwayMade: an app deleted in the middle of a canary
+// (apply --prune without it) leaves none of its ReplicaSets, Services or pods, and takes its
+// canary backend out of the user's HTTPRoute; the route's other parts, the user's own
+// objects (a Service and a ReplicaSet labelled with the app's name but not slipway's) and
+// another app are left as they were.
+func TestKubernetes_PruneDeletesOnlyWhatSlipwayMade(t *testing.T) {
+	ks := newKubeSlipway(t, kubeOptions{})
+	ctx := t.Context()
+	user := ks.userRoute("shop")
+	// The user's own objects, with the app's label but not managed by slipway.
+	mine := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web-admin", Labels: map[string]string{"slipway.dev/app": "web"}},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}, Selector: map[string]string{"slipway.dev/app": "web"}}}
+	mine, err := ks.k.Client.CoreV1().Services(ks.ns).Create(ctx, mine, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	two := int32(2)
+	labels := map[string]string{"slipway.dev/app": "web", "role": "worker"}
+	worker := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "web-worker", Labels: labels}, Spec: appsv1.ReplicaSetSpec{
+		Replicas: &two, Selector: &metav1.LabelSelector{MatchLabels: labels},
+		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "worker", Image: "registry.example/worker:1"}}}}}}
+	worker, err = ks.k.Client.AppsV1().ReplicaSets(ks.ns).Create(ctx, worker, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	const spec = `  traffic:
+    route: {name: shop}
+  strategy:
+    canary:
+      steps:
+      - setWeight: 50
+      - pause: {}`
+	keep := ks.kubeApp("keep", "v1", 1, "  strategy:\n    rolling: {}")
+	ks.slipway("apply", "-f", keep)
+	ks.newKubeApp("web", 2, spec)
+	ks.slipway("apply", "-f", ks.kubeApp("web", "v2", 2, spec))
+	ks.waitPhase("web", "v2", "Paused")
+	slipwaytest.Eventually(t, kubeWait, "the route at 50/50", func() bool {
+		rt, err := ks.gw.GatewayV1().HTTPRoutes(ks.ns).Get(ctx, "shop", metav1.GetOptions{})
+		return err == nil && weightsOf(rt) == routeWeights{50, 50}
+	})
+	ks.slipway("status", "keep", "--wait", "--timeout", kubeWait.String())
+	kept := ks.replicaSets("keep")["v1"]
+
+	out := ks.slipway("apply", "--prune", "-f", keep)
+	contains(t, "apply --prune", out, "App web")
+	managed := managedBy("web")
+	slipwaytest.Eventually(t, kubeWait, "web's objects gone", func() bool {
+		rss, err1 := ks.k.Client.AppsV1().ReplicaSets(ks.ns).List(ctx, managed)
+		svcs, err2 := ks.k.Client.CoreV1().Services(ks.ns).List(ctx, managed)
+		pods, err3 := ks.k.Client.CoreV1().Pods(ks.ns).List(ctx, managed)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			t.Fatal(err)
+		}
+		return len(rss.Items)+len(svcs.Items)+len(pods.Items) == 0
+	})
+	rt, err := ks.gw.GatewayV1().HTTPRoutes(ks.ns).Get(ctx, "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := weightsOf(rt); w.canary != -1 {
+		t.Errorf("after the prune the route still has web-canary: %+v", rt.Spec.Rules[0].BackendRefs)
+	}
+	keptUsersParts(t, user, rt)
+
+	if got := ks.service("web-admin"); got == nil || got.UID != mine.UID || got.ResourceVersion != mine.ResourceVersion {
+		t.Errorf("the user's Service web-admin after the prune: %+v, want it untouched", got)
+	}
+	got, err := ks.k.Client.AppsV1().ReplicaSets(ks.ns).Get(ctx, "web-worker", metav1.GetOptions{})
+	if err != nil || got.UID != worker.UID || got.Generation != worker.Generation || *got.Spec.Replicas != 2 {
+		t.Errorf("the user's ReplicaSet web-worker after the prune: %v %+v, want it untouched", err, got)
+	}
+	if after, ok := ks.replicaSets("keep")["v1"]; !ok || after.UID != kept.UID || after.Generation != kept.Generation {
+		t.Errorf("app keep's ReplicaSet after the prune: %v, want it untouched", keys(ks.replicaSets("keep")))
+	}
+	if ks.service("keep") == nil || ks.service("keep-stable") == nil {
+		t.Error("app keep's Services are gone")
+	}
 }
