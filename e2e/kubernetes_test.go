@@ -668,3 +668,115 @@ func TestKubernetes_PruneDeletesOnlyWhatSlipwayMade(t *testing.T) {
 		t.Error("app keep's Services are gone")
 	}
 }
+
+// TestKubernetes_AppResourceWithKubectl: an App applied with kubectl as a custom resource
+// (the server watching the namespace with its environment set by --kube-environment) rolls
+// out on the kubernetes platform: kubectl wait --for=condition=Ready succeeds, and kubectl
+// get shows its printer columns, while a canary of v2 pauses at 50% and once it is
+// promoted. Deleting the resource with kubectl deletes the app and every object slipway
+// made for it.
+func TestKubernetes_AppResourceWithKubectl(t *testing.T) {
+	ks := newKubeSlipway(t, kubeOptions{resources: true})
+	kubectl := kubectlFor(t, ks.k)
+	app := func(version string) string {
+		p := filepath.Join(ks.dir, "resource-"+version+".yaml")
+		doc := fmt.Sprintf(`apiVersion: slipway.dev/v1alpha1
+kind: App
+metadata: {name: web, namespace: %s}
+spec:
+  replicas: 2
+  version: %s
+  container: {image: "registry.example/web:%s", port: 8080}
+  health:
+    readiness: {http: {path: /ready}, period: 1s}
+  strategy:
+    canary:
+      steps:
+      - setWeight: 50
+      - pause: {}
+`, ks.ns, version, version)
+		if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	wait := func() {
+		t.Helper()
+		kubectl("-n", ks.ns, "wait", "--for=condition=Ready", "apps.slipway.dev/web", "--timeout="+kubeWait.String())
+	}
+	kubectl("apply", "-f", app("v1"))
+	wait()
+	if row := appRow(t, kubectl("-n", ks.ns, "get", "apps.slipway.dev")); row["NAME"] != "web" || row["PHASE"] != "Completed" || row["STABLE"] != "v1" {
+		t.Errorf("kubectl get after v1: %v, want web Completed with v1 stable", row)
+	}
+	v1 := ks.revisionOf("web", "v1")
+	if s := ks.appStatus("web"); s.Stable == nil || s.Stable.Revision != v1 {
+		t.Errorf("slipway status of the resource's app: stable %+v, want v1 (%s)", s.Stable, v1)
+	}
+
+	kubectl("apply", "-f", app("v2"))
+	slipwaytest.Eventually(t, kubeWait, "kubectl get showing the canary paused at 50%", func() bool {
+		row := appRow(t, kubectl("-n", ks.ns, "get", "apps.slipway.dev"))
+		return row["PHASE"] == "Paused" && row["STEP"] == "2/2" && row["WEIGHT"] == "50" && row["STABLE"] == "v1" && row["CANARY"] == "v2"
+	})
+	ks.slipway("promote", "web")
+	wait()
+	if row := appRow(t, kubectl("-n", ks.ns, "get", "apps.slipway.dev")); row["PHASE"] != "Completed" || row["STABLE"] != "v2" || row["CANARY"] != "" {
+		t.Errorf("kubectl get after the promotion: %v, want Completed with v2 stable", row)
+	}
+	slipwaytest.Eventually(t, kubeWait, "v2 alone", func() bool {
+		rss := ks.replicaSets("web")
+		_, ok := rss["v2"]
+		return len(rss) == 1 && ok && ks.selects("web") == ks.revisionOf("web", "v2")
+	})
+
+	kubectl("-n", ks.ns, "delete", "apps.slipway.dev/web")
+	ctx := t.Context()
+	slipwaytest.Eventually(t, kubeWait, "the app and its objects gone", func() bool {
+		rss, err1 := ks.k.Client.AppsV1().ReplicaSets(ks.ns).List(ctx, managedBy("web"))
+		svcs, err2 := ks.k.Client.CoreV1().Services(ks.ns).List(ctx, managedBy("web"))
+		pods, err3 := ks.k.Client.CoreV1().Pods(ks.ns).List(ctx, managedBy("web"))
+		if err := errors.Join(err1, err2, err3); err != nil {
+			t.Fatal(err)
+		}
+		return len(rss.Items)+len(svcs.Items)+len(pods.Items) == 0
+	})
+	if out, code := ks.cli("-e", kubeEnv, "status", "web"); code == 0 {
+		t.Errorf("slipway status of the deleted app succeeded:\n%s", out)
+	}
+}
+
+// appRow reads the one row of a kubectl get table by its header's columns.
+func appRow(t *testing.T, table string) map[string]string {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(table, "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("kubectl get: want a header and one row:\n%s", table)
+	}
+	header, line := lines[0], lines[1]
+	var names []string
+	var starts []int
+	for i := 0; i < len(header); {
+		if header[i] == ' ' {
+			i++
+			continue
+		}
+		j := i
+		for j < len(header) && header[j] != ' ' {
+			j++
+		}
+		names, starts = append(names, header[i:j]), append(starts, i)
+		i = j
+	}
+	row := map[string]string{}
+	for k, name := range names {
+		end := len(line)
+		if k+1 < len(starts) {
+			end = min(starts[k+1], len(line))
+		}
+		if starts[k] < end {
+			row[name] = strings.TrimSpace(line[starts[k]:end])
+		}
+	}
+	return row
+}
