@@ -780,3 +780,90 @@ func appRow(t *testing.T, table string) map[string]string {
 	}
 	return row
 }
+
+// TestKubernetes_ServerKilledAtAPause: the server SIGKILLed while a canary is paused at 25%
+// and started again on the same data carries the rollout on from where it was: still paused
+// at 25% after the restart, promoted on to 75% and completed. The restart writes nothing to
+// the cluster (the ReplicaSets keep their UIDs and generations, the Services and the
+// HTTPRoute their resource versions, through several resyncs), and the route is written
+// once per weight over the whole rollout.
+func TestKubernetes_ServerKilledAtAPause(t *testing.T) {
+	const resync = 200 * time.Millisecond
+	ks := newKubeSlipway(t, kubeOptions{flags: []string{"--resync", resync.String()}})
+	ctx := t.Context()
+	user := ks.userRoute("shop")
+	versions := ks.watchRoute(user)
+	const spec = `  traffic:
+    route: {name: shop}
+  strategy:
+    canary:
+      steps:
+      - setWeight: 25
+      - pause: {}
+      - setWeight: 75
+      - pause: {duration: 1s}`
+	ks.newKubeApp("web", 4, spec)
+	ks.slipway("apply", "-f", ks.kubeApp("web", "v2", 4, spec))
+	ks.waitPhase("web", "v2", "Paused")
+	slipwaytest.Eventually(t, kubeWait, "the route at 75/25", func() bool {
+		rt, err := ks.gw.GatewayV1().HTTPRoutes(ks.ns).Get(ctx, "shop", metav1.GetOptions{})
+		return err == nil && weightsOf(rt) == routeWeights{75, 25}
+	})
+	// What the cluster holds at the pause.
+	before := ks.replicaSets("web")
+	services := map[string]string{}
+	svcs, err := ks.k.Client.CoreV1().Services(ks.ns).List(ctx, managedBy("web"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, svc := range svcs.Items {
+		services[svc.Name] = svc.ResourceVersion
+	}
+	route, err := ks.gw.GatewayV1().HTTPRoutes(ks.ns).Get(ctx, "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := ks.srv.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-ks.done
+	ks.srv = nil
+	ks.start()
+	s := ks.waitStatus("web", "the restarted server answering", func(status) bool { return true })
+	if s.Rollout == nil || s.Rollout.Phase != "Paused" || s.Rollout.Weight != 25 || s.Rollout.Version != "v2" {
+		t.Fatalf("after the restart: rollout %+v, want v2 paused at 25%%", s.Rollout)
+	}
+	// The window in which a restart's duplicate writes would show: several resyncs of every
+	// app by the restarted engine.
+	time.Sleep(10 * resync)
+	for version, rs := range ks.replicaSets("web") {
+		if b := before[version]; rs.UID != b.UID || rs.Generation != b.Generation {
+			t.Errorf("after the restart: %s's ReplicaSet is UID %s generation %d, was %s %d", version, rs.UID, rs.Generation, b.UID, b.Generation)
+		}
+	}
+	for name, rv := range services {
+		if svc := ks.service(name); svc == nil || svc.ResourceVersion != rv {
+			t.Errorf("after the restart: Service %s was written (resource version %s, then %v)", name, rv, svc)
+		}
+	}
+	if rt, err := ks.gw.GatewayV1().HTTPRoutes(ks.ns).Get(ctx, "shop", metav1.GetOptions{}); err != nil || rt.ResourceVersion != route.ResourceVersion || rt.Generation != route.Generation {
+		t.Errorf("after the restart: the HTTPRoute was written (%v; generation %d, then %d)", err, route.Generation, rt.Generation)
+	}
+
+	ks.slipway("promote", "web")
+	ks.slipway("status", "web", "--wait", "--timeout", kubeWait.String())
+	slipwaytest.Eventually(t, kubeWait, "v1's ReplicaSet gone", func() bool { return len(ks.replicaSets("web")) == 1 })
+	if v2 := ks.replicaSets("web")["v2"]; v2.UID != before["v2"].UID {
+		t.Errorf("v2's ReplicaSet was made anew: UID %s, was %s", v2.UID, before["v2"].UID)
+	}
+	var got []routeWeights
+	for _, rt := range versions() {
+		got = append(got, weightsOf(rt))
+		keptUsersParts(t, user, rt)
+	}
+	want := []routeWeights{{90, -1}, {100, 0}, {75, 25}, {25, 75}, {100, 0}}
+	if !slices.Equal(got, want) {
+		t.Errorf("the route's weights (web-stable, web-canary) went %v, want %v: one write per weight, none for the restart", got, want)
+	}
+}
