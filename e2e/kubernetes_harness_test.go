@@ -3,6 +3,7 @@ package e2e
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -29,6 +31,7 @@ import (
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gateway "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 	"sigs.k8s.io/yaml"
 
@@ -549,3 +552,175 @@ func (w world) readyPods(rev string) int {
 
 // keys returns the keys of m, sorted.
 func keys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+// userRoute is the user's HTTPRoute the canary tests give their app: a rule for / that
+// sends to web-stable and to a backend of the user's (legacy, weight 10) through a filter of
+// the user's, and a rule for /admin of the user's alone.
+func (ks *kubeSlipway) userRoute(name string) *gwv1.HTTPRoute {
+	ks.t.Helper()
+	port := gwv1.PortNumber(8080)
+	prefix := gwv1.PathMatchPathPrefix
+	root, admin := "/", "/admin"
+	weight := func(w int32) *int32 { return &w }
+	rt := &gwv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ks.ns}, Spec: gwv1.HTTPRouteSpec{
+		CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: "public"}}},
+		Rules: []gwv1.HTTPRouteRule{
+			{
+				Matches: []gwv1.HTTPRouteMatch{{Path: &gwv1.HTTPPathMatch{Type: &prefix, Value: &root}}},
+				Filters: []gwv1.HTTPRouteFilter{{Type: gwv1.HTTPRouteFilterRequestHeaderModifier,
+					RequestHeaderModifier: &gwv1.HTTPHeaderFilter{Add: []gwv1.HTTPHeader{{Name: "X-Env", Value: "production"}}}}},
+				BackendRefs: []gwv1.HTTPBackendRef{
+					{BackendRef: gwv1.BackendRef{BackendObjectReference: gwv1.BackendObjectReference{Name: "web-stable", Port: &port}, Weight: weight(90)}},
+					{BackendRef: gwv1.BackendRef{BackendObjectReference: gwv1.BackendObjectReference{Name: "legacy", Port: &port}, Weight: weight(10)}},
+				},
+			},
+			{
+				Matches:     []gwv1.HTTPRouteMatch{{Path: &gwv1.HTTPPathMatch{Type: &prefix, Value: &admin}}},
+				BackendRefs: []gwv1.HTTPBackendRef{{BackendRef: gwv1.BackendRef{BackendObjectReference: gwv1.BackendObjectReference{Name: "admin", Port: &port}}}},
+			},
+		},
+	}}
+	rt, err := ks.gw.GatewayV1().HTTPRoutes(ks.ns).Create(ks.t.Context(), rt, metav1.CreateOptions{FieldManager: "user"})
+	if err != nil {
+		ks.t.Fatal(err)
+	}
+	return rt
+}
+
+// routeWeights are the weights of the backends web-stable and web-canary in a route's first
+// rule (-1 for one it lacks).
+type routeWeights struct{ stable, canary int }
+
+func weightsOf(rt *gwv1.HTTPRoute) routeWeights {
+	w := routeWeights{-1, -1}
+	for _, b := range rt.Spec.Rules[0].BackendRefs {
+		n := 1
+		if b.Weight != nil {
+			n = int(*b.Weight)
+		}
+		switch b.Name {
+		case "web-stable":
+			w.stable = n
+		case "web-canary":
+			w.canary = n
+		}
+	}
+	return w
+}
+
+// keptUsersParts fails the test unless route rt holds what userRoute wrote besides
+// slipway's backends: its parent, both rules' matches, the filter, the legacy backend and
+// its weight, and the /admin rule as it was.
+func keptUsersParts(t *testing.T, user, rt *gwv1.HTTPRoute) {
+	t.Helper()
+	if len(rt.Spec.Rules) != 2 {
+		t.Errorf("route version %s has %d rules, want the user's 2", rt.ResourceVersion, len(rt.Spec.Rules))
+		return
+	}
+	r, u := rt.Spec.Rules[0], user.Spec.Rules[0]
+	var legacy []gwv1.HTTPBackendRef
+	for _, b := range r.BackendRefs {
+		if b.Name != "web-stable" && b.Name != "web-canary" {
+			legacy = append(legacy, b)
+		}
+	}
+	switch {
+	case !equality.Semantic.DeepEqual(rt.Spec.ParentRefs, user.Spec.ParentRefs):
+		t.Errorf("route version %s: parents %+v, want the user's %+v", rt.ResourceVersion, rt.Spec.ParentRefs, user.Spec.ParentRefs)
+	case !equality.Semantic.DeepEqual(r.Matches, u.Matches) || !equality.Semantic.DeepEqual(r.Filters, u.Filters):
+		t.Errorf("route version %s: rule / has matches %+v and filters %+v, want the user's", rt.ResourceVersion, r.Matches, r.Filters)
+	case !equality.Semantic.DeepEqual(legacy, u.BackendRefs[1:]):
+		t.Errorf("route version %s: rule / has the user's backends %+v, want %+v", rt.ResourceVersion, legacy, u.BackendRefs[1:])
+	case !equality.Semantic.DeepEqual(rt.Spec.Rules[1], user.Spec.Rules[1]):
+		t.Errorf("route version %s: rule /admin is %+v, want the user's %+v", rt.ResourceVersion, rt.Spec.Rules[1], user.Spec.Rules[1])
+	}
+}
+
+// watchRoute records every version of HTTPRoute rt from its own on.
+func (ks *kubeSlipway) watchRoute(rt *gwv1.HTTPRoute) func() []*gwv1.HTTPRoute {
+	ks.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	w, err := ks.gw.GatewayV1().HTTPRoutes(ks.ns).Watch(ctx, metav1.ListOptions{
+		FieldSelector: "metadata.name=" + rt.Name, ResourceVersion: rt.ResourceVersion})
+	if err != nil {
+		cancel()
+		ks.t.Fatal(err)
+	}
+	var mu sync.Mutex
+	versions := []*gwv1.HTTPRoute{rt}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range w.ResultChan() {
+			if v, ok := ev.Object.(*gwv1.HTTPRoute); ok && ev.Type == watch.Modified {
+				mu.Lock()
+				versions = append(versions, v)
+				mu.Unlock()
+			}
+		}
+	}()
+	stop := func() []*gwv1.HTTPRoute {
+		cancel()
+		w.Stop()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(versions)
+	}
+	ks.t.Cleanup(func() { stop() })
+	return stop
+}
+
+// waitEvent waits for a drift.repaired event of app, by the actor drift, with message.
+func (ks *kubeSlipway) waitEvent(app, message string) {
+	ks.t.Helper()
+	var evs []struct{ Kind, Actor, Message string }
+	defer func() {
+		if ks.t.Failed() {
+			ks.t.Logf("events of %s: %+v", app, evs)
+		}
+	}()
+	slipwaytest.Eventually(ks.t, kubeWait, "event "+message, func() bool {
+		if err := json.Unmarshal([]byte(ks.slipway("events", app, "-o", "json")), &evs); err != nil {
+			ks.t.Fatal(err)
+		}
+		return slices.ContainsFunc(evs, func(e struct{ Kind, Actor, Message string }) bool {
+			return e.Kind == "drift.repaired" && e.Actor == "drift" && e.Message == message
+		})
+	})
+}
+
+// appRow reads the one row of a kubectl get table by its header's columns.
+func appRow(t *testing.T, table string) map[string]string {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(table, "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("kubectl get: want a header and one row:\n%s", table)
+	}
+	header, line := lines[0], lines[1]
+	var names []string
+	var starts []int
+	for i := 0; i < len(header); {
+		if header[i] == ' ' {
+			i++
+			continue
+		}
+		j := i
+		for j < len(header) && header[j] != ' ' {
+			j++
+		}
+		names, starts = append(names, header[i:j]), append(starts, i)
+		i = j
+	}
+	row := map[string]string{}
+	for k, name := range names {
+		end := len(line)
+		if k+1 < len(starts) {
+			end = min(starts[k+1], len(line))
+		}
+		if starts[k] < end {
+			row[name] = strings.TrimSpace(line[starts[k]:end])
+		}
+	}
+	return row
+}
