@@ -226,6 +226,8 @@ type status struct {
 		Step     int    `json:"step"`
 		Weight   int    `json:"weight"`
 		Reason   string `json:"reason"`
+		// CompletedAt is when the rollout ended.
+		CompletedAt *time.Time `json:"completedAt"`
 	} `json:"rollout"`
 	Live []struct {
 		Revision string `json:"revision"`
