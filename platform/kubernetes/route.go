@@ -306,7 +306,7 @@ func (p *Platform) applyRoute(ctx context.Context, w *wrote, app string, ref sli
 	}
 	var hs []headerRule
 	for _, rt := range routes {
-		svc := ""
+		var svc string
 		switch rt.Revision {
 		case pl.canary:
 			svc = serviceName(app, roleCanary)
