@@ -24,6 +24,7 @@ import (
 
 	"slipway.dev/slipway/dataplane"
 	"slipway.dev/slipway/slipwaytest"
+	"slipway.dev/slipway/slipwaytest/kubetest"
 )
 
 // bin is the slipway binary built once for the package's tests.
@@ -51,7 +52,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
+	// The kubernetes tests share one test cluster, started by the first of them and stopped
+	// here after the last.
+	code := kubetest.Run(m)
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -61,6 +64,8 @@ type cluster struct {
 	t    *testing.T
 	data string
 	dir  string
+	// platform is the server's own environment's platform; empty: local.
+	platform string
 	// listen is the address the server listens on; empty: a free port of its own choice. A
 	// server killed and started again must be found where it was.
 	listen string
@@ -97,7 +102,11 @@ func (c *cluster) start(extra ...string) {
 	if listen == "" {
 		listen = "127.0.0.1:0"
 	}
-	args := []string{"server", "--platform", "local", "--data", c.data, "--listen", listen, "--poll", "50ms", "--log-level", "warn"}
+	platform := c.platform
+	if platform == "" {
+		platform = "local"
+	}
+	args := []string{"server", "--platform", platform, "--data", c.data, "--listen", listen, "--poll", "50ms", "--log-level", "warn"}
 	args = append(append(args, c.flags...), extra...)
 	cmd := exec.Command(bin, args...)
 	stdout, err := cmd.StdoutPipe()
@@ -211,11 +220,15 @@ type status struct {
 		Version  string `json:"version"`
 	} `json:"stable"`
 	Rollout *struct {
-		ID     string `json:"id"`
-		Phase  string `json:"phase"`
-		Step   int    `json:"step"`
-		Weight int    `json:"weight"`
-		Reason string `json:"reason"`
+		ID       string `json:"id"`
+		Revision string `json:"revision"`
+		Version  string `json:"version"`
+		Phase    string `json:"phase"`
+		Step     int    `json:"step"`
+		Weight   int    `json:"weight"`
+		Reason   string `json:"reason"`
+		// CompletedAt is when the rollout ended.
+		CompletedAt *time.Time `json:"completedAt"`
 	} `json:"rollout"`
 	Live []struct {
 		Revision string `json:"revision"`
@@ -227,12 +240,34 @@ type status struct {
 			Restarts int    `json:"restarts"`
 		} `json:"list"`
 	} `json:"live"`
+	Split struct {
+		Weights []struct {
+			Revision string `json:"revision"`
+			Weight   int    `json:"weight"`
+		} `json:"weights"`
+		Approximate bool `json:"approximate"`
+	} `json:"split"`
+	Drift []struct {
+		Kind     string `json:"kind"`
+		Revision string `json:"revision"`
+		Message  string `json:"message"`
+	} `json:"drift"`
 }
 
 func (c *cluster) status(app string) status {
 	c.t.Helper()
+	return c.statusIn("", app)
+}
+
+// statusIn is status of app in environment env ("": the default one).
+func (c *cluster) statusIn(env, app string) status {
+	c.t.Helper()
+	args := []string{"status", app, "-o", "json"}
+	if env != "" {
+		args = append([]string{"-e", env}, args...)
+	}
 	var s status
-	if err := json.Unmarshal([]byte(c.must("status", app, "-o", "json")), &s); err != nil {
+	if err := json.Unmarshal([]byte(c.must(args...)), &s); err != nil {
 		c.t.Fatal(err)
 	}
 	return s

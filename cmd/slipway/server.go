@@ -113,6 +113,8 @@ type runtimeDeps struct {
 	// target is the target of the environment the platform runs (its kubernetes cluster and
 	// namespace); the server's own environment has only a kind.
 	target slipway.Target
+	// record commits events to the environment's store: what the platform did by itself.
+	record func(ctx context.Context, evs ...slipway.Event) error
 }
 
 // platformRun is a platform and, for platforms that own goroutines, the function that runs
@@ -162,12 +164,27 @@ var platforms = map[string]func(cfg serverConfig, deps runtimeDeps) (platformRun
 		if err != nil {
 			return platformRun{}, err
 		}
-		p, err := kubeplatform.New(kubeplatform.Config{RESTConfig: rc, Namespace: k.Namespace, Log: deps.log.With("component", "kubernetes")})
+		p, err := kubeplatform.New(kubeplatform.Config{RESTConfig: rc, Namespace: k.Namespace, Log: deps.log.With("component", "kubernetes"),
+			Repaired: recordRepair(deps)})
 		if err != nil {
 			return platformRun{}, err
 		}
 		return platformRun{Platform: p, run: p.Run, settled: p.Settled}, nil
 	},
+}
+
+// recordRepair records each repair a platform makes by itself (an object another writer
+// changed, put back) as a drift.repaired event, as the engine records the drift it repairs.
+func recordRepair(deps runtimeDeps) func(app, what string) {
+	return func(app, what string) {
+		ev := slipway.Event{Time: time.Now(), App: app, Kind: slipway.EventDriftRepaired, Actor: slipway.ActorDrift,
+			Message: "repaired drift: " + what, Reason: "another writer changed an object slipway manages; the platform put it back"}
+		ctx, cancel := context.WithTimeout(deps.ctx, 5*time.Second)
+		defer cancel()
+		if err := deps.record(ctx, ev); err != nil {
+			deps.log.Warn("recording a repair failed", "app", app, "repair", what, "err", err)
+		}
+	}
 }
 
 // platformNames lists the platforms the server's own environment may run on: all but
@@ -388,7 +405,8 @@ func runServer(ctx context.Context, cfg serverConfig, stdout, stderr interface{ 
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	platform, err := platforms[cfg.platform](cfg, runtimeDeps{ctx: ctx, log: log, held: inh.Restarted(), target: slipway.Target{Kind: cfg.platform}})
+	platform, err := platforms[cfg.platform](cfg, runtimeDeps{ctx: ctx, log: log, held: inh.Restarted(), target: slipway.Target{Kind: cfg.platform},
+		record: commitEvents(store)})
 	if err != nil {
 		_ = ln.Close()
 		return err

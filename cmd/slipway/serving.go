@@ -185,6 +185,13 @@ func environmentTargets() []string {
 	return out
 }
 
+// commitEvents returns a function that commits events to store.
+func commitEvents(store *sqlite.Store) func(ctx context.Context, evs ...slipway.Event) error {
+	return func(ctx context.Context, evs ...slipway.Event) error {
+		return store.Commit(ctx, &slipway.Change{Events: evs})
+	}
+}
+
 // startEnvironment returns the fleet's StartFunc: environment env gets the directory
 // DATA/env/NAME with a store of its own, and a platform of its target's kind there (on the
 // local target, a data plane process of its own).
@@ -219,7 +226,7 @@ func (sh *serverShared) startEnvironment(ctx context.Context) fleet.StartFunc {
 		rctx, cancel := context.WithCancel(ctx)
 		pcfg := sh.cfg
 		pcfg.dataDir = dir
-		platform, err := newPlatform(pcfg, runtimeDeps{ctx: rctx, log: log, held: held, target: env.Target})
+		platform, err := newPlatform(pcfg, runtimeDeps{ctx: rctx, log: log, held: held, target: env.Target, record: commitEvents(store)})
 		if err != nil {
 			cancel()
 			_ = store.Close()

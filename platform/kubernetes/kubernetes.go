@@ -84,16 +84,24 @@ type Config struct {
 	FieldManager string
 	// Log receives what the background worker does; nil discards it.
 	Log *slog.Logger
+	// Repaired, when set, is told of each repair the platform makes by itself: an app's
+	// ReplicaSet or Service that another writer changed or deleted, put back as slipway
+	// last wrote it, in words (what was changed, by which field manager, and how it was put
+	// back). The platform repairs such drift as soon as its informers see it, before the
+	// engine could; this is how the repair is recorded. It is called from the platform's
+	// goroutines, with the app's convergence waiting on it.
+	Repaired func(app, what string)
 }
 
 // Platform runs apps in one namespace of a cluster. It is safe for concurrent use; each app
 // is converged by one goroutine at a time.
 type Platform struct {
-	kube    kubernetes.Interface
-	gw      gateway.Interface
-	ns      string
-	manager string
-	log     *slog.Logger
+	kube     kubernetes.Interface
+	gw       gateway.Interface
+	ns       string
+	manager  string
+	log      *slog.Logger
+	onRepair func(app, what string)
 
 	factory  kubeinformers.SharedInformerFactory
 	rsets    appslisters.ReplicaSetLister
@@ -110,6 +118,7 @@ type Platform struct {
 	desired map[string]*slipway.Desired // by app; guarded by mu
 	locks   map[string]*sync.Mutex      // one per app, held while it converges
 	routes  map[string]*routeCache      // HTTPRoute informers by namespace
+	written map[string]lastWrite        // what slipway last wrote, by kind/name (repair.go)
 }
 
 // New returns a Platform for cfg's namespace. It starts nothing: Run fills the caches and
@@ -148,7 +157,7 @@ func New(cfg Config) (*Platform, error) {
 		kubeinformers.WithNamespace(cfg.Namespace),
 		kubeinformers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = LabelManagedBy + "=" + ManagedBy }))
 	p := &Platform{
-		kube: kube, gw: gw, ns: cfg.Namespace, manager: manager, log: log,
+		kube: kube, gw: gw, ns: cfg.Namespace, manager: manager, log: log, onRepair: cfg.Repaired,
 		factory: factory,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedMaxOfRateLimiter(
@@ -160,6 +169,7 @@ func New(cfg Config) (*Platform, error) {
 		desired: map[string]*slipway.Desired{},
 		locks:   map[string]*sync.Mutex{},
 		routes:  map[string]*routeCache{},
+		written: map[string]lastWrite{},
 	}
 	rs := factory.Apps().V1().ReplicaSets()
 	pods := factory.Core().V1().Pods()

@@ -152,20 +152,33 @@ func probe(pr *slipway.Probe, readiness bool) *corev1ac.ProbeApplyConfiguration 
 }
 
 // applyReplicaSet applies want unless the fields slipway owns of the live ReplicaSet
-// already say the same.
+// already say the same. Putting back what another writer changed or deleted is reported as
+// a repair (repair.go).
 func (p *Platform) applyReplicaSet(ctx context.Context, w *wrote, want *appsv1ac.ReplicaSetApplyConfiguration) error {
-	live, err := p.rsets.ReplicaSets(p.ns).Get(*want.Name)
-	if err == nil {
+	name, repair := *want.Name, ""
+	live, err := p.rsets.ReplicaSets(p.ns).Get(name)
+	switch {
+	case err == nil:
 		have, err := appsv1ac.ExtractReplicaSet(live, p.manager)
 		if err == nil && equality.Semantic.DeepEqual(have, want) {
+			p.remember(kindReplicaSet, name, want, live.ResourceVersion)
 			return nil
 		}
+		if err == nil && p.changedBehind(kindReplicaSet, name, have, live.ResourceVersion) {
+			repair = p.replicaSetRepair(live, want)
+		}
+	case apierrors.IsNotFound(err) && p.deletedBehind(ctx, kindReplicaSet, name):
+		repair = fmt.Sprintf("ReplicaSet %s was deleted by another writer; created again", name)
 	}
 	res, err := p.kube.AppsV1().ReplicaSets(p.ns).Apply(ctx, want, metav1.ApplyOptions{FieldManager: p.manager, Force: true})
 	if err == nil {
 		w.add(kindReplicaSet, res)
+		p.remember(kindReplicaSet, name, want, res.ResourceVersion)
+		if repair != "" {
+			p.repaired(want.Labels[LabelApp], repair)
+		}
 	}
-	return apiError(err, "apply", "ReplicaSet", p.ns, *want.Name)
+	return apiError(err, "apply", "ReplicaSet", p.ns, name)
 }
 
 // service is app's Service for role r, selecting sel (nothing when sel is nil). The main
@@ -188,44 +201,65 @@ func (p *Platform) service(app string, r role, sel map[string]string, port int, 
 }
 
 // applyService applies want unless the fields slipway owns of the live Service already
-// say the same.
+// say the same. Putting back what another writer changed or deleted is reported as a repair
+// (repair.go).
 func (p *Platform) applyService(ctx context.Context, w *wrote, want *corev1ac.ServiceApplyConfiguration) error {
-	live, err := p.services.Services(p.ns).Get(*want.Name)
-	if err == nil {
+	name, repair := *want.Name, ""
+	live, err := p.services.Services(p.ns).Get(name)
+	switch {
+	case err == nil:
 		have, err := corev1ac.ExtractService(live, p.manager)
 		if err == nil && equality.Semantic.DeepEqual(have, want) {
+			p.remember(kindService, name, want, live.ResourceVersion)
 			return nil
 		}
+		if err == nil && p.changedBehind(kindService, name, have, live.ResourceVersion) {
+			repair = p.serviceRepair(live, want)
+		}
+	case apierrors.IsNotFound(err) && p.deletedBehind(ctx, kindService, name):
+		repair = fmt.Sprintf("Service %s was deleted by another writer; created again", name)
 	}
 	res, err := p.kube.CoreV1().Services(p.ns).Apply(ctx, want, metav1.ApplyOptions{FieldManager: p.manager, Force: true})
 	if err == nil {
 		w.add(kindService, res)
+		p.remember(kindService, name, want, res.ResourceVersion)
+		if repair != "" {
+			p.repaired(want.Labels[LabelApp], repair)
+		}
 	}
-	return apiError(err, "apply", "Service", p.ns, *want.Name)
+	return apiError(err, "apply", "Service", p.ns, name)
 }
 
-// labelServing sets or clears a pod's serving label, owned by slipway's field manager.
+// labelServing sets or clears a pod's serving label, owned by slipway's field manager. The
+// pod's UID goes with each write, so that a pod deleted meanwhile is neither created anew
+// (an apply to an object that does not exist creates it, and the API server then refuses a
+// pod without containers as invalid) nor mistaken for a pod of the same name made since:
+// either is reported as nothing to do.
 func (p *Platform) labelServing(ctx context.Context, w *wrote, pod *corev1.Pod, on bool) error {
-	ac := corev1ac.Pod(pod.Name, p.ns)
+	ac := corev1ac.Pod(pod.Name, p.ns).WithUID(pod.UID)
 	if on {
 		ac.WithLabels(map[string]string{LabelServing: "true"})
 	}
 	res, err := p.kube.CoreV1().Pods(p.ns).Apply(ctx, ac, metav1.ApplyOptions{FieldManager: p.manager, Force: true})
-	if apierrors.IsNotFound(err) {
-		return nil // the pod is gone; nothing serves from it
-	}
 	if err == nil && !on && serving(res) {
 		// The label was set by another manager (or before slipway owned it): remove it.
-		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]any{LabelServing: nil}}})
+		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"uid": pod.UID, "labels": map[string]any{LabelServing: nil}}})
 		res, err = p.kube.CoreV1().Pods(p.ns).Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: p.manager})
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
+	}
+	if err != nil && p.podGone(ctx, pod) {
+		return nil // nothing serves from a pod that is gone
 	}
 	if err == nil {
 		w.add(kindPod, res)
 	}
 	return apiError(err, "label", "Pod", p.ns, pod.Name)
+}
+
+// podGone reports whether pod no longer exists: none of its name, or one made since with
+// another UID. It asks the API server, not the cache, which may not have seen the deletion.
+func (p *Platform) podGone(ctx context.Context, pod *corev1.Pod) bool {
+	live, err := p.kube.CoreV1().Pods(p.ns).Get(ctx, pod.Name, metav1.GetOptions{})
+	return apierrors.IsNotFound(err) || err == nil && live.UID != pod.UID
 }
 
 // appReplicaSets lists the ReplicaSets slipway created for app.
@@ -255,6 +289,7 @@ func (p *Platform) appPods(app string) (map[string][]*corev1.Pod, error) {
 
 // deleteReplicaSet deletes a ReplicaSet slipway created; the cluster then deletes its pods.
 func (p *Platform) deleteReplicaSet(ctx context.Context, w *wrote, rs *appsv1.ReplicaSet) error {
+	p.forget(kindReplicaSet, rs.Name)
 	if rs.DeletionTimestamp != nil {
 		return nil
 	}
@@ -272,6 +307,7 @@ func (p *Platform) deleteReplicaSet(ctx context.Context, w *wrote, rs *appsv1.Re
 
 // deleteService deletes app's Service name if slipway created it.
 func (p *Platform) deleteService(ctx context.Context, w *wrote, app, name string) error {
+	p.forget(kindService, name)
 	svc, err := p.services.Services(p.ns).Get(name)
 	if apierrors.IsNotFound(err) {
 		return nil

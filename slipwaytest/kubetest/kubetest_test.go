@@ -190,3 +190,28 @@ func TestStart_ClusterOfItsOwnStopsWithTheTest(t *testing.T) {
 		t.Errorf("the API server still answers (version %s) after the test that started it ended", v.GitVersion)
 	}
 }
+
+// TestShared_UnreadyImages: in a namespace given to UnreadyImages, a ReplicaSet's pods whose
+// image ends in the suffix run unready, the others become Ready.
+func TestShared_UnreadyImages(t *testing.T) {
+	k := kubetest.Shared(t)
+	ns := k.Namespace(t)
+	k.UnreadyImages(t, ns)
+	ctx := context.Background()
+	bad := replicaSet("bad", 2, nil)
+	bad.Spec.Template.Spec.Containers[0].Image = "example.com/app:v2" + kubetest.UnreadyImageSuffix
+	for _, rs := range []*appsv1.ReplicaSet{replicaSet("good", 1, nil), bad} {
+		if _, err := k.Client.AppsV1().ReplicaSets(ns).Create(ctx, rs, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	slipwaytest.Eventually(t, 60*time.Second, "good ready, bad running", func() bool {
+		_, good := readyPods(t, k, ns, map[string]string{"app": "good"})
+		running, ready := readyPods(t, k, ns, map[string]string{"app": "bad"})
+		return good == 1 && running == 2 && ready == 0
+	})
+	time.Sleep(2 * time.Second) // longer than a pod takes to become Ready
+	if running, ready := readyPods(t, k, ns, map[string]string{"app": "bad"}); running != 2 || ready != 0 {
+		t.Errorf("bad: %d running, %d ready; want 2 and 0", running, ready)
+	}
+}
