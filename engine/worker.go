@@ -58,6 +58,9 @@ type worker struct {
 	// force is recorded once more.
 	hold      Hold
 	announced bool
+	// platformErr is the last platform error recorded as an event: the same error again (a
+	// retry that fails alike) is not recorded twice.
+	platformErr string
 }
 
 var _ progress.Task = (*worker)(nil)
@@ -342,8 +345,10 @@ func (w *worker) converge(ctx context.Context, st slipway.AppState, latest *slip
 	}
 	w.hold, w.announced = hold, announced
 	if err := w.e.cfg.Platform.Apply(ctx, d); err != nil {
+		w.platformError(ctx, err)
 		return false, fmt.Errorf("apply %s: %w", w.app, err)
 	}
+	w.platformErr = ""
 	w.e.setApplied(w.app, d)
 	return true, nil
 }
@@ -472,3 +477,19 @@ func hasRevisions(revs map[string]slipway.Revision, st slipway.AppState, latest 
 // poke asks for a pass of this worker's app now (an analysis run moved on); the stored app
 // did not change.
 func (w *worker) poke() { w.e.wake(w.app, false) }
+
+// platformError records a platform's refusal to converge the app (a forbidden write, a
+// quota, a missing route: the error says what to do) as an event, once per distinct error,
+// so that `slipway events` shows why a rollout does not move. The retry backs off as any
+// failed pass does.
+func (w *worker) platformError(ctx context.Context, err error) {
+	msg := slipway.ErrorMessage(err)
+	if msg == w.platformErr || ctx.Err() != nil {
+		return
+	}
+	ev := slipway.Event{Time: w.e.cfg.Now(), App: w.app, Actor: slipway.ActorEngine, Kind: slipway.EventPlatformError,
+		Message: "the platform could not converge " + w.app + ": " + msg}
+	if cerr := w.e.commit(ctx, &slipway.Change{Events: []slipway.Event{ev}}); cerr == nil {
+		w.platformErr = msg
+	}
+}
