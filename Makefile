@@ -1,7 +1,7 @@
 # slipway's tasks. `make test` is the command CI runs (.ci/run).
 GO ?= go
 
-.PHONY: build test test-deps vet lint bench bench-scale fuzz e2e
+.PHONY: build test test-deps vet lint bench bench-scale bench-kube fuzz e2e
 
 build:
 	$(GO) build -o bin/slipway ./cmd/slipway
@@ -28,13 +28,21 @@ lint: vet
 	@test -x $(GOBIN)/golangci-lint || $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	$(GOBIN)/golangci-lint run ./...
 
-# Micro-benchmarks of the hot paths (store commits, platform, analysis, spec).
+# Micro-benchmarks of the hot paths (store commits, platform, analysis, spec); not the
+# kubernetes rollouts, which start clusters (bench-kube).
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -run '^$$' -bench . -skip BenchmarkKubeRollouts -benchmem ./...
 
 # The scale benchmark: 1,000 and 10,000 concurrent rollouts on the sim platform.
 bench-scale:
 	$(GO) test -run '^$$' -bench BenchmarkConcurrentRollouts -benchtime 1x -timeout 30m ./engine/
+
+# 1,000 rollouts on the kubernetes platform against test clusters of its own (scripts/kube-up.sh,
+# built first; it needs openssl): reconcile latency, API requests per rollout step, requests while
+# idle. About 20 minutes on two cores. KUBE_BENCH_FLAGS passes -kube-apps N and -kube-idle D.
+bench-kube:
+	@scripts/kube-up.sh build
+	$(GO) test -run '^$$' -bench BenchmarkKubeRollouts -benchtime 1x -timeout 60m ./platform/kubernetes/ $(KUBE_BENCH_FLAGS)
 
 # Every fuzzer of the module (each func Fuzz* in a _test.go file, found anew on every run) for
 # FUZZTIME: spec's and flags' parsers, the flag evaluator, OFREP's value decoder, the web

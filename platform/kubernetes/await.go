@@ -23,12 +23,13 @@ const (
 const maxAwait = 5 * time.Second
 
 // written is one write: the object as the API returned it, or, for a deletion, the object
-// that was deleted.
+// that was deleted. created says the write made the object (the cache had none before).
 type written struct {
 	kind            string
 	namespace, name string
 	resourceVersion string
 	uid             types.UID
+	created         bool
 	deleted         bool
 }
 
@@ -36,8 +37,9 @@ type written struct {
 // hold them: Observe then reports what Apply did, and a second Apply compares against it.
 type wrote []written
 
-func (w *wrote) add(kind string, obj metav1.Object) {
-	*w = append(*w, written{kind: kind, namespace: obj.GetNamespace(), name: obj.GetName(), resourceVersion: obj.GetResourceVersion(), uid: obj.GetUID()})
+// add records a write of obj, which made it when created.
+func (w *wrote) add(kind string, obj metav1.Object, created bool) {
+	*w = append(*w, written{kind: kind, namespace: obj.GetNamespace(), name: obj.GetName(), resourceVersion: obj.GetResourceVersion(), uid: obj.GetUID(), created: created})
 }
 
 func (w *wrote) gone(kind string, obj metav1.Object) {
@@ -99,8 +101,10 @@ func (p *Platform) cached(x written) bool {
 		return apierrors.IsNotFound(err) || err == nil && obj.GetUID() != x.uid
 	}
 	if err != nil {
-		// Gone meanwhile (a pod its ReplicaSet deleted): nothing to wait for.
-		return apierrors.IsNotFound(err)
+		// Not in the cache: an object the write created is not there yet (its watch event
+		// is on its way); one that was there before is gone meanwhile (a pod its
+		// ReplicaSet deleted), and there is nothing to wait for.
+		return apierrors.IsNotFound(err) && !x.created
 	}
 	return atLeast(obj.GetResourceVersion(), x.resourceVersion)
 }

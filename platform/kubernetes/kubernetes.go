@@ -71,9 +71,16 @@ const (
 // DefaultFieldManager is the field manager of slipway's server-side applies.
 const DefaultFieldManager = "slipway"
 
+// noClientRateLimit is the QPS of a client configuration that turns client-go's own rate
+// limiter off (any negative value does).
+const noClientRateLimit = -1
+
 // Config configures a Platform.
 type Config struct {
-	// RESTConfig reaches the cluster; the clients below are made from it when nil.
+	// RESTConfig reaches the cluster; the clients below are made from it when nil. When it
+	// sets neither QPS nor RateLimiter, the clients made from it do not limit their own
+	// rate (client-go would send 5 requests a second): the API server's Priority and
+	// Fairness does.
 	RESTConfig *rest.Config
 	// Kube and Gateway are the clients to use instead of ones made from RESTConfig.
 	Kube    kubernetes.Interface
@@ -107,8 +114,13 @@ type Platform struct {
 	rsets    appslisters.ReplicaSetLister
 	pods     corelisters.PodLister
 	services corelisters.ServiceLister
-	synced   []cache.InformerSynced
-	queue    workqueue.TypedRateLimitingInterface[string]
+	// rsByApp and podsByApp index the caches of ReplicaSets and Pods by app (indexByApp):
+	// a lister's List with a label selector would read every object of the namespace, for
+	// every app, on every Observe and convergence.
+	rsByApp, podsByApp cache.Indexer
+	synced             []cache.InformerSynced
+	// queue holds the apps whose objects changed, for the background worker; Run makes it.
+	queue workqueue.TypedRateLimitingInterface[string]
 
 	// ready is closed once Run has filled the caches; runCtx is Run's context then.
 	ready  chan struct{}
@@ -129,6 +141,18 @@ func New(cfg Config) (*Platform, error) {
 	}
 	kube, gw := cfg.Kube, cfg.Gateway
 	var err error
+	if rc := cfg.RESTConfig; rc != nil && rc.QPS == 0 && rc.RateLimiter == nil {
+		// client-go's default (5 requests a second, bursts of 10) would make a rollout of
+		// many apps wait in the client: 1,000 apps' steps of two or three writes each take
+		// minutes at 5 a second. The API server's Priority and Fairness protects it instead
+		// (on by default since Kubernetes 1.20), as Kubernetes' API machinery group
+		// recommends and controller-runtime does by default; the engine's reconcilers bound
+		// how many of slipway's requests are in flight. A config that sets QPS or a rate
+		// limiter keeps it.
+		rc = rest.CopyConfig(rc)
+		rc.QPS = noClientRateLimit
+		cfg.RESTConfig = rc
+	}
 	if kube == nil {
 		if cfg.RESTConfig == nil {
 			return nil, slipway.Errorf(slipway.EINVALID, "kubernetes platform: no cluster; give a REST config or clients")
@@ -159,12 +183,6 @@ func New(cfg Config) (*Platform, error) {
 	p := &Platform{
 		kube: kube, gw: gw, ns: cfg.Namespace, manager: manager, log: log, onRepair: cfg.Repaired,
 		factory: factory,
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.NewTypedMaxOfRateLimiter(
-				workqueue.NewTypedItemExponentialFailureRateLimiter[string](retryBase, retryMax),
-				&workqueue.TypedBucketRateLimiter[string]{Limiter: rate.NewLimiter(rate.Limit(50), 100)},
-			),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "slipway-kubernetes"}),
 		ready:   make(chan struct{}),
 		desired: map[string]*slipway.Desired{},
 		locks:   map[string]*sync.Mutex{},
@@ -175,6 +193,12 @@ func New(cfg Config) (*Platform, error) {
 	pods := factory.Core().V1().Pods()
 	svcs := factory.Core().V1().Services()
 	p.rsets, p.pods, p.services = rs.Lister(), pods.Lister(), svcs.Lister()
+	for _, inf := range []cache.SharedIndexInformer{rs.Informer(), pods.Informer()} {
+		if err := inf.AddIndexers(cache.Indexers{indexByApp: appOf}); err != nil {
+			return nil, fmt.Errorf("index %s by app: %w", p.ns, err)
+		}
+	}
+	p.rsByApp, p.podsByApp = rs.Informer().GetIndexer(), pods.Informer().GetIndexer()
 	for _, inf := range []cache.SharedIndexInformer{rs.Informer(), pods.Informer(), svcs.Informer()} {
 		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    p.nudgeObject,
@@ -188,6 +212,22 @@ func New(cfg Config) (*Platform, error) {
 	return p, nil
 }
 
+// indexByApp names the index of the caches by the app an object belongs to (appOf).
+const indexByApp = "app"
+
+// appOf is the index function of indexByApp: the app an object's LabelApp names, if any.
+// The informers watch one namespace, so the app alone is the key.
+func appOf(obj any) ([]string, error) {
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return nil, nil
+	}
+	if app := m.GetLabels()[LabelApp]; app != "" {
+		return []string{app}, nil
+	}
+	return nil, nil
+}
+
 // Back-off of the background worker's retries of an app that failed to converge.
 const (
 	retryBase = 200 * time.Millisecond
@@ -198,6 +238,15 @@ const (
 // returns after its goroutines have exited. Call it once.
 func (p *Platform) Run(ctx context.Context) error {
 	p.runCtx = ctx
+	// The queue is made here, not in New: it starts a goroutine. The informers that add to
+	// it start below.
+	p.queue = workqueue.NewTypedRateLimitingQueueWithConfig(
+		workqueue.NewTypedMaxOfRateLimiter(
+			workqueue.NewTypedItemExponentialFailureRateLimiter[string](retryBase, retryMax),
+			&workqueue.TypedBucketRateLimiter[string]{Limiter: rate.NewLimiter(rate.Limit(50), 100)},
+		),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: "slipway-kubernetes"})
+	defer p.queue.ShutDown() // also when the caches are not filled
 	p.factory.Start(ctx.Done())
 	defer p.factory.Shutdown()
 	defer p.stopRoutes()

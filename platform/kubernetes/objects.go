@@ -170,9 +170,10 @@ func (p *Platform) applyReplicaSet(ctx context.Context, w *wrote, want *appsv1ac
 	case apierrors.IsNotFound(err) && p.deletedBehind(ctx, kindReplicaSet, name):
 		repair = fmt.Sprintf("ReplicaSet %s was deleted by another writer; created again", name)
 	}
+	created := live == nil
 	res, err := p.kube.AppsV1().ReplicaSets(p.ns).Apply(ctx, want, metav1.ApplyOptions{FieldManager: p.manager, Force: true})
 	if err == nil {
-		w.add(kindReplicaSet, res)
+		w.add(kindReplicaSet, res, created)
 		p.remember(kindReplicaSet, name, want, res.ResourceVersion)
 		if repair != "" {
 			p.repaired(want.Labels[LabelApp], repair)
@@ -219,9 +220,10 @@ func (p *Platform) applyService(ctx context.Context, w *wrote, want *corev1ac.Se
 	case apierrors.IsNotFound(err) && p.deletedBehind(ctx, kindService, name):
 		repair = fmt.Sprintf("Service %s was deleted by another writer; created again", name)
 	}
+	created := live == nil
 	res, err := p.kube.CoreV1().Services(p.ns).Apply(ctx, want, metav1.ApplyOptions{FieldManager: p.manager, Force: true})
 	if err == nil {
-		w.add(kindService, res)
+		w.add(kindService, res, created)
 		p.remember(kindService, name, want, res.ResourceVersion)
 		if repair != "" {
 			p.repaired(want.Labels[LabelApp], repair)
@@ -250,7 +252,7 @@ func (p *Platform) labelServing(ctx context.Context, w *wrote, pod *corev1.Pod, 
 		return nil // nothing serves from a pod that is gone
 	}
 	if err == nil {
-		w.add(kindPod, res)
+		w.add(kindPod, res, false)
 	}
 	return apiError(err, "label", "Pod", p.ns, pod.Name)
 }
@@ -264,22 +266,34 @@ func (p *Platform) podGone(ctx context.Context, pod *corev1.Pod) bool {
 
 // appReplicaSets lists the ReplicaSets slipway created for app.
 func (p *Platform) appReplicaSets(app string) ([]*appsv1.ReplicaSet, error) {
-	rss, err := p.rsets.ReplicaSets(p.ns).List(labels.SelectorFromSet(appLabels(app)))
+	objs, err := p.rsByApp.ByIndex(indexByApp, app)
 	if err != nil {
 		return nil, fmt.Errorf("list replica sets of %s: %w", app, err)
+	}
+	sel := labels.SelectorFromSet(appLabels(app))
+	rss := make([]*appsv1.ReplicaSet, 0, len(objs))
+	for _, obj := range objs {
+		if rs, ok := obj.(*appsv1.ReplicaSet); ok && sel.Matches(labels.Set(rs.Labels)) {
+			rss = append(rss, rs)
+		}
 	}
 	slices.SortFunc(rss, func(a, b *appsv1.ReplicaSet) int { return cmp.Compare(a.Name, b.Name) })
 	return rss, nil
 }
 
-// appPods lists the pods of app's ReplicaSets by revision.
+// appPods lists the pods of app's ReplicaSets by revision, from the cache's index by app.
 func (p *Platform) appPods(app string) (map[string][]*corev1.Pod, error) {
-	pods, err := p.pods.Pods(p.ns).List(labels.SelectorFromSet(appLabels(app)))
+	objs, err := p.podsByApp.ByIndex(indexByApp, app)
 	if err != nil {
 		return nil, fmt.Errorf("list pods of %s: %w", app, err)
 	}
+	sel := labels.SelectorFromSet(appLabels(app))
 	out := map[string][]*corev1.Pod{}
-	for _, pod := range pods {
+	for _, obj := range objs {
+		pod, ok := obj.(*corev1.Pod)
+		if !ok || !sel.Matches(labels.Set(pod.Labels)) {
+			continue
+		}
 		if rev := pod.Labels[LabelRevision]; rev != "" {
 			out[rev] = append(out[rev], pod)
 		}

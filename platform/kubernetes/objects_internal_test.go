@@ -25,7 +25,7 @@ func TestLabelServing_PodGoneMeanwhile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(p.queue.ShutDown) // New's work queue has a goroutine; Run, not called here, would stop it
+
 	pods := k.Client.CoreV1().Pods(ns)
 	bare := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Labels: appLabels("web")},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/web:1"}}}}

@@ -8,16 +8,19 @@ import (
 	"strconv"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"slipway.dev/slipway"
 )
 
 // Observe reports app's live state from the caches: each revision's pods as instances (Ready
-// by their readiness condition), the split its Services and HTTPRoute carry out, and the
-// revision its preview Service selects when that is not the stable one. Without an
-// HTTPRoute, a split of two revisions is the one the main Service carries out by the ratio
-// of pods it selects, marked approximate, and only on revisions with a pod serving.
+// by their readiness condition) and the pods its ReplicaSet has yet to create (pending), the
+// split its Services and HTTPRoute carry out, and the revision its preview Service selects
+// when that is not the stable one. Without an HTTPRoute, a split of two revisions is the one
+// the main Service carries out by the ratio of pods it selects, marked approximate, and only
+// on revisions with a pod serving.
 func (p *Platform) Observe(ctx context.Context, app string) (slipway.Observed, error) {
 	obs := slipway.Observed{App: app}
 	if err := p.wait(ctx); err != nil {
@@ -32,8 +35,10 @@ func (p *Platform) Observe(ctx context.Context, app string) (slipway.Observed, e
 		return obs, err
 	}
 	revs := map[string]bool{}
+	rsOf := map[string]*appsv1.ReplicaSet{}
 	for _, rs := range rss {
 		revs[rs.Labels[LabelRevision]] = true
+		rsOf[rs.Labels[LabelRevision]] = rs
 	}
 	for rev := range pods {
 		revs[rev] = true
@@ -49,7 +54,15 @@ func (p *Platform) Observe(ctx context.Context, app string) (slipway.Observed, e
 		slices.SortFunc(ps, func(a, b *corev1.Pod) int { return cmp.Compare(a.Name, b.Name) })
 		st := slipway.RevisionStatus{Revision: rev, Instances: []slipway.Instance{}}
 		for _, pod := range ps {
-			st.Instances = append(st.Instances, instance(pod))
+			in := instance(pod)
+			if orphaned(pod, rsOf[rev]) && in.State != slipway.InstanceDraining {
+				in.State, in.Ready, in.ReadySince = slipway.InstanceDraining, false, nil
+				in.Message = "its ReplicaSet was deleted; the cluster deletes the pod"
+			}
+			st.Instances = append(st.Instances, in)
+		}
+		if rs := rsOf[rev]; rs != nil {
+			st.Instances = append(st.Instances, pending(rs, ps)...)
 		}
 		obs.Revisions = append(obs.Revisions, st)
 	}
@@ -93,6 +106,55 @@ func (p *Platform) Observe(ctx context.Context, app string) (slipway.Observed, e
 	}
 	obs.Split = slipway.Split{Weights: ws, Approximate: len(ws) > 1}
 	return obs, nil
+}
+
+// pending returns the instances ReplicaSet rs is to have that it has no pod for yet, one
+// per replica its spec asks for beyond its pods that are not being deleted. The cluster's
+// ReplicaSet controller creates those pods after slipway scaled the ReplicaSet, seconds
+// later when it has many to create. They are reported as starting, so that a revision whose
+// pods are on their way reads as converging, not as missing instances (drift, which the
+// engine would record and apply again on every pass until the pods exist); as failed, with
+// the reason, when the ReplicaSet says it cannot create them (a quota, an admission
+// webhook). Their IDs are the ReplicaSet's name and "-pending-N".
+func pending(rs *appsv1.ReplicaSet, pods []*corev1.Pod) []slipway.Instance {
+	if rs.DeletionTimestamp != nil {
+		return nil
+	}
+	want := 1 // the API server's default
+	if rs.Spec.Replicas != nil {
+		want = int(*rs.Spec.Replicas)
+	}
+	for _, pod := range pods {
+		if pod.DeletionTimestamp == nil {
+			want--
+		}
+	}
+	if want <= 0 {
+		return nil
+	}
+	in := slipway.Instance{State: slipway.InstanceStarting, Message: "waiting for the ReplicaSet to create the pod"}
+	for _, c := range rs.Status.Conditions {
+		if c.Type == appsv1.ReplicaSetReplicaFailure && c.Status == corev1.ConditionTrue {
+			in.State, in.Message = slipway.InstanceFailed, "the ReplicaSet cannot create the pod: "+cmp.Or(c.Message, c.Reason)
+		}
+	}
+	out := make([]slipway.Instance, want)
+	for i := range out {
+		out[i] = in
+		out[i].ID = rs.Name + "-pending-" + strconv.Itoa(i+1)
+	}
+	return out
+}
+
+// orphaned reports whether pod belongs to a ReplicaSet that is gone (rs, its revision's
+// ReplicaSet in the cache, is nil or another one): slipway deletes a ReplicaSet with
+// background propagation, so the cluster's garbage collector deletes its pods after it,
+// seconds later when it has many to delete. They are draining, not instances of a revision
+// that is not wanted (drift). A pod orphaned on purpose (a deletion that orphans its
+// dependents) has no owner left, and is reported as it is.
+func orphaned(pod *corev1.Pod, rs *appsv1.ReplicaSet) bool {
+	owner := metav1.GetControllerOf(pod)
+	return owner != nil && owner.Kind == "ReplicaSet" && (rs == nil || rs.UID != owner.UID)
 }
 
 // instance is a pod as slipway reports an instance.

@@ -388,7 +388,7 @@ func (p *Platform) writeRoute(ctx context.Context, w *wrote, live *gwv1.HTTPRout
 	res, err := p.gw.GatewayV1().HTTPRoutes(live.Namespace).Patch(ctx, live.Name, types.ApplyPatchType, body,
 		metav1.PatchOptions{FieldManager: p.manager, Force: &force})
 	if err == nil {
-		w.add(kindRoute, res)
+		w.add(kindRoute, res, false)
 	}
 	return apiError(err, "apply", "HTTPRoute", live.Namespace, live.Name)
 }
