@@ -1,6 +1,7 @@
 package slipwaytest
 
 import (
+	"context"
 	"os"
 	"os/exec"
 )
@@ -11,7 +12,7 @@ import (
 // slipway's packages in Go's build cache, with each other and with the image's tests, instead
 // of compiling everything again under other flags.
 func GoBuild(pkg, out string) *exec.Cmd {
-	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-o", out, pkg)
+	cmd := exec.CommandContext(context.Background(), "go", "build", "-trimpath", "-buildvcs=false", "-o", out, pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=", "GOEXPERIMENT=",
 		"GOAMD64=v1", "GOARM64=v8.0", "GOARM=7", "GO386=sse2")
 	return cmd
