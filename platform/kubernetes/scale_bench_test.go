@@ -26,6 +26,7 @@ import (
 var (
 	benchApps = flag.Int("kube-apps", 1000, "BenchmarkKubeRollouts: how many apps, each with one rollout in flight")
 	benchIdle = flag.Duration("kube-idle", time.Minute, "BenchmarkKubeRollouts: how long to count requests while nothing changes")
+	benchRecs = flag.Int("kube-reconcilers", 0, "BenchmarkKubeRollouts: engine.Config.Reconcilers (0: the engine's default, as the server runs it)")
 )
 
 // benchEnv is the environment of the benchmark's apps.
@@ -127,7 +128,7 @@ func runKubeScale(b *testing.B, n int, routed bool) {
 	defer st.Close()
 	pass, turn := &samples{}, &samples{}
 	eng := engine.New(engine.Config{Store: st, Platform: p, Environment: benchEnv, Target: slipway.TargetKubernetes,
-		OnReconcile: pass.add, OnReconcileTurn: func(_, t time.Duration) { turn.add(t) }})
+		Reconcilers: *benchRecs, OnReconcile: pass.add, OnReconcileTurn: func(_, t time.Duration) { turn.add(t) }})
 	ectx, ecancel := context.WithCancel(ctx)
 	edone := make(chan error, 1)
 	go func() { edone <- eng.Run(ectx) }()
@@ -250,6 +251,7 @@ func runKubeScale(b *testing.B, n int, routed bool) {
 	b.ReportMetric(p.visible.quantile(0.99), "p99-visible-ms")
 	b.ReportMetric(pass.quantile(0.50), "p50-reconcile-ms")
 	b.ReportMetric(pass.quantile(0.99), "p99-reconcile-ms")
+	b.ReportMetric(turn.quantile(0.50), "p50-turn-ms")
 	b.ReportMetric(turn.quantile(0.99), "p99-turn-ms")
 	b.ReportMetric(float64(applies)/float64(n), "applies/rollout")
 	b.ReportMetric(float64(rollout.sum("write", &yes))/float64(applies), "writes/apply")
