@@ -18,13 +18,13 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
@@ -192,19 +192,7 @@ func changed(old, cur any) bool {
 	if !ok1 || !ok2 {
 		return true
 	}
-	return o.GetGeneration() != c.GetGeneration() || !equalMaps(o.GetLabels(), c.GetLabels())
-}
-
-func equalMaps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
+	return o.GetGeneration() != c.GetGeneration() || !maps.Equal(o.GetLabels(), c.GetLabels())
 }
 
 func (s *Source) work(ctx context.Context) {
@@ -242,6 +230,9 @@ func (s *Source) list(ns string) ([]resource, error) {
 		if err != nil {
 			return nil, err
 		}
+		slices.SortFunc(objs, func(a, b runtime.Object) int {
+			return strings.Compare(name(a), name(b))
+		})
 		for _, o := range objs {
 			u, ok := o.(*unstructured.Unstructured)
 			if !ok || u.GetDeletionTimestamp() != nil {
@@ -254,13 +245,15 @@ func (s *Source) list(ns string) ([]resource, error) {
 			out = append(out, res)
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].kind != out[j].kind {
-			return false
-		}
-		return out[i].name < out[j].name
-	})
 	return out, nil
+}
+
+// name is an object's name ("" for one that has no metadata).
+func name(o runtime.Object) string {
+	if u, ok := o.(*unstructured.Unstructured); ok {
+		return u.GetName()
+	}
+	return ""
 }
 
 // document turns an object into the slipway document it stands for: its kind, name and

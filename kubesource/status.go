@@ -127,7 +127,7 @@ func statusOf(st *slipway.AppStatus, problem string, generation, applied int64, 
 	conds := []map[string]any{
 		condition(ConditionValid, problem == "", "Applied", "Invalid", problem),
 		condition(ConditionProgressing, progressing, "RolloutInProgress", phase, reason),
-		condition(ConditionReady, ready && upToDate, "RolloutComplete", notReadyReason(ready, upToDate, phase), reason),
+		condition(ConditionReady, ready && upToDate, "RolloutComplete", notReadyReason(upToDate, phase), reason),
 	}
 	prev := map[string]map[string]any{}
 	if list, ok := old["conditions"].([]any); ok {
@@ -154,11 +154,8 @@ func statusOf(st *slipway.AppStatus, problem string, generation, applied int64, 
 	return out
 }
 
-func notReadyReason(ready, upToDate bool, phase string) string {
-	switch {
-	case !upToDate && ready:
-		return "NotApplied"
-	case !upToDate:
+func notReadyReason(upToDate bool, phase string) string {
+	if !upToDate {
 		return "NotApplied"
 	}
 	return phase

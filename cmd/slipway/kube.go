@@ -9,12 +9,11 @@ import (
 
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"slipway.dev/slipway"
 	"slipway.dev/slipway/fleet"
 	"slipway.dev/slipway/kubesource"
+	"slipway.dev/slipway/platform/kubernetes"
 )
 
 // Environment variables of the server's custom-resource flags.
@@ -28,8 +27,8 @@ type kubeFlags struct {
 	// namespaces are watched for App, AnalysisTemplate, FlagSet and Environment resources;
 	// none: the server watches nothing.
 	namespaces []string
-	// kubeconfig and context reach the cluster; both empty: the in-cluster configuration
-	// (the pod's service account).
+	// kubeconfig and context reach the cluster (kubernetes.RESTConfig: empty, the usual
+	// kubeconfig or, in a cluster, the pod's service account).
 	kubeconfig, context string
 	// environments maps a namespace to the environment of its apps ("ns=env").
 	environments []string
@@ -37,7 +36,7 @@ type kubeFlags struct {
 
 func (k *kubeFlags) register(f *pflag.FlagSet) {
 	f.StringSliceVar(&k.namespaces, "kube-namespaces", splitList(os.Getenv(envKubeNamespaces)), "Kubernetes namespaces whose slipway custom resources (apps.slipway.dev, ...) the server applies, writing each App's status ($"+envKubeNamespaces+"; docs/kubernetes.md)")
-	f.StringVar(&k.kubeconfig, "kubeconfig", os.Getenv(envKubeconfig), "the kubeconfig of the cluster whose custom resources are watched; empty: the in-cluster service account ($"+envKubeconfig+")")
+	f.StringVar(&k.kubeconfig, "kubeconfig", os.Getenv(envKubeconfig), "the kubeconfig of the cluster whose custom resources are watched; empty: $KUBECONFIG, ~/.kube/config, or in a cluster its service account ($"+envKubeconfig+")")
 	f.StringVar(&k.context, "kube-context", "", "the kubeconfig context of --kube-namespaces' cluster (its current context when empty)")
 	f.StringSliceVar(&k.environments, "kube-environment", nil, "NAMESPACE=ENV: the environment of a watched namespace's apps when a resource has no slipway.dev/environment label (the default environment otherwise)")
 }
@@ -57,31 +56,13 @@ func (k *kubeFlags) check() []string {
 	return errs
 }
 
-// restConfig returns the client configuration of a kubeconfig and context, or the in-cluster
-// configuration when both are empty.
-func restConfig(kubeconfig, kubeContext string) (*rest.Config, error) {
-	if kubeconfig == "" && kubeContext == "" {
-		c, err := rest.InClusterConfig()
-		if err != nil {
-			return nil, fmt.Errorf("no --kubeconfig, and not in a cluster: %w", err)
-		}
-		return c, nil
-	}
-	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig}
-	c, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext}).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
-	}
-	return c, nil
-}
-
 // kubeSource returns the run of the custom-resource source, or nil when no namespace is
 // watched.
 func kubeSource(k kubeFlags, fl *fleet.Fleet, store kubesource.Store, log *slog.Logger) (func(context.Context) error, error) {
 	if len(k.namespaces) == 0 {
 		return nil, nil
 	}
-	rc, err := restConfig(k.kubeconfig, k.context)
+	rc, err := kubernetes.RESTConfig(k.kubeconfig, k.context)
 	if err != nil {
 		return nil, err
 	}
